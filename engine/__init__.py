@@ -1,0 +1,1 @@
+"""Model + query -> plan -> SQL. Pure: builds sqlglot expressions, performs no I/O."""

@@ -1,0 +1,308 @@
+"""Model + warehouse types -> compiled model: expressions parsed, partials typed, rollups named.
+
+The engine is pure: the warehouse types it needs arrive as data. ``type_probe`` builds the one
+``DESCRIBE`` query per source that the server runs to learn them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from engine.clickhouse import (
+    AGGREGATIONS,
+    COMPONENTS,
+    Aggregation,
+    ComponentKind,
+    call,
+)
+from engine.expressions import canonical_sql, check_expressions, member_expression
+from semantic.errors import ModelError
+from semantic.model import Model, Source
+
+#: Bump when the physical layout of rollups changes, so every rollup gets new tables.
+LAYOUT_VERSION = 1
+
+ComponentKey = tuple[str, str]
+ProbeKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledDimension:
+    name: str
+    expression: exp.Expression
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledComponent:
+    key: ComponentKey
+    kind: ComponentKind
+    argument: exp.Expression | None
+    argument_type: str
+    result_type: str
+
+    @property
+    def column_type(self) -> str:
+        return self.kind.column_type(self.argument_type, self.result_type)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMeasure:
+    name: str
+    aggregation: Aggregation
+    argument: exp.Expression | None
+    components: tuple[ComponentKey, ...]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRollup:
+    name: str
+    source: str
+    database: str
+    table: str
+    view: str
+    grain: str | None
+    bucket: str | None
+    dimensions: tuple[tuple[str, CompiledDimension], ...]
+    components: tuple[tuple[str, CompiledComponent], ...]
+    measures: tuple[str, ...]
+    definition_hash: str
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.database}.{self.table}"
+
+    def dimension_column(self, name: str) -> str | None:
+        return next((column for column, d in self.dimensions if d.name == name), None)
+
+    def component_column(self, key: ComponentKey) -> str | None:
+        return next((column for column, c in self.components if c.key == key), None)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSource:
+    source: Source
+    columns: Mapping[str, str]
+    time: CompiledDimension | None
+    dimensions: Mapping[str, CompiledDimension]
+    measures: Mapping[str, CompiledMeasure]
+    components: Mapping[ComponentKey, CompiledComponent]
+    rollups: tuple[CompiledRollup, ...]
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def table(self) -> exp.Table:
+        return exp.to_table(self.source.table)
+
+    def rollup(self, name: str) -> CompiledRollup | None:
+        return next((r for r in self.rollups if r.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledModel:
+    model: Model
+    sources: Mapping[str, CompiledSource]
+
+    def source(self, name: str) -> CompiledSource | None:
+        return self.sources.get(name)
+
+    @property
+    def rollups(self) -> tuple[CompiledRollup, ...]:
+        return tuple(r for s in self.sources.values() for r in s.rollups)
+
+
+@dataclass(frozen=True, slots=True)
+class TypeProbe:
+    """A ``DESCRIBE`` over one query that yields the type of every model expression."""
+
+    source: str
+    statement: exp.Describe
+    keys: tuple[ProbeKey, ...]
+
+
+def _components_of(measure_agg: str, argument: exp.Expression | None) -> tuple[ComponentKey, ...]:
+    arg_sql = canonical_sql(argument)
+    return tuple((kind, arg_sql) for kind in AGGREGATIONS[measure_agg].components)
+
+
+def type_probe(source: Source) -> TypeProbe:
+    """Build the probe for a source's dimension and aggregate types.
+
+    >>> from semantic import load_model_text
+    >>> m = load_model_text('''
+    ... sources:
+    ...   e:
+    ...     table: a.e
+    ...     dimensions: {r: {}}
+    ...     measures: {s: {agg: sum, column: v}}
+    ... ''')
+    >>> type_probe(m.sources[0]).statement.sql(dialect="clickhouse")
+    'DESCRIBE (SELECT any(r) AS p0, any(v) AS p1, sum(v) AS p2 FROM a.e)'
+    """
+    keys: list[ProbeKey] = []
+    selects: list[exp.Expression] = []
+
+    def add(key: ProbeKey, expression: exp.Expression) -> None:
+        if key not in keys:
+            keys.append(key)
+            selects.append(exp.alias_(expression, f"p{len(selects)}"))
+
+    for dimension in source.dimensions:
+        expression = member_expression(dimension)
+        assert expression is not None
+        add(("value", canonical_sql(expression)), call("any", expression))
+    for measure in source.measures:
+        argument = member_expression(measure)
+        if argument is None:
+            continue
+        add(("value", canonical_sql(argument)), call("any", argument))
+        for kind, arg_sql in _components_of(measure.agg, argument):
+            if COMPONENTS[kind].simple and kind != "count":
+                add((kind, arg_sql), COMPONENTS[kind].raw(argument))
+    if not selects:
+        selects.append(exp.alias_(exp.Literal.number(1), "p0"))
+        keys.append(("value", "1"))
+    select = exp.select(*selects).from_(exp.to_table(source.table))
+    return TypeProbe(source.name, exp.Describe(this=exp.Subquery(this=select)), tuple(keys))
+
+
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _component_column(key: ComponentKey, argument: exp.Expression | None, used: set[str]) -> str:
+    kind, arg_sql = key
+    short = COMPONENTS[kind].short
+    if argument is None:
+        base = f"{short}_all"
+    elif isinstance(argument, exp.Column):
+        base = f"{short}_{argument.name}"
+    else:
+        base = f"{short}_{hashlib.sha1(arg_sql.encode()).hexdigest()[:8]}"
+    return _unique(_NAME_SAFE.sub("_", base), used)
+
+
+def _dimension_column(dimension: CompiledDimension, used: set[str]) -> str:
+    expression = dimension.expression
+    if isinstance(expression, exp.Column) and expression.name == dimension.name:
+        used.add(dimension.name)
+        return dimension.name
+    return _unique(dimension.name, used)
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{name}_{n}"
+    used.add(candidate)
+    return candidate
+
+
+def _compile_rollup(source: CompiledSource, rollup_name: str, database: str) -> CompiledRollup:
+    rollup = next(r for r in source.source.rollups if r.name == rollup_name)
+    # Column names never shadow a source column: in ClickHouse an alias wins over a column of
+    # the same name everywhere in the SELECT, so `upper(region) AS region` would silently change
+    # `uniqState(region)` too. Only a dimension that *is* that column may keep its name.
+    used: set[str] = set(source.columns)
+    dimensions = tuple(
+        (_dimension_column(source.dimensions[ref.name], used), source.dimensions[ref.name])
+        for ref in rollup.dimensions
+    )
+    bucket = None
+    if rollup.grain is not None:
+        assert source.time is not None
+        bucket = _unique(f"{source.time.name}_{rollup.grain}", used)
+    keys: list[ComponentKey] = []
+    for ref in rollup.measures:
+        for key in source.measures[ref.name].components:
+            if key not in keys:
+                keys.append(key)
+    components = tuple(
+        (_component_column(key, source.components[key].argument, used), source.components[key])
+        for key in keys
+    )
+    layout = {
+        "layout": LAYOUT_VERSION,
+        "source": source.source.table,
+        "time": canonical_sql(source.time.expression) if source.time else None,
+        "grain": rollup.grain,
+        "dimensions": [[c, canonical_sql(d.expression), d.type] for c, d in dimensions],
+        "components": [[c, *p.key, p.column_type] for c, p in components],
+    }
+    digest = hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:10]
+    table = f"{source.name}_{rollup.name}_{digest}"
+    return CompiledRollup(
+        name=rollup.name,
+        source=source.name,
+        database=database,
+        table=table,
+        view=f"{table}_mv",
+        grain=rollup.grain,
+        bucket=bucket,
+        dimensions=dimensions,
+        components=components,
+        measures=tuple(ref.name for ref in rollup.measures),
+        definition_hash=digest,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTypes:
+    """What the warehouse said about a source: its columns and the probed expression types."""
+
+    columns: Mapping[str, str]
+    probed: Mapping[ProbeKey, str]
+
+
+def compile_source(source: Source, types: SourceTypes, database: str) -> CompiledSource:
+    probed = types.probed
+    time = None
+    if source.time_column:
+        time = CompiledDimension(source.time_column, exp.column(source.time_column),
+                                 types.columns[source.time_column])
+    dimensions = {}
+    for dimension in source.dimensions:
+        expression = member_expression(dimension)
+        assert expression is not None
+        dimensions[dimension.name] = CompiledDimension(
+            dimension.name, expression, probed[("value", canonical_sql(expression))])
+    measures: dict[str, CompiledMeasure] = {}
+    components: dict[ComponentKey, CompiledComponent] = {}
+    for measure in source.measures:
+        argument = member_expression(measure)
+        keys = _components_of(measure.agg, argument)
+        for key in keys:
+            kind = COMPONENTS[key[0]]
+            argument_type = probed[("value", key[1])] if argument is not None else ""
+            result_type = "UInt64" if kind.name == "count" else probed.get(key, argument_type)
+            components.setdefault(
+                key, CompiledComponent(key, kind, argument, argument_type, result_type))
+        measures[measure.name] = CompiledMeasure(
+            measure.name, AGGREGATIONS[measure.agg], argument, keys, measure.description)
+    compiled = CompiledSource(source, types.columns, time, dimensions, measures, components, ())
+    rollups = tuple(_compile_rollup(compiled, r.name, database) for r in source.rollups)
+    return CompiledSource(source, types.columns, time, dimensions, measures, components, rollups)
+
+
+def compile_model(model: Model, types: Mapping[str, SourceTypes]) -> CompiledModel:
+    """Compile a validated model with the warehouse's types for each source.
+
+    Raises ``ModelError`` (located issues) when an expression names a column the source lacks.
+    """
+    issues = check_expressions(model, {name: t.columns for name, t in types.items()})
+    if issues:
+        raise ModelError(issues)
+    return CompiledModel(
+        model,
+        {s.name: compile_source(s, types[s.name], model.rollup_database) for s in model.sources},
+    )

@@ -1,0 +1,109 @@
+"""Parsing and checking the SQL expressions written in the model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from semantic.errors import Issue
+from semantic.model import Dimension, Location, Measure, Model, Source
+from semantic.suggest import did_you_mean
+
+
+def parse_expression(sql: str) -> exp.Expression:
+    """Parse one ClickHouse scalar expression.
+
+    >>> parse_expression("intDiv(revenue, 10)").sql(dialect="clickhouse")
+    'intDiv(revenue, 10)'
+    """
+    return sqlglot.parse_one(sql, dialect="clickhouse")
+
+
+def member_expression(member: Dimension | Measure) -> exp.Expression | None:
+    """The expression a dimension groups by or a measure aggregates (None for ``count()``)."""
+    if member.sql is not None:
+        return parse_expression(member.sql)
+    if member.column is not None:
+        return exp.column(member.column)
+    return None
+
+
+def canonical_sql(expression: exp.Expression | None) -> str:
+    """A stable text form of an expression, used as a key and in table-name hashes."""
+    return "" if expression is None else expression.sql(dialect="clickhouse")
+
+
+def _expression_issues(expression_sql: str, location: Location, what: str,
+                       columns: Mapping[str, str] | None) -> Iterator[Issue]:
+    try:
+        expression = parse_expression(expression_sql)
+    except ParseError as exc:
+        first = exc.errors[0]["description"] if exc.errors else str(exc)
+        yield Issue(location, f"{what}: cannot parse SQL {expression_sql!r}: {first}",
+                    "invalid-sql")
+        return
+    if isinstance(expression, exp.Query) or expression.find(exp.Query):
+        yield Issue(location, f"{what}: subqueries are not allowed in a model expression",
+                    "invalid-sql")
+    if expression.find(exp.AggFunc):
+        yield Issue(location, f"{what}: {expression_sql!r} contains an aggregate function; "
+                    "write the row-level expression and set 'agg' instead", "invalid-sql")
+    if columns is None:
+        return
+    for column in expression.find_all(exp.Column):
+        if column.table:
+            yield Issue(location, f"{what}: write column '{column.name}' without a table "
+                        "qualifier", "invalid-sql")
+        elif column.name not in columns:
+            hint = did_you_mean(column.name, columns)
+            yield Issue(location, f"{what}: column '{column.name}' does not exist in the "
+                        f"source table{hint}", "unknown-column")
+
+
+def _member_issues(source: Source, member: Dimension | Measure, kind: str,
+                   columns: Mapping[str, str] | None) -> Iterator[Issue]:
+    what = f"{kind} '{member.name}'"
+    if member.sql is not None:
+        yield from _expression_issues(member.sql, member.location, what, columns)
+    elif member.column is not None and columns is not None and member.column not in columns:
+        hint = did_you_mean(member.column, columns)
+        yield Issue(member.location, f"{what}: column '{member.column}' does not exist in "
+                    f"{source.table}{hint}", "unknown-column")
+
+
+TIME_TYPES = ("Date", "Date32", "DateTime", "DateTime64")
+
+
+def check_expressions(model: Model,
+                      columns: Mapping[str, Mapping[str, str] | None]) -> list[Issue]:
+    """Check every model expression: it parses, and (where a source's columns are known)
+    it only names columns the source has. ``columns`` maps source name -> column -> type.
+    """
+    issues: list[Issue] = []
+    for source in model.sources:
+        source_columns = columns.get(source.name)
+        for dimension in source.dimensions:
+            issues.extend(_member_issues(source, dimension, "dimension", source_columns))
+        for measure in source.measures:
+            issues.extend(_member_issues(source, measure, "measure", source_columns))
+        if source.time_column and source_columns is not None:
+            location = source.time_location or source.location
+            time_type = source_columns.get(source.time_column)
+            if time_type is None:
+                hint = did_you_mean(source.time_column, source_columns)
+                issues.append(Issue(location, f"time column '{source.time_column}' does not "
+                                    f"exist in {source.table}{hint}", "unknown-column"))
+            elif not _strip_nullable(time_type).startswith(TIME_TYPES):
+                issues.append(Issue(location, f"time column '{source.time_column}' has type "
+                                    f"{time_type}; it must be a Date or DateTime", "invalid-time"))
+    return issues
+
+
+def _strip_nullable(type_name: str) -> str:
+    for wrapper in ("Nullable(", "LowCardinality("):
+        if type_name.startswith(wrapper):
+            type_name = type_name[len(wrapper):-1]
+    return type_name

@@ -1,0 +1,81 @@
+"""The error hierarchy shared by every layer.
+
+Every error the product raises on purpose is a ``SemanticError``. Subclasses carry structured
+fields so the server can turn them into JSON without parsing messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from semantic.model import Location
+
+
+class SemanticError(Exception):
+    """Root of every error raised on purpose by semantic, engine and server."""
+
+    code = "error"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem found in a model, rendered like a compiler diagnostic."""
+
+    location: Location
+    message: str
+    code: str
+    severity: str = "error"
+
+    def render(self) -> str:
+        """Render as ``file:line:col: error: message [code]``.
+
+        >>> from semantic.model import Location
+        >>> Issue(Location("m.yaml", 3, 5, ("sources",)), "bad thing", "bad").render()
+        'm.yaml:3:5: error: bad thing [bad]'
+        """
+        return f"{self.location}: {self.severity}: {self.message} [{self.code}]"
+
+    def to_dict(self) -> dict[str, object]:
+        loc = self.location
+        return {
+            "file": loc.file,
+            "line": loc.line,
+            "column": loc.column,
+            "path": ".".join(loc.path),
+            "message": self.message,
+            "code": self.code,
+            "severity": self.severity,
+        }
+
+
+class ModelError(SemanticError):
+    """The model has one or more problems; ``issues`` lists all of them."""
+
+    code = "invalid_model"
+    status = 500
+
+    def __init__(self, issues: list[Issue] | tuple[Issue, ...]) -> None:
+        self.issues = tuple(sorted(issues, key=_issue_order))
+        super().__init__("\n".join(issue.render() for issue in self.issues))
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "message": f"the model has {len(self.issues)} error(s)",
+            "issues": [issue.to_dict() for issue in self.issues],
+        }
+
+
+def _issue_order(issue: Issue) -> tuple[str, int, int, str]:
+    loc = issue.location
+    return (loc.file, loc.line, loc.column, issue.code)

@@ -1,0 +1,401 @@
+"""Phase one of loading: YAML structure -> model dataclasses.
+
+Checks types, required keys and unknown keys, collecting every issue. Cross-references are
+checked afterwards by ``semantic.rules``; ``load_model`` runs both and raises one ``ModelError``
+listing every problem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from semantic.errors import Issue, ModelError
+from semantic.model import (
+    AGGREGATIONS,
+    FILTER_OPS,
+    GRAINS,
+    RETURNS,
+    Dimension,
+    Endpoint,
+    EndpointFilter,
+    Field,
+    Location,
+    Measure,
+    Model,
+    OrderItem,
+    Ref,
+    Rollup,
+    Source,
+)
+from semantic.parsing import YamlMap, YamlSeq, parse_yaml
+from semantic.suggest import did_you_mean
+
+T = TypeVar("T")
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_ROLLUP_DATABASE = "semantic"
+
+TOP_KEYS = ("version", "rollup_database", "sources", "endpoints")
+SOURCE_KEYS = ("table", "time", "description", "dimensions", "measures", "rollups")
+DIMENSION_KEYS = ("column", "sql", "description")
+MEASURE_KEYS = ("agg", "column", "sql", "description")
+ROLLUP_KEYS = ("dimensions", "grain", "measures")
+ENDPOINT_KEYS = ("source", "returns", "grain", "fields", "order", "filters", "limit", "description")
+
+
+class _Reader:
+    """Walks located YAML, collecting issues instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+
+    def error(self, location: Location, message: str, code: str) -> None:
+        self.issues.append(Issue(location, message, code))
+
+    def mapping(self, value: Any, location: Location, what: str) -> YamlMap | None:
+        if isinstance(value, YamlMap):
+            return value
+        self.error(location, f"{what} must be a mapping, got {_kind(value)}", "type")
+        return None
+
+    def keys(self, node: YamlMap, path: tuple[str, ...], allowed: tuple[str, ...], what: str,
+             required: tuple[str, ...] = ()) -> None:
+        for key in node:
+            if key not in allowed:
+                hint = did_you_mean(str(key), allowed)
+                self.error(
+                    node.key_locations[key].at(*path, str(key)),
+                    f"unknown key '{key}' in {what}{hint}; allowed keys: {', '.join(allowed)}",
+                    "unknown-key",
+                )
+        for key in required:
+            if key not in node:
+                self.error(node.location.at(*path), f"{what} is missing required key '{key}'",
+                           "missing-key")
+
+    def value_location(self, node: YamlMap, key: str, path: tuple[str, ...]) -> Location:
+        return node.value_locations[key].at(*path, key)
+
+    def key_location(self, node: YamlMap, key: str, path: tuple[str, ...]) -> Location:
+        return node.key_locations[key].at(*path, key)
+
+    def scalar(self, node: YamlMap, key: str, path: tuple[str, ...], kind: type[T],
+               what: str) -> T | None:
+        if key not in node or node[key] is None:
+            return None
+        value = node[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            self.error(self.value_location(node, key, path),
+                       f"{what} must be {_kind_name(kind)}, got {_kind(value)}", "type")
+            return None
+        return value  # type: ignore[no-any-return]
+
+    def identifier(self, name: Any, location: Location, what: str) -> bool:
+        if isinstance(name, str) and IDENTIFIER.match(name):
+            return True
+        self.error(location, f"{what} name {name!r} must be an identifier "
+                   "(letters, digits and _, not starting with a digit)", "invalid-name")
+        return False
+
+    def choice(self, node: YamlMap, key: str, path: tuple[str, ...], choices: tuple[str, ...],
+               what: str) -> str | None:
+        value = self.scalar(node, key, path, str, what)
+        if value is not None and value not in choices:
+            self.error(self.value_location(node, key, path),
+                       f"{what} '{value}' is not one of {', '.join(choices)}"
+                       f"{did_you_mean(value, choices)}", f"unknown-{key}")
+            return None
+        return value
+
+    def refs(self, node: YamlMap, key: str, path: tuple[str, ...], what: str) -> tuple[Ref, ...]:
+        if key not in node or node[key] is None:
+            return ()
+        items = node[key]
+        if not isinstance(items, YamlSeq):
+            self.error(self.value_location(node, key, path),
+                       f"{what} must be a list of names, got {_kind(items)}", "type")
+            return ()
+        refs = []
+        for index, (item, location) in enumerate(zip(items, items.item_locations, strict=True)):
+            item_location = location.at(*path, key, str(index))
+            if not isinstance(item, str):
+                self.error(item_location, f"{what} items must be names, got {_kind(item)}", "type")
+                continue
+            refs.append(Ref(item, item_location))
+        return tuple(refs)
+
+    def entries(self, node: YamlMap, key: str, path: tuple[str, ...], what: str,
+                build: Callable[[str, Any, Location, tuple[str, ...]], T | None],
+                identifiers: bool = True) -> tuple[T, ...]:
+        if key not in node or node[key] is None:
+            return ()
+        children = self.mapping(node[key], self.value_location(node, key, path), what)
+        if children is None:
+            return ()
+        built = []
+        for name, value in children.items():
+            child_path = (*path, key, str(name))
+            name_location = children.key_locations[name].at(*child_path)
+            if identifiers and not self.identifier(name, name_location, what):
+                continue
+            value_location = children.value_locations[name].at(*child_path)
+            item = build(str(name), value, value_location if value is not None else name_location,
+                         child_path)
+            if item is not None:
+                built.append(item)
+        return tuple(built)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    return f"string {value!r}"
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false"}.get(kind, kind.__name__)
+
+
+def _build_dimension(reader: _Reader, name: str, value: Any, location: Location,
+                     path: tuple[str, ...]) -> Dimension | None:
+    if value is None:
+        return Dimension(name, name, None, "", location)
+    if isinstance(value, str):
+        return Dimension(name, None, value, "", location)
+    node = reader.mapping(value, location, f"dimension '{name}'")
+    if node is None:
+        return None
+    reader.keys(node, path, DIMENSION_KEYS, f"dimension '{name}'")
+    column = reader.scalar(node, "column", path, str, "column")
+    sql = reader.scalar(node, "sql", path, str, "sql")
+    description = reader.scalar(node, "description", path, str, "description") or ""
+    if column is not None and sql is not None:
+        reader.error(reader.key_location(node, "sql", path),
+                     f"dimension '{name}' has both 'column' and 'sql'; keep one", "conflicting-keys")
+    if column is None and sql is None:
+        column = name
+    return Dimension(name, column, sql, description, location)
+
+
+def _build_measure(reader: _Reader, name: str, value: Any, location: Location,
+                   path: tuple[str, ...]) -> Measure | None:
+    node = reader.mapping(value, location, f"measure '{name}'")
+    if node is None:
+        return None
+    reader.keys(node, path, MEASURE_KEYS, f"measure '{name}'", required=("agg",))
+    agg = reader.choice(node, "agg", path, AGGREGATIONS, "aggregation")
+    column = reader.scalar(node, "column", path, str, "column")
+    sql = reader.scalar(node, "sql", path, str, "sql")
+    description = reader.scalar(node, "description", path, str, "description") or ""
+    if column is not None and sql is not None:
+        reader.error(reader.key_location(node, "sql", path),
+                     f"measure '{name}' has both 'column' and 'sql'; keep one", "conflicting-keys")
+    if agg is None:
+        return None
+    if agg != "count" and column is None and sql is None:
+        reader.error(location, f"measure '{name}' ({agg}) needs a 'column' or 'sql' to aggregate",
+                     "missing-key")
+        return None
+    return Measure(name, agg, column, sql, description, location)
+
+
+def _build_rollup(reader: _Reader, name: str, value: Any, location: Location,
+                  path: tuple[str, ...]) -> Rollup | None:
+    node = reader.mapping(value, location, f"rollup '{name}'")
+    if node is None:
+        return None
+    reader.keys(node, path, ROLLUP_KEYS, f"rollup '{name}'", required=("measures",))
+    grain = reader.choice(node, "grain", path, GRAINS, "grain")
+    return Rollup(
+        name=name,
+        dimensions=reader.refs(node, "dimensions", path, "dimensions"),
+        grain=grain,
+        measures=reader.refs(node, "measures", path, "measures"),
+        location=location,
+    )
+
+
+def _build_source(reader: _Reader, name: str, value: Any, location: Location,
+                  path: tuple[str, ...]) -> Source | None:
+    node = reader.mapping(value, location, f"source '{name}'")
+    if node is None:
+        return None
+    reader.keys(node, path, SOURCE_KEYS, f"source '{name}'", required=("table",))
+    table = reader.scalar(node, "table", path, str, "table")
+    if table is not None and not TABLE.match(table):
+        reader.error(reader.value_location(node, "table", path),
+                     f"table {table!r} must be written database.table", "invalid-table")
+        table = None
+    time_column = reader.scalar(node, "time", path, str, "time")
+    time_location = reader.value_location(node, "time", path) if time_column else None
+    if time_column is not None and time_location is not None:
+        reader.identifier(time_column, time_location, "time column")
+
+    def dimension(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Dimension | None:
+        return _build_dimension(reader, n, v, loc, p)
+
+    def measure(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Measure | None:
+        return _build_measure(reader, n, v, loc, p)
+
+    def rollup(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Rollup | None:
+        return _build_rollup(reader, n, v, loc, p)
+
+    dimensions = reader.entries(node, "dimensions", path, "dimension", dimension)
+    measures = reader.entries(node, "measures", path, "measure", measure)
+    rollups = reader.entries(node, "rollups", path, "rollup", rollup)
+    if table is None:
+        return None
+    return Source(name, table, time_column, dimensions, measures, rollups, location, time_location)
+
+
+def _build_order(reader: _Reader, node: YamlMap, path: tuple[str, ...]) -> tuple[OrderItem, ...]:
+    items = []
+    for ref in reader.refs(node, "order", path, "order"):
+        words = ref.name.split()
+        if len(words) == 1 or (len(words) == 2 and words[1].lower() in ("asc", "desc")):
+            descending = len(words) == 2 and words[1].lower() == "desc"
+            items.append(OrderItem(Ref(words[0], ref.location), descending))
+        else:
+            reader.error(ref.location, f"order item {ref.name!r} must be 'field', 'field asc' or "
+                         "'field desc'", "invalid-order")
+    return tuple(items)
+
+
+def _build_filters(reader: _Reader, node: YamlMap,
+                   path: tuple[str, ...]) -> tuple[EndpointFilter, ...]:
+    if "filters" not in node or node["filters"] is None:
+        return ()
+    filters_node = reader.mapping(node["filters"], reader.value_location(node, "filters", path),
+                                  "filters")
+    if filters_node is None:
+        return ()
+    filters = []
+    for name, value in filters_node.items():
+        location = filters_node.key_locations[name].at(*path, "filters", str(name))
+        values = tuple(value) if isinstance(value, list) else (value,)
+        if not values or any(isinstance(v, dict | list) or v is None for v in values):
+            reader.error(location, f"filter on '{name}' must be a value or a list of values",
+                         "type")
+            continue
+        op = "in" if isinstance(value, list) else "eq"
+        assert op in FILTER_OPS
+        filters.append(EndpointFilter(Ref(str(name), location), op, values))
+    return tuple(filters)
+
+
+def _build_endpoint(reader: _Reader, path_name: str, value: Any, location: Location,
+                    path: tuple[str, ...], default_source: Ref | None) -> Endpoint | None:
+    node = reader.mapping(value, location, f"endpoint '{path_name}'")
+    if node is None:
+        return None
+    required = ("fields",) if default_source else ("source", "fields")
+    reader.keys(node, path, ENDPOINT_KEYS, f"endpoint '{path_name}'", required=required)
+    source_name = reader.scalar(node, "source", path, str, "source")
+    source = (Ref(source_name, reader.value_location(node, "source", path))
+              if source_name is not None else default_source)
+    returns = reader.choice(node, "returns", path, RETURNS, "returns") or "list"
+    grain = reader.choice(node, "grain", path, GRAINS, "grain")
+    limit = reader.scalar(node, "limit", path, int, "limit")
+    if limit is not None and limit < 1:
+        reader.error(reader.value_location(node, "limit", path), "limit must be at least 1",
+                     "invalid-limit")
+    description = reader.scalar(node, "description", path, str, "description") or ""
+    fields = []
+    if "fields" in node:
+        fields_node = reader.mapping(node["fields"], reader.value_location(node, "fields", path),
+                                     "fields")
+        for name, member in (fields_node or {}).items():
+            assert fields_node is not None
+            field_location = fields_node.value_locations[name].at(*path, "fields", str(name))
+            if not isinstance(member, str):
+                reader.error(field_location, f"field '{name}' must name a measure or dimension, "
+                             f"got {_kind(member)}", "type")
+                continue
+            fields.append(Field(str(name), Ref(member, field_location)))
+    if source is None:
+        return None
+    return Endpoint(
+        path=path_name,
+        source=source,
+        returns=returns,
+        grain=grain,
+        fields=tuple(fields),
+        order=_build_order(reader, node, path),
+        filters=_build_filters(reader, node, path),
+        limit=limit,
+        description=description,
+        location=location,
+    )
+
+
+def build_model(document: Any, file: str) -> tuple[Model | None, list[Issue]]:
+    """Phase one: turn a located YAML document into a ``Model``, collecting structural issues."""
+    reader = _Reader()
+    top = reader.mapping(document, Location(file, 1, 1, ()), "the model file")
+    if top is None:
+        return None, reader.issues
+    reader.keys(top, (), TOP_KEYS, "the model file", required=("sources",))
+    version = reader.scalar(top, "version", (), int, "version")
+    if version is not None and version != 1:
+        reader.error(reader.value_location(top, "version", ()),
+                     f"version {version} is not supported; this release reads version 1",
+                     "unsupported-version")
+    database = reader.scalar(top, "rollup_database", (), str, "rollup_database")
+    if database is not None:
+        reader.identifier(database, reader.value_location(top, "rollup_database", ()),
+                          "rollup_database")
+
+    def source(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Source | None:
+        return _build_source(reader, n, v, loc, p)
+
+    sources = reader.entries(top, "sources", (), "source", source)
+    only = None
+    if isinstance(top.get("sources"), YamlMap) and len(top["sources"]) == 1:
+        name = next(iter(top["sources"]))
+        only = Ref(str(name), top["sources"].key_locations[name].at("sources", str(name)))
+
+    def endpoint(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Endpoint | None:
+        return _build_endpoint(reader, n, v, loc, p, only)
+
+    endpoints = reader.entries(top, "endpoints", (), "endpoint", endpoint, identifiers=False)
+    model = Model(file, database or DEFAULT_ROLLUP_DATABASE, sources, endpoints)
+    return model, reader.issues
+
+
+def load_model_text(text: str, file: str = "metrics.yaml") -> Model:
+    """Load and validate a model from YAML text; raise ``ModelError`` listing every problem."""
+    from semantic.rules import check_model
+
+    document, issues = parse_yaml(text, file)
+    model = None
+    if not any(issue.code == "yaml" for issue in issues):
+        model, structure_issues = build_model(document, file)
+        issues.extend(structure_issues)
+    if model is not None:
+        issues.extend(check_model(model))
+    if issues or model is None:
+        raise ModelError(issues)
+    return model
+
+
+def load_model(path: str | Path) -> Model:
+    """Load and validate ``metrics.yaml`` (or another model file)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelError([Issue(Location(str(path), 1, 1, ()),
+                                f"cannot read the model file: {exc.strerror}", "io")]) from exc
+    return load_model_text(text, str(path))

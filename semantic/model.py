@@ -1,0 +1,169 @@
+"""The validated semantic model: frozen dataclasses, every node with its source location."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+GRAINS: tuple[str, ...] = ("minute", "hour", "day", "week", "month", "quarter", "year")
+AGGREGATIONS: tuple[str, ...] = (
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count_distinct",
+    "count_distinct_approx",
+)
+RETURNS: tuple[str, ...] = ("object", "list")
+FILTER_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a node was written: file, 1-based line and column, and its key path."""
+
+    file: str
+    line: int
+    column: int
+    path: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    def at(self, *path: str) -> Location:
+        return Location(self.file, self.line, self.column, path)
+
+
+UNKNOWN_LOCATION = Location("<query>", 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A reference by name to another node, located where the reference is written."""
+
+    name: str
+    location: Location = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    """A groupable attribute: a source column (``column``) or a SQL expression (``sql``)."""
+
+    name: str
+    column: str | None
+    sql: str | None
+    description: str
+    location: Location = field(compare=False)
+
+    @property
+    def expression_location(self) -> Location:
+        return self.location
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """An aggregation over a column or SQL expression (``count`` may have neither)."""
+
+    name: str
+    agg: str
+    column: str | None
+    sql: str | None
+    description: str
+    location: Location = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """A pre-aggregation: the measures grouped by the dimensions at a time grain."""
+
+    name: str
+    dimensions: tuple[Ref, ...]
+    grain: str | None
+    measures: tuple[Ref, ...]
+    location: Location = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A raw table with its time column, dimensions, measures and rollups."""
+
+    name: str
+    table: str
+    time_column: str | None
+    dimensions: tuple[Dimension, ...]
+    measures: tuple[Measure, ...]
+    rollups: tuple[Rollup, ...]
+    location: Location = field(compare=False)
+    time_location: Location | None = field(default=None, compare=False)
+
+    @property
+    def database(self) -> str:
+        return self.table.split(".", 1)[0]
+
+    @property
+    def table_name(self) -> str:
+        return self.table.split(".", 1)[1]
+
+    def dimension(self, name: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.name == name), None)
+
+    def measure(self, name: str) -> Measure | None:
+        return next((m for m in self.measures if m.name == name), None)
+
+    def member_names(self) -> tuple[str, ...]:
+        time = (self.time_column,) if self.time_column else ()
+        return time + tuple(d.name for d in self.dimensions) + tuple(m.name for m in self.measures)
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One JSON field of an endpoint: its name in the response and the member it shows."""
+
+    name: str
+    member: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItem:
+    """Sort by a field (endpoint) or member (query), ascending unless ``descending``."""
+
+    name: Ref
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointFilter:
+    """A fixed filter applied to every call of an endpoint."""
+
+    dimension: Ref
+    op: str
+    values: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A generated ``GET`` endpoint: a saved query with JSON names and a response shape."""
+
+    path: str
+    source: Ref
+    returns: str
+    grain: str | None
+    fields: tuple[Field, ...]
+    order: tuple[OrderItem, ...]
+    filters: tuple[EndpointFilter, ...]
+    limit: int | None
+    description: str
+    location: Location = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """The whole validated model."""
+
+    file: str
+    rollup_database: str
+    sources: tuple[Source, ...]
+    endpoints: tuple[Endpoint, ...]
+
+    def source(self, name: str) -> Source | None:
+        return next((s for s in self.sources if s.name == name), None)
