@@ -125,7 +125,7 @@ def backfill_insert(source: CompiledSource, rollup: CompiledRollup,
 
 
 def drop_table(table: exp.Table, view: bool = False) -> exp.Drop:
-    return exp.Drop(this=table, kind="VIEW" if view else "TABLE", exists=True)
+    return exp.Drop(tables=[table], kind="VIEW" if view else "TABLE", exists=True)
 
 
 def create_catalog(database: str) -> exp.Create:

@@ -1,0 +1,29 @@
+"""Queries over ClickHouse's ``system`` tables; values are bound as parameters."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+
+def _parse(sql: str) -> exp.Select:
+    select = sqlglot.parse_one(sql, dialect="clickhouse")
+    assert isinstance(select, exp.Select)
+    return select
+
+
+COLUMNS = _parse(
+    "SELECT name, type FROM system.columns WHERE database = {db: String} "
+    "AND table = {name: String} ORDER BY position"
+)
+TABLES = _parse("SELECT database, name FROM system.tables WHERE database IN {dbs: Array(String)}")
+TABLE_SIZES = _parse(
+    "SELECT database, table, sum(rows), sum(data_uncompressed_bytes) FROM system.parts "
+    "WHERE active AND database IN {dbs: Array(String)} GROUP BY database, table"
+)
+PING = _parse("SELECT 1")
+
+
+def row_count(table: str) -> exp.Select:
+    """``SELECT count() FROM table``."""
+    return exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(table))

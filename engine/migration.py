@@ -1,0 +1,94 @@
+"""What ``semantic apply`` must do to bring the warehouse in line with the model.
+
+A pure diff between the compiled model and what the warehouse reports (the rollup catalog and
+the tables that exist), as ordered statements. Statements flagged ``locked`` run while the
+server's ingestion is paused: creating the view and hard-linking the source into a snapshot
+happen at one instant, so the backfill (from the snapshot) and the view (from then on) neither
+miss nor double-count a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from engine import ddl
+from engine.compiler import CompiledModel, CompiledRollup
+
+READY = "ready"
+BUILDING = "building"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    expression: exp.Expression
+    locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One rollup's action: ``keep``, ``create``, ``rebuild`` (a half-built leftover) or
+    ``unused`` (in the catalog, no longer in the model)."""
+
+    action: str
+    table: str
+    rollup: CompiledRollup | None
+    statements: tuple[Statement, ...]
+    detail: str
+
+
+def _build_statements(model: CompiledModel, rollup: CompiledRollup,
+                      leftovers: bool) -> list[Statement]:
+    source = model.sources[rollup.source]
+    snapshot = ddl.snapshot_name(rollup)
+    table = exp.table_(rollup.table, db=rollup.database)
+    view = exp.table_(rollup.view, db=rollup.database)
+    statements = []
+    if leftovers:
+        statements += [Statement(ddl.drop_table(view, view=True)),
+                       Statement(ddl.drop_table(table)), Statement(ddl.drop_table(snapshot))]
+    statements += [
+        Statement(ddl.record_state(rollup, BUILDING)),
+        Statement(ddl.create_rollup_table(source, rollup)),
+        Statement(ddl.create_snapshot_table(source, rollup)),
+        Statement(ddl.create_rollup_view(source, rollup), locked=True),
+        Statement(ddl.attach_snapshot(source, rollup), locked=True),
+        Statement(ddl.backfill_insert(source, rollup, snapshot)),
+        Statement(ddl.drop_table(snapshot)),
+        Statement(ddl.record_state(rollup, READY)),
+    ]
+    return statements
+
+
+def plan_migration(model: CompiledModel, catalog: Mapping[str, str],
+                   existing: frozenset[str]) -> tuple[Step, ...]:
+    """Steps for every rollup. ``catalog`` maps ``db.table`` -> state; ``existing`` holds the
+    ``db.table`` names that exist in the warehouse."""
+    steps = []
+    wanted = set()
+    for rollup in model.rollups:
+        name = rollup.qualified_table
+        wanted.add(name)
+        state = catalog.get(name)
+        if state == READY and name in existing:
+            steps.append(Step("keep", name, rollup, (), "complete; served"))
+        elif state is None and name not in existing:
+            steps.append(Step("create", name, rollup, tuple(_build_statements(model, rollup,
+                                                                              False)),
+                              "new rollup: create, feed from now on, backfill existing rows"))
+        else:
+            steps.append(Step("rebuild", name, rollup,
+                              tuple(_build_statements(model, rollup, True)),
+                              "left half-built by an interrupted apply: drop and build again"))
+    for name, state in sorted(catalog.items()):
+        if name not in wanted:
+            steps.append(Step("unused", name, None, (), f"no rollup in the model uses it "
+                              f"(state: {state}); kept"))
+    return tuple(steps)
+
+
+def setup_statements(database: str) -> tuple[Statement, ...]:
+    """The rollup database and its catalog, created before anything else."""
+    return (Statement(ddl.create_database(database)), Statement(ddl.create_catalog(database)))

@@ -1,0 +1,1 @@
+"""HTTP API, CLI and the warehouse connection. The only layer that performs I/O."""

@@ -1,0 +1,251 @@
+"""The Litestar application: generated endpoints, ``/v1/query``, ``/v1/meta``, ``/healthz``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response, get, post
+from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
+
+from engine.clickhouse import AGGREGATIONS
+from engine.query import Filter, Order, Query, QueryError
+from semantic.errors import SemanticError
+from semantic.model import Endpoint, Model
+from server.runtime import Answer, Runtime
+from server.schemas import decode_query, to_query
+from server.serialize import encode, json_value
+from server.warehouse import Warehouse, WarehouseUnavailable
+
+logger = logging.getLogger(__name__)
+
+TABLE_HEADER = "X-Semantic-Table"
+JSON = "application/json"
+STATS_REFRESH_SECONDS = 30.0
+
+
+class State:
+    """What the app keeps between requests: the warehouse and the (lazily) compiled runtime.
+
+    The runtime needs the warehouse to compile (column types); while ClickHouse is down the
+    app stays up and answers 503, compiling on the first request that finds it back.
+    """
+
+    def __init__(self, model: Model, warehouse: Warehouse) -> None:
+        self.model = model
+        self.warehouse = warehouse
+        self._runtime: Runtime | None = None
+        self._lock = threading.Lock()
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            with self._lock:
+                if self._runtime is None:
+                    self._runtime = Runtime.start(self.model, self.warehouse)
+        return self._runtime
+
+    @property
+    def started(self) -> Runtime | None:
+        return self._runtime
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(content=encode(payload), status_code=status, media_type=JSON,
+                    headers=headers or {})
+
+
+def _rows(answer: Answer) -> list[dict[str, Any]]:
+    return [{k: json_value(v) for k, v in row.items()} for row in answer.rows]
+
+
+def _meta(answer: Answer) -> dict[str, Any]:
+    plan = answer.plan
+    return {
+        "table": plan.table,
+        "rollup": plan.rollup.name if plan.rollup else None,
+        "source": plan.query.source,
+        "rows": len(answer.rows),
+        "truncated": answer.truncated,
+        "limit": plan.query.limit,
+        "elapsed_ms": round(answer.elapsed_ms, 3),
+        "columns": list(plan.columns),
+    }
+
+
+def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str]]) -> Query:
+    source = model.source(endpoint.source.name)
+    assert source is not None
+    measures = tuple(f.member.name for f in endpoint.fields if source.measure(f.member.name))
+    dimensions = tuple(f.member.name for f in endpoint.fields if not source.measure(f.member.name))
+    by_field = {f.name: f.member.name for f in endpoint.fields}
+    filters = [Filter(f.dimension.name, f.op, f.values) for f in endpoint.filters]
+    limit = endpoint.limit
+    for key, values in params.items():
+        if key == "limit":
+            try:
+                limit = int(values[-1])
+            except ValueError:
+                raise QueryError("limit", "limit must be an integer") from None
+        elif source.dimension(key) is not None:
+            filters.append(Filter(key, "in" if len(values) > 1 else "eq", tuple(values)))
+        else:
+            known = [d.name for d in source.dimensions] + ["limit"]
+            raise QueryError(key, f"unknown query parameter '{key}'; filter with a dimension "
+                             f"({', '.join(known)})")
+    return Query(
+        source=source.name,
+        measures=measures,
+        dimensions=dimensions,
+        grain=endpoint.grain,
+        filters=tuple(filters),
+        order=tuple(Order(by_field[o.name.name], o.descending) for o in endpoint.order),
+        limit=limit,
+    )
+
+
+def _endpoint_handler(endpoint: Endpoint, state: State) -> HTTPRouteHandler:
+    def handle(request: Request[Any, Any, Any]) -> Response[bytes]:
+        runtime = state.runtime()
+        params = {k: request.query_params.getall(k) for k in request.query_params}
+        query = _endpoint_query(endpoint, runtime.model, params)
+        answer = runtime.run(runtime.plan(query))
+        rows = [
+            {f.name: json_value(row[f.member.name]) for f in endpoint.fields}
+            for row in answer.rows
+        ]
+        body: Any = rows
+        if endpoint.returns == "object":
+            body = rows[0] if rows else {f.name: None for f in endpoint.fields}
+        return _json(body, headers={TABLE_HEADER: answer.plan.table})
+
+    name = "endpoint:" + endpoint.path
+    return get(endpoint.path, name=name, sync_to_thread=True)(handle)
+
+
+def _model_meta(state: State) -> dict[str, Any]:
+    runtime = state.runtime()
+    sources = []
+    for compiled in runtime.compiled.sources.values():
+        source = compiled.source
+        rollups = []
+        for rollup in compiled.rollups:
+            stats = runtime.ready.get(rollup.qualified_table)
+            rollups.append({
+                "name": rollup.name, "table": rollup.qualified_table, "grain": rollup.grain,
+                "dimensions": [d.name for _, d in rollup.dimensions],
+                "measures": list(rollup.measures), "ready": stats is not None,
+                "rows": stats.rows if stats else None, "bytes": stats.bytes if stats else None,
+            })
+        sources.append({
+            "name": source.name,
+            "table": source.table,
+            "time": ({"name": compiled.time.name, "type": compiled.time.type}
+                     if compiled.time else None),
+            "dimensions": [
+                {"name": d.name, "type": d.type, "sql": d.expression.sql(dialect="clickhouse"),
+                 "description": source.dimension(d.name).description  # type: ignore[union-attr]
+                 } for d in compiled.dimensions.values()
+            ],
+            "measures": [
+                {"name": m.name, "agg": m.aggregation.name,
+                 "sql": m.argument.sql(dialect="clickhouse") if m.argument is not None else None,
+                 "exact": m.aggregation.exact, "exactness": AGGREGATIONS[m.aggregation.name].note,
+                 "description": m.description} for m in compiled.measures.values()
+            ],
+            "rollups": rollups,
+        })
+    endpoints = [
+        {"path": e.path, "source": e.source.name, "returns": e.returns, "grain": e.grain,
+         "fields": {f.name: f.member.name for f in e.fields},
+         "order": [f"{o.name.name} desc" if o.descending else o.name.name for o in e.order],
+         "description": e.description}
+        for e in runtime.model.endpoints
+    ]
+    return {"sources": sources, "endpoints": endpoints}
+
+
+def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if isinstance(exc, SemanticError):
+        if exc.status >= 500:
+            logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
+        return _json({"error": exc.to_dict()}, status=exc.status)
+    if isinstance(exc, HTTPException):
+        return _json({"error": {"code": "http_error", "message": exc.detail}},
+                     status=exc.status_code)
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _json({"error": {"code": "internal_error", "message": "internal server error"}},
+                 status=500)
+
+
+def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STATS_REFRESH_SECONDS,
+               close_warehouse: bool = False) -> Litestar:
+    """Build the app for a validated model. The warehouse is shared, never opened here."""
+    state = State(model, warehouse)
+
+    @get("/healthz", sync_to_thread=True)
+    def healthz() -> Response[bytes]:
+        try:
+            warehouse.ping()
+            runtime = state.runtime()
+        except WarehouseUnavailable as exc:
+            return _json({"status": "unavailable", "warehouse": warehouse.location,
+                          "error": exc.message}, status=503)
+        ready = len(runtime.ready)
+        return _json({"status": "ok", "warehouse": warehouse.location,
+                      "rollups_ready": ready, "rollups": len(runtime.compiled.rollups)})
+
+    @get("/v1/meta", sync_to_thread=True)
+    def meta() -> Response[bytes]:
+        return _json(_model_meta(state))
+
+    @post("/v1/query", sync_to_thread=True, status_code=200)
+    def query(body: bytes) -> Response[bytes]:
+        request = decode_query(body)
+        runtime = state.runtime()
+        source = runtime.source_name(request.source)
+        plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
+        answer = runtime.run(plan)
+        return _json({"data": _rows(answer), "meta": _meta(answer)},
+                     headers={TABLE_HEADER: plan.table})
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        stop = threading.Event()
+
+        def refresh_loop() -> None:
+            while not stop.wait(refresh_seconds):
+                runtime = state.started
+                if runtime is None:
+                    continue
+                try:
+                    runtime.refresh()
+                except SemanticError as exc:
+                    logger.warning("refreshing rollup sizes failed: %s", exc.message)
+
+        thread = threading.Thread(target=refresh_loop, name="rollup-stats", daemon=True)
+        thread.start()
+        try:
+            state.runtime()
+        except WarehouseUnavailable as exc:
+            logger.warning("starting without the warehouse (answering 503): %s", exc.message)
+        try:
+            yield
+        finally:
+            stop.set()
+            if close_warehouse:
+                warehouse.close()
+
+    handlers: list[Any] = [healthz, meta, query]
+    handlers += [_endpoint_handler(endpoint, state) for endpoint in model.endpoints]
+    exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: _error_response}
+    app = Litestar(route_handlers=handlers, lifespan=[lifespan],
+                   exception_handlers=exception_handlers, openapi_config=None)
+    app.state.semantic = state
+    return app
+
+
+__all__ = ["TABLE_HEADER", "create_app"]

@@ -1,0 +1,251 @@
+"""The ``semantic`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from engine.demo import DEMO_TABLE
+from engine.query import Filter, Order, Query
+from semantic import load_model
+from semantic.errors import ModelError, SemanticError
+from semantic.model import GRAINS
+from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings, load_settings
+from server.runtime import Runtime, compile_against
+from server.serialize import json_value
+from server.warehouse import Warehouse, WarehouseUnavailable
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+A declarative semantic layer for ClickHouse: metrics.yaml -> rollups -> routed JSON API.
+
+The model file is --model, else $SEMANTIC_MODEL, else ./metrics.yaml. ClickHouse is
+$CLICKHOUSE_URL (e.g. http://user:password@host:8123), else the embedded chDB engine in
+$SEMANTIC_DATA_DIR (default ./.data/chdb), which one process can open at a time: stop
+`semantic serve` before running commands that need the engine.
+"""
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _warehouse(settings: Settings) -> Warehouse:
+    return Warehouse(settings.dsn, settings.location, settings.pool_size)
+
+
+def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    model = load_model(settings.model_path)
+    warehouse = _warehouse(settings)
+    try:
+        compile_against(model, warehouse)
+        checked = f"columns checked against {settings.location}"
+    except WarehouseUnavailable as exc:
+        checked = f"columns not checked: {exc.message}"
+    finally:
+        warehouse.close()
+    rollups = sum(len(s.rollups) for s in model.sources)
+    _say(f"{settings.model_path}: ok ({len(model.sources)} source(s), {rollups} rollup(s), "
+         f"{len(model.endpoints)} endpoint(s); {checked})")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from server.operations import migration_steps, render_steps
+
+    model = load_model(settings.model_path)
+    warehouse = _warehouse(settings)
+    try:
+        compiled = compile_against(model, warehouse)
+        sys.stdout.write(render_steps(compiled, migration_steps(compiled, warehouse)))
+    finally:
+        warehouse.close()
+    return 0
+
+
+def _cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
+    from server.operations import apply_model
+
+    model = load_model(settings.model_path)
+    warehouse = _warehouse(settings)
+    try:
+        compiled = compile_against(model, warehouse)
+        steps = apply_model(compiled, warehouse, _say)
+    finally:
+        warehouse.close()
+    built = sum(1 for s in steps if s.statements)
+    _say(f"apply: {built} rollup(s) built, {len(steps) - built} unchanged")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from server.operations import load_demo, row_count
+
+    warehouse = _warehouse(settings)
+    try:
+        existing = row_count(warehouse, args.table)
+        if existing and not args.append:
+            _say(f"{args.table} already has {existing:,} rows; nothing inserted "
+                 "(--append adds more)")
+            return 0
+        total = load_demo(warehouse, args.rows, args.seed, args.table, _say)
+    finally:
+        warehouse.close()
+    _say(f"{args.table}: {total:,} rows (seed {args.seed})")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    model = load_model(settings.model_path)
+    warehouse = _warehouse(settings)
+    app = create_app(model, warehouse, close_warehouse=True)
+    _say(f"serving {settings.model_path} on http://{args.host}:{args.port} "
+         f"(ClickHouse: {settings.location})")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                access_log=args.access_log)
+    return 0
+
+
+def _parse_filter(text: str) -> Filter:
+    for symbol, op in (("!=", "ne"), ("=", "eq")):
+        if symbol in text:
+            member, _, value = text.partition(symbol)
+            values = tuple(value.split(","))
+            if op == "eq" and len(values) > 1:
+                op = "in"
+            elif op == "ne" and len(values) > 1:
+                op = "not_in"
+            return Filter(member.strip(), op, values)
+    raise SemanticError(f"--filter {text!r}: write DIMENSION=VALUE[,VALUE...] or "
+                        "DIMENSION!=VALUE[,VALUE...]")
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _print_table(columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    cells = [[str(json_value(row[c])) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    _say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in cells:
+        _say("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    model = load_model(settings.model_path)
+    warehouse = _warehouse(settings)
+    try:
+        runtime = Runtime.start(model, warehouse)
+        query = Query(
+            source=runtime.source_name(args.source),
+            measures=_split(args.measures),
+            dimensions=_split(args.dimensions),
+            grain=args.grain,
+            filters=tuple(_parse_filter(f) for f in args.filter),
+            order=tuple(Order(o.lstrip("-"), o.startswith("-")) for o in _split(args.order)),
+            limit=args.limit,
+        )
+        plan = runtime.plan(query, force_raw=args.raw)
+        answer = runtime.run(plan)
+    finally:
+        warehouse.close()
+    if args.json:
+        rows = [{k: json_value(v) for k, v in row.items()} for row in answer.rows]
+        _say(json.dumps({"data": rows, "meta": {"table": plan.table}}, indent=2))
+    else:
+        _print_table(plan.columns, answer.rows)
+        more = " (truncated; raise --limit)" if answer.truncated else ""
+        _say(f"-- {len(answer.rows)} row(s) from {plan.table} in {answer.elapsed_ms:.1f} ms"
+             f"{more}")
+        if args.sql:
+            _say(f"-- {plan.sql}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semantic", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model file (default: $SEMANTIC_MODEL or metrics.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log the SQL run")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("validate", help="check the model; print located errors, exit 1 on any")
+    commands.add_parser("plan", help="print what `apply` would do, with every DDL statement")
+    commands.add_parser("apply", help="create missing rollups and backfill them (idempotent)")
+
+    demo = commands.add_parser("demo", help="create analytics.events and fill it with the "
+                               "reference data (skipped if it already has rows)")
+    demo.add_argument("--rows", type=int, default=5_000_000, help="rows to insert "
+                      "(default 5,000,000)")
+    demo.add_argument("--seed", type=int, default=1, help="seed; the same seed gives the same "
+                      "rows (default 1)")
+    demo.add_argument("--table", default=DEMO_TABLE, help=f"target table (default {DEMO_TABLE})")
+    demo.add_argument("--append", action="store_true", help="insert even if the table has rows")
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default "
+                       f"{DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default "
+                       f"{DEFAULT_PORT})")
+    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+
+    query = commands.add_parser("query", help="run a query; print rows and the table used")
+    query.add_argument("--source", help="source name (default: the only one)")
+    query.add_argument("-m", "--measures", help="comma-separated measures")
+    query.add_argument("-d", "--dimensions", help="comma-separated dimensions (the time column "
+                       "needs --grain)")
+    query.add_argument("-g", "--grain", choices=GRAINS, help="time grain")
+    query.add_argument("-f", "--filter", action="append", default=[],
+                       help="DIMENSION=V1[,V2] or DIMENSION!=V1[,V2]; repeatable")
+    query.add_argument("-o", "--order", help="comma-separated members, '-' prefix for descending")
+    query.add_argument("-l", "--limit", type=int, help="row limit (default 10000, max 100000)")
+    query.add_argument("--raw", action="store_true", help="skip rollups; read the raw table")
+    query.add_argument("--sql", action="store_true", help="also print the SQL")
+    query.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+COMMANDS = {
+    "validate": _cmd_validate,
+    "plan": _cmd_plan,
+    "apply": _cmd_apply,
+    "demo": _cmd_demo,
+    "serve": _cmd_serve,
+    "query": _cmd_query,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("server.warehouse").setLevel(logging.INFO)
+    settings = load_settings(args.model)
+    try:
+        return COMMANDS[args.command](args, settings)
+    except ModelError as exc:
+        for issue in exc.issues:
+            print(issue.render(), file=sys.stderr)
+        print(f"{len(exc.issues)} error(s)", file=sys.stderr)
+        return 1
+    except SemanticError as exc:
+        field = getattr(exc, "field", None)
+        print(f"error: {exc.message}" + (f" (field: {field})" if field else ""), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

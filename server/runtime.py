@@ -1,0 +1,134 @@
+"""The compiled model bound to a warehouse: compile at start, route and run queries."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from engine.compiler import CompiledModel, SourceTypes, compile_model, type_probe
+from engine.ddl import CATALOG_TABLE, catalog_query
+from engine.expressions import check_expressions
+from engine.migration import READY
+from engine.planner import Plan, RollupStats, plan_query
+from engine.query import Query, QueryError
+from semantic.errors import Issue, ModelError
+from semantic.model import Model
+from semantic.suggest import did_you_mean
+from server.warehouse import Warehouse, WarehouseError
+
+logger = logging.getLogger(__name__)
+
+
+def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
+    """Ask the warehouse for every source's columns and model-expression types.
+
+    Raises ``ModelError`` with located issues for missing tables, unknown columns and
+    expressions ClickHouse rejects.
+    """
+    columns = {}
+    issues: list[Issue] = []
+    for source in model.sources:
+        found = warehouse.columns(source.table)
+        if found is None:
+            issues.append(Issue(source.location, f"table {source.table} does not exist in the "
+                                "warehouse; create it (or `semantic demo` for the reference "
+                                "data) before building rollups", "missing-table"))
+        columns[source.name] = found
+    issues += check_expressions(model, columns)
+    if issues:
+        raise ModelError(issues)
+    types = {}
+    for source in model.sources:
+        probe = type_probe(source)
+        try:
+            found_types = warehouse.describe(probe.statement)
+        except WarehouseError as exc:
+            raise ModelError([Issue(source.location, f"ClickHouse rejected an expression of "
+                                    f"source '{source.name}': {exc.message}",
+                                    "invalid-sql")]) from exc
+        source_columns = columns[source.name]
+        assert source_columns is not None
+        types[source.name] = SourceTypes(source_columns, dict(zip(probe.keys, found_types,
+                                                                  strict=True)))
+    return types
+
+
+def compile_against(model: Model, warehouse: Warehouse) -> CompiledModel:
+    return compile_model(model, read_types(model, warehouse))
+
+
+def read_catalog(warehouse: Warehouse, database: str) -> dict[str, str]:
+    """``db.table`` -> latest state of every rollup table in the catalog (empty if none)."""
+    if f"{database}.{CATALOG_TABLE}" not in warehouse.tables([database]):
+        return {}
+    rows = warehouse.query(catalog_query(database)).rows
+    return {f"{database}.{table}": state for table, _source, _rollup, state in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    plan: Plan
+    rows: list[dict[str, Any]]
+    truncated: bool
+    elapsed_ms: float
+
+
+class Runtime:
+    """Routes queries to complete rollups; sizes are refreshed by ``refresh``."""
+
+    def __init__(self, compiled: CompiledModel, warehouse: Warehouse) -> None:
+        self.compiled = compiled
+        self.warehouse = warehouse
+        self.ready: dict[str, RollupStats] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls, model: Model, warehouse: Warehouse) -> Runtime:
+        runtime = cls(compile_against(model, warehouse), warehouse)
+        runtime.refresh()
+        return runtime
+
+    @property
+    def model(self) -> Model:
+        return self.compiled.model
+
+    def refresh(self) -> None:
+        """Re-read which rollups are complete and how big they are."""
+        database = self.model.rollup_database
+        catalog = read_catalog(self.warehouse, database)
+        sizes = self.warehouse.table_sizes([database])
+        ready = {}
+        for rollup in self.compiled.rollups:
+            name = rollup.qualified_table
+            if catalog.get(name) == READY:
+                rows, size = sizes.get(name, (0, 0))
+                ready[name] = RollupStats(rows, size)
+        with self._lock:
+            self.ready = ready
+
+    def source_name(self, requested: str | None) -> str:
+        names = list(self.compiled.sources)
+        if requested is None:
+            if len(names) == 1:
+                return names[0]
+            raise QueryError("source", f"name a source: one of {', '.join(names)}")
+        if requested not in self.compiled.sources:
+            raise QueryError("source", f"unknown source '{requested}'"
+                             f"{did_you_mean(requested, names)}; known: {', '.join(names)}")
+        return requested
+
+    def plan(self, query: Query, force_raw: bool = False) -> Plan:
+        source = self.compiled.sources[self.source_name(query.source)]
+        return plan_query(source, query, self.ready, force_raw=force_raw)
+
+    def run(self, plan: Plan) -> Answer:
+        started = time.perf_counter()
+        result = self.warehouse.query(plan.statement, plan.parameters)
+        elapsed = (time.perf_counter() - started) * 1000
+        rows = [dict(zip(plan.columns, row, strict=True)) for row in result.rows]
+        assert plan.query.limit is not None
+        truncated = len(rows) > plan.query.limit
+        return Answer(plan, rows[: plan.query.limit], truncated, elapsed)

@@ -1,0 +1,177 @@
+"""The one module that talks to ClickHouse (a server over HTTP(S), or embedded chDB).
+
+Everything it runs was built by ``engine``; it renders expressions at this boundary and binds
+request values as server-side parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+from sqlglot import exp
+
+from engine import introspection
+from engine.render import render
+from semantic.errors import SemanticError
+
+logger = logging.getLogger(__name__)
+
+
+class WarehouseUnavailable(SemanticError):
+    """ClickHouse cannot be reached (or the embedded data directory cannot be opened)."""
+
+    code = "warehouse_unavailable"
+    status = 503
+
+
+class WarehouseError(SemanticError):
+    """ClickHouse answered with an error."""
+
+    code = "warehouse_error"
+    status = 502
+
+    def __init__(self, message: str, sql: str = "") -> None:
+        super().__init__(message)
+        self.sql = sql
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+def _lock_message(location: str, exc: Exception) -> str:
+    return (f"the embedded data directory ({location}) is in use by another process "
+            "(is `semantic serve` running?). Stop that process, or point CLICKHOUSE_URL at a "
+            f"ClickHouse server. ({exc})")
+
+
+class Warehouse:
+    """A small pool of clickhouse-connect clients plus the ingestion lock.
+
+    chDB runs one query at a time per client, so concurrent requests each take a client from
+    the pool. Only one engine may be open per process: share one ``Warehouse``.
+    """
+
+    def __init__(self, dsn: str, location: str, pool_size: int = 4) -> None:
+        self.dsn = dsn
+        self.location = location
+        self.embedded = dsn.startswith("chdb:")
+        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._created = 0
+        self._size = max(1, pool_size)
+        self._create_lock = threading.Lock()
+        #: Held by ingestion through this service and by the instant of view creation.
+        self.ingestion_lock = threading.RLock()
+        self._closed = False
+
+    def _connect(self) -> Any:
+        try:
+            return clickhouse_connect.get_client(dsn=self.dsn)
+        except Exception as exc:  # clickhouse-connect and chDB raise several kinds here
+            text = str(exc)
+            if self.embedded and ("lock" in text.lower() or "status" in text.lower()):
+                raise WarehouseUnavailable(_lock_message(self.location, exc)) from exc
+            raise WarehouseUnavailable(f"cannot connect to ClickHouse at {self.location}: "
+                                       f"{text.splitlines()[0] if text else type(exc).__name__}"
+                                       ) from exc
+
+    @contextmanager
+    def _client(self) -> Iterator[Any]:
+        try:
+            client = self._pool.get_nowait()
+        except queue.Empty:
+            with self._create_lock:
+                grow = self._created < self._size
+                if grow:
+                    self._created += 1
+            if grow:
+                try:
+                    client = self._connect()
+                except Exception:
+                    with self._create_lock:
+                        self._created -= 1
+                    raise
+            else:
+                client = self._pool.get()
+        healthy = True
+        try:
+            yield client
+        except OperationalError:
+            healthy = False
+            raise
+        finally:
+            if healthy and not self._closed:
+                self._pool.put(client)
+            else:
+                with self._create_lock:
+                    self._created -= 1
+
+    def _run(self, kind: str, statement: exp.Expression,
+             parameters: Mapping[str, object] | None = None) -> Any:
+        sql = render(statement)
+        try:
+            with self._client() as client:
+                if kind == "query":
+                    return client.query(sql, parameters=dict(parameters or {}))
+                return client.command(sql, parameters=dict(parameters or {}))
+        except OperationalError as exc:
+            raise WarehouseUnavailable(f"ClickHouse at {self.location} is unavailable: "
+                                       f"{str(exc).splitlines()[0]}") from exc
+        except DatabaseError as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise WarehouseError(f"ClickHouse rejected a query: {message}", sql) from exc
+
+    def query(self, statement: exp.Expression,
+              parameters: Mapping[str, object] | None = None) -> Result:
+        result = self._run("query", statement, parameters)
+        return Result(tuple(result.column_names), list(result.result_rows))
+
+    def command(self, statement: exp.Expression,
+                parameters: Mapping[str, object] | None = None) -> None:
+        logger.debug("command: %s", render(statement))
+        self._run("command", statement, parameters)
+
+    def ping(self) -> None:
+        self.query(introspection.PING)
+
+    def columns(self, table: str) -> dict[str, str] | None:
+        """Column name -> type of ``db.table``, or None when it does not exist."""
+        database, name = table.split(".", 1)
+        result = self.query(introspection.COLUMNS, {"db": database, "name": name})
+        return {row[0]: row[1] for row in result.rows} or None
+
+    def describe(self, statement: exp.Expression) -> list[str]:
+        """Types of the result columns of a ``DESCRIBE (SELECT ...)``, in order."""
+        return [row[1] for row in self.query(statement).rows]
+
+    def tables(self, databases: Sequence[str]) -> frozenset[str]:
+        """``db.table`` names that exist in the given databases."""
+        result = self.query(introspection.TABLES, {"dbs": list(databases)})
+        return frozenset(f"{db}.{name}" for db, name in result.rows)
+
+    def table_sizes(self, databases: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``db.table`` -> (rows, uncompressed bytes) of active parts."""
+        result = self.query(introspection.TABLE_SIZES, {"dbs": list(databases)})
+        return {f"{db}.{table}": (int(rows), int(size)) for db, table, rows, size in result.rows}
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                client = self._pool.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                logger.debug("closing a client failed", exc_info=True)
