@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import RawBody
 
 from engine.clickhouse import AGGREGATIONS
 from engine.query import Filter, Order, Query, QueryError
@@ -203,7 +204,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
         return _json(_model_meta(state))
 
     @post("/v1/query", sync_to_thread=True, status_code=200)
-    def query(body: bytes) -> Response[bytes]:
+    def query(body: RawBody) -> Response[bytes]:
         request = decode_query(body)
         runtime = state.runtime()
         source = runtime.source_name(request.source)

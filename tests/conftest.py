@@ -46,7 +46,7 @@ def database(warehouse: Warehouse) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:10]}"
     warehouse.command(exp.Create(this=exp.to_identifier(name), kind="DATABASE", exists=True))
     yield name
-    warehouse.command(exp.Drop(this=exp.to_identifier(name), kind="DATABASE", exists=True))
+    warehouse.command(exp.Drop(tables=[exp.to_table(name)], kind="DATABASE", exists=True))
 
 
 def sql(expression: exp.Expression) -> str:

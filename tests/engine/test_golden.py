@@ -1,0 +1,102 @@
+"""Golden SQL for the DDL and serving queries of ``metrics.yaml``, compared as parsed ASTs.
+
+Refresh after an intended change with: ``python -m pytest tests/engine --update-golden``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from engine import ddl
+from engine.compiler import CompiledModel, SourceTypes, compile_model
+from engine.migration import plan_migration
+from engine.planner import RollupStats, plan_query
+from engine.query import Filter, Order, Query
+from engine.render import render
+from semantic import load_model
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+
+#: What ClickHouse reports for analytics.events (checked against the real engine in
+#: tests/server/test_warehouse_types.py).
+EVENTS_TYPES = SourceTypes(
+    columns={"event_id": "String", "event_ts": "DateTime", "user_id": "String",
+             "region": "String", "revenue": "Float64"},
+    probed={("value", "region"): "String", ("value", "user_id"): "String",
+            ("value", "revenue"): "Float64", ("sum", "revenue"): "Float64",
+            ("min", "revenue"): "Float64", ("max", "revenue"): "Float64"},
+)
+
+
+def compiled_reference() -> CompiledModel:
+    return compile_model(load_model(ROOT / "metrics.yaml"), {"events": EVENTS_TYPES})
+
+
+def _ready(compiled: CompiledModel) -> dict[str, RollupStats]:
+    # Sizes chosen so that smaller rollups are cheaper, as system.parts would report them.
+    return {r.qualified_table: RollupStats(10 ** i, 100 * 10 ** i)
+            for i, r in enumerate(compiled.rollups)}
+
+
+def _rollup_cases() -> dict[str, str]:
+    compiled = compiled_reference()
+    source = compiled.sources["events"]
+    cases = {}
+    for rollup in source.rollups:
+        statements = [
+            ddl.create_rollup_table(source, rollup),
+            ddl.create_rollup_view(source, rollup),
+            ddl.backfill_insert(source, rollup, ddl.snapshot_name(rollup)),
+        ]
+        cases[f"rollup_{rollup.name}"] = ";\n".join(render(s) for s in statements)
+    steps = plan_migration(compiled, {}, frozenset())
+    cases["apply_first_run"] = ";\n".join(
+        render(s.expression) for step in steps for s in step.statements)
+    return cases
+
+
+QUERIES = {
+    "query_api_metrics": Query("events", ("total_events", "unique_users", "total_revenue")),
+    "query_api_breakdown": Query("events", ("total_events",), ("region", "event_ts"), "day",
+                                 order=(Order("region"), Order("event_ts"))),
+    "query_month_avg_filtered": Query("events", ("avg_revenue", "max_revenue"), ("region",),
+                                      "month", (Filter("region", "in", ("us-east", "eu-central")),)),
+    "query_week_distinct": Query("events", ("unique_users",), (), "week",
+                                 order=(Order("event_ts", True),), limit=5),
+    "query_raw_exact_users": Query("events", ("exact_users",), ("region",),
+                                   filters=(Filter("region", "ne", ("us-west",)),)),
+}
+
+
+def _query_cases() -> dict[str, str]:
+    compiled = compiled_reference()
+    source = compiled.sources["events"]
+    return {name: plan_query(source, q, _ready(compiled)).sql for name, q in QUERIES.items()}
+
+
+CASES = {**_rollup_cases(), **_query_cases()}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_sql_matches(name: str, request: pytest.FixtureRequest) -> None:
+    path = GOLDEN / f"{name}.sql"
+    actual = CASES[name] + "\n"
+    if request.config.getoption("--update-golden"):
+        path.write_text(actual)
+    assert path.exists(), f"missing {path}; create it with: python -m pytest tests/engine --update-golden"
+    expected = sqlglot.parse(path.read_text(), dialect="clickhouse")
+    got = sqlglot.parse(actual, dialect="clickhouse")
+    assert got == expected, (
+        f"generated SQL for '{name}' differs from {path.relative_to(ROOT)}.\n"
+        f"--- expected\n{path.read_text()}\n--- got\n{actual}\n"
+        "If the change is intended, refresh with: python -m pytest tests/engine --update-golden"
+    )
+
+
+def test_golden_every_file_has_a_case() -> None:
+    stale = sorted(p.stem for p in GOLDEN.glob("*.sql") if p.stem not in CASES)
+    assert not stale, f"golden files without a case (delete them): {stale}"

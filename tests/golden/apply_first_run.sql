@@ -1,0 +1,24 @@
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_totals_d421d1b8ec', 'events', 'totals', 'building', now64(6));
+CREATE TABLE IF NOT EXISTS semantic.events_totals_d421d1b8ec (count_all SimpleAggregateFunction(sum, UInt64), uniq_user_id AggregateFunction(uniq, String), sum_revenue SimpleAggregateFunction(sum, Float64)) ENGINE=AggregatingMergeTree() ORDER BY tuple();
+CREATE TABLE IF NOT EXISTS semantic.events_totals_d421d1b8ec_snapshot AS analytics.events;
+CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_totals_d421d1b8ec_mv TO semantic.events_totals_d421d1b8ec AS SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM analytics.events;
+ALTER TABLE semantic.events_totals_d421d1b8ec_snapshot ATTACH PARTITION ALL FROM analytics.events;
+INSERT INTO semantic.events_totals_d421d1b8ec SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM semantic.events_totals_d421d1b8ec_snapshot;
+DROP TABLE IF EXISTS semantic.events_totals_d421d1b8ec_snapshot;
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_totals_d421d1b8ec', 'events', 'totals', 'ready', now64(6));
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_daily_6548317d92', 'events', 'daily', 'building', now64(6));
+CREATE TABLE IF NOT EXISTS semantic.events_daily_6548317d92 (event_ts_day DATE, count_all SimpleAggregateFunction(sum, UInt64), uniq_user_id AggregateFunction(uniq, String), sum_revenue SimpleAggregateFunction(sum, Float64), count_revenue SimpleAggregateFunction(sum, UInt64)) ENGINE=AggregatingMergeTree() PARTITION BY toYYYYMM(event_ts_day) ORDER BY event_ts_day;
+CREATE TABLE IF NOT EXISTS semantic.events_daily_6548317d92_snapshot AS analytics.events;
+CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_daily_6548317d92_mv TO semantic.events_daily_6548317d92 AS SELECT toDate(event_ts) AS event_ts_day, count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue FROM analytics.events GROUP BY toDate(event_ts);
+ALTER TABLE semantic.events_daily_6548317d92_snapshot ATTACH PARTITION ALL FROM analytics.events;
+INSERT INTO semantic.events_daily_6548317d92 SELECT toDate(event_ts) AS event_ts_day, count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue FROM semantic.events_daily_6548317d92_snapshot GROUP BY toDate(event_ts);
+DROP TABLE IF EXISTS semantic.events_daily_6548317d92_snapshot;
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_daily_6548317d92', 'events', 'daily', 'ready', now64(6));
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_region_daily_218c741065', 'events', 'region_daily', 'building', now64(6));
+CREATE TABLE IF NOT EXISTS semantic.events_region_daily_218c741065 (event_ts_day DATE, region String, count_all SimpleAggregateFunction(sum, UInt64), sum_revenue SimpleAggregateFunction(sum, Float64), count_revenue SimpleAggregateFunction(sum, UInt64), min_revenue SimpleAggregateFunction(min, Float64), max_revenue SimpleAggregateFunction(max, Float64)) ENGINE=AggregatingMergeTree() PARTITION BY toYYYYMM(event_ts_day) ORDER BY (event_ts_day, region);
+CREATE TABLE IF NOT EXISTS semantic.events_region_daily_218c741065_snapshot AS analytics.events;
+CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_region_daily_218c741065_mv TO semantic.events_region_daily_218c741065 AS SELECT toDate(event_ts) AS event_ts_day, region AS region, count() AS count_all, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue, min(revenue) AS min_revenue, max(revenue) AS max_revenue FROM analytics.events GROUP BY toDate(event_ts), region;
+ALTER TABLE semantic.events_region_daily_218c741065_snapshot ATTACH PARTITION ALL FROM analytics.events;
+INSERT INTO semantic.events_region_daily_218c741065 SELECT toDate(event_ts) AS event_ts_day, region AS region, count() AS count_all, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue, min(revenue) AS min_revenue, max(revenue) AS max_revenue FROM semantic.events_region_daily_218c741065_snapshot GROUP BY toDate(event_ts), region;
+DROP TABLE IF EXISTS semantic.events_region_daily_218c741065_snapshot;
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_region_daily_218c741065', 'events', 'region_daily', 'ready', now64(6))

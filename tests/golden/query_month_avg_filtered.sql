@@ -1,0 +1,1 @@
+SELECT region AS region, toStartOfMonth(event_ts_day) AS event_ts, sum(sum_revenue) / sum(count_revenue) AS avg_revenue, max(max_revenue) AS max_revenue_2 FROM semantic.events_region_daily_218c741065 WHERE region IN {p0: Array(String)} GROUP BY region, toStartOfMonth(event_ts_day) ORDER BY region ASC, event_ts ASC LIMIT 10001
