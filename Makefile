@@ -1,0 +1,33 @@
+# make run   - set up, load 5M demo rows, build rollups, serve on :3000 (embedded ClickHouse)
+# make test  - set up and run the whole test suite
+# make bench - latency of the reference endpoints, rollups vs raw table
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ROWS   ?= 5000000
+PORT   ?= 3000
+
+.PHONY: run test bench setup clean
+
+$(BIN)/semantic: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/semantic
+
+run: setup
+	$(BIN)/semantic demo --rows $(ROWS)
+	$(BIN)/semantic apply
+	$(BIN)/semantic serve --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/endpoints.py --rows $(ROWS)
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .hypothesis
