@@ -168,6 +168,18 @@ def _kind_name(kind: type) -> str:
     return {str: "a string", int: "an integer", bool: "true or false"}.get(kind, kind.__name__)
 
 
+def _expression_keys(reader: _Reader, node: YamlMap, path: tuple[str, ...],
+                     what: str) -> tuple[str | None, str | None, str]:
+    """The ``column`` / ``sql`` / ``description`` keys shared by dimensions and measures."""
+    column = reader.scalar(node, "column", path, str, "column")
+    sql = reader.scalar(node, "sql", path, str, "sql")
+    description = reader.scalar(node, "description", path, str, "description") or ""
+    if column is not None and sql is not None:
+        reader.error(reader.key_location(node, "sql", path),
+                     f"{what} has both 'column' and 'sql'; keep one", "conflicting-keys")
+    return column, sql, description
+
+
 def _build_dimension(reader: _Reader, name: str, value: Any, location: Location,
                      path: tuple[str, ...]) -> Dimension | None:
     if value is None:
@@ -178,12 +190,7 @@ def _build_dimension(reader: _Reader, name: str, value: Any, location: Location,
     if node is None:
         return None
     reader.keys(node, path, DIMENSION_KEYS, f"dimension '{name}'")
-    column = reader.scalar(node, "column", path, str, "column")
-    sql = reader.scalar(node, "sql", path, str, "sql")
-    description = reader.scalar(node, "description", path, str, "description") or ""
-    if column is not None and sql is not None:
-        reader.error(reader.key_location(node, "sql", path),
-                     f"dimension '{name}' has both 'column' and 'sql'; keep one", "conflicting-keys")
+    column, sql, description = _expression_keys(reader, node, path, f"dimension '{name}'")
     if column is None and sql is None:
         column = name
     return Dimension(name, column, sql, description, location)
@@ -196,12 +203,7 @@ def _build_measure(reader: _Reader, name: str, value: Any, location: Location,
         return None
     reader.keys(node, path, MEASURE_KEYS, f"measure '{name}'", required=("agg",))
     agg = reader.choice(node, "agg", path, AGGREGATIONS, "aggregation")
-    column = reader.scalar(node, "column", path, str, "column")
-    sql = reader.scalar(node, "sql", path, str, "sql")
-    description = reader.scalar(node, "description", path, str, "description") or ""
-    if column is not None and sql is not None:
-        reader.error(reader.key_location(node, "sql", path),
-                     f"measure '{name}' has both 'column' and 'sql'; keep one", "conflicting-keys")
+    column, sql, description = _expression_keys(reader, node, path, f"measure '{name}'")
     if agg is None:
         return None
     if agg != "count" and column is None and sql is None:

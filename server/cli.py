@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from engine.compiler import CompiledModel
 from engine.demo import DEMO_TABLE
 from engine.query import Filter, Order, Query
 from semantic import load_model
@@ -54,29 +56,30 @@ def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
-    from server.operations import migration_steps, render_steps
-
+@contextmanager
+def _compiled(settings: Settings) -> Iterator[tuple[CompiledModel, Warehouse]]:
+    """The model compiled against the warehouse, which is closed afterwards."""
     model = load_model(settings.model_path)
     warehouse = _warehouse(settings)
     try:
-        compiled = compile_against(model, warehouse)
-        sys.stdout.write(render_steps(compiled, migration_steps(compiled, warehouse)))
+        yield compile_against(model, warehouse), warehouse
     finally:
         warehouse.close()
+
+
+def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from server.operations import migration_steps, render_steps
+
+    with _compiled(settings) as (compiled, warehouse):
+        sys.stdout.write(render_steps(compiled, migration_steps(compiled, warehouse)))
     return 0
 
 
 def _cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     from server.operations import apply_model
 
-    model = load_model(settings.model_path)
-    warehouse = _warehouse(settings)
-    try:
-        compiled = compile_against(model, warehouse)
+    with _compiled(settings) as (compiled, warehouse):
         steps = apply_model(compiled, warehouse, _say)
-    finally:
-        warehouse.close()
     built = sum(1 for s in steps if s.statements)
     _say(f"apply: {built} rollup(s) built, {len(steps) - built} unchanged")
     return 0
