@@ -6,12 +6,14 @@ request values as server-side parameters.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
@@ -49,10 +51,29 @@ class Result:
     rows: list[tuple[Any, ...]]
 
 
-def _lock_message(location: str, exc: Exception) -> str:
+def _lock_message(location: str) -> str:
     return (f"the embedded data directory ({location}) is in use by another process "
-            "(is `semantic serve` running?). Stop that process, or point CLICKHOUSE_URL at a "
-            f"ClickHouse server. ({exc})")
+            "(is `semantic serve` running?): chDB lets one process open it at a time. Stop "
+            "that process first, use the running server's HTTP API, or point CLICKHOUSE_URL "
+            "at a ClickHouse server.")
+
+
+def _held_by_another_process(dsn: str) -> bool:
+    """Whether another process holds the embedded engine's lock on ``<dir>/status``.
+
+    ClickHouse takes an exclusive ``flock`` on that file for as long as it runs; chDB's own
+    error text does not say so, hence this check.
+    """
+    path = Path(dsn.removeprefix("chdb://")) / "status"
+    try:
+        with path.open("rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class Warehouse:
@@ -79,8 +100,8 @@ class Warehouse:
             return clickhouse_connect.get_client(dsn=self.dsn)
         except Exception as exc:  # clickhouse-connect and chDB raise several kinds here
             text = str(exc)
-            if self.embedded and ("lock" in text.lower() or "status" in text.lower()):
-                raise WarehouseUnavailable(_lock_message(self.location, exc)) from exc
+            if self.embedded and _held_by_another_process(self.dsn):
+                raise WarehouseUnavailable(_lock_message(self.location)) from exc
             raise WarehouseUnavailable(f"cannot connect to ClickHouse at {self.location}: "
                                        f"{text.splitlines()[0] if text else type(exc).__name__}"
                                        ) from exc

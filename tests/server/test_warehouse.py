@@ -1,0 +1,38 @@
+"""The warehouse module's error paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from server.warehouse import Warehouse, WarehouseUnavailable
+
+
+def test_warehouse_locked_data_directory_says_what_to_do(tmp_path: Path) -> None:
+    holder = textwrap.dedent(f"""
+        import sys, clickhouse_connect
+        client = clickhouse_connect.get_client(dsn="chdb://{tmp_path}")
+        client.query("SELECT 1")
+        print("ready", flush=True)
+        sys.stdin.read()
+    """)
+    process = subprocess.Popen([sys.executable, "-c", holder], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        warehouse = Warehouse(f"chdb://{tmp_path}", f"embedded chDB at {tmp_path}", 1)
+        with pytest.raises(WarehouseUnavailable, match="in use by another process"):
+            warehouse.ping()
+    finally:
+        process.communicate(input="", timeout=30)
+
+
+def test_warehouse_unreachable_server_is_unavailable() -> None:
+    warehouse = Warehouse("http://127.0.0.1:9/", "http://127.0.0.1:9", 1)
+    with pytest.raises(WarehouseUnavailable, match="cannot connect to ClickHouse"):
+        warehouse.ping()
