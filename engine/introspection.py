@@ -17,9 +17,10 @@ COLUMNS = _parse(
     "AND table = {name: String} ORDER BY position"
 )
 TABLES = _parse("SELECT database, name FROM system.tables WHERE database IN {dbs: Array(String)}")
-TABLE_SIZES = _parse(
-    "SELECT database, table, sum(rows), sum(data_uncompressed_bytes) FROM system.parts "
-    "WHERE active AND database IN {dbs: Array(String)} GROUP BY database, table"
+COLUMN_SIZES = _parse(
+    "SELECT database, table, column, sum(rows), sum(column_data_uncompressed_bytes) "
+    "FROM system.parts_columns WHERE active AND database IN {dbs: Array(String)} "
+    "GROUP BY database, table, column"
 )
 PING = _parse("SELECT 1")
 

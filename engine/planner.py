@@ -4,8 +4,8 @@ and build the serving SQL for the choice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
@@ -22,6 +22,13 @@ class RollupStats:
 
     rows: int
     bytes: int
+    column_bytes: Mapping[str, int] = field(default_factory=dict)
+
+    def read_bytes(self, columns: Iterable[str]) -> int:
+        """Bytes a query reading ``columns`` scans (whole table when sizes are unknown)."""
+        if not self.column_bytes:
+            return self.bytes
+        return sum(self.column_bytes.get(column, 0) for column in columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +89,24 @@ def _reject(source: CompiledSource, query: Query, rollup: CompiledRollup) -> tup
     return None
 
 
+def _columns_read(source: CompiledSource, query: Query, rollup: CompiledRollup) -> set[str]:
+    """The rollup columns a query reads: its dimensions, filters, bucket and partials."""
+    names = set(query.dimensions) | {f.member for f in query.filters}
+    columns = {c for c, d in rollup.dimensions if d.name in names}
+    if query.grain is not None and rollup.bucket:
+        columns.add(rollup.bucket)
+    keys = {k for m in query.measures for k in source.measures[m].components}
+    return columns | {c for c, p in rollup.components if p.key in keys}
+
+
 def choose_source(source: CompiledSource, query: Query,
                   ready: Mapping[str, RollupStats]) -> tuple[CompiledRollup | None,
                                                              tuple[Candidate, ...]]:
-    """Evaluate every rollup; return the cheapest usable one (by bytes, then rows) or None."""
+    """Evaluate every rollup; return the cheapest usable one or None.
+
+    Cost is the bytes of the columns the query would read (a `uniq` state column weighs far
+    more than a count), then rows.
+    """
     candidates = []
     best: tuple[tuple[int, int, int], CompiledRollup] | None = None
     for rollup in source.rollups:
@@ -102,7 +123,8 @@ def choose_source(source: CompiledSource, query: Query,
         assert stats is not None
         candidates.append(Candidate(rollup.name, rollup.qualified_table, None, "can answer",
                                     stats.rows, stats.bytes))
-        cost = (stats.bytes, stats.rows, len(rollup.dimensions))
+        cost = (stats.read_bytes(_columns_read(source, query, rollup)), stats.rows,
+                len(rollup.dimensions))
         if best is None or cost < best[0]:
             best = (cost, rollup)
     return (best[1] if best else None), tuple(candidates)

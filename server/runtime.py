@@ -99,13 +99,13 @@ class Runtime:
         """Re-read which rollups are complete and how big they are."""
         database = self.model.rollup_database
         catalog = read_catalog(self.warehouse, database)
-        sizes = self.warehouse.table_sizes([database])
+        sizes = self.warehouse.column_sizes([database])
         ready = {}
         for rollup in self.compiled.rollups:
             name = rollup.qualified_table
             if catalog.get(name) == READY:
-                rows, size = sizes.get(name, (0, 0))
-                ready[name] = RollupStats(rows, size)
+                rows, columns = sizes.get(name, (0, {}))
+                ready[name] = RollupStats(rows, sum(columns.values()), columns)
         with self._lock:
             self.ready = ready
 

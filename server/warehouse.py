@@ -180,10 +180,14 @@ class Warehouse:
         result = self.query(introspection.TABLES, {"dbs": list(databases)})
         return frozenset(f"{db}.{name}" for db, name in result.rows)
 
-    def table_sizes(self, databases: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """``db.table`` -> (rows, uncompressed bytes) of active parts."""
-        result = self.query(introspection.TABLE_SIZES, {"dbs": list(databases)})
-        return {f"{db}.{table}": (int(rows), int(size)) for db, table, rows, size in result.rows}
+    def column_sizes(self, databases: Sequence[str]) -> dict[str, tuple[int, dict[str, int]]]:
+        """``db.table`` -> (rows, column -> uncompressed bytes) over active parts."""
+        result = self.query(introspection.COLUMN_SIZES, {"dbs": list(databases)})
+        sizes: dict[str, tuple[int, dict[str, int]]] = {}
+        for db, table, column, rows, size in result.rows:
+            _, columns = sizes.setdefault(f"{db}.{table}", (int(rows), {}))
+            columns[column] = int(size)
+        return sizes
 
     def close(self) -> None:
         self._closed = True
