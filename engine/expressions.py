@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 from semantic.errors import Issue
 from semantic.model import Dimension, Location, Measure, Model, Source
@@ -14,12 +14,18 @@ from semantic.suggest import did_you_mean
 
 
 def parse_expression(sql: str) -> exp.Expression:
-    """Parse one ClickHouse scalar expression.
+    """Parse one ClickHouse scalar expression; several statements are a ``ParseError``.
 
     >>> parse_expression("intDiv(revenue, 10)").sql(dialect="clickhouse")
     'intDiv(revenue, 10)'
     """
-    return sqlglot.parse_one(sql, dialect="clickhouse")
+    statements = [s for s in sqlglot.parse(sql, dialect="clickhouse") if s is not None]
+    if len(statements) != 1:
+        raise ParseError(f"expected one expression, found {len(statements)} statements")
+    expression = statements[0]
+    if isinstance(expression, exp.Command | exp.DDL | exp.DML | exp.Block):
+        raise ParseError("expected an expression, found a statement")
+    return expression
 
 
 def member_expression(member: Dimension | Measure) -> exp.Expression | None:
@@ -40,8 +46,9 @@ def _expression_issues(expression_sql: str, location: Location, what: str,
                        columns: Mapping[str, str] | None) -> Iterator[Issue]:
     try:
         expression = parse_expression(expression_sql)
-    except ParseError as exc:
-        first = exc.errors[0]["description"] if exc.errors else str(exc)
+    except (ParseError, TokenError) as exc:
+        errors = getattr(exc, "errors", None)
+        first = errors[0]["description"] if errors else str(exc)
         yield Issue(location, f"{what}: cannot parse SQL {expression_sql!r}: {first}",
                     "invalid-sql")
         return
@@ -103,7 +110,7 @@ def check_expressions(model: Model,
 
 
 def _strip_nullable(type_name: str) -> str:
-    for wrapper in ("Nullable(", "LowCardinality("):
-        if type_name.startswith(wrapper):
-            type_name = type_name[len(wrapper):-1]
+    """``LowCardinality(Nullable(DateTime))`` -> ``DateTime``, in any nesting order."""
+    while type_name.startswith(("Nullable(", "LowCardinality(")):
+        type_name = type_name[type_name.index("(") + 1:-1]
     return type_name

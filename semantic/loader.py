@@ -73,7 +73,7 @@ class _Reader:
                     "unknown-key",
                 )
         for key in required:
-            if key not in node:
+            if key not in node or node[key] is None:
                 self.error(node.location.at(*path), f"{what} is missing required key '{key}'",
                            "missing-key")
 
@@ -220,6 +220,9 @@ def _build_rollup(reader: _Reader, name: str, value: Any, location: Location,
         return None
     reader.keys(node, path, ROLLUP_KEYS, f"rollup '{name}'", required=("measures",))
     grain = reader.choice(node, "grain", path, GRAINS, "grain")
+    if isinstance(node.get("measures"), list) and not node["measures"]:
+        reader.error(reader.value_location(node, "measures", path),
+                     f"rollup '{name}' lists no measures", "empty-rollup")
     return Rollup(
         name=name,
         dimensions=reader.refs(node, "dimensions", path, "dimensions"),
@@ -241,9 +244,11 @@ def _build_source(reader: _Reader, name: str, value: Any, location: Location,
                      f"table {table!r} must be written database.table", "invalid-table")
         table = None
     time_column = reader.scalar(node, "time", path, str, "time")
-    time_location = reader.value_location(node, "time", path) if time_column else None
-    if time_column is not None and time_location is not None:
-        reader.identifier(time_column, time_location, "time column")
+    time_location = None
+    if time_column is not None:
+        time_location = reader.value_location(node, "time", path)
+        if not reader.identifier(time_column, time_location, "time column"):
+            time_column = None
 
     def dimension(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Dimension | None:
         return _build_dimension(reader, n, v, loc, p)
@@ -326,6 +331,9 @@ def _build_endpoint(reader: _Reader, path_name: str, value: Any, location: Locat
                              f"got {_kind(member)}", "type")
                 continue
             fields.append(Field(str(name), Ref(member, field_location)))
+        if fields_node is not None and not fields_node:
+            reader.error(reader.value_location(node, "fields", path),
+                         f"endpoint '{path_name}' has no fields", "empty-endpoint")
     if source is None:
         return None
     return Endpoint(
@@ -363,6 +371,9 @@ def build_model(document: Any, file: str) -> tuple[Model | None, list[Issue]]:
         return _build_source(reader, n, v, loc, p)
 
     sources = reader.entries(top, "sources", (), "source", source)
+    if isinstance(top.get("sources"), dict) and not top["sources"]:
+        reader.error(reader.value_location(top, "sources", ()), "the model declares no sources",
+                     "missing-key")
     only = None
     if isinstance(top.get("sources"), YamlMap) and len(top["sources"]) == 1:
         name = next(iter(top["sources"]))

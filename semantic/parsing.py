@@ -42,17 +42,25 @@ class _LocatingLoader(yaml.SafeLoader):
 
 
 def _construct_map(loader: _LocatingLoader, node: yaml.MappingNode) -> YamlMap:
+    explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
     loader.flatten_mapping(node)
+    merged = len(node.value) - explicit  # flatten_mapping puts merged (<<) pairs first
+    merged_keys: set[Any] = set()
     result = YamlMap()
     result.location = loader.locate(node)
     result.key_locations = {}
     result.value_locations = {}
-    for key_node, value_node in node.value:
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         key_location = loader.locate(key_node)
         if not isinstance(key, str | int | float | bool) and key is not None:
             loader.issues.append(Issue(key_location, "a key must be a plain scalar", "bad-key"))
             continue
+        if index < merged:
+            merged_keys.add(key)
+        elif key in merged_keys:  # an explicit key overrides a merged one, as YAML says
+            merged_keys.discard(key)
+            del result[key]
         if key in result:
             first = result.key_locations[key]
             loader.issues.append(

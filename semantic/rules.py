@@ -41,9 +41,6 @@ def _check_rollup_refs(source: Source) -> Iterator[Issue]:
     measure_names = [m.name for m in source.measures]
     for rollup in source.rollups:
         where = f"source '{source.name}'"
-        if not rollup.measures:
-            yield Issue(rollup.location, f"rollup '{rollup.name}' lists no measures",
-                        "empty-rollup")
         for ref in rollup.dimensions:
             if ref.name == source.time_column:
                 yield Issue(ref.location, f"the time column '{ref.name}' is not a rollup "
@@ -75,11 +72,12 @@ def check_rollups(model: Model) -> Iterator[Issue]:
 
 def _check_endpoint(model: Model, endpoint: Endpoint) -> Iterator[Issue]:
     where = f"endpoint '{endpoint.path}'"
+    path_location = endpoint.location.at("endpoints", endpoint.path)
     if not endpoint.path.startswith("/") or " " in endpoint.path:
-        yield Issue(endpoint.location.at(endpoint.path), f"endpoint path {endpoint.path!r} must "
+        yield Issue(path_location, f"endpoint path {endpoint.path!r} must "
                     "start with '/' and contain no spaces", "invalid-path")
-    elif endpoint.path.rstrip("/").startswith(RESERVED_PREFIXES):
-        yield Issue(endpoint.location.at(endpoint.path), f"endpoint path {endpoint.path!r} is "
+    elif any(endpoint.path == p or endpoint.path.startswith(p + "/") for p in RESERVED_PREFIXES):
+        yield Issue(path_location, f"endpoint path {endpoint.path!r} is "
                     f"reserved (paths under {', '.join(RESERVED_PREFIXES)} belong to the server)",
                     "reserved-path")
     source = model.source(endpoint.source.name)
@@ -87,8 +85,6 @@ def _check_endpoint(model: Model, endpoint: Endpoint) -> Iterator[Issue]:
         yield _unknown(endpoint.source, "source", [s.name for s in model.sources], "the model",
                        "unknown-source")
         return
-    if not endpoint.fields:
-        yield Issue(endpoint.location, f"{where} has no fields", "empty-endpoint")
     members = source.member_names()
     dimension_names = [d.name for d in source.dimensions]
     uses_time = False
