@@ -163,15 +163,5 @@ DERIVABLE_GRAINS: dict[str, frozenset[str]] = {
 }
 
 
-def grain_partition(grain: str, bucket: exp.Expression) -> exp.Expression:
-    """Partition key for a rollup: by month for day and finer grains, by year above.
-
-    Monthly partitions keep repairs small; coarse rollups have too few rows to split.
-    """
-    if grain in ("minute", "hour", "day"):
-        return call("toYYYYMM", bucket)
-    return call("toYear", bucket)
-
-
 ROLLUP_ENGINE = "AggregatingMergeTree"
 SOURCE_ENGINE = "MergeTree"

@@ -26,7 +26,7 @@ from semantic.errors import ModelError
 from semantic.model import Model, Source
 
 #: Bump when the physical layout of rollups changes, so every rollup gets new tables.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 ComponentKey = tuple[str, str]
 ProbeKey = tuple[str, str]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from engine.clickhouse import GRAIN_FUNCTIONS, GRAIN_TYPES, ROLLUP_ENGINE, call, data_type, grain_partition
+from engine.clickhouse import GRAIN_FUNCTIONS, GRAIN_TYPES, ROLLUP_ENGINE, call, data_type
 from engine.compiler import CompiledRollup, CompiledSource
 
 CATALOG_TABLE = "_rollups"
@@ -48,9 +48,9 @@ def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.C
     properties: list[exp.Expression] = [
         exp.EngineProperty(this=call(ROLLUP_ENGINE)),
     ]
-    if rollup.bucket and rollup.grain:
-        properties.append(exp.PartitionedByProperty(
-            this=grain_partition(rollup.grain, exp.column(rollup.bucket))))
+    # No PARTITION BY: a partitioned rollup makes any INSERT into the source that spans more
+    # than max_partitions_per_insert_block (100) partitions fail while pushing to the view.
+    # Rollups stay unpartitioned like the reference source; see README "How answers stay exact".
     order = exp.Tuple(expressions=keys) if len(keys) != 1 else keys[0]
     properties.append(exp.Order(expressions=[exp.Ordered(this=order if keys else call("tuple"))]))
     if any(d.type.startswith("Nullable(") for _, d in rollup.dimensions):
