@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
@@ -23,7 +23,7 @@ from engine.clickhouse import (
 )
 from engine.expressions import canonical_sql, check_expressions, member_expression
 from semantic.errors import ModelError
-from semantic.model import Model, Source
+from semantic.model import Model, Rollup, Source
 
 #: Bump when the physical layout of rollups changes, so every rollup gets new tables.
 LAYOUT_VERSION = 2
@@ -208,8 +208,7 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _compile_rollup(source: CompiledSource, rollup_name: str, database: str) -> CompiledRollup:
-    rollup = next(r for r in source.source.rollups if r.name == rollup_name)
+def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> CompiledRollup:
     # Column names never shadow a source column: in ClickHouse an alias wins over a column of
     # the same name everywhere in the SELECT, so `upper(region) AS region` would silently change
     # `uniqState(region)` too. Only a dimension that *is* that column may keep its name.
@@ -290,8 +289,8 @@ def compile_source(source: Source, types: SourceTypes, database: str) -> Compile
         measures[measure.name] = CompiledMeasure(
             measure.name, AGGREGATIONS[measure.agg], argument, keys, measure.description)
     compiled = CompiledSource(source, types.columns, time, dimensions, measures, components, ())
-    rollups = tuple(_compile_rollup(compiled, r.name, database) for r in source.rollups)
-    return CompiledSource(source, types.columns, time, dimensions, measures, components, rollups)
+    rollups = tuple(_compile_rollup(compiled, r, database) for r in source.rollups)
+    return replace(compiled, rollups=rollups)
 
 
 def compile_model(model: Model, types: Mapping[str, SourceTypes]) -> CompiledModel:

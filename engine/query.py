@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from semantic.errors import SemanticError
 from semantic.model import FILTER_OPS, GRAINS
@@ -51,7 +51,6 @@ class Query:
     order: tuple[Order, ...] = ()
     limit: int | None = None
     offset: int = 0
-    meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 def _check_names(names: tuple[str, ...], known: list[str], field_name: str, kind: str) -> None:

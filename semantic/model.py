@@ -34,8 +34,6 @@ class Location:
         return Location(self.file, self.line, self.column, path)
 
 
-UNKNOWN_LOCATION = Location("<query>", 0, 0)
-
 
 @dataclass(frozen=True, slots=True)
 class Ref:
@@ -54,10 +52,6 @@ class Dimension:
     sql: str | None
     description: str
     location: Location = field(compare=False)
-
-    @property
-    def expression_location(self) -> Location:
-        return self.location
 
 
 @dataclass(frozen=True, slots=True)
