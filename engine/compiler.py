@@ -73,7 +73,6 @@ class CompiledRollup:
     dimensions: tuple[tuple[str, CompiledDimension], ...]
     components: tuple[tuple[str, CompiledComponent], ...]
     measures: tuple[str, ...]
-    definition_hash: str
 
     @property
     def qualified_table(self) -> str:
@@ -251,7 +250,6 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         dimensions=dimensions,
         components=components,
         measures=tuple(ref.name for ref in rollup.measures),
-        definition_hash=digest,
     )
 
 

@@ -13,7 +13,7 @@ from engine.clickhouse import DERIVABLE_GRAINS, GRAIN_FUNCTIONS, call, data_type
 from engine.compiler import CompiledRollup, CompiledSource
 from engine.ddl import bucket_expression
 from engine.query import Query, normalize_query
-from engine.render import render
+from engine.render import Rendered, render
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +55,9 @@ class Plan:
     table: str
     candidates: tuple[Candidate, ...]
     statement: exp.Select
+    sql: Rendered
     parameters: dict[str, object]
     columns: tuple[str, ...]
-    fetch_limit: int
-
-    @property
-    def sql(self) -> str:
-        return render(self.statement)
 
 
 def _reject(source: CompiledSource, query: Query, rollup: CompiledRollup) -> tuple[str, str] | None:
@@ -247,4 +243,5 @@ def plan_query(source: CompiledSource, query: Query,
     fetch_limit = query.limit + 1  # one extra row tells the caller the answer was truncated
     statement, parameters, columns = build_sql(source, query, rollup, fetch_limit)
     table = rollup.qualified_table if rollup else source.source.table
-    return Plan(query, rollup, table, candidates, statement, parameters, columns, fetch_limit)
+    return Plan(query, rollup, table, candidates, statement, render(statement), parameters,
+                columns)

@@ -21,6 +21,8 @@ from server.warehouse import Warehouse, WarehouseError
 
 logger = logging.getLogger(__name__)
 
+PLAN_CACHE_SIZE = 1024
+
 
 def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
     """Ask the warehouse for every source's columns and model-expression types.
@@ -84,6 +86,9 @@ class Runtime:
         self.warehouse = warehouse
         self.ready: dict[str, RollupStats] = {}
         self._lock = threading.Lock()
+        #: Plans are pure functions of the query and of ``ready``: cached until ``ready``
+        #: changes, they keep sqlglot off the request path of repeated queries.
+        self._plans: dict[tuple[Query, bool], Plan] = {}
 
     @classmethod
     def start(cls, model: Model, warehouse: Warehouse) -> Runtime:
@@ -107,6 +112,8 @@ class Runtime:
                 rows, columns = sizes.get(name, (0, {}))
                 ready[name] = RollupStats(rows, sum(columns.values()), columns)
         with self._lock:
+            if ready != self.ready:
+                self._plans.clear()
             self.ready = ready
 
     def source_name(self, requested: str | None) -> str:
@@ -121,12 +128,28 @@ class Runtime:
         return requested
 
     def plan(self, query: Query, force_raw: bool = False) -> Plan:
+        key = (query, force_raw)
+        try:
+            cached = self._plans.get(key)
+        except TypeError:  # an unhashable filter value: planning rejects it below
+            cached = key = None
+        if cached is not None:
+            return cached
         source = self.compiled.sources[self.source_name(query.source)]
-        return plan_query(source, query, self.ready, force_raw=force_raw)
+        with self._lock:
+            ready = self.ready
+        plan = plan_query(source, query, ready, force_raw=force_raw)
+        if key is not None:
+            with self._lock:
+                if ready is self.ready:
+                    if len(self._plans) >= PLAN_CACHE_SIZE:
+                        self._plans.clear()
+                    self._plans[key] = plan
+        return plan
 
     def run(self, plan: Plan) -> Answer:
         started = time.perf_counter()
-        result = self.warehouse.query(plan.statement, plan.parameters)
+        result = self.warehouse.query(plan.sql, plan.parameters)
         elapsed = (time.perf_counter() - started) * 1000
         rows = [dict(zip(plan.columns, row, strict=True)) for row in result.rows]
         assert plan.query.limit is not None

@@ -21,7 +21,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from sqlglot import exp
 
 from engine import introspection
-from engine.render import render
+from engine.render import Rendered, render
 from semantic.errors import SemanticError
 
 logger = logging.getLogger(__name__)
@@ -137,9 +137,9 @@ class Warehouse:
                 with self._create_lock:
                     self._created -= 1
 
-    def _run(self, kind: str, statement: exp.Expression,
+    def _run(self, kind: str, statement: exp.Expression | Rendered,
              parameters: Mapping[str, object] | None = None) -> Any:
-        sql = render(statement)
+        sql = statement if isinstance(statement, str) else render(statement)
         try:
             with self._client() as client:
                 if kind == "query":
@@ -152,7 +152,7 @@ class Warehouse:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise WarehouseError(f"ClickHouse rejected a query: {message}", sql) from exc
 
-    def query(self, statement: exp.Expression,
+    def query(self, statement: exp.Expression | Rendered,
               parameters: Mapping[str, object] | None = None) -> Result:
         result = self._run("query", statement, parameters)
         return Result(tuple(result.column_names), list(result.result_rows))
