@@ -114,7 +114,8 @@ def attach_snapshot(source: CompiledSource, rollup: CompiledRollup) -> exp.Comma
     """
     target = snapshot_name(rollup).sql(dialect="clickhouse")
     origin = source.table.sql(dialect="clickhouse")
-    return exp.Command(this="ALTER", expression=f"TABLE {target} ATTACH PARTITION ALL FROM {origin}")
+    return exp.Command(this="ALTER",
+                       expression=f"TABLE {target} ATTACH PARTITION ALL FROM {origin}")
 
 
 def backfill_insert(source: CompiledSource, rollup: CompiledRollup,
@@ -174,9 +175,3 @@ def catalog_query(database: str) -> exp.Select:
         .from_(_table(database, CATALOG_TABLE))
         .group_by(*(k.copy() for k in keys))
     )
-
-
-def forget_rollup(database: str, table: str) -> exp.Delete:
-    """Remove a dropped table from the catalog."""
-    return exp.delete(_table(database, CATALOG_TABLE),
-                      where=exp.EQ(this=exp.column("table_name"), expression=exp.Literal.string(table)))

@@ -23,8 +23,8 @@ SELECT
     + toIntervalSecond(cityHash64({seed: UInt64}, number, 1) % {seconds: UInt64}) AS event_ts,
   concat('usr_', leftPad(toString(cityHash64({seed: UInt64}, number, 2) % 10000), 4, '0'))
     AS user_id,
-  arrayElement(['us-east', 'us-west', 'eu-central'], (cityHash64({seed: UInt64}, number, 3) % 3) + 1)
-    AS region,
+  arrayElement(['us-east', 'us-west', 'eu-central'],
+               (cityHash64({seed: UInt64}, number, 3) % 3) + 1) AS region,
   toFloat64(cityHash64({seed: UInt64}, number, 4) % 100) AS revenue
 FROM numbers({start: UInt64}, {count: UInt64})
 """

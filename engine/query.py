@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from engine.compiler import CompiledSource
 from semantic.errors import SemanticError
 from semantic.model import FILTER_OPS, GRAINS
 from semantic.suggest import did_you_mean
-
-from engine.compiler import CompiledSource
 
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 100_000

@@ -95,8 +95,9 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Issue]]:
     >>> doc, issues = parse_yaml("a: 1\\nb:\\n  - x\\n", "m.yaml")
     >>> doc["b"].item_locations[0].line, issues
     (3, [])
-    >>> parse_yaml("a: 1\\na: 2\\n", "m.yaml")[1][0].render()
-    "m.yaml:2:1: error: duplicate key 'a' (first defined at line 1); remove one of them [duplicate-key]"
+    >>> print(parse_yaml("a: 1\\na: 2\\n", "m.yaml")[1][0].render())
+    m.yaml:2:1: error: duplicate key 'a' (first defined at line 1); remove one of them
+    [duplicate-key]
     """
     loader = _LocatingLoader(text, file)
     try:

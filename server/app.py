@@ -54,7 +54,8 @@ class State:
         return self._runtime
 
 
-def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
+def _json(payload: Any, status: int = 200,
+          headers: dict[str, str] | None = None) -> Response[bytes]:
     return Response(content=encode(payload), status_code=status, media_type=JSON,
                     headers=headers or {})
 

@@ -6,8 +6,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from engine.compiler import CompiledModel
 from engine import introspection
+from engine.compiler import CompiledModel
 from engine.demo import create_demo_table, demo_insert
 from engine.migration import Statement, Step, plan_migration, setup_statements
 from engine.render import render

@@ -7,15 +7,13 @@ chDB allows one engine per process, so every test that touches the database uses
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from engine.render import render
 from server.warehouse import Warehouse
-from sqlglot import exp
+from tests.support import fresh_database
 
 settings.register_profile(
     "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -43,11 +41,5 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
 @pytest.fixture
 def database(warehouse: Warehouse) -> Iterator[str]:
     """A fresh, uniquely named database, dropped after the test."""
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    warehouse.command(exp.Create(this=exp.to_identifier(name), kind="DATABASE", exists=True))
-    yield name
-    warehouse.command(exp.Drop(tables=[exp.to_table(name)], kind="DATABASE", exists=True))
-
-
-def sql(expression: exp.Expression) -> str:
-    return render(expression)
+    with fresh_database(warehouse) as name:
+        yield name

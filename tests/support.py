@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlglot import exp
 
 from engine.compiler import CompiledModel
 from semantic import Model, load_model_text
@@ -22,3 +28,37 @@ def build(warehouse: Warehouse, yaml_text: str) -> tuple[Model, CompiledModel, R
     compiled = compile_against(model, warehouse)
     apply_model(compiled, warehouse)
     return model, compiled, Runtime.start(model, warehouse)
+
+
+@contextmanager
+def fresh_database(warehouse: Warehouse, prefix: str = "t") -> Iterator[str]:
+    """A uniquely named database on the shared engine, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    warehouse.command(exp.Create(this=exp.to_identifier(name), kind="DATABASE", exists=True))
+    try:
+        yield name
+    finally:
+        warehouse.command(exp.Drop(tables=[exp.to_table(name)], kind="DATABASE", exists=True))
+
+
+def _literal(value: object) -> exp.Expression:
+    if value is None:
+        return exp.null()
+    if isinstance(value, datetime):
+        return exp.Literal.string(value.strftime("%Y-%m-%d %H:%M:%S"))
+    return exp.convert(value)
+
+
+def insert_rows(warehouse: Warehouse, table: str, rows: Sequence[Sequence[object]],
+                columns: Sequence[str] | None = None) -> None:
+    """One INSERT (one part, one block through every view) with the values as literals."""
+    if not rows:
+        return
+    values = exp.Values(expressions=[
+        exp.Tuple(expressions=[_literal(value) for value in row]) for row in rows
+    ])
+    target: exp.Expression = exp.to_table(table)
+    if columns is not None:
+        target = exp.Schema(this=target, expressions=[exp.to_identifier(c) for c in columns])
+    with warehouse.ingestion_lock:
+        warehouse.command(exp.insert(values, target))

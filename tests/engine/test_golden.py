@@ -63,8 +63,9 @@ QUERIES = {
     "query_api_metrics": Query("events", ("total_events", "unique_users", "total_revenue")),
     "query_api_breakdown": Query("events", ("total_events",), ("region", "event_ts"), "day",
                                  order=(Order("region"), Order("event_ts"))),
-    "query_month_avg_filtered": Query("events", ("avg_revenue", "max_revenue"), ("region",),
-                                      "month", (Filter("region", "in", ("us-east", "eu-central")),)),
+    "query_month_avg_filtered": Query(
+        "events", ("avg_revenue", "max_revenue"), ("region",), "month",
+        (Filter("region", "in", ("us-east", "eu-central")),)),
     "query_week_distinct": Query("events", ("unique_users",), (), "week",
                                  order=(Order("event_ts", True),), limit=5),
     "query_raw_exact_users": Query("events", ("exact_users",), ("region",),
@@ -87,7 +88,8 @@ def test_golden_sql_matches(name: str, request: pytest.FixtureRequest) -> None:
     actual = CASES[name] + "\n"
     if request.config.getoption("--update-golden"):
         path.write_text(actual)
-    assert path.exists(), f"missing {path}; create it with: python -m pytest tests/engine --update-golden"
+    assert path.exists(), (
+        f"missing {path}; create it with: python -m pytest tests/engine --update-golden")
     expected = sqlglot.parse(path.read_text(), dialect="clickhouse")
     got = sqlglot.parse(actual, dialect="clickhouse")
     assert got == expected, (

@@ -13,7 +13,7 @@ from server.app import TABLE_HEADER, create_app
 from server.operations import apply_model
 from server.runtime import compile_against
 from server.warehouse import Warehouse
-from tests.support import model_text
+from tests.support import insert_rows, model_text
 
 MODEL = """
 version: 1
@@ -63,19 +63,14 @@ def _exec(warehouse: Warehouse, sql: str) -> list[tuple[object, ...]]:
     return []
 
 
-def _insert(warehouse: Warehouse, database: str, rows: list[tuple[object, ...]]) -> None:
-    values = sqlglot.exp.values([tuple(r) for r in rows])
-    warehouse.command(sqlglot.exp.insert(values, f"{database}.events"))
-
-
 @pytest.fixture
 def client(warehouse: Warehouse, database: str) -> Iterator[TestClient]:  # type: ignore[type-arg]
     _exec(warehouse, f"CREATE TABLE {database}.events (ts DateTime, region String, tier String, "
                      "user String, amount Int64) ENGINE = MergeTree ORDER BY ts")
-    _insert(warehouse, database, ROWS[:3])  # backfilled by apply
+    insert_rows(warehouse, f"{database}.events", ROWS[:3])  # backfilled by apply
     model = load_model_text(model_text(MODEL, db=database), "test.yaml")
     apply_model(compile_against(model, warehouse), warehouse)
-    _insert(warehouse, database, ROWS[3:])  # fed by the materialized views
+    insert_rows(warehouse, f"{database}.events", ROWS[3:])  # fed by the materialized views
     with TestClient(app=create_app(model, warehouse)) as test_client:
         yield test_client
 
@@ -206,7 +201,7 @@ def test_api_meta_and_health(client: TestClient, database: str) -> None:  # type
 def test_api_new_rows_visible_at_once(client: TestClient, warehouse: Warehouse,  # type: ignore[type-arg]
                                       database: str) -> None:
     assert client.get("/api/totals").json()["n"] == 5
-    _insert(warehouse, database, [("2026-03-01 00:00:00", "us", "free", "u9", 100)])
+    insert_rows(warehouse, f"{database}.events", [("2026-03-01 00:00:00", "us", "free", "u9", 100)])
     assert client.get("/api/totals").json() == {"n": 6, "rev": 142, "u": 5}
 
 

@@ -9,7 +9,6 @@ twice, routed normally and with ``force_raw``, and compared row for row.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from semantic import Model
 from semantic.model import FILTER_OPS, GRAINS
 from server.runtime import Runtime
 from server.warehouse import Warehouse
-from tests.support import build, model_text
+from tests.support import build, fresh_database, insert_rows, model_text
 
 COLUMNS = (
     ("ts", "DateTime"),
@@ -283,16 +282,6 @@ SINGLE_ROW = (Row(datetime(2024, 2, 29, 12, 1, 5), "eu", "u1", -BIG, -0.5, None)
 
 # --- the engine -----------------------------------------------------------------------------
 
-@contextmanager
-def fresh_database(warehouse: Warehouse) -> Iterator[str]:
-    name = f"p_{uuid.uuid4().hex[:10]}"
-    warehouse.command(exp.Create(this=exp.to_identifier(name), kind="DATABASE", exists=True))
-    try:
-        yield name
-    finally:
-        warehouse.command(exp.Drop(tables=[exp.to_table(name)], kind="DATABASE", exists=True))
-
-
 def create_source(warehouse: Warehouse, database: str) -> None:
     columns = [exp.ColumnDef(this=exp.to_identifier(name),
                              kind=exp.DataType.build(type_text, dialect="clickhouse"))
@@ -306,39 +295,25 @@ def create_source(warehouse: Warehouse, database: str) -> None:
         kind="TABLE", properties=exp.Properties(expressions=properties)))
 
 
-def _literal(value: object) -> exp.Expression:
-    if value is None:
-        return exp.null()
-    if isinstance(value, datetime):
-        return exp.Literal.string(value.strftime("%Y-%m-%d %H:%M:%S"))
-    return exp.convert(value)
+NAMES = tuple(name for name, _ in COLUMNS)
 
 
-def insert_rows(warehouse: Warehouse, database: str, rows: Sequence[Row]) -> None:
-    """One INSERT (one part, one block through every view) with the values as literals."""
-    if not rows:
-        return
-    values = exp.Values(expressions=[
-        exp.Tuple(expressions=[_literal(getattr(row, name)) for name, _ in COLUMNS])
-        for row in rows
-    ])
-    target = exp.Schema(this=exp.table_("events", db=database),
-                        expressions=[exp.to_identifier(name) for name, _ in COLUMNS])
-    with warehouse.ingestion_lock:
-        warehouse.command(exp.insert(values, target))
+def _values(rows: Sequence[Row]) -> list[tuple[object, ...]]:
+    return [tuple(getattr(row, name) for name in NAMES) for row in rows]
 
 
 @contextmanager
 def loaded(warehouse: Warehouse, dataset: Dataset) -> Iterator[tuple[Model, Runtime]]:
     """A database holding ``dataset``: part backfilled into new rollups, part fed by views."""
-    with fresh_database(warehouse) as database:
+    with fresh_database(warehouse, "p") as database:
         create_source(warehouse, database)
         half = dataset.before // 2
-        insert_rows(warehouse, database, dataset.rows[:half])
-        insert_rows(warehouse, database, dataset.rows[half:dataset.before])
+        insert_rows(warehouse, f"{database}.events", _values(dataset.rows[:half]), NAMES)
+        insert_rows(warehouse, f"{database}.events", _values(dataset.rows[half:dataset.before]),
+                    NAMES)
         model, _, runtime = build(warehouse, model_text(MODEL, db=database))
         for part in dataset.parts():
-            insert_rows(warehouse, database, part)
+            insert_rows(warehouse, f"{database}.events", _values(part), NAMES)
         yield model, runtime
 
 
@@ -463,7 +438,7 @@ def test_rollup_distinct_counts_equal_raw_past_uniq_sampling(
         warehouse: Warehouse, before: int, after: int, users: int, regions: int, spacing: int,
         seed: int) -> None:
     parameters = {"users": users, "regions": regions, "spacing": spacing, "seed": seed}
-    with fresh_database(warehouse) as database:
+    with fresh_database(warehouse, "p") as database:
         create_source(warehouse, database)
         insert_generated(warehouse, database, 0, before, parameters)
         model, _, runtime = build(warehouse, model_text(MODEL, db=database))
