@@ -1,5 +1,5 @@
 # make run   - set up, load 5M demo rows, build rollups, serve on :3000 (embedded ClickHouse)
-# make test  - set up, lint (ruff) and run the whole test suite
+# make test  - set up, lint (ruff), type-check (mypy --strict) and run the test suite
 # make bench - latency of the reference endpoints, rollups vs raw table
 
 PYTHON ?= python3
@@ -25,6 +25,7 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check semantic engine server tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: setup

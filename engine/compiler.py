@@ -149,7 +149,7 @@ def type_probe(source: Source) -> TypeProbe:
     'DESCRIBE (SELECT any(r) AS p0, any(v) AS p1, sum(v) AS p2 FROM a.e)'
     """
     keys: list[ProbeKey] = []
-    selects: list[exp.Expression] = []
+    selects: list[exp.Expr] = []
 
     def add(key: ProbeKey, expression: exp.Expression) -> None:
         if key not in keys:

@@ -45,7 +45,7 @@ def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.C
     columns += [_column_def(column, d.type) for column, d in rollup.dimensions]
     columns += [_column_def(column, c.column_type) for column, c in rollup.components]
     keys = [exp.column(name) for name in _key_columns(rollup)]
-    properties: list[exp.Expression] = [
+    properties: list[exp.Expr] = [
         exp.EngineProperty(this=call(ROLLUP_ENGINE)),
     ]
     # No PARTITION BY: a partitioned rollup makes any INSERT into the source that spans more
@@ -67,8 +67,8 @@ def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.C
 def rollup_select(source: CompiledSource, rollup: CompiledRollup,
                   from_table: exp.Table | None = None) -> exp.Select:
     """The aggregation that fills a rollup from source rows (view body and backfill)."""
-    selects: list[exp.Expression] = []
-    groups: list[exp.Expression] = []
+    selects: list[exp.Expr] = []
+    groups: list[exp.Expr] = []
     if rollup.bucket and rollup.grain:
         bucket = bucket_expression(source, rollup.grain)
         selects.append(exp.alias_(bucket, rollup.bucket))
@@ -163,7 +163,7 @@ def record_state(rollup: CompiledRollup, state: str) -> exp.Insert:
         this=_table(rollup.database, CATALOG_TABLE),
         expressions=[exp.to_identifier(c) for c in CATALOG_COLUMNS],
     )
-    return exp.insert(exp.Values(expressions=[row]), target)
+    return exp.Insert(this=target, expression=exp.Values(expressions=[row]))
 
 
 def catalog_query(database: str) -> exp.Select:

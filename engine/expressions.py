@@ -25,6 +25,7 @@ def parse_expression(sql: str) -> exp.Expression:
     expression = statements[0]
     if isinstance(expression, exp.Command | exp.DDL | exp.DML | exp.Block):
         raise ParseError("expected an expression, found a statement")
+    assert isinstance(expression, exp.Expression)
     return expression
 
 

@@ -200,8 +200,8 @@ def build_sql(source: CompiledSource, query: Query, rollup: CompiledRollup | Non
 
     used: set[str] = set()
     aliases: dict[str, str] = {}
-    selects: list[exp.Expression] = []
-    groups: list[exp.Expression] = []
+    selects: list[exp.Expr] = []
+    groups: list[exp.Expr] = []
     for name in query.dimensions:
         expression = dimension_expression(name)
         aliases[name] = _alias(name, expression, table_columns, used)
@@ -220,9 +220,9 @@ def build_sql(source: CompiledSource, query: Query, rollup: CompiledRollup | Non
         select = select.where(_condition(target, item.op, item.values, type_text, parameters))
     if groups:
         select = select.group_by(*groups)
-    for item in query.order:
-        select = select.order_by(exp.Ordered(this=exp.column(aliases[item.member]),
-                                             desc=item.descending))
+    for sort in query.order:
+        select = select.order_by(exp.Ordered(this=exp.column(aliases[sort.member]),
+                                             desc=sort.descending))
     select = select.limit(fetch_limit)
     if query.offset:
         select = select.offset(query.offset)

@@ -105,10 +105,10 @@ def normalize_query(source: CompiledSource, query: Query) -> Query:
             if value is None or isinstance(value, dict | list):
                 raise QueryError(f"{where}.value", "filter values must be strings or numbers")
     returned = list(dimensions) + list(query.measures)
-    for index, item in enumerate(query.order):
-        if item.member not in returned:
-            raise QueryError(f"order[{index}]", f"cannot order by '{item.member}': it is not "
-                             f"returned{did_you_mean(item.member, returned)}")
+    for index, sort in enumerate(query.order):
+        if sort.member not in returned:
+            raise QueryError(f"order[{index}]", f"cannot order by '{sort.member}': it is not "
+                             f"returned{did_you_mean(sort.member, returned)}")
     order = query.order or tuple(Order(name) for name in dimensions)
     limit = DEFAULT_LIMIT if query.limit is None else query.limit
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:

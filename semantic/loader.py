@@ -92,7 +92,7 @@ class _Reader:
             self.error(self.value_location(node, key, path),
                        f"{what} must be {_kind_name(kind)}, got {_kind(value)}", "type")
             return None
-        return value  # type: ignore[no-any-return]
+        return value
 
     def identifier(self, name: Any, location: Location, what: str) -> bool:
         if isinstance(name, str) and IDENTIFIER.match(name):

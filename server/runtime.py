@@ -131,21 +131,24 @@ class Runtime:
         key = (query, force_raw)
         try:
             cached = self._plans.get(key)
-        except TypeError:  # an unhashable filter value: planning rejects it below
-            cached = key = None
+        except TypeError:  # an unhashable filter value, which planning rejects
+            return self._plan_uncached(query, force_raw)[0]
         if cached is not None:
             return cached
+        plan, ready = self._plan_uncached(query, force_raw)
+        with self._lock:
+            if ready is self.ready:  # not made stale by a refresh meanwhile
+                if len(self._plans) >= PLAN_CACHE_SIZE:
+                    self._plans.clear()
+                self._plans[key] = plan
+        return plan
+
+    def _plan_uncached(self, query: Query,
+                       force_raw: bool) -> tuple[Plan, dict[str, RollupStats]]:
         source = self.compiled.sources[self.source_name(query.source)]
         with self._lock:
             ready = self.ready
-        plan = plan_query(source, query, ready, force_raw=force_raw)
-        if key is not None:
-            with self._lock:
-                if ready is self.ready:
-                    if len(self._plans) >= PLAN_CACHE_SIZE:
-                        self._plans.clear()
-                    self._plans[key] = plan
-        return plan
+        return plan_query(source, query, ready, force_raw=force_raw), ready
 
     def run(self, plan: Plan) -> Answer:
         started = time.perf_counter()
