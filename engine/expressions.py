@@ -73,12 +73,13 @@ def _expression_issues(expression_sql: str, location: Location, what: str,
 
 def _member_issues(source: Source, member: Dimension | Measure, kind: str,
                    columns: Mapping[str, str] | None) -> Iterator[Issue]:
+    where = member.expression_location or member.location
     what = f"{kind} '{member.name}'"
     if member.sql is not None:
-        yield from _expression_issues(member.sql, member.location, what, columns)
+        yield from _expression_issues(member.sql, where, what, columns)
     elif member.column is not None and columns is not None and member.column not in columns:
         hint = did_you_mean(member.column, columns)
-        yield Issue(member.location, f"{what}: column '{member.column}' does not exist in "
+        yield Issue(where, f"{what}: column '{member.column}' does not exist in "
                     f"{source.table}{hint}", "unknown-column")
 
 

@@ -169,7 +169,7 @@ def _kind_name(kind: type) -> str:
 
 
 def _expression_keys(reader: _Reader, node: YamlMap, path: tuple[str, ...],
-                     what: str) -> tuple[str | None, str | None, str]:
+                     what: str) -> tuple[str | None, str | None, str, Location | None]:
     """The ``column`` / ``sql`` / ``description`` keys shared by dimensions and measures."""
     column = reader.scalar(node, "column", path, str, "column")
     sql = reader.scalar(node, "sql", path, str, "sql")
@@ -177,7 +177,8 @@ def _expression_keys(reader: _Reader, node: YamlMap, path: tuple[str, ...],
     if column is not None and sql is not None:
         reader.error(reader.key_location(node, "sql", path),
                      f"{what} has both 'column' and 'sql'; keep one", "conflicting-keys")
-    return column, sql, description
+    key = "sql" if sql is not None else "column" if column is not None else None
+    return column, sql, description, reader.value_location(node, key, path) if key else None
 
 
 def _build_dimension(reader: _Reader, name: str, value: Any, location: Location,
@@ -185,15 +186,16 @@ def _build_dimension(reader: _Reader, name: str, value: Any, location: Location,
     if value is None:
         return Dimension(name, name, None, "", location)
     if isinstance(value, str):
-        return Dimension(name, None, value, "", location)
+        return Dimension(name, None, value, "", location, location)
     node = reader.mapping(value, location, f"dimension '{name}'")
     if node is None:
         return None
     reader.keys(node, path, DIMENSION_KEYS, f"dimension '{name}'")
-    column, sql, description = _expression_keys(reader, node, path, f"dimension '{name}'")
+    column, sql, description, where = _expression_keys(reader, node, path,
+                                                        f"dimension '{name}'")
     if column is None and sql is None:
         column = name
-    return Dimension(name, column, sql, description, location)
+    return Dimension(name, column, sql, description, location, where)
 
 
 def _build_measure(reader: _Reader, name: str, value: Any, location: Location,
@@ -203,14 +205,14 @@ def _build_measure(reader: _Reader, name: str, value: Any, location: Location,
         return None
     reader.keys(node, path, MEASURE_KEYS, f"measure '{name}'", required=("agg",))
     agg = reader.choice(node, "agg", path, AGGREGATIONS, "aggregation")
-    column, sql, description = _expression_keys(reader, node, path, f"measure '{name}'")
+    column, sql, description, where = _expression_keys(reader, node, path, f"measure '{name}'")
     if agg is None:
         return None
     if agg != "count" and column is None and sql is None:
         reader.error(location, f"measure '{name}' ({agg}) needs a 'column' or 'sql' to aggregate",
                      "missing-key")
         return None
-    return Measure(name, agg, column, sql, description, location)
+    return Measure(name, agg, column, sql, description, location, where)
 
 
 def _build_rollup(reader: _Reader, name: str, value: Any, location: Location,

@@ -52,6 +52,8 @@ class Dimension:
     sql: str | None
     description: str
     location: Location = field(compare=False)
+    #: where the ``column`` or ``sql`` value is written (the member itself if implicit)
+    expression_location: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class Measure:
     sql: str | None
     description: str
     location: Location = field(compare=False)
+    #: where the ``column`` or ``sql`` value is written (the member itself if implicit)
+    expression_location: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

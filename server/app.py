@@ -36,10 +36,10 @@ class State:
     app stays up and answers 503, compiling on the first request that finds it back.
     """
 
-    def __init__(self, model: Model, warehouse: Warehouse) -> None:
+    def __init__(self, model: Model, warehouse: Warehouse, runtime: Runtime | None) -> None:
         self.model = model
         self.warehouse = warehouse
-        self._runtime: Runtime | None = None
+        self._runtime = runtime
         self._lock = threading.Lock()
 
     def runtime(self) -> Runtime:
@@ -184,9 +184,10 @@ def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 
 def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STATS_REFRESH_SECONDS,
-               close_warehouse: bool = False) -> Litestar:
-    """Build the app for a validated model. The warehouse is shared, never opened here."""
-    state = State(model, warehouse)
+               close_warehouse: bool = False, runtime: Runtime | None = None) -> Litestar:
+    """Build the app for a validated model. The warehouse is shared, never opened here;
+    ``runtime`` is the model already compiled against it, if the caller has one."""
+    state = State(model, warehouse, runtime)
 
     @get("/healthz", sync_to_thread=True)
     def healthz() -> Response[bytes]:

@@ -109,7 +109,16 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     model = load_model(settings.model_path)
     warehouse = _warehouse(settings)
-    app = create_app(model, warehouse, close_warehouse=True)
+    runtime = None
+    try:  # refuse to start on a model the warehouse contradicts (unknown columns, ...)
+        runtime = Runtime.start(model, warehouse)
+    except WarehouseUnavailable as exc:
+        logger.warning("ClickHouse is unavailable; starting anyway and answering 503 until it "
+                       "is back: %s", exc.message)
+    except SemanticError:
+        warehouse.close()
+        raise
+    app = create_app(model, warehouse, close_warehouse=True, runtime=runtime)
     _say(f"serving {settings.model_path} on http://{args.host}:{args.port} "
          f"(ClickHouse: {settings.location})")
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,

@@ -935,7 +935,7 @@ def test_check_expressions_rejects_unparseable_sql() -> None:
     assert expression_issues(EXPRESSION_SOURCE + """\
             sql: sum(amount
     """, {}) == [
-        "test.yaml:9:9: error: measure 'revenue': cannot parse SQL 'sum(amount': Expecting )"
+        "test.yaml:10:14: error: measure 'revenue': cannot parse SQL 'sum(amount': Expecting )"
         " [invalid-sql]",
     ]
 
@@ -947,7 +947,7 @@ def test_check_expressions_rejects_several_statements() -> None:
 
     found = check_expressions(model, {})
     assert [(str(issue.location), issue.code) for issue in found] == [
-        ("test.yaml:9:9", "invalid-sql"),
+        ("test.yaml:10:14", "invalid-sql"),
     ]
 
 
@@ -981,7 +981,7 @@ def test_check_expressions_unknown_sql_column_suggests_name() -> None:
     assert expression_issues(EXPRESSION_SOURCE + """\
             sql: amonut * 2
     """, EVENTS_COLUMNS) == [
-        "test.yaml:9:9: error: measure 'revenue': column 'amonut' does not exist in the source"
+        "test.yaml:10:14: error: measure 'revenue': column 'amonut' does not exist in the source"
         " table; did you mean 'amount'? [unknown-column]",
     ]
 
@@ -990,7 +990,7 @@ def test_check_expressions_unknown_column_suggests_name() -> None:
     assert expression_issues(EXPRESSION_SOURCE + """\
             column: amonut
     """, EVENTS_COLUMNS) == [
-        "test.yaml:9:9: error: measure 'revenue': column 'amonut' does not exist in"
+        "test.yaml:10:17: error: measure 'revenue': column 'amonut' does not exist in"
         " analytics.events; did you mean 'amount'? [unknown-column]",
     ]
 

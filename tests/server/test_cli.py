@@ -1,0 +1,73 @@
+"""The ``semantic`` command line, run as operators run it: a separate process per command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def semantic(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CLICKHOUSE_URL"}
+    env["SEMANTIC_DATA_DIR"] = str(data_dir)
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli-chdb")
+
+
+def test_cli_validate_reports_located_errors(data_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    text = (ROOT / "metrics.yaml").read_text().replace(
+        "measures: [total_events, unique_users, total_revenue]\n",
+        "measures: [total_events, unique_users, total_revenu]\n", 1)
+    bad.write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "total_revenu]" in row)
+    result = semantic(data_dir, "--model", str(bad), "validate")
+    assert result.returncode == 1
+    assert (f"{bad}:{line}:" in result.stderr
+            and "measure 'total_revenu' is not defined in source 'events'; did you mean "
+                "'total_revenue'? [unknown-measure]" in result.stderr)
+
+
+def test_cli_serve_refuses_a_model_the_warehouse_contradicts(data_dir: Path) -> None:
+    result = semantic(data_dir, "serve", "--port", "0")  # no analytics.events yet
+    assert result.returncode == 1
+    assert "table analytics.events does not exist" in result.stderr
+    assert "[missing-table]" in result.stderr
+
+
+def test_cli_demo_apply_query_plan_round_trip(data_dir: Path) -> None:
+    demo = semantic(data_dir, "demo", "--rows", "20000", "--seed", "3")
+    assert demo.returncode == 0, demo.stderr
+    assert "analytics.events: 20,000 rows (seed 3)" in demo.stdout
+    again = semantic(data_dir, "demo", "--rows", "20000")
+    assert "already has 20,000 rows; nothing inserted" in again.stdout
+
+    plan = semantic(data_dir, "plan")
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.startswith("-- plan: 3 create")
+    assert "CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_totals_" in plan.stdout
+
+    first = semantic(data_dir, "apply")
+    assert first.returncode == 0, first.stderr
+    assert "apply: 3 rollup(s) built, 0 unchanged" in first.stdout
+    second = semantic(data_dir, "apply")
+    assert "apply: 0 rollup(s) built, 3 unchanged" in second.stdout
+    assert semantic(data_dir, "plan").stdout.startswith("-- plan: 3 keep")
+
+    served = semantic(data_dir, "query", "-m", "total_events,unique_users", "--json")
+    raw = semantic(data_dir, "query", "-m", "total_events,unique_users", "--json", "--raw")
+    assert served.returncode == 0 and raw.returncode == 0, served.stderr + raw.stderr
+    assert '"table": "semantic.events_totals_' in served.stdout
+    assert '"table": "analytics.events"' in raw.stdout
+    assert served.stdout.split('"meta"')[0] == raw.stdout.split('"meta"')[0]
+    assert '"total_events": 20000' in served.stdout
