@@ -106,24 +106,35 @@ class Warehouse:
                                        f"{text.splitlines()[0] if text else type(exc).__name__}"
                                        ) from exc
 
-    @contextmanager
-    def _client(self) -> Iterator[Any]:
-        try:
-            client = self._pool.get_nowait()
-        except queue.Empty:
+    def _acquire(self) -> Any:
+        """An idle client, a new one while the pool is below its size, else wait for one.
+
+        Waiting polls, so a slot freed by a dropped (broken) client is noticed too.
+        """
+        while True:
+            try:
+                return self._pool.get_nowait()
+            except queue.Empty:
+                pass
             with self._create_lock:
                 grow = self._created < self._size
                 if grow:
                     self._created += 1
             if grow:
                 try:
-                    client = self._connect()
+                    return self._connect()
                 except Exception:
                     with self._create_lock:
                         self._created -= 1
                     raise
-            else:
-                client = self._pool.get()
+            try:
+                return self._pool.get(timeout=0.05)
+            except queue.Empty:
+                continue
+
+    @contextmanager
+    def _client(self) -> Iterator[Any]:
+        client = self._acquire()
         healthy = True
         try:
             yield client

@@ -36,3 +36,14 @@ def test_warehouse_unreachable_server_is_unavailable() -> None:
     warehouse = Warehouse("http://127.0.0.1:9/", "http://127.0.0.1:9", 1)
     with pytest.raises(WarehouseUnavailable, match="cannot connect to ClickHouse"):
         warehouse.ping()
+
+
+def test_warehouse_pool_serves_more_threads_than_clients(warehouse: Warehouse) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sqlglot
+
+    statement = sqlglot.parse_one("SELECT sum(number) FROM numbers(100000)", dialect="clickhouse")
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda _: warehouse.query(statement).rows, range(64)))
+    assert results == [[(4999950000,)]] * 64
