@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 from semantic.errors import Issue, ModelError
 from semantic.model import (
     AGGREGATIONS,
-    FILTER_OPS,
     GRAINS,
     RETURNS,
     Dimension,
@@ -299,7 +298,6 @@ def _build_filters(reader: _Reader, node: YamlMap,
                          "type")
             continue
         op = "in" if isinstance(value, list) else "eq"
-        assert op in FILTER_OPS
         filters.append(EndpointFilter(Ref(str(name), location), op, values))
     return tuple(filters)
 

@@ -1,0 +1,21 @@
+"""The README's metrics.yaml example is a valid model for the reference table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from engine.expressions import check_expressions
+from semantic import load_model_text
+from tests.engine.test_golden import EVENTS_TYPES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_docs_readme_model_example_loads() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    example = next(b for b in blocks if "sources:" in b)
+    model = load_model_text(example, "README.md")
+    assert check_expressions(model, {"events": EVENTS_TYPES.columns}) == []
+    assert [e.path for e in model.endpoints] == ["/api/metrics", "/api/breakdown"]
