@@ -15,7 +15,7 @@ from sqlglot import exp
 from semantic.model import GRAINS
 
 
-def call(name: str, *args: exp.Expression) -> exp.Anonymous:
+def call(name: str, *args: exp.Expr) -> exp.Anonymous:
     """A ClickHouse function call, kept verbatim (camelCase names survive generation).
 
     >>> call("uniqMerge", exp.column("u")).sql(dialect="clickhouse")
@@ -33,12 +33,24 @@ def data_type(text: str) -> exp.DataType:
     return exp.DataType.build(text, dialect="clickhouse")
 
 
+def _aggregate(name: str, args: list[exp.Expr],
+               params: tuple[float, ...] = ()) -> exp.Expr:
+    """``name(args)`` or, for parametric aggregates, ``name(params)(args)``."""
+    if params:
+        return exp.ParameterizedAgg(this=name, expressions=[exp.Literal.number(p) for p in params],
+                                    params=args)
+    return call(name, *args)
+
+
 @dataclass(frozen=True, slots=True)
 class ComponentKind:
     """How one partial aggregate is stored, filled and merged.
 
     ``simple`` components are stored as ``SimpleAggregateFunction(merge, T)`` of the plain
-    aggregate's result; the others as ``AggregateFunction(name, ArgType)`` states.
+    aggregate's result; the others as ``AggregateFunction(name, ArgType)`` states. A measure
+    ``filter`` becomes the ``-If`` combinator everywhere (``countIf``, ``uniqStateIf``).
+    ``state_params`` are the parameters a parametric state is stored with; the level a
+    quantile is read at is given when merging, so p50, p90 and p99 share one stored digest.
     """
 
     name: str
@@ -47,24 +59,52 @@ class ComponentKind:
     merge: str
     exact: bool
     note: str
+    state_params: tuple[float, ...] = ()
 
     def column_type(self, arg_type: str, result_type: str) -> str:
         if self.simple:
             return f"SimpleAggregateFunction({self.merge}, {result_type})"
+        if self.state_params:
+            params = ", ".join(str(p) for p in self.state_params)
+            return f"AggregateFunction({self.name}({params}), {arg_type})"
         return f"AggregateFunction({self.name}, {arg_type})"
 
-    def fill(self, arg: exp.Expression | None) -> exp.Expression:
-        """The expression a materialized view or backfill uses to fill the column."""
+    def _args(self, arg: exp.Expr | None,
+              condition: exp.Expr | None) -> list[exp.Expr]:
         args = [arg] if arg is not None else []
-        return call(self.name if self.simple else f"{self.name}State", *args)
+        if condition is not None and self.name in ("min", "max") and arg is not None:
+            # minIf over no matching rows gives 0, which would win when merged: keep NULL.
+            args = [call("toNullable", arg)]
+        return args + ([condition] if condition is not None else [])
 
-    def combine(self, column: exp.Expression) -> exp.Expression:
-        """The expression a serving query uses to merge stored partials."""
-        return call(self.merge if self.simple else f"{self.name}Merge", column)
+    def fill(self, arg: exp.Expr | None,
+             condition: exp.Expr | None = None) -> exp.Expr:
+        """The expression a materialized view or backfill uses to fill the column."""
+        suffix = "If" if condition is not None else ""
+        if self.simple:
+            return call(self.name + suffix, *self._args(arg, condition))
+        return _aggregate(f"{self.name}State{suffix}", self._args(arg, condition),
+                          self.state_params)
 
-    def raw(self, arg: exp.Expression | None) -> exp.Expression:
+    def combine(self, column: exp.Expr, params: tuple[float, ...] = ()) -> exp.Expr:
+        """The expression a serving query uses to merge stored partials (``params``: the level
+        of a quantile)."""
+        if self.simple:
+            return call(self.merge, column)
+        return _aggregate(f"{self.name}Merge", [column], params)
+
+    def merge_state(self, column: exp.Expr) -> exp.Expr:
+        """Stored partials merged but kept partial, to combine with partials of raw rows."""
+        if self.simple:
+            return call(self.merge, column)
+        return _aggregate(f"{self.name}MergeState", [column], self.state_params)
+
+    def raw(self, arg: exp.Expr | None, condition: exp.Expr | None = None,
+            params: tuple[float, ...] = ()) -> exp.Expr:
         """The same aggregate computed in one pass over raw rows."""
-        return call(self.name, *([arg] if arg is not None else []))
+        suffix = "If" if condition is not None else ""
+        return _aggregate(self.name + suffix, self._args(arg, condition),
+                          params if not self.simple else ())
 
 
 COMPONENTS: dict[str, ComponentKind] = {
@@ -79,6 +119,11 @@ COMPONENTS: dict[str, ComponentKind] = {
                       "uniq(): adaptive sampling, about 1-2 % error, deterministic: merged "
                       "states equal one pass over the raw rows"),
         ComponentKind("uniqExact", "uniqexact", False, "uniqExactMerge", True, "exact"),
+        ComponentKind("quantileTDigest", "tdigest", False, "quantileTDigestMerge", False,
+                      "t-digest: about 1 % rank error; merged digests differ from a one-pass "
+                      "digest by about as much", (0.5,)),
+        ComponentKind("quantileExact", "qexact", False, "quantileExactMerge", True,
+                      "every value is kept: exact, but as large as the column", (0.5,)),
     )
 }
 
@@ -89,44 +134,65 @@ class Aggregation:
 
     name: str
     components: tuple[str, ...]
-    finish: Callable[[list[exp.Expression]], exp.Expression]
-    raw: Callable[[exp.Expression | None], exp.Expression]
+    finish: Callable[[list[exp.Expr]], exp.Expr]
     exact: bool
     note: str
 
 
-def _single(parts: list[exp.Expression]) -> exp.Expression:
+def _single(parts: list[exp.Expr]) -> exp.Expr:
     return parts[0]
 
 
-def _ratio(parts: list[exp.Expression]) -> exp.Expression:
+def _ratio(parts: list[exp.Expr]) -> exp.Expr:
     # ClickHouse float division: 0/0 is nan, the same value avg() gives over no rows.
     return exp.Div(this=parts[0], expression=parts[1])
 
 
-def _raw(name: str) -> Callable[[exp.Expression | None], exp.Expression]:
-    def build(arg: exp.Expression | None) -> exp.Expression:
-        return call(name, *([arg] if arg is not None else []))
+TDIGEST_NOTE = ("approximate: t-digest (quantileTDigest), about 1 % rank error; a rollup's "
+                "merged digests may differ from a one-pass digest over raw rows by about as much")
 
-    return build
-
-
+#: aggregation name (``quantile``/``median`` suffixed with their method) -> how it decomposes
 AGGREGATIONS: dict[str, Aggregation] = {
     a.name: a
     for a in (
-        Aggregation("count", ("count",), _single, _raw("count"), True, "exact"),
-        Aggregation("sum", ("sum",), _single, _raw("sum"), True,
+        Aggregation("count", ("count",), _single, True, "exact"),
+        Aggregation("sum", ("sum",), _single, True,
                     "exact for integer values; Float64 sums may differ in the last bits"),
-        Aggregation("min", ("min",), _single, _raw("min"), True, "exact"),
-        Aggregation("max", ("max",), _single, _raw("max"), True, "exact"),
-        Aggregation("avg", ("sum", "count"), _ratio, _raw("avg"), True,
+        Aggregation("min", ("min",), _single, True, "exact"),
+        Aggregation("max", ("max",), _single, True, "exact"),
+        Aggregation("avg", ("sum", "count"), _ratio, True,
                     "served as sum / count from stored partials; float rounding only"),
-        Aggregation("count_distinct", ("uniqExact",), _single, _raw("uniqExact"), True,
-                    "exact (uniqExact)"),
-        Aggregation("count_distinct_approx", ("uniq",), _single, _raw("uniq"), False,
+        Aggregation("count_distinct", ("uniqExact",), _single, True, "exact (uniqExact)"),
+        Aggregation("count_distinct_approx", ("uniq",), _single, False,
                     "approximate: uniq(), about 1-2 % error; rollups equal raw uniq() exactly"),
+        Aggregation("quantile:tdigest", ("quantileTDigest",), _single, False, TDIGEST_NOTE),
+        Aggregation("quantile:exact", ("quantileExact",), _single, True,
+                    "exact (quantileExact): rollups keep every value"),
     )
 }
+
+
+def aggregation_for(agg: str, method: str | None) -> Aggregation:
+    """The aggregation of a measure (``median`` is the 0.5 quantile)."""
+    if agg in ("quantile", "median"):
+        return AGGREGATIONS[f"quantile:{method or 'tdigest'}"]
+    return AGGREGATIONS[agg]
+
+
+FLOAT_TYPES = ("Float32", "Float64", "Nullable(Float32)", "Nullable(Float64)")
+
+
+def base_type(type_name: str) -> str:
+    """``LowCardinality(Nullable(DateTime))`` -> ``DateTime``, in any nesting order."""
+    while type_name.startswith(("Nullable(", "LowCardinality(")):
+        type_name = type_name[type_name.index("(") + 1:-1]
+    return type_name
+
+
+def is_date_type(type_name: str) -> bool:
+    """A calendar-day type (``Date``/``Date32``), as opposed to an instant (``DateTime``)."""
+    return base_type(type_name) in ("Date", "Date32")
+
 
 #: time grain -> the function that truncates a Date/DateTime to it.
 GRAIN_FUNCTIONS: dict[str, str] = {

@@ -15,21 +15,29 @@ from dataclasses import dataclass, replace
 from sqlglot import exp
 
 from engine.clickhouse import (
-    AGGREGATIONS,
     COMPONENTS,
+    FLOAT_TYPES,
     Aggregation,
     ComponentKind,
+    aggregation_for,
     call,
 )
-from engine.expressions import canonical_sql, check_expressions, member_expression
+from engine.expressions import (
+    canonical_sql,
+    check_expressions,
+    filter_expression,
+    member_expression,
+    metric_expression,
+)
 from semantic.errors import ModelError
-from semantic.model import Model, Rollup, Source
+from semantic.model import Measure, Model, Rollup, Source
 
 #: Bump when the physical layout of rollups changes, so every rollup gets new tables.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
-ComponentKey = tuple[str, str]
-ProbeKey = tuple[str, str]
+#: (component kind, argument SQL, filter SQL)
+ComponentKey = tuple[str, str, str]
+ProbeKey = tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +52,7 @@ class CompiledComponent:
     key: ComponentKey
     kind: ComponentKind
     argument: exp.Expression | None
+    condition: exp.Expression | None
     argument_type: str
     result_type: str
 
@@ -57,8 +66,26 @@ class CompiledMeasure:
     name: str
     aggregation: Aggregation
     argument: exp.Expression | None
+    condition: exp.Expression | None
+    #: parameters the stored partials are read with (the level of a quantile)
+    params: tuple[float, ...]
     components: tuple[ComponentKey, ...]
     description: str
+    exact: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMetric:
+    """A derived metric: ``expression`` names measures and metrics as columns."""
+
+    name: str
+    expression: exp.Expression
+    #: the measures it is computed from, directly or through other metrics
+    leaves: tuple[str, ...]
+    description: str
+    exact: bool
+    note: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +121,29 @@ class CompiledSource:
     measures: Mapping[str, CompiledMeasure]
     components: Mapping[ComponentKey, CompiledComponent]
     rollups: tuple[CompiledRollup, ...]
+    metrics: Mapping[str, CompiledMetric]
 
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def timezone(self) -> str:
+        return self.source.timezone
+
+    def is_aggregate(self, name: str) -> bool:
+        return name in self.measures or name in self.metrics
+
+    def leaves(self, name: str) -> tuple[str, ...]:
+        """The measures a measure or metric is computed from."""
+        return self.metrics[name].leaves if name in self.metrics else (name,)
+
+    def components_of(self, name: str) -> tuple[ComponentKey, ...]:
+        """Every stored partial a measure or metric needs."""
+        keys: list[ComponentKey] = []
+        for leaf in self.leaves(name):
+            keys += [k for k in self.measures[leaf].components if k not in keys]
+        return tuple(keys)
 
     @property
     def table(self) -> exp.Table:
@@ -129,9 +175,11 @@ class TypeProbe:
     keys: tuple[ProbeKey, ...]
 
 
-def _components_of(measure_agg: str, argument: exp.Expression | None) -> tuple[ComponentKey, ...]:
-    arg_sql = canonical_sql(argument)
-    return tuple((kind, arg_sql) for kind in AGGREGATIONS[measure_agg].components)
+def _components_of(measure: Measure) -> tuple[ComponentKey, ...]:
+    arg_sql = canonical_sql(member_expression(measure))
+    condition_sql = canonical_sql(filter_expression(measure))
+    return tuple((kind, arg_sql, condition_sql)
+                 for kind in aggregation_for(measure.agg, measure.method).components)
 
 
 def type_probe(source: Source) -> TypeProbe:
@@ -151,7 +199,7 @@ def type_probe(source: Source) -> TypeProbe:
     keys: list[ProbeKey] = []
     selects: list[exp.Expr] = []
 
-    def add(key: ProbeKey, expression: exp.Expression) -> None:
+    def add(key: ProbeKey, expression: exp.Expr) -> None:
         if key not in keys:
             keys.append(key)
             selects.append(exp.alias_(expression, f"p{len(selects)}"))
@@ -162,12 +210,17 @@ def type_probe(source: Source) -> TypeProbe:
         add(("value", canonical_sql(expression)), call("any", expression))
     for measure in source.measures:
         argument = member_expression(measure)
+        condition = filter_expression(measure)
+        if condition is not None:
+            add(("value", canonical_sql(condition)), call("any", condition))
         if argument is None:
             continue
         add(("value", canonical_sql(argument)), call("any", argument))
-        for kind, arg_sql in _components_of(measure.agg, argument):
-            if COMPONENTS[kind].simple and kind != "count":
-                add((kind, arg_sql), COMPONENTS[kind].raw(argument))
+        for key in _components_of(measure):
+            kind = COMPONENTS[key[0]]
+            if kind.simple and kind.name != "count":
+                add(key, kind.raw(argument.copy(),
+                                  condition.copy() if condition is not None else None))
     if not selects:
         selects.append(exp.alias_(exp.Literal.number(1), "p0"))
         keys.append(("value", "1"))
@@ -179,7 +232,7 @@ _NAME_SAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
 def _component_column(key: ComponentKey, argument: exp.Expression | None, used: set[str]) -> str:
-    kind, arg_sql = key
+    kind, arg_sql, condition_sql = key
     short = COMPONENTS[kind].short
     if argument is None:
         base = f"{short}_all"
@@ -187,6 +240,8 @@ def _component_column(key: ComponentKey, argument: exp.Expression | None, used: 
         base = f"{short}_{argument.name}"
     else:
         base = f"{short}_{hashlib.sha1(arg_sql.encode()).hexdigest()[:8]}"
+    if condition_sql:
+        base += f"_if_{hashlib.sha1(condition_sql.encode()).hexdigest()[:8]}"
     return _unique(_NAME_SAFE.sub("_", base), used)
 
 
@@ -222,7 +277,7 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         bucket = _unique(f"{source.time.name}_{rollup.grain}", used)
     keys: list[ComponentKey] = []
     for ref in rollup.measures:
-        for key in source.measures[ref.name].components:
+        for key in source.components_of(ref.name):
             if key not in keys:
                 keys.append(key)
     components = tuple(
@@ -233,6 +288,7 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         "layout": LAYOUT_VERSION,
         "source": source.source.table,
         "time": canonical_sql(source.time.expression) if source.time else None,
+        "timezone": source.timezone,
         "grain": rollup.grain,
         "dimensions": [[c, canonical_sql(d.expression), d.type] for c, d in dimensions],
         "components": [[c, *p.key, p.column_type] for c, p in components],
@@ -277,18 +333,57 @@ def compile_source(source: Source, types: SourceTypes, database: str) -> Compile
     components: dict[ComponentKey, CompiledComponent] = {}
     for measure in source.measures:
         argument = member_expression(measure)
-        keys = _components_of(measure.agg, argument)
+        condition = filter_expression(measure)
+        keys = _components_of(measure)
         for key in keys:
             kind = COMPONENTS[key[0]]
             argument_type = probed[("value", key[1])] if argument is not None else ""
             result_type = "UInt64" if kind.name == "count" else probed.get(key, argument_type)
             components.setdefault(
-                key, CompiledComponent(key, kind, argument, argument_type, result_type))
+                key, CompiledComponent(key, kind, argument, condition, argument_type, result_type))
+        aggregation = aggregation_for(measure.agg, measure.method)
+        exact, note = aggregation.exact, aggregation.note
+        if measure.agg in ("sum", "avg") and argument is not None and \
+                probed[("value", keys[0][1])] in FLOAT_TYPES:
+            exact, note = False, ("floating-point sum: rollup and raw answers may differ in the "
+                                  "last bits (summation order), about 1e-15 relative")
+        params = (measure.level,) if measure.level is not None else ()
         measures[measure.name] = CompiledMeasure(
-            measure.name, AGGREGATIONS[measure.agg], argument, keys, measure.description)
-    compiled = CompiledSource(source, types.columns, time, dimensions, measures, components, ())
+            measure.name, aggregation, argument, condition, params, keys, measure.description,
+            exact, note)
+    metrics = _compile_metrics(source, measures)
+    compiled = CompiledSource(source, types.columns, time, dimensions, measures, components, (),
+                              metrics)
     rollups = tuple(_compile_rollup(compiled, r, database) for r in source.rollups)
     return replace(compiled, rollups=rollups)
+
+
+def _compile_metrics(source: Source,
+                     measures: Mapping[str, CompiledMeasure]) -> dict[str, CompiledMetric]:
+    """Metrics in dependency order; expressions were checked (names, cycles) beforehand."""
+    compiled: dict[str, CompiledMetric] = {}
+    pending = {m.name: m for m in source.metrics}
+    while pending:
+        progress = len(pending)
+        for name, metric in list(pending.items()):
+            expression = metric_expression(metric)
+            names = [c.name for c in expression.find_all(exp.Column)]
+            if any(n in pending for n in names):
+                continue
+            leaves: list[str] = []
+            for ref in names:
+                for leaf in compiled[ref].leaves if ref in compiled else (ref,):
+                    if leaf not in leaves:
+                        leaves.append(leaf)
+            inexact = [leaf for leaf in leaves if not measures[leaf].exact]
+            note = ("exact: computed from exact measures; division by zero gives null"
+                    if not inexact else
+                    f"as exact as {', '.join(inexact)} (see those measures)")
+            compiled[name] = CompiledMetric(name, expression, tuple(leaves), metric.description,
+                                            not inexact, note)
+            del pending[name]
+        assert len(pending) < progress, "metric cycles are rejected by check_expressions"
+    return compiled
 
 
 def compile_model(model: Model, types: Mapping[str, SourceTypes]) -> CompiledModel:

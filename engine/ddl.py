@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from engine.clickhouse import GRAIN_FUNCTIONS, GRAIN_TYPES, ROLLUP_ENGINE, call, data_type
+from engine.clickhouse import (
+    GRAIN_FUNCTIONS,
+    GRAIN_TYPES,
+    ROLLUP_ENGINE,
+    call,
+    data_type,
+    is_date_type,
+)
 from engine.compiler import CompiledRollup, CompiledSource
 
 CATALOG_TABLE = "_rollups"
@@ -22,10 +29,15 @@ def _table(database: str, name: str) -> exp.Table:
     return exp.table_(name, db=database)
 
 
-def bucket_expression(source: CompiledSource, grain: str) -> exp.Expression:
-    """The time column truncated to ``grain`` (e.g. ``toDate(event_ts)``)."""
+def bucket_expression(source: CompiledSource, grain: str,
+                      timezone: str | None = None) -> exp.Expression:
+    """The time column truncated to ``grain`` in a time zone (the source's by default), e.g.
+    ``toDate(event_ts, 'UTC')``. A Date column is already a calendar day: it takes no zone."""
     assert source.time is not None
-    return call(GRAIN_FUNCTIONS[grain], source.time.expression.copy())
+    column = source.time.expression.copy()
+    if is_date_type(source.time.type):
+        return call(GRAIN_FUNCTIONS[grain], column)
+    return call(GRAIN_FUNCTIONS[grain], column, exp.Literal.string(timezone or source.timezone))
 
 
 def _key_columns(rollup: CompiledRollup) -> list[str]:

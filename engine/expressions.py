@@ -9,7 +9,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from semantic.errors import Issue
-from semantic.model import Dimension, Location, Measure, Model, Source
+from semantic.model import Dimension, Location, Measure, Metric, Model, Source
 from semantic.suggest import did_you_mean
 
 
@@ -36,6 +36,22 @@ def member_expression(member: Dimension | Measure) -> exp.Expression | None:
     if member.column is not None:
         return exp.column(member.column)
     return None
+
+
+def filter_expression(measure: Measure) -> exp.Expression | None:
+    """The condition of a filtered measure (None when it aggregates every row)."""
+    return parse_expression(measure.filter) if measure.filter is not None else None
+
+
+def metric_expression(metric: Metric) -> exp.Expression:
+    """A metric's expression; measures and metrics appear in it as columns."""
+    return parse_expression(metric.sql)
+
+
+#: what a metric expression may contain besides measure/metric names and numbers
+METRIC_NODES = (exp.Column, exp.Identifier, exp.Literal, exp.Paren, exp.Add, exp.Sub, exp.Mul,
+                exp.Div, exp.Neg, exp.Mod)
+METRIC_FUNCTIONS = ("round", "abs", "least", "greatest", "coalesce", "ifnull")
 
 
 def canonical_sql(expression: exp.Expression | None) -> str:
@@ -71,6 +87,59 @@ def _expression_issues(expression_sql: str, location: Location, what: str,
                         f"source table{hint}", "unknown-column")
 
 
+def _metric_issues(source: Source, metric: Metric) -> Iterator[Issue]:
+    where = metric.expression_location or metric.location
+    what = f"metric '{metric.name}'"
+    try:
+        expression = metric_expression(metric)
+    except (ParseError, TokenError) as exc:
+        errors = getattr(exc, "errors", None)
+        first = errors[0]["description"] if errors else str(exc)
+        yield Issue(where, f"{what}: cannot parse {metric.sql!r}: {first}", "invalid-sql")
+        return
+    names = [m.name for m in source.measures] + [m.name for m in source.metrics]
+    for node in expression.walk():
+        if isinstance(node, exp.Column):
+            if node.table or node.name not in names:
+                yield Issue(where, f"{what}: '{node.sql()}' is not a measure or metric of source "
+                            f"'{source.name}'{did_you_mean(node.name, names)}", "unknown-measure")
+        elif isinstance(node, exp.Func) and (node.sql_name().lower() in METRIC_FUNCTIONS or (
+                isinstance(node, exp.Anonymous) and str(node.this).lower() in METRIC_FUNCTIONS)):
+            continue
+        elif not isinstance(node, METRIC_NODES):
+            yield Issue(where, f"{what}: {node.sql(dialect='clickhouse')!r} is not allowed in a "
+                        "metric; use measures, metrics, numbers, + - * / % and "
+                        f"{', '.join(METRIC_FUNCTIONS)}", "invalid-metric")
+            return
+
+
+def _metric_cycles(source: Source) -> Iterator[Issue]:
+    graph: dict[str, list[str]] = {}
+    for metric in source.metrics:
+        try:
+            graph[metric.name] = [c.name for c in metric_expression(metric).find_all(exp.Column)]
+        except (ParseError, TokenError):
+            graph[metric.name] = []
+    for metric in source.metrics:
+        path = _cycle_from(metric.name, graph, [])
+        if path:
+            yield Issue(metric.expression_location or metric.location,
+                        f"metric '{metric.name}' depends on itself: {' -> '.join(path)}",
+                        "metric-cycle")
+
+
+def _cycle_from(name: str, graph: Mapping[str, list[str]], path: list[str]) -> list[str]:
+    if path and name == path[0]:
+        return [*path, name]
+    if name in path or name not in graph:
+        return []
+    for child in graph[name]:
+        found = _cycle_from(child, graph, [*path, name])
+        if found:
+            return found
+    return []
+
+
 def _member_issues(source: Source, member: Dimension | Measure, kind: str,
                    columns: Mapping[str, str] | None) -> Iterator[Issue]:
     where = member.expression_location or member.location
@@ -98,6 +167,13 @@ def check_expressions(model: Model,
             issues.extend(_member_issues(source, dimension, "dimension", source_columns))
         for measure in source.measures:
             issues.extend(_member_issues(source, measure, "measure", source_columns))
+            if measure.filter is not None:
+                issues.extend(_expression_issues(
+                    measure.filter, measure.filter_location or measure.location,
+                    f"measure '{measure.name}' filter", source_columns))
+        for metric in source.metrics:
+            issues.extend(_metric_issues(source, metric))
+        issues.extend(_metric_cycles(source))
         if source.time_column and source_columns is not None:
             location = source.time_location or source.location
             time_type = source_columns.get(source.time_column)

@@ -1,19 +1,27 @@
-"""Routing: pick the cheapest complete rollup that answers a query exactly, else the raw table,
-and build the serving SQL for the choice.
+"""Routing: answer a query from the cheapest complete rollups that answer it exactly, else the
+raw table, and build the serving SQL for the choice.
+
+A query over a time range may be cut into *pieces*: the middle of the range that whole rollup
+buckets cover, and the ragged edges, each from a finer rollup or the raw table. The pieces'
+partial aggregates are merged in one query, so the answer is exact, never approximated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
-from engine.clickhouse import DERIVABLE_GRAINS, GRAIN_FUNCTIONS, call, data_type
+from engine.clickhouse import DERIVABLE_GRAINS
 from engine.compiler import CompiledRollup, CompiledSource
-from engine.ddl import bucket_expression
-from engine.query import Query, normalize_query
+from engine.query import Interval, Query, normalize_query
 from engine.render import Rendered, render
+from engine.sql import SqlBuilder
+from engine.timerange import ceil_instant, floor_instant, is_boundary
+from engine.timezones import aligned_runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +41,11 @@ class RollupStats:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A rollup considered for a query; ``reason`` says why it cannot answer (None if it can)."""
+    """A rollup considered for a query; ``reason`` says why it cannot answer (None if it can).
+
+    Reasons: ``not_built``, ``missing_dimension``, ``filter_not_covered``,
+    ``measure_not_derivable``, ``grain_not_derivable``, ``timezone``, ``range_not_aligned``.
+    """
 
     rollup: str
     table: str
@@ -41,34 +53,76 @@ class Candidate:
     detail: str
     rows: int | None = None
     bytes: int | None = None
+    #: bytes this query would read from the rollup (usable rollups only)
+    cost: int | None = None
+    chosen: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {"rollup": self.rollup, "table": self.table, "usable": self.reason is None,
-                "reason": self.reason, "detail": self.detail, "rows": self.rows,
-                "bytes": self.bytes}
+                "chosen": self.chosen, "reason": self.reason, "detail": self.detail,
+                "rows": self.rows, "bytes": self.bytes, "read_bytes": self.cost}
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Part of the answer: rows of ``[start, end)`` (None: open) from a rollup or the raw
+    table (``rollup`` None)."""
+
+    rollup: CompiledRollup | None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def to_dict(self, raw_table: str) -> dict[str, object]:
+        return {"table": self.rollup.qualified_table if self.rollup else raw_table,
+                "rollup": self.rollup.name if self.rollup else None,
+                "from": self.start.isoformat() if self.start else None,
+                "to": self.end.isoformat() if self.end else None}
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     query: Query
+    #: the rollup serving the largest piece (None: the raw table serves the whole answer)
     rollup: CompiledRollup | None
     table: str
+    pieces: tuple[Piece, ...]
     candidates: tuple[Candidate, ...]
     statement: exp.Select
     sql: Rendered
     parameters: dict[str, object]
     columns: tuple[str, ...]
 
+    raw_table: str
 
-def _reject(source: CompiledSource, query: Query, rollup: CompiledRollup) -> tuple[str, str] | None:
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every table the answer reads, in piece order."""
+        names = [p.rollup.qualified_table if p.rollup else self.raw_table for p in self.pieces]
+        return tuple(dict.fromkeys(names))
+
+
+Rejection = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """What a rollup serves of a query's range: the aligned ``middle`` and the ``edges`` left."""
+
+    middle: Interval
+    edges: tuple[Interval, ...] = ()
+
+
+def _static_reject(source: CompiledSource, query: Query,
+                   rollup: CompiledRollup) -> Rejection | None:
+    """Checks that do not depend on the time range."""
     time = source.time.name if source.time else None
     covered = {d.name for _, d in rollup.dimensions}
     for name in query.dimensions:
         if name != time and name not in covered:
             return "missing_dimension", f"dimension '{name}' is not in the rollup"
-    for item in query.filters:
-        if item.member not in covered:
-            return "filter_not_covered", f"filter on '{item.member}' needs it as a rollup dimension"
+    for name in sorted(query.filter_members()):
+        if name not in covered:
+            return "filter_not_covered", f"filter on '{name}' needs it as a rollup dimension"
     if query.grain is not None:
         if rollup.grain is None:
             return "grain_not_derivable", "the rollup has no time grain"
@@ -76,172 +130,186 @@ def _reject(source: CompiledSource, query: Query, rollup: CompiledRollup) -> tup
             return "grain_not_derivable", (f"grain '{query.grain}' cannot be derived from the "
                                            f"rollup's '{rollup.grain}'")
     keys = {c.key for _, c in rollup.components}
-    for name in query.measures:
-        missing = [k for k in source.measures[name].components if k not in keys]
+    for name in (*query.measures, *sorted(query.having_members() - set(query.measures))):
+        missing = [k for k in source.components_of(name) if k not in keys]
         if missing:
-            kind, arg = missing[0]
-            return "measure_not_derivable", (f"measure '{name}' needs {kind}({arg}), which the "
-                                             "rollup does not store")
+            kind, argument, condition = missing[0]
+            what = f"{kind}({argument})" + (f" where {condition}" if condition else "")
+            return "measure_not_derivable", (f"measure '{name}' needs {what}, which the rollup "
+                                             "does not store")
     return None
+
+
+def _epoch(t: datetime | None) -> float | None:
+    return t.timestamp() if t is not None else None
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _span(source: CompiledSource, query: Query,
+          rollup: CompiledRollup) -> Span | Rejection:
+    """The part of the query's range a rollup serves exactly (its *middle*) and the edges left
+    over, or why it serves none of it."""
+    start, end = query.interval or (None, None)
+    grain = rollup.grain
+    if grain is None:
+        if query.interval is not None:
+            return "range_not_aligned", "the rollup has no time grain, so it cannot cut a range"
+        return Span((None, None))
+    rollup_zone = ZoneInfo(source.timezone)
+    assert query.timezone is not None
+    if query.grain is not None and query.timezone != source.timezone:
+        unit = {"minute": 60, "hour": 3600}.get(grain)
+        runs = aligned_runs(query.timezone, source.timezone, unit,
+                            lambda t: is_boundary(t, grain, rollup_zone))
+    else:
+        runs = ((None, None),)
+    chosen: Interval | None = None
+    for run_start, run_end in runs:
+        low = _later(start, datetime.fromtimestamp(run_start, UTC) if run_start is not None
+                     else None)
+        high = _earlier(end, datetime.fromtimestamp(run_end, UTC) if run_end is not None
+                        else None)
+        if low is None or high is None or low < high:
+            chosen = (low, high)  # the latest run wins: recent data matters most
+    if chosen is None:
+        step = {"minute": "minute", "hour": "hour"}.get(grain, "day")
+        return "timezone", (f"{query.grain} buckets in {query.timezone} cannot be cut from "
+                            f"{grain} buckets in {source.timezone} over this range: the zones' "
+                            f"offsets differ by a fraction of a{'n' if step == 'hour' else ''} "
+                            f"{step} (a finer rollup or the raw table is needed)")
+    low, high = chosen
+    middle_start = ceil_instant(low, grain, rollup_zone) if low is not None else None
+    middle_end = floor_instant(high, grain, rollup_zone) if high is not None else None
+    if middle_start is not None and middle_end is not None and middle_start >= middle_end:
+        return "range_not_aligned", (f"no whole {grain} bucket ({source.timezone}) lies inside "
+                                     "the range")
+    edges: list[Interval] = []
+    if middle_start is not None and (start is None or start < middle_start):
+        edges.append((start, middle_start))
+    if middle_end is not None and (end is None or middle_end < end):
+        edges.append((middle_end, end))
+    return Span((middle_start, middle_end), tuple(edges))
 
 
 def _columns_read(source: CompiledSource, query: Query, rollup: CompiledRollup) -> set[str]:
     """The rollup columns a query reads: its dimensions, filters, bucket and partials."""
-    names = set(query.dimensions) | {f.member for f in query.filters}
+    names = set(query.dimensions) | query.filter_members()
     columns = {c for c, d in rollup.dimensions if d.name in names}
-    if query.grain is not None and rollup.bucket:
+    if rollup.bucket and (query.grain is not None or query.interval is not None):
         columns.add(rollup.bucket)
-    keys = {k for m in query.measures for k in source.measures[m].components}
+    keys = {k for m in (*query.measures, *query.having_members()) for k in source.components_of(m)}
     return columns | {c for c, p in rollup.components if p.key in keys}
 
 
-def choose_source(source: CompiledSource, query: Query,
-                  ready: Mapping[str, RollupStats]) -> tuple[CompiledRollup | None,
-                                                             tuple[Candidate, ...]]:
-    """Evaluate every rollup; return the cheapest usable one or None.
+@dataclass(slots=True)
+class _Option:
+    pieces: list[Piece]
+    raw_pieces: int
+    cost: int
+    rows: int
+    width: int
 
-    Cost is the bytes of the columns the query would read (a `uniq` state column weighs far
-    more than a count), then rows.
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        return self.raw_pieces, self.cost, self.rows, self.width
+
+
+def _edge_piece(source: CompiledSource, query: Query, edge: Interval,
+                usable: list[tuple[CompiledRollup, RollupStats]],
+                exclude: CompiledRollup) -> tuple[Piece, int]:
+    """The cheapest rollup covering an edge whole, else the raw table (cost -1)."""
+    best: tuple[int, Piece] | None = None
+    sub = replace(query, interval=edge)
+    for rollup, stats in usable:
+        if rollup is exclude:
+            continue
+        span = _span(source, sub, rollup)
+        if not isinstance(span, Span) or span.edges:
+            continue
+        cost = stats.read_bytes(_columns_read(source, query, rollup))
+        if best is None or cost < best[0]:
+            best = (cost, Piece(rollup, *edge))
+    return (best[1], best[0]) if best else (Piece(None, *edge), -1)
+
+
+def choose_pieces(source: CompiledSource, query: Query,
+                  ready: Mapping[str, RollupStats]) -> tuple[tuple[Piece, ...],
+                                                             tuple[Candidate, ...]]:
+    """Evaluate every rollup and return the cheapest exact way to answer, with the reasons.
+
+    Options that need no raw-table piece win; then the fewest bytes read (a `uniq` state column
+    weighs far more than a count), then rows.
     """
-    candidates = []
-    best: tuple[tuple[int, int, int], CompiledRollup] | None = None
+    candidates: list[Candidate] = []
+    usable: list[tuple[CompiledRollup, RollupStats]] = []
+    spans: dict[str, Span] = {}
     for rollup in source.rollups:
         stats = ready.get(rollup.qualified_table)
-        rejection = _reject(source, query, rollup)
-        if stats is None:
-            rejection = rejection or ("not_built", "the rollup table is not built yet; run "
-                                      "`semantic apply`")
-        if rejection is not None:
+        rejection = _static_reject(source, query, rollup)
+        if rejection is None and stats is None:
+            rejection = ("not_built", "the rollup table is not built yet; run `semantic apply`")
+        span = _span(source, query, rollup) if rejection is None else None
+        if span is not None and not isinstance(span, Span):
+            rejection = span
+        if rejection is not None or not isinstance(span, Span):
+            assert rejection is not None
             candidates.append(Candidate(rollup.name, rollup.qualified_table, *rejection,
                                         stats.rows if stats else None,
                                         stats.bytes if stats else None))
             continue
         assert stats is not None
-        candidates.append(Candidate(rollup.name, rollup.qualified_table, None, "can answer",
-                                    stats.rows, stats.bytes))
-        cost = (stats.read_bytes(_columns_read(source, query, rollup)), stats.rows,
-                len(rollup.dimensions))
-        if best is None or cost < best[0]:
-            best = (cost, rollup)
-    return (best[1] if best else None), tuple(candidates)
+        usable.append((rollup, stats))
+        spans[rollup.name] = span
+    best: _Option | None = None
+    costs: dict[str, int] = {}
+    for rollup, stats in usable:
+        (middle_start, middle_end), edges = spans[rollup.name].middle, spans[rollup.name].edges
+        cost = stats.read_bytes(_columns_read(source, query, rollup))
+        costs[rollup.name] = cost
+        option = _Option([Piece(rollup, middle_start, middle_end)], 0, cost, stats.rows,
+                         len(rollup.dimensions))
+        for edge in edges:
+            piece, edge_cost = _edge_piece(source, query, edge, usable, rollup)
+            option.pieces.append(piece)
+            option.raw_pieces += edge_cost < 0
+            option.cost += max(edge_cost, 0)
+        if best is None or option.key < best.key:
+            best = option
+    chosen = best.pieces[0].rollup if best else None
+    for rollup, stats in usable:
+        detail = "can answer" if not spans[rollup.name].edges else \
+            "can answer the aligned middle of the range; the edges come from elsewhere"
+        candidates.append(Candidate(rollup.name, rollup.qualified_table, None, detail,
+                                    stats.rows, stats.bytes, costs[rollup.name],
+                                    rollup is chosen))
+    order = {r.name: i for i, r in enumerate(source.rollups)}
+    candidates.sort(key=lambda c: order[c.rollup])
+    pieces = tuple(best.pieces) if best else (Piece(None, *(query.interval or (None, None))),)
+    return pieces, tuple(candidates)
 
 
-def _alias(name: str, expression: exp.Expression, table_columns: set[str], used: set[str]) -> str:
-    """An output alias that cannot shadow a column of the table read (ClickHouse lets aliases
-    win over columns everywhere in a SELECT)."""
-    identity = isinstance(expression, exp.Column) and expression.name == name
-    alias, n = name, 1
-    while (alias in table_columns and not identity) or alias in used:
-        n += 1
-        alias = f"{name}_{n}"
-        identity = False
-    used.add(alias)
-    return alias
-
-
-def _parameter(values: tuple[object, ...], type_text: str, many: bool,
-               parameters: dict[str, object]) -> exp.Placeholder:
-    name = f"p{len(parameters)}"
-    parameters[name] = list(values) if many else values[0]
-    kind = data_type(f"Array({type_text})" if many else type_text)
-    return exp.Placeholder(this=name, kind=kind)
-
-
-def _condition(target: exp.Expression, op: str, values: tuple[object, ...], type_text: str,
-               parameters: dict[str, object]) -> exp.Expression:
-    many = op in ("in", "not_in")
-    placeholder = _parameter(values, type_text, many, parameters)
-    if op == "eq":
-        return exp.EQ(this=target, expression=placeholder)
-    if op == "ne":
-        return exp.NEQ(this=target, expression=placeholder)
-    condition = exp.In(this=target, field=placeholder)
-    return exp.Not(this=condition) if op == "not_in" else condition
-
-
-def build_sql(source: CompiledSource, query: Query, rollup: CompiledRollup | None,
-              fetch_limit: int) -> tuple[exp.Select, dict[str, object], tuple[str, ...]]:
-    """Serving SQL for a normalized query, from ``rollup`` or (None) the raw table."""
-    time = source.time.name if source.time else None
-    if rollup is not None:
-        table = exp.table_(rollup.table, db=rollup.database)
-        table_columns = {c for c, _ in rollup.dimensions} | {c for c, _ in rollup.components}
-        table_columns |= {rollup.bucket} if rollup.bucket else set()
-    else:
-        table = source.table
-        table_columns = set(source.columns)
-
-    def dimension_expression(name: str) -> exp.Expression:
-        if name == time:
-            assert query.grain is not None
-            if rollup is None:
-                return bucket_expression(source, query.grain)
-            assert rollup.bucket is not None
-            column = exp.column(rollup.bucket)
-            return column if query.grain == rollup.grain else call(GRAIN_FUNCTIONS[query.grain],
-                                                                   column)
-        if rollup is None:
-            return source.dimensions[name].expression.copy()
-        column_name = rollup.dimension_column(name)
-        assert column_name is not None
-        return exp.column(column_name)
-
-    def measure_expression(name: str) -> exp.Expression:
-        measure = source.measures[name]
-        if rollup is None:
-            argument = measure.argument.copy() if measure.argument is not None else None
-            return measure.aggregation.raw(argument)
-        parts = []
-        for key in measure.components:
-            column = rollup.component_column(key)
-            assert column is not None
-            parts.append(source.components[key].kind.combine(exp.column(column)))
-        return measure.aggregation.finish(parts)
-
-    used: set[str] = set()
-    aliases: dict[str, str] = {}
-    selects: list[exp.Expr] = []
-    groups: list[exp.Expr] = []
-    for name in query.dimensions:
-        expression = dimension_expression(name)
-        aliases[name] = _alias(name, expression, table_columns, used)
-        selects.append(exp.alias_(expression, aliases[name]))
-        groups.append(expression.copy())
-    for name in query.measures:
-        expression = measure_expression(name)
-        aliases[name] = _alias(name, expression, table_columns, used)
-        selects.append(exp.alias_(expression, aliases[name]))
-
-    parameters: dict[str, object] = {}
-    select = exp.select(*selects).from_(table)
-    for item in query.filters:
-        target = dimension_expression(item.member)
-        type_text = source.dimensions[item.member].type
-        select = select.where(_condition(target, item.op, item.values, type_text, parameters))
-    if groups:
-        select = select.group_by(*groups)
-    for sort in query.order:
-        select = select.order_by(exp.Ordered(this=exp.column(aliases[sort.member]),
-                                             desc=sort.descending))
-    select = select.limit(fetch_limit)
-    if query.offset:
-        select = select.offset(query.offset)
-    columns = tuple(query.dimensions) + tuple(query.measures)
-    return select, parameters, columns
-
-
-def plan_query(source: CompiledSource, query: Query,
-               ready: Mapping[str, RollupStats], force_raw: bool = False) -> Plan:
-    """Plan a query: validate it, pick the table, build the SQL.
+def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupStats],
+               force_raw: bool = False, now: datetime | None = None) -> Plan:
+    """Plan a query: validate it, pick the tables, build the SQL.
 
     ``ready`` maps complete rollup tables (``db.table``) to their size; rollups missing from it
-    are never used. ``force_raw`` skips rollups (for comparisons and benchmarks).
+    are never used. ``force_raw`` skips rollups (for comparisons and benchmarks). ``now``
+    anchors relative time ranges.
     """
-    query = normalize_query(source, query)
-    rollup, candidates = choose_source(source, query, {} if force_raw else ready)
+    query = normalize_query(source, query, now)
+    pieces, candidates = choose_pieces(source, query, {} if force_raw else ready)
     assert query.limit is not None
     fetch_limit = query.limit + 1  # one extra row tells the caller the answer was truncated
-    statement, parameters, columns = build_sql(source, query, rollup, fetch_limit)
+    statement, parameters, columns = SqlBuilder(source, query).build(pieces, fetch_limit)
+    rollup = next((p.rollup for p in pieces if p.rollup is not None), None)
     table = rollup.qualified_table if rollup else source.source.table
-    return Plan(query, rollup, table, candidates, statement, render(statement), parameters,
-                columns)
+    return Plan(query, rollup, table, pieces, candidates, statement, render(statement),
+                parameters, columns, source.source.table)
+

@@ -1,16 +1,26 @@
-"""The query a client asks: measures by dimensions at a grain, filtered, ordered, limited."""
+"""The query a client asks: measures by dimensions at a grain, over a time range in a time zone,
+filtered (WHERE on dimensions, HAVING on measures), ordered and paged.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from engine.compiler import CompiledSource
+from engine.timerange import parse_instant, resolve_relative
+from engine.timezones import zone as load_zone
 from semantic.errors import SemanticError
-from semantic.model import FILTER_OPS, GRAINS
+from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
 from semantic.suggest import did_you_mean
 
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 100_000
+#: operators that compare a measure's value (HAVING)
+MEASURE_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte",
+                                "is_null", "is_not_null")
+STRING_OPS: tuple[str, ...] = ("contains", "starts_with")
 
 
 class QueryError(SemanticError):
@@ -29,9 +39,22 @@ class QueryError(SemanticError):
 
 @dataclass(frozen=True, slots=True)
 class Filter:
+    """``member op values``: a dimension condition (WHERE) or a measure condition (HAVING)."""
+
     member: str
     op: str
-    values: tuple[object, ...]
+    values: tuple[object, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FilterGroup:
+    """``and`` / ``or`` over nested filters."""
+
+    op: str
+    items: tuple[Filter | FilterGroup, ...]
+
+
+FilterNode = Filter | FilterGroup
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +64,47 @@ class Order:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeRange:
+    """``[start, end)`` as written (absolute, either side open) or a relative form."""
+
+    start: str | None = None
+    end: str | None = None
+    relative: str | None = None
+
+
+#: a resolved time range: UTC instants, None for an open side
+Interval = tuple[datetime | None, datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
     source: str
     measures: tuple[str, ...]
     dimensions: tuple[str, ...] = ()
     grain: str | None = None
-    filters: tuple[Filter, ...] = ()
+    filters: tuple[FilterNode, ...] = ()
     order: tuple[Order, ...] = ()
     limit: int | None = None
     offset: int = 0
+    time_range: TimeRange | None = None
+    timezone: str | None = None
+    #: set by ``normalize_query``: measure conditions split from ``filters``
+    having: tuple[FilterNode, ...] = ()
+    #: set by ``normalize_query``: the resolved time range
+    interval: Interval | None = None
+
+    def filter_members(self) -> set[str]:
+        return _members(self.filters)
+
+    def having_members(self) -> set[str]:
+        return _members(self.having)
+
+
+def _members(nodes: tuple[FilterNode, ...]) -> set[str]:
+    found: set[str] = set()
+    for node in nodes:
+        found |= {node.member} if isinstance(node, Filter) else _members(node.items)
+    return found
 
 
 def _check_names(names: tuple[str, ...], known: list[str], field_name: str, kind: str) -> None:
@@ -63,14 +118,102 @@ def _check_names(names: tuple[str, ...], known: list[str], field_name: str, kind
         seen.add(name)
 
 
-def normalize_query(source: CompiledSource, query: Query) -> Query:
-    """Check a query against the source and fill defaults (time dimension, order, limit).
+def _is_string_type(type_name: str) -> bool:
+    base = type_name
+    while base.startswith(("Nullable(", "LowCardinality(")):
+        base = base[base.index("(") + 1:-1]
+    return base in ("String",) or base.startswith("FixedString(")
+
+
+def _check_filter(source: CompiledSource, node: FilterNode, where: str) -> bool:
+    """Validate one filter tree; return True if it is a measure (HAVING) condition."""
+    if isinstance(node, FilterGroup):
+        if node.op not in ("and", "or"):
+            raise QueryError(where, f"unknown filter group '{node.op}'; use 'and' or 'or'")
+        if not node.items:
+            raise QueryError(f"{where}.{node.op}", f"an '{node.op}' group needs at least one "
+                             "filter")
+        kinds = {_check_filter(source, item, f"{where}.{node.op}[{i}]")
+                 for i, item in enumerate(node.items)}
+        if len(kinds) > 1:
+            raise QueryError(f"{where}.{node.op}", "a group cannot mix dimension filters and "
+                             "measure filters (which apply after aggregation); split them")
+        return kinds.pop()
+    time = source.time.name if source.time else None
+    if node.member == time:
+        raise QueryError(f"{where}.member", f"'{time}' is the time column: restrict it with "
+                         "'time_range' (absolute or relative, in 'timezone')")
+    aggregate = source.is_aggregate(node.member)
+    if not aggregate and node.member not in source.dimensions:
+        known = list(source.dimensions) + list(source.measures) + list(source.metrics)
+        raise QueryError(f"{where}.member", f"unknown member '{node.member}'"
+                         f"{did_you_mean(node.member, known)}; filter on a dimension or measure")
+    allowed = MEASURE_OPS if aggregate else FILTER_OPS
+    if node.op not in allowed:
+        hint = " (string operators apply to dimensions)" if node.op in STRING_OPS else ""
+        raise QueryError(f"{where}.op", f"unknown operator '{node.op}'{hint}"
+                         f"{did_you_mean(node.op, allowed)}; use one of {', '.join(allowed)}")
+    if node.op in STRING_OPS and not _is_string_type(source.dimensions[node.member].type):
+        raise QueryError(f"{where}.op", f"'{node.op}' needs a string dimension; "
+                         f"'{node.member}' is {source.dimensions[node.member].type}")
+    if node.op in NULLARY_OPS:
+        if node.values:
+            raise QueryError(f"{where}.value", f"operator '{node.op}' takes no value")
+    elif node.op in LIST_OPS:
+        if not node.values:
+            raise QueryError(f"{where}.value", f"operator '{node.op}' takes a non-empty list")
+    elif len(node.values) != 1:
+        raise QueryError(f"{where}.value", f"operator '{node.op}' takes exactly one value")
+    for value in node.values:
+        if value is None or isinstance(value, dict | list | bool):
+            raise QueryError(f"{where}.value", "filter values must be strings or numbers "
+                             "(test for null with 'is_null')")
+        if aggregate and not isinstance(value, int | float):
+            raise QueryError(f"{where}.value", f"'{node.member}' is a measure: compare it with "
+                             "a number")
+    return aggregate
+
+
+def _resolve_interval(source: CompiledSource, query: Query, zone: ZoneInfo,
+                      now: datetime | None) -> Interval | None:
+    time_range = query.time_range
+    if time_range is None:
+        return query.interval  # None, or already resolved
+    if source.time is None:
+        raise QueryError("time_range", f"source '{source.name}' has no time column")
+    if time_range.relative is not None:
+        try:
+            return resolve_relative(time_range.relative, now or datetime.now(UTC), zone)
+        except ValueError as exc:
+            raise QueryError("time_range", str(exc)) from None
+    bounds: list[datetime | None] = []
+    for name, text in (("from", time_range.start), ("to", time_range.end)):
+        if text is None:
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(parse_instant(text, zone))
+        except ValueError as exc:
+            raise QueryError(f"time_range.{name}", str(exc)) from None
+    start, end = bounds
+    if start is None and end is None:
+        raise QueryError("time_range", "give 'from', 'to' or both")
+    if start is not None and end is not None and start >= end:
+        raise QueryError("time_range.to", f"'to' ({time_range.end}) must be after 'from' "
+                         f"({time_range.start}); the range is [from, to)")
+    return start, end
+
+
+def normalize_query(source: CompiledSource, query: Query, now: datetime | None = None) -> Query:
+    """Check a query against the source and fill defaults (time dimension, time zone, order,
+    limit); resolve its time range against ``now`` and split WHERE from HAVING filters.
 
     Raises ``QueryError`` naming the offending field.
     """
     time = source.time.name if source.time else None
     dimension_names = list(source.dimensions) + ([time] if time else [])
-    _check_names(query.measures, list(source.measures), "measures", "measure")
+    _check_names(query.measures, list(source.measures) + list(source.metrics), "measures",
+                 "measure")
     _check_names(query.dimensions, dimension_names, "dimensions", "dimension")
     if not query.measures and not query.dimensions:
         raise QueryError("measures", "ask for at least one measure or dimension")
@@ -86,24 +229,16 @@ def normalize_query(source: CompiledSource, query: Query) -> Query:
     elif time is not None and time in dimensions:
         raise QueryError("grain", f"dimension '{time}' is the time column: give a 'grain' "
                          f"({', '.join(GRAINS)})")
-    for index, item in enumerate(query.filters):
-        where = f"filters[{index}]"
-        if item.member == time:
-            raise QueryError(f"{where}.member", f"filters on the time column '{time}' are not "
-                             "supported; filter on a dimension")
-        if item.member not in source.dimensions:
-            raise QueryError(f"{where}.member", f"unknown dimension '{item.member}'"
-                             f"{did_you_mean(item.member, list(source.dimensions))}")
-        if item.op not in FILTER_OPS:
-            raise QueryError(f"{where}.op", f"unknown operator '{item.op}'"
-                             f"{did_you_mean(item.op, FILTER_OPS)}; use one of "
-                             f"{', '.join(FILTER_OPS)}")
-        if not item.values or (item.op in ("eq", "ne") and len(item.values) != 1):
-            raise QueryError(f"{where}.value", f"operator '{item.op}' takes "
-                             f"{'one value' if item.op in ('eq', 'ne') else 'a non-empty list'}")
-        for value in item.values:
-            if value is None or isinstance(value, dict | list):
-                raise QueryError(f"{where}.value", "filter values must be strings or numbers")
+    timezone = query.timezone or source.timezone
+    try:
+        zone = load_zone(timezone)
+    except ValueError as exc:
+        raise QueryError("timezone", str(exc)) from None
+    interval = _resolve_interval(source, query, zone, now)
+    where: list[FilterNode] = []
+    having: list[FilterNode] = []
+    for index, node in enumerate((*query.filters, *query.having)):
+        (having if _check_filter(source, node, f"filters[{index}]") else where).append(node)
     returned = list(dimensions) + list(query.measures)
     for index, sort in enumerate(query.order):
         if sort.member not in returned:
@@ -115,4 +250,6 @@ def normalize_query(source: CompiledSource, query: Query) -> Query:
         raise QueryError("limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
     if isinstance(query.offset, bool) or not isinstance(query.offset, int) or query.offset < 0:
         raise QueryError("offset", "offset must be a non-negative integer")
-    return replace(query, dimensions=dimensions, order=order, limit=limit)
+    return replace(query, dimensions=dimensions, order=order, limit=limit, timezone=timezone,
+                   filters=tuple(where), having=tuple(having), interval=interval,
+                   time_range=None)

@@ -11,11 +11,14 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from semantic.errors import Issue, ModelError
 from semantic.model import (
     AGGREGATIONS,
+    DEFAULT_TIMEZONE,
     GRAINS,
+    QUANTILE_METHODS,
     RETURNS,
     Dimension,
     Endpoint,
@@ -23,6 +26,7 @@ from semantic.model import (
     Field,
     Location,
     Measure,
+    Metric,
     Model,
     OrderItem,
     Ref,
@@ -39,9 +43,11 @@ TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_ROLLUP_DATABASE = "semantic"
 
 TOP_KEYS = ("version", "rollup_database", "sources", "endpoints")
-SOURCE_KEYS = ("table", "time", "description", "dimensions", "measures", "rollups")
+SOURCE_KEYS = ("table", "time", "timezone", "description", "dimensions", "measures", "metrics",
+               "rollups")
 DIMENSION_KEYS = ("column", "sql", "description")
-MEASURE_KEYS = ("agg", "column", "sql", "description")
+MEASURE_KEYS = ("agg", "column", "sql", "filter", "level", "method", "description")
+METRIC_KEYS = ("sql", "description")
 ROLLUP_KEYS = ("dimensions", "grain", "measures")
 ENDPOINT_KEYS = ("source", "returns", "grain", "fields", "order", "filters", "limit", "description")
 
@@ -211,7 +217,57 @@ def _build_measure(reader: _Reader, name: str, value: Any, location: Location,
         reader.error(location, f"measure '{name}' ({agg}) needs a 'column' or 'sql' to aggregate",
                      "missing-key")
         return None
-    return Measure(name, agg, column, sql, description, location, where)
+    condition = reader.scalar(node, "filter", path, str, "filter")
+    filter_location = reader.value_location(node, "filter", path) if condition else None
+    level = _level(reader, node, path, name, agg)
+    method = reader.choice(node, "method", path, QUANTILE_METHODS, "method")
+    if method is not None and agg not in ("quantile", "median"):
+        reader.error(reader.key_location(node, "method", path), f"measure '{name}': 'method' "
+                     "applies only to quantile and median", "invalid-key")
+    if agg in ("quantile", "median"):
+        method = method or "tdigest"
+    return Measure(name, agg, column, sql, description, location, where, condition,
+                   filter_location, level, method)
+
+
+def _level(reader: _Reader, node: YamlMap, path: tuple[str, ...], name: str,
+           agg: str) -> float | None:
+    value = node.get("level")
+    if agg == "median":
+        if value is not None:
+            reader.error(reader.key_location(node, "level", path), f"measure '{name}': a median "
+                         "has level 0.5; use agg: quantile for another level", "invalid-key")
+        return 0.5
+    if agg != "quantile":
+        if value is not None:
+            reader.error(reader.key_location(node, "level", path), f"measure '{name}': 'level' "
+                         "applies only to agg: quantile", "invalid-key")
+        return None
+    if value is None:
+        reader.error(node.location.at(*path), f"measure '{name}' (quantile) needs a 'level' "
+                     "between 0 and 1, e.g. level: 0.95", "missing-key")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        reader.error(reader.value_location(node, "level", path), f"measure '{name}': level must "
+                     f"be a number between 0 and 1 (exclusive), got {_kind(value)}",
+                     "invalid-level")
+        return None
+    return float(value)
+
+
+def _build_metric(reader: _Reader, name: str, value: Any, location: Location,
+                  path: tuple[str, ...]) -> Metric | None:
+    if isinstance(value, str):
+        return Metric(name, value, "", location, location)
+    node = reader.mapping(value, location, f"metric '{name}'")
+    if node is None:
+        return None
+    reader.keys(node, path, METRIC_KEYS, f"metric '{name}'", required=("sql",))
+    sql = reader.scalar(node, "sql", path, str, "sql")
+    description = reader.scalar(node, "description", path, str, "description") or ""
+    if sql is None:
+        return None
+    return Metric(name, sql, description, location, reader.value_location(node, "sql", path))
 
 
 def _build_rollup(reader: _Reader, name: str, value: Any, location: Location,
@@ -260,12 +316,32 @@ def _build_source(reader: _Reader, name: str, value: Any, location: Location,
     def rollup(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Rollup | None:
         return _build_rollup(reader, n, v, loc, p)
 
+    def metric(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Metric | None:
+        return _build_metric(reader, n, v, loc, p)
+
     dimensions = reader.entries(node, "dimensions", path, "dimension", dimension)
     measures = reader.entries(node, "measures", path, "measure", measure)
+    metrics = reader.entries(node, "metrics", path, "metric", metric)
     rollups = reader.entries(node, "rollups", path, "rollup", rollup)
+    timezone = reader.scalar(node, "timezone", path, str, "timezone")
+    timezone_location = reader.value_location(node, "timezone", path) if timezone else None
+    if timezone is not None and not _known_zone(timezone):
+        assert timezone_location is not None
+        reader.error(timezone_location, f"unknown time zone {timezone!r}; use an IANA name such "
+                     "as UTC or Europe/Berlin", "unknown-timezone")
+        timezone = None
     if table is None:
         return None
-    return Source(name, table, time_column, dimensions, measures, rollups, location, time_location)
+    return Source(name, table, time_column, dimensions, measures, rollups, location, time_location,
+                  metrics, timezone or DEFAULT_TIMEZONE, timezone_location)
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _build_order(reader: _Reader, node: YamlMap, path: tuple[str, ...]) -> tuple[OrderItem, ...]:

@@ -13,9 +13,18 @@ AGGREGATIONS: tuple[str, ...] = (
     "avg",
     "count_distinct",
     "count_distinct_approx",
+    "quantile",
+    "median",
 )
+#: how quantile/median states are kept: a t-digest (small, approximate) or every value (exact)
+QUANTILE_METHODS: tuple[str, ...] = ("tdigest", "exact")
 RETURNS: tuple[str, ...] = ("object", "list")
-FILTER_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in")
+#: filter operators of queries; each takes one value, a list, or none (``is_null``)
+FILTER_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte",
+                               "contains", "starts_with", "is_null", "is_not_null")
+LIST_OPS: tuple[str, ...] = ("in", "not_in")
+NULLARY_OPS: tuple[str, ...] = ("is_null", "is_not_null")
+DEFAULT_TIMEZONE = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,24 @@ class Measure:
     location: Location = field(compare=False)
     #: where the ``column`` or ``sql`` value is written (the member itself if implicit)
     expression_location: Location | None = field(default=None, compare=False)
+    #: SQL condition: only rows where it holds are aggregated (``countIf`` and friends)
+    filter: str | None = None
+    filter_location: Location | None = field(default=None, compare=False)
+    #: quantile level in (0, 1) for ``quantile`` (0.5 for ``median``)
+    level: float | None = None
+    #: ``tdigest`` or ``exact`` for quantile/median
+    method: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A derived metric: an arithmetic expression over measures and other metrics."""
+
+    name: str
+    sql: str
+    description: str
+    location: Location = field(compare=False)
+    expression_location: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +120,10 @@ class Source:
     rollups: tuple[Rollup, ...]
     location: Location = field(compare=False)
     time_location: Location | None = field(default=None, compare=False)
+    metrics: tuple[Metric, ...] = ()
+    #: IANA zone in which rollup time buckets are cut (and the default zone of queries)
+    timezone: str = DEFAULT_TIMEZONE
+    timezone_location: Location | None = field(default=None, compare=False)
 
     @property
     def database(self) -> str:
@@ -108,9 +139,17 @@ class Source:
     def measure(self, name: str) -> Measure | None:
         return next((m for m in self.measures if m.name == name), None)
 
+    def metric(self, name: str) -> Metric | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+    def is_aggregate(self, name: str) -> bool:
+        """Whether ``name`` is a measure or a metric (an aggregated member)."""
+        return self.measure(name) is not None or self.metric(name) is not None
+
     def member_names(self) -> tuple[str, ...]:
         time = (self.time_column,) if self.time_column else ()
-        return time + tuple(d.name for d in self.dimensions) + tuple(m.name for m in self.measures)
+        return (time + tuple(d.name for d in self.dimensions)
+                + tuple(m.name for m in self.measures) + tuple(m.name for m in self.metrics))
 
 
 @dataclass(frozen=True, slots=True)

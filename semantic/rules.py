@@ -26,7 +26,8 @@ def check_unique_member_names(model: Model) -> Iterator[Issue]:
         seen: dict[str, str] = {}
         if source.time_column:
             seen[source.time_column] = "the time column"
-        for kind, members in (("dimension", source.dimensions), ("measure", source.measures)):
+        for kind, members in (("dimension", source.dimensions), ("measure", source.measures),
+                              ("metric", source.metrics)):
             for member in members:
                 if member.name in seen:
                     yield Issue(member.location, f"{kind} '{member.name}' has the same name as "
@@ -38,7 +39,7 @@ def check_unique_member_names(model: Model) -> Iterator[Issue]:
 
 def _check_rollup_refs(source: Source) -> Iterator[Issue]:
     dimension_names = [d.name for d in source.dimensions]
-    measure_names = [m.name for m in source.measures]
+    measure_names = [m.name for m in source.measures] + [m.name for m in source.metrics]
     for rollup in source.rollups:
         where = f"source '{source.name}'"
         for ref in rollup.dimensions:

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from engine.compiler import CompiledModel, SourceTypes, compile_model, type_probe
@@ -13,7 +14,7 @@ from engine.ddl import CATALOG_TABLE, catalog_query
 from engine.expressions import check_expressions
 from engine.migration import READY
 from engine.planner import Plan, RollupStats, plan_query
-from engine.query import Query, QueryError
+from engine.query import Query, QueryError, normalize_query
 from semantic.errors import Issue, ModelError
 from semantic.model import Model
 from semantic.suggest import did_you_mean
@@ -127,28 +128,24 @@ class Runtime:
                              f"{did_you_mean(requested, names)}; known: {', '.join(names)}")
         return requested
 
-    def plan(self, query: Query, force_raw: bool = False) -> Plan:
-        key = (query, force_raw)
-        try:
-            cached = self._plans.get(key)
-        except TypeError:  # an unhashable filter value, which planning rejects
-            return self._plan_uncached(query, force_raw)[0]
+    def plan(self, query: Query, force_raw: bool = False, now: datetime | None = None) -> Plan:
+        """Plan a query (relative time ranges resolved against ``now``, default: the clock);
+        plans are cached by the resolved query."""
+        source = self.compiled.sources[self.source_name(query.source)]
+        normalized = normalize_query(source, query, now)  # rejects unhashable values
+        key = (normalized, force_raw)
+        cached = self._plans.get(key)
         if cached is not None:
             return cached
-        plan, ready = self._plan_uncached(query, force_raw)
+        with self._lock:
+            ready = self.ready
+        plan = plan_query(source, normalized, ready, force_raw=force_raw)
         with self._lock:
             if ready is self.ready:  # not made stale by a refresh meanwhile
                 if len(self._plans) >= PLAN_CACHE_SIZE:
                     self._plans.clear()
                 self._plans[key] = plan
         return plan
-
-    def _plan_uncached(self, query: Query,
-                       force_raw: bool) -> tuple[Plan, dict[str, RollupStats]]:
-        source = self.compiled.sources[self.source_name(query.source)]
-        with self._lock:
-            ready = self.ready
-        return plan_query(source, query, ready, force_raw=force_raw), ready
 
     def run(self, plan: Plan) -> Answer:
         started = time.perf_counter()

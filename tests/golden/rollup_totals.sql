@@ -1,3 +1,3 @@
-CREATE TABLE IF NOT EXISTS semantic.events_totals_5c8a128e14 (count_all SimpleAggregateFunction(sum, UInt64), uniq_user_id AggregateFunction(uniq, String), sum_revenue SimpleAggregateFunction(sum, Float64)) ENGINE=AggregatingMergeTree() ORDER BY tuple();
-CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_totals_5c8a128e14_mv TO semantic.events_totals_5c8a128e14 AS SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM analytics.events;
-INSERT INTO semantic.events_totals_5c8a128e14 SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM semantic.events_totals_5c8a128e14_snapshot
+CREATE TABLE IF NOT EXISTS semantic.events_totals_e901d9a3ed (count_all SimpleAggregateFunction(sum, UInt64), uniq_user_id AggregateFunction(uniq, String), sum_revenue SimpleAggregateFunction(sum, Float64)) ENGINE=AggregatingMergeTree() ORDER BY tuple();
+CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_totals_e901d9a3ed_mv TO semantic.events_totals_e901d9a3ed AS SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM analytics.events;
+INSERT INTO semantic.events_totals_e901d9a3ed SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM semantic.events_totals_e901d9a3ed_snapshot

@@ -187,7 +187,8 @@ def test_load_model_text_suggests_known_key_for_unknown_key() -> None:
                 agg: count
         """) == [
         "test.yaml:4:5: error: unknown key 'mesures' in source 'events'; did you mean 'measures'?;"
-        " allowed keys: table, time, description, dimensions, measures, rollups [unknown-key]",
+        " allowed keys: table, time, timezone, description, dimensions, measures, metrics,"
+        " rollups [unknown-key]",
     ]
 
 
@@ -382,7 +383,8 @@ def test_load_model_text_suggests_aggregation_for_unknown_agg() -> None:
                 agg: cnt
         """) == [
         "test.yaml:6:14: error: aggregation 'cnt' is not one of count, sum, min, max, avg,"
-        " count_distinct, count_distinct_approx; did you mean 'count'? [unknown-agg]",
+        " count_distinct, count_distinct_approx, quantile, median; did you mean 'count'?"
+        " [unknown-agg]",
     ]
 
 
@@ -862,7 +864,8 @@ def test_load_model_text_reports_every_issue_sorted_by_line() -> None:
         "test.yaml:8:9: error: measure 'revenue' has the same name as dimension 'revenue' of"
         " source 'events'; rename one [duplicate-name]",
         "test.yaml:11:14: error: aggregation 'cnt' is not one of count, sum, min, max, avg,"
-        " count_distinct, count_distinct_approx; did you mean 'count'? [unknown-agg]",
+        " count_distinct, count_distinct_approx, quantile, median; did you mean 'count'?"
+        " [unknown-agg]",
         "test.yaml:14:9: error: rollup 'daily' has a grain but source 'events' declares no"
         " 'time' column [no-time-column]",
         "test.yaml:15:20: error: measure 'n' is not defined in source 'events'"

@@ -1,0 +1,321 @@
+"""Serving SQL for a planned query: one SELECT for one piece, or partial aggregates of every
+piece (rollup middle, raw or finer edges) merged by an outer SELECT, in one statement.
+
+Every request value is bound as a ``{pN:Type}`` parameter; identifiers come from the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlglot import exp
+
+from engine.clickhouse import GRAIN_FUNCTIONS, call, data_type, is_date_type
+from engine.compiler import CompiledRollup, CompiledSource, ComponentKey
+from engine.ddl import bucket_expression
+from engine.query import Filter, FilterNode, Query
+
+if TYPE_CHECKING:
+    from engine.planner import Piece
+
+#: the operator -> sqlglot node for comparisons with one bound value
+_COMPARISONS: dict[str, type[exp.Binary]] = {
+    "eq": exp.EQ, "ne": exp.NEQ, "gt": exp.GT, "gte": exp.GTE, "lt": exp.LT, "lte": exp.LTE,
+}
+INSTANT_TYPE = "DateTime64(6, 'UTC')"
+
+
+def _alias(name: str, expression: exp.Expr | None, table_columns: set[str],
+           used: set[str]) -> str:
+    """An output alias that cannot shadow a column of the table read (ClickHouse lets aliases
+    win over columns everywhere in a SELECT)."""
+    identity = isinstance(expression, exp.Column) and expression.name == name
+    alias, n = name, 1
+    while (alias in table_columns and not identity) or alias in used:
+        n += 1
+        alias = f"{name}_{n}"
+        identity = False
+    used.add(alias)
+    return alias
+
+
+def _instant_text(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _safe_divisions(expression: exp.Expr) -> exp.Expr:
+    """``a / b`` -> ``a / nullIf(b, 0)``: a metric divided by zero is null, not inf or nan."""
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Div):
+            return exp.Div(this=node.this,
+                           expression=call("nullIf", node.expression, exp.Literal.number(0)))
+        return node
+    return expression.transform(rewrite)
+
+
+class SqlBuilder:
+    """Builds the statement for one normalized query; collects its parameters."""
+
+    def __init__(self, source: CompiledSource, query: Query) -> None:
+        self.source = source
+        self.query = query
+        self.parameters: dict[str, object] = {}
+        self.time = source.time.name if source.time else None
+        self.zone = query.timezone or source.timezone
+
+    # values -----------------------------------------------------------------------------
+    def _bind(self, value: object, type_text: str) -> exp.Placeholder:
+        name = f"p{len(self.parameters)}"
+        self.parameters[name] = value
+        return exp.Placeholder(this=name, kind=data_type(type_text))
+
+    def _condition(self, target: exp.Expr, item: Filter,
+                   type_text: str) -> exp.Expr:
+        op = item.op
+        if op == "is_null":
+            return call("isNull", target)
+        if op == "is_not_null":
+            return call("isNotNull", target)
+        if op in ("in", "not_in"):
+            condition: exp.Expr = exp.In(
+                this=target, field=self._bind(list(item.values), f"Array({type_text})"))
+            return exp.Not(this=condition) if op == "not_in" else condition
+        if op == "contains":
+            return exp.GT(this=call("position", target, self._bind(item.values[0], "String")),
+                          expression=exp.Literal.number(0))
+        if op == "starts_with":
+            return call("startsWith", target, self._bind(item.values[0], "String"))
+        comparison: exp.Expr = _COMPARISONS[op](
+            this=target, expression=self._bind(item.values[0], type_text))
+        return comparison
+
+    def _tree(self, node: FilterNode, leaf: Callable[[Filter], exp.Expr]) -> exp.Expr:
+        if isinstance(node, Filter):
+            return leaf(node)
+        parts = [self._tree(item, leaf) for item in node.items]
+        combined: exp.Expr = exp.and_(*parts) if node.op == "and" else exp.or_(*parts)
+        return exp.Paren(this=combined) if len(parts) > 1 else combined
+
+    # members ----------------------------------------------------------------------------
+    def dimension(self, name: str, rollup: CompiledRollup | None) -> exp.Expr:
+        """A dimension (or the time bucket at the query grain) as the piece's table has it."""
+        if name == self.time:
+            return self._bucket(rollup)
+        if rollup is None:
+            return self.source.dimensions[name].expression.copy()
+        column = rollup.dimension_column(name)
+        assert column is not None
+        return exp.column(column)
+
+    def _bucket(self, rollup: CompiledRollup | None) -> exp.Expr:
+        grain = self.query.grain
+        assert grain is not None
+        if rollup is None:
+            return bucket_expression(self.source, grain, self.zone)
+        assert rollup.bucket is not None and rollup.grain is not None
+        column = exp.column(rollup.bucket)
+        if grain == rollup.grain and self.zone == self.source.timezone:
+            return column
+        if rollup.grain in ("minute", "hour"):  # instants: cut again in the query's zone
+            return call(GRAIN_FUNCTIONS[grain], column, exp.Literal.string(self.zone))
+        return call(GRAIN_FUNCTIONS[grain], column)  # calendar days of the same zone
+
+    def _shown(self, name: str, expression: exp.Expr) -> exp.Expr:
+        """Minute and hour buckets are shown as instants in the query's zone."""
+        if name == self.time and self.query.grain in ("minute", "hour") and self.source.time \
+                and not is_date_type(self.source.time.type):
+            return call("toTimeZone", expression, exp.Literal.string(self.zone))
+        return expression
+
+    def measure(self, name: str, part: Callable[[ComponentKey, tuple[float, ...]],
+                                                 exp.Expr]) -> exp.Expr:
+        """A measure or metric finished from its parts (``part(key, params)``)."""
+        metric = self.source.metrics.get(name)
+        if metric is not None:
+            def substitute(node: exp.Expr) -> exp.Expr:
+                if isinstance(node, exp.Column):
+                    return exp.Paren(this=self.measure(node.name, part))
+                return node
+            return _safe_divisions(metric.expression.copy()).transform(substitute)
+        measure = self.source.measures[name]
+        return measure.aggregation.finish([part(key, measure.params)
+                                           for key in measure.components])
+
+    def _stored(self, rollup: CompiledRollup) -> Callable[[ComponentKey, tuple[float, ...]],
+                                                          exp.Expr]:
+        def part(key: ComponentKey, params: tuple[float, ...]) -> exp.Expr:
+            column = rollup.component_column(key)
+            assert column is not None
+            return self.source.components[key].kind.combine(exp.column(column), params)
+        return part
+
+    def _raw(self, key: ComponentKey, params: tuple[float, ...]) -> exp.Expr:
+        component = self.source.components[key]
+        argument = component.argument.copy() if component.argument is not None else None
+        condition = component.condition.copy() if component.condition is not None else None
+        return component.kind.raw(argument, condition, params)
+
+    # pieces -----------------------------------------------------------------------------
+    def _table(self, rollup: CompiledRollup | None) -> tuple[exp.Table, set[str]]:
+        if rollup is None:
+            return self.source.table, set(self.source.columns)
+        columns = {c for c, _ in rollup.dimensions} | {c for c, _ in rollup.components}
+        columns |= {rollup.bucket} if rollup.bucket else set()
+        return exp.table_(rollup.table, db=rollup.database), columns
+
+    def _where(self, piece: Piece) -> list[exp.Expr]:
+        rollup = piece.rollup
+        conditions = []
+        for node in self.query.filters:
+            def leaf(item: Filter) -> exp.Expr:
+                type_text = self.source.dimensions[item.member].type
+                return self._condition(self.dimension(item.member, rollup), item, type_text)
+            conditions.append(self._tree(node, leaf))
+        conditions += self._time_conditions(piece)
+        return conditions
+
+    def _time_conditions(self, piece: Piece) -> list[exp.Expr]:
+        rollup = piece.rollup
+        if piece.start is None and piece.end is None:
+            return []
+        assert self.source.time is not None
+        bounds = ((piece.start, exp.GTE), (piece.end, exp.LT))
+        if rollup is None:
+            target = self.source.time.expression.copy()
+            if is_date_type(self.source.time.type):  # a day starts at midnight in the model zone
+                target = call("toDateTime", target, exp.Literal.string(self.source.timezone))
+            return [op(this=target.copy(), expression=self._bind(_instant_text(t), INSTANT_TYPE))
+                    for t, op in bounds if t is not None]
+        assert rollup.bucket is not None and rollup.grain is not None
+        column = exp.column(rollup.bucket)
+        conditions: list[exp.Expr] = []
+        for t, op in bounds:
+            if t is None:
+                continue
+            if rollup.grain in ("minute", "hour"):
+                value = self._bind(t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                                   "DateTime('UTC')")
+            else:  # a bucket boundary: midnight in the model zone, compared as its date
+                local = t.astimezone(ZoneInfo(self.source.timezone)).date().isoformat()
+                value = self._bind(local, "Date")
+            conditions.append(op(this=column.copy(), expression=value))
+        return conditions
+
+    def _having(self, finish: Callable[[str], exp.Expr]) -> list[exp.Expr]:
+        def leaf(item: Filter) -> exp.Expr:
+            return self._condition(finish(item.member), item, "Float64")
+        return [self._tree(node, leaf) for node in self.query.having]
+
+    def build(self, pieces: tuple[Piece, ...],
+              fetch_limit: int) -> tuple[exp.Select, dict[str, object], tuple[str, ...]]:
+        statement = (self._single(pieces[0]) if len(pieces) == 1 else self._merged(pieces))
+        for sort_alias, descending in self._order:
+            statement = statement.order_by(exp.Ordered(this=exp.column(sort_alias),
+                                                       desc=descending))
+        statement = statement.limit(fetch_limit)
+        if self.query.offset:
+            statement = statement.offset(self.query.offset)
+        columns = tuple(self.query.dimensions) + tuple(self.query.measures)
+        return statement, self.parameters, columns
+
+    def _finish_order(self, aliases: dict[str, str]) -> None:
+        self._order = [(aliases[s.member], s.descending) for s in self.query.order]
+
+    def _single(self, piece: Piece) -> exp.Select:
+        rollup = piece.rollup
+        table, table_columns = self._table(rollup)
+        part = self._stored(rollup) if rollup is not None else self._raw
+        used: set[str] = set()
+        aliases: dict[str, str] = {}
+        selects: list[exp.Expr] = []
+        groups: list[exp.Expr] = []
+        for name in self.query.dimensions:
+            expression = self.dimension(name, rollup)
+            aliases[name] = _alias(name, expression, table_columns, used)
+            selects.append(exp.alias_(self._shown(name, expression.copy()), aliases[name]))
+            groups.append(expression)
+        for name in self.query.measures:
+            expression = self.measure(name, part)
+            aliases[name] = _alias(name, expression, table_columns, used)
+            selects.append(exp.alias_(expression, aliases[name]))
+        select = exp.select(*selects).from_(table)
+        for condition in self._where(piece):
+            select = select.where(condition)
+        if groups:
+            select = select.group_by(*groups)
+        for having in self._having(lambda m: self.measure(m, part)):
+            select = select.having(having)
+        self._finish_order(aliases)
+        return select
+
+    def _merged(self, pieces: tuple[Piece, ...]) -> exp.Select:
+        """``SELECT ... FROM (piece UNION ALL piece ...) GROUP BY ...``: each piece yields
+        partial aggregates (states, or sums/mins/maxes) that the outer query merges."""
+        keys: list[ComponentKey] = []
+        for name in (*self.query.measures, *sorted(self.query.having_members())):
+            keys += [k for k in self.source.components_of(name) if k not in keys]
+        inner_columns: set[str] = set()
+        for piece in pieces:
+            inner_columns |= self._table(piece.rollup)[1]
+        used = set(inner_columns)
+        dimension_names = [_alias(f"_d{i}", None, set(), used)
+                           for i in range(len(self.query.dimensions))]
+        part_names = {key: _alias(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
+        branches: list[exp.Select] = []
+        for piece in pieces:
+            rollup = piece.rollup
+            table, _ = self._table(rollup)
+            selects: list[exp.Expr] = []
+            groups: list[exp.Expr] = []
+            for name, alias in zip(self.query.dimensions, dimension_names, strict=True):
+                expression = self.dimension(name, rollup)
+                selects.append(exp.alias_(expression, alias))
+                groups.append(expression.copy())
+            for key, alias in part_names.items():
+                component = self.source.components[key]
+                if rollup is not None:
+                    column = rollup.component_column(key)
+                    assert column is not None
+                    partial = component.kind.merge_state(exp.column(column))
+                else:
+                    partial = component.kind.fill(
+                        component.argument.copy() if component.argument else None,
+                        component.condition.copy() if component.condition else None)
+                selects.append(exp.alias_(partial, alias))
+            branch = exp.select(*selects).from_(table)
+            for where in self._where(piece):
+                branch = branch.where(where)
+            if groups:
+                branch = branch.group_by(*groups)
+            branches.append(branch)
+        union: exp.Query = branches[0]
+        for branch in branches[1:]:
+            union = exp.union(union, branch, distinct=False)
+
+        def part(key: ComponentKey, params: tuple[float, ...]) -> exp.Expr:
+            return self.source.components[key].kind.combine(exp.column(part_names[key]), params)
+
+        outer_used = set(used)
+        aliases: dict[str, str] = {}
+        selects = []
+        groups = []
+        for name, inner in zip(self.query.dimensions, dimension_names, strict=True):
+            aliases[name] = _alias(name, None, outer_used, set())
+            outer_used.add(aliases[name])
+            selects.append(exp.alias_(self._shown(name, exp.column(inner)), aliases[name]))
+            groups.append(exp.column(inner))
+        for name in self.query.measures:
+            aliases[name] = _alias(name, None, outer_used, set())
+            outer_used.add(aliases[name])
+            selects.append(exp.alias_(self.measure(name, part), aliases[name]))
+        select = exp.select(*selects).from_(exp.Subquery(this=union, alias=exp.TableAlias(
+            this=exp.to_identifier("pieces"))))
+        if groups:
+            select = select.group_by(*groups)
+        for having in self._having(lambda m: self.measure(m, part)):
+            select = select.having(having)
+        self._finish_order(aliases)
+        return select
