@@ -90,7 +90,8 @@ def rollup_select(source: CompiledSource, rollup: CompiledRollup,
         groups.append(dimension.expression.copy())
     for column, component in rollup.components:
         argument = component.argument.copy() if component.argument is not None else None
-        selects.append(exp.alias_(component.kind.fill(argument), column))
+        condition = component.condition.copy() if component.condition is not None else None
+        selects.append(exp.alias_(component.kind.fill(argument, condition), column))
     select = exp.select(*selects).from_(from_table or source.table)
     return select.group_by(*groups) if groups else select
 

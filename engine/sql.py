@@ -290,6 +290,9 @@ class SqlBuilder:
                 branch = branch.where(where)
             if groups:
                 branch = branch.group_by(*groups)
+            else:  # an empty piece yields no row, not a row of defaults (max() = 0) to merge
+                branch = branch.having(exp.GT(this=call("count"),
+                                              expression=exp.Literal.number(0)))
             branches.append(branch)
         union: exp.Query = branches[0]
         for branch in branches[1:]:
