@@ -13,10 +13,12 @@ from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import RawBody
 
-from engine.clickhouse import AGGREGATIONS
-from engine.query import Filter, Order, Query, QueryError
+from engine.compiler import CompiledMeasure
+from engine.planner import Plan
+from engine.query import Filter, Order, Query, QueryError, TimeRange
 from semantic.errors import SemanticError
-from semantic.model import Endpoint, Model
+from semantic.model import Endpoint, Model, Source
+from semantic.suggest import did_you_mean
 from server.runtime import Answer, Runtime
 from server.schemas import decode_query, to_query
 from server.serialize import encode, json_value
@@ -64,12 +66,22 @@ def _rows(answer: Answer) -> list[dict[str, Any]]:
     return [{k: json_value(v) for k, v in row.items()} for row in answer.rows]
 
 
+def _range(plan: Plan) -> dict[str, Any] | None:
+    if plan.query.interval is None:
+        return None
+    start, end = plan.query.interval
+    return {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None}
+
+
 def _meta(answer: Answer) -> dict[str, Any]:
     plan = answer.plan
     return {
         "table": plan.table,
+        "tables": list(plan.tables),
         "rollup": plan.rollup.name if plan.rollup else None,
         "source": plan.query.source,
+        "time_range": _range(plan),
+        "timezone": plan.query.timezone,
         "rows": len(answer.rows),
         "truncated": answer.truncated,
         "limit": plan.query.limit,
@@ -78,26 +90,58 @@ def _meta(answer: Answer) -> dict[str, Any]:
     }
 
 
+#: query parameters every generated endpoint takes besides dimension filters
+ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "limit", "offset")
+
+
+def _integer(name: str, values: list[str]) -> int:
+    try:
+        return int(values[-1])
+    except ValueError:
+        raise QueryError(name, f"{name} must be an integer") from None
+
+
 def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str]]) -> Query:
+    """The saved query of an endpoint with the caller's parameters: ``?region=eu`` (repeat for
+    several values) filters a dimension; ``from``/``to`` or ``range`` (``last 7 days``) and
+    ``timezone`` set the time range; ``limit``/``offset`` page."""
     source = model.source(endpoint.source.name)
     assert source is not None
-    measures = tuple(f.member.name for f in endpoint.fields if source.measure(f.member.name))
-    dimensions = tuple(f.member.name for f in endpoint.fields if not source.measure(f.member.name))
+    measures = tuple(f.member.name for f in endpoint.fields if source.is_aggregate(f.member.name))
+    dimensions = tuple(f.member.name for f in endpoint.fields
+                       if not source.is_aggregate(f.member.name))
     by_field = {f.name: f.member.name for f in endpoint.fields}
     filters = [Filter(f.dimension.name, f.op, f.values) for f in endpoint.filters]
-    limit = endpoint.limit
+    limit, offset = endpoint.limit, 0
+    start = end = relative = timezone = None
     for key, values in params.items():
         if key == "limit":
-            try:
-                limit = int(values[-1])
-            except ValueError:
-                raise QueryError("limit", "limit must be an integer") from None
+            limit = _integer("limit", values)
+        elif key == "offset":
+            offset = _integer("offset", values)
+        elif key in ("from", "to", "range", "timezone"):
+            value = values[-1]
+            if key == "from":
+                start = value
+            elif key == "to":
+                end = value
+            elif key == "range":
+                relative = value
+            else:
+                timezone = value
         elif source.dimension(key) is not None:
             filters.append(Filter(key, "in" if len(values) > 1 else "eq", tuple(values)))
         else:
-            known = [d.name for d in source.dimensions] + ["limit"]
-            raise QueryError(key, f"unknown query parameter '{key}'; filter with a dimension "
-                             f"({', '.join(known)})")
+            known = [d.name for d in source.dimensions] + list(ENDPOINT_PARAMETERS)
+            raise QueryError(key, f"unknown query parameter '{key}'{did_you_mean(key, known)}; "
+                             f"use a dimension filter or one of {', '.join(known)}")
+    if relative is not None and (start is not None or end is not None):
+        raise QueryError("range", "give 'range' or 'from'/'to', not both")
+    time_range = None
+    if relative is not None:
+        time_range = TimeRange(relative=relative)
+    elif start is not None or end is not None:
+        time_range = TimeRange(start, end)
     return Query(
         source=source.name,
         measures=measures,
@@ -106,6 +150,9 @@ def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str
         filters=tuple(filters),
         order=tuple(Order(by_field[o.name.name], o.descending) for o in endpoint.order),
         limit=limit,
+        offset=offset,
+        time_range=time_range,
+        timezone=timezone,
     )
 
 
@@ -126,6 +173,36 @@ def _endpoint_handler(endpoint: Endpoint, state: State) -> HTTPRouteHandler:
 
     name = "endpoint:" + endpoint.path
     return get(endpoint.path, name=name, sync_to_thread=True)(handle)
+
+
+def _measure_meta(source: Source, compiled: CompiledMeasure) -> dict[str, Any]:
+    measure = source.measure(compiled.name)
+    assert measure is not None
+    return {
+        "name": compiled.name, "agg": measure.agg,
+        "sql": (compiled.argument.sql(dialect="clickhouse")
+                if compiled.argument is not None else None),
+        "filter": (compiled.condition.sql(dialect="clickhouse")
+                   if compiled.condition is not None else None),
+        "level": measure.level, "method": measure.method,
+        "exact": compiled.exact, "exactness": compiled.note,
+        "description": compiled.description,
+    }
+
+
+def explain_plan(plan: Plan) -> dict[str, Any]:
+    """Why a query is answered the way it is: tables, SQL and every candidate's verdict."""
+    return {
+        "table": plan.table,
+        "tables": list(plan.tables),
+        "rollup": plan.rollup.name if plan.rollup else None,
+        "sql": plan.sql,
+        "parameters": {k: json_value(v) for k, v in plan.parameters.items()},
+        "pieces": [p.to_dict(plan.raw_table) for p in plan.pieces],
+        "candidates": [c.to_dict() for c in plan.candidates],
+        "time_range": _range(plan),
+        "timezone": plan.query.timezone,
+    }
 
 
 def _model_meta(state: State) -> dict[str, Any]:
@@ -152,11 +229,12 @@ def _model_meta(state: State) -> dict[str, Any]:
                  "description": source.dimension(d.name).description  # type: ignore[union-attr]
                  } for d in compiled.dimensions.values()
             ],
-            "measures": [
-                {"name": m.name, "agg": m.aggregation.name,
-                 "sql": m.argument.sql(dialect="clickhouse") if m.argument is not None else None,
-                 "exact": m.aggregation.exact, "exactness": AGGREGATIONS[m.aggregation.name].note,
-                 "description": m.description} for m in compiled.measures.values()
+            "timezone": compiled.timezone,
+            "measures": [_measure_meta(source, m) for m in compiled.measures.values()],
+            "metrics": [
+                {"name": m.name, "sql": m.expression.sql(dialect="clickhouse"),
+                 "measures": list(m.leaves), "exact": m.exact, "exactness": m.note,
+                 "description": m.description} for m in compiled.metrics.values()
             ],
             "rollups": rollups,
         })
@@ -215,6 +293,14 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
         return _json({"data": _rows(answer), "meta": _meta(answer)},
                      headers={TABLE_HEADER: plan.table})
 
+    @post("/v1/explain", sync_to_thread=True, status_code=200)
+    def explain(body: RawBody) -> Response[bytes]:
+        request = decode_query(body)
+        runtime = state.runtime()
+        source = runtime.source_name(request.source)
+        plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
+        return _json(explain_plan(plan), headers={TABLE_HEADER: plan.table})
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         stop = threading.Event()
@@ -242,7 +328,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
             if close_warehouse:
                 warehouse.close()
 
-    handlers: list[Any] = [healthz, meta, query]
+    handlers: list[Any] = [healthz, meta, query, explain]
     handlers += [_endpoint_handler(endpoint, state) for endpoint in model.endpoints]
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: _error_response}
     app = Litestar(route_handlers=handlers, lifespan=[lifespan],

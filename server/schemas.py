@@ -7,14 +7,8 @@ from typing import Any
 
 import msgspec
 
-from engine.query import Filter, Order, Query, QueryError
-
-
-class FilterSpec(msgspec.Struct, forbid_unknown_fields=True):
-    member: str
-    op: str = "eq"
-    value: Any = msgspec.UNSET
-    values: list[Any] | msgspec.UnsetType = msgspec.UNSET
+from engine.query import Filter, FilterGroup, FilterNode, Order, Query, QueryError, TimeRange
+from semantic.model import NULLARY_OPS
 
 
 class OrderSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -22,11 +16,20 @@ class OrderSpec(msgspec.Struct, forbid_unknown_fields=True):
     direction: str = "asc"
 
 
+class TimeRangeSpec(msgspec.Struct, forbid_unknown_fields=True, rename={"start": "from",
+                                                                         "end": "to"}):
+    start: str | None = None
+    end: str | None = None
+
+
 class QueryRequest(msgspec.Struct, forbid_unknown_fields=True):
     measures: list[str] = []
     dimensions: list[str] = []
     grain: str | None = None
-    filters: list[FilterSpec] = []
+    #: each item: {"member", "op", "value" | "values"} or {"and": [...]} / {"or": [...]}
+    filters: list[dict[str, Any]] = []
+    time_range: str | TimeRangeSpec | None = None
+    timezone: str | None = None
     order: list[str | OrderSpec] = []
     limit: int | None = None
     offset: int = 0
@@ -53,19 +56,54 @@ def decode_query(body: bytes) -> QueryRequest:
         raise QueryError("body", f"the body is not valid JSON: {exc}") from exc
 
 
+FILTER_KEYS = ("member", "op", "value", "values")
+
+
+def to_filter(item: object, where: str) -> FilterNode:
+    """One filter object of a request (possibly a nested ``and``/``or`` group)."""
+    if not isinstance(item, dict):
+        raise QueryError(where, "a filter is an object: {\"member\", \"op\", \"value\"} or "
+                         "{\"and\": [...]} / {\"or\": [...]}")
+    groups = [key for key in ("and", "or") if key in item]
+    if groups:
+        if len(item) != 1:
+            raise QueryError(where, "a filter group has exactly one key, 'and' or 'or'")
+        op = groups[0]
+        items = item[op]
+        if not isinstance(items, list):
+            raise QueryError(f"{where}.{op}", f"'{op}' takes a list of filters")
+        return FilterGroup(op, tuple(to_filter(child, f"{where}.{op}[{i}]")
+                                     for i, child in enumerate(items)))
+    for key in item:
+        if key not in FILTER_KEYS:
+            raise QueryError(f"{where}.{key}", f"unknown filter key '{key}'; use "
+                             f"{', '.join(FILTER_KEYS)} (or an 'and'/'or' group)")
+    member = item.get("member")
+    if not isinstance(member, str):
+        raise QueryError(f"{where}.member", "a filter needs a 'member' (a dimension or measure)")
+    op = item.get("op", "eq")
+    if not isinstance(op, str):
+        raise QueryError(f"{where}.op", "'op' must be a string")
+    if "value" in item and "values" in item:
+        raise QueryError(where, "give 'value' or 'values', not both")
+    if op in NULLARY_OPS:
+        values: tuple[object, ...] = ()
+        if "value" in item or "values" in item:
+            raise QueryError(f"{where}.value", f"operator '{op}' takes no value")
+    elif "values" in item:
+        if not isinstance(item["values"], list):
+            raise QueryError(f"{where}.values", "'values' must be a list")
+        values = tuple(item["values"])
+    elif "value" in item:
+        value = item["value"]
+        values = tuple(value) if isinstance(value, list) else (value,)
+    else:
+        raise QueryError(f"{where}.value", "a filter needs a 'value' or 'values'")
+    return Filter(member, op, values)
+
+
 def to_query(request: QueryRequest, source: str | None) -> Query:
-    filters = []
-    for index, spec in enumerate(request.filters):
-        if spec.values is not msgspec.UNSET and spec.value is not msgspec.UNSET:
-            raise QueryError(f"filters[{index}]", "give 'value' or 'values', not both")
-        if spec.values is not msgspec.UNSET:
-            assert isinstance(spec.values, list)
-            values = tuple(spec.values)
-        elif spec.value is not msgspec.UNSET:
-            values = tuple(spec.value) if isinstance(spec.value, list) else (spec.value,)
-        else:
-            raise QueryError(f"filters[{index}].value", "a filter needs a 'value' or 'values'")
-        filters.append(Filter(spec.member, spec.op, values))
+    filters = tuple(to_filter(item, f"filters[{i}]") for i, item in enumerate(request.filters))
     order = []
     for index, item in enumerate(request.order):
         if isinstance(item, str):
@@ -74,13 +112,20 @@ def to_query(request: QueryRequest, source: str | None) -> Query:
             order.append(Order(item.member, item.direction == "desc"))
         else:
             raise QueryError(f"order[{index}].direction", "direction must be 'asc' or 'desc'")
+    time_range = None
+    if isinstance(request.time_range, str):
+        time_range = TimeRange(relative=request.time_range)
+    elif request.time_range is not None:
+        time_range = TimeRange(request.time_range.start, request.time_range.end)
     return Query(
         source=source or "",
         measures=tuple(request.measures),
         dimensions=tuple(request.dimensions),
         grain=request.grain,
-        filters=tuple(filters),
+        filters=filters,
         order=tuple(order),
         limit=request.limit,
         offset=request.offset,
+        time_range=time_range,
+        timezone=request.timezone,
     )

@@ -17,7 +17,7 @@ def _stats(**bytes_by_rollup: int) -> dict[str, RollupStats]:
     return {TABLES[name]: RollupStats(10, size) for name, size in bytes_by_rollup.items()}
 
 
-ALL_READY = _stats(totals=1_000, daily=90_000, region_daily=5_000)
+ALL_READY = _stats(totals=1_000, daily=90_000, region_daily=5_000, region_hourly=500_000)
 
 
 def _reasons(query: Query, ready: dict[str, RollupStats]) -> dict[str, str | None]:
@@ -47,7 +47,7 @@ def test_planner_weighs_only_columns_read() -> None:
 def test_planner_missing_dimension_reason() -> None:
     reasons = _reasons(Query("events", ("total_events",), ("region",)), ALL_READY)
     assert reasons == {"totals": "missing_dimension", "daily": "missing_dimension",
-                       "region_daily": None}
+                       "region_daily": None, "region_hourly": None}
 
 
 def test_planner_filter_not_covered_reason() -> None:
@@ -64,16 +64,21 @@ def test_planner_measure_not_derivable_reason() -> None:
 
 def test_planner_grain_rules() -> None:
     month = _reasons(Query("events", ("total_events",), (), "month"), ALL_READY)
-    assert month == {"totals": "grain_not_derivable", "daily": None, "region_daily": None}
+    assert month == {"totals": "grain_not_derivable", "daily": None, "region_daily": None,
+                     "region_hourly": None}
     hour = _reasons(Query("events", ("total_events",), (), "hour"), ALL_READY)
-    assert set(hour.values()) == {"grain_not_derivable"}
+    assert hour == {"totals": "grain_not_derivable", "daily": "grain_not_derivable",
+                    "region_daily": "grain_not_derivable", "region_hourly": None}
+    minute = _reasons(Query("events", ("total_events",), (), "minute"), ALL_READY)
+    assert set(minute.values()) == {"grain_not_derivable"}
 
 
 def test_planner_never_uses_incomplete_rollups() -> None:
     plan = plan_query(SOURCE, Query("events", ("total_events",)), _stats(daily=1))
     assert plan.rollup is not None and plan.rollup.name == "daily"
     reasons = {c.rollup: c.reason for c in plan.candidates}
-    assert reasons == {"totals": "not_built", "daily": None, "region_daily": "not_built"}
+    assert reasons == {"totals": "not_built", "daily": None, "region_daily": "not_built",
+                       "region_hourly": "not_built"}
 
 
 def test_planner_avg_served_from_sum_and_count() -> None:
