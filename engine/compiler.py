@@ -33,7 +33,7 @@ from semantic.errors import ModelError
 from semantic.model import Measure, Model, Rollup, Source
 
 #: Bump when the physical layout of rollups changes, so every rollup gets new tables.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 #: (component kind, argument SQL, filter SQL)
 ComponentKey = tuple[str, str, str]

@@ -65,9 +65,14 @@ def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.C
     # Rollups stay unpartitioned like the reference source; see README "How answers stay exact".
     order = exp.Tuple(expressions=keys) if len(keys) != 1 else keys[0]
     properties.append(exp.Order(expressions=[exp.Ordered(this=order if keys else call("tuple"))]))
+    # Wide parts keep per-column sizes in system.parts_columns (compact parts report 0), which
+    # routing needs to weigh a query by the bytes of the columns it reads.
+    settings = {"min_bytes_for_wide_part": 0, "min_rows_for_wide_part": 0}
     if any(d.type.startswith("Nullable(") for _, d in rollup.dimensions):
-        properties.append(exp.SettingsProperty(expressions=[
-            exp.EQ(this=exp.column("allow_nullable_key"), expression=exp.Literal.number(1))]))
+        settings["allow_nullable_key"] = 1
+    properties.append(exp.SettingsProperty(expressions=[
+        exp.EQ(this=exp.column(name), expression=exp.Literal.number(value))
+        for name, value in settings.items()]))
     return exp.Create(
         this=exp.Schema(this=_table(rollup.database, rollup.table), expressions=columns),
         kind="TABLE",

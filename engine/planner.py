@@ -34,7 +34,7 @@ class RollupStats:
 
     def read_bytes(self, columns: Iterable[str]) -> int:
         """Bytes a query reading ``columns`` scans (whole table when sizes are unknown)."""
-        if not self.column_bytes:
+        if not any(self.column_bytes.values()):
             return self.bytes
         return sum(self.column_bytes.get(column, 0) for column in columns)
 

@@ -301,7 +301,7 @@ class SqlBuilder:
         def part(key: ComponentKey, params: tuple[float, ...]) -> exp.Expr:
             return self.source.components[key].kind.combine(exp.column(part_names[key]), params)
 
-        outer_used = set(used)
+        outer_used = set(dimension_names) | set(part_names.values())
         aliases: dict[str, str] = {}
         selects = []
         groups = []

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from engine.compiler import CompiledModel
 from engine.demo import DEMO_TABLE
-from engine.query import Filter, Order, Query
+from engine.query import Filter, Order, Query, TimeRange
 from semantic import load_model
 from semantic.errors import ModelError, SemanticError
 from semantic.model import GRAINS
+from server.app import explain_plan
 from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings, load_settings
 from server.runtime import Runtime, compile_against
+from server.schemas import decode_query, to_query
 from server.serialize import json_value
 from server.warehouse import Warehouse, WarehouseUnavailable
 
@@ -126,18 +129,42 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _parse_filter(text: str) -> Filter:
-    for symbol, op in (("!=", "ne"), ("=", "eq")):
+#: CLI filter syntax, longest symbols first: MEMBER<op>VALUE[,VALUE...]
+_FILTER_SYMBOLS = (("!=", "ne"), (">=", "gte"), ("<=", "lte"), ("~=", "contains"),
+                   ("^=", "starts_with"), ("=", "eq"), (">", "gt"), ("<", "lt"))
+FILTER_HELP = ("MEMBER=V1[,V2], MEMBER!=V1[,V2], MEMBER>V (>=, <, <=), MEMBER~=TEXT (contains), "
+               "MEMBER^=TEXT (starts with), 'MEMBER is null', 'MEMBER is not null'; a measure "
+               "filters groups (HAVING); repeatable, all must hold (use --body for or-groups)")
+
+
+def _number(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _parse_filter(text: str, aggregate: Callable[[str], bool]) -> Filter:
+    words = text.split()
+    if len(words) in (3, 4) and words[1].lower() == "is" and \
+            " ".join(words[2:]).lower() in ("null", "not null"):
+        return Filter(words[0], "is_null" if len(words) == 3 else "is_not_null")
+    for symbol, op in _FILTER_SYMBOLS:
         if symbol in text:
             member, _, value = text.partition(symbol)
-            values = tuple(value.split(","))
+            member = member.strip()
+            values: tuple[object, ...] = tuple(value.split(",")) if op in ("eq", "ne") \
+                else (value,)
             if op == "eq" and len(values) > 1:
                 op = "in"
             elif op == "ne" and len(values) > 1:
                 op = "not_in"
-            return Filter(member.strip(), op, values)
-    raise SemanticError(f"--filter {text!r}: write DIMENSION=VALUE[,VALUE...] or "
-                        "DIMENSION!=VALUE[,VALUE...]")
+            if aggregate(member):
+                values = tuple(_number(str(v)) for v in values)
+            return Filter(member, op, values)
+    raise SemanticError(f"--filter {text!r}: write {FILTER_HELP}")
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -152,37 +179,119 @@ def _print_table(columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
         _say("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
-def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
-    import json
+def _query_from_args(args: argparse.Namespace, runtime: Runtime) -> tuple[Query, bool]:
+    """The query the arguments describe (``--body`` JSON, or the options), and force_raw."""
+    if args.body is not None:
+        text = sys.stdin.read() if args.body == "-" else args.body
+        request = decode_query(text.encode())
+        return to_query(request, runtime.source_name(request.source)), request.force_raw
+    source_name = runtime.source_name(args.source)
+    source = runtime.compiled.sources[source_name]
+    time_range = None
+    if args.range is not None:
+        time_range = TimeRange(relative=args.range)
+    elif args.start is not None or args.end is not None:
+        time_range = TimeRange(args.start, args.end)
+    query = Query(
+        source=source_name,
+        measures=_split(args.measures),
+        dimensions=_split(args.dimensions),
+        grain=args.grain,
+        filters=tuple(_parse_filter(f, source.is_aggregate) for f in args.filter),
+        order=tuple(Order(o.lstrip("-"), o.startswith("-")) for o in _split(args.order)),
+        limit=args.limit,
+        offset=args.offset,
+        time_range=time_range,
+        timezone=args.timezone,
+    )
+    return query, args.raw
 
+
+def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     model = load_model(settings.model_path)
     warehouse = _warehouse(settings)
     try:
         runtime = Runtime.start(model, warehouse)
-        query = Query(
-            source=runtime.source_name(args.source),
-            measures=_split(args.measures),
-            dimensions=_split(args.dimensions),
-            grain=args.grain,
-            filters=tuple(_parse_filter(f) for f in args.filter),
-            order=tuple(Order(o.lstrip("-"), o.startswith("-")) for o in _split(args.order)),
-            limit=args.limit,
-        )
-        plan = runtime.plan(query, force_raw=args.raw)
+        query, force_raw = _query_from_args(args, runtime)
+        plan = runtime.plan(query, force_raw=force_raw)
         answer = runtime.run(plan)
     finally:
         warehouse.close()
     if args.json:
         rows = [{k: json_value(v) for k, v in row.items()} for row in answer.rows]
-        _say(json.dumps({"data": rows, "meta": {"table": plan.table}}, indent=2))
+        _say(json.dumps({"data": rows, "meta": {"table": plan.table,
+                                                "tables": list(plan.tables)}}, indent=2))
     else:
         _print_table(plan.columns, answer.rows)
         more = " (truncated; raise --limit)" if answer.truncated else ""
-        _say(f"-- {len(answer.rows)} row(s) from {plan.table} in {answer.elapsed_ms:.1f} ms"
-             f"{more}")
+        _say(f"-- {len(answer.rows)} row(s) from {' + '.join(plan.tables)} in "
+             f"{answer.elapsed_ms:.1f} ms{more}")
         if args.sql:
             _say(f"-- {plan.sql}")
     return 0
+
+
+def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    model = load_model(settings.model_path)
+    warehouse = _warehouse(settings)
+    try:
+        runtime = Runtime.start(model, warehouse)
+        query, force_raw = _query_from_args(args, runtime)
+        plan = runtime.plan(query, force_raw=force_raw)
+    finally:
+        warehouse.close()
+    explained = explain_plan(plan)
+    if args.json:
+        _say(json.dumps(explained, indent=2))
+        return 0
+    _say(f"answer from: {' + '.join(plan.tables)}")
+    if plan.query.interval is not None:
+        start, end = plan.query.interval
+        _say(f"time range:  [{start.isoformat() if start else '-inf'}, "
+             f"{end.isoformat() if end else '+inf'}) in {plan.query.timezone}")
+    if len(plan.pieces) > 1:
+        _say("pieces:")
+        for piece in explained["pieces"]:
+            _say(f"  {piece['table']}  [{piece['from'] or '-inf'}, {piece['to'] or '+inf'})")
+    _say("candidates:")
+    rows = [{"rollup": c.rollup, "verdict": ("chosen" if c.chosen else "usable")
+             if c.reason is None else c.reason,
+             "read_bytes": c.cost if c.cost is not None else "", "detail": c.detail}
+            for c in plan.candidates]
+    if rows:
+        _print_table(["rollup", "verdict", "read_bytes", "detail"], rows)
+    else:
+        _say("  (the source has no rollups)")
+    _say("sql:")
+    _say(f"  {plan.sql}")
+    if plan.parameters:
+        _say(f"parameters: {json.dumps(explained['parameters'])}")
+    return 0
+
+
+def _add_query_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--source", help="source name (default: the only one)")
+    command.add_argument("-m", "--measures", help="comma-separated measures and metrics")
+    command.add_argument("-d", "--dimensions", help="comma-separated dimensions (the time "
+                         "column needs --grain)")
+    command.add_argument("-g", "--grain", choices=GRAINS, help="time grain")
+    command.add_argument("-f", "--filter", action="append", default=[], help=FILTER_HELP)
+    command.add_argument("--from", dest="start", help="range start, inclusive: 2026-01-01, "
+                         "2026-01-01T06:00, 2026-01-01T06:00:00Z or with an offset")
+    command.add_argument("--to", dest="end", help="range end, exclusive (same forms)")
+    command.add_argument("--range", help="relative range: today, yesterday, 'this month', "
+                         "'last 7 days', 'last week', ...")
+    command.add_argument("--timezone", help="IANA time zone for buckets and dates (default: the "
+                         "source's)")
+    command.add_argument("-o", "--order", help="comma-separated members, '-' prefix for "
+                         "descending")
+    command.add_argument("-l", "--limit", type=int, help="row limit (default 10000, "
+                         "max 100000)")
+    command.add_argument("--offset", type=int, default=0, help="rows to skip")
+    command.add_argument("--raw", action="store_true", help="skip rollups; read the raw table")
+    command.add_argument("--body", help="the whole query as JSON, as POST /v1/query takes it "
+                         "('-' reads stdin); replaces the options above")
+    command.add_argument("--json", action="store_true", help="print JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,19 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
 
-    query = commands.add_parser("query", help="run a query; print rows and the table used")
-    query.add_argument("--source", help="source name (default: the only one)")
-    query.add_argument("-m", "--measures", help="comma-separated measures")
-    query.add_argument("-d", "--dimensions", help="comma-separated dimensions (the time column "
-                       "needs --grain)")
-    query.add_argument("-g", "--grain", choices=GRAINS, help="time grain")
-    query.add_argument("-f", "--filter", action="append", default=[],
-                       help="DIMENSION=V1[,V2] or DIMENSION!=V1[,V2]; repeatable")
-    query.add_argument("-o", "--order", help="comma-separated members, '-' prefix for descending")
-    query.add_argument("-l", "--limit", type=int, help="row limit (default 10000, max 100000)")
-    query.add_argument("--raw", action="store_true", help="skip rollups; read the raw table")
+    query = commands.add_parser("query", help="run a query; print rows and the tables used")
+    _add_query_arguments(query)
     query.add_argument("--sql", action="store_true", help="also print the SQL")
-    query.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    explain = commands.add_parser("explain", help="show how a query would be answered: tables, "
+                                  "SQL, and why each rollup can or cannot serve it")
+    _add_query_arguments(explain)
     return parser
 
 
@@ -236,6 +338,7 @@ COMMANDS = {
     "demo": _cmd_demo,
     "serve": _cmd_serve,
     "query": _cmd_query,
+    "explain": _cmd_explain,
 }
 
 
