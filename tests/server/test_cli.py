@@ -54,15 +54,15 @@ def test_cli_demo_apply_query_plan_round_trip(data_dir: Path) -> None:
 
     plan = semantic(data_dir, "plan")
     assert plan.returncode == 0, plan.stderr
-    assert plan.stdout.startswith("-- plan: 3 create")
+    assert plan.stdout.startswith("-- plan: 4 create")
     assert "CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_totals_" in plan.stdout
 
     first = semantic(data_dir, "apply")
     assert first.returncode == 0, first.stderr
-    assert "apply: 3 rollup(s) built, 0 unchanged" in first.stdout
+    assert "apply: 4 rollup(s) built, 0 unchanged" in first.stdout
     second = semantic(data_dir, "apply")
-    assert "apply: 0 rollup(s) built, 3 unchanged" in second.stdout
-    assert semantic(data_dir, "plan").stdout.startswith("-- plan: 3 keep")
+    assert "apply: 0 rollup(s) built, 4 unchanged" in second.stdout
+    assert semantic(data_dir, "plan").stdout.startswith("-- plan: 4 keep")
 
     served = semantic(data_dir, "query", "-m", "total_events,unique_users", "--json")
     raw = semantic(data_dir, "query", "-m", "total_events,unique_users", "--json", "--raw")
@@ -71,3 +71,15 @@ def test_cli_demo_apply_query_plan_round_trip(data_dir: Path) -> None:
     assert '"table": "analytics.events"' in raw.stdout
     assert served.stdout.split('"meta"')[0] == raw.stdout.split('"meta"')[0]
     assert '"total_events": 20000' in served.stdout
+
+    explained = semantic(data_dir, "explain", "-m", "total_events", "-d", "region", "-g", "day",
+                         "--from", "2026-01-03T05:17:00Z", "--to", "2026-01-10T13:45:00Z",
+                         "--timezone", "Europe/Berlin", "-f", "total_events>0")
+    assert explained.returncode == 0, explained.stderr
+    lines = explained.stdout.splitlines()
+    assert lines[0].startswith("answer from: semantic.events_region_hourly_")
+    assert lines[0].endswith(" + analytics.events")
+    assert any(line.startswith("region_daily ") and " timezone " in line for line in lines)
+    assert any(line.startswith("totals ") and "missing_dimension" in line for line in lines)
+    bad = semantic(data_dir, "query", "-m", "total_events", "--range", "last fortnight")
+    assert bad.returncode == 2 and "(field: time_range)" in bad.stderr
