@@ -28,3 +28,10 @@ PING = _parse("SELECT 1")
 def row_count(table: str) -> exp.Select:
     """``SELECT count() FROM table``."""
     return exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(table))
+
+
+def bucket_bounds(table: str, bucket: str) -> exp.Select:
+    """``SELECT min(bucket), max(bucket), count() FROM table``: where a rollup's data lies."""
+    column = exp.column(bucket)
+    return exp.select(exp.Min(this=column), exp.Max(this=column.copy()),
+                      exp.Count(this=exp.Star())).from_(exp.to_table(table))

@@ -26,11 +26,14 @@ from engine.timezones import aligned_runs
 
 @dataclass(frozen=True, slots=True)
 class RollupStats:
-    """Size of a complete rollup table, from ``system.parts``."""
+    """Size of a complete rollup table (or of a source table), from ``system.parts``."""
 
     rows: int
     bytes: int
     column_bytes: Mapping[str, int] = field(default_factory=dict)
+    #: the data's time span ``[first, end)`` (UTC), for rollups with a grain
+    first: datetime | None = None
+    end: datetime | None = None
 
     def read_bytes(self, columns: Iterable[str]) -> int:
         """Bytes a query reading ``columns`` scans (whole table when sizes are unknown)."""
@@ -91,8 +94,9 @@ class Plan:
     sql: Rendered
     parameters: dict[str, object]
     columns: tuple[str, ...]
-
     raw_table: str
+    #: the column holding epoch seconds to show as instants in ``query.timezone``, if any
+    instant_column: str | None = None
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -208,35 +212,90 @@ def _columns_read(source: CompiledSource, query: Query, rollup: CompiledRollup) 
     return columns | {c for c, p in rollup.components if p.key in keys}
 
 
-@dataclass(slots=True)
-class _Option:
-    pieces: list[Piece]
-    raw_pieces: int
-    cost: int
-    rows: int
-    width: int
-
-    @property
-    def key(self) -> tuple[int, int, int, int]:
-        return self.raw_pieces, self.cost, self.rows, self.width
+#: cost of a raw-table piece when the source's size is unknown: far above any rollup
+UNKNOWN_RAW_BYTES = 10**15
+#: how many times the edges of a range may be cut again into finer rollups
+EDGE_DEPTH = 3
 
 
-def _edge_piece(source: CompiledSource, query: Query, edge: Interval,
-                usable: list[tuple[CompiledRollup, RollupStats]],
-                exclude: CompiledRollup) -> tuple[Piece, int]:
-    """The cheapest rollup covering an edge whole, else the raw table (cost -1)."""
-    best: tuple[int, Piece] | None = None
-    sub = replace(query, interval=edge)
-    for rollup, stats in usable:
-        if rollup is exclude:
-            continue
-        span = _span(source, sub, rollup)
-        if not isinstance(span, Span) or span.edges:
-            continue
-        cost = stats.read_bytes(_columns_read(source, query, rollup))
-        if best is None or cost < best[0]:
-            best = (cost, Piece(rollup, *edge))
-    return (best[1], best[0]) if best else (Piece(None, *edge), -1)
+def _raw_columns(source: CompiledSource, query: Query) -> set[str]:
+    """Source columns a raw-table piece reads."""
+    expressions = [source.dimensions[n].expression for n in
+                   (set(query.dimensions) | query.filter_members()) if n in source.dimensions]
+    keys = {k for m in (*query.measures, *query.having_members()) for k in source.components_of(m)}
+    for key in keys:
+        component = source.components[key]
+        expressions += [e for e in (component.argument, component.condition) if e is not None]
+    names = {c.name for e in expressions for c in e.find_all(exp.Column)}
+    if source.time is not None and (query.grain is not None or query.interval is not None):
+        names.add(source.time.name)
+    return names
+
+
+def _data_span(source: CompiledSource, ready: Mapping[str, RollupStats]) -> Interval | None:
+    """When the data lies, from the time-grained rollups' first and last buckets."""
+    stats = [ready[r.qualified_table] for r in source.rollups if r.qualified_table in ready]
+    firsts = [s.first for s in stats if s.first is not None]
+    ends = [s.end for s in stats if s.end is not None]
+    return (min(firsts), max(ends)) if firsts and ends else None
+
+
+def _fraction(interval: Interval, data: Interval | None) -> float:
+    """The share of the data an interval covers (1 when unknown)."""
+    if data is None or data[0] is None or data[1] is None:
+        return 1.0
+    low, high = _later(interval[0], data[0]), _earlier(interval[1], data[1])
+    assert low is not None and high is not None
+    whole = (data[1] - data[0]).total_seconds()
+    if whole <= 0:
+        return 1.0 if (interval[0] is None or interval[0] <= data[0]) and (
+            interval[1] is None or data[0] < interval[1]) else 0.0
+    return max(0.0, (high - low).total_seconds() / whole)
+
+
+@dataclass(frozen=True, slots=True)
+class _Costing:
+    """What costing a plan needs: sizes, the data's time span, the query."""
+
+    source: CompiledSource
+    query: Query
+    usable: tuple[tuple[CompiledRollup, RollupStats], ...]
+    data: Interval | None
+    raw_bytes: int
+
+    def rollup_cost(self, rollup: CompiledRollup, stats: RollupStats,
+                    interval: Interval) -> float:
+        # Rollups are ordered by bucket first, so a range reads its share of the table.
+        share = _fraction(interval, self.data) if rollup.grain else 1.0
+        return stats.read_bytes(_columns_read(self.source, self.query, rollup)) * share
+
+    def raw_cost(self, interval: Interval) -> float:
+        return self.raw_bytes * _fraction(interval, self.data)
+
+    def option(self, rollup: CompiledRollup, stats: RollupStats, span: Span,
+               depth: int) -> tuple[float, list[Piece]]:
+        """Serve the span's middle from ``rollup`` and each edge the cheapest way."""
+        cost = self.rollup_cost(rollup, stats, span.middle)
+        pieces = [Piece(rollup, *span.middle)]
+        for edge in span.edges:
+            edge_cost, edge_pieces = self.cover(edge, depth - 1)
+            cost += edge_cost
+            pieces += edge_pieces
+        return cost, pieces
+
+    def cover(self, interval: Interval, depth: int) -> tuple[float, list[Piece]]:
+        """The cheapest exact way to serve ``[start, end)``: raw, or a rollup and edges."""
+        best = (self.raw_cost(interval), [Piece(None, *interval)])
+        if depth <= 0:
+            return best
+        sub = replace(self.query, interval=interval)
+        for rollup, stats in self.usable:
+            span = _span(self.source, sub, rollup)
+            if isinstance(span, Span):
+                found = self.option(rollup, stats, span, depth)
+                if found[0] < best[0]:
+                    best = found
+        return best
 
 
 def choose_pieces(source: CompiledSource, query: Query,
@@ -244,8 +303,10 @@ def choose_pieces(source: CompiledSource, query: Query,
                                                              tuple[Candidate, ...]]:
     """Evaluate every rollup and return the cheapest exact way to answer, with the reasons.
 
-    Options that need no raw-table piece win; then the fewest bytes read (a `uniq` state column
-    weighs far more than a count), then rows.
+    Each usable rollup serves the aligned middle of the range; its edges go, recursively, to
+    the cheapest finer rollup or the raw table. Cost is the bytes read: per column of each
+    rollup (a `uniq` state column weighs far more than a count), scaled by the share of the
+    data's time span a piece covers, and the raw table's columns for raw pieces.
     """
     candidates: list[Candidate] = []
     usable: list[tuple[CompiledRollup, RollupStats]] = []
@@ -267,31 +328,30 @@ def choose_pieces(source: CompiledSource, query: Query,
         assert stats is not None
         usable.append((rollup, stats))
         spans[rollup.name] = span
-    best: _Option | None = None
-    costs: dict[str, int] = {}
+    raw_stats = ready.get(source.source.table)
+    data = _data_span(source, ready)
+    if data is None and query.interval is not None and None not in query.interval:
+        data = query.interval  # sizes unknown: weigh pieces by the time they span
+    costing = _Costing(source, query, tuple(usable), data,
+                       raw_stats.read_bytes(_raw_columns(source, query)) if raw_stats
+                       else UNKNOWN_RAW_BYTES)
+    options: dict[str, tuple[float, list[Piece]]] = {}
+    best: tuple[tuple[float, int, int], list[Piece]] | None = None
     for rollup, stats in usable:
-        (middle_start, middle_end), edges = spans[rollup.name].middle, spans[rollup.name].edges
-        cost = stats.read_bytes(_columns_read(source, query, rollup))
-        costs[rollup.name] = cost
-        option = _Option([Piece(rollup, middle_start, middle_end)], 0, cost, stats.rows,
-                         len(rollup.dimensions))
-        for edge in edges:
-            piece, edge_cost = _edge_piece(source, query, edge, usable, rollup)
-            option.pieces.append(piece)
-            option.raw_pieces += edge_cost < 0
-            option.cost += max(edge_cost, 0)
-        if best is None or option.key < best.key:
-            best = option
-    chosen = best.pieces[0].rollup if best else None
+        options[rollup.name] = costing.option(rollup, stats, spans[rollup.name], EDGE_DEPTH)
+        key = (options[rollup.name][0], stats.rows, len(rollup.dimensions))
+        if best is None or key < best[0]:
+            best = (key, options[rollup.name][1])
+    chosen = best[1][0].rollup if best else None
     for rollup, stats in usable:
         detail = "can answer" if not spans[rollup.name].edges else \
             "can answer the aligned middle of the range; the edges come from elsewhere"
         candidates.append(Candidate(rollup.name, rollup.qualified_table, None, detail,
-                                    stats.rows, stats.bytes, costs[rollup.name],
+                                    stats.rows, stats.bytes, round(options[rollup.name][0]),
                                     rollup is chosen))
     order = {r.name: i for i, r in enumerate(source.rollups)}
     candidates.sort(key=lambda c: order[c.rollup])
-    pieces = tuple(best.pieces) if best else (Piece(None, *(query.interval or (None, None))),)
+    pieces = tuple(best[1]) if best else (Piece(None, *(query.interval or (None, None))),)
     return pieces, tuple(candidates)
 
 
@@ -300,16 +360,19 @@ def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupS
     """Plan a query: validate it, pick the tables, build the SQL.
 
     ``ready`` maps complete rollup tables (``db.table``) to their size; rollups missing from it
-    are never used. ``force_raw`` skips rollups (for comparisons and benchmarks). ``now``
-    anchors relative time ranges.
+    are never used. It may also give the source table's size, which prices raw pieces.
+    ``force_raw`` skips rollups (for comparisons and benchmarks). ``now`` anchors relative
+    time ranges.
     """
     query = normalize_query(source, query, now)
     pieces, candidates = choose_pieces(source, query, {} if force_raw else ready)
     assert query.limit is not None
     fetch_limit = query.limit + 1  # one extra row tells the caller the answer was truncated
-    statement, parameters, columns = SqlBuilder(source, query).build(pieces, fetch_limit)
+    builder = SqlBuilder(source, query)
+    statement, parameters, columns = builder.build(pieces, fetch_limit)
+    instant_column = builder.time if builder.instant_output() else None
     rollup = next((p.rollup for p in pieces if p.rollup is not None), None)
     table = rollup.qualified_table if rollup else source.source.table
     return Plan(query, rollup, table, pieces, candidates, statement, render(statement),
-                parameters, columns, source.source.table)
+                parameters, columns, source.source.table, instant_column)
 

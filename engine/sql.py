@@ -123,11 +123,15 @@ class SqlBuilder:
             return call(GRAIN_FUNCTIONS[grain], column, exp.Literal.string(self.zone))
         return call(GRAIN_FUNCTIONS[grain], column)  # calendar days of the same zone
 
+    def instant_output(self) -> bool:
+        """Whether the time column is returned as epoch seconds (minute and hour buckets), for
+        the caller to show in the query's zone: drivers disagree on zones of DateTime values."""
+        return (self.time in self.query.dimensions and self.query.grain in ("minute", "hour")
+                and self.source.time is not None and not is_date_type(self.source.time.type))
+
     def _shown(self, name: str, expression: exp.Expr) -> exp.Expr:
-        """Minute and hour buckets are shown as instants in the query's zone."""
-        if name == self.time and self.query.grain in ("minute", "hour") and self.source.time \
-                and not is_date_type(self.source.time.type):
-            return call("toTimeZone", expression, exp.Literal.string(self.zone))
+        if name == self.time and self.instant_output():
+            return call("toUnixTimestamp", expression)
         return expression
 
     def measure(self, name: str, part: Callable[[ComponentKey, tuple[float, ...]],
@@ -166,7 +170,9 @@ class SqlBuilder:
         columns |= {rollup.bucket} if rollup.bucket else set()
         return exp.table_(rollup.table, db=rollup.database), columns
 
-    def _where(self, piece: Piece) -> list[exp.Expr]:
+    def _where(self, piece: Piece, more: tuple[Piece, ...] = ()) -> list[exp.Expr]:
+        """Filters and the time range of ``piece`` (or of it and ``more`` pieces of the same
+        table, any of whose ranges a row may fall in)."""
         rollup = piece.rollup
         conditions = []
         for node in self.query.filters:
@@ -174,7 +180,11 @@ class SqlBuilder:
                 type_text = self.source.dimensions[item.member].type
                 return self._condition(self.dimension(item.member, rollup), item, type_text)
             conditions.append(self._tree(node, leaf))
-        conditions += self._time_conditions(piece)
+        ranges = [self._time_conditions(p) for p in (piece, *more)]
+        if len(ranges) == 1:
+            conditions += ranges[0]
+        elif all(ranges):
+            conditions.append(exp.Paren(this=exp.or_(*[exp.and_(*r) for r in ranges])))
         return conditions
 
     def _time_conditions(self, piece: Piece) -> list[exp.Expr]:
@@ -264,8 +274,12 @@ class SqlBuilder:
         dimension_names = [_alias(f"_d{i}", None, set(), used)
                            for i in range(len(self.query.dimensions))]
         part_names = {key: _alias(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
+        by_table: dict[str | None, list[Piece]] = {}
+        for piece in pieces:  # one branch per table, its ranges OR-ed
+            by_table.setdefault(piece.rollup.name if piece.rollup else None, []).append(piece)
         branches: list[exp.Select] = []
-        for piece in pieces:
+        for same_table in by_table.values():
+            piece = same_table[0]
             rollup = piece.rollup
             table, _ = self._table(rollup)
             selects: list[exp.Expr] = []
@@ -286,7 +300,7 @@ class SqlBuilder:
                         component.condition.copy() if component.condition else None)
                 selects.append(exp.alias_(partial, alias))
             branch = exp.select(*selects).from_(table)
-            for where in self._where(piece):
+            for where in self._where(piece, tuple(same_table[1:])):
                 branch = branch.where(where)
             if groups:
                 branch = branch.group_by(*groups)

@@ -275,7 +275,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
         except WarehouseUnavailable as exc:
             return _json({"status": "unavailable", "warehouse": warehouse.location,
                           "error": exc.message}, status=503)
-        ready = len(runtime.ready)
+        ready = sum(r.qualified_table in runtime.ready for r in runtime.compiled.rollups)
         return _json({"status": "ok", "warehouse": warehouse.location,
                       "rollups_ready": ready, "rollups": len(runtime.compiled.rollups)})
 

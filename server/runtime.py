@@ -6,15 +6,19 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from engine.compiler import CompiledModel, SourceTypes, compile_model, type_probe
+from engine.compiler import CompiledModel, CompiledRollup, SourceTypes, compile_model, type_probe
 from engine.ddl import CATALOG_TABLE, catalog_query
 from engine.expressions import check_expressions
+from engine.introspection import bucket_bounds
 from engine.migration import READY
 from engine.planner import Plan, RollupStats, plan_query
 from engine.query import Query, QueryError, normalize_query
+from engine.timerange import add_grains
 from semantic.errors import Issue, ModelError
 from semantic.model import Model
 from semantic.suggest import did_you_mean
@@ -71,6 +75,14 @@ def read_catalog(warehouse: Warehouse, database: str) -> dict[str, str]:
     return {f"{database}.{table}": state for table, _source, _rollup, state in rows}
 
 
+def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
+    """A bucket value as a UTC instant: a date starts at midnight in ``zone``; a naive
+    DateTime is UTC (clickhouse-connect's convention)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.combine(value, dt_time(), zone).astimezone(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     plan: Plan
@@ -102,20 +114,37 @@ class Runtime:
         return self.compiled.model
 
     def refresh(self) -> None:
-        """Re-read which rollups are complete and how big they are."""
+        """Re-read which rollups are complete, how big they are and where their data lies in
+        time, and the sizes of the source tables (which price raw-table pieces)."""
         database = self.model.rollup_database
         catalog = read_catalog(self.warehouse, database)
-        sizes = self.warehouse.column_sizes([database])
+        sources = [s.source for s in self.compiled.sources.values()]
+        sizes = self.warehouse.column_sizes(sorted({database} | {s.database for s in sources}))
         ready = {}
         for rollup in self.compiled.rollups:
             name = rollup.qualified_table
             if catalog.get(name) == READY:
                 rows, columns = sizes.get(name, (0, {}))
-                ready[name] = RollupStats(rows, sum(columns.values()), columns)
+                first, end = self._time_span(rollup) if rollup.grain else (None, None)
+                ready[name] = RollupStats(rows, sum(columns.values()), columns, first, end)
+        for source in sources:
+            if source.table in sizes:
+                rows, columns = sizes[source.table]
+                ready[source.table] = RollupStats(rows, sum(columns.values()), columns)
         with self._lock:
             if ready != self.ready:
                 self._plans.clear()
             self.ready = ready
+
+    def _time_span(self, rollup: CompiledRollup) -> tuple[datetime | None, datetime | None]:
+        assert rollup.bucket is not None and rollup.grain is not None
+        low, high, count = self.warehouse.query(
+            bucket_bounds(rollup.qualified_table, rollup.bucket)).rows[0]
+        if not count:
+            return None, None
+        zone = ZoneInfo(self.compiled.sources[rollup.source].timezone)
+        first, last = _instant(low, zone), _instant(high, zone)
+        return first, add_grains(last, rollup.grain, 1, zone)
 
     def source_name(self, requested: str | None) -> str:
         names = list(self.compiled.sources)
@@ -152,6 +181,11 @@ class Runtime:
         result = self.warehouse.query(plan.sql, plan.parameters)
         elapsed = (time.perf_counter() - started) * 1000
         rows = [dict(zip(plan.columns, row, strict=True)) for row in result.rows]
+        if plan.instant_column is not None:
+            zone = ZoneInfo(plan.query.timezone or "UTC")
+            for row in rows:
+                seconds = row[plan.instant_column]
+                row[plan.instant_column] = datetime.fromtimestamp(int(seconds), zone)
         assert plan.query.limit is not None
         truncated = len(rows) > plan.query.limit
         return Answer(plan, rows[: plan.query.limit], truncated, elapsed)

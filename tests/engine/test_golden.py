@@ -14,7 +14,7 @@ from engine import ddl
 from engine.compiler import CompiledModel, SourceTypes, compile_model
 from engine.migration import plan_migration
 from engine.planner import RollupStats, plan_query
-from engine.query import Filter, Order, Query
+from engine.query import Filter, Order, Query, TimeRange
 from engine.render import render
 from semantic import load_model
 
@@ -70,6 +70,21 @@ QUERIES = {
                                  order=(Order("event_ts", True),), limit=5),
     "query_raw_exact_users": Query("events", ("exact_users",), ("region",),
                                    filters=(Filter("region", "ne", ("us-west",)),)),
+    # days in the middle, ragged edges elsewhere, partials merged over UNION ALL
+    "query_unaligned_range_merged": Query(
+        "events", ("total_events", "avg_revenue"), ("region",), "day",
+        time_range=TimeRange("2026-01-05T05:17:00Z", "2026-01-10T13:45:00Z")),
+    # Berlin days (across its DST change) cut from UTC hours
+    "query_berlin_day_from_hourly": Query(
+        "events", ("total_events", "total_revenue"), ("region",), "day",
+        time_range=TimeRange("2026-03-20", "2026-04-05"), timezone="Europe/Berlin"),
+    "query_metric_having": Query(
+        "events", ("paying_share",), ("region",), "month",
+        (Filter("total_events", "gt", (1000,)),),
+        time_range=TimeRange("2026-01-01", "2026-04-01")),
+    "query_quantiles": Query(
+        "events", ("revenue_p90", "median_revenue"), ("region",), "week",
+        (Filter("region", "in", ("us-east", "eu-central")),)),
 }
 
 

@@ -30,9 +30,13 @@ sources:
       revenue: {{agg: sum, column: amount}}
       avg_amount: {{agg: avg, column: amount}}
       users: {{agg: count_distinct, column: user}}
+      big: {{agg: count, filter: amount >= 10}}
+    metrics:
+      per_big: revenue / big
     rollups:
       totals: {{measures: [events, revenue, users]}}
       by_region_day: {{dimensions: [region], grain: day, measures: [events, revenue, avg_amount]}}
+      by_region_hour: {{dimensions: [region], grain: hour, measures: [events, per_big]}}
 endpoints:
   /api/totals:
     returns: object
@@ -156,6 +160,23 @@ def test_api_query_limit_reports_truncation(client: TestClient) -> None:  # type
         ({"measures": ["events"], "limit": 0}, "limit"),
         ({"measures": ["events"], "bogus": 1}, "bogus"),
         ({"measures": ["events"], "source": "evnts"}, "source"),
+        ({"measures": ["events"], "filters": [{"and": "region"}]}, "filters[0].and"),
+        ({"measures": ["events"], "filters": [{"or": [{"member": "region", "op": "eq"}]}]},
+         "filters[0].or[0].value"),
+        ({"measures": ["events"], "filters": [{"member": "events", "op": "contains",
+                                               "value": "1"}]}, "filters[0].op"),
+        ({"measures": ["events"], "filters": [{"member": "events", "op": "gt", "value": "1"}]},
+         "filters[0].value"),
+        ({"measures": ["events"], "filters": [{"or": [{"member": "events", "value": 1},
+                                                      {"member": "region", "value": "us"}]}]},
+         "filters[0].or"),
+        ({"measures": ["events"], "filters": [{"member": "ts", "op": "gt", "value": "x"}]},
+         "filters[0].member"),
+        ({"measures": ["events"], "time_range": {"from": "2026-02-01", "to": "2026-01-01"}},
+         "time_range.to"),
+        ({"measures": ["events"], "time_range": {"from": "yesterday"}}, "time_range.from"),
+        ({"measures": ["events"], "time_range": "last fortnight"}, "time_range"),
+        ({"measures": ["events"], "timezone": "Mars/Olympus"}, "timezone"),
     ],
 )
 def test_api_query_rejects_bad_fields(client: TestClient, body: dict[str, object],  # type: ignore[type-arg]
@@ -188,14 +209,22 @@ def test_api_unknown_route_is_json_404(client: TestClient) -> None:  # type: ign
 def test_api_meta_and_health(client: TestClient, database: str) -> None:  # type: ignore[type-arg]
     meta = client.get("/v1/meta").json()
     source = meta["sources"][0]
-    assert [m["name"] for m in source["measures"]] == ["events", "revenue", "avg_amount", "users"]
-    assert {r["name"]: r["ready"] for r in source["rollups"]} == {"totals": True,
-                                                                  "by_region_day": True}
+    assert [m["name"] for m in source["measures"]] == ["events", "revenue", "avg_amount", "users",
+                                                      "big"]
+    assert {m["name"]: m["exact"] for m in source["measures"]} == {
+        "events": True, "revenue": True, "avg_amount": True, "users": True, "big": True}
+    assert source["measures"][4]["filter"] == "amount >= 10"
+    assert source["metrics"] == [{
+        "name": "per_big", "sql": "revenue / big", "measures": ["revenue", "big"],
+        "exact": True, "exactness": "exact: computed from exact measures; division by zero "
+        "gives null", "description": ""}]
+    assert {r["name"]: r["ready"] for r in source["rollups"]} == {
+        "totals": True, "by_region_day": True, "by_region_hour": True}
     assert [e["path"] for e in meta["endpoints"]] == ["/api/totals", "/api/by-region",
                                                       "/api/by-plan"]
     health = client.get("/healthz")
     assert health.status_code == 200
-    assert health.json()["rollups_ready"] == 2
+    assert health.json()["rollups_ready"] == 3
 
 
 def test_api_new_rows_visible_at_once(client: TestClient, warehouse: Warehouse,  # type: ignore[type-arg]
@@ -218,3 +247,79 @@ def test_api_unavailable_warehouse_answers_503_json() -> None:
         response = test_client.post("/v1/query", json={"measures": ["events"]})
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "warehouse_unavailable"
+
+
+def test_api_query_unaligned_range_merges_rollup_and_raw(client: TestClient,  # type: ignore[type-arg]
+                                                         database: str) -> None:
+    body = {"measures": ["events", "per_big"], "dimensions": ["region"],
+            "time_range": {"from": "2026-01-01T10:30:00Z", "to": "2026-01-03T23:59:59.5Z"}}
+    response = client.post("/v1/query", json=body)
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    assert payload["data"] == [{"region": "eu", "events": 2, "per_big": None},
+                               {"region": "us", "events": 1, "per_big": 20}]
+    assert payload["meta"]["tables"][0].startswith(f"{database}.events_by_region_hour_")
+    assert payload["meta"]["tables"][1:] == [f"{database}.events"]
+    assert payload["meta"]["time_range"] == {"from": "2026-01-01T10:30:00+00:00",
+                                             "to": "2026-01-03T23:59:59.500000+00:00"}
+    raw = client.post("/v1/query", json={**body, "force_raw": True}).json()
+    assert raw["data"] == payload["data"]
+
+
+def test_api_query_time_zone_buckets(client: TestClient, database: str) -> None:  # type: ignore[type-arg]
+    body = {"measures": ["events"], "dimensions": ["region", "ts"], "grain": "day",
+            "timezone": "America/New_York", "filters": [{"member": "region", "value": "asia"}]}
+    response = client.post("/v1/query", json=body)
+    assert response.headers[TABLE_HEADER].startswith(f"{database}.events_by_region_hour_")
+    assert response.json()["data"] == [{"region": "asia", "ts": "2026-01-31", "events": 1}]
+    hourly = client.post("/v1/query", json={**body, "grain": "hour"}).json()["data"]
+    assert hourly == [{"region": "asia", "ts": "2026-01-31T19:00:00-05:00", "events": 1}]
+
+
+def test_api_query_nested_filters_and_having(client: TestClient) -> None:  # type: ignore[type-arg]
+    body = {"measures": ["events", "revenue"], "dimensions": ["region"],
+            "filters": [{"or": [{"member": "region", "value": "us"},
+                                {"member": "region", "op": "starts_with", "value": "as"}]},
+                        {"member": "events", "op": "gte", "value": 2}]}
+    assert client.post("/v1/query", json=body).json()["data"] == [
+        {"region": "us", "events": 2, "revenue": 30}]
+    body["filters"][1] = {"member": "revenue", "op": "lt", "value": 10}
+    assert client.post("/v1/query", json=body).json()["data"] == [
+        {"region": "asia", "events": 1, "revenue": 7}]
+
+
+def test_api_explain_lists_every_candidate(client: TestClient, database: str) -> None:  # type: ignore[type-arg]
+    body = {"measures": ["events"], "dimensions": ["region"], "grain": "day",
+            "time_range": {"from": "2026-01-01T10:30:00Z", "to": "2026-01-03"}}
+    response = client.post("/v1/explain", json=body)
+    assert response.status_code == 200
+    plan = response.json()
+    assert plan["table"] == response.headers[TABLE_HEADER]
+    assert plan["rollup"] == "by_region_day"
+    middle, *edges = plan["pieces"]
+    assert (middle["rollup"], middle["from"], middle["to"]) == (
+        "by_region_day", "2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00")
+    # The ragged edge comes from the hourly rollup and/or the raw table, whichever reads
+    # fewer bytes (the raw table is tiny here), without gaps or overlaps.
+    spans = sorted((p["from"], p["to"]) for p in edges)
+    assert spans[0][0] == "2026-01-01T10:30:00+00:00" and spans[-1][1] == middle["from"]
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    verdicts = {c["rollup"]: (c["usable"], c["chosen"], c["reason"]) for c in plan["candidates"]}
+    assert verdicts == {"totals": (False, False, "missing_dimension"),
+                        "by_region_day": (True, True, None),
+                        "by_region_hour": (True, False, None)}
+    assert "{p0: DATE}" in plan["sql"] and "2026" not in plan["sql"]
+    assert set(plan["parameters"]) == {f"p{i}" for i in range(len(plan["parameters"]))}
+
+
+def test_api_endpoint_time_parameters(client: TestClient) -> None:  # type: ignore[type-arg]
+    rows = client.get("/api/by-region", params={"from": "2026-01-02", "to": "2026-02-01"}).json()
+    assert [(r["region"], r["day"]) for r in rows] == [("eu", "2026-01-03"), ("eu", "2026-01-02")]
+    zoned = client.get("/api/by-region", params={"timezone": "Asia/Tokyo", "region": "us"}).json()
+    assert [(r["day"], r["n"]) for r in zoned] == [("2026-01-01", 2)]
+    for params, field in (({"range": "last decade"}, "range"),
+                          ({"range": "today", "from": "2026-01-01"}, "range"),
+                          ({"timezone": "Nowhere/Land"}, "timezone"), ({"offset": "x"}, "offset")):
+        response = client.get("/api/by-region", params=params)
+        assert response.status_code == 400, params
+        assert response.json()["error"]["field"] in (field, "time_range"), params

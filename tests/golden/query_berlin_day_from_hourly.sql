@@ -1,0 +1,1 @@
+SELECT region AS region, toDate(event_ts_hour, 'Europe/Berlin') AS event_ts, sum(count_all) AS total_events, sum(sum_revenue) AS total_revenue FROM semantic.events_region_hourly_a9c61b93bd WHERE event_ts_hour >= {p0: DateTime('UTC')} AND event_ts_hour < {p1: DateTime('UTC')} GROUP BY region, toDate(event_ts_hour, 'Europe/Berlin') ORDER BY region ASC, event_ts ASC LIMIT 10001

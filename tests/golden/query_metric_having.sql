@@ -1,0 +1,1 @@
+SELECT region AS region, toStartOfMonth(event_ts_day) AS event_ts, (sum(count_all_if_49119b5d)) / nullIf((sum(count_all)), 0) AS paying_share FROM semantic.events_region_daily_c0344c1e5b WHERE event_ts_day >= {p0: DATE} AND event_ts_day < {p1: DATE} GROUP BY region, toStartOfMonth(event_ts_day) HAVING sum(count_all) > {p2: Float64} ORDER BY region ASC, event_ts ASC LIMIT 10001

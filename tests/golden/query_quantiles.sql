@@ -1,0 +1,1 @@
+SELECT region AS region, toMonday(event_ts_day) AS event_ts, quantileTDigestMerge(0.9)(tdigest_revenue) AS revenue_p90, quantileTDigestMerge(0.5)(tdigest_revenue) AS median_revenue FROM semantic.events_region_daily_c0344c1e5b WHERE region IN {p0: Array(String)} GROUP BY region, toMonday(event_ts_day) ORDER BY region ASC, event_ts ASC LIMIT 10001
