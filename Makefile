@@ -1,6 +1,6 @@
 # make run   - set up, load 5M demo rows, build rollups, serve on :3000 (embedded ClickHouse)
 # make test  - set up, lint (ruff), type-check (mypy --strict) and run the test suite
-# make bench - latency of the reference endpoints, rollups vs raw table
+# make bench - latency of the reference endpoints and a query mix, rollups vs raw table
 
 PYTHON ?= python3
 VENV   := .venv
@@ -30,6 +30,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/endpoints.py --rows $(ROWS)
+	$(BIN)/python bench/queries.py --rows $(ROWS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .hypothesis
