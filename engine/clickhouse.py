@@ -148,8 +148,9 @@ def _ratio(parts: list[exp.Expr]) -> exp.Expr:
     return exp.Div(this=parts[0], expression=parts[1])
 
 
-TDIGEST_NOTE = ("approximate: t-digest (quantileTDigest), about 1 % rank error; a rollup's "
-                "merged digests may differ from a one-pass digest over raw rows by about as much")
+TDIGEST_NOTE = ("approximate: t-digest (quantileTDigest), about 1 % rank error and Float32 "
+                "values; a rollup's merged digests may differ from a one-pass digest over raw "
+                "rows by about as much")
 
 #: aggregation name (``quantile``/``median`` suffixed with their method) -> how it decomposes
 AGGREGATIONS: dict[str, Aggregation] = {
