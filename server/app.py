@@ -19,6 +19,7 @@ from engine.query import Filter, Order, Query, QueryError, TimeRange
 from semantic.errors import SemanticError
 from semantic.model import Endpoint, Model, Source
 from semantic.suggest import did_you_mean
+from server.ingest import ingest
 from server.runtime import Answer, Runtime
 from server.schemas import decode_query, to_query
 from server.serialize import encode, json_value
@@ -301,6 +302,13 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
         plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
         return _json(explain_plan(plan), headers={TABLE_HEADER: plan.table})
 
+    @post("/v1/sources/{source_name:str}/rows", sync_to_thread=True, status_code=200)
+    def rows(source_name: str, request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        inserted = ingest(state.runtime(), source_name, body,
+                          request.headers.get("content-type", ""))
+        return _json({"source": inserted.source, "table": inserted.table,
+                      "inserted": inserted.rows, "elapsed_ms": round(inserted.elapsed_ms, 3)})
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         stop = threading.Event()
@@ -328,7 +336,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
             if close_warehouse:
                 warehouse.close()
 
-    handlers: list[Any] = [healthz, meta, query, explain]
+    handlers: list[Any] = [healthz, meta, query, explain, rows]
     handlers += [_endpoint_handler(endpoint, state) for endpoint in model.endpoints]
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: _error_response}
     app = Litestar(route_handlers=handlers, lifespan=[lifespan],

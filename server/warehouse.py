@@ -173,6 +173,21 @@ class Warehouse:
         logger.debug("command: %s", render(statement))
         self._run("command", statement, parameters)
 
+    def insert(self, table: str, columns: Sequence[str],
+               rows: Sequence[Sequence[object]]) -> None:
+        """Insert checked rows as one block (one INSERT), under the ingestion lock."""
+        database, name = table.split(".", 1)
+        try:
+            with self.ingestion_lock, self._client() as client:
+                client.insert(name, list(rows), column_names=list(columns), database=database)
+        except OperationalError as exc:
+            raise WarehouseUnavailable(f"ClickHouse at {self.location} is unavailable: "
+                                       f"{str(exc).splitlines()[0]}") from exc
+        except DatabaseError as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise WarehouseError(f"ClickHouse rejected the rows: {message}",
+                                 f"INSERT INTO {table}") from exc
+
     def ping(self) -> None:
         self.query(introspection.PING)
 
