@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 
@@ -23,6 +25,10 @@ COLUMN_SIZES = _parse(
     "GROUP BY database, table, column"
 )
 PING = _parse("SELECT 1")
+TABLE_KEYS = _parse(
+    "SELECT database, name, sorting_key, partition_key FROM system.tables "
+    "WHERE database IN {dbs: Array(String)}"
+)
 
 
 def row_count(table: str) -> exp.Select:
@@ -35,3 +41,16 @@ def bucket_bounds(table: str, bucket: str) -> exp.Select:
     column = exp.column(bucket)
     return exp.select(exp.Min(this=column), exp.Max(this=column.copy()),
                       exp.Count(this=exp.Star())).from_(exp.to_table(table))
+
+
+def leads_with(key: str, column: str) -> bool:
+    """Whether a sorting key's first element (or any partition key element) uses ``column``:
+    then a range on ``column`` prunes parts and granules.
+
+    >>> leads_with("event_ts, event_id", "event_ts"), leads_with("toYYYYMM(ts)", "ts")
+    (True, True)
+    >>> leads_with("region, ts", "ts")
+    False
+    """
+    first = key.split(",", 1)[0]
+    return re.search(rf"\b{re.escape(column)}\b", first) is not None

@@ -34,6 +34,9 @@ class RollupStats:
     #: the data's time span ``[first, end)`` (UTC), for rollups with a grain
     first: datetime | None = None
     end: datetime | None = None
+    #: whether a time range prunes the table (its sort or partition key leads with time);
+    #: when not, any range of a source table reads the whole table
+    time_ordered: bool = True
 
     def read_bytes(self, columns: Iterable[str]) -> int:
         """Bytes a query reading ``columns`` scans (whole table when sizes are unknown)."""
@@ -85,7 +88,7 @@ class Piece:
 @dataclass(frozen=True, slots=True)
 class Plan:
     query: Query
-    #: the rollup serving the largest piece (None: the raw table serves the whole answer)
+    #: the rollup serving the piece with most of the data (None: the raw table)
     rollup: CompiledRollup | None
     table: str
     pieces: tuple[Piece, ...]
@@ -156,8 +159,8 @@ def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else min(a, b)
 
 
-def _span(source: CompiledSource, query: Query,
-          rollup: CompiledRollup) -> Span | Rejection:
+def _span(source: CompiledSource, query: Query, rollup: CompiledRollup,
+          data: Interval | None = None) -> Span | Rejection:
     """The part of the query's range a rollup serves exactly (its *middle*) and the edges left
     over, or why it serves none of it."""
     start, end = query.interval or (None, None)
@@ -175,13 +178,17 @@ def _span(source: CompiledSource, query: Query,
     else:
         runs = ((None, None),)
     chosen: Interval | None = None
+    best_share = -1.0
     for run_start, run_end in runs:
         low = _later(start, datetime.fromtimestamp(run_start, UTC) if run_start is not None
                      else None)
         high = _earlier(end, datetime.fromtimestamp(run_end, UTC) if run_end is not None
                         else None)
         if low is None or high is None or low < high:
-            chosen = (low, high)  # the latest run wins: recent data matters most
+            # The run holding most of the data wins; among equals the latest (recent data).
+            share = _fraction((low, high), data) if data is not None else 0.0
+            if share >= best_share:
+                chosen, best_share = (low, high), share
     if chosen is None:
         step = {"minute": "minute", "hour": "hour"}.get(grain, "day")
         return "timezone", (f"{query.grain} buckets in {query.timezone} cannot be cut from "
@@ -262,6 +269,7 @@ class _Costing:
     usable: tuple[tuple[CompiledRollup, RollupStats], ...]
     data: Interval | None
     raw_bytes: int
+    raw_time_ordered: bool = True
 
     def rollup_cost(self, rollup: CompiledRollup, stats: RollupStats,
                     interval: Interval) -> float:
@@ -270,6 +278,8 @@ class _Costing:
         return stats.read_bytes(_columns_read(self.source, self.query, rollup)) * share
 
     def raw_cost(self, interval: Interval) -> float:
+        if not self.raw_time_ordered:
+            return float(self.raw_bytes)
         return self.raw_bytes * _fraction(interval, self.data)
 
     def option(self, rollup: CompiledRollup, stats: RollupStats, span: Span,
@@ -290,7 +300,7 @@ class _Costing:
             return best
         sub = replace(self.query, interval=interval)
         for rollup, stats in self.usable:
-            span = _span(self.source, sub, rollup)
+            span = _span(self.source, sub, rollup, self.data)
             if isinstance(span, Span):
                 found = self.option(rollup, stats, span, depth)
                 if found[0] < best[0]:
@@ -311,12 +321,15 @@ def choose_pieces(source: CompiledSource, query: Query,
     candidates: list[Candidate] = []
     usable: list[tuple[CompiledRollup, RollupStats]] = []
     spans: dict[str, Span] = {}
+    data = _data_span(source, ready)
+    if data is None and query.interval is not None and None not in query.interval:
+        data = query.interval  # sizes unknown: weigh pieces by the time they span
     for rollup in source.rollups:
         stats = ready.get(rollup.qualified_table)
         rejection = _static_reject(source, query, rollup)
         if rejection is None and stats is None:
             rejection = ("not_built", "the rollup table is not built yet; run `semantic apply`")
-        span = _span(source, query, rollup) if rejection is None else None
+        span = _span(source, query, rollup, data) if rejection is None else None
         if span is not None and not isinstance(span, Span):
             rejection = span
         if rejection is not None or not isinstance(span, Span):
@@ -329,12 +342,9 @@ def choose_pieces(source: CompiledSource, query: Query,
         usable.append((rollup, stats))
         spans[rollup.name] = span
     raw_stats = ready.get(source.source.table)
-    data = _data_span(source, ready)
-    if data is None and query.interval is not None and None not in query.interval:
-        data = query.interval  # sizes unknown: weigh pieces by the time they span
     costing = _Costing(source, query, tuple(usable), data,
                        raw_stats.read_bytes(_raw_columns(source, query)) if raw_stats
-                       else UNKNOWN_RAW_BYTES)
+                       else UNKNOWN_RAW_BYTES, raw_stats.time_ordered if raw_stats else True)
     options: dict[str, tuple[float, list[Piece]]] = {}
     best: tuple[tuple[float, int, int], list[Piece]] | None = None
     for rollup, stats in usable:
@@ -342,7 +352,8 @@ def choose_pieces(source: CompiledSource, query: Query,
         key = (options[rollup.name][0], stats.rows, len(rollup.dimensions))
         if best is None or key < best[0]:
             best = (key, options[rollup.name][1])
-    chosen = best[1][0].rollup if best else None
+    chosen = max(best[1], key=lambda p: _fraction((p.start, p.end), data)).rollup \
+        if best else None
     for rollup, stats in usable:
         detail = "can answer" if not spans[rollup.name].edges else \
             "can answer the aligned middle of the range; the edges come from elsewhere"
@@ -351,8 +362,11 @@ def choose_pieces(source: CompiledSource, query: Query,
                                     rollup is chosen))
     order = {r.name: i for i, r in enumerate(source.rollups)}
     candidates.sort(key=lambda c: order[c.rollup])
-    pieces = tuple(best[1]) if best else (Piece(None, *(query.interval or (None, None))),)
-    return pieces, tuple(candidates)
+    if best is None:
+        return (Piece(None, *(query.interval or (None, None))),), tuple(candidates)
+    # The piece holding most of the data comes first: it names the answer's main table.
+    pieces = sorted(best[1], key=lambda p: -_fraction((p.start, p.end), data))
+    return tuple(pieces), tuple(candidates)
 
 
 def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupStats],
@@ -371,7 +385,7 @@ def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupS
     builder = SqlBuilder(source, query)
     statement, parameters, columns = builder.build(pieces, fetch_limit)
     instant_column = builder.time if builder.instant_output() else None
-    rollup = next((p.rollup for p in pieces if p.rollup is not None), None)
+    rollup = pieces[0].rollup
     table = rollup.qualified_table if rollup else source.source.table
     return Plan(query, rollup, table, pieces, candidates, statement, render(statement),
                 parameters, columns, source.source.table, instant_column)

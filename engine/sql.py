@@ -47,11 +47,12 @@ def _instant_text(t: datetime) -> str:
 
 
 def _safe_divisions(expression: exp.Expr) -> exp.Expr:
-    """``a / b`` -> ``a / nullIf(b, 0)``: a metric divided by zero is null, not inf or nan."""
+    """``a / b`` -> ``a / nullIf(b, 0)`` (and ``%`` alike): a metric divided by zero is null,
+    not inf, nan or an error."""
     def rewrite(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Div):
-            return exp.Div(this=node.this,
-                           expression=call("nullIf", node.expression, exp.Literal.number(0)))
+        if isinstance(node, exp.Div | exp.Mod):
+            return type(node)(this=node.this,
+                              expression=call("nullIf", node.expression, exp.Literal.number(0)))
         return node
     return expression.transform(rewrite)
 

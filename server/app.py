@@ -118,6 +118,9 @@ def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str
     for key, values in params.items():
         if key == "limit":
             limit = _integer("limit", values)
+            if endpoint.limit is not None and not 1 <= limit <= endpoint.limit:
+                raise QueryError("limit", f"limit must be from 1 to {endpoint.limit} on "
+                                 f"{endpoint.path}")
         elif key == "offset":
             offset = _integer("offset", values)
         elif key in ("from", "to", "range", "timezone"):
@@ -303,8 +306,8 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
         return _json(explain_plan(plan), headers={TABLE_HEADER: plan.table})
 
     @post("/v1/sources/{source_name:str}/rows", sync_to_thread=True, status_code=200)
-    def rows(source_name: str, request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
-        inserted = ingest(state.runtime(), source_name, body,
+    def rows(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        inserted = ingest(state.runtime(), request.path_params["source_name"], body,
                           request.headers.get("content-type", ""))
         return _json({"source": inserted.source, "table": inserted.table,
                       "inserted": inserted.rows, "elapsed_ms": round(inserted.elapsed_ms, 3)})

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from engine.compiler import CompiledModel, CompiledRollup, SourceTypes, compile_model, type_probe
 from engine.ddl import CATALOG_TABLE, catalog_query
 from engine.expressions import check_expressions
-from engine.introspection import bucket_bounds
+from engine.introspection import TABLE_KEYS, bucket_bounds, leads_with
 from engine.migration import READY
 from engine.planner import Plan, RollupStats, plan_query
 from engine.query import Query, QueryError, normalize_query
@@ -127,10 +127,18 @@ class Runtime:
                 rows, columns = sizes.get(name, (0, {}))
                 first, end = self._time_span(rollup) if rollup.grain else (None, None)
                 ready[name] = RollupStats(rows, sum(columns.values()), columns, first, end)
+        keys = self.warehouse.query(TABLE_KEYS, {"dbs": sorted({s.database for s in sources})})
+        ordered = {f"{db}.{name}": (sorting, partition) for db, name, sorting, partition
+                   in keys.rows}
         for source in sources:
             if source.table in sizes:
                 rows, columns = sizes[source.table]
-                ready[source.table] = RollupStats(rows, sum(columns.values()), columns)
+                sorting, partition = ordered.get(source.table, ("", ""))
+                time = source.time_column or ""
+                time_ordered = bool(time) and (leads_with(sorting, time) or any(
+                    leads_with(part, time) for part in partition.split(",")))
+                ready[source.table] = RollupStats(rows, sum(columns.values()), columns,
+                                                  time_ordered=time_ordered)
         with self._lock:
             if ready != self.ready:
                 self._plans.clear()

@@ -81,7 +81,8 @@ def to_filter(item: object, where: str) -> FilterNode:
     member = item.get("member")
     if not isinstance(member, str):
         raise QueryError(f"{where}.member", "a filter needs a 'member' (a dimension or measure)")
-    op = item.get("op", "eq")
+    op = item.get("op", "in" if isinstance(item.get("value"), list) or "values" in item
+                  else "eq")
     if not isinstance(op, str):
         raise QueryError(f"{where}.op", "'op' must be a string")
     if "value" in item and "values" in item:

@@ -27,7 +27,8 @@ EVENTS_TYPES = SourceTypes(
     columns={"event_id": "String", "event_ts": "DateTime", "user_id": "String",
              "region": "String", "revenue": "Float64"},
     probed={("value", "region"): "String", ("value", "user_id"): "String",
-            ("value", "revenue"): "Float64", ("sum", "revenue", ""): "Float64",
+            ("value", "revenue"): "Float64", ("value", "revenue > 0"): "UInt8",
+            ("sum", "revenue", ""): "Float64",
             ("min", "revenue", ""): "Float64", ("max", "revenue", ""): "Float64"},
 )
 

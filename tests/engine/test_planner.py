@@ -489,21 +489,33 @@ def test_planner_london_summer_days_from_hourly_rollup() -> None:
                              _utc("2026-06-09T23:00"))]
 
 
-def test_planner_london_without_range_prefers_the_widest_rollup() -> None:
-    # region_daily serves only London's last winter run (from late 2199, where the offset
-    # table ends); region_hourly serves every day since London left local mean time
-    # (-0:01:15) on 1847-12-01. The plan must not leave 350 years to the raw table.
+def test_planner_london_without_range_uses_the_run_holding_the_data() -> None:
+    # region_daily serves London days only while London is on UTC (winter runs); of those it
+    # takes the run holding the data (Jan-Mar 2026), region_hourly the rest after it, and the
+    # raw table only the time before, where there is no data (the source is ordered by time).
     query = Query("events", ("total_events",), ("region",), "day", timezone="Europe/London")
     # As the runtime reports them: where the data lies, from each rollup's first/last bucket.
     spanned = {table: dataclasses.replace(stats, first=_utc("2026-01-01T00:00"),
                                           end=_utc("2026-04-01T00:00"))
                for table, stats in ALL_READY.items()}
-    tiles = _tiles(plan_query(SOURCE, query, spanned))
-    assert [t for t in tiles if t[0] is None] == [(None, None, _utc("1847-12-01T01:00"))]
-    # With only the hourly rollup built, that is the whole plan.
+    plan = plan_query(SOURCE, query, spanned)
+    assert _tiles(plan) == [
+        (None, None, _utc("2025-10-27T00:00")),
+        ("region_daily", _utc("2025-10-27T00:00"), _utc("2026-03-29T00:00")),
+        ("region_hourly", _utc("2026-03-29T00:00"), None)]
+    assert plan.rollup is not None and plan.rollup.name == "region_daily"  # most of the data
+    # With only the hourly rollup built, raw serves the time before London left local mean
+    # time (-0:01:15) on 1847-12-01, the hourly rollup everything since.
     hourly = {TABLES["region_hourly"]: ALL_READY[TABLES["region_hourly"]]}
     assert _tiles(plan_query(SOURCE, query, hourly)) == [
         (None, None, _utc("1847-12-01T01:00")), ("region_hourly", _utc("1847-12-01T01:00"), None)]
+    # A source not ordered by time scans whole for any raw piece: each raw piece is priced
+    # at the full table, so a plan never takes more raw pieces than it must.
+    unordered = {**spanned, SOURCE.source.table: RollupStats(10**6, 10**9,
+                                                             time_ordered=False)}
+    plan = plan_query(SOURCE, query, unordered)
+    assert [p.rollup for p in plan.pieces].count(None) == 1
+    assert next(c for c in plan.candidates if c.chosen).cost >= 10**9
 
 
 # --- SQL shape ----------------------------------------------------------------------------

@@ -283,6 +283,8 @@ def test_api_query_nested_filters_and_having(client: TestClient) -> None:  # typ
                         {"member": "events", "op": "gte", "value": 2}]}
     assert client.post("/v1/query", json=body).json()["data"] == [
         {"region": "us", "events": 2, "revenue": 30}]
+    listed = {"measures": ["events"], "filters": [{"member": "region", "value": ["us", "eu"]}]}
+    assert client.post("/v1/query", json=listed).json()["data"] == [{"events": 4}]  # op: in
     body["filters"][1] = {"member": "revenue", "op": "lt", "value": 10}
     assert client.post("/v1/query", json=body).json()["data"] == [
         {"region": "asia", "events": 1, "revenue": 7}]
