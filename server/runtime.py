@@ -101,7 +101,7 @@ class Runtime:
         self._lock = threading.Lock()
         #: Plans are pure functions of the query and of ``ready``: cached until ``ready``
         #: changes, they keep sqlglot off the request path of repeated queries.
-        self._plans: dict[tuple[Query, bool], Plan] = {}
+        self._plans: dict[tuple[Query, bool] | None, Plan] = {}
 
     @classmethod
     def start(cls, model: Model, warehouse: Warehouse) -> Runtime:
@@ -167,21 +167,31 @@ class Runtime:
 
     def plan(self, query: Query, force_raw: bool = False, now: datetime | None = None) -> Plan:
         """Plan a query (relative time ranges resolved against ``now``, default: the clock);
-        plans are cached by the resolved query."""
-        source = self.compiled.sources[self.source_name(query.source)]
-        normalized = normalize_query(source, query, now)  # rejects unhashable values
-        key = (normalized, force_raw)
-        cached = self._plans.get(key)
+        plans are cached by the query as asked (unless its range is relative to the clock) and
+        by the resolved query."""
+        relative = query.time_range is not None and query.time_range.relative is not None
+        asked = None if relative else (query, force_raw)
+        try:
+            cached = self._plans.get(asked) if asked is not None else None
+        except TypeError:  # an unhashable filter value, which validation rejects below
+            asked, cached = None, None
         if cached is not None:
             return cached
+        source = self.compiled.sources[self.source_name(query.source)]
+        normalized = normalize_query(source, query, now)
+        key = (normalized, force_raw)
         with self._lock:
             ready = self.ready
-        plan = plan_query(source, normalized, ready, force_raw=force_raw)
+            plan = self._plans.get(key)
+        if plan is None:
+            plan = plan_query(source, normalized, ready, force_raw=force_raw)
         with self._lock:
             if ready is self.ready:  # not made stale by a refresh meanwhile
                 if len(self._plans) >= PLAN_CACHE_SIZE:
                     self._plans.clear()
                 self._plans[key] = plan
+                if asked is not None:
+                    self._plans[asked] = plan
         return plan
 
     def run(self, plan: Plan) -> Answer:
