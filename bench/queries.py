@@ -119,10 +119,11 @@ QUERIES: tuple[Spec, ...] = (
     Spec("aligned_range_by_day",
          {"measures": ["total_events", "unique_users"], "grain": "day",
           "time_range": {"from": "2026-02-01", "to": "2026-03-01"}}, "rollup"),
-    # "last 30 days" is empty for data in Q1 2026 read later; "this year" covers it in 2026.
-    Spec("relative_this_year",
+    # Relative to the clock: "last 30 days" is empty for data in Q1 2026 read later; the
+    # last 5 complete years hold it until the end of 2031.
+    Spec("relative_last_5_years",
          {"measures": ["total_events", "total_revenue"], "grain": "month",
-          "time_range": "this year"}, "rollup"),
+          "time_range": "last 5 years"}, "rollup"),
     Spec("berlin_day_hourly",
          {"measures": ["total_events", "paying_events"], "grain": "day",
           "timezone": "Europe/Berlin", "time_range": ALL_2026_Q1}, "rollup"),
