@@ -120,10 +120,10 @@ QUERIES: tuple[Spec, ...] = (
          {"measures": ["total_events", "unique_users"], "grain": "day",
           "time_range": {"from": "2026-02-01", "to": "2026-03-01"}}, "rollup"),
     # Relative to the clock: "last 30 days" is empty for data in Q1 2026 read later; the
-    # last 5 complete years hold it until the end of 2031.
-    Spec("relative_last_5_years",
+    # last 60 complete months hold it until 2031.
+    Spec("relative_last_60_months",
          {"measures": ["total_events", "total_revenue"], "grain": "month",
-          "time_range": "last 5 years"}, "rollup"),
+          "time_range": "last 60 months"}, "rollup"),
     Spec("berlin_day_hourly",
          {"measures": ["total_events", "paying_events"], "grain": "day",
           "timezone": "Europe/Berlin", "time_range": ALL_2026_Q1}, "rollup"),
