@@ -170,15 +170,21 @@ def create_catalog(database: str) -> exp.Create:
 
 def record_state(rollup: CompiledRollup, state: str) -> exp.Insert:
     """Record a rollup's state (``building`` or ``ready``) in the catalog."""
+    return record_table_state(rollup.database, rollup.table, rollup.source, rollup.name, state)
+
+
+def record_table_state(database: str, table: str, source: str, rollup: str,
+                       state: str) -> exp.Insert:
+    """Record the state of a rollup table (``building``, ``ready``, ``dropped``)."""
     row = exp.Tuple(expressions=[
-        exp.Literal.string(rollup.table),
-        exp.Literal.string(rollup.source),
-        exp.Literal.string(rollup.name),
+        exp.Literal.string(table),
+        exp.Literal.string(source),
+        exp.Literal.string(rollup),
         exp.Literal.string(state),
         call("now64", exp.Literal.number(6)),
     ])
     target = exp.Schema(
-        this=_table(rollup.database, CATALOG_TABLE),
+        this=_table(database, CATALOG_TABLE),
         expressions=[exp.to_identifier(c) for c in CATALOG_COLUMNS],
     )
     return exp.Insert(this=target, expression=exp.Values(expressions=[row]))

@@ -19,6 +19,7 @@ from engine.compiler import CompiledModel, CompiledRollup
 
 READY = "ready"
 BUILDING = "building"
+DROPPED = "dropped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +30,8 @@ class Statement:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One rollup's action: ``keep``, ``create``, ``rebuild`` (a half-built leftover) or
-    ``unused`` (in the catalog, no longer in the model)."""
+    """One rollup's action: ``keep``, ``create``, ``rebuild`` (a half-built leftover),
+    ``drop`` (in the catalog, no longer in the model) or ``unused`` (the same, kept)."""
 
     action: str
     table: str
@@ -62,10 +63,26 @@ def _build_statements(model: CompiledModel, rollup: CompiledRollup,
     return statements
 
 
+def _drop_statements(name: str, owner: tuple[str, str]) -> tuple[Statement, ...]:
+    """Mark the table dropped first (never served again, even if a drop below fails), then
+    drop its view (no more feeding), the table and any snapshot left by a crash."""
+    database, table = name.split(".", 1)
+    return (
+        Statement(ddl.record_table_state(database, table, *owner, DROPPED)),
+        Statement(ddl.drop_table(exp.table_(f"{table}_mv", db=database), view=True)),
+        Statement(ddl.drop_table(exp.table_(table, db=database))),
+        Statement(ddl.drop_table(exp.table_(f"{table}_snapshot", db=database))),
+    )
+
+
 def plan_migration(model: CompiledModel, catalog: Mapping[str, str],
-                   existing: frozenset[str]) -> tuple[Step, ...]:
+                   existing: frozenset[str],
+                   owners: Mapping[str, tuple[str, str]] | None = None,
+                   keep_unused: bool = True) -> tuple[Step, ...]:
     """Steps for every rollup. ``catalog`` maps ``db.table`` -> state; ``existing`` holds the
-    ``db.table`` names that exist in the warehouse."""
+    ``db.table`` names that exist in the warehouse; ``owners`` maps a catalog table to its
+    (source, rollup) names. Tables no rollup of the model uses are dropped unless
+    ``keep_unused``."""
     steps = []
     wanted = set()
     for rollup in model.rollups:
@@ -83,9 +100,19 @@ def plan_migration(model: CompiledModel, catalog: Mapping[str, str],
                               tuple(_build_statements(model, rollup, True)),
                               "left half-built by an interrupted apply: drop and build again"))
     for name, state in sorted(catalog.items()):
-        if name not in wanted:
-            steps.append(Step("unused", name, None, (), f"no rollup in the model uses it "
-                              f"(state: {state}); kept"))
+        if name in wanted:
+            continue
+        leftovers = any(n in existing for n in (name, f"{name}_mv", f"{name}_snapshot"))
+        if state == DROPPED and not leftovers:
+            continue
+        if keep_unused or owners is None or name not in owners:
+            if state != DROPPED:
+                steps.append(Step("unused", name, None, (), f"no rollup in the model uses it "
+                                  f"(state: {state}); kept (feeding it costs every insert)"))
+            continue
+        steps.append(Step("drop", name, None, _drop_statements(name, owners[name]),
+                          f"no rollup in the model uses it (state: {state}): drop its view "
+                          "and table"))
     return tuple(steps)
 
 

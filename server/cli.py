@@ -74,7 +74,8 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     from server.operations import migration_steps, render_steps
 
     with _compiled(settings) as (compiled, warehouse):
-        sys.stdout.write(render_steps(compiled, migration_steps(compiled, warehouse)))
+        sys.stdout.write(render_steps(compiled, migration_steps(compiled, warehouse,
+                                                                args.keep_unused)))
     return 0
 
 
@@ -82,9 +83,12 @@ def _cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     from server.operations import apply_model
 
     with _compiled(settings) as (compiled, warehouse):
-        steps = apply_model(compiled, warehouse, _say)
-    built = sum(1 for s in steps if s.statements)
-    _say(f"apply: {built} rollup(s) built, {len(steps) - built} unchanged")
+        steps = apply_model(compiled, warehouse, _say, args.keep_unused)
+    built = sum(1 for s in steps if s.statements and s.action != "drop")
+    dropped = sum(1 for s in steps if s.action == "drop")
+    unchanged = len(steps) - built - dropped
+    _say(f"apply: {built} rollup(s) built, {unchanged} unchanged"
+         + (f", {dropped} dropped" if dropped else ""))
     return 0
 
 
@@ -302,8 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("validate", help="check the model; print located errors, exit 1 on any")
-    commands.add_parser("plan", help="print what `apply` would do, with every DDL statement")
-    commands.add_parser("apply", help="create missing rollups and backfill them (idempotent)")
+    plan = commands.add_parser("plan", help="print what `apply` would do, with every DDL "
+                               "statement")
+    apply = commands.add_parser("apply", help="create missing rollups and backfill them, then "
+                                "drop rollup tables the model no longer uses (idempotent)")
+    for command in (plan, apply):
+        command.add_argument("--keep-unused", action="store_true", help="keep (and keep "
+                             "feeding) rollup tables the model no longer uses")
 
     demo = commands.add_parser("demo", help="create analytics.events and fill it with the "
                                "reference data (skipped if it already has rows)")

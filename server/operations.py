@@ -11,7 +11,7 @@ from engine.compiler import CompiledModel
 from engine.demo import create_demo_table, demo_insert
 from engine.migration import Statement, Step, plan_migration, setup_statements
 from engine.render import render
-from server.runtime import read_catalog
+from server.runtime import read_catalog, read_owners
 from server.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -19,11 +19,13 @@ logger = logging.getLogger(__name__)
 Report = Callable[[str], None]
 
 
-def migration_steps(compiled: CompiledModel, warehouse: Warehouse) -> tuple[Step, ...]:
+def migration_steps(compiled: CompiledModel, warehouse: Warehouse,
+                    keep_unused: bool = False) -> tuple[Step, ...]:
     database = compiled.model.rollup_database
     catalog = read_catalog(warehouse, database)
     existing = warehouse.tables([database])
-    return plan_migration(compiled, catalog, existing)
+    return plan_migration(compiled, catalog, existing, read_owners(warehouse, database),
+                          keep_unused)
 
 
 def render_steps(compiled: CompiledModel, steps: tuple[Step, ...]) -> str:
@@ -59,11 +61,13 @@ def _execute(warehouse: Warehouse, statements: tuple[Statement, ...]) -> None:
 
 
 def apply_model(compiled: CompiledModel, warehouse: Warehouse,
-                report: Report = lambda line: None) -> tuple[Step, ...]:
-    """Create and backfill every missing rollup; keep complete ones; report as it goes."""
+                report: Report = lambda line: None, keep_unused: bool = False) -> tuple[Step, ...]:
+    """Create and backfill every missing rollup, keep complete ones, drop the ones no rollup of
+    the model uses (unless ``keep_unused``); report as it goes. New rollups are built before
+    anything is dropped."""
     for statement in setup_statements(compiled.model.rollup_database):
         warehouse.command(statement.expression)
-    steps = migration_steps(compiled, warehouse)
+    steps = migration_steps(compiled, warehouse, keep_unused)
     for step in steps:
         if not step.statements:
             report(f"{step.action:8} {step.table}: {step.detail}")

@@ -75,6 +75,14 @@ def read_catalog(warehouse: Warehouse, database: str) -> dict[str, str]:
     return {f"{database}.{table}": state for table, _source, _rollup, state in rows}
 
 
+def read_owners(warehouse: Warehouse, database: str) -> dict[str, tuple[str, str]]:
+    """``db.table`` -> (source, rollup) of every rollup table in the catalog."""
+    if f"{database}.{CATALOG_TABLE}" not in warehouse.tables([database]):
+        return {}
+    rows = warehouse.query(catalog_query(database)).rows
+    return {f"{database}.{table}": (source, rollup) for table, source, rollup, _ in rows}
+
+
 def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
     """A bucket value as a UTC instant: a date starts at midnight in ``zone``; a naive
     DateTime is UTC (clickhouse-connect's convention)."""
