@@ -199,3 +199,15 @@ def catalog_query(database: str) -> exp.Select:
         .from_(_table(database, CATALOG_TABLE))
         .group_by(*(k.copy() for k in keys))
     )
+
+
+def create_staging_table(table: exp.Table, columns: dict[str, str]) -> exp.Create:
+    """A Memory table with every column Nullable, to decode a typed file (Parquet) into before
+    its rows are checked: a column the file lacks comes back NULL, not a silent default."""
+    definitions = [_column_def(name, type_text if type_text.startswith(("Nullable(",
+                                                                        "LowCardinality("))
+                                else f"Nullable({type_text})")
+                   for name, type_text in columns.items()]
+    return exp.Create(this=exp.Schema(this=table, expressions=definitions), kind="TABLE",
+                      properties=exp.Properties(expressions=[
+                          exp.EngineProperty(this=call("Memory"))]))

@@ -83,6 +83,8 @@ def _boolean(value: object, text: bool) -> object:
 
 
 def _date(value: object, text: bool) -> object:
+    if isinstance(value, date) and not isinstance(value, datetime):  # from a typed file
+        return value
     if not isinstance(value, str):
         raise ValueError(f"expected a date 'YYYY-MM-DD', got {value!r}")
     try:
@@ -97,6 +99,8 @@ def _datetime(value: object, text: bool) -> object:
         value = float(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, datetime):  # from a typed file
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
     if not isinstance(value, str):
         raise ValueError(f"expected a timestamp (ISO 8601 or epoch seconds), got {value!r}")
     try:
@@ -108,6 +112,8 @@ def _datetime(value: object, text: bool) -> object:
 
 
 def _decimal(value: object, text: bool) -> object:
+    if isinstance(value, Decimal):
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"expected a decimal number, got {value!r}")
     try:
@@ -117,6 +123,8 @@ def _decimal(value: object, text: bool) -> object:
 
 
 def _uuid(value: object, text: bool) -> object:
+    if isinstance(value, UUID):
+        return value
     try:
         return UUID(str(value))
     except ValueError:

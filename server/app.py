@@ -307,10 +307,12 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
 
     @post("/v1/sources/{source_name:str}/rows", sync_to_thread=True, status_code=200)
     def rows(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+        dry_run = request.query_params.get("dry_run", "false").lower() in ("1", "true")
         inserted = ingest(state.runtime(), request.path_params["source_name"], body,
-                          request.headers.get("content-type", ""))
+                          request.headers.get("content-type", ""), dry_run)
         return _json({"source": inserted.source, "table": inserted.table,
-                      "inserted": inserted.rows, "elapsed_ms": round(inserted.elapsed_ms, 3)})
+                      "inserted": 0 if dry_run else inserted.rows, "checked": inserted.rows,
+                      "elapsed_ms": round(inserted.elapsed_ms, 3)})
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

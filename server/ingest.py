@@ -7,14 +7,20 @@ import csv
 import io
 import json
 import time
+import uuid
 from dataclasses import dataclass
 
+from sqlglot import exp
+
+from engine.ddl import create_staging_table
 from engine.rows import RowError, check_rows
 from server.runtime import Runtime
 
 JSON_TYPES = ("application/json",)
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 CSV_TYPES = ("text/csv", "application/csv")
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/parquet",
+                 "application/x-parquet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +76,26 @@ def parse_body(body: bytes, content_type: str) -> tuple[list[object], list[str] 
             raise RowError("body", "send a JSON array of row objects (or {\"rows\": [...]})")
         return document, None, False
     raise RowError("content-type", f"unsupported content type '{kind}'; send "
-                   f"{', '.join(JSON_TYPES + NDJSON_TYPES + CSV_TYPES)}")
+                   f"{', '.join(JSON_TYPES + NDJSON_TYPES + CSV_TYPES + PARQUET_TYPES)}")
 
 
-def ingest(runtime: Runtime, source_name: str, body: bytes, content_type: str) -> Inserted:
-    """Check every row, then insert the batch; nothing is inserted when a row is bad."""
+def ingest(runtime: Runtime, source_name: str, body: bytes, content_type: str,
+           dry_run: bool = False) -> Inserted:
+    """Check every row, then insert the batch (unless ``dry_run``); nothing is inserted when
+    a row is bad. Parquet is decoded by ClickHouse, then checked like the other formats."""
     source = runtime.compiled.sources[runtime.source_name(source_name)]
-    rows, names, text = parse_body(body, content_type)
     columns = dict(source.columns)
+    if content_type.split(";", 1)[0].strip().lower() in PARQUET_TYPES:
+        staging = exp.table_(f"_staging_{uuid.uuid4().hex[:12]}",
+                             db=runtime.model.rollup_database)
+        rows: list[object] = list(runtime.warehouse.decode_file(
+            staging, create_staging_table(staging, columns), body, "Parquet"))
+        names, text = None, False
+    else:
+        rows, names, text = parse_body(body, content_type)
     checked = check_rows(columns, rows, text, names)
     started = time.perf_counter()
-    runtime.warehouse.insert(source.source.table, list(columns), checked)
+    if not dry_run:
+        runtime.warehouse.insert(source.source.table, list(columns), checked)
     return Inserted(source.name, source.source.table, len(checked),
                     (time.perf_counter() - started) * 1000)

@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from engine import introspection
 from engine.render import Rendered, render
+from engine.rows import RowError
 from semantic.errors import SemanticError
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,23 @@ class Warehouse:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise WarehouseError(f"ClickHouse rejected the rows: {message}",
                                  f"INSERT INTO {table}") from exc
+
+    def decode_file(self, staging: exp.Table, create: exp.Expression, data: bytes,
+                    fmt: str) -> list[dict[str, object]]:
+        """Rows of a typed file (e.g. Parquet), decoded by ClickHouse into a staging table."""
+        self.command(create)
+        name = render(staging)
+        try:
+            with self._client() as client:
+                client.raw_insert(name, insert_block=data, fmt=fmt)
+            result = self.query(exp.select("*").from_(staging.copy()))
+        except DatabaseError as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise RowError("body", f"ClickHouse could not read the {fmt} data: "
+                           f"{message}") from exc
+        finally:
+            self.command(exp.Drop(tables=[staging.copy()], kind="TABLE", exists=True))
+        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
     def ping(self) -> None:
         self.query(introspection.PING)

@@ -125,3 +125,35 @@ def test_ingest_unknown_source(client: TestClient) -> None:  # type: ignore[type
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "source"
     assert "did you mean 'events'" in response.json()["error"]["message"]
+
+
+def _parquet(warehouse: Warehouse, select: str) -> bytes:
+    """Parquet bytes written by ClickHouse itself."""
+    with warehouse._client() as client:  # the test needs a raw export; the app never does
+        return bytes(client.raw_query(f"{select} FORMAT Parquet"))
+
+
+def test_ingest_parquet_checked_like_other_formats(client: TestClient,  # type: ignore[type-arg]
+                                                   warehouse: Warehouse) -> None:
+    good = _parquet(warehouse, "SELECT toDateTime('2026-01-01 10:00:00', 'UTC') AS ts, "
+                               "'eu' AS region, toInt32(number) AS amount, "
+                               "CAST(NULL, 'Nullable(String)') AS note FROM numbers(3)")
+    parquet = {"content-type": "application/vnd.apache.parquet"}
+    checked = client.post(f"{ROWS}?dry_run=true", content=good, headers=parquet)
+    assert checked.status_code == 200, checked.text
+    assert (checked.json()["inserted"], checked.json()["checked"]) == (0, 3)
+    assert _totals(client) == {"n": 0, "rev": 0}  # a dry run inserts nothing
+    response = client.post(ROWS, content=good, headers=parquet)
+    assert response.status_code == 200, response.text
+    assert _totals(client) == {"n": 3, "rev": 3}
+    # A file without the region column: the row and field are named, nothing is inserted.
+    missing = _parquet(warehouse, "SELECT toDateTime('2026-01-01 10:00:00', 'UTC') AS ts, "
+                                  "toInt32(1) AS amount")
+    response = client.post(ROWS, content=missing, headers=parquet)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "rows[0].region"
+    broken = client.post(ROWS, content=b"PAR1 not really", headers=parquet)
+    assert broken.status_code == 400
+    assert broken.json()["error"]["field"] == "body"
+    assert "could not read the Parquet data" in broken.json()["error"]["message"]
+    assert _totals(client) == {"n": 3, "rev": 3}
