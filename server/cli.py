@@ -6,8 +6,10 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from engine.compiler import CompiledModel
@@ -106,6 +108,114 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         warehouse.close()
     _say(f"{args.table}: {total:,} rows (seed {args.seed})")
+    return 0
+
+
+#: file suffix -> (content type, whether batches are split by lines)
+LOAD_FORMATS = {
+    ".csv": ("text/csv", True),
+    ".jsonl": ("application/x-ndjson", True),
+    ".ndjson": ("application/x-ndjson", True),
+    ".json": ("application/json", False),
+    ".parquet": ("application/vnd.apache.parquet", False),
+}
+
+
+def _batches(data: bytes, content_type: str, by_lines: bool, size: int) -> Iterator[bytes]:
+    """The file cut into batches of ``size`` rows (CSV keeps its header in every batch)."""
+    if not by_lines:
+        yield data
+        return
+    lines = data.splitlines(keepends=True)
+    header = lines[:1] if content_type == "text/csv" else []
+    body = lines[len(header):]
+    for start in range(0, max(len(body), 1), size):
+        yield b"".join(header + body[start:start + size])
+
+
+def _post(url: str, data: bytes, content_type: str) -> dict[str, Any]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=data, method="POST",
+                                     headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310
+            return json.loads(response.read())  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as exc:
+        error = json.loads(exc.read() or b"{}").get("error", {})
+        raise SemanticError(f"{error.get('message', exc.reason)}"
+                            + (f" (field: {error['field']})" if error.get("field") else "")
+                            ) from None
+    except urllib.error.URLError as exc:
+        raise SemanticError(f"cannot reach the server at {url}: {exc.reason}") from None
+
+
+def _server_up(server: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{server}/healthz", timeout=2):  # noqa: S310
+            return True
+    except OSError:
+        return False
+
+
+def _cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the whole file, then insert it batch by batch: a bad row anywhere inserts
+    nothing. Goes through the running server when it holds the embedded engine."""
+    from server.ingest import ingest
+
+    path = Path(args.file)
+    suffix = path.suffix.lower()
+    if args.format:
+        suffix = f".{args.format}"
+    if suffix not in LOAD_FORMATS:
+        raise SemanticError(f"{path}: unknown format '{suffix}'; use one of "
+                            f"{', '.join(s.lstrip('.') for s in LOAD_FORMATS)} (or --format)")
+    content_type, by_lines = LOAD_FORMATS[suffix]
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SemanticError(f"cannot read {path}: {exc.strerror}") from None
+    batches = list(_batches(data, content_type, by_lines, args.batch_rows))
+    server = args.server
+    if server is None and settings.embedded:
+        warehouse = _warehouse(settings)
+        try:
+            warehouse.ping()
+        except WarehouseUnavailable:
+            default = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+            if not _server_up(default):
+                raise
+            server = default
+        finally:
+            warehouse.close()
+    started = time.perf_counter()
+    done = 0
+    if server is not None:
+        base = f"{server.rstrip('/')}/v1/sources/{args.source}/rows"
+        _say(f"loading {path} through {server}")
+        for batch in batches:
+            _post(f"{base}?dry_run=true", batch, content_type)
+        for batch in batches:
+            done += int(_post(base, batch, content_type)["inserted"])
+            _say(f"inserted {done:,} rows ({done / (time.perf_counter() - started):,.0f} rows/s)")
+    else:
+        model = load_model(settings.model_path)
+        warehouse = _warehouse(settings)
+        try:
+            runtime = Runtime.start(model, warehouse)
+            for batch in batches:
+                ingest(runtime, args.source, batch, content_type, dry_run=True)
+            for batch in batches:
+                done += ingest(runtime, args.source, batch, content_type).rows
+                _say(f"inserted {done:,} rows "
+                     f"({done / (time.perf_counter() - started):,.0f} rows/s)")
+        finally:
+            warehouse.close()
+    _say(f"load: {done:,} rows into source '{args.source}' in "
+         f"{time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -323,6 +433,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--table", default=DEMO_TABLE, help=f"target table (default {DEMO_TABLE})")
     demo.add_argument("--append", action="store_true", help="insert even if the table has rows")
 
+    load = commands.add_parser("load", help="insert a CSV, JSON lines, JSON or Parquet file "
+                               "into a source (the whole file is checked first)")
+    load.add_argument("source", help="source name from metrics.yaml")
+    load.add_argument("file", help="file to load: .csv (with a header), .jsonl/.ndjson, .json "
+                      "(an array of objects) or .parquet")
+    load.add_argument("--format", choices=[s.lstrip(".") for s in LOAD_FORMATS],
+                      help="file format (default: from the file name)")
+    load.add_argument("--batch-rows", type=int, default=100_000, help="rows per INSERT for "
+                      "CSV and JSON lines (default 100,000)")
+    load.add_argument("--server", help="send the rows to a running `semantic serve` at this URL "
+                      f"(default: http://{DEFAULT_HOST}:{DEFAULT_PORT} when it holds the "
+                      "embedded engine)")
+
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default "
                        f"{DEFAULT_HOST})")
@@ -348,6 +471,7 @@ COMMANDS = {
     "serve": _cmd_serve,
     "query": _cmd_query,
     "explain": _cmd_explain,
+    "load": _cmd_load,
 }
 
 

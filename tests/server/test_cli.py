@@ -83,3 +83,65 @@ def test_cli_demo_apply_query_plan_round_trip(data_dir: Path) -> None:
     assert any(line.startswith("totals ") and "missing_dimension" in line for line in lines)
     bad = semantic(data_dir, "query", "-m", "total_events", "--range", "last fortnight")
     assert bad.returncode == 2 and "(field: time_range)" in bad.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_cli_load_direct_then_through_the_running_server(tmp_path: Path) -> None:
+    import json
+    import time
+    import urllib.request
+
+    data_dir = tmp_path / "chdb"
+    assert semantic(data_dir, "demo", "--rows", "1000").returncode == 0
+    assert semantic(data_dir, "apply").returncode == 0
+    header = "event_id,event_ts,user_id,region,revenue\n"
+    good = tmp_path / "good.csv"
+    good.write_text(header + "".join(f"x{i},2026-04-01 00:00:0{i % 10},u{i},mars,{i}\n"
+                                     for i in range(25)))
+    loaded = semantic(data_dir, "load", "events", str(good), "--batch-rows", "10")
+    assert loaded.returncode == 0, loaded.stderr
+    assert "load: 25 rows into source 'events'" in loaded.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"event_id": "y", "event_ts": "2026-04-02", "user_id": "u", '
+                   '"region": "mars", "revenue": 1}\n{"event_id": "z"}\n')
+    rejected = semantic(data_dir, "load", "events", str(bad))
+    assert rejected.returncode == 2
+    assert "line 2: column 'event_ts' is missing (field: line 2.event_ts)" in rejected.stderr
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "CLICKHOUSE_URL"}
+    env["SEMANTIC_DATA_DIR"] = str(data_dir)
+    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=1)  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.1)
+        # The server holds the engine: a direct command fails with what to do instead.
+        held = semantic(data_dir, "query", "-m", "total_events")
+        assert held.returncode == 2 and "is in use by another process" in held.stderr
+        through = semantic(data_dir, "load", "events", str(good), "--server", url)
+        assert through.returncode == 0, through.stderr
+        assert f"loading {good} through {url}" in through.stdout
+        rejected = semantic(data_dir, "load", "events", str(bad), "--server", url)
+        assert rejected.returncode == 2 and "(field: line 2.event_ts)" in rejected.stderr
+        request = urllib.request.Request(f"{url}/v1/query", method="POST", data=json.dumps(
+            {"measures": ["total_events"], "filters": [{"member": "region",
+                                                        "value": "mars"}]}).encode())
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert json.loads(response.read())["data"] == [{"total_events": 50}]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
