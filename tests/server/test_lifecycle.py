@@ -3,13 +3,16 @@ ones are built (or kept with ``keep_unused``), and a changed rollup gets new tab
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
+
 import sqlglot
 
 from engine.compiler import CompiledModel
-from engine.migration import DROPPED
+from engine.migration import DROPPED, setup_statements
 from engine.query import Query
 from semantic import load_model_text
-from server.operations import apply_model
+from server.operations import apply_model, migration_steps
 from server.runtime import Runtime, compile_against, read_catalog
 from server.warehouse import Warehouse
 from tests.support import insert_rows, model_text
@@ -71,3 +74,89 @@ def test_apply_drops_unused_rollups_after_building(warehouse: Warehouse, databas
     plan = runtime.plan(query)
     assert plan.table == new_daily
     assert runtime.run(plan).rows == runtime.run(runtime.plan(query, force_raw=True)).rows
+
+
+def _rollup_rows(runtime: Runtime, query: Query) -> tuple[list[dict[str, object]], str]:
+    plan = runtime.plan(query)
+    return runtime.run(plan).rows, plan.table
+
+
+def test_apply_interrupted_at_every_statement_then_rerun_is_exact(
+        warehouse: Warehouse, database: str) -> None:
+    """Kill ``apply`` after each statement of a first build and of a model change: whatever is
+    left is never served, and the next ``apply`` finishes with rollups equal to the raw table
+    (rows keep arriving between the crash and the re-run)."""
+    warehouse.command(sqlglot.parse_one(
+        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
+        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    insert_rows(warehouse, f"{database}.events", ROWS)
+    queries = [Query("events", ("events", "revenue")),
+               Query("events", ("events",), ("region", "ts"), "week")]
+    for extra in (DAILY, WEEKLY):  # first build, then a changed rollup replacing the old
+        compiled = _compiled(warehouse, database, extra)
+        statements = [s for step in migration_steps(compiled, warehouse) for s in step.statements]
+        assert statements
+        for crash_after in range(len(statements)):
+            for statement in setup_statements(database):
+                warehouse.command(statement.expression)
+            steps = migration_steps(compiled, warehouse)
+            pending = [s for step in steps for s in step.statements][:crash_after]
+            for statement in pending:  # the process dies after this many statements
+                warehouse.command(statement.expression)
+            insert_rows(warehouse, f"{database}.events",
+                        [("2026-01-03 00:00:00", "eu", crash_after)])
+            runtime = Runtime.start(compiled.model, warehouse)
+            for query in queries:  # served answers stay exact in the half-built state
+                served, _ = _rollup_rows(runtime, query)
+                raw = runtime.run(runtime.plan(query, force_raw=True)).rows
+                assert served == raw, (extra, crash_after, query)
+        apply_model(compiled, warehouse)
+        runtime = Runtime.start(compiled.model, warehouse)
+        assert {r.qualified_table for r in compiled.rollups} <= set(runtime.ready)
+        for query in queries:
+            served, table = _rollup_rows(runtime, query)
+            assert table != f"{database}.events", query
+            assert served == runtime.run(runtime.plan(query, force_raw=True)).rows
+        assert all(s.action == "keep" for s in migration_steps(compiled, warehouse))
+
+
+def test_apply_with_a_concurrent_writer_counts_every_row_once(warehouse: Warehouse,
+                                                              database: str) -> None:
+    """A writer inserts batches through the service's ingestion path the whole time ``apply``
+    builds (first build, then a model change); afterwards every rollup equals the raw table."""
+    warehouse.command(sqlglot.parse_one(
+        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
+        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    insert_rows(warehouse, f"{database}.events",
+                [(f"2026-01-{1 + i % 28:02d} 00:00:00", ("eu", "us")[i % 2], i)
+                 for i in range(5000)])
+    stop = threading.Event()
+    batches = 0
+
+    def write() -> None:
+        nonlocal batches
+        while not stop.is_set():
+            warehouse.insert(f"{database}.events", ["ts", "region", "amount"],
+                             [[datetime(2026, 2, 1 + batches % 28, tzinfo=UTC), "us", batches]
+                              for _ in range(50)])
+            batches += 1
+
+    queries = [Query("events", ("events", "revenue")),
+               Query("events", ("events",), ("region", "ts"), "week")]
+    for extra in (DAILY, WEEKLY):
+        compiled = _compiled(warehouse, database, extra)
+        writer = threading.Thread(target=write)
+        before = batches
+        writer.start()
+        try:
+            apply_model(compiled, warehouse)
+        finally:
+            stop.set()
+            writer.join()
+            stop.clear()
+        assert batches - before >= 3, "the writer did not overlap the build"
+        runtime = Runtime.start(compiled.model, warehouse)
+        for query in queries:
+            served, table = _rollup_rows(runtime, query)
+            assert table != f"{database}.events"
+            assert served == runtime.run(runtime.plan(query, force_raw=True)).rows, query
