@@ -136,11 +136,20 @@ def attach_snapshot(source: CompiledSource, rollup: CompiledRollup) -> exp.Comma
                        expression=f"TABLE {target} ATTACH PARTITION ALL FROM {origin}")
 
 
+#: the query parameter naming the snapshot part a backfill statement reads
+PART_PARAMETER = "part"
+
+
 def backfill_insert(source: CompiledSource, rollup: CompiledRollup,
-                    from_table: exp.Table) -> exp.Insert:
-    """``INSERT INTO rollup SELECT ...`` over ``from_table`` (the snapshot)."""
-    return exp.insert(rollup_select(source, rollup, from_table),
-                      _table(rollup.database, rollup.table))
+                    from_table: exp.Table, per_part: bool = False) -> exp.Insert:
+    """``INSERT INTO rollup SELECT ...`` over ``from_table`` (the snapshot); ``per_part``
+    restricts it to the part named by the ``{part:String}`` parameter, so a backfill runs
+    part by part and reports progress."""
+    select = rollup_select(source, rollup, from_table)
+    if per_part:
+        select = select.where(exp.EQ(this=exp.column("_part"), expression=exp.Placeholder(
+            this=PART_PARAMETER, kind=data_type("String"))))
+    return exp.insert(select, _table(rollup.database, rollup.table))
 
 
 def drop_table(table: exp.Table, view: bool = False) -> exp.Drop:

@@ -25,6 +25,10 @@ COLUMN_SIZES = _parse(
     "GROUP BY database, table, column"
 )
 PING = _parse("SELECT 1")
+PARTS = _parse(
+    "SELECT partition_id, name, rows FROM system.parts WHERE database = {db: String} "
+    "AND table = {name: String} AND active ORDER BY partition_id, name"
+)
 TABLE_KEYS = _parse(
     "SELECT database, name, sorting_key, partition_key FROM system.tables "
     "WHERE database IN {dbs: Array(String)}"

@@ -26,6 +26,8 @@ DROPPED = "dropped"
 class Statement:
     expression: exp.Expression
     locked: bool = False
+    #: ``db.table`` of the snapshot a per-part backfill reads (run once per part)
+    backfill_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,8 @@ def _build_statements(model: CompiledModel, rollup: CompiledRollup,
         Statement(ddl.create_snapshot_table(source, rollup)),
         Statement(ddl.create_rollup_view(source, rollup), locked=True),
         Statement(ddl.attach_snapshot(source, rollup), locked=True),
-        Statement(ddl.backfill_insert(source, rollup, snapshot)),
+        Statement(ddl.backfill_insert(source, rollup, snapshot, per_part=True),
+                  backfill_from=f"{rollup.database}.{snapshot.name}"),
         Statement(ddl.drop_table(snapshot)),
         Statement(ddl.record_state(rollup, READY)),
     ]

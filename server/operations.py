@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from engine import introspection
 from engine.compiler import CompiledModel
+from engine.ddl import PART_PARAMETER
 from engine.demo import create_demo_table, demo_insert
 from engine.migration import Statement, Step, plan_migration, setup_statements
 from engine.render import render
@@ -44,10 +45,34 @@ def render_steps(compiled: CompiledModel, steps: tuple[Step, ...]) -> str:
     return "\n".join([f"-- plan: {summary}", *setup, "", *lines]).rstrip() + "\n"
 
 
-def _execute(warehouse: Warehouse, statements: tuple[Statement, ...]) -> None:
+def _backfill(warehouse: Warehouse, statement: Statement, report: Report) -> None:
+    """Run a backfill part by part of its snapshot, partition by partition, reporting rows,
+    rows/s and the time left."""
+    assert statement.backfill_from is not None
+    database, name = statement.backfill_from.split(".", 1)
+    parts = warehouse.query(introspection.PARTS, {"db": database, "name": name}).rows
+    total = sum(int(rows) for _, _, rows in parts)
+    done = 0
+    started = time.perf_counter()
+    for partition, part, rows in parts:
+        warehouse.command(statement.expression, {PART_PARAMETER: part})
+        done += int(rows)
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        rate = done / elapsed
+        left = (total - done) / rate if rate else 0.0
+        report(f"{'':8} backfill {done:,}/{total:,} rows ({100 * done / max(total, 1):.0f} %), "
+               f"{rate:,.0f} rows/s, {left:.1f} s left (partition {partition}, part {part})")
+
+
+def execute(warehouse: Warehouse, statements: tuple[Statement, ...],
+             report: Report = lambda line: None) -> None:
     index = 0
     while index < len(statements):
         statement = statements[index]
+        if statement.backfill_from is not None:
+            _backfill(warehouse, statement, report)
+            index += 1
+            continue
         if not statement.locked:
             warehouse.command(statement.expression)
             index += 1
@@ -74,7 +99,7 @@ def apply_model(compiled: CompiledModel, warehouse: Warehouse,
             continue
         started = time.perf_counter()
         report(f"{step.action:8} {step.table}: {step.detail} ...")
-        _execute(warehouse, step.statements)
+        execute(warehouse, step.statements, report)
         report(f"{'':8} done in {time.perf_counter() - started:.2f} s")
     return steps
 

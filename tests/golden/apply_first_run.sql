@@ -3,7 +3,7 @@ CREATE TABLE IF NOT EXISTS semantic.events_totals_e9e7230e20 (count_all SimpleAg
 CREATE TABLE IF NOT EXISTS semantic.events_totals_e9e7230e20_snapshot AS analytics.events;
 CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_totals_e9e7230e20_mv TO semantic.events_totals_e9e7230e20 AS SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM analytics.events;
 ALTER TABLE semantic.events_totals_e9e7230e20_snapshot ATTACH PARTITION ALL FROM analytics.events;
-INSERT INTO semantic.events_totals_e9e7230e20 SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM semantic.events_totals_e9e7230e20_snapshot;
+INSERT INTO semantic.events_totals_e9e7230e20 SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM semantic.events_totals_e9e7230e20_snapshot WHERE _part = {part: String};
 DROP TABLE IF EXISTS semantic.events_totals_e9e7230e20_snapshot;
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_totals_e9e7230e20', 'events', 'totals', 'ready', now64(6));
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_daily_5e57f04c2a', 'events', 'daily', 'building', now64(6));
@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS semantic.events_daily_5e57f04c2a (event_ts_day DATE, 
 CREATE TABLE IF NOT EXISTS semantic.events_daily_5e57f04c2a_snapshot AS analytics.events;
 CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_daily_5e57f04c2a_mv TO semantic.events_daily_5e57f04c2a AS SELECT toDate(event_ts, 'UTC') AS event_ts_day, count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue FROM analytics.events GROUP BY toDate(event_ts, 'UTC');
 ALTER TABLE semantic.events_daily_5e57f04c2a_snapshot ATTACH PARTITION ALL FROM analytics.events;
-INSERT INTO semantic.events_daily_5e57f04c2a SELECT toDate(event_ts, 'UTC') AS event_ts_day, count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue FROM semantic.events_daily_5e57f04c2a_snapshot GROUP BY toDate(event_ts, 'UTC');
+INSERT INTO semantic.events_daily_5e57f04c2a SELECT toDate(event_ts, 'UTC') AS event_ts_day, count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue FROM semantic.events_daily_5e57f04c2a_snapshot WHERE _part = {part: String} GROUP BY toDate(event_ts, 'UTC');
 DROP TABLE IF EXISTS semantic.events_daily_5e57f04c2a_snapshot;
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_daily_5e57f04c2a', 'events', 'daily', 'ready', now64(6));
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_region_daily_c0344c1e5b', 'events', 'region_daily', 'building', now64(6));
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS semantic.events_region_daily_c0344c1e5b (event_ts_day
 CREATE TABLE IF NOT EXISTS semantic.events_region_daily_c0344c1e5b_snapshot AS analytics.events;
 CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_region_daily_c0344c1e5b_mv TO semantic.events_region_daily_c0344c1e5b AS SELECT toDate(event_ts, 'UTC') AS event_ts_day, region AS region, count() AS count_all, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue, min(revenue) AS min_revenue, max(revenue) AS max_revenue, countIf(revenue > 0) AS count_all_if_49119b5d, quantileTDigestState(0.5)(revenue) AS tdigest_revenue FROM analytics.events GROUP BY toDate(event_ts, 'UTC'), region;
 ALTER TABLE semantic.events_region_daily_c0344c1e5b_snapshot ATTACH PARTITION ALL FROM analytics.events;
-INSERT INTO semantic.events_region_daily_c0344c1e5b SELECT toDate(event_ts, 'UTC') AS event_ts_day, region AS region, count() AS count_all, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue, min(revenue) AS min_revenue, max(revenue) AS max_revenue, countIf(revenue > 0) AS count_all_if_49119b5d, quantileTDigestState(0.5)(revenue) AS tdigest_revenue FROM semantic.events_region_daily_c0344c1e5b_snapshot GROUP BY toDate(event_ts, 'UTC'), region;
+INSERT INTO semantic.events_region_daily_c0344c1e5b SELECT toDate(event_ts, 'UTC') AS event_ts_day, region AS region, count() AS count_all, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue, min(revenue) AS min_revenue, max(revenue) AS max_revenue, countIf(revenue > 0) AS count_all_if_49119b5d, quantileTDigestState(0.5)(revenue) AS tdigest_revenue FROM semantic.events_region_daily_c0344c1e5b_snapshot WHERE _part = {part: String} GROUP BY toDate(event_ts, 'UTC'), region;
 DROP TABLE IF EXISTS semantic.events_region_daily_c0344c1e5b_snapshot;
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_region_daily_c0344c1e5b', 'events', 'region_daily', 'ready', now64(6));
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_region_hourly_a9c61b93bd', 'events', 'region_hourly', 'building', now64(6));
@@ -27,6 +27,6 @@ CREATE TABLE IF NOT EXISTS semantic.events_region_hourly_a9c61b93bd (event_ts_ho
 CREATE TABLE IF NOT EXISTS semantic.events_region_hourly_a9c61b93bd_snapshot AS analytics.events;
 CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_region_hourly_a9c61b93bd_mv TO semantic.events_region_hourly_a9c61b93bd AS SELECT toStartOfHour(event_ts, 'UTC') AS event_ts_hour, region AS region, count() AS count_all, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue, countIf(revenue > 0) AS count_all_if_49119b5d FROM analytics.events GROUP BY toStartOfHour(event_ts, 'UTC'), region;
 ALTER TABLE semantic.events_region_hourly_a9c61b93bd_snapshot ATTACH PARTITION ALL FROM analytics.events;
-INSERT INTO semantic.events_region_hourly_a9c61b93bd SELECT toStartOfHour(event_ts, 'UTC') AS event_ts_hour, region AS region, count() AS count_all, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue, countIf(revenue > 0) AS count_all_if_49119b5d FROM semantic.events_region_hourly_a9c61b93bd_snapshot GROUP BY toStartOfHour(event_ts, 'UTC'), region;
+INSERT INTO semantic.events_region_hourly_a9c61b93bd SELECT toStartOfHour(event_ts, 'UTC') AS event_ts_hour, region AS region, count() AS count_all, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue, countIf(revenue > 0) AS count_all_if_49119b5d FROM semantic.events_region_hourly_a9c61b93bd_snapshot WHERE _part = {part: String} GROUP BY toStartOfHour(event_ts, 'UTC'), region;
 DROP TABLE IF EXISTS semantic.events_region_hourly_a9c61b93bd_snapshot;
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_region_hourly_a9c61b93bd', 'events', 'region_hourly', 'ready', now64(6))

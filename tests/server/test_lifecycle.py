@@ -12,7 +12,7 @@ from engine.compiler import CompiledModel
 from engine.migration import DROPPED, setup_statements
 from engine.query import Query
 from semantic import load_model_text
-from server.operations import apply_model, migration_steps
+from server.operations import apply_model, execute, migration_steps
 from server.runtime import Runtime, compile_against, read_catalog
 from server.warehouse import Warehouse
 from tests.support import insert_rows, model_text
@@ -101,8 +101,7 @@ def test_apply_interrupted_at_every_statement_then_rerun_is_exact(
                 warehouse.command(statement.expression)
             steps = migration_steps(compiled, warehouse)
             pending = [s for step in steps for s in step.statements][:crash_after]
-            for statement in pending:  # the process dies after this many statements
-                warehouse.command(statement.expression)
+            execute(warehouse, tuple(pending))  # the process dies after this many statements
             insert_rows(warehouse, f"{database}.events",
                         [("2026-01-03 00:00:00", "eu", crash_after)])
             runtime = Runtime.start(compiled.model, warehouse)
