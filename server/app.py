@@ -16,7 +16,7 @@ from litestar.params import RawBody
 from engine.compiler import CompiledMeasure
 from engine.planner import Plan
 from engine.query import Filter, Order, Query, QueryError, TimeRange
-from semantic.errors import SemanticError
+from semantic.errors import ModelError, SemanticError
 from semantic.model import Endpoint, Model, Source
 from semantic.suggest import did_you_mean
 from server.ingest import ingest
@@ -39,11 +39,13 @@ class State:
     app stays up and answers 503, compiling on the first request that finds it back.
     """
 
-    def __init__(self, model: Model, warehouse: Warehouse, runtime: Runtime | None) -> None:
+    def __init__(self, model: Model, warehouse: Warehouse, runtime: Runtime | None,
+                 load: Callable[[], Model] | None = None) -> None:
         self.model = model
         self.warehouse = warehouse
         self._runtime = runtime
         self._lock = threading.Lock()
+        self._load = load
 
     def runtime(self) -> Runtime:
         if self._runtime is None:
@@ -51,6 +53,21 @@ class State:
                 if self._runtime is None:
                     self._runtime = Runtime.start(self.model, self.warehouse)
         return self._runtime
+
+    def reload(self) -> Runtime:
+        """Load the model file again, compile it and switch to it; requests in flight finish
+        on the old runtime. A model with errors changes nothing (``ModelError``)."""
+        if self._load is None:
+            raise SemanticError("this server was started without a model file to reload")
+        model = self._load()
+        runtime = Runtime.start(model, self.warehouse)
+        with self._lock:
+            self.model, self._runtime = model, runtime
+        logger.info("reloaded the model: %d rollup(s), %d ready, %d endpoint(s)",
+                    len(runtime.compiled.rollups),
+                    sum(r.qualified_table in runtime.ready for r in runtime.compiled.rollups),
+                    len(model.endpoints))
+        return runtime
 
     @property
     def started(self) -> Runtime | None:
@@ -160,9 +177,17 @@ def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str
     )
 
 
-def _endpoint_handler(endpoint: Endpoint, state: State) -> HTTPRouteHandler:
+def _endpoint_handler(state: State) -> HTTPRouteHandler:
+    """One handler for every endpoint of the current model, looked up by path, so a reloaded
+    model's endpoints are served without a restart."""
     def handle(request: Request[Any, Any, Any]) -> Response[bytes]:
+        path = "/" + request.path_params["path"].lstrip("/")
+        if all(e.path != path for e in state.model.endpoints):
+            raise HTTPException(status_code=404, detail=f"no endpoint at {path}")
         runtime = state.runtime()
+        endpoint = next((e for e in runtime.model.endpoints if e.path == path), None)
+        if endpoint is None:  # removed by a reload meanwhile
+            raise HTTPException(status_code=404, detail=f"no endpoint at {path}")
         params = {k: request.query_params.getall(k) for k in request.query_params}
         query = _endpoint_query(endpoint, runtime.model, params)
         answer = runtime.run(runtime.plan(query))
@@ -175,8 +200,7 @@ def _endpoint_handler(endpoint: Endpoint, state: State) -> HTTPRouteHandler:
             body = rows[0] if rows else {f.name: None for f in endpoint.fields}
         return _json(body, headers={TABLE_HEADER: answer.plan.table})
 
-    name = "endpoint:" + endpoint.path
-    return get(endpoint.path, name=name, sync_to_thread=True)(handle)
+    return get("/{path:path}", name="endpoints", sync_to_thread=True)(handle)
 
 
 def _measure_meta(source: Source, compiled: CompiledMeasure) -> dict[str, Any]:
@@ -266,10 +290,12 @@ def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 
 def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STATS_REFRESH_SECONDS,
-               close_warehouse: bool = False, runtime: Runtime | None = None) -> Litestar:
+               close_warehouse: bool = False, runtime: Runtime | None = None,
+               load: Callable[[], Model] | None = None) -> Litestar:
     """Build the app for a validated model. The warehouse is shared, never opened here;
-    ``runtime`` is the model already compiled against it, if the caller has one."""
-    state = State(model, warehouse, runtime)
+    ``runtime`` is the model already compiled against it, if the caller has one; ``load``
+    reads the model file again for ``POST /v1/admin/reload``."""
+    state = State(model, warehouse, runtime, load)
 
     @get("/healthz", sync_to_thread=True)
     def healthz() -> Response[bytes]:
@@ -304,6 +330,17 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
         source = runtime.source_name(request.source)
         plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
         return _json(explain_plan(plan), headers={TABLE_HEADER: plan.table})
+
+    @post("/v1/admin/reload", sync_to_thread=True, status_code=200)
+    def reload() -> Response[bytes]:
+        try:
+            runtime = state.reload()
+        except ModelError as exc:  # the file is wrong, not the server: keep serving the old
+            return _json({"error": exc.to_dict()}, status=422)
+        return _json({"status": "reloaded", "rollups": len(runtime.compiled.rollups),
+                      "rollups_ready": sum(r.qualified_table in runtime.ready
+                                           for r in runtime.compiled.rollups),
+                      "endpoints": [e.path for e in runtime.model.endpoints]})
 
     @post("/v1/sources/{source_name:str}/rows", sync_to_thread=True, status_code=200)
     def rows(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
@@ -341,8 +378,8 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
             if close_warehouse:
                 warehouse.close()
 
-    handlers: list[Any] = [healthz, meta, query, explain, rows]
-    handlers += [_endpoint_handler(endpoint, state) for endpoint in model.endpoints]
+    handlers: list[Any] = [healthz, meta, query, explain, rows, reload]
+    handlers.append(_endpoint_handler(state))
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: _error_response}
     app = Litestar(route_handlers=handlers, lifespan=[lifespan],
                    exception_handlers=exception_handlers, openapi_config=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -235,9 +236,22 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except SemanticError:
         warehouse.close()
         raise
-    app = create_app(model, warehouse, close_warehouse=True, runtime=runtime)
+    app = create_app(model, warehouse, close_warehouse=True, runtime=runtime,
+                     load=lambda: load_model(settings.model_path))
+
+    def reload_on_signal(signum: int, frame: object) -> None:
+        try:
+            app.state.semantic.reload()
+        except ModelError as exc:
+            logger.error("reload refused, the model has errors:\n%s",
+                         "\n".join(issue.render() for issue in exc.issues))
+        except SemanticError as exc:
+            logger.error("reload failed: %s", exc.message)
+
+    signal.signal(signal.SIGHUP, reload_on_signal)
     _say(f"serving {settings.model_path} on http://{args.host}:{args.port} "
-         f"(ClickHouse: {settings.location})")
+         f"(ClickHouse: {settings.location}); reload the model with SIGHUP or "
+         "POST /v1/admin/reload")
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 access_log=args.access_log)
     return 0

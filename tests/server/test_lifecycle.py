@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlglot
+from litestar.testing import TestClient
 
 from engine.compiler import CompiledModel
 from engine.migration import DROPPED, setup_statements
 from engine.query import Query
-from semantic import load_model_text
+from semantic import load_model, load_model_text
+from server.app import TABLE_HEADER, create_app
 from server.operations import apply_model, execute, migration_steps
 from server.runtime import Runtime, compile_against, read_catalog
 from server.warehouse import Warehouse
@@ -159,3 +162,50 @@ def test_apply_with_a_concurrent_writer_counts_every_row_once(warehouse: Warehou
             served, table = _rollup_rows(runtime, query)
             assert table != f"{database}.events"
             assert served == runtime.run(runtime.plan(query, force_raw=True)).rows, query
+
+
+ENDPOINTS = """
+endpoints:
+  /api/by-day:
+    grain: {grain}
+    fields: {{region: region, day: ts, n: events}}
+"""
+
+
+def test_server_reload_switches_model_without_restart(warehouse: Warehouse, database: str,
+                                                      tmp_path: Path) -> None:
+    """apply builds the new rollups while the server serves the old ones; a reload switches
+    routing and endpoints; a model with errors is refused and the old one keeps serving."""
+    warehouse.command(sqlglot.parse_one(
+        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
+        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    insert_rows(warehouse, f"{database}.events", ROWS)
+    path = tmp_path / "metrics.yaml"
+
+    def write(extra: str, grain: str) -> CompiledModel:
+        text = model_text(MODEL, db=database, extra="{extra}").replace("{extra}", extra)
+        path.write_text(text + model_text(ENDPOINTS, grain=grain))
+        return compile_against(load_model_text(path.read_text(), str(path)), warehouse)
+
+    first = write(DAILY, "day")
+    apply_model(first, warehouse)
+    app = create_app(first.model, warehouse, load=lambda: load_model(path))
+    with TestClient(app=app) as client:
+        day = client.get("/api/by-day")
+        assert day.status_code == 200 and day.headers[TABLE_HEADER].endswith(
+            next(r.table for r in first.rollups if r.name == "daily"))
+        second = write(WEEKLY, "week")
+        apply_model(second, warehouse, keep_unused=True)  # old tables keep serving meanwhile
+        assert client.get("/api/by-day").json() == day.json()
+        reloaded = client.post("/v1/admin/reload")
+        assert reloaded.status_code == 200, reloaded.text
+        week = client.get("/api/by-day")
+        assert week.headers[TABLE_HEADER].endswith(
+            next(r.table for r in second.rollups if r.name == "daily"))
+        assert week.json() == [{"region": "eu", "day": "2025-12-29", "n": 1},
+                               {"region": "us", "day": "2025-12-29", "n": 1}]
+        path.write_text(path.read_text().replace("agg: count", "agg: cnt"))
+        refused = client.post("/v1/admin/reload")
+        assert refused.status_code == 422
+        assert refused.json()["error"]["issues"][0]["code"] == "unknown-agg"
+        assert client.get("/api/by-day").json() == week.json()
