@@ -220,3 +220,25 @@ def create_staging_table(table: exp.Table, columns: dict[str, str]) -> exp.Creat
     return exp.Create(this=exp.Schema(this=table, expressions=definitions), kind="TABLE",
                       properties=exp.Properties(expressions=[
                           exp.EngineProperty(this=call("Memory"))]))
+
+
+def staging_name(rollup: CompiledRollup) -> exp.Table:
+    return _table(rollup.database, f"{rollup.table}_repair")
+
+
+def create_staging_copy(rollup: CompiledRollup) -> exp.Create:
+    """An empty table shaped like the rollup, to rebuild it into before swapping it in."""
+    return exp.Create(this=staging_name(rollup), kind="TABLE", exists=True,
+                      expression=_table(rollup.database, rollup.table))
+
+
+def replace_from_staging(rollup: CompiledRollup) -> exp.Command:
+    """Swap the rebuilt data in: ``ALTER TABLE rollup REPLACE PARTITION tuple() FROM staging``
+    (atomic; rollups are unpartitioned, so their one partition is the whole table).
+
+    sqlglot has no node for ``REPLACE PARTITION``: the command is assembled from nodes' names.
+    """
+    target = _table(rollup.database, rollup.table).sql(dialect="clickhouse")
+    staging = staging_name(rollup).sql(dialect="clickhouse")
+    return exp.Command(this="ALTER",
+                       expression=f"TABLE {target} REPLACE PARTITION tuple() FROM {staging}")

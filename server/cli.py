@@ -95,6 +95,32 @@ def _cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from server.operations import verify_model
+
+    with _compiled(settings) as (compiled, warehouse):
+        drifts = verify_model(compiled, warehouse, _say)
+    if drifts:
+        _say(f"verify: {len(drifts)} rollup(s) drifted from the raw table; run `semantic "
+             "repair` to rebuild them")
+        return 1
+    _say("verify: every rollup equals the raw table")
+    return 0
+
+
+def _cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
+    from server.operations import repair_rollups, verify_model
+
+    with _compiled(settings) as (compiled, warehouse):
+        if args.all:
+            names = {r.qualified_table for r in compiled.rollups}
+        else:
+            names = {d.table for d in verify_model(compiled, warehouse, _say)}
+        repaired = repair_rollups(compiled, warehouse, names, _say)
+    _say(f"repair: {repaired} rollup(s) rebuilt")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from server.operations import load_demo, row_count
 
@@ -438,6 +464,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--keep-unused", action="store_true", help="keep (and keep "
                              "feeding) rollup tables the model no longer uses")
 
+    commands.add_parser("verify", help="compare every rollup with the raw table, group by "
+                        "group; exit 1 on drift (e.g. after ALTER UPDATE/DELETE on the source)")
+    repair = commands.add_parser("repair", help="rebuild drifted rollups from the source and "
+                                 "swap them in (REPLACE PARTITION), ingestion paused")
+    repair.add_argument("--all", action="store_true", help="rebuild every rollup, drifted or "
+                        "not")
+
     demo = commands.add_parser("demo", help="create analytics.events and fill it with the "
                                "reference data (skipped if it already has rows)")
     demo.add_argument("--rows", type=int, default=5_000_000, help="rows to insert "
@@ -486,6 +519,8 @@ COMMANDS = {
     "query": _cmd_query,
     "explain": _cmd_explain,
     "load": _cmd_load,
+    "verify": _cmd_verify,
+    "repair": _cmd_repair,
 }
 
 
