@@ -20,7 +20,7 @@ from semantic.errors import ModelError, SemanticError
 from semantic.model import Endpoint, Model, Source
 from semantic.suggest import did_you_mean
 from server.ingest import ingest
-from server.runtime import Answer, Runtime
+from server.runtime import Answer, Runtime, compile_against
 from server.schemas import decode_query, to_query
 from server.serialize import encode, json_value
 from server.warehouse import Warehouse, WarehouseUnavailable
@@ -45,6 +45,7 @@ class State:
         self.warehouse = warehouse
         self._runtime = runtime
         self._lock = threading.Lock()
+        self._applying = threading.Lock()
         self._load = load
 
     def runtime(self) -> Runtime:
@@ -53,6 +54,23 @@ class State:
                 if self._runtime is None:
                     self._runtime = Runtime.start(self.model, self.warehouse)
         return self._runtime
+
+    def apply(self, keep_unused: bool) -> list[str]:
+        """``semantic apply`` inside the server: build the new rollups while the current ones
+        keep serving, switch to the new model, then drop what it no longer uses."""
+        from server.operations import apply_model
+
+        if self._load is None:
+            raise SemanticError("this server was started without a model file to apply")
+        with self._applying:
+            log: list[str] = []
+            compiled = compile_against(self._load(), self.warehouse)
+            apply_model(compiled, self.warehouse, log.append, keep_unused=True)
+            self.reload()
+            log.append("switched to the new model")
+            if not keep_unused:
+                apply_model(compiled, self.warehouse, log.append, keep_unused=False)
+            return log
 
     def reload(self) -> Runtime:
         """Load the model file again, compile it and switch to it; requests in flight finish
@@ -342,6 +360,15 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                                            for r in runtime.compiled.rollups),
                       "endpoints": [e.path for e in runtime.model.endpoints]})
 
+    @post("/v1/admin/apply", sync_to_thread=True, status_code=200)
+    def apply(request: Request[Any, Any, Any]) -> Response[bytes]:
+        keep_unused = request.query_params.get("keep_unused", "false").lower() in ("1", "true")
+        try:
+            log = state.apply(keep_unused)
+        except ModelError as exc:
+            return _json({"error": exc.to_dict()}, status=422)
+        return _json({"status": "applied", "log": log})
+
     @post("/v1/sources/{source_name:str}/rows", sync_to_thread=True, status_code=200)
     def rows(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
         dry_run = request.query_params.get("dry_run", "false").lower() in ("1", "true")
@@ -378,7 +405,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
             if close_warehouse:
                 warehouse.close()
 
-    handlers: list[Any] = [healthz, meta, query, explain, rows, reload]
+    handlers: list[Any] = [healthz, meta, query, explain, rows, reload, apply]
     handlers.append(_endpoint_handler(state))
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: _error_response}
     app = Litestar(route_handlers=handlers, lifespan=[lifespan],

@@ -82,9 +82,36 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _running_server(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The server to go through: ``--server``, or the local one when it holds the embedded
+    engine; None to open the engine here. Raises the lock error when neither works."""
+    if args.server is not None:
+        return str(args.server).rstrip("/")
+    if not settings.embedded:
+        return None
+    warehouse = _warehouse(settings)
+    try:
+        warehouse.ping()
+    except WarehouseUnavailable:
+        default = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+        if not _server_up(default):
+            raise
+        return default
+    finally:
+        warehouse.close()
+    return None
+
+
 def _cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     from server.operations import apply_model
 
+    server = _running_server(args, settings)
+    if server is not None:
+        _say(f"applying {settings.model_path} through {server} (it keeps serving meanwhile)")
+        query = "?keep_unused=true" if args.keep_unused else ""
+        for line in _post(f"{server}/v1/admin/apply{query}", b"", "application/json")["log"]:
+            _say(line)
+        return 0
     with _compiled(settings) as (compiled, warehouse):
         steps = apply_model(compiled, warehouse, _say, args.keep_unused)
     built = sum(1 for s in steps if s.statements and s.action != "drop")
@@ -206,18 +233,7 @@ def _cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         raise SemanticError(f"cannot read {path}: {exc.strerror}") from None
     batches = list(_batches(data, content_type, by_lines, args.batch_rows))
-    server = args.server
-    if server is None and settings.embedded:
-        warehouse = _warehouse(settings)
-        try:
-            warehouse.ping()
-        except WarehouseUnavailable:
-            default = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
-            if not _server_up(default):
-                raise
-            server = default
-        finally:
-            warehouse.close()
+    server = _running_server(args, settings)
     started = time.perf_counter()
     done = 0
     if server is not None:
@@ -463,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (plan, apply):
         command.add_argument("--keep-unused", action="store_true", help="keep (and keep "
                              "feeding) rollup tables the model no longer uses")
+    apply.add_argument("--server", help="apply through a running `semantic serve` at this URL, "
+                       "which keeps serving and switches to the new model when the rollups are "
+                       f"built (default: http://{DEFAULT_HOST}:{DEFAULT_PORT} when it holds "
+                       "the embedded engine)")
 
     commands.add_parser("verify", help="compare every rollup with the raw table, group by "
                         "group; exit 1 on drift (e.g. after ALTER UPDATE/DELETE on the source)")

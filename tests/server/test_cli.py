@@ -135,6 +135,10 @@ def test_cli_load_direct_then_through_the_running_server(tmp_path: Path) -> None
         through = semantic(data_dir, "load", "events", str(good), "--server", url)
         assert through.returncode == 0, through.stderr
         assert f"loading {good} through {url}" in through.stdout
+        applied = semantic(data_dir, "apply", "--server", url)
+        assert applied.returncode == 0, applied.stderr
+        assert f"through {url} (it keeps serving meanwhile)" in applied.stdout
+        assert "switched to the new model" in applied.stdout
         rejected = semantic(data_dir, "load", "events", str(bad), "--server", url)
         assert rejected.returncode == 2 and "(field: line 2.event_ts)" in rejected.stderr
         request = urllib.request.Request(f"{url}/v1/query", method="POST", data=json.dumps(

@@ -260,3 +260,37 @@ def test_verify_finds_drift_after_mutations_and_repair_restores_equality(
             served, table = _rollup_rows(runtime, query)
             assert table in tables.values()
             assert served == runtime.run(runtime.plan(query, force_raw=True)).rows
+
+
+def test_server_applies_a_changed_model_while_serving(warehouse: Warehouse, database: str,
+                                                      tmp_path: Path) -> None:
+    """POST /v1/admin/apply (what `semantic apply` uses while the server holds the embedded
+    engine): the new rollups are built while the old ones serve, then the server switches
+    and drops the old tables."""
+    warehouse.command(sqlglot.parse_one(
+        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
+        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    insert_rows(warehouse, f"{database}.events", ROWS)
+    path = tmp_path / "metrics.yaml"
+    text = model_text(MODEL, db=database, extra="{extra}") + model_text(ENDPOINTS, grain="week")
+    path.write_text(text.replace("{extra}", DAILY))
+    first = compile_against(load_model(path), warehouse)
+    apply_model(first, warehouse)
+    old = next(r.qualified_table for r in first.rollups if r.name == "daily")
+    with TestClient(app=create_app(first.model, warehouse, load=lambda: load_model(path))) \
+            as client:
+        before = client.get("/api/by-day")
+        assert before.headers[TABLE_HEADER] == old
+        path.write_text(text.replace("{extra}", WEEKLY))
+        applied = client.post("/v1/admin/apply")
+        assert applied.status_code == 200, applied.text
+        log = applied.json()["log"]
+        assert any(line.startswith("create ") for line in log)
+        assert "switched to the new model" in log
+        assert any(line.startswith(f"drop     {old}") for line in log)
+        after = client.get("/api/by-day")
+        assert after.headers[TABLE_HEADER] != old and after.json() == before.json()
+        assert old not in warehouse.tables([database])
+        path.write_text("sources: {}")
+        assert client.post("/v1/admin/apply").status_code == 422
+        assert client.get("/api/by-day").json() == before.json()
