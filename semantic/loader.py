@@ -42,9 +42,9 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_ROLLUP_DATABASE = "semantic"
 
-TOP_KEYS = ("version", "rollup_database", "sources", "endpoints")
-SOURCE_KEYS = ("table", "time", "timezone", "description", "dimensions", "measures", "metrics",
-               "rollups")
+TOP_KEYS = ("version", "rollup_database", "cluster", "sources", "endpoints")
+SOURCE_KEYS = ("table", "local_table", "time", "timezone", "description", "dimensions",
+               "measures", "metrics", "rollups")
 DIMENSION_KEYS = ("column", "sql", "description")
 MEASURE_KEYS = ("agg", "column", "sql", "filter", "level", "method", "description")
 METRIC_KEYS = ("sql", "description")
@@ -330,10 +330,16 @@ def _build_source(reader: _Reader, name: str, value: Any, location: Location,
         reader.error(timezone_location, f"unknown time zone {timezone!r}; use an IANA name such "
                      "as UTC or Europe/Berlin", "unknown-timezone")
         timezone = None
+    local_table = reader.scalar(node, "local_table", path, str, "local_table")
+    if local_table is not None and not TABLE.match(local_table):
+        reader.error(reader.value_location(node, "local_table", path),
+                     f"local_table {local_table!r} must be written database.table",
+                     "invalid-table")
+        local_table = None
     if table is None:
         return None
     return Source(name, table, time_column, dimensions, measures, rollups, location, time_location,
-                  metrics, timezone or DEFAULT_TIMEZONE, timezone_location)
+                  metrics, timezone or DEFAULT_TIMEZONE, timezone_location, local_table)
 
 
 def _known_zone(name: str) -> bool:
@@ -442,6 +448,10 @@ def build_model(document: Any, file: str) -> tuple[Model | None, list[Issue]]:
     if database is not None:
         reader.identifier(database, reader.value_location(top, "rollup_database", ()),
                           "rollup_database")
+    cluster = reader.scalar(top, "cluster", (), str, "cluster")
+    if cluster is not None and not reader.identifier(
+            cluster, reader.value_location(top, "cluster", ()), "cluster"):
+        cluster = None
 
     def source(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Source | None:
         return _build_source(reader, n, v, loc, p)
@@ -459,7 +469,14 @@ def build_model(document: Any, file: str) -> tuple[Model | None, list[Issue]]:
         return _build_endpoint(reader, n, v, loc, p, only)
 
     endpoints = reader.entries(top, "endpoints", (), "endpoint", endpoint, identifiers=False)
-    model = Model(file, database or DEFAULT_ROLLUP_DATABASE, sources, endpoints)
+    model = Model(file, database or DEFAULT_ROLLUP_DATABASE, sources, endpoints, cluster)
+    if cluster is None and "cluster" not in top:
+        for built in sources:
+            if built.local_table is not None:
+                where = top["sources"][built.name]
+                reader.error(where.key_locations["local_table"].at(
+                    "sources", built.name, "local_table"), f"source '{built.name}' sets "
+                    "local_table but the model has no 'cluster'", "no-cluster")
     return model, reader.issues
 
 

@@ -124,6 +124,8 @@ class Source:
     #: IANA zone in which rollup time buckets are cut (and the default zone of queries)
     timezone: str = DEFAULT_TIMEZONE
     timezone_location: Location | None = field(default=None, compare=False)
+    #: on a cluster: the local (Replicated) table under the Distributed ``table``
+    local_table: str | None = None
 
     @property
     def database(self) -> str:
@@ -201,6 +203,8 @@ class Model:
     rollup_database: str
     sources: tuple[Source, ...]
     endpoints: tuple[Endpoint, ...]
+    #: ClickHouse cluster the rollups are created on (``ON CLUSTER``), if any
+    cluster: str | None = None
 
     def source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)

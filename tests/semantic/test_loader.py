@@ -187,8 +187,8 @@ def test_load_model_text_suggests_known_key_for_unknown_key() -> None:
                 agg: count
         """) == [
         "test.yaml:4:5: error: unknown key 'mesures' in source 'events'; did you mean 'measures'?;"
-        " allowed keys: table, time, timezone, description, dimensions, measures, metrics,"
-        " rollups [unknown-key]",
+        " allowed keys: table, local_table, time, timezone, description, dimensions, measures,"
+        " metrics, rollups [unknown-key]",
     ]
 
 
@@ -873,7 +873,8 @@ def test_load_model_text_reports_every_issue_sorted_by_line() -> None:
         "test.yaml:19:14: error: member 'revenu' is not defined in source 'events';"
         " did you mean 'revenue'? [unknown-member]",
         "test.yaml:20:1: error: unknown key 'endpionts' in the model file; did you mean"
-        " 'endpoints'?; allowed keys: version, rollup_database, sources, endpoints [unknown-key]",
+        " 'endpoints'?; allowed keys: version, rollup_database, cluster, sources, endpoints"
+        " [unknown-key]",
     ]
 
 
