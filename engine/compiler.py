@@ -100,10 +100,17 @@ class CompiledRollup:
     dimensions: tuple[tuple[str, CompiledDimension], ...]
     components: tuple[tuple[str, CompiledComponent], ...]
     measures: tuple[str, ...]
+    #: on a cluster: ``table`` is a Distributed table over ``local_table`` on every node
+    cluster: str | None = None
 
     @property
     def qualified_table(self) -> str:
         return f"{self.database}.{self.table}"
+
+    @property
+    def local_table(self) -> str:
+        """The table the view feeds: ``table`` itself, or its per-node table on a cluster."""
+        return f"{self.table}_local" if self.cluster else self.table
 
     def dimension_column(self, name: str) -> str | None:
         return next((column for column, d in self.dimensions if d.name == name), None)
@@ -122,10 +129,19 @@ class CompiledSource:
     components: Mapping[ComponentKey, CompiledComponent]
     rollups: tuple[CompiledRollup, ...]
     metrics: Mapping[str, CompiledMetric]
+    cluster: str | None = None
 
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def local_table(self) -> exp.Table:
+        """The table inserts land in on each node: ``local_table``, by default
+        ``<table>_local`` on a cluster, else the source table itself."""
+        if self.cluster is None:
+            return self.table
+        return exp.to_table(self.source.local_table or f"{self.source.table}_local")
 
     @property
     def timezone(self) -> str:
@@ -293,6 +309,8 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         "dimensions": [[c, canonical_sql(d.expression), d.type] for c, d in dimensions],
         "components": [[c, *p.key, p.column_type] for c, p in components],
     }
+    if source.cluster is not None:
+        layout["cluster"] = source.cluster
     digest = hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:10]
     table = f"{source.name}_{rollup.name}_{digest}"
     return CompiledRollup(
@@ -306,6 +324,7 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         dimensions=dimensions,
         components=components,
         measures=tuple(ref.name for ref in rollup.measures),
+        cluster=source.cluster,
     )
 
 
@@ -317,7 +336,8 @@ class SourceTypes:
     probed: Mapping[ProbeKey, str]
 
 
-def compile_source(source: Source, types: SourceTypes, database: str) -> CompiledSource:
+def compile_source(source: Source, types: SourceTypes, database: str,
+                   cluster: str | None = None) -> CompiledSource:
     probed = types.probed
     time = None
     if source.time_column:
@@ -353,7 +373,7 @@ def compile_source(source: Source, types: SourceTypes, database: str) -> Compile
             exact, note)
     metrics = _compile_metrics(source, measures)
     compiled = CompiledSource(source, types.columns, time, dimensions, measures, components, (),
-                              metrics)
+                              metrics, cluster)
     rollups = tuple(_compile_rollup(compiled, r, database) for r in source.rollups)
     return replace(compiled, rollups=rollups)
 
@@ -396,5 +416,6 @@ def compile_model(model: Model, types: Mapping[str, SourceTypes]) -> CompiledMod
         raise ModelError(issues)
     return CompiledModel(
         model,
-        {s.name: compile_source(s, types[s.name], model.rollup_database) for s in model.sources},
+        {s.name: compile_source(s, types[s.name], model.rollup_database, model.cluster)
+         for s in model.sources},
     )

@@ -45,21 +45,43 @@ def _key_columns(rollup: CompiledRollup) -> list[str]:
     return bucket + [column for column, _ in rollup.dimensions]
 
 
-def create_database(database: str) -> exp.Create:
-    return exp.Create(this=exp.to_identifier(database), kind="DATABASE", exists=True)
+def _on_cluster(cluster: str | None) -> list[exp.Expr]:
+    return [exp.OnCluster(this=exp.to_identifier(cluster))] if cluster else []
 
 
-def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.Create:
-    """``CREATE TABLE`` for a rollup: keys, then one state/partial column per component."""
+def create_database(database: str, cluster: str | None = None) -> exp.Create:
+    return exp.Create(this=exp.to_identifier(database), kind="DATABASE", exists=True,
+                      properties=exp.Properties(expressions=_on_cluster(cluster))
+                      if cluster else None)
+
+
+def _rollup_columns(rollup: CompiledRollup) -> list[exp.ColumnDef]:
     columns = []
     if rollup.bucket and rollup.grain:
         columns.append(_column_def(rollup.bucket, GRAIN_TYPES[rollup.grain]))
     columns += [_column_def(column, d.type) for column, d in rollup.dimensions]
     columns += [_column_def(column, c.column_type) for column, c in rollup.components]
+    return columns
+
+
+def _replicated(engine: str, database: str, table: str, *args: exp.Expression,
+                shard: bool = True) -> exp.Anonymous:
+    """``Replicated<engine>('/clickhouse/tables/{shard}/db/table', '{replica}', ...)``: the
+    ``{shard}`` and ``{replica}`` macros come from each server's configuration."""
+    path = f"/clickhouse/tables/{{shard}}/{database}/{table}" if shard else \
+        f"/clickhouse/tables/{database}/{table}"
+    return call(f"Replicated{engine}", exp.Literal.string(path), exp.Literal.string("{replica}"),
+                *args)
+
+
+def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.Create:
+    """``CREATE TABLE`` for a rollup: keys, then one state/partial column per component.
+    On a cluster this is the per-node ``ReplicatedAggregatingMergeTree`` table."""
+    columns = _rollup_columns(rollup)
     keys = [exp.column(name) for name in _key_columns(rollup)]
-    properties: list[exp.Expr] = [
-        exp.EngineProperty(this=call(ROLLUP_ENGINE)),
-    ]
+    engine = call(ROLLUP_ENGINE) if rollup.cluster is None else _replicated(
+        ROLLUP_ENGINE, rollup.database, rollup.local_table)
+    properties: list[exp.Expr] = [*_on_cluster(rollup.cluster), exp.EngineProperty(this=engine)]
     # No PARTITION BY: a partitioned rollup makes any INSERT into the source that spans more
     # than max_partitions_per_insert_block (100) partitions fail while pushing to the view.
     # Rollups stay unpartitioned like the reference source; see README "How answers stay exact".
@@ -74,11 +96,27 @@ def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.C
         exp.EQ(this=exp.column(name), expression=exp.Literal.number(value))
         for name, value in settings.items()]))
     return exp.Create(
-        this=exp.Schema(this=_table(rollup.database, rollup.table), expressions=columns),
+        this=exp.Schema(this=_table(rollup.database, rollup.local_table), expressions=columns),
         kind="TABLE",
         exists=True,
         properties=exp.Properties(expressions=properties),
     )
+
+
+def create_distributed_rollup(rollup: CompiledRollup) -> exp.Create:
+    """On a cluster: the table queries read, ``Distributed`` over every node's local rollup.
+    Serving queries merge states with ``-Merge``/``sum``/``min``/``max`` under GROUP BY, which
+    the initiator finishes across shards; ``rand()`` spreads backfill rows over the shards."""
+    assert rollup.cluster is not None
+    engine = call("Distributed", exp.to_identifier(rollup.cluster),
+                  exp.to_identifier(rollup.database), exp.to_identifier(rollup.local_table),
+                  call("rand"))
+    return exp.Create(
+        this=exp.Schema(this=_table(rollup.database, rollup.table),
+                        expressions=_rollup_columns(rollup)),
+        kind="TABLE", exists=True,
+        properties=exp.Properties(expressions=[*_on_cluster(rollup.cluster),
+                                               exp.EngineProperty(this=engine)]))
 
 
 def rollup_select(source: CompiledSource, rollup: CompiledRollup,
@@ -102,15 +140,17 @@ def rollup_select(source: CompiledSource, rollup: CompiledRollup,
 
 
 def create_rollup_view(source: CompiledSource, rollup: CompiledRollup) -> exp.Create:
-    """``CREATE MATERIALIZED VIEW ... TO rollup``: every insert into the source feeds it."""
+    """``CREATE MATERIALIZED VIEW ... TO rollup``: every insert into the source feeds it. On
+    a cluster, every node's view reads inserts into its local source table and feeds its
+    local rollup."""
     return exp.Create(
         this=_table(rollup.database, rollup.view),
         kind="VIEW",
         exists=True,
-        expression=rollup_select(source, rollup),
+        expression=rollup_select(source, rollup, source.local_table.copy()),
         properties=exp.Properties(expressions=[
-            exp.MaterializedProperty(),
-            exp.ToTableProperty(this=_table(rollup.database, rollup.table))]),
+            exp.MaterializedProperty(), *_on_cluster(rollup.cluster),
+            exp.ToTableProperty(this=_table(rollup.database, rollup.local_table))]),
     )
 
 
@@ -119,9 +159,12 @@ def snapshot_name(rollup: CompiledRollup) -> exp.Table:
 
 
 def create_snapshot_table(source: CompiledSource, rollup: CompiledRollup) -> exp.Create:
-    """An empty copy of the source's structure and engine, to hard-link its parts into."""
+    """An empty copy of the source's structure and engine, to hard-link its parts into (on
+    every node of a cluster, from its local source table)."""
     return exp.Create(this=snapshot_name(rollup), kind="TABLE", exists=True,
-                      expression=source.table.copy())
+                      expression=source.local_table.copy(),
+                      properties=exp.Properties(expressions=_on_cluster(rollup.cluster))
+                      if rollup.cluster else None)
 
 
 def attach_snapshot(source: CompiledSource, rollup: CompiledRollup) -> exp.Command:
@@ -131,9 +174,10 @@ def attach_snapshot(source: CompiledSource, rollup: CompiledRollup) -> exp.Comma
     generated names, never from request input.
     """
     target = snapshot_name(rollup).sql(dialect="clickhouse")
-    origin = source.table.sql(dialect="clickhouse")
-    return exp.Command(this="ALTER",
-                       expression=f"TABLE {target} ATTACH PARTITION ALL FROM {origin}")
+    origin = source.local_table.sql(dialect="clickhouse")
+    cluster = f" ON CLUSTER {exp.to_identifier(rollup.cluster).sql()}" if rollup.cluster else ""
+    return exp.Command(this="ALTER", expression=f"TABLE {target}{cluster} ATTACH PARTITION ALL "
+                                                f"FROM {origin}")
 
 
 #: the query parameter naming the snapshot part a backfill statement reads
@@ -145,6 +189,13 @@ def backfill_insert(source: CompiledSource, rollup: CompiledRollup,
     """``INSERT INTO rollup SELECT ...`` over ``from_table`` (the snapshot); ``per_part``
     restricts it to the part named by the ``{part:String}`` parameter, so a backfill runs
     part by part and reports progress."""
+    if rollup.cluster is not None:
+        # Each node's snapshot holds its shard: read them all through cluster() and insert
+        # through the Distributed table (one statement, run once).
+        from_table = exp.Table(this=call("cluster", exp.Literal.string(rollup.cluster),
+                                         exp.to_identifier(rollup.database),
+                                         exp.to_identifier(from_table.name)))
+        per_part = False
     select = rollup_select(source, rollup, from_table)
     if per_part:
         select = select.where(exp.EQ(this=exp.column("_part"), expression=exp.Placeholder(
@@ -152,12 +203,16 @@ def backfill_insert(source: CompiledSource, rollup: CompiledRollup,
     return exp.insert(select, _table(rollup.database, rollup.table))
 
 
-def drop_table(table: exp.Table, view: bool = False) -> exp.Drop:
-    return exp.Drop(tables=[table], kind="VIEW" if view else "TABLE", exists=True)
+def drop_table(table: exp.Table, view: bool = False, cluster: str | None = None) -> exp.Drop:
+    if cluster is None:
+        return exp.Drop(tables=[table], kind="VIEW" if view else "TABLE", exists=True)
+    return exp.Drop(tables=[table], kind="VIEW" if view else "TABLE", exists=True,
+                    cluster=exp.OnCluster(this=exp.to_identifier(cluster)), sync=True)
 
 
-def create_catalog(database: str) -> exp.Create:
-    """The catalog records which rollup tables are complete; only those are ever served."""
+def create_catalog(database: str, cluster: str | None = None) -> exp.Create:
+    """The catalog records which rollup tables are complete; only those are ever served. On a
+    cluster it is one replicated table (no ``{shard}``): every node sees every state."""
     columns = [
         _column_def("table_name", "String"),
         _column_def("source_name", "String"),
@@ -165,8 +220,11 @@ def create_catalog(database: str) -> exp.Create:
         _column_def("state", "String"),
         _column_def("updated_at", "DateTime64(6)"),
     ]
-    properties = [
-        exp.EngineProperty(this=call("ReplacingMergeTree", exp.column("updated_at"))),
+    engine = call("ReplacingMergeTree", exp.column("updated_at")) if cluster is None else \
+        _replicated("ReplacingMergeTree", database, CATALOG_TABLE, exp.column("updated_at"),
+                    shard=False)
+    properties: list[exp.Expr] = [
+        *_on_cluster(cluster), exp.EngineProperty(this=engine),
         exp.Order(expressions=[exp.Ordered(this=exp.column("table_name"))]),
     ]
     return exp.Create(

@@ -48,34 +48,47 @@ def _build_statements(model: CompiledModel, rollup: CompiledRollup,
     snapshot = ddl.snapshot_name(rollup)
     table = exp.table_(rollup.table, db=rollup.database)
     view = exp.table_(rollup.view, db=rollup.database)
+    cluster = rollup.cluster
+    local = exp.table_(rollup.local_table, db=rollup.database)
     statements = []
     if leftovers:
-        statements += [Statement(ddl.drop_table(view, view=True)),
-                       Statement(ddl.drop_table(table)), Statement(ddl.drop_table(snapshot))]
+        statements += [Statement(ddl.drop_table(view, view=True, cluster=cluster)),
+                       Statement(ddl.drop_table(table, cluster=cluster)),
+                       Statement(ddl.drop_table(snapshot, cluster=cluster))]
+        if cluster:
+            statements.append(Statement(ddl.drop_table(local, cluster=cluster)))
     statements += [
         Statement(ddl.record_state(rollup, BUILDING)),
         Statement(ddl.create_rollup_table(source, rollup)),
+        *([Statement(ddl.create_distributed_rollup(rollup))] if cluster else []),
         Statement(ddl.create_snapshot_table(source, rollup)),
         Statement(ddl.create_rollup_view(source, rollup), locked=True),
         Statement(ddl.attach_snapshot(source, rollup), locked=True),
-        Statement(ddl.backfill_insert(source, rollup, snapshot, per_part=True),
-                  backfill_from=f"{rollup.database}.{snapshot.name}"),
-        Statement(ddl.drop_table(snapshot)),
+        Statement(ddl.backfill_insert(source, rollup, snapshot, per_part=not cluster),
+                  backfill_from=None if cluster else f"{rollup.database}.{snapshot.name}"),
+        Statement(ddl.drop_table(snapshot, cluster=cluster)),
         Statement(ddl.record_state(rollup, READY)),
     ]
     return statements
 
 
-def _drop_statements(name: str, owner: tuple[str, str]) -> tuple[Statement, ...]:
+def _drop_statements(name: str, owner: tuple[str, str],
+                     cluster: str | None) -> tuple[Statement, ...]:
     """Mark the table dropped first (never served again, even if a drop below fails), then
     drop its view (no more feeding), the table and any snapshot left by a crash."""
     database, table = name.split(".", 1)
-    return (
+    statements = [
         Statement(ddl.record_table_state(database, table, *owner, DROPPED)),
-        Statement(ddl.drop_table(exp.table_(f"{table}_mv", db=database), view=True)),
-        Statement(ddl.drop_table(exp.table_(table, db=database))),
-        Statement(ddl.drop_table(exp.table_(f"{table}_snapshot", db=database))),
-    )
+        Statement(ddl.drop_table(exp.table_(f"{table}_mv", db=database), view=True,
+                                 cluster=cluster)),
+        Statement(ddl.drop_table(exp.table_(table, db=database), cluster=cluster)),
+        Statement(ddl.drop_table(exp.table_(f"{table}_snapshot", db=database),
+                                 cluster=cluster)),
+    ]
+    if cluster:
+        statements.append(Statement(ddl.drop_table(exp.table_(f"{table}_local", db=database),
+                                                   cluster=cluster)))
+    return tuple(statements)
 
 
 def plan_migration(model: CompiledModel, catalog: Mapping[str, str],
@@ -113,12 +126,14 @@ def plan_migration(model: CompiledModel, catalog: Mapping[str, str],
                 steps.append(Step("unused", name, None, (), f"no rollup in the model uses it "
                                   f"(state: {state}); kept (feeding it costs every insert)"))
             continue
-        steps.append(Step("drop", name, None, _drop_statements(name, owners[name]),
+        steps.append(Step("drop", name, None, _drop_statements(name, owners[name],
+                                                               model.model.cluster),
                           f"no rollup in the model uses it (state: {state}): drop its view "
                           "and table"))
     return tuple(steps)
 
 
-def setup_statements(database: str) -> tuple[Statement, ...]:
+def setup_statements(database: str, cluster: str | None = None) -> tuple[Statement, ...]:
     """The rollup database and its catalog, created before anything else."""
-    return (Statement(ddl.create_database(database)), Statement(ddl.create_catalog(database)))
+    return (Statement(ddl.create_database(database, cluster)),
+            Statement(ddl.create_catalog(database, cluster)))

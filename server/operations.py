@@ -48,7 +48,9 @@ def render_steps(compiled: CompiledModel, steps: tuple[Step, ...]) -> str:
             lines.append(f"{render(statement.expression)};{marker}")
         lines.append("")
     summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no rollups"
-    setup = [f"{render(s.expression)};" for s in setup_statements(compiled.model.rollup_database)]
+    model = compiled.model
+    setup = [f"{render(s.expression)};"
+             for s in setup_statements(model.rollup_database, model.cluster)]
     return "\n".join([f"-- plan: {summary}", *setup, "", *lines]).rstrip() + "\n"
 
 
@@ -97,7 +99,7 @@ def apply_model(compiled: CompiledModel, warehouse: Warehouse,
     """Create and backfill every missing rollup, keep complete ones, drop the ones no rollup of
     the model uses (unless ``keep_unused``); report as it goes. New rollups are built before
     anything is dropped."""
-    for statement in setup_statements(compiled.model.rollup_database):
+    for statement in setup_statements(compiled.model.rollup_database, compiled.model.cluster):
         warehouse.command(statement.expression)
     steps = migration_steps(compiled, warehouse, keep_unused)
     for step in steps:

@@ -132,7 +132,10 @@ class Runtime:
         for rollup in self.compiled.rollups:
             name = rollup.qualified_table
             if catalog.get(name) == READY:
-                rows, columns = sizes.get(name, (0, {}))
+                # On a cluster the Distributed table has no parts: this node's shard of the
+                # local table stands in for the relative sizes routing compares.
+                local = f"{rollup.database}.{rollup.local_table}"
+                rows, columns = sizes.get(local, (0, {}))
                 first, end = self._time_span(rollup) if rollup.grain else (None, None)
                 ready[name] = RollupStats(rows, sum(columns.values()), columns, first, end)
         keys = self.warehouse.query(TABLE_KEYS, {"dbs": sorted({s.database for s in sources})})

@@ -12,11 +12,11 @@ import sqlglot
 
 from engine import ddl
 from engine.compiler import CompiledModel, SourceTypes, compile_model
-from engine.migration import plan_migration
+from engine.migration import plan_migration, setup_statements
 from engine.planner import RollupStats, plan_query
 from engine.query import Filter, Order, Query, TimeRange
 from engine.render import render
-from semantic import load_model
+from semantic import load_model, load_model_text
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -95,7 +95,27 @@ def _query_cases() -> dict[str, str]:
     return {name: plan_query(source, q, _ready(compiled)).sql for name, q in QUERIES.items()}
 
 
-CASES = {**_rollup_cases(), **_query_cases()}
+def compiled_cluster() -> CompiledModel:
+    """The reference model deployed on a cluster (``cluster: main``)."""
+    text = (ROOT / "metrics.yaml").read_text().replace(
+        "rollup_database: semantic\n", "rollup_database: semantic\ncluster: main\n")
+    return compile_model(load_model_text(text, "metrics.yaml"), {"events": EVENTS_TYPES})
+
+
+def _cluster_cases() -> dict[str, str]:
+    compiled = compiled_cluster()
+    source = compiled.sources["events"]
+    steps = plan_migration(compiled, {"semantic.events_old_0123456789": "ready"}, frozenset(),
+                           {"semantic.events_old_0123456789": ("events", "old")},
+                           keep_unused=False)
+    statements = [*setup_statements("semantic", "main"),
+                  *(s for step in steps for s in step.statements)]
+    query = plan_query(source, QUERIES["query_api_breakdown"], _ready(compiled)).sql
+    return {"cluster_apply": ";\n".join(render(s.expression) for s in statements),
+            "cluster_query_api_breakdown": query}
+
+
+CASES = {**_rollup_cases(), **_query_cases(), **_cluster_cases()}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -118,3 +138,4 @@ def test_golden_sql_matches(name: str, request: pytest.FixtureRequest) -> None:
 def test_golden_every_file_has_a_case() -> None:
     stale = sorted(p.stem for p in GOLDEN.glob("*.sql") if p.stem not in CASES)
     assert not stale, f"golden files without a case (delete them): {stale}"
+
