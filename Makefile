@@ -1,6 +1,7 @@
 # make run   - set up, load 5M demo rows, build rollups, serve on :3000 (embedded ClickHouse)
 # make test  - set up, lint (ruff), type-check (mypy --strict) and run the test suite
-# make bench - latency of the reference endpoints and a query mix, rollups vs raw table
+# make bench - latency of the reference endpoints and a query mix, rollups vs raw table;
+#              backfill speed and ingestion overhead per rollup
 
 PYTHON ?= python3
 VENV   := .venv
@@ -31,6 +32,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/endpoints.py --rows $(ROWS)
 	$(BIN)/python bench/queries.py --rows $(ROWS)
+	$(BIN)/python bench/lifecycle.py --rows $(ROWS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .hypothesis
