@@ -15,7 +15,7 @@ from engine import ddl, introspection
 from engine.compiler import CompiledModel
 from engine.ddl import PART_PARAMETER
 from engine.demo import create_demo_table, demo_insert
-from engine.migration import Statement, Step, plan_migration, setup_statements
+from engine.migration import READY, Statement, Step, plan_migration, setup_statements
 from engine.planner import Plan, plan_query
 from engine.query import Query
 from engine.render import Rendered, render
@@ -45,6 +45,11 @@ def render_steps(compiled: CompiledModel, steps: tuple[Step, ...]) -> str:
         lines.append(f"-- {step.action}: {step.table} ({step.detail})")
         for statement in step.statements:
             marker = "  -- (ingestion paused)" if statement.locked else ""
+            if statement.backfill_from is not None:
+                marker = f"  -- backfill, once per part of {statement.backfill_from}"
+            elif step.rollup is not None and isinstance(statement.expression, exp.Insert) \
+                    and f"'{READY}'" in render(statement.expression):
+                marker = "  -- switch: served from here on"
             lines.append(f"{render(statement.expression)};{marker}")
         lines.append("")
     summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no rollups"

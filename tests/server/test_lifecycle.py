@@ -164,6 +164,7 @@ def test_apply_with_a_concurrent_writer_counts_every_row_once(warehouse: Warehou
             writer.join()
             stop.clear()
         assert batches - before >= 3, "the writer did not overlap the build"
+        assert verify_model(compiled, warehouse) == []
         runtime = Runtime.start(compiled.model, warehouse)
         for query in queries:
             served, table = _rollup_rows(runtime, query)
