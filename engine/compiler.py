@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
 
 from engine.clickhouse import (
     COMPONENTS,
+    DERIVABLE_GRAINS,
     FLOAT_TYPES,
     Aggregation,
     ComponentKind,
@@ -28,6 +30,7 @@ from engine.expressions import (
     filter_expression,
     member_expression,
     metric_expression,
+    parse_expression,
 )
 from semantic.errors import ModelError
 from semantic.model import Measure, Model, Rollup, Source
@@ -102,6 +105,8 @@ class CompiledRollup:
     measures: tuple[str, ...]
     #: on a cluster: ``table`` is a Distributed table over ``local_table`` on every node
     cluster: str | None = None
+    #: PARTITION BY of the rollup: the source's time partitioning applied to the bucket
+    partition: exp.Expression | None = None
 
     @property
     def qualified_table(self) -> str:
@@ -130,6 +135,7 @@ class CompiledSource:
     rollups: tuple[CompiledRollup, ...]
     metrics: Mapping[str, CompiledMetric]
     cluster: str | None = None
+    partition_key: str = ""
 
     @property
     def name(self) -> str:
@@ -278,6 +284,42 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
+#: partition functions of a time column -> the grain of their partitions
+PARTITION_GRAINS = {"toyyyymm": "month", "tostartofmonth": "month", "toyyyymmdd": "day",
+                    "todate": "day", "tomonday": "week", "toyear": "year",
+                    "tostartofyear": "year", "tostartofquarter": "quarter"}
+
+
+def _rollup_partition(source: CompiledSource, grain: str | None,
+                      bucket: str | None) -> exp.Expression | None:
+    """Partition a rollup like its source when the source is partitioned by a function of its
+    time column and the rollup's buckets nest in those partitions (``toYYYYMM(ts)`` ->
+    ``toYYYYMM(ts_day)``): a repair then rebuilds only the partitions that drifted. An insert
+    spanning many partitions hits ClickHouse's per-insert partition limit on the source
+    already, so this adds no new failure."""
+    if not source.partition_key or grain is None or bucket is None or source.time is None:
+        return None
+    try:
+        key = parse_expression(source.partition_key)
+    except (ParseError, TokenError):
+        return None
+    name = (key.name if isinstance(key, exp.Anonymous) else key.sql_name()).lower() \
+        if isinstance(key, exp.Func) else ""
+    columns = list(key.find_all(exp.Column))
+    if name not in PARTITION_GRAINS or len(columns) != 1 or \
+            columns[0].name != source.time.name or len(key.expressions or [key.this]) > 1:
+        return None
+    if PARTITION_GRAINS[name] not in DERIVABLE_GRAINS[grain]:
+        return None
+    function = next(f for f in ("toYYYYMM", "toStartOfMonth", "toYYYYMMDD", "toDate", "toMonday",
+                                "toYear", "toStartOfYear", "toStartOfQuarter")
+                    if f.lower() == name)
+    args: list[exp.Expr] = [exp.column(bucket)]
+    if grain in ("minute", "hour"):  # instants: cut in the model's zone, like the buckets
+        args.append(exp.Literal.string(source.timezone))
+    return call(function, *args)
+
+
 def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> CompiledRollup:
     # Column names never shadow a source column: in ClickHouse an alias wins over a column of
     # the same name everywhere in the SELECT, so `upper(region) AS region` would silently change
@@ -311,6 +353,9 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
     }
     if source.cluster is not None:
         layout["cluster"] = source.cluster
+    partition = _rollup_partition(source, rollup.grain, bucket)
+    if partition is not None:
+        layout["partition"] = canonical_sql(partition)
     digest = hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:10]
     table = f"{source.name}_{rollup.name}_{digest}"
     return CompiledRollup(
@@ -325,6 +370,7 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         components=components,
         measures=tuple(ref.name for ref in rollup.measures),
         cluster=source.cluster,
+        partition=partition,
     )
 
 
@@ -334,6 +380,8 @@ class SourceTypes:
 
     columns: Mapping[str, str]
     probed: Mapping[ProbeKey, str]
+    #: the source table's PARTITION BY expression ("" when unpartitioned)
+    partition_key: str = ""
 
 
 def compile_source(source: Source, types: SourceTypes, database: str,
@@ -373,7 +421,7 @@ def compile_source(source: Source, types: SourceTypes, database: str,
             exact, note)
     metrics = _compile_metrics(source, measures)
     compiled = CompiledSource(source, types.columns, time, dimensions, measures, components, (),
-                              metrics, cluster)
+                              metrics, cluster, types.partition_key)
     rollups = tuple(_compile_rollup(compiled, r, database) for r in source.rollups)
     return replace(compiled, rollups=rollups)
 

@@ -82,9 +82,11 @@ def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.C
     engine = call(ROLLUP_ENGINE) if rollup.cluster is None else _replicated(
         ROLLUP_ENGINE, rollup.database, rollup.local_table)
     properties: list[exp.Expr] = [*_on_cluster(rollup.cluster), exp.EngineProperty(this=engine)]
-    # No PARTITION BY: a partitioned rollup makes any INSERT into the source that spans more
-    # than max_partitions_per_insert_block (100) partitions fail while pushing to the view.
-    # Rollups stay unpartitioned like the reference source; see README "How answers stay exact".
+    # Partitioned only like a time-partitioned source (see compiler._rollup_partition): an
+    # INSERT spanning more than max_partitions_per_insert_block (100) partitions fails on
+    # such a source anyway, so the views add no new failure.
+    if rollup.partition is not None:
+        properties.append(exp.PartitionedByProperty(this=rollup.partition.copy()))
     order = exp.Tuple(expressions=keys) if len(keys) != 1 else keys[0]
     properties.append(exp.Order(expressions=[exp.Ordered(this=order if keys else call("tuple"))]))
     # Wide parts keep per-column sizes in system.parts_columns (compact parts report 0), which
@@ -300,3 +302,15 @@ def replace_from_staging(rollup: CompiledRollup) -> exp.Command:
     staging = staging_name(rollup).sql(dialect="clickhouse")
     return exp.Command(this="ALTER",
                        expression=f"TABLE {target} REPLACE PARTITION tuple() FROM {staging}")
+
+
+def swap_partition(rollup: CompiledRollup, partition_id: str, rebuilt: bool) -> exp.Command:
+    """``REPLACE PARTITION ID 'x' FROM staging`` for a rebuilt partition, ``DROP PARTITION ID
+    'x'`` for one the source no longer has rows for. The id comes from ``_partition_id``."""
+    target = _table(rollup.database, rollup.table).sql(dialect="clickhouse")
+    quoted = exp.Literal.string(partition_id).sql(dialect="clickhouse")
+    if rebuilt:
+        staging = staging_name(rollup).sql(dialect="clickhouse")
+        return exp.Command(this="ALTER", expression=f"TABLE {target} REPLACE PARTITION ID "
+                                                    f"{quoted} FROM {staging}")
+    return exp.Command(this="ALTER", expression=f"TABLE {target} DROP PARTITION ID {quoted}")

@@ -139,11 +139,10 @@ def _cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
     from server.operations import repair_rollups, verify_model
 
     with _compiled(settings) as (compiled, warehouse):
-        if args.all:
-            names = {r.qualified_table for r in compiled.rollups}
-        else:
-            names = {d.table for d in verify_model(compiled, warehouse, _say)}
-        repaired = repair_rollups(compiled, warehouse, names, _say)
+        drifts = [] if args.all else verify_model(compiled, warehouse, _say)
+        names = ({r.qualified_table for r in compiled.rollups} if args.all
+                 else {d.table for d in drifts})
+        repaired = repair_rollups(compiled, warehouse, names, _say, drifts)
     _say(f"repair: {repaired} rollup(s) rebuilt")
     return 0
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlglot import exp
 
 from engine import ddl, introspection
-from engine.compiler import CompiledModel
+from engine.clickhouse import call, data_type
+from engine.compiler import CompiledModel, CompiledRollup, CompiledSource
 from engine.ddl import PART_PARAMETER
 from engine.demo import create_demo_table, demo_insert
 from engine.migration import READY, Statement, Step, plan_migration, setup_statements
@@ -154,6 +155,8 @@ class Drift:
     differing: int
     periods: dict[str, int]
     example: str
+    #: bucket values of the differing groups (time-grained rollups)
+    buckets: tuple[object, ...] = ()
 
 
 def _same(a: object, b: object) -> bool:
@@ -201,6 +204,7 @@ def verify_model(compiled: CompiledModel, warehouse: Warehouse,
             have = {tuple(row[:width]): row[width:] for row in got}
             want = {tuple(row[:width]): row[width:] for row in expected}
             periods: dict[str, int] = {}
+            buckets: set[object] = set()
             differing = 0
             example = ""
             for key in sorted(set(have) | set(want), key=repr):
@@ -209,6 +213,8 @@ def verify_model(compiled: CompiledModel, warehouse: Warehouse,
                     continue
                 differing += 1
                 bucket = key[-1] if rollup.grain else None
+                if bucket is not None:
+                    buckets.add(bucket)
                 if isinstance(bucket, int):  # minute/hour buckets come as epoch seconds
                     bucket = datetime.fromtimestamp(bucket, UTC)
                 period = bucket.strftime("%Y-%m") if isinstance(bucket, date) else "all"
@@ -219,7 +225,7 @@ def verify_model(compiled: CompiledModel, warehouse: Warehouse,
                     f"{differing:,} differ")
             if differing:
                 drifts.append(Drift(rollup.name, rollup.qualified_table, len(want), differing,
-                                    periods, example))
+                                    periods, example, tuple(sorted(buckets, key=repr))))
                 where = ", ".join(f"{p}: {n}" for p, n in sorted(periods.items()))
                 report(f"DRIFT    {line} ({where}); e.g. {example}")
             else:
@@ -228,10 +234,14 @@ def verify_model(compiled: CompiledModel, warehouse: Warehouse,
 
 
 def repair_rollups(compiled: CompiledModel, warehouse: Warehouse, names: set[str],
-                   report: Report = lambda line: None) -> int:
+                   report: Report = lambda line: None,
+                   drifts: Sequence[Drift] = ()) -> int:
     """Rebuild the named rollups (``db.table``) from the source into a staging table and swap
-    it in with ``REPLACE PARTITION``, with ingestion paused so no row is missed or doubled."""
+    it in with ``REPLACE PARTITION``, with ingestion paused so no row is missed or doubled.
+    A partitioned rollup with known drift (``drifts``) rebuilds only the partitions holding the
+    differing buckets."""
     repaired = 0
+    drifted = {d.table: d.buckets for d in drifts}
     for source in compiled.sources.values():
         for rollup in source.rollups:
             if rollup.qualified_table not in names:
@@ -240,14 +250,55 @@ def repair_rollups(compiled: CompiledModel, warehouse: Warehouse, names: set[str
             staging = ddl.staging_name(rollup)
             warehouse.command(ddl.drop_table(staging))
             warehouse.command(ddl.create_staging_copy(rollup))
+            buckets = drifted.get(rollup.qualified_table, ())
+            partial = rollup.partition is not None and bool(buckets)
             try:
                 with warehouse.ingestion_lock:
-                    warehouse.command(exp.insert(ddl.rollup_select(source, rollup),
-                                                 staging.copy()))
-                    warehouse.command(ddl.replace_from_staging(rollup))
+                    if partial:
+                        done = _repair_partitions(source, rollup, staging, buckets, warehouse)
+                        what = f"{done} partition(s)"
+                    else:
+                        warehouse.command(exp.insert(ddl.rollup_select(source, rollup),
+                                                     staging.copy()))
+                        warehouse.command(ddl.replace_from_staging(rollup))
+                        what = "every row"
             finally:
                 warehouse.command(ddl.drop_table(staging))
             repaired += 1
-            report(f"repaired {rollup.qualified_table} ({rollup.name}) in "
+            report(f"repaired {rollup.qualified_table} ({rollup.name}), {what}, in "
                    f"{time.perf_counter() - started:.2f} s")
     return repaired
+
+
+def _repair_partitions(source: CompiledSource, rollup: CompiledRollup, staging: exp.Table,
+                       buckets: tuple[object, ...], warehouse: Warehouse) -> int:
+    """Rebuild the partitions holding ``buckets``: source rows whose bucket falls in them go
+    to staging; each partition is then replaced from staging (or dropped if now empty)."""
+    assert rollup.partition is not None and rollup.bucket is not None and rollup.grain
+    instants = rollup.grain in ("minute", "hour")
+    values = [datetime.fromtimestamp(int(str(b)), UTC).strftime("%Y-%m-%d %H:%M:%S") if instants
+              else (b.isoformat() if isinstance(b, date) else str(b)) for b in buckets]
+    kind = "DateTime('UTC')" if instants else "Date"
+    placeholder = exp.Placeholder(this="buckets", kind=data_type(f"Array({kind})"))
+    wanted = exp.select(rollup.partition.copy().transform(
+        lambda n: exp.column("b") if isinstance(n, exp.Column) else n)).distinct().from_(
+        exp.select(exp.alias_(call("arrayJoin", placeholder), "b")).subquery())
+
+    def in_partitions(bucket: exp.Expression) -> exp.Expression:
+        key = rollup.partition.copy().transform(  # type: ignore[union-attr]
+            lambda n: bucket.copy() if isinstance(n, exp.Column) else n)
+        return exp.In(this=key, query=wanted.copy().subquery())
+
+    parameters = {"buckets": values}
+    select = ddl.rollup_select(source, rollup).where(
+        in_partitions(ddl.bucket_expression(source, rollup.grain)))
+    warehouse.command(exp.insert(select, staging.copy()), parameters)
+    ids = exp.select(exp.column("_partition_id")).distinct()
+    rebuilt = {row[0] for row in warehouse.query(ids.copy().from_(staging.copy())).rows}
+    target = exp.table_(rollup.table, db=rollup.database)
+    touched = {row[0] for row in warehouse.query(
+        ids.copy().from_(target.copy()).where(in_partitions(exp.column(rollup.bucket))),
+        parameters).rows}
+    for partition_id in sorted(rebuilt | touched):
+        warehouse.command(ddl.swap_partition(rollup, partition_id, partition_id in rebuilt))
+    return len(rebuilt | touched)

@@ -48,6 +48,8 @@ def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
     if issues:
         raise ModelError(issues)
     types = {}
+    keys = warehouse.query(TABLE_KEYS, {"dbs": sorted({s.database for s in model.sources})})
+    partitions = {f"{db}.{name}": partition for db, name, _, partition in keys.rows}
     for source in model.sources:
         probe = type_probe(source)
         try:
@@ -59,7 +61,8 @@ def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
         source_columns = columns[source.name]
         assert source_columns is not None
         types[source.name] = SourceTypes(source_columns, dict(zip(probe.keys, found_types,
-                                                                  strict=True)))
+                                                                  strict=True)),
+                                         partitions.get(source.local_table or source.table, ""))
     return types
 
 

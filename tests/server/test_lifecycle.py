@@ -295,3 +295,60 @@ def test_server_applies_a_changed_model_while_serving(warehouse: Warehouse, data
         path.write_text("sources: {}")
         assert client.post("/v1/admin/apply").status_code == 422
         assert client.get("/api/by-day").json() == before.json()
+
+
+def test_partitioned_source_gives_partitioned_rollups_repaired_partition_by_partition(
+        warehouse: Warehouse, database: str) -> None:
+    """A source partitioned by month gets rollups partitioned by the month of their bucket; a
+    DELETE in one month is repaired by replacing that month's partition only."""
+    warehouse.command(sqlglot.parse_one(
+        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
+        "ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY ts", dialect="clickhouse"))
+    insert_rows(warehouse, f"{database}.events",
+                [(f"2026-0{1 + i % 3}-{1 + i % 27:02d} {i % 24:02d}:00:00", ("eu", "us")[i % 2],
+                  i) for i in range(300)])
+    hourly = "      hourly: {dimensions: [region], grain: hour, measures: [events, revenue]}"
+    compiled = _compiled(warehouse, database, DAILY + "\n" + hourly)
+    by_name = {r.name: r for r in compiled.rollups}
+    assert by_name["totals"].partition is None  # no grain: nothing to partition by
+    assert by_name["daily"].partition is not None
+    assert by_name["daily"].partition.sql(dialect="clickhouse") == "toYYYYMM(ts_day)"
+    assert by_name["hourly"].partition.sql(dialect="clickhouse") == "toYYYYMM(ts_hour, 'UTC')"
+    apply_model(compiled, warehouse)
+    parts = sqlglot.parse_one(
+        f"SELECT table, groupUniqArray(partition_id) FROM system.parts WHERE database = "
+        f"'{database}' AND active GROUP BY table", dialect="clickhouse")
+
+    def partitions() -> dict[str, list[str]]:
+        return {t: sorted(ids) for t, ids in warehouse.query(parts).rows}
+
+    assert partitions()[by_name["daily"].table] == ["202601", "202602", "202603"]
+    pending = sqlglot.parse_one(f"SELECT count() FROM system.mutations WHERE database = "
+                                f"'{database}' AND NOT is_done", dialect="clickhouse")
+    warehouse.command(sqlglot.parse_one(
+        f"ALTER TABLE {database}.events DELETE WHERE toMonth(ts) = 2 AND region = 'eu'",
+        dialect="clickhouse"))
+    for _ in range(600):
+        if not warehouse.query(pending).rows[0][0]:
+            break
+        time.sleep(0.05)
+    drifts = verify_model(compiled, warehouse)
+    assert {d.rollup for d in drifts} == {"totals", "daily", "hourly"}
+    lines: list[str] = []
+    assert repair_rollups(compiled, warehouse, {d.table for d in drifts}, lines.append,
+                          drifts) == 3
+    assert any(f"{by_name['daily'].qualified_table} (daily), 1 partition(s)" in line
+               for line in lines), lines
+    assert any("(totals), every row" in line for line in lines), lines
+    assert verify_model(compiled, warehouse) == []
+    # Every row of a month deleted: its partition is dropped from the rollups too.
+    warehouse.command(sqlglot.parse_one(
+        f"ALTER TABLE {database}.events DELETE WHERE toMonth(ts) = 3", dialect="clickhouse"))
+    for _ in range(600):
+        if not warehouse.query(pending).rows[0][0]:
+            break
+        time.sleep(0.05)
+    drifts = verify_model(compiled, warehouse)
+    repair_rollups(compiled, warehouse, {d.table for d in drifts}, drifts=drifts)
+    assert verify_model(compiled, warehouse) == []
+    assert partitions()[by_name["daily"].table] == ["202601", "202602"]
