@@ -44,6 +44,20 @@ ProbeKey = tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
+class SourceEngine:
+    """The source table's engine and keys, from ``system.tables`` ("" when unknown)."""
+
+    engine: str = ""
+    partition_key: str = ""
+    sorting_key: str = ""
+    primary_key: str = ""
+
+    @property
+    def replicated(self) -> bool:
+        return self.engine.startswith("Replicated")
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledDimension:
     name: str
     expression: exp.Expression
@@ -135,7 +149,7 @@ class CompiledSource:
     rollups: tuple[CompiledRollup, ...]
     metrics: Mapping[str, CompiledMetric]
     cluster: str | None = None
-    partition_key: str = ""
+    engine: SourceEngine = SourceEngine()
 
     @property
     def name(self) -> str:
@@ -297,10 +311,10 @@ def _rollup_partition(source: CompiledSource, grain: str | None,
     ``toYYYYMM(ts_day)``): a repair then rebuilds only the partitions that drifted. An insert
     spanning many partitions hits ClickHouse's per-insert partition limit on the source
     already, so this adds no new failure."""
-    if not source.partition_key or grain is None or bucket is None or source.time is None:
+    if not source.engine.partition_key or grain is None or bucket is None or source.time is None:
         return None
     try:
-        key = parse_expression(source.partition_key)
+        key = parse_expression(source.engine.partition_key)
     except (ParseError, TokenError):
         return None
     name = (key.name if isinstance(key, exp.Anonymous) else key.sql_name()).lower() \
@@ -380,8 +394,7 @@ class SourceTypes:
 
     columns: Mapping[str, str]
     probed: Mapping[ProbeKey, str]
-    #: the source table's PARTITION BY expression ("" when unpartitioned)
-    partition_key: str = ""
+    engine: SourceEngine = SourceEngine()
 
 
 def compile_source(source: Source, types: SourceTypes, database: str,
@@ -421,7 +434,7 @@ def compile_source(source: Source, types: SourceTypes, database: str,
             exact, note)
     metrics = _compile_metrics(source, measures)
     compiled = CompiledSource(source, types.columns, time, dimensions, measures, components, (),
-                              metrics, cluster, types.partition_key)
+                              metrics, cluster, types.engine)
     rollups = tuple(_compile_rollup(compiled, r, database) for r in source.rollups)
     return replace(compiled, rollups=rollups)
 

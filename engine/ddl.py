@@ -160,13 +160,40 @@ def snapshot_name(rollup: CompiledRollup) -> exp.Table:
     return _table(rollup.database, f"{rollup.table}_snapshot")
 
 
-def create_snapshot_table(source: CompiledSource, rollup: CompiledRollup) -> exp.Create:
+def create_snapshot_table(source: CompiledSource,
+                          rollup: CompiledRollup) -> exp.Create | exp.Command:
     """An empty copy of the source's structure and engine, to hard-link its parts into (on
-    every node of a cluster, from its local source table)."""
+    every node of a cluster, from its local source table). A Replicated source is copied as a
+    plain MergeTree with the same keys: a copy of its engine would share its replication
+    path."""
+    engine = source.engine
+    if engine.replicated:
+        keys = []
+        for clause, key in (("PARTITION BY", engine.partition_key),
+                            ("PRIMARY KEY", engine.primary_key),
+                            ("ORDER BY", engine.sorting_key)):
+            if key:  # keys as ClickHouse reports them, re-rendered through the parser
+                keys.append(f"{clause} ({_key_sql(key)})")
+        if not engine.sorting_key:
+            keys.append("ORDER BY tuple()")
+        cluster = (f" ON CLUSTER {exp.to_identifier(rollup.cluster).sql()}"
+                   if rollup.cluster else "")
+        return exp.Command(this="CREATE", expression=(
+            f"TABLE IF NOT EXISTS {snapshot_name(rollup).sql(dialect='clickhouse')}{cluster} "
+            f"AS {source.local_table.sql(dialect='clickhouse')} ENGINE = MergeTree "
+            + " ".join(keys)))
     return exp.Create(this=snapshot_name(rollup), kind="TABLE", exists=True,
                       expression=source.local_table.copy(),
                       properties=exp.Properties(expressions=_on_cluster(rollup.cluster))
                       if rollup.cluster else None)
+
+
+def _key_sql(key: str) -> str:
+    import sqlglot
+
+    parsed = sqlglot.parse_one(f"SELECT {key}", dialect="clickhouse")
+    assert isinstance(parsed, exp.Select)
+    return ", ".join(e.sql(dialect="clickhouse") for e in parsed.expressions)
 
 
 def attach_snapshot(source: CompiledSource, rollup: CompiledRollup) -> exp.Command:

@@ -30,7 +30,7 @@ PARTS = _parse(
     "AND table = {name: String} AND active ORDER BY partition_id, name"
 )
 TABLE_KEYS = _parse(
-    "SELECT database, name, sorting_key, partition_key FROM system.tables "
+    "SELECT database, name, sorting_key, partition_key, engine, primary_key FROM system.tables "
     "WHERE database IN {dbs: Array(String)}"
 )
 

@@ -20,6 +20,7 @@ from engine.migration import READY, Statement, Step, plan_migration, setup_state
 from engine.planner import Plan, plan_query
 from engine.query import Query
 from engine.render import Rendered, render
+from semantic.errors import SemanticError
 from server.runtime import Runtime, read_catalog, read_owners
 from server.warehouse import Warehouse
 
@@ -240,6 +241,10 @@ def repair_rollups(compiled: CompiledModel, warehouse: Warehouse, names: set[str
     it in with ``REPLACE PARTITION``, with ingestion paused so no row is missed or doubled.
     A partitioned rollup with known drift (``drifts``) rebuilds only the partitions holding the
     differing buckets."""
+    if compiled.model.cluster is not None:
+        raise SemanticError("repair is not supported on a cluster yet: REPLACE PARTITION works "
+                            "per node; rebuild a drifted rollup by renaming it in metrics.yaml "
+                            "and running apply")
     repaired = 0
     drifted = {d.table: d.buckets for d in drifts}
     for source in compiled.sources.values():

@@ -11,7 +11,14 @@ from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.compiler import CompiledModel, CompiledRollup, SourceTypes, compile_model, type_probe
+from engine.compiler import (
+    CompiledModel,
+    CompiledRollup,
+    SourceEngine,
+    SourceTypes,
+    compile_model,
+    type_probe,
+)
 from engine.ddl import CATALOG_TABLE, catalog_query
 from engine.expressions import check_expressions
 from engine.introspection import TABLE_KEYS, bucket_bounds, leads_with
@@ -49,7 +56,8 @@ def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
         raise ModelError(issues)
     types = {}
     keys = warehouse.query(TABLE_KEYS, {"dbs": sorted({s.database for s in model.sources})})
-    partitions = {f"{db}.{name}": partition for db, name, _, partition in keys.rows}
+    engines = {f"{db}.{name}": SourceEngine(engine, partition, sorting, primary)
+               for db, name, sorting, partition, engine, primary in keys.rows}
     for source in model.sources:
         probe = type_probe(source)
         try:
@@ -62,7 +70,8 @@ def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
         assert source_columns is not None
         types[source.name] = SourceTypes(source_columns, dict(zip(probe.keys, found_types,
                                                                   strict=True)),
-                                         partitions.get(source.local_table or source.table, ""))
+                                         engines.get(source.local_table or source.table,
+                                                     SourceEngine()))
     return types
 
 
@@ -142,7 +151,7 @@ class Runtime:
                 first, end = self._time_span(rollup) if rollup.grain else (None, None)
                 ready[name] = RollupStats(rows, sum(columns.values()), columns, first, end)
         keys = self.warehouse.query(TABLE_KEYS, {"dbs": sorted({s.database for s in sources})})
-        ordered = {f"{db}.{name}": (sorting, partition) for db, name, sorting, partition
+        ordered = {f"{db}.{name}": (sorting, partition) for db, name, sorting, partition, *_
                    in keys.rows}
         for source in sources:
             if source.table in sizes:

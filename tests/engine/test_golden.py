@@ -5,13 +5,14 @@ Refresh after an intended change with: ``python -m pytest tests/engine --update-
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import sqlglot
 
 from engine import ddl
-from engine.compiler import CompiledModel, SourceTypes, compile_model
+from engine.compiler import CompiledModel, SourceEngine, SourceTypes, compile_model
 from engine.migration import plan_migration, setup_statements
 from engine.planner import RollupStats, plan_query
 from engine.query import Filter, Order, Query, TimeRange
@@ -99,7 +100,10 @@ def compiled_cluster() -> CompiledModel:
     """The reference model deployed on a cluster (``cluster: main``)."""
     text = (ROOT / "metrics.yaml").read_text().replace(
         "rollup_database: semantic\n", "rollup_database: semantic\ncluster: main\n")
-    return compile_model(load_model_text(text, "metrics.yaml"), {"events": EVENTS_TYPES})
+    engine = SourceEngine("ReplicatedMergeTree", "toYYYYMM(event_ts)", "event_ts, event_id",
+                          "event_ts, event_id")
+    types = dataclasses.replace(EVENTS_TYPES, engine=engine)
+    return compile_model(load_model_text(text, "metrics.yaml"), {"events": types})
 
 
 def _cluster_cases() -> dict[str, str]:

@@ -1,1 +1,1 @@
-SELECT region AS region, event_ts_day AS event_ts, sum(count_all) AS total_events FROM semantic.events_region_daily_8b524aa5e1 GROUP BY region, event_ts_day ORDER BY region ASC, event_ts ASC LIMIT 10001
+SELECT region AS region, event_ts_day AS event_ts, sum(count_all) AS total_events FROM semantic.events_region_daily_4d40d1790b GROUP BY region, event_ts_day ORDER BY region ASC, event_ts ASC LIMIT 10001

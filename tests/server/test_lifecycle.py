@@ -3,6 +3,7 @@ ones are built (or kept with ``keep_unused``), and a changed rollup gets new tab
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from datetime import UTC, datetime
@@ -11,9 +12,10 @@ from pathlib import Path
 import sqlglot
 from litestar.testing import TestClient
 
-from engine.compiler import CompiledModel
+from engine.compiler import CompiledModel, compile_model
 from engine.migration import DROPPED, setup_statements
 from engine.query import Query
+from engine.render import render
 from semantic import load_model, load_model_text
 from server.app import TABLE_HEADER, create_app
 from server.operations import (
@@ -23,7 +25,7 @@ from server.operations import (
     repair_rollups,
     verify_model,
 )
-from server.runtime import Runtime, compile_against, read_catalog
+from server.runtime import Runtime, compile_against, read_catalog, read_types
 from server.warehouse import Warehouse
 from tests.support import insert_rows, model_text
 
@@ -352,3 +354,28 @@ def test_partitioned_source_gives_partitioned_rollups_repaired_partition_by_part
     repair_rollups(compiled, warehouse, {d.table for d in drifts}, drifts=drifts)
     assert verify_model(compiled, warehouse) == []
     assert partitions()[by_name["daily"].table] == ["202601", "202602"]
+
+
+def test_snapshot_of_a_replicated_source_is_a_plain_mergetree_with_its_keys(
+        warehouse: Warehouse, database: str) -> None:
+    """A Replicated source's snapshot must not copy its engine (it would share the replication
+    path): it is created as MergeTree with the source's keys, which ATTACH PARTITION accepts.
+    chDB has no Keeper, so the source here is a MergeTree reported as Replicated."""
+    warehouse.command(sqlglot.parse_one(
+        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
+        "ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (ts, region)",
+        dialect="clickhouse"))
+    insert_rows(warehouse, f"{database}.events", ROWS)
+    text = model_text(MODEL, db=database, extra="{extra}").replace("{extra}", DAILY)
+    model = load_model_text(text, "test.yaml")
+    types = read_types(model, warehouse)
+    engine = dataclasses.replace(types["events"].engine, engine="ReplicatedMergeTree")
+    compiled = compile_model(model, {"events": dataclasses.replace(types["events"],
+                                                                   engine=engine)})
+    snapshot = [s for step in migration_steps(compiled, warehouse) for s in step.statements
+                if "_snapshot AS " in render(s.expression)]
+    assert render(snapshot[0].expression).endswith(
+        f"AS {database}.events ENGINE = MergeTree PARTITION BY (toYYYYMM(ts)) "
+        "PRIMARY KEY (ts, region) ORDER BY (ts, region)")
+    apply_model(compiled, warehouse)
+    assert verify_model(compiled, warehouse) == []
