@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from engine.compiler import CompiledSource
 from engine.timerange import parse_instant, resolve_relative
 from engine.timezones import zone as load_zone
-from semantic.errors import SemanticError
+from semantic.errors import FieldError
 from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
 from semantic.suggest import did_you_mean
 
@@ -23,18 +23,10 @@ MEASURE_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "
 STRING_OPS: tuple[str, ...] = ("contains", "starts_with")
 
 
-class QueryError(SemanticError):
+class QueryError(FieldError):
     """The query is invalid; ``field`` names the offending part of the request."""
 
     code = "invalid_query"
-    status = 400
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-    def to_dict(self) -> dict[str, object]:
-        return {"code": self.code, "message": self.message, "field": self.field}
 
 
 @dataclass(frozen=True, slots=True)

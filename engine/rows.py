@@ -14,23 +14,15 @@ from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
 from engine.clickhouse import base_type
-from semantic.errors import SemanticError
+from semantic.errors import FieldError
 
 MAX_ROWS = 1_000_000
 
 
-class RowError(SemanticError):
+class RowError(FieldError):
     """A row of a batch is invalid; ``field`` is ``rows[i].column`` (``rows[i]`` for the row)."""
 
     code = "invalid_rows"
-    status = 400
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-    def to_dict(self) -> dict[str, object]:
-        return {"code": self.code, "message": self.message, "field": self.field}
 
 
 _INT = re.compile(r"^(U?)Int(8|16|32|64|128|256)$")

@@ -27,6 +27,21 @@ class SemanticError(Exception):
         return {"code": self.code, "message": self.message}
 
 
+class FieldError(SemanticError):
+    """Bad input in a request; ``field`` names the offending part (``filters[0].op``,
+    ``rows[3].revenue``)."""
+
+    code = "invalid_request"
+    status = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "field": self.field}
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
     """One problem found in a model, rendered like a compiler diagnostic."""

@@ -50,15 +50,32 @@ WEEKLY = "      daily: {dimensions: [region], grain: week, measures: [events]}"
 ROWS = [("2026-01-01 10:00:00", "eu", 5), ("2026-01-02 11:00:00", "us", 7)]
 
 
+def _create_events(warehouse: Warehouse, database: str, keys: str = "ORDER BY ts") -> None:
+    warehouse.command(sqlglot.parse_one(
+        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
+        f"ENGINE = MergeTree {keys}", dialect="clickhouse"))
+
+
+def _mutate(warehouse: Warehouse, database: str, mutation: str) -> None:
+    """Run an ALTER UPDATE/DELETE on the source and wait until it is done."""
+    warehouse.command(sqlglot.parse_one(f"ALTER TABLE {database}.events {mutation}",
+                                        dialect="clickhouse"))
+    pending = sqlglot.parse_one(f"SELECT count() FROM system.mutations WHERE database = "
+                                f"'{database}' AND NOT is_done", dialect="clickhouse")
+    for _ in range(600):  # mutations run in the background
+        if not warehouse.query(pending).rows[0][0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"mutation still running: {mutation}")
+
+
 def _compiled(warehouse: Warehouse, database: str, extra: str) -> CompiledModel:
     text = model_text(MODEL, db=database, extra="{extra}").replace("{extra}", extra)
     return compile_against(load_model_text(text, "test.yaml"), warehouse)
 
 
 def test_apply_drops_unused_rollups_after_building(warehouse: Warehouse, database: str) -> None:
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
-        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    _create_events(warehouse, database)
     insert_rows(warehouse, f"{database}.events", ROWS)
     first = _compiled(warehouse, database, DAILY)
     apply_model(first, warehouse)
@@ -98,9 +115,7 @@ def test_apply_interrupted_at_every_statement_then_rerun_is_exact(
     """Kill ``apply`` after each statement of a first build and of a model change: whatever is
     left is never served, and the next ``apply`` finishes with rollups equal to the raw table
     (rows keep arriving between the crash and the re-run)."""
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
-        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    _create_events(warehouse, database)
     insert_rows(warehouse, f"{database}.events", ROWS)
     queries = [Query("events", ("events", "revenue")),
                Query("events", ("events",), ("region", "ts"), "week")]
@@ -135,9 +150,7 @@ def test_apply_with_a_concurrent_writer_counts_every_row_once(warehouse: Warehou
                                                               database: str) -> None:
     """A writer inserts batches through the service's ingestion path the whole time ``apply``
     builds (first build, then a model change); afterwards every rollup equals the raw table."""
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
-        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    _create_events(warehouse, database)
     insert_rows(warehouse, f"{database}.events",
                 [(f"2026-01-{1 + i % 28:02d} 00:00:00", ("eu", "us")[i % 2], i)
                  for i in range(5000)])
@@ -186,9 +199,7 @@ def test_server_reload_switches_model_without_restart(warehouse: Warehouse, data
                                                       tmp_path: Path) -> None:
     """apply builds the new rollups while the server serves the old ones; a reload switches
     routing and endpoints; a model with errors is refused and the old one keeps serving."""
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
-        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    _create_events(warehouse, database)
     insert_rows(warehouse, f"{database}.events", ROWS)
     path = tmp_path / "metrics.yaml"
 
@@ -225,9 +236,7 @@ def test_verify_finds_drift_after_mutations_and_repair_restores_equality(
         warehouse: Warehouse, database: str) -> None:
     """ALTER DELETE / UPDATE on the source never reach the views: verify reports the drifted
     groups, repair rebuilds the rollups and answers equal the raw table again."""
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
-        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    _create_events(warehouse, database)
     insert_rows(warehouse, f"{database}.events",
                 [(f"2026-0{1 + i % 3}-{1 + i % 27:02d} 00:00:00", ("eu", "us")[i % 2], i)
                  for i in range(300)])
@@ -235,17 +244,9 @@ def test_verify_finds_drift_after_mutations_and_repair_restores_equality(
     apply_model(compiled, warehouse)
     assert verify_model(compiled, warehouse) == []
     tables = {r.name: r.qualified_table for r in compiled.rollups}
-    pending = sqlglot.parse_one(f"SELECT count() FROM system.mutations WHERE database = "
-                                f"'{database}' AND NOT is_done", dialect="clickhouse")
-    for mutation in (f"ALTER TABLE {database}.events DELETE WHERE region = 'eu' AND "
-                     "toMonth(ts) = 2",
-                     f"ALTER TABLE {database}.events UPDATE amount = amount * 2 WHERE "
-                     "toMonth(ts) = 3"):
-        warehouse.command(sqlglot.parse_one(mutation, dialect="clickhouse"))
-        for _ in range(600):  # mutations run in the background
-            if not warehouse.query(pending).rows[0][0]:
-                break
-            time.sleep(0.05)
+    for mutation in ("DELETE WHERE region = 'eu' AND toMonth(ts) = 2",
+                     "UPDATE amount = amount * 2 WHERE toMonth(ts) = 3"):
+        _mutate(warehouse, database, mutation)
         lines: list[str] = []
         drifts = verify_model(compiled, warehouse, lines.append)
         if "DELETE" in mutation:  # both rollups count the deleted rows
@@ -270,9 +271,7 @@ def test_server_applies_a_changed_model_while_serving(warehouse: Warehouse, data
     """POST /v1/admin/apply (what `semantic apply` uses while the server holds the embedded
     engine): the new rollups are built while the old ones serve, then the server switches
     and drops the old tables."""
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
-        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    _create_events(warehouse, database)
     insert_rows(warehouse, f"{database}.events", ROWS)
     path = tmp_path / "metrics.yaml"
     text = model_text(MODEL, db=database, extra="{extra}") + model_text(ENDPOINTS, grain="week")
@@ -303,9 +302,7 @@ def test_partitioned_source_gives_partitioned_rollups_repaired_partition_by_part
         warehouse: Warehouse, database: str) -> None:
     """A source partitioned by month gets rollups partitioned by the month of their bucket; a
     DELETE in one month is repaired by replacing that month's partition only."""
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
-        "ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY ts", dialect="clickhouse"))
+    _create_events(warehouse, database, "PARTITION BY toYYYYMM(ts) ORDER BY ts")
     insert_rows(warehouse, f"{database}.events",
                 [(f"2026-0{1 + i % 3}-{1 + i % 27:02d} {i % 24:02d}:00:00", ("eu", "us")[i % 2],
                   i) for i in range(300)])
@@ -325,15 +322,7 @@ def test_partitioned_source_gives_partitioned_rollups_repaired_partition_by_part
         return {t: sorted(ids) for t, ids in warehouse.query(parts).rows}
 
     assert partitions()[by_name["daily"].table] == ["202601", "202602", "202603"]
-    pending = sqlglot.parse_one(f"SELECT count() FROM system.mutations WHERE database = "
-                                f"'{database}' AND NOT is_done", dialect="clickhouse")
-    warehouse.command(sqlglot.parse_one(
-        f"ALTER TABLE {database}.events DELETE WHERE toMonth(ts) = 2 AND region = 'eu'",
-        dialect="clickhouse"))
-    for _ in range(600):
-        if not warehouse.query(pending).rows[0][0]:
-            break
-        time.sleep(0.05)
+    _mutate(warehouse, database, "DELETE WHERE toMonth(ts) = 2 AND region = 'eu'")
     drifts = verify_model(compiled, warehouse)
     assert {d.rollup for d in drifts} == {"totals", "daily", "hourly"}
     lines: list[str] = []
@@ -344,12 +333,7 @@ def test_partitioned_source_gives_partitioned_rollups_repaired_partition_by_part
     assert any("(totals), every row" in line for line in lines), lines
     assert verify_model(compiled, warehouse) == []
     # Every row of a month deleted: its partition is dropped from the rollups too.
-    warehouse.command(sqlglot.parse_one(
-        f"ALTER TABLE {database}.events DELETE WHERE toMonth(ts) = 3", dialect="clickhouse"))
-    for _ in range(600):
-        if not warehouse.query(pending).rows[0][0]:
-            break
-        time.sleep(0.05)
+    _mutate(warehouse, database, "DELETE WHERE toMonth(ts) = 3")
     drifts = verify_model(compiled, warehouse)
     repair_rollups(compiled, warehouse, {d.table for d in drifts}, drifts=drifts)
     assert verify_model(compiled, warehouse) == []
@@ -361,10 +345,7 @@ def test_snapshot_of_a_replicated_source_is_a_plain_mergetree_with_its_keys(
     """A Replicated source's snapshot must not copy its engine (it would share the replication
     path): it is created as MergeTree with the source's keys, which ATTACH PARTITION accepts.
     chDB has no Keeper, so the source here is a MergeTree reported as Replicated."""
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
-        "ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (ts, region)",
-        dialect="clickhouse"))
+    _create_events(warehouse, database, "PARTITION BY toYYYYMM(ts) ORDER BY (ts, region)")
     insert_rows(warehouse, f"{database}.events", ROWS)
     text = model_text(MODEL, db=database, extra="{extra}").replace("{extra}", DAILY)
     model = load_model_text(text, "test.yaml")
