@@ -48,8 +48,8 @@ def bucket_bounds(table: str, bucket: str) -> exp.Select:
 
 
 def leads_with(key: str, column: str) -> bool:
-    """Whether a sorting key's first element (or any partition key element) uses ``column``:
-    then a range on ``column`` prunes parts and granules.
+    """Whether a key's first comma-separated element uses ``column`` (callers pass a sorting
+    key, or each element of a partition key): then a range on ``column`` prunes.
 
     >>> leads_with("event_ts, event_id", "event_ts"), leads_with("toYYYYMM(ts)", "ts")
     (True, True)

@@ -147,10 +147,6 @@ def _static_reject(source: CompiledSource, query: Query,
     return None
 
 
-def _epoch(t: datetime | None) -> float | None:
-    return t.timestamp() if t is not None else None
-
-
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
 
@@ -282,6 +278,17 @@ class _Costing:
             return float(self.raw_bytes)
         return self.raw_bytes * _fraction(interval, self.data)
 
+    def priced(self, pieces: list[Piece]) -> float:
+        """A whole plan's cost: its raw pieces share one branch, which reads the whole table
+        once when the source is not ordered by time."""
+        stats = dict(self.usable)
+        rollups = sum(self.rollup_cost(p.rollup, stats[p.rollup], (p.start, p.end))
+                      for p in pieces if p.rollup is not None)
+        raw = [p for p in pieces if p.rollup is None]
+        if raw and not self.raw_time_ordered:
+            return rollups + self.raw_bytes
+        return rollups + sum(self.raw_cost((p.start, p.end)) for p in raw)
+
     def option(self, rollup: CompiledRollup, stats: RollupStats, span: Span,
                depth: int) -> tuple[float, list[Piece]]:
         """Serve the span's middle from ``rollup`` and each edge the cheapest way."""
@@ -348,10 +355,18 @@ def choose_pieces(source: CompiledSource, query: Query,
     options: dict[str, tuple[float, list[Piece]]] = {}
     best: tuple[tuple[float, int, int], list[Piece]] | None = None
     for rollup, stats in usable:
-        options[rollup.name] = costing.option(rollup, stats, spans[rollup.name], EDGE_DEPTH)
+        pieces = costing.option(rollup, stats, spans[rollup.name], EDGE_DEPTH)[1]
+        options[rollup.name] = (costing.priced(pieces), pieces)
         key = (options[rollup.name][0], stats.rows, len(rollup.dimensions))
         if best is None or key < best[0]:
             best = (key, options[rollup.name][1])
+    if best is not None and raw_stats is not None and not raw_stats.time_ordered and \
+            any(p.rollup is None for p in best[1]):
+        # A source not ordered by time is read whole by any raw piece: when the plan reads
+        # it anyway, reading only the raw table may be cheaper.
+        whole = [Piece(None, *(query.interval or (None, None)))]
+        if costing.priced(whole) < best[0][0]:
+            best = ((costing.priced(whole), 0, 0), whole)
     chosen = max(best[1], key=lambda p: _fraction((p.start, p.end), data)).rollup \
         if best else None
     for rollup, stats in usable:

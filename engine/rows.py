@@ -66,6 +66,20 @@ def _string(value: object, text: bool) -> object:
     return value
 
 
+_ENUM_NAME = re.compile(r"'((?:[^'\\]|\\.)*)'\s*=")
+
+
+def _enum(type_name: str) -> Callable[[object, bool], object]:
+    """A value of ``Enum8('a' = 1, ...)``: one of its names."""
+    names = [re.sub(r"\\(.)", r"\1", n) for n in _ENUM_NAME.findall(type_name)]
+
+    def convert(value: object, text: bool) -> object:
+        if not isinstance(value, str) or value not in names:
+            raise ValueError(f"expected one of {', '.join(map(repr, names))}, got {value!r}")
+        return value
+    return convert
+
+
 def _boolean(value: object, text: bool) -> object:
     if text and isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
         return value.strip().lower() in ("true", "1")
@@ -131,7 +145,9 @@ def converter(type_name: str) -> Callable[[object, bool], object]:
         convert = _integer(base)
     elif base.startswith("Float"):
         convert = _float
-    elif base == "String" or base.startswith("FixedString(") or base.startswith("Enum"):
+    elif base.startswith("Enum"):
+        convert = _enum(base)
+    elif base == "String" or base.startswith("FixedString("):
         convert = _string
     elif base == "Bool":
         convert = _boolean
@@ -143,8 +159,8 @@ def converter(type_name: str) -> Callable[[object, bool], object]:
         convert = _decimal
     elif base == "UUID":
         convert = _uuid
-    else:
-        def convert(value: object, text: bool) -> object:  # ClickHouse checks the rest
+    else:  # arrays, maps, tuples, IPs...: ClickHouse checks them when the batch is inserted
+        def convert(value: object, text: bool) -> object:
             return value
 
     def check(value: object, text: bool) -> object:

@@ -17,6 +17,7 @@ from engine.clickhouse import GRAIN_FUNCTIONS, call, data_type, is_date_type
 from engine.compiler import CompiledRollup, CompiledSource, ComponentKey
 from engine.ddl import bucket_expression
 from engine.query import Filter, FilterNode, Query
+from engine.timerange import floor_instant
 
 if TYPE_CHECKING:
     from engine.planner import Piece
@@ -202,10 +203,13 @@ class SqlBuilder:
                     for t, op in bounds if t is not None]
         assert rollup.bucket is not None and rollup.grain is not None
         column = exp.column(rollup.bucket)
+        zone = ZoneInfo(self.source.timezone)
         conditions: list[exp.Expr] = []
         for t, op in bounds:
             if t is None:
                 continue
+            # Exact only on a bucket boundary, which the planner guarantees for rollup pieces.
+            assert floor_instant(t, rollup.grain, zone) == t, (t, rollup.grain)
             if rollup.grain in ("minute", "hour"):
                 value = self._bind(t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
                                    "DateTime('UTC')")

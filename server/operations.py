@@ -21,7 +21,7 @@ from engine.planner import Plan, plan_query
 from engine.query import Query
 from engine.render import Rendered, render
 from semantic.errors import SemanticError
-from server.runtime import Runtime, read_catalog, read_owners
+from server.runtime import Runtime, read_catalog_rows
 from server.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -32,10 +32,11 @@ Report = Callable[[str], None]
 def migration_steps(compiled: CompiledModel, warehouse: Warehouse,
                     keep_unused: bool = False) -> tuple[Step, ...]:
     database = compiled.model.rollup_database
-    catalog = read_catalog(warehouse, database)
+    rows = read_catalog_rows(warehouse, database)
+    catalog = {name: state for name, _, _, state in rows}
+    owners = {name: (source, rollup) for name, source, rollup, _ in rows}
     existing = warehouse.tables([database])
-    return plan_migration(compiled, catalog, existing, read_owners(warehouse, database),
-                          keep_unused)
+    return plan_migration(compiled, catalog, existing, owners, keep_unused)
 
 
 def render_steps(compiled: CompiledModel, steps: tuple[Step, ...]) -> str:

@@ -79,20 +79,19 @@ def compile_against(model: Model, warehouse: Warehouse) -> CompiledModel:
     return compile_model(model, read_types(model, warehouse))
 
 
+def read_catalog_rows(warehouse: Warehouse,
+                      database: str) -> list[tuple[str, str, str, str]]:
+    """(``db.table``, source, rollup, latest state) of every rollup table in the catalog."""
+    if f"{database}.{CATALOG_TABLE}" not in warehouse.tables([database]):
+        return []
+    rows = warehouse.query(catalog_query(database)).rows
+    return [(f"{database}.{table}", source, rollup, state)
+            for table, source, rollup, state in rows]
+
+
 def read_catalog(warehouse: Warehouse, database: str) -> dict[str, str]:
     """``db.table`` -> latest state of every rollup table in the catalog (empty if none)."""
-    if f"{database}.{CATALOG_TABLE}" not in warehouse.tables([database]):
-        return {}
-    rows = warehouse.query(catalog_query(database)).rows
-    return {f"{database}.{table}": state for table, _source, _rollup, state in rows}
-
-
-def read_owners(warehouse: Warehouse, database: str) -> dict[str, tuple[str, str]]:
-    """``db.table`` -> (source, rollup) of every rollup table in the catalog."""
-    if f"{database}.{CATALOG_TABLE}" not in warehouse.tables([database]):
-        return {}
-    rows = warehouse.query(catalog_query(database)).rows
-    return {f"{database}.{table}": (source, rollup) for table, source, rollup, _ in rows}
+    return {name: state for name, _, _, state in read_catalog_rows(warehouse, database)}
 
 
 def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:

@@ -509,13 +509,14 @@ def test_planner_london_without_range_uses_the_run_holding_the_data() -> None:
     hourly = {TABLES["region_hourly"]: ALL_READY[TABLES["region_hourly"]]}
     assert _tiles(plan_query(SOURCE, query, hourly)) == [
         (None, None, _utc("1847-12-01T01:00")), ("region_hourly", _utc("1847-12-01T01:00"), None)]
-    # A source not ordered by time scans whole for any raw piece: each raw piece is priced
-    # at the full table, so a plan never takes more raw pieces than it must.
+    # A source not ordered by time is read whole by any raw piece; every plan here needs one
+    # (before London's whole-hour era), so reading only the raw table is cheapest.
     unordered = {**spanned, SOURCE.source.table: RollupStats(10**6, 10**9,
                                                              time_ordered=False)}
     plan = plan_query(SOURCE, query, unordered)
-    assert [p.rollup for p in plan.pieces].count(None) == 1
-    assert next(c for c in plan.candidates if c.chosen).cost >= 10**9
+    assert [(p.rollup, p.start, p.end) for p in plan.pieces] == [(None, None, None)]
+    assert not any(c.chosen for c in plan.candidates)
+    assert all(c.cost is not None and c.cost > 10**9 for c in plan.candidates if c.reason is None)
 
 
 # --- SQL shape ----------------------------------------------------------------------------
