@@ -455,12 +455,17 @@ def main(argv: list[str] | None = None) -> int:
         say(f"ERROR: {exc}")
         return 2
     finally:
-        if client is not None:
-            client.close()
-        stop_server(proc)
-        # uvicorn shuts down gracefully on SIGTERM, then re-raises it: -15 is a clean stop.
-        how = "SIGTERM, clean" if proc.returncode == -15 else f"exit {proc.returncode}"
-        say(f"server stopped ({how})")
+        shut_down(client, proc)
+
+
+def shut_down(client: Any, proc: subprocess.Popen[bytes]) -> None:
+    """Close the HTTP client and stop the server, saying how it ended."""
+    if client is not None:
+        client.close()
+    stop_server(proc)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it: -15 is a clean stop.
+    how = "SIGTERM, clean" if proc.returncode == -15 else f"exit {proc.returncode}"
+    say(f"server stopped ({how})")
 
 
 if __name__ == "__main__":

@@ -51,8 +51,8 @@ from endpoints import (
     prepare,
     run_cli,
     say,
+    shut_down,
     start_server,
-    stop_server,
     wait_healthy,
 )
 
@@ -416,11 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"ERROR: {exc}")
         return 2
     finally:
-        if client is not None:
-            client.close()
-        stop_server(proc)
-        how = "SIGTERM, clean" if proc.returncode == -15 else f"exit {proc.returncode}"
-        say(f"server stopped ({how})")
+        shut_down(client, proc)
 
 
 if __name__ == "__main__":
