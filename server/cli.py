@@ -19,7 +19,7 @@ from engine.query import Filter, Order, Query, TimeRange
 from semantic import load_model
 from semantic.errors import ModelError, SemanticError
 from semantic.model import GRAINS
-from server.app import explain_plan
+from server.api.query import explain_plan
 from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings, load_settings
 from server.runtime import Runtime, compile_against
 from server.schemas import decode_query, to_query

@@ -1,0 +1,36 @@
+"""Admin routes: reload the model, apply it (build, switch, drop) while serving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.handlers import HTTPRouteHandler
+
+from semantic.errors import ModelError
+from server.api.responses import json_response
+from server.state import State
+
+
+def route_handlers(state: State) -> list[HTTPRouteHandler]:
+    @post("/v1/admin/reload", sync_to_thread=True, status_code=200)
+    def reload() -> Response[bytes]:
+        try:
+            runtime = state.reload()
+        except ModelError as exc:  # the file is wrong, not the server: keep serving the old
+            return json_response({"error": exc.to_dict()}, status=422)
+        return json_response({"status": "reloaded", "rollups": len(runtime.compiled.rollups),
+                              "rollups_ready": sum(r.qualified_table in runtime.ready
+                                                   for r in runtime.compiled.rollups),
+                              "endpoints": [e.path for e in runtime.model.endpoints]})
+
+    @post("/v1/admin/apply", sync_to_thread=True, status_code=200)
+    def apply(request: Request[Any, Any, Any]) -> Response[bytes]:
+        keep_unused = request.query_params.get("keep_unused", "false").lower() in ("1", "true")
+        try:
+            log = state.apply(keep_unused)
+        except ModelError as exc:
+            return json_response({"error": exc.to_dict()}, status=422)
+        return json_response({"status": "applied", "log": log})
+
+    return [reload, apply]

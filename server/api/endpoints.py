@@ -1,0 +1,114 @@
+"""Endpoints generated from the model's ``endpoints:``: one handler looks each up by path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
+
+from engine.query import Filter, Order, Query, QueryError, TimeRange
+from semantic.model import Endpoint, Model
+from semantic.suggest import did_you_mean
+from server.api.responses import TABLE_HEADER, json_response
+from server.serialize import json_value
+from server.state import State
+
+#: query parameters every generated endpoint takes besides dimension filters
+ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "limit", "offset")
+
+
+def _integer(name: str, values: list[str]) -> int:
+    try:
+        return int(values[-1])
+    except ValueError:
+        raise QueryError(name, f"{name} must be an integer") from None
+
+
+def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str]]) -> Query:
+    """The saved query of an endpoint with the caller's parameters: ``?region=eu`` (repeat for
+    several values) filters a dimension; ``from``/``to`` or ``range`` (``last 7 days``) and
+    ``timezone`` set the time range; ``limit``/``offset`` page."""
+    source = model.source(endpoint.source.name)
+    assert source is not None
+    measures = tuple(f.member.name for f in endpoint.fields if source.is_aggregate(f.member.name))
+    dimensions = tuple(f.member.name for f in endpoint.fields
+                       if not source.is_aggregate(f.member.name))
+    by_field = {f.name: f.member.name for f in endpoint.fields}
+    filters = [Filter(f.dimension.name, f.op, f.values) for f in endpoint.filters]
+    limit, offset = endpoint.limit, 0
+    start = end = relative = timezone = None
+    for key, values in params.items():
+        if key == "limit":
+            limit = _integer("limit", values)
+            if endpoint.limit is not None and not 1 <= limit <= endpoint.limit:
+                raise QueryError("limit", f"limit must be from 1 to {endpoint.limit} on "
+                                 f"{endpoint.path}")
+        elif key == "offset":
+            offset = _integer("offset", values)
+        elif key in ("from", "to", "range", "timezone"):
+            value = values[-1]
+            if key == "from":
+                start = value
+            elif key == "to":
+                end = value
+            elif key == "range":
+                relative = value
+            else:
+                timezone = value
+        elif source.dimension(key) is not None:
+            filters.append(Filter(key, "in" if len(values) > 1 else "eq", tuple(values)))
+        else:
+            known = [d.name for d in source.dimensions] + list(ENDPOINT_PARAMETERS)
+            raise QueryError(key, f"unknown query parameter '{key}'{did_you_mean(key, known)}; "
+                             f"use a dimension filter or one of {', '.join(known)}")
+    if relative is not None and (start is not None or end is not None):
+        raise QueryError("range", "give 'range' or 'from'/'to', not both")
+    time_range = None
+    if relative is not None:
+        time_range = TimeRange(relative=relative)
+    elif start is not None or end is not None:
+        time_range = TimeRange(start, end)
+    return Query(
+        source=source.name,
+        measures=measures,
+        dimensions=dimensions,
+        grain=endpoint.grain,
+        filters=tuple(filters),
+        order=tuple(Order(by_field[o.name.name], o.descending) for o in endpoint.order),
+        limit=limit,
+        offset=offset,
+        time_range=time_range,
+        timezone=timezone,
+    )
+
+
+def _endpoint_handler(state: State) -> HTTPRouteHandler:
+    """One handler for every endpoint of the current model, looked up by path, so a reloaded
+    model's endpoints are served without a restart."""
+    def handle(request: Request[Any, Any, Any]) -> Response[bytes]:
+        path = "/" + request.path_params["path"].lstrip("/")
+        if all(e.path != path for e in state.model.endpoints):
+            raise HTTPException(status_code=404, detail=f"no endpoint at {path}")
+        runtime = state.runtime()
+        endpoint = next((e for e in runtime.model.endpoints if e.path == path), None)
+        if endpoint is None:  # removed by a reload meanwhile
+            raise HTTPException(status_code=404, detail=f"no endpoint at {path}")
+        params = {k: request.query_params.getall(k) for k in request.query_params}
+        query = _endpoint_query(endpoint, runtime.model, params)
+        answer = runtime.run(runtime.plan(query))
+        rows = [
+            {f.name: json_value(row[f.member.name]) for f in endpoint.fields}
+            for row in answer.rows
+        ]
+        body: Any = rows
+        if endpoint.returns == "object":
+            body = rows[0] if rows else {f.name: None for f in endpoint.fields}
+        return json_response(body, headers={TABLE_HEADER: answer.plan.table})
+
+    return get("/{path:path}", name="endpoints", sync_to_thread=True)(handle)
+
+
+def route_handlers(state: State) -> list[HTTPRouteHandler]:
+    return [_endpoint_handler(state)]

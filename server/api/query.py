@@ -1,0 +1,145 @@
+"""The general query API: ``/v1/query``, ``/v1/explain`` and ``/v1/meta``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, get, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import RawBody
+
+from engine.compiler import CompiledMeasure
+from engine.planner import Plan
+from semantic.model import Source
+from server.api.responses import TABLE_HEADER, json_response
+from server.runtime import Answer
+from server.schemas import decode_query, to_query
+from server.serialize import json_value
+from server.state import State
+
+
+def _rows(answer: Answer) -> list[dict[str, Any]]:
+    return [{k: json_value(v) for k, v in row.items()} for row in answer.rows]
+
+
+def _range(plan: Plan) -> dict[str, Any] | None:
+    if plan.query.interval is None:
+        return None
+    start, end = plan.query.interval
+    return {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None}
+
+
+def _meta(answer: Answer) -> dict[str, Any]:
+    plan = answer.plan
+    return {
+        "table": plan.table,
+        "tables": list(plan.tables),
+        "rollup": plan.rollup.name if plan.rollup else None,
+        "source": plan.query.source,
+        "time_range": _range(plan),
+        "timezone": plan.query.timezone,
+        "rows": len(answer.rows),
+        "truncated": answer.truncated,
+        "limit": plan.query.limit,
+        "elapsed_ms": round(answer.elapsed_ms, 3),
+        "columns": list(plan.columns),
+    }
+
+
+def _measure_meta(source: Source, compiled: CompiledMeasure) -> dict[str, Any]:
+    measure = source.measure(compiled.name)
+    assert measure is not None
+    return {
+        "name": compiled.name, "agg": measure.agg,
+        "sql": (compiled.argument.sql(dialect="clickhouse")
+                if compiled.argument is not None else None),
+        "filter": (compiled.condition.sql(dialect="clickhouse")
+                   if compiled.condition is not None else None),
+        "level": measure.level, "method": measure.method,
+        "exact": compiled.exact, "exactness": compiled.note,
+        "description": compiled.description,
+    }
+
+
+def explain_plan(plan: Plan) -> dict[str, Any]:
+    """Why a query is answered the way it is: tables, SQL and every candidate's verdict."""
+    return {
+        "table": plan.table,
+        "tables": list(plan.tables),
+        "rollup": plan.rollup.name if plan.rollup else None,
+        "sql": plan.sql,
+        "parameters": {k: json_value(v) for k, v in plan.parameters.items()},
+        "pieces": [p.to_dict(plan.raw_table) for p in plan.pieces],
+        "candidates": [c.to_dict() for c in plan.candidates],
+        "time_range": _range(plan),
+        "timezone": plan.query.timezone,
+    }
+
+
+def model_meta(state: State) -> dict[str, Any]:
+    runtime = state.runtime()
+    sources = []
+    for compiled in runtime.compiled.sources.values():
+        source = compiled.source
+        rollups = []
+        for rollup in compiled.rollups:
+            stats = runtime.ready.get(rollup.qualified_table)
+            rollups.append({
+                "name": rollup.name, "table": rollup.qualified_table, "grain": rollup.grain,
+                "dimensions": [d.name for _, d in rollup.dimensions],
+                "measures": list(rollup.measures), "ready": stats is not None,
+                "rows": stats.rows if stats else None, "bytes": stats.bytes if stats else None,
+            })
+        sources.append({
+            "name": source.name,
+            "table": source.table,
+            "time": ({"name": compiled.time.name, "type": compiled.time.type}
+                     if compiled.time else None),
+            "dimensions": [
+                {"name": d.name, "type": d.type, "sql": d.expression.sql(dialect="clickhouse"),
+                 "description": source.dimension(d.name).description  # type: ignore[union-attr]
+                 } for d in compiled.dimensions.values()
+            ],
+            "timezone": compiled.timezone,
+            "measures": [_measure_meta(source, m) for m in compiled.measures.values()],
+            "metrics": [
+                {"name": m.name, "sql": m.expression.sql(dialect="clickhouse"),
+                 "measures": list(m.leaves), "exact": m.exact, "exactness": m.note,
+                 "description": m.description} for m in compiled.metrics.values()
+            ],
+            "rollups": rollups,
+        })
+    endpoints = [
+        {"path": e.path, "source": e.source.name, "returns": e.returns, "grain": e.grain,
+         "fields": {f.name: f.member.name for f in e.fields},
+         "order": [f"{o.name.name} desc" if o.descending else o.name.name for o in e.order],
+         "description": e.description}
+        for e in runtime.model.endpoints
+    ]
+    return {"sources": sources, "endpoints": endpoints}
+
+
+def route_handlers(state: State) -> list[HTTPRouteHandler]:
+    @get("/v1/meta", sync_to_thread=True)
+    def meta() -> Response[bytes]:
+        return json_response(model_meta(state))
+
+    @post("/v1/query", sync_to_thread=True, status_code=200)
+    def query(body: RawBody) -> Response[bytes]:
+        request = decode_query(body)
+        runtime = state.runtime()
+        source = runtime.source_name(request.source)
+        plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
+        answer = runtime.run(plan)
+        return json_response({"data": _rows(answer), "meta": _meta(answer)},
+                             headers={TABLE_HEADER: plan.table})
+
+    @post("/v1/explain", sync_to_thread=True, status_code=200)
+    def explain(body: RawBody) -> Response[bytes]:
+        request = decode_query(body)
+        runtime = state.runtime()
+        source = runtime.source_name(request.source)
+        plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
+        return json_response(explain_plan(plan), headers={TABLE_HEADER: plan.table})
+
+    return [meta, query, explain]
