@@ -13,6 +13,7 @@ from litestar import Litestar, Response
 from semantic.errors import SemanticError
 from semantic.model import Model
 from server.api import admin, endpoints, health, ingestion, query
+from server.api.request_ids import request_id_middleware
 from server.api.responses import TABLE_HEADER, error_response
 from server.runtime import Runtime
 from server.state import State
@@ -64,7 +65,8 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
         handlers += surface.route_handlers(state)
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: error_response}
     app = Litestar(route_handlers=handlers, lifespan=[lifespan],
-                   exception_handlers=exception_handlers, openapi_config=None)
+                   exception_handlers=exception_handlers, openapi_config=None,
+                   middleware=[request_id_middleware])
     app.state.semantic = state
     return app
 

@@ -325,3 +325,16 @@ def test_api_endpoint_time_parameters(client: TestClient) -> None:  # type: igno
         response = client.get("/api/by-region", params=params)
         assert response.status_code == 400, params
         assert response.json()["error"]["field"] in (field, "time_range"), params
+
+
+def test_api_request_id_on_every_answer(client: TestClient) -> None:  # type: ignore[type-arg]
+    ok = client.get("/healthz")
+    missing = client.post("/v1/query", content=b'{"measures": ["nope"]}')
+    kept = client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    hostile = client.get("/healthz", headers={"X-Request-Id": "a b\"<script>"})
+
+    assert len(ok.headers["X-Request-Id"]) == 16
+    assert missing.status_code == 400
+    assert missing.headers["X-Request-Id"] != ok.headers["X-Request-Id"]
+    assert kept.headers["X-Request-Id"] == "abc-123"
+    assert hostile.headers["X-Request-Id"] not in ("a b\"<script>", "")
