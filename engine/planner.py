@@ -49,7 +49,8 @@ class RollupStats:
 class Candidate:
     """A rollup considered for a query; ``reason`` says why it cannot answer (None if it can).
 
-    Reasons: ``not_built``, ``missing_dimension``, ``filter_not_covered``,
+    Reasons: ``not_built``, ``missing_dimension``, ``security_filter_not_covered``,
+    ``filter_not_covered``,
     ``measure_not_derivable``, ``grain_not_derivable``, ``timezone``, ``range_not_aligned``.
     """
 
@@ -127,6 +128,10 @@ def _static_reject(source: CompiledSource, query: Query,
     for name in query.dimensions:
         if name != time and name not in covered:
             return "missing_dimension", f"dimension '{name}' is not in the rollup"
+    for name in sorted(query.security_members()):
+        if name not in covered:
+            return "security_filter_not_covered", (f"the caller's row-level security filter on "
+                                                   f"'{name}' needs it as a rollup dimension")
     for name in sorted(query.filter_members()):
         if name not in covered:
             return "filter_not_covered", f"filter on '{name}' needs it as a rollup dimension"

@@ -84,9 +84,16 @@ class Query:
     having: tuple[FilterNode, ...] = ()
     #: set by ``normalize_query``: the resolved time range
     interval: Interval | None = None
+    #: row-level security conditions of the caller (``engine.security.secure_query``); they
+    #: hold like ``filters`` and routing reports rollups lacking them apart
+    security: tuple[Filter, ...] = ()
 
     def filter_members(self) -> set[str]:
-        return _members(self.filters)
+        """Dimensions the WHERE clause reads: the filters' and the security conditions'."""
+        return _members(self.filters) | {item.member for item in self.security}
+
+    def security_members(self) -> set[str]:
+        return {item.member for item in self.security}
 
     def having_members(self) -> set[str]:
         return _members(self.having)

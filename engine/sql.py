@@ -177,7 +177,7 @@ class SqlBuilder:
         table, any of whose ranges a row may fall in)."""
         rollup = piece.rollup
         conditions = []
-        for node in self.query.filters:
+        for node in (*self.query.security, *self.query.filters):
             def leaf(item: Filter) -> exp.Expr:
                 type_text = self.source.dimensions[item.member].type
                 return self._condition(self.dimension(item.member, rollup), item, type_text)

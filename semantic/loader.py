@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +32,7 @@ from semantic.model import (
     OrderItem,
     Ref,
     Rollup,
+    SecurityClaim,
     Source,
 )
 from semantic.parsing import YamlMap, YamlSeq, parse_yaml
@@ -44,7 +46,7 @@ DEFAULT_ROLLUP_DATABASE = "semantic"
 
 TOP_KEYS = ("version", "rollup_database", "cluster", "sources", "endpoints")
 SOURCE_KEYS = ("table", "local_table", "time", "timezone", "description", "dimensions",
-               "measures", "metrics", "rollups")
+               "measures", "metrics", "rollups", "security")
 DIMENSION_KEYS = ("column", "sql", "description")
 MEASURE_KEYS = ("agg", "column", "sql", "filter", "level", "method", "description")
 METRIC_KEYS = ("sql", "description")
@@ -289,6 +291,15 @@ def _build_rollup(reader: _Reader, name: str, value: Any, location: Location,
     )
 
 
+def _build_security_claim(reader: _Reader, name: str, value: Any, location: Location,
+                          path: tuple[str, ...]) -> SecurityClaim | None:
+    if not isinstance(value, str):
+        reader.error(location, f"security claim '{name}' must name the dimension it restricts, "
+                     f"got {_kind(value)}", "type")
+        return None
+    return SecurityClaim(name, Ref(value, location), location)
+
+
 def _build_source(reader: _Reader, name: str, value: Any, location: Location,
                   path: tuple[str, ...]) -> Source | None:
     node = reader.mapping(value, location, f"source '{name}'")
@@ -323,6 +334,11 @@ def _build_source(reader: _Reader, name: str, value: Any, location: Location,
     measures = reader.entries(node, "measures", path, "measure", measure)
     metrics = reader.entries(node, "metrics", path, "metric", metric)
     rollups = reader.entries(node, "rollups", path, "rollup", rollup)
+
+    def claim(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> SecurityClaim | None:
+        return _build_security_claim(reader, n, v, loc, p)
+
+    security = reader.entries(node, "security", path, "security claim", claim)
     timezone = reader.scalar(node, "timezone", path, str, "timezone")
     timezone_location = reader.value_location(node, "timezone", path) if timezone else None
     if timezone is not None and not _known_zone(timezone):
@@ -339,7 +355,8 @@ def _build_source(reader: _Reader, name: str, value: Any, location: Location,
     if table is None:
         return None
     return Source(name, table, time_column, dimensions, measures, rollups, location, time_location,
-                  metrics, timezone or DEFAULT_TIMEZONE, timezone_location, local_table)
+                  metrics, timezone or DEFAULT_TIMEZONE, timezone_location, local_table,
+                  security)
 
 
 def _known_zone(name: str) -> bool:
@@ -491,9 +508,12 @@ def load_model_text(text: str, file: str = "metrics.yaml") -> Model:
         issues.extend(structure_issues)
     if model is not None:
         issues.extend(check_model(model))
-    if issues or model is None:
-        raise ModelError(issues)
-    return model
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if errors or model is None:
+        raise ModelError(errors)
+    warnings = tuple(sorted((i for i in issues if i.severity != "error"),
+                            key=lambda i: (i.location.line, i.location.column, i.code)))
+    return replace(model, warnings=warnings) if warnings else model
 
 
 def load_model(path: str | Path) -> Model:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from semantic.errors import Issue
+
 GRAINS: tuple[str, ...] = ("minute", "hour", "day", "week", "month", "quarter", "year")
 AGGREGATIONS: tuple[str, ...] = (
     "count",
@@ -109,6 +111,16 @@ class Rollup:
 
 
 @dataclass(frozen=True, slots=True)
+class SecurityClaim:
+    """Row-level security: a caller sees only the rows whose ``dimension`` holds the value (or
+    one of the values) of its credential's ``claim``; a caller without the claim sees nothing."""
+
+    claim: str
+    dimension: Ref
+    location: Location = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """A raw table with its time column, dimensions, measures and rollups."""
 
@@ -126,6 +138,8 @@ class Source:
     timezone_location: Location | None = field(default=None, compare=False)
     #: on a cluster: the local (Replicated) table under the Distributed ``table``
     local_table: str | None = None
+    #: row-level security: claims of the caller's credential -> dimensions they restrict
+    security: tuple[SecurityClaim, ...] = ()
 
     @property
     def database(self) -> str:
@@ -205,6 +219,8 @@ class Model:
     endpoints: tuple[Endpoint, ...]
     #: ClickHouse cluster the rollups are created on (``ON CLUSTER``), if any
     cluster: str | None = None
+    #: issues that do not stop the model from loading (``severity`` "warning")
+    warnings: tuple[Issue, ...] = field(default=(), compare=False)
 
     def source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)

@@ -120,6 +120,45 @@ def _check_endpoint(model: Model, endpoint: Endpoint) -> Iterator[Issue]:
                            f"source '{source.name}'", "unknown-dimension")
 
 
+def check_security(model: Model) -> Iterator[Issue]:
+    """Each security claim restricts a defined dimension, each dimension at most once."""
+    for source in model.sources:
+        dimension_names = [d.name for d in source.dimensions]
+        secured: dict[str, str] = {}
+        for claim in source.security:
+            ref = claim.dimension
+            if ref.name == source.time_column:
+                yield Issue(ref.location, f"security claim '{claim.claim}' restricts the time "
+                            f"column '{ref.name}'; security claims restrict dimensions "
+                            "(time is restricted by each query's time_range)", "security-on-time")
+            elif ref.name not in dimension_names:
+                yield _unknown(ref, "dimension", dimension_names, f"source '{source.name}'",
+                               "unknown-dimension")
+            elif ref.name in secured:
+                yield Issue(ref.location, f"dimension '{ref.name}' is already restricted by "
+                            f"security claim '{secured[ref.name]}'; map each dimension to one "
+                            "claim", "duplicate-security")
+            else:
+                secured[ref.name] = claim.claim
+
+
+def check_secured_rollups(model: Model) -> Iterator[Issue]:
+    """Warn about rollups that can never serve a restricted caller: they lack a security
+    dimension, so the rows of one tenant cannot be told apart in them."""
+    for source in model.sources:
+        dimension_names = {d.name for d in source.dimensions}
+        for rollup in source.rollups:
+            covered = {ref.name for ref in rollup.dimensions}
+            for claim in source.security:
+                name = claim.dimension.name
+                if name in dimension_names and name not in covered:
+                    yield Issue(rollup.location, f"rollup '{rollup.name}' lacks security "
+                                f"dimension '{name}' (claim '{claim.claim}'), so it can never "
+                                f"serve callers restricted by it; add '{name}' to its "
+                                "dimensions", "rollup-not-secured", "warning")
+                    break
+
+
 def check_endpoints(model: Model) -> Iterator[Issue]:
     for endpoint in model.endpoints:
         yield from _check_endpoint(model, endpoint)
@@ -129,6 +168,8 @@ RULES: tuple[Callable[[Model], Iterable[Issue]], ...] = (
     check_unique_member_names,
     check_rollups,
     check_endpoints,
+    check_security,
+    check_secured_rollups,
 )
 
 

@@ -9,12 +9,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Response
+from litestar.config.cors import CORSConfig
 
 from semantic.errors import SemanticError
 from semantic.model import Model
 from server.api import admin, endpoints, health, ingestion, query
 from server.api.request_ids import request_id_middleware
 from server.api.responses import TABLE_HEADER, error_response
+from server.auth.middleware import access_middleware
+from server.auth.settings import AccessSettings
 from server.runtime import Runtime
 from server.state import State
 from server.warehouse import Warehouse, WarehouseUnavailable
@@ -26,10 +29,13 @@ STATS_REFRESH_SECONDS = 30.0
 
 def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STATS_REFRESH_SECONDS,
                close_warehouse: bool = False, runtime: Runtime | None = None,
-               load: Callable[[], Model] | None = None) -> Litestar:
+               load: Callable[[], Model] | None = None,
+               access: AccessSettings | None = None) -> Litestar:
     """Build the app for a validated model. The warehouse is shared, never opened here;
     ``runtime`` is the model already compiled against it, if the caller has one; ``load``
-    reads the model file again for ``POST /v1/admin/reload``."""
+    reads the model file again for ``POST /v1/admin/reload``; ``access`` configures keys,
+    JWTs and CORS (default: access control off, no cross-origin callers)."""
+    access = access or AccessSettings()
     state = State(model, warehouse, runtime, load)
 
     @asynccontextmanager
@@ -64,9 +70,15 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
     for surface in (health, query, ingestion, admin, endpoints):
         handlers += surface.route_handlers(state)
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: error_response}
+    cors = CORSConfig(allow_origins=list(access.cors_origins),
+                      allow_methods=["GET", "POST", "OPTIONS"],
+                      allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+                      expose_headers=["X-Request-Id", TABLE_HEADER],
+                      ) if access.cors_origins else None
     app = Litestar(route_handlers=handlers, lifespan=[lifespan],
                    exception_handlers=exception_handlers, openapi_config=None,
-                   middleware=[request_id_middleware])
+                   middleware=[request_id_middleware, access_middleware(access)],
+                   cors_config=cors)
     app.state.semantic = state
     return app
 

@@ -56,8 +56,11 @@ def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         checked = f"columns not checked: {exc.message}"
     finally:
         warehouse.close()
+    for warning in model.warnings:
+        _say(warning.render())
     rollups = sum(len(s.rollups) for s in model.sources)
-    _say(f"{settings.model_path}: ok ({len(model.sources)} source(s), {rollups} rollup(s), "
+    warned = f", {len(model.warnings)} warning(s)" if model.warnings else ""
+    _say(f"{settings.model_path}: ok{warned} ({len(model.sources)} source(s), {rollups} rollup(s), "
          f"{len(model.endpoints)} endpoint(s); {checked})")
     return 0
 
@@ -261,11 +264,32 @@ def _cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.auth.settings import config_path, load_access_settings
 
+    access = load_access_settings(config_path(settings.model_path))
+    if not access.enabled and not _is_loopback(args.host):
+        if not args.insecure:
+            raise SemanticError(
+                f"refusing to listen on {args.host} without access control: anyone who can "
+                f"reach it could read every row, insert rows and rebuild the rollups. Configure "
+                f"API keys or JWTs in {config_path(settings.model_path)} (`semantic keys "
+                "create`), listen on 127.0.0.1, or pass --insecure to serve openly anyway")
+        logger.warning("serving on %s WITHOUT access control (--insecure)", args.host)
     model = load_model(settings.model_path)
     warehouse = _warehouse(settings)
     runtime = None
@@ -278,7 +302,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         warehouse.close()
         raise
     app = create_app(model, warehouse, close_warehouse=True, runtime=runtime,
-                     load=lambda: load_model(settings.model_path))
+                     load=lambda: load_model(settings.model_path), access=access)
 
     def reload_on_signal(signum: int, frame: object) -> None:
         try:
@@ -290,11 +314,26 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             logger.error("reload failed: %s", exc.message)
 
     signal.signal(signal.SIGHUP, reload_on_signal)
+    guarded = (f"access control on ({len(access.keys)} key(s)"
+               + (", JWTs" if access.jwt.configured else "") + ")") if access.enabled \
+        else "access control off"
     _say(f"serving {settings.model_path} on http://{args.host}:{args.port} "
-         f"(ClickHouse: {settings.location}); reload the model with SIGHUP or "
+         f"(ClickHouse: {settings.location}; {guarded}); reload the model with SIGHUP or "
          "POST /v1/admin/reload")
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 access_log=args.access_log)
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from server.auth.issue import create_key
+    from server.auth.settings import config_path
+
+    key, entry = create_key(_split(args.scope), args.filter, _split(args.members), args.name)
+    _say(f"API key (shown once; send it as 'Authorization: Bearer <key>' or in "
+         f"SEMANTIC_API_KEY):\n\n    {key}\n")
+    _say(f"Add this to {config_path(settings.model_path)} and restart the server:\n")
+    sys.stdout.write(entry)
     return 0
 
 
@@ -519,6 +558,21 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{DEFAULT_PORT})")
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--insecure", action="store_true", help="listen on a non-loopback "
+                       "address without access control (refused otherwise)")
+
+    keys = commands.add_parser("keys", help="issue API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="print a new API key (once) and the "
+                                     "[[auth.keys]] entry to add to semantic.toml")
+    create.add_argument("--scope", required=True, help="comma-separated scopes: read "
+                        "(queries, meta, endpoints, explain), ingest (rows), admin (/v1/admin)")
+    create.add_argument("--filter", action="append", default=[], metavar="CLAIM=V1[,V2]",
+                        help="a row-level security claim the key carries (the model's "
+                        "security: maps claims to dimensions); repeatable")
+    create.add_argument("--members", help="comma-separated measures, metrics and dimensions "
+                        "the key may read (default: all)")
+    create.add_argument("--name", default="", help="a label kept with the entry")
 
     query = commands.add_parser("query", help="run a query; print rows and the tables used")
     _add_query_arguments(query)
@@ -540,6 +594,7 @@ COMMANDS = {
     "load": _cmd_load,
     "verify": _cmd_verify,
     "repair": _cmd_repair,
+    "keys": _cmd_keys,
 }
 
 

@@ -25,10 +25,12 @@ from engine.introspection import TABLE_KEYS, bucket_bounds, leads_with
 from engine.migration import READY
 from engine.planner import Plan, RollupStats, plan_query
 from engine.query import Query, QueryError, normalize_query
+from engine.security import Access, secure_query
 from engine.timerange import add_grains
 from semantic.errors import Issue, ModelError
 from semantic.model import Model
 from semantic.suggest import did_you_mean
+from server.auth.principal import current_access
 from server.warehouse import Warehouse, WarehouseError
 
 logger = logging.getLogger(__name__)
@@ -187,10 +189,19 @@ class Runtime:
                              f"{did_you_mean(requested, names)}; known: {', '.join(names)}")
         return requested
 
-    def plan(self, query: Query, force_raw: bool = False, now: datetime | None = None) -> Plan:
+    def plan(self, query: Query, force_raw: bool = False, now: datetime | None = None,
+             access: Access | None = None) -> Plan:
         """Plan a query (relative time ranges resolved against ``now``, default: the clock);
         plans are cached by the query as asked (unless its range is relative to the clock) and
-        by the resolved query."""
+        by the resolved query.
+
+        The caller's row-level security (``access``, default: the authenticated caller of the
+        request being handled) is added to the query first, so every route that plans a query
+        is restricted, and the cache keys include the restriction."""
+        access = access if access is not None else current_access()
+        if access is not None:
+            query = secure_query(self.compiled.sources[self.source_name(query.source)], query,
+                                 access)
         relative = query.time_range is not None and query.time_range.relative is not None
         asked = None if relative else (query, force_raw)
         try:

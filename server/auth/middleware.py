@@ -1,0 +1,196 @@
+"""The one ASGI middleware in front of every route: cross-site checks, then credentials and
+scopes; the caller is bound for the request (``principal.current_principal``).
+
+Which scope a route needs is decided here, by path, so every surface is covered, including
+ones added later: ``/v1/admin/...`` needs ``admin``, ``/v1/sources/{source}/rows`` needs
+``ingest``, everything else ``read``, except the public paths (health, readiness, the schema
+and its docs page) and CORS preflights (answered by Litestar's CORS support).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+import anyio.to_thread
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.api.request_ids import current_request_id
+from server.auth.keys import KeyStore, key_id
+from server.auth.principal import Principal, bind_principal, unbind_principal
+from server.auth.settings import AccessSettings
+from server.auth.tokens import TokenRejected, TokenVerifier
+from server.serialize import encode
+
+logger = logging.getLogger(__name__)
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+_INGEST = re.compile(r"^/v1/sources/[^/]+/rows/?$")
+#: content types a cross-site HTML form (or a no-preflight fetch) can send
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+REALM = 'Bearer realm="semantic"'
+
+
+def required_scope(path: str) -> str | None:
+    """The scope a path needs; None for public paths.
+
+    >>> required_scope("/v1/admin/apply"), required_scope("/v1/sources/events/rows")
+    ('admin', 'ingest')
+    >>> required_scope("/api/metrics"), required_scope("/healthz")
+    ('read', None)
+    """
+    if path in PUBLIC_PATHS:
+        return None
+    if path == "/v1/admin" or path.startswith("/v1/admin/"):
+        return "admin"
+    if _INGEST.match(path):
+        return "ingest"
+    return "read"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class AccessMiddleware:
+    """Parsed once from the settings; per request: a dict lookup and a hash (a key), or one
+    signature check (a JWT)."""
+
+    def __init__(self, app: ASGIApp, settings: AccessSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.origins = frozenset(settings.cors_origins)
+        self.keys = KeyStore(settings.keys)
+        self.tokens = TokenVerifier(settings.jwt) if settings.jwt.configured else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.WEBSOCKET:
+            await self._websocket(scope, receive, send)
+            return
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        method = str(scope.get("method", "GET"))
+        needed = required_scope(path)
+        if method == "OPTIONS" or needed is None:
+            await self.app(scope, receive, send)
+            return
+        refusal = self._cross_site(scope, method, needed)
+        if refusal is not None:
+            await _refuse(send, *refusal)
+            return
+        principal = None
+        if self.settings.enabled:
+            outcome = await self._authenticate(scope, needed)
+            if not isinstance(outcome, Principal):
+                await _refuse(send, *outcome)
+                return
+            principal = outcome
+        token = bind_principal(principal)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            unbind_principal(token)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket needs the same credential as its path over HTTP (closed with 1008,
+        policy violation, without one)."""
+        needed = required_scope(scope["path"])
+        principal = None
+        if needed is not None and self.settings.enabled:
+            outcome = await self._authenticate(scope, needed)
+            if not isinstance(outcome, Principal):
+                await send({"type": "websocket.close", "code": 1008, "reason": outcome[2][:120]})
+                return
+            principal = outcome
+        token = bind_principal(principal)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            unbind_principal(token)
+
+    def _cross_site(self, scope: Scope, method: str,
+                    needed: str) -> tuple[int, str, str, dict[str, str]] | None:
+        """Admin and ingestion refuse what a web page the operator visits could send: a
+        foreign ``Origin`` or a form content type (no CORS preflight guards those)."""
+        if needed == "read" or method in SAFE_METHODS:
+            return None
+        origin = _header(scope, b"origin")
+        if origin is not None and origin not in self.origins:
+            return (403, "foreign_origin", f"requests from the web origin {origin[:200]!r} may "
+                    "not change this server; allow it in [cors] origins", {})
+        kind = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
+        if kind in FORM_TYPES:
+            return (415, "unsupported_media_type", f"content type '{kind}' is not accepted on "
+                    f"{path_kind(needed)} routes; send JSON, CSV or Parquet", {})
+        return None
+
+    async def _authenticate(self, scope: Scope,
+                            needed: str) -> Principal | tuple[int, str, str, dict[str, str]]:
+        header = _header(scope, b"authorization")
+        if header is None:
+            return (401, "unauthorized", "send a credential: Authorization: Bearer <API key "
+                    "or JWT>", {"WWW-Authenticate": REALM})
+        kind, _, credential = header.strip().partition(" ")
+        credential = credential.strip()
+        if kind.lower() != "bearer" or not credential:
+            return (401, "unauthorized", "the Authorization header must read 'Bearer "
+                    "<API key or JWT>'", {"WWW-Authenticate": f'{REALM}, error="invalid_request"'})
+        principal = await self._principal(credential)
+        if isinstance(principal, str):
+            logger.info("refused a credential on %s: %s", scope["path"], principal)
+            return (401, "unauthorized", principal,
+                    {"WWW-Authenticate": f'{REALM}, error="invalid_token"'})
+        if needed not in principal.scopes:
+            return (403, "insufficient_scope", f"this credential lacks the '{needed}' scope "
+                    f"(it has: {', '.join(sorted(principal.scopes)) or 'none'})",
+                    {"WWW-Authenticate": f'{REALM}, error="insufficient_scope", '
+                                         f'scope="{needed}"'})
+        return principal
+
+    async def _principal(self, credential: str) -> Principal | str:
+        if key_id(credential) is not None:
+            stored = self.keys.check(credential)
+            if stored is None:
+                return "unknown or revoked API key"
+            return Principal(f"key:{stored.id}", stored.scopes, stored.access)
+        if self.tokens is None:
+            return "not a valid API key"
+        try:
+            if self.tokens.fetches:  # may fetch the JWKS: keep the event loop free
+                return await anyio.to_thread.run_sync(self.tokens.verify, credential)
+            return self.tokens.verify(credential)
+        except TokenRejected as exc:
+            return str(exc)
+
+
+def path_kind(scope: str) -> str:
+    return {"admin": "admin", "ingest": "ingestion"}.get(scope, scope)
+
+
+async def _refuse(send: Send, status: int, code: str, message: str,
+                  headers: dict[str, str]) -> None:
+    body = encode({"error": {"code": code, "message": message, "field": None,
+                             "request_id": current_request_id()}})
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    start: Message = {"type": "http.response.start", "status": status, "headers": raw}
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def access_middleware(settings: AccessSettings) -> Callable[[ASGIApp], ASGIApp]:
+    """The middleware factory for ``Litestar(middleware=[...])``."""
+    def wrap(app: ASGIApp) -> ASGIApp:
+        return AccessMiddleware(app, settings)
+    return wrap
+
+
+__all__ = ["AccessMiddleware", "access_middleware", "required_scope"]
