@@ -338,7 +338,13 @@ def _build_source(reader: _Reader, name: str, value: Any, location: Location,
     def claim(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> SecurityClaim | None:
         return _build_security_claim(reader, n, v, loc, p)
 
-    security = reader.entries(node, "security", path, "security claim", claim)
+    security: tuple[SecurityClaim, ...] = ()
+    if node.get("security") is not None and not isinstance(node["security"], YamlMap):
+        reader.error(reader.value_location(node, "security", path), "security must map claims "
+                     f"to the dimensions they restrict (e.g. tenant: tenant_id), got "
+                     f"{_kind(node['security'])}", "type")
+    else:
+        security = reader.entries(node, "security", path, "security claim", claim)
     timezone = reader.scalar(node, "timezone", path, str, "timezone")
     timezone_location = reader.value_location(node, "timezone", path) if timezone else None
     if timezone is not None and not _known_zone(timezone):
