@@ -13,8 +13,10 @@ from litestar.config.cors import CORSConfig
 
 from semantic.errors import SemanticError
 from semantic.model import Model
-from server.api import admin, endpoints, health, ingestion, query
+from server.api import admin, endpoints, health, ingestion, metrics, query, values
 from server.api.request_ids import request_id_middleware
+from server.explore import routes as explore
+from server.observability.requests import observe_requests
 from server.api.responses import TABLE_HEADER, error_response
 from server.auth.middleware import access_middleware
 from server.auth.settings import AccessSettings
@@ -67,7 +69,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
 
     handlers: list[Any] = []
     # the generated endpoints' catch-all path goes last
-    for surface in (health, query, ingestion, admin, endpoints):
+    for surface in (health, metrics, query, values, ingestion, admin, explore, endpoints):
         handlers += surface.route_handlers(state)
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: error_response}
     cors = CORSConfig(allow_origins=list(access.cors_origins),
@@ -77,8 +79,10 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                       ) if access.cors_origins else None
     app = Litestar(route_handlers=handlers, lifespan=[lifespan],
                    exception_handlers=exception_handlers, openapi_config=None,
-                   middleware=[request_id_middleware, access_middleware(access)],
-                   cors_config=cors)
+                   middleware=[access_middleware(access)], cors_config=cors)
+    # Around the whole app, so requests no route matches get an id and a log line too; the
+    # request log sits inside the id so its line carries the id.
+    app.asgi_handler = request_id_middleware(observe_requests(app.asgi_handler))
     app.state.semantic = state
     return app
 

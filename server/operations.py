@@ -21,6 +21,7 @@ from engine.planner import Plan, plan_query
 from engine.query import Query
 from engine.render import Rendered, render
 from semantic.errors import SemanticError
+from server.observability.metrics import BACKFILL_PROGRESS, BACKFILL_ROWS
 from server.runtime import Runtime, read_catalog_rows
 from server.warehouse import Warehouse
 
@@ -69,11 +70,17 @@ def _backfill(warehouse: Warehouse, statement: Statement, report: Report) -> Non
     database, name = statement.backfill_from.split(".", 1)
     parts = warehouse.query(introspection.PARTS, {"db": database, "name": name}).rows
     total = sum(int(rows) for _, _, rows in parts)
+    target = statement.expression.this.find(exp.Table)
+    table = f"{target.db}.{target.name}" if target is not None else "unknown"
+    progress, counted = BACKFILL_PROGRESS.labels(table), BACKFILL_ROWS.labels(table)
+    progress.set(0 if total else 1)
     done = 0
     started = time.perf_counter()
     for partition, part, rows in parts:
         warehouse.command(statement.expression, {PART_PARAMETER: part})
         done += int(rows)
+        counted.inc(int(rows))
+        progress.set(done / total)
         elapsed = max(time.perf_counter() - started, 1e-9)
         rate = done / elapsed
         left = (total - done) / rate if rate else 0.0

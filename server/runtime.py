@@ -31,6 +31,7 @@ from semantic.errors import Issue, ModelError
 from semantic.model import Model
 from semantic.suggest import did_you_mean
 from server.auth.principal import current_access
+from server.observability.metrics import QueryStats
 from server.warehouse import Warehouse, WarehouseError
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ class Answer:
     rows: list[dict[str, Any]]
     truncated: bool
     elapsed_ms: float
+    #: what ClickHouse reported for the query (rows and bytes read, its own elapsed time)
+    stats: QueryStats | None = None
 
 
 class Runtime:
@@ -239,4 +242,4 @@ class Runtime:
                 row[plan.instant_column] = datetime.fromtimestamp(int(seconds), zone)
         assert plan.query.limit is not None
         truncated = len(rows) > plan.query.limit
-        return Answer(plan, rows[: plan.query.limit], truncated, elapsed)
+        return Answer(plan, rows[: plan.query.limit], truncated, elapsed, result.stats)

@@ -10,6 +10,7 @@ import fcntl
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +25,39 @@ from engine import introspection
 from engine.render import Rendered, render
 from engine.rows import RowError
 from semantic.errors import SemanticError
+from server.observability.metrics import (
+    CLICKHOUSE_ERRORS,
+    QueryStats,
+    WarehouseHealth,
+    record_statement,
+)
+from server.observability.requests import note_statement
 
 logger = logging.getLogger(__name__)
+
+
+def _chdb_summary(result: Any) -> dict[str, Any]:
+    """The summary of a chDB query in the keys of ClickHouse's ``X-ClickHouse-Summary``.
+
+    clickhouse-connect's chDB backend fills ``read_rows``/``read_bytes`` from the chDB
+    result's ``rows_read()``/``bytes_read()``, which count the rows and bytes of the *result*;
+    what the query read from its tables is ``storage_rows_read()``/``storage_bytes_read()``.
+    """
+    try:
+        return {"read_rows": str(result.storage_rows_read()),
+                "read_bytes": str(result.storage_bytes_read()),
+                "result_rows": str(result.rows_read()),
+                "elapsed_ns": str(int(result.elapsed() * 1_000_000_000))}
+    except Exception:  # noqa: BLE001 - statistics are best effort, never fail a query
+        return {}
+
+
+try:
+    from clickhouse_connect.driver._backend.chdb_backend import ChdbBackend
+except ImportError:  # a clickhouse-connect without the embedded backend
+    pass
+else:
+    ChdbBackend._summary = staticmethod(_chdb_summary)  # type: ignore[method-assign]
 
 
 class WarehouseUnavailable(SemanticError):
@@ -50,6 +82,8 @@ class WarehouseError(SemanticError):
 class Result:
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
+    #: what ClickHouse reported for the query (rows and bytes read, elapsed)
+    stats: QueryStats | None = None
 
 
 def _lock_message(location: str) -> str:
@@ -95,6 +129,11 @@ class Warehouse:
         #: Held by ingestion through this service and by the instant of view creation.
         self.ingestion_lock = threading.RLock()
         self._closed = False
+        #: logs each change between reachable and unreachable once
+        self.health = WarehouseHealth(location)
+        # Over HTTP, X-ClickHouse-Summary (rows and bytes read) is complete only when the
+        # server sends its headers after the query has run; chDB reports it in any case.
+        self._query_settings = {} if self.embedded else {"wait_end_of_query": 1}
 
     def _connect(self) -> Any:
         try:
@@ -152,22 +191,36 @@ class Warehouse:
     def _run(self, kind: str, statement: exp.Expression | Rendered,
              parameters: Mapping[str, object] | None = None) -> Any:
         sql = statement if isinstance(statement, str) else render(statement)
+        started = time.perf_counter()
         try:
             with self._client() as client:
                 if kind == "query":
-                    return client.query(sql, parameters=dict(parameters or {}))
-                return client.command(sql, parameters=dict(parameters or {}))
+                    result = client.query(sql, parameters=dict(parameters or {}),
+                                          settings=self._query_settings)
+                else:
+                    result = client.command(sql, parameters=dict(parameters or {}))
+        except WarehouseUnavailable as exc:  # no client could connect
+            self.health.unreachable(exc.message)
+            raise
         except OperationalError as exc:
-            raise WarehouseUnavailable(f"ClickHouse at {self.location} is unavailable: "
-                                       f"{str(exc).splitlines()[0]}") from exc
+            error = WarehouseUnavailable(f"ClickHouse at {self.location} is unavailable: "
+                                         f"{str(exc).splitlines()[0]}")
+            self.health.unreachable(error.message)
+            raise error from exc
         except DatabaseError as exc:
+            CLICKHOUSE_ERRORS.labels(WarehouseError.code).inc()
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise WarehouseError(f"ClickHouse rejected a query: {message}", sql) from exc
+        self.health.reached()
+        stats = record_statement(kind, time.perf_counter() - started,
+                                 getattr(result, "summary", None))
+        note_statement(stats)
+        return result, stats
 
     def query(self, statement: exp.Expression | Rendered,
               parameters: Mapping[str, object] | None = None) -> Result:
-        result = self._run("query", statement, parameters)
-        return Result(tuple(result.column_names), list(result.result_rows))
+        result, stats = self._run("query", statement, parameters)
+        return Result(tuple(result.column_names), list(result.result_rows), stats)
 
     def command(self, statement: exp.Expression,
                 parameters: Mapping[str, object] | None = None) -> None:
@@ -178,16 +231,23 @@ class Warehouse:
                rows: Sequence[Sequence[object]]) -> None:
         """Insert checked rows as one block (one INSERT), under the ingestion lock."""
         database, name = table.split(".", 1)
+        started = time.perf_counter()
         try:
             with self.ingestion_lock, self._client() as client:
-                client.insert(name, list(rows), column_names=list(columns), database=database)
+                summary = client.insert(name, list(rows), column_names=list(columns),
+                                        database=database)
         except OperationalError as exc:
-            raise WarehouseUnavailable(f"ClickHouse at {self.location} is unavailable: "
-                                       f"{str(exc).splitlines()[0]}") from exc
+            error = WarehouseUnavailable(f"ClickHouse at {self.location} is unavailable: "
+                                         f"{str(exc).splitlines()[0]}")
+            self.health.unreachable(error.message)
+            raise error from exc
         except DatabaseError as exc:
+            CLICKHOUSE_ERRORS.labels(WarehouseError.code).inc()
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise WarehouseError(f"ClickHouse rejected the rows: {message}",
                                  f"INSERT INTO {table}") from exc
+        self.health.reached()
+        record_statement("insert", time.perf_counter() - started, getattr(summary, "summary", None))
 
     def decode_file(self, staging: exp.Table, create: exp.Expression, data: bytes,
                     fmt: str) -> list[dict[str, object]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Request, Response, post
@@ -11,14 +12,24 @@ from semantic.errors import ModelError
 from server.api.responses import json_response
 from server.state import State
 
+logger = logging.getLogger(__name__)
+
+
+def _refused(action: str, exc: ModelError) -> Response[bytes]:
+    """The model file is wrong, not the server: say so in the log, keep serving the old."""
+    logger.warning("%s refused, the model has %d error(s); still serving the previous model:"
+                   "\n%s", action, len(exc.issues),
+                   "\n".join(issue.render() for issue in exc.issues))
+    return json_response({"error": exc.to_dict()}, status=422)
+
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:
     @post("/v1/admin/reload", sync_to_thread=True, status_code=200)
     def reload() -> Response[bytes]:
         try:
             runtime = state.reload()
-        except ModelError as exc:  # the file is wrong, not the server: keep serving the old
-            return json_response({"error": exc.to_dict()}, status=422)
+        except ModelError as exc:
+            return _refused("reload", exc)
         return json_response({"status": "reloaded", "rollups": len(runtime.compiled.rollups),
                               "rollups_ready": sum(r.qualified_table in runtime.ready
                                                    for r in runtime.compiled.rollups),
@@ -30,7 +41,8 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
         try:
             log = state.apply(keep_unused)
         except ModelError as exc:
-            return json_response({"error": exc.to_dict()}, status=422)
+            return _refused("apply", exc)
+        logger.info("applied the model: %s", "; ".join(log))
         return json_response({"status": "applied", "log": log})
 
     return [reload, apply]

@@ -12,6 +12,8 @@ from engine.query import Filter, Order, Query, QueryError, TimeRange
 from semantic.model import Endpoint, Model
 from semantic.suggest import did_you_mean
 from server.api.responses import TABLE_HEADER, json_response
+from server.observability.metrics import count_answer
+from server.observability.requests import note_answer
 from server.serialize import json_value
 from server.state import State
 
@@ -97,7 +99,10 @@ def _endpoint_handler(state: State) -> HTTPRouteHandler:
             raise HTTPException(status_code=404, detail=f"no endpoint at {path}")
         params = {k: request.query_params.getall(k) for k in request.query_params}
         query = _endpoint_query(endpoint, runtime.model, params)
-        answer = runtime.run(runtime.plan(query))
+        plan = runtime.plan(query)
+        answer = runtime.run(plan)
+        count_answer(plan.query.source, plan.rollup.name if plan.rollup else None, False)
+        note_answer(plan.tables, len(answer.rows), route=endpoint.path)
         rows = [
             {f.name: json_value(row[f.member.name]) for f in endpoint.fields}
             for row in answer.rows

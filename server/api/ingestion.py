@@ -10,6 +10,7 @@ from litestar.params import RawBody
 
 from server.api.responses import json_response
 from server.ingest import ingest
+from server.observability.metrics import INGESTED_ROWS
 from server.state import State
 
 
@@ -19,6 +20,8 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
         dry_run = request.query_params.get("dry_run", "false").lower() in ("1", "true")
         inserted = ingest(state.runtime(), request.path_params["source_name"], body,
                           request.headers.get("content-type", ""), dry_run)
+        if not dry_run:
+            INGESTED_ROWS.labels(inserted.source).inc(inserted.rows)
         return json_response({"source": inserted.source, "table": inserted.table,
                               "inserted": 0 if dry_run else inserted.rows,
                               "checked": inserted.rows,

@@ -9,10 +9,14 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import RawBody
 
 from engine.compiler import CompiledMeasure
+from engine.introspection import explain_estimate
 from engine.planner import Plan
+from semantic.errors import SemanticError
 from semantic.model import Source
 from server.api.responses import TABLE_HEADER, json_response
-from server.runtime import Answer
+from server.observability.metrics import count_answer
+from server.observability.requests import note_answer
+from server.runtime import Answer, Runtime
 from server.schemas import decode_query, to_query
 from server.serialize import json_value
 from server.state import State
@@ -43,6 +47,7 @@ def _meta(answer: Answer) -> dict[str, Any]:
         "limit": plan.query.limit,
         "elapsed_ms": round(answer.elapsed_ms, 3),
         "columns": list(plan.columns),
+        "statistics": answer.stats.to_dict() if answer.stats else None,
     }
 
 
@@ -74,6 +79,23 @@ def explain_plan(plan: Plan) -> dict[str, Any]:
         "time_range": _range(plan),
         "timezone": plan.query.timezone,
     }
+
+
+def estimate_plan(runtime: Runtime, plan: Plan) -> dict[str, Any]:
+    """What the plan is expected to read, before running it: the planner's estimate of the
+    bytes (the chosen rollup's ``read_bytes``) and ClickHouse's ``EXPLAIN ESTIMATE`` of the
+    parts, rows and marks read per table (None if ClickHouse cannot estimate)."""
+    chosen = next((c for c in plan.candidates if c.chosen), None)
+    tables: list[dict[str, Any]] | None = None
+    try:
+        result = runtime.warehouse.query(explain_estimate(plan.statement), plan.parameters)
+        tables = [{"table": f"{db}.{table}", "parts": int(parts), "rows": int(rows),
+                   "marks": int(marks)} for db, table, parts, rows, marks in result.rows]
+    except SemanticError:
+        pass
+    return {"read_bytes": chosen.cost if chosen else None,
+            "rows": sum(t["rows"] for t in tables) if tables is not None else None,
+            "tables": tables}
 
 
 def model_meta(state: State) -> dict[str, Any]:
@@ -113,6 +135,9 @@ def model_meta(state: State) -> dict[str, Any]:
         {"path": e.path, "source": e.source.name, "returns": e.returns, "grain": e.grain,
          "fields": {f.name: f.member.name for f in e.fields},
          "order": [f"{o.name.name} desc" if o.descending else o.name.name for o in e.order],
+         "filters": [{"member": f.dimension.name, "op": f.op, "values": list(f.values)}
+                     for f in e.filters],
+         "limit": e.limit,
          "description": e.description}
         for e in runtime.model.endpoints
     ]
@@ -131,6 +156,9 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
         source = runtime.source_name(request.source)
         plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
         answer = runtime.run(plan)
+        count_answer(plan.query.source, plan.rollup.name if plan.rollup else None,
+                     request.force_raw)
+        note_answer(plan.tables, len(answer.rows))
         return json_response({"data": _rows(answer), "meta": _meta(answer)},
                              headers={TABLE_HEADER: plan.table})
 
@@ -140,6 +168,8 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
         runtime = state.runtime()
         source = runtime.source_name(request.source)
         plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
-        return json_response(explain_plan(plan), headers={TABLE_HEADER: plan.table})
+        body = explain_plan(plan)
+        body["estimate"] = estimate_plan(runtime, plan)
+        return json_response(body, headers={TABLE_HEADER: plan.table})
 
     return [meta, query, explain]

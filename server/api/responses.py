@@ -25,7 +25,8 @@ def json_response(payload: Any, status: int = 200,
 
 def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if isinstance(exc, SemanticError):
-        if exc.status >= 500:
+        # an outage is logged once per change of state by the warehouse, not per request
+        if exc.status >= 500 and exc.code != "warehouse_unavailable":
             logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
         return json_response({"error": exc.to_dict()}, status=exc.status)
     if isinstance(exc, HTTPException):

@@ -1,0 +1,68 @@
+"""Distinct values of a dimension, for pickers (the explore page's filters):
+``GET /v1/sources/{source}/dimensions/{dimension}/values``.
+
+Read-only and bounded: an ordinary query (one dimension, no measure) through the normal
+planner, so a rollup holding the dimension answers it and the raw table is read only when
+none does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+
+from engine.query import Filter, Order, Query, QueryError
+from semantic.suggest import did_you_mean
+from server.api.responses import TABLE_HEADER, json_response
+from server.observability.requests import note_answer
+from server.serialize import json_value
+from server.state import State
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+PARAMETERS = ("limit", "contains")
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(text)
+    except ValueError:
+        raise QueryError("limit", "limit must be an integer") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError("limit", f"limit must be from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def route_handlers(state: State) -> list[HTTPRouteHandler]:
+    @get("/v1/sources/{source_name:str}/dimensions/{dimension:str}/values", sync_to_thread=True)
+    def values(request: Request[Any, Any, Any]) -> Response[bytes]:
+        source_name = request.path_params["source_name"]
+        dimension = request.path_params["dimension"]
+        for key in request.query_params:
+            if key not in PARAMETERS:
+                raise QueryError(key, f"unknown query parameter '{key}'; use "
+                                 f"{', '.join(PARAMETERS)}")
+        runtime = state.runtime()
+        source = runtime.compiled.sources[runtime.source_name(source_name)]
+        if dimension not in source.dimensions:
+            known = list(source.dimensions)
+            raise QueryError("dimension", f"unknown dimension '{dimension}'"
+                             f"{did_you_mean(dimension, known)}; known: {', '.join(known)}")
+        limit = _limit(request.query_params.get("limit"))
+        contains = request.query_params.get("contains")
+        filters = (Filter(dimension, "contains", (contains,)),) if contains else ()
+        query = Query(source=source.name, measures=(), dimensions=(dimension,),
+                      filters=filters, order=(Order(dimension, False),), limit=limit)
+        plan = runtime.plan(query)
+        answer = runtime.run(plan)
+        note_answer(plan.tables, len(answer.rows))
+        return json_response({"source": source.name, "dimension": dimension,
+                              "values": [json_value(row[dimension]) for row in answer.rows],
+                              "truncated": answer.truncated, "table": plan.table},
+                             headers={TABLE_HEADER: plan.table})
+
+    return [values]

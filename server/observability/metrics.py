@@ -1,0 +1,197 @@
+"""Prometheus metrics (served at ``/metrics`` by ``server.api.metrics``).
+
+Counters and histograms live in one process-wide registry and are updated where things
+happen (requests, ClickHouse statements, answers, ingestion, backfills): each update is a
+prometheus-client child lookup and an add, nothing else. What describes the current state
+(rollup readiness and size, age of the newest data) is read when scraped, by
+``StateCollector``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from server.state import State
+
+logger = logging.getLogger(__name__)
+
+#: one server per process, so one registry per process
+REGISTRY = CollectorRegistry(auto_describe=False)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 30.0)
+
+REQUESTS = Counter("semantic_http_requests", "HTTP requests answered, by method, route "
+                   "template and status", ["method", "route", "status"], registry=REGISTRY)
+REQUEST_SECONDS = Histogram("semantic_http_request_duration_seconds", "Time to answer an HTTP "
+                            "request, by method and route template", ["method", "route"],
+                            buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+ANSWERS = Counter("semantic_answers", "Query answers (query API and endpoints) by source and "
+                  "the rollup serving most of the data; rollup=\"\" is the raw table",
+                  ["source", "rollup"], registry=REGISTRY)
+RAW_FALLBACKS = Counter("semantic_raw_fallbacks", "Answers read from the raw table alone "
+                        "although rollups were allowed (no rollup could serve them)",
+                        ["source"], registry=REGISTRY)
+CLICKHOUSE_SECONDS = Histogram("semantic_clickhouse_query_duration_seconds", "Time of "
+                               "statements sent to ClickHouse, by kind (query, command, "
+                               "insert)", ["kind"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+CLICKHOUSE_READ_ROWS = Counter("semantic_clickhouse_read_rows", "Rows ClickHouse reports "
+                               "having read", registry=REGISTRY)
+CLICKHOUSE_READ_BYTES = Counter("semantic_clickhouse_read_bytes", "Uncompressed bytes "
+                                "ClickHouse reports having read", registry=REGISTRY)
+CLICKHOUSE_ERRORS = Counter("semantic_clickhouse_errors", "Statements that failed, by error "
+                            "code (warehouse_unavailable, warehouse_error)", ["code"],
+                            registry=REGISTRY)
+WAREHOUSE_UP = Gauge("semantic_warehouse_up", "1 while ClickHouse answers, 0 since a statement "
+                     "could not reach it", registry=REGISTRY)
+INGESTED_ROWS = Counter("semantic_ingested_rows", "Rows inserted through the service, by "
+                        "source", ["source"], registry=REGISTRY)
+BACKFILL_ROWS = Counter("semantic_backfill_rows", "Rows backfilled into rollup tables by "
+                        "apply in this process, by rollup table", ["table"], registry=REGISTRY)
+BACKFILL_PROGRESS = Gauge("semantic_backfill_progress_ratio", "Share of the snapshot "
+                          "backfilled so far (1 when done), by rollup table", ["table"],
+                          registry=REGISTRY)
+#: The result cache (not part of this module) counts its lookups here, result="hit"|"miss".
+RESULT_CACHE = Counter("semantic_result_cache_lookups", "Result cache lookups, by result "
+                       "(hit, miss)", ["result"], registry=REGISTRY)
+
+
+def count_answer(source: str, rollup: str | None, force_raw: bool) -> None:
+    """Count an answer served by ``rollup`` (None: the raw table alone)."""
+    ANSWERS.labels(source, rollup or "").inc()
+    if rollup is None and not force_raw:
+        RAW_FALLBACKS.labels(source).inc()
+
+
+@dataclass(frozen=True, slots=True)
+class QueryStats:
+    """What ClickHouse reports for one statement; None where it reported nothing."""
+
+    read_rows: int | None
+    read_bytes: int | None
+    elapsed_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows_read": self.read_rows, "bytes_read": self.read_bytes,
+                "elapsed_ms": round(self.elapsed_ms, 3) if self.elapsed_ms is not None
+                else None}
+
+
+def _integer(summary: Mapping[str, Any], key: str) -> int | None:
+    value = summary.get(key)
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def record_statement(kind: str, seconds: float, summary: Mapping[str, Any] | None) -> QueryStats:
+    """Count a statement ClickHouse answered; ``summary`` is clickhouse-connect's
+    ``QueryResult.summary`` (the ``X-ClickHouse-Summary`` header over HTTP, the result's own
+    statistics in chDB): ``read_rows``, ``read_bytes``, ``elapsed_ns`` as strings."""
+    CLICKHOUSE_SECONDS.labels(kind).observe(seconds)
+    summary = summary or {}
+    rows, size = _integer(summary, "read_rows"), _integer(summary, "read_bytes")
+    elapsed = _integer(summary, "elapsed_ns")
+    if rows:
+        CLICKHOUSE_READ_ROWS.inc(rows)
+    if size:
+        CLICKHOUSE_READ_BYTES.inc(size)
+    return QueryStats(rows, size, elapsed / 1e6 if elapsed is not None else None)
+
+
+class WarehouseHealth:
+    """Whether ClickHouse answers; logs each change of state once, not once per request."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.up: bool | None = None
+        self._lock = threading.Lock()
+
+    def reached(self) -> None:
+        if self.up is not True:  # the common case costs one comparison
+            self._change(True, "")
+
+    def unreachable(self, message: str) -> None:
+        CLICKHOUSE_ERRORS.labels("warehouse_unavailable").inc()
+        if self.up is not False:
+            self._change(False, message)
+
+    def _change(self, up: bool, message: str) -> None:
+        with self._lock:
+            if self.up is up:
+                return
+            was, self.up = self.up, up
+        WAREHOUSE_UP.set(1 if up else 0)
+        if not up:
+            logger.error("ClickHouse at %s is unavailable (answering 503 until it is back): %s",
+                         self.location, message)
+        elif was is False:
+            logger.warning("ClickHouse at %s is available again", self.location)
+
+
+def _instant(value: object, zone: str) -> datetime | None:
+    """The newest value of a time column as a UTC instant (naive DateTimes are UTC)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, dt_time(), ZoneInfo(zone)).astimezone(UTC)
+    return None
+
+
+class StateCollector(Collector):
+    """Gauges read from the running model at scrape time: rollup readiness, rows and bytes
+    (as of the last refresh, every 30 s) and the age of the newest row of every source (one
+    ``max(time)`` query per source per scrape)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def collect(self) -> Iterable[Metric]:
+        from engine.introspection import bucket_bounds
+        from semantic.errors import SemanticError
+
+        ready = GaugeMetricFamily("semantic_rollup_ready", "1 when the rollup is built and "
+                                  "served, else 0", labels=["source", "rollup", "table"])
+        rows = GaugeMetricFamily("semantic_rollup_rows", "Rows of a ready rollup table",
+                                 labels=["source", "rollup"])
+        size = GaugeMetricFamily("semantic_rollup_bytes", "Uncompressed bytes of a ready "
+                                 "rollup table", labels=["source", "rollup"])
+        age = GaugeMetricFamily("semantic_source_newest_data_age_seconds", "Seconds since the "
+                                "newest time value of each source", labels=["source"])
+        runtime = self.state.started
+        if runtime is not None:
+            for name, compiled in runtime.compiled.sources.items():
+                for rollup in compiled.rollups:
+                    stats = runtime.ready.get(rollup.qualified_table)
+                    ready.add_metric([name, rollup.name, rollup.qualified_table],
+                                     0 if stats is None else 1)
+                    if stats is not None:
+                        rows.add_metric([name, rollup.name], stats.rows)
+                        size.add_metric([name, rollup.name], stats.bytes)
+                column = compiled.source.time_column
+                if column is None:
+                    continue
+                try:
+                    _, newest, count = runtime.warehouse.query(
+                        bucket_bounds(compiled.source.table, column)).rows[0]
+                except SemanticError as exc:
+                    logger.debug("newest data of %s unknown: %s", name, exc.message)
+                    continue
+                instant = _instant(newest, compiled.timezone) if count else None
+                if instant is not None:
+                    age.add_metric([name], time.time() - instant.timestamp())
+        yield from (ready, rows, size, age)

@@ -1,0 +1,111 @@
+"""The request log and request metrics: one log line per request (method, path, status,
+latency, tables read, rows, bytes read) and the request counters and latency histogram.
+
+What a request did is gathered on a small ``RequestStats`` object bound to the request's
+context: the warehouse adds what ClickHouse reports for each statement (``note_statement``),
+the query handlers the tables and rows of their answer (``note_answer``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from contextvars import ContextVar
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.observability.logs import FIELDS
+from server.observability.metrics import REQUEST_SECONDS, REQUESTS, QueryStats
+
+logger = logging.getLogger("server.access")
+
+#: route label of requests no route matched (keeps the label's values bounded)
+UNMATCHED = "unmatched"
+
+
+class RequestStats:
+    """What one request did; filled in while it is answered."""
+
+    __slots__ = ("route", "tables", "rows", "read_rows", "read_bytes", "statements")
+
+    def __init__(self) -> None:
+        self.route: str | None = None
+        self.tables: Sequence[str] = ()
+        self.rows: int | None = None
+        self.read_rows = 0
+        self.read_bytes = 0
+        self.statements = 0
+
+
+_current: ContextVar[RequestStats | None] = ContextVar("request_stats", default=None)
+
+
+def note_statement(stats: QueryStats) -> None:
+    """Add a ClickHouse statement's figures to the request being answered, if any."""
+    current = _current.get()
+    if current is not None:
+        current.statements += 1
+        current.read_rows += stats.read_rows or 0
+        current.read_bytes += stats.read_bytes or 0
+
+
+def note_answer(tables: Sequence[str], rows: int, route: str | None = None) -> None:
+    """Record the tables an answer read and its row count; ``route`` replaces the route
+    template (the generated endpoints share one catch-all route)."""
+    current = _current.get()
+    if current is not None:
+        current.tables, current.rows = tables, rows
+        if route is not None:
+            current.route = route
+
+
+def _log(method: str, path: str, status: int, seconds: float, stats: RequestStats) -> None:
+    latency_ms = round(seconds * 1000, 3)
+    parts = [f"{method} {path} {status} {latency_ms:.1f} ms"]
+    if stats.tables:
+        parts.append(f"tables={','.join(stats.tables)}")
+    if stats.rows is not None:
+        parts.append(f"rows={stats.rows}")
+    if stats.statements:
+        parts.append(f"read_rows={stats.read_rows} read_bytes={stats.read_bytes}")
+    fields = {"method": method, "path": path, "status": status, "latency_ms": latency_ms,
+              "tables": list(stats.tables), "rows": stats.rows,
+              "read_rows": stats.read_rows, "read_bytes": stats.read_bytes}
+    logger.log(logging.WARNING if status >= 500 else logging.INFO, " ".join(parts),
+               extra={FIELDS: fields})
+
+
+def observe_requests(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware around the whole app (unrouted requests included): counts and times
+    every HTTP request and logs its line. Wrap it inside the request-id middleware so the
+    line carries the request id."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        stats = RequestStats()
+        token = _current.set(stats)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_status)
+        finally:
+            _current.reset(token)
+            seconds = time.perf_counter() - started
+            method = scope.get("method", "")
+            route = stats.route or scope.get("path_template") or UNMATCHED
+            REQUESTS.labels(method, route, str(status)).inc()
+            REQUEST_SECONDS.labels(method, route).observe(seconds)
+            _log(method, scope.get("path", ""), status, seconds, stats)
+
+    return middleware
