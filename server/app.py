@@ -15,11 +15,11 @@ from semantic.errors import SemanticError
 from semantic.model import Model
 from server.api import admin, endpoints, health, ingestion, metrics, query, values
 from server.api.request_ids import request_id_middleware
-from server.explore import routes as explore
-from server.observability.requests import observe_requests
 from server.api.responses import TABLE_HEADER, error_response
 from server.auth.middleware import access_middleware
 from server.auth.settings import AccessSettings
+from server.explore import routes as explore
+from server.observability.requests import observe_requests
 from server.runtime import Runtime
 from server.state import State
 from server.warehouse import Warehouse, WarehouseUnavailable
@@ -79,7 +79,8 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                       ) if access.cors_origins else None
     app = Litestar(route_handlers=handlers, lifespan=[lifespan],
                    exception_handlers=exception_handlers, openapi_config=None,
-                   middleware=[access_middleware(access)], cors_config=cors)
+                   middleware=[access_middleware(access)], cors_config=cors,
+                   logging_config=None)  # configured once, by server.observability.logs
     # Around the whole app, so requests no route matches get an id and a log line too; the
     # request log sits inside the id so its line carries the id.
     app.asgi_handler = request_id_middleware(observe_requests(app.asgi_handler))

@@ -21,6 +21,7 @@ from semantic.errors import ModelError, SemanticError
 from semantic.model import GRAINS
 from server.api.query import explain_plan
 from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings, load_settings
+from server.observability.logs import LOG_FORMATS, configure_logging
 from server.runtime import Runtime, compile_against
 from server.schemas import decode_query, to_query
 from server.serialize import json_value
@@ -320,8 +321,10 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _say(f"serving {settings.model_path} on http://{args.host}:{args.port} "
          f"(ClickHouse: {settings.location}; {guarded}); reload the model with SIGHUP or "
          "POST /v1/admin/reload")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.access_log)
+    # logging is already configured (server.observability.logs); the request log replaces
+    # uvicorn's access log
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(),
+                log_config=None, access_log=False)
     return 0
 
 
@@ -556,8 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{DEFAULT_HOST})")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default "
                        f"{DEFAULT_PORT})")
-    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--log-level", default="info", type=str.lower,
+                       choices=("debug", "info", "warning", "error"),
+                       help="lowest level logged (default info: one line per request; warning "
+                       "hides them); SEMANTIC_LOG_FORMAT=json logs JSON lines")
     serve.add_argument("--insecure", action="store_true", help="listen on a non-loopback "
                        "address without access control (refused otherwise)")
 
@@ -600,11 +605,15 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(args.model)
+    if settings.log_format not in LOG_FORMATS:
+        print(f"error: SEMANTIC_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not "
+              f"'{settings.log_format}'", file=sys.stderr)
+        return 2
+    level = str(getattr(args, "log_level", "info")).upper()
+    configure_logging(settings.log_format, logging.DEBUG if args.verbose else level)
     if not args.verbose:
         logging.getLogger("server.warehouse").setLevel(logging.INFO)
-    settings = load_settings(args.model)
     try:
         return COMMANDS[args.command](args, settings)
     except ModelError as exc:

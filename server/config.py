@@ -20,6 +20,8 @@ class Settings:
     data_dir: Path
     model_path: Path
     pool_size: int
+    #: ``plain`` (default) or ``json``: the format of every log line
+    log_format: str = "plain"
 
     @property
     def dsn(self) -> str:
@@ -48,4 +50,5 @@ def load_settings(model_path: str | None = None) -> Settings:
         data_dir=Path(os.environ.get("SEMANTIC_DATA_DIR", DEFAULT_DATA_DIR)),
         model_path=Path(model_path or os.environ.get("SEMANTIC_MODEL", DEFAULT_MODEL)),
         pool_size=int(os.environ.get("SEMANTIC_POOL_SIZE", "4")),
+        log_format=os.environ.get("SEMANTIC_LOG_FORMAT", "plain").strip().lower() or "plain",
     )

@@ -168,8 +168,8 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
         runtime = state.runtime()
         source = runtime.source_name(request.source)
         plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
-        body = explain_plan(plan)
-        body["estimate"] = estimate_plan(runtime, plan)
-        return json_response(body, headers={TABLE_HEADER: plan.table})
+        explained = explain_plan(plan)
+        explained["estimate"] = estimate_plan(runtime, plan)
+        return json_response(explained, headers={TABLE_HEADER: plan.table})
 
     return [meta, query, explain]

@@ -9,7 +9,6 @@ keeps the whole state of a view in the URL.
 from __future__ import annotations
 
 from importlib import resources
-
 from typing import Any
 
 from litestar import Request, Response, get

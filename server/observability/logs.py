@@ -80,7 +80,7 @@ def make_handler(fmt: str, stream: TextIO | None = None) -> logging.Handler:
     return handler
 
 
-def configure_logging(fmt: str = "plain", level: int = logging.INFO,
+def configure_logging(fmt: str = "plain", level: int | str = logging.INFO,
                       stream: TextIO | None = None) -> None:
     """Route every logger through one handler in format ``fmt`` (plain or json).
 

@@ -1,13 +1,13 @@
-// A small SVG chart: a line per series over time buckets when the query has a grain, grouped
-// bars per category otherwise. Every value is one mark (circle.point or rect.bar) carrying
-// its series, x and y in data attributes.
+// A small SVG chart, one panel per measure: a line per series (the other dimensions' values)
+// over time buckets when the query has a grain, bars per category otherwise. Every value is
+// one mark (circle.point or rect.bar) carrying its series, x and y in data attributes.
 "use strict";
 
 const SemanticChart = (() => {
   const NS = "http://www.w3.org/2000/svg";
   const COLORS = ["#2f6fdb", "#e0702b", "#2b9b5a", "#b8418f", "#7a5cd6", "#c9a227", "#1f9aa8",
                   "#d64545", "#5d6b7a", "#8c6d3f"];
-  const W = 960, H = 320, M = {left: 70, right: 16, top: 12, bottom: 46};
+  const W = 960, H = 220, M = {left: 70, right: 16, top: 12, bottom: 46};
 
   function el(name, attrs, text) {
     const node = document.createElementNS(NS, name);
@@ -22,7 +22,8 @@ const SemanticChart = (() => {
     const power = Math.pow(10, Math.floor(Math.log10(raw)));
     const step = [1, 2, 2.5, 5, 10].map(f => f * power).find(s => s >= raw);
     const ticks = [];
-    for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(+v.toPrecision(12));
+    const first = Math.floor(lo / step), last = Math.ceil(hi / step);
+    for (let i = first; i <= last; i++) ticks.push(+(i * step).toPrecision(12));
     return ticks;
   }
 
@@ -34,10 +35,18 @@ const SemanticChart = (() => {
     return String(+v.toPrecision(4));
   }
 
-  // rows: answer rows; measures: numeric members; time: the time column or null;
-  // dims: the other dimensions (they split series, or name the bars' categories)
+  // One panel per measure (their scales differ), so each has its own axis. rows: answer
+  // rows; measures: numeric members; time: the time column or null; dims: the other
+  // dimensions (a line each over time, or the bars' categories).
   function render(container, rows, measures, time, dims) {
     container.replaceChildren();
+    for (const measure of measures) container.append(panel(rows, measure, time, dims));
+  }
+
+  function panel(rows, measure, time, dims) {
+    const box = document.createElement("figure");
+    box.className = "panel";
+    box.append(Object.assign(document.createElement("figcaption"), {textContent: measure}));
     const series = new Map();  // key -> [{x, y}]
     const xs = [];
     const seen = new Set();
@@ -45,29 +54,27 @@ const SemanticChart = (() => {
       const label = dims.map(d => String(row[d])).join(" · ");
       const x = time ? String(row[time]) : (label || "total");
       if (!seen.has(x)) { seen.add(x); xs.push(x); }
-      for (const m of measures) {
-        const key = time && label ? `${m} · ${label}` : m;
-        if (!series.has(key)) series.set(key, []);
-        if (typeof row[m] === "number") series.get(key).push({x, y: row[m]});
-      }
+      const key = time && label ? label : measure;
+      if (!series.has(key)) series.set(key, []);
+      if (typeof row[measure] === "number") series.get(key).push({x, y: row[measure]});
     }
     if (time) xs.sort();
     const values = [...series.values()].flat().map(p => p.y);
-    if (!values.length || !xs.length) {
-      container.append(Object.assign(document.createElement("p"), {className: "muted", textContent: "nothing to chart"}));
-      return;
+    if (!values.length) {
+      box.append(Object.assign(document.createElement("p"), {className: "muted", textContent: "no values"}));
+      return box;
     }
-    const ticks = niceTicks(Math.min(0, ...values), Math.max(0, ...values), 5);
+    const ticks = niceTicks(Math.min(0, ...values), Math.max(0, ...values), 4);
     const lo = ticks[0], hi = ticks[ticks.length - 1];
     const plotW = W - M.left - M.right, plotH = H - M.top - M.bottom;
     const y = v => M.top + plotH - (v - lo) / (hi - lo || 1) * plotH;
     const svg = el("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img",
-                           "data-kind": time ? "series" : "bars"});
+                           "data-kind": time ? "series" : "bars", "data-measure": measure});
     for (const t of ticks) {
       svg.append(el("line", {class: "grid", x1: M.left, x2: W - M.right, y1: y(t), y2: y(t)}));
       svg.append(el("text", {x: M.left - 6, y: y(t) + 4, "text-anchor": "end"}, fmt(t)));
     }
-    svg.append(el("line", {class: "axis", x1: M.left, x2: W - M.right, y1: y(lo), y2: y(lo)}));
+    svg.append(el("line", {class: "axis", x1: M.left, x2: W - M.right, y1: y(Math.max(lo, 0)), y2: y(Math.max(lo, 0))}));
     const keys = [...series.keys()];
     const color = key => COLORS[keys.indexOf(key) % COLORS.length];
     const labelEvery = Math.max(1, Math.ceil(xs.length / 12));
@@ -89,33 +96,34 @@ const SemanticChart = (() => {
         }
       }
     } else {
-      const band = plotW / xs.length, inner = band * 0.8 / keys.length;
+      const band = plotW / xs.length;
       xs.forEach((v, i) => {
         if (i % labelEvery === 0) svg.append(el("text", {x: M.left + band * (i + 0.5), y: H - M.bottom + 16, "text-anchor": "middle"}, v.slice(0, 24)));
       });
-      keys.forEach((key, k) => {
-        for (const p of series.get(key)) {
-          const i = xs.indexOf(p.x);
-          const top = Math.min(y(p.y), y(0)), height = Math.abs(y(p.y) - y(0));
-          const r = el("rect", {class: "bar", x: M.left + band * i + band * 0.1 + inner * k, y: top,
-                                width: Math.max(inner - 1, 1), height: Math.max(height, 0.5), fill: color(key),
-                                "data-series": key, "data-x": p.x, "data-y": p.y});
-          r.append(el("title", {}, `${key} ${p.x}: ${p.y}`));
-          svg.append(r);
-        }
-      });
+      for (const p of series.get(measure) || []) {
+        const i = xs.indexOf(p.x);
+        const top = Math.min(y(p.y), y(0)), height = Math.abs(y(p.y) - y(0));
+        const r = el("rect", {class: "bar", x: M.left + band * (i + 0.15), y: top,
+                              width: Math.max(band * 0.7, 1), height: Math.max(height, 0.5), fill: COLORS[0],
+                              "data-series": measure, "data-x": p.x, "data-y": p.y});
+        r.append(el("title", {}, `${p.x}: ${p.y}`));
+        svg.append(r);
+      }
     }
-    container.append(svg);
-    const legend = document.createElement("div");
-    legend.className = "legend";
-    for (const key of keys) {
-      const item = document.createElement("span");
-      const swatch = document.createElement("i");
-      swatch.style.background = color(key);
-      item.append(swatch, key);
-      legend.append(item);
+    box.append(svg);
+    if (time && keys.length > 1) {
+      const legend = document.createElement("div");
+      legend.className = "legend";
+      for (const key of keys) {
+        const item = document.createElement("span");
+        const swatch = document.createElement("i");
+        swatch.style.background = color(key);
+        item.append(swatch, key);
+        legend.append(item);
+      }
+      box.append(legend);
     }
-    container.append(legend);
+    return box;
   }
 
   return {render};
