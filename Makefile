@@ -1,5 +1,6 @@
 # make run   - set up, load 5M demo rows, build rollups, serve on :3000 (embedded ClickHouse)
 # make test  - set up, lint (ruff), type-check (mypy --strict) and run the test suite
+#              (installs Debian's chromium first when missing, for the explore page's test)
 # make bench - latency of the reference endpoints and a query mix, rollups vs raw table;
 #              backfill speed and ingestion overhead per rollup
 
@@ -25,6 +26,7 @@ run: setup
 	$(BIN)/semantic serve --port $(PORT)
 
 test: setup
+	sh scripts/install-browser.sh
 	$(BIN)/ruff check semantic engine server tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -35,4 +37,4 @@ bench: setup
 	$(BIN)/python bench/lifecycle.py --rows $(ROWS)
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .hypothesis
+	rm -rf $(VENV) .data .pytest_cache .hypothesis test-artifacts
