@@ -14,4 +14,4 @@ else
 fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
-"$CHROMIUM" --version
+echo "installed $("$CHROMIUM" --version 2>/dev/null | tail -1)"

@@ -82,7 +82,8 @@ const SemanticChart = (() => {
       const x = i => M.left + (xs.length === 1 ? plotW / 2 : i / (xs.length - 1) * plotW);
       const index = new Map(xs.map((v, i) => [v, i]));
       xs.forEach((v, i) => {
-        if (i % labelEvery === 0) svg.append(el("text", {x: x(i), y: H - M.bottom + 16, "text-anchor": "middle"}, v.slice(0, 16)));
+        const anchor = xs.length > 1 && i === xs.length - 1 ? "end" : "middle";
+        if (i % labelEvery === 0) svg.append(el("text", {x: x(i), y: H - M.bottom + 16, "text-anchor": anchor}, v.slice(0, 16)));
       });
       for (const [key, points] of series) {
         points.sort((a, b) => index.get(a.x) - index.get(b.x));
