@@ -55,8 +55,6 @@ CLICKHOUSE_READ_BYTES = Counter("semantic_clickhouse_read_bytes", "Uncompressed 
 CLICKHOUSE_ERRORS = Counter("semantic_clickhouse_errors", "Statements that failed, by error "
                             "code (warehouse_unavailable, warehouse_error)", ["code"],
                             registry=REGISTRY)
-WAREHOUSE_UP = Gauge("semantic_warehouse_up", "1 while ClickHouse answers, 0 since a statement "
-                     "could not reach it", registry=REGISTRY)
 INGESTED_ROWS = Counter("semantic_ingested_rows", "Rows inserted through the service, by "
                         "source", ["source"], registry=REGISTRY)
 BACKFILL_ROWS = Counter("semantic_backfill_rows", "Rows backfilled into rollup tables by "
@@ -135,7 +133,6 @@ class WarehouseHealth:
             if self.up is up:
                 return
             was, self.up = self.up, up
-        WAREHOUSE_UP.set(1 if up else 0)
         if not up:
             logger.error("ClickHouse at %s is unavailable (answering 503 until it is back): %s",
                          self.location, message)
@@ -153,9 +150,9 @@ def _instant(value: object, zone: str) -> datetime | None:
 
 
 class StateCollector(Collector):
-    """Gauges read from the running model at scrape time: rollup readiness, rows and bytes
-    (as of the last refresh, every 30 s) and the age of the newest row of every source (one
-    ``max(time)`` query per source per scrape)."""
+    """Gauges read from the app's state at scrape time: whether ClickHouse answers, rollup
+    readiness, rows and bytes (as of the last refresh, every 30 s) and the age of the newest
+    row of every source (one ``max(time)`` query per source per scrape)."""
 
     def __init__(self, state: State) -> None:
         self.state = state
@@ -172,6 +169,8 @@ class StateCollector(Collector):
                                  "rollup table", labels=["source", "rollup"])
         age = GaugeMetricFamily("semantic_source_newest_data_age_seconds", "Seconds since the "
                                 "newest time value of each source", labels=["source"])
+        up = GaugeMetricFamily("semantic_warehouse_up", "1 while ClickHouse answers, 0 since a "
+                               "statement could not reach it")
         runtime = self.state.started
         if runtime is not None:
             for name, compiled in runtime.compiled.sources.items():
@@ -194,4 +193,8 @@ class StateCollector(Collector):
                 instant = _instant(newest, compiled.timezone) if count else None
                 if instant is not None:
                     age.add_metric([name], time.time() - instant.timestamp())
-        yield from (ready, rows, size, age)
+        # after the age queries, which tell whether ClickHouse answers now
+        health = self.state.warehouse.health
+        if health.up is not None:
+            up.add_metric([], 1 if health.up else 0)
+        yield from (up, ready, rows, size, age)

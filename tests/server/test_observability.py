@@ -268,7 +268,10 @@ def test_outage_logged_once_not_per_request(caplog: pytest.LogCaptureFixture,
     with caplog.at_level(logging.INFO), TestClient(app=create_app(model, down)) as test:
         statuses = [test.post("/v1/query", json={"measures": ["events"]}).status_code
                     for _ in range(3)]
+        samples = _scrape(test)
     assert statuses == [503, 503, 503]
+    assert _value(samples, "semantic_warehouse_up") == 0
+    assert _value(samples, "semantic_clickhouse_errors_total", code="warehouse_unavailable") >= 3
     outages = [r for r in caplog.records if "is unavailable (answering 503" in r.getMessage()]
     assert len(outages) == 1
     errors = [r for r in caplog.records if r.name == "server.api.responses"]
