@@ -26,7 +26,13 @@ from server.serialize import encode
 
 logger = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs",
+                          # the explore page's document and assets hold no data (a browser
+                          # cannot send a credential when it opens a page); its requests to
+                          # the API carry the key typed into it
+                          "/", "/explore", "/explore/model"})
+#: public folders of single files (no deeper path is public)
+PUBLIC_FOLDERS = ("/explore/static/",)
 _INGEST = re.compile(r"^/v1/sources/[^/]+/rows/?$")
 #: content types a cross-site HTML form (or a no-preflight fetch) can send
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
@@ -42,7 +48,8 @@ def required_scope(path: str) -> str | None:
     >>> required_scope("/api/metrics"), required_scope("/healthz")
     ('read', None)
     """
-    if path in PUBLIC_PATHS:
+    if path in PUBLIC_PATHS or any(path.startswith(folder) and "/" not in path[len(folder):]
+                                   for folder in PUBLIC_FOLDERS):
         return None
     if path == "/v1/admin" or path.startswith("/v1/admin/"):
         return "admin"

@@ -21,8 +21,11 @@ import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from sqlglot import exp
 
-from semantic import load_model_text
+from engine.security import Access
+from semantic import Model, load_model_text
 from server.app import create_app
+from server.auth.keys import StoredKey, new_key
+from server.auth.settings import AccessSettings
 from server.operations import apply_model
 from server.runtime import compile_against
 from server.warehouse import Warehouse
@@ -83,9 +86,12 @@ class Server:
         self.thread.join(10)
         self.socket.close()
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
+    def post(self, path: str, body: dict[str, Any], key: str | None = None) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
+                                         headers=headers)
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return json.load(response)
 
@@ -95,7 +101,7 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(warehouse: Warehouse) -> Iterator[Server]:
+def model(warehouse: Warehouse) -> Iterator[Model]:
     from tests.support import fresh_database
 
     with fresh_database(warehouse, "explore") as database:
@@ -110,10 +116,15 @@ def server(warehouse: Warehouse) -> Iterator[Server]:
                 exp.EngineProperty(this=exp.var("MergeTree")),
                 exp.Order(expressions=[exp.Ordered(this=exp.column("ts"))])])))
         insert_rows(warehouse, f"{database}.events", ROWS)
-        model = load_model_text(model_text(MODEL, db=database), "test.yaml")
-        apply_model(compile_against(model, warehouse), warehouse)
-        with Server(create_app(model, warehouse)) as running:
-            yield running
+        loaded = load_model_text(model_text(MODEL, db=database), "test.yaml")
+        apply_model(compile_against(loaded, warehouse), warehouse)
+        yield loaded
+
+
+@pytest.fixture(scope="module")
+def server(model: Model, warehouse: Warehouse) -> Iterator[Server]:
+    with Server(create_app(model, warehouse)) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +262,31 @@ def test_model_page_lists_members_and_opens_endpoints(server: Server, page: Page
     assert header == ["region", "ts", "events"]
     assert rows == [[r["region"], r["day"], str(r["n"])] for r in endpoint]
     assert page.locator("circle.point").count() == len(endpoint)
+
+
+def test_explore_with_access_control_asks_for_a_key(model: Model, warehouse: Warehouse,
+                                                    browser: Browser) -> None:
+    key, found, hashed = new_key()
+    access = AccessSettings(keys=(StoredKey(found, hashed, frozenset({"read"}),
+                                            Access.of({}, None)),))
+    with Server(create_app(model, warehouse, access=access)) as guarded:
+        context = browser.new_context()
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        try:
+            page.goto(f"{guarded.url}/explore?m=events&d=region")  # the page itself is public
+            page.wait_for_selector("#key-box:not([hidden])")
+            assert "send a credential" in page.locator("#error").inner_text()
+            page.fill("#api-key", key)
+            page.press("#api-key", "Enter")  # kept for the tab, the page reloads
+            _wait_runs(page, 1)
+            expected = guarded.post("/v1/query", {"measures": ["events"],
+                                                  "dimensions": ["region"], "limit": 1000}, key)
+            assert _table(page)[1] == _cells(expected)
+            assert key not in page.url
+        finally:
+            context.close()
+    # the browser reports the refused requests made before the key was given, nothing else
+    assert errors and all("401" in error for error in errors)

@@ -7,6 +7,9 @@ const $ = id => document.getElementById(id);
 const GRAINS = ["minute", "hour", "day", "week", "month", "quarter", "year"];
 const FILTER_OPS = ["in", "not_in", "contains", "starts_with"];
 let META = null;
+// With access control on, the API wants "Authorization: Bearer <key>": the key typed into the
+// page is kept for this tab only (sessionStorage), never in the URL.
+const KEY_STORE = "semantic-api-key";
 
 function showError(message) {
   const box = $("error");
@@ -15,11 +18,15 @@ function showError(message) {
 }
 
 async function api(method, path, body) {
-  const response = await fetch(path, {
-    method, headers: body ? {"Content-Type": "application/json"} : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  const headers = body ? {"Content-Type": "application/json"} : {};
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const response = await fetch(path, {method, headers, body: body ? JSON.stringify(body) : undefined});
   const payload = await response.json();
+  if (response.status === 401 || response.status === 403) {
+    $("key-box").hidden = false;
+    $("api-key").focus();
+  }
   if (!response.ok) {
     const e = payload.error || {};
     throw new Error(`${e.message || response.statusText}${e.field ? ` (field: ${e.field})` : ""}`);
@@ -315,6 +322,12 @@ function startModel() {
 }
 
 async function start() {
+  $("key-box").hidden = !sessionStorage.getItem(KEY_STORE);
+  $("api-key").value = sessionStorage.getItem(KEY_STORE) || "";
+  $("api-key").onchange = () => {
+    sessionStorage.setItem(KEY_STORE, $("api-key").value.trim());
+    location.reload();
+  };
   try {
     META = await api("GET", "/v1/meta");
   } catch (e) {
