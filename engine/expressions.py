@@ -72,6 +72,7 @@ def _expression_issues(expression_sql: str, location: Location, what: str,
     if isinstance(expression, exp.Query) or expression.find(exp.Query):
         yield Issue(location, f"{what}: subqueries are not allowed in a model expression",
                     "invalid-sql")
+        return
     if expression.find(exp.AggFunc):
         yield Issue(location, f"{what}: {expression_sql!r} contains an aggregate function; "
                     "write the row-level expression and set 'agg' instead", "invalid-sql")

@@ -111,6 +111,10 @@ def plan_migration(model: CompiledModel, catalog: Mapping[str, str],
             steps.append(Step("create", name, rollup, tuple(_build_statements(model, rollup,
                                                                               False)),
                               "new rollup: create, feed from now on, backfill existing rows"))
+        elif state == DROPPED:
+            steps.append(Step("create", name, rollup,
+                              tuple(_build_statements(model, rollup, True)),
+                              "dropped by an earlier apply and wanted again: build it anew"))
         else:
             steps.append(Step("rebuild", name, rollup,
                               tuple(_build_statements(model, rollup, True)),

@@ -358,11 +358,12 @@ def _build_source(reader: _Reader, name: str, value: Any, location: Location,
                      f"local_table {local_table!r} must be written database.table",
                      "invalid-table")
         local_table = None
+    description = reader.scalar(node, "description", path, str, "description") or ""
     if table is None:
         return None
     return Source(name, table, time_column, dimensions, measures, rollups, location, time_location,
                   metrics, timezone or DEFAULT_TIMEZONE, timezone_location, local_table,
-                  security)
+                  security, description)
 
 
 def _known_zone(name: str) -> bool:

@@ -140,6 +140,7 @@ class Source:
     local_table: str | None = None
     #: row-level security: claims of the caller's credential -> dimensions they restrict
     security: tuple[SecurityClaim, ...] = ()
+    description: str = ""
 
     @property
     def database(self) -> str:

@@ -89,6 +89,15 @@ _LocatingLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, 
 _LocatingLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
 
 
+#: what to do about PyYAML's terser complaints
+YAML_HINTS = (
+    ("'\\t'", "; indent with spaces, not tabs"),
+    ("expected <block end>", "; check this line's indentation against the lines above it"),
+    ("mapping values are not allowed", "; check the indentation, or quote a value that "
+     "contains ': '"),
+)
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, list[Issue]]:
     """Parse YAML text into located containers, returning the document and any issues.
 
@@ -106,6 +115,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Issue]]:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        problem += next((hint for cause, hint in YAML_HINTS if cause in problem), "")
         return None, [Issue(Location(file, line, column, ()), f"YAML syntax: {problem}", "yaml")]
     except yaml.YAMLError as exc:
         return None, [Issue(Location(file, 1, 1, ()), f"YAML syntax: {exc}", "yaml")]

@@ -87,7 +87,7 @@ def ingest(runtime: Runtime, source_name: str, body: bytes, content_type: str,
     columns = dict(source.columns)
     if content_type.split(";", 1)[0].strip().lower() in PARQUET_TYPES:
         staging = exp.table_(f"_staging_{uuid.uuid4().hex[:12]}",
-                             db=runtime.model.rollup_database)
+                             db=source.source.database)
         rows: list[object] = list(runtime.warehouse.decode_file(
             staging, create_staging_table(staging, columns), body, "Parquet"))
         names, text = None, False

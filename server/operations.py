@@ -110,13 +110,17 @@ def execute(warehouse: Warehouse, statements: tuple[Statement, ...],
 
 
 def apply_model(compiled: CompiledModel, warehouse: Warehouse,
-                report: Report = lambda line: None, keep_unused: bool = False) -> tuple[Step, ...]:
+                report: Report = lambda line: None, keep_unused: bool = False,
+                drops_only: bool = False) -> tuple[Step, ...]:
     """Create and backfill every missing rollup, keep complete ones, drop the ones no rollup of
     the model uses (unless ``keep_unused``); report as it goes. New rollups are built before
-    anything is dropped."""
+    anything is dropped. ``drops_only`` runs (and reports) only the drops: the second half of
+    an apply whose builds were done first."""
     for statement in setup_statements(compiled.model.rollup_database, compiled.model.cluster):
         warehouse.command(statement.expression)
     steps = migration_steps(compiled, warehouse, keep_unused)
+    if drops_only:
+        steps = tuple(s for s in steps if s.action == "drop")
     for step in steps:
         if not step.statements:
             report(f"{step.action:8} {step.table}: {step.detail}")
@@ -126,6 +130,15 @@ def apply_model(compiled: CompiledModel, warehouse: Warehouse,
         execute(warehouse, step.statements, report)
         report(f"{'':8} done in {time.perf_counter() - started:.2f} s")
     return steps
+
+
+def apply_summary(steps: Sequence[Step]) -> str:
+    """The last line of ``semantic apply``."""
+    built = sum(1 for s in steps if s.statements and s.action != "drop")
+    dropped = sum(1 for s in steps if s.action == "drop")
+    unchanged = len(steps) - built - dropped
+    return (f"apply: {built} rollup(s) built, {unchanged} unchanged"
+            + (f", {dropped} dropped" if dropped else ""))
 
 
 def load_demo(warehouse: Warehouse, rows: int, seed: int, table: str,
@@ -145,6 +158,19 @@ def load_demo(warehouse: Warehouse, rows: int, seed: int, table: str,
         rate = done / max(time.perf_counter() - began, 1e-9)
         report(f"inserted {done:,}/{rows:,} rows ({rate:,.0f} rows/s)")
     return start + done
+
+
+def fill_demo(warehouse: Warehouse, rows: int, seed: int, table: str, append: bool,
+              report: Report = lambda line: None) -> int:
+    """``semantic demo``: fill ``table`` with the reference data unless it has rows already
+    (``append`` adds ``rows`` more); report what was done and return the table's rows."""
+    existing = row_count(warehouse, table)
+    if existing and not append:
+        report(f"{table} already has {existing:,} rows; nothing inserted (--append adds more)")
+        return existing
+    total = load_demo(warehouse, rows, seed, table, report)
+    report(f"{table}: {total:,} rows (seed {seed})")
+    return total
 
 
 def row_count(warehouse: Warehouse, table: str) -> int:
@@ -240,6 +266,16 @@ def verify_model(compiled: CompiledModel, warehouse: Warehouse,
             else:
                 report(f"ok       {line}")
     return drifts
+
+
+def repair_model(compiled: CompiledModel, warehouse: Warehouse, everything: bool,
+                 report: Report = lambda line: None) -> int:
+    """``semantic repair``: verify, then rebuild the drifted rollups (every one with
+    ``everything``); return how many were rebuilt."""
+    drifts = [] if everything else verify_model(compiled, warehouse, report)
+    names = ({r.qualified_table for r in compiled.rollups} if everything
+             else {d.table for d in drifts})
+    return repair_rollups(compiled, warehouse, names, report, drifts)
 
 
 def repair_rollups(compiled: CompiledModel, warehouse: Warehouse, names: set[str],

@@ -32,6 +32,7 @@ from semantic.model import Model
 from semantic.suggest import did_you_mean
 from server.auth.principal import current_access
 from server.observability.metrics import QueryStats
+from server.probing import probe_expressions
 from server.warehouse import Warehouse, WarehouseError
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
     """Ask the warehouse for every source's columns and model-expression types.
 
     Raises ``ModelError`` with located issues for missing tables, unknown columns and
-    expressions ClickHouse rejects.
+    expressions ClickHouse rejects (each evaluated on a sample of its source's rows).
     """
     columns = {}
     issues: list[Issue] = []
@@ -55,6 +56,9 @@ def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
                                 "data) before building rollups", "missing-table"))
         columns[source.name] = found
     issues += check_expressions(model, columns)
+    if issues:
+        raise ModelError(issues)
+    issues = probe_expressions(model, warehouse)
     if issues:
         raise ModelError(issues)
     types = {}

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from semantic.errors import SemanticError
 from semantic.model import Model
 from server.runtime import Runtime, compile_against
+from server.validation import check_offline
 from server.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -37,29 +38,45 @@ class State:
                     self._runtime = Runtime.start(self.model, self.warehouse)
         return self._runtime
 
-    def apply(self, keep_unused: bool) -> list[str]:
+    def apply(self, keep_unused: bool,
+              report: Callable[[str], None] | None = None) -> tuple[list[str], str]:
         """``semantic apply`` inside the server: build the new rollups while the current ones
-        keep serving, switch to the new model, then drop what it no longer uses."""
-        from server.operations import apply_model
+        keep serving, switch to the new model, then drop what it no longer uses. Returns the
+        log and its summary line."""
+        from server.operations import apply_model, apply_summary
 
         if self._load is None:
             raise SemanticError("this server was started without a model file to apply")
         with self._applying:
             log: list[str] = []
-            compiled = compile_against(self._load(), self.warehouse)
-            apply_model(compiled, self.warehouse, log.append, keep_unused=True)
-            self.reload()
-            log.append("switched to the new model")
-            if not keep_unused:
-                apply_model(compiled, self.warehouse, log.append, keep_unused=False)
-            return log
 
-    def reload(self) -> Runtime:
-        """Load the model file again, compile it and switch to it; requests in flight finish
-        on the old runtime. A model with errors changes nothing (``ModelError``)."""
-        if self._load is None:
-            raise SemanticError("this server was started without a model file to reload")
-        model = self._load()
+            def note(line: str) -> None:
+                log.append(line)
+                if report is not None:
+                    report(line)
+
+            model = self._load()
+            check_offline(model)
+            compiled = compile_against(model, self.warehouse)
+            steps = apply_model(compiled, self.warehouse, note, keep_unused=True)
+            changed = model != self.model or any(s.statements for s in steps)
+            self.reload(model)
+            if changed:
+                note("switched to the new model")
+            if not keep_unused:
+                steps += apply_model(compiled, self.warehouse, note, keep_unused=False,
+                                     drops_only=True)
+            return log, apply_summary(steps)
+
+    def reload(self, model: Model | None = None) -> Runtime:
+        """Load the model file again (or take ``model``), compile it and switch to it; requests
+        in flight finish on the old runtime. A model with errors changes nothing
+        (``ModelError``)."""
+        if model is None:
+            if self._load is None:
+                raise SemanticError("this server was started without a model file to reload")
+            model = self._load()
+            check_offline(model)
         runtime = Runtime.start(model, self.warehouse)
         with self._lock:
             self.model, self._runtime = model, runtime

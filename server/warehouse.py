@@ -6,7 +6,6 @@ request values as server-side parameters.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import queue
 import threading
@@ -14,7 +13,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
@@ -24,7 +22,12 @@ from sqlglot import exp
 from engine import introspection
 from engine.render import Rendered, render
 from engine.rows import RowError
-from semantic.errors import SemanticError
+from server.availability import (
+    WarehouseError,
+    WarehouseUnavailable,
+    engine_in_use,
+    lock_message,
+)
 from server.observability.metrics import (
     CLICKHOUSE_ERRORS,
     QueryStats,
@@ -34,6 +37,9 @@ from server.observability.metrics import (
 from server.observability.requests import note_statement
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["Result", "Warehouse", "WarehouseError", "WarehouseUnavailable", "engine_in_use",
+           "lock_message"]
 
 
 def _chdb_summary(result: Any) -> dict[str, Any]:
@@ -60,55 +66,12 @@ else:
     ChdbBackend._summary = staticmethod(_chdb_summary)  # type: ignore[method-assign]
 
 
-class WarehouseUnavailable(SemanticError):
-    """ClickHouse cannot be reached (or the embedded data directory cannot be opened)."""
-
-    code = "warehouse_unavailable"
-    status = 503
-
-
-class WarehouseError(SemanticError):
-    """ClickHouse answered with an error."""
-
-    code = "warehouse_error"
-    status = 502
-
-    def __init__(self, message: str, sql: str = "") -> None:
-        super().__init__(message)
-        self.sql = sql
-
-
 @dataclass(frozen=True, slots=True)
 class Result:
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
     #: what ClickHouse reported for the query (rows and bytes read, elapsed)
     stats: QueryStats | None = None
-
-
-def _lock_message(location: str) -> str:
-    return (f"the embedded data directory ({location}) is in use by another process "
-            "(is `semantic serve` running?): chDB lets one process open it at a time. Stop "
-            "that process first, use the running server's HTTP API, or point CLICKHOUSE_URL "
-            "at a ClickHouse server.")
-
-
-def _held_by_another_process(dsn: str) -> bool:
-    """Whether another process holds the embedded engine's lock on ``<dir>/status``.
-
-    ClickHouse takes an exclusive ``flock`` on that file for as long as it runs; chDB's own
-    error text does not say so, hence this check.
-    """
-    path = Path(dsn.removeprefix("chdb://")) / "status"
-    try:
-        with path.open("rb") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 class Warehouse:
@@ -136,12 +99,15 @@ class Warehouse:
         self._query_settings = {} if self.embedded else {"wait_end_of_query": 1}
 
     def _connect(self) -> Any:
+        # Checked first: chDB prints its own "Cannot lock file" text on stderr when it fails.
+        if self.embedded and self._created <= 1 and engine_in_use(self.dsn):
+            raise WarehouseUnavailable(lock_message(self.location))
         try:
             return clickhouse_connect.get_client(dsn=self.dsn)
         except Exception as exc:  # clickhouse-connect and chDB raise several kinds here
             text = str(exc)
-            if self.embedded and _held_by_another_process(self.dsn):
-                raise WarehouseUnavailable(_lock_message(self.location)) from exc
+            if self.embedded and engine_in_use(self.dsn):
+                raise WarehouseUnavailable(lock_message(self.location)) from exc
             raise WarehouseUnavailable(f"cannot connect to ClickHouse at {self.location}: "
                                        f"{text.splitlines()[0] if text else type(exc).__name__}"
                                        ) from exc
@@ -265,6 +231,10 @@ class Warehouse:
         finally:
             self.command(exp.Drop(tables=[staging.copy()], kind="TABLE", exists=True))
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+    def describe_data(self, statement: exp.Expression, data: bytes) -> dict[str, str]:
+        """Column -> type ClickHouse infers for a file's bytes (``statement`` binds ``data``)."""
+        return {row[0]: row[1] for row in self.query(statement, {"data": data}).rows}
 
     def ping(self) -> None:
         self.query(introspection.PING)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from server.warehouse import Warehouse
-from tests.support import fresh_database
+from tests.support import CORPUS_DATABASE, fresh_database
 
 settings.register_profile(
     "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -22,7 +22,8 @@ settings.register_profile(
 settings.register_profile(
     "dev", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+# The fast profile by default (what `make test` and CI run); `make test-thorough` runs "dev".
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +37,17 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     wh = Warehouse(f"chdb://{path}", f"embedded chDB at {path}", pool_size=4)
     yield wh
     wh.close()
+
+
+@pytest.fixture(scope="session")
+def demo_events(warehouse: Warehouse) -> Warehouse:
+    """The session warehouse with a small copy of the reference data (2,000 rows, seed 1) in
+    ``broken_corpus.events``, apart from the tests that fill ``analytics.events`` their way."""
+    from server.operations import load_demo, row_count
+
+    if not row_count(warehouse, f"{CORPUS_DATABASE}.events"):
+        load_demo(warehouse, 2000, 1, f"{CORPUS_DATABASE}.events")
+    return warehouse
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ from server.operations import apply_model
 from server.runtime import Runtime, compile_against
 from server.warehouse import Warehouse
 
+#: where the broken-model corpus finds the demo table its files call ``analytics.events``
+CORPUS_DATABASE = "broken_corpus"
+
 
 def model_text(text: str, **names: str) -> str:
     """Dedent YAML and substitute ``{db}``-style names (test database names)."""

@@ -51,6 +51,11 @@ def _meta(answer: Answer) -> dict[str, Any]:
     }
 
 
+def answer_body(answer: Answer) -> dict[str, Any]:
+    """The ``/v1/query`` answer: rows and meta."""
+    return {"data": _rows(answer), "meta": _meta(answer)}
+
+
 def _measure_meta(source: Source, compiled: CompiledMeasure) -> dict[str, Any]:
     measure = source.measure(compiled.name)
     assert measure is not None
@@ -114,6 +119,7 @@ def model_meta(state: State) -> dict[str, Any]:
             })
         sources.append({
             "name": source.name,
+            "description": source.description,
             "table": source.table,
             "time": ({"name": compiled.time.name, "type": compiled.time.type}
                      if compiled.time else None),

@@ -50,3 +50,12 @@ def test_migration_finishes_an_interrupted_drop() -> None:
     assert _actions({OLD: DROPPED}, {OLD})[OLD] == "drop"
     assert OLD not in _actions({OLD: DROPPED}, set())
     assert OLD not in _actions({OLD: DROPPED}, set(), keep_unused=True)
+
+
+def test_migration_builds_a_dropped_rollup_wanted_again_as_new() -> None:
+    ready = {name: READY for name in TABLES}
+    steps = plan_migration(COMPILED, {**ready, TABLES[0]: DROPPED}, frozenset(TABLES[1:]),
+                           OWNERS, False)
+    step = next(s for s in steps if s.table == TABLES[0])
+    assert (step.action, step.detail) == (
+        "create", "dropped by an earlier apply and wanted again: build it anew")

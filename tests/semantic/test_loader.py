@@ -154,7 +154,7 @@ def test_load_model_text_locates_yaml_syntax_error() -> None:
            time: ts
         """) == [
         "test.yaml:4:4: error: YAML syntax: expected <block end>, but found '<block mapping start>'"
-        " [yaml]",
+        "; check this line's indentation against the lines above it [yaml]",
     ]
 
 

@@ -22,6 +22,7 @@ sources:
   events:
     table: {db}.events
     time: ts
+    description: One row per event.
     dimensions:
       region: {{}}
       plan: {{sql: "upper(tier)"}}
@@ -48,6 +49,7 @@ endpoints:
   /api/by-plan:
     fields: {{plan: plan, n: events}}
     order: [n desc, plan]
+    limit: 1
 """
 
 ROWS = [
@@ -109,9 +111,15 @@ def test_api_endpoint_query_parameters_filter(client: TestClient) -> None:  # ty
 
 
 def test_api_expression_dimension_falls_back_to_raw(client: TestClient, database: str) -> None:  # type: ignore[type-arg]
-    response = client.get("/api/by-plan")
+    response = client.get("/api/by-plan?limit=5")
     assert response.headers[TABLE_HEADER] == f"{database}.events"
     assert response.json() == [{"plan": "PRO", "n": 3}, {"plan": "FREE", "n": 2}]
+
+
+def test_api_endpoint_limit_parameter_replaces_its_own(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert client.get("/api/by-plan").json() == [{"plan": "PRO", "n": 3}]  # its limit: 1
+    assert len(client.get("/api/by-plan?limit=2").json()) == 2
+    assert client.get("/api/by-plan?limit=100001").json()["error"]["field"] == "limit"
 
 
 def test_api_query_returns_data_and_meta(client: TestClient, database: str) -> None:  # type: ignore[type-arg]
@@ -209,6 +217,7 @@ def test_api_unknown_route_is_json_404(client: TestClient) -> None:  # type: ign
 def test_api_meta_and_health(client: TestClient, database: str) -> None:  # type: ignore[type-arg]
     meta = client.get("/v1/meta").json()
     source = meta["sources"][0]
+    assert (source["name"], source["description"]) == ("events", "One row per event.")
     assert [m["name"] for m in source["measures"]] == ["events", "revenue", "avg_amount", "users",
                                                       "big"]
     assert {m["name"]: m["exact"] for m in source["measures"]} == {

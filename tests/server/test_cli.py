@@ -129,16 +129,20 @@ def test_cli_load_direct_then_through_the_running_server(tmp_path: Path) -> None
                 break
             except OSError:
                 time.sleep(0.1)
-        # The server holds the engine: a direct command fails with what to do instead.
+        # The server holds the engine: commands find it through its record, on any port.
         held = semantic(data_dir, "query", "-m", "total_events")
-        assert held.returncode == 2 and "is in use by another process" in held.stderr
+        assert held.returncode == 0, held.stderr
+        assert held.stdout.startswith("total_events\n1025 ")
         through = semantic(data_dir, "load", "events", str(good), "--server", url)
         assert through.returncode == 0, through.stderr
         assert f"loading {good} through {url}" in through.stdout
         applied = semantic(data_dir, "apply", "--server", url)
         assert applied.returncode == 0, applied.stderr
         assert f"through {url} (it keeps serving meanwhile)" in applied.stdout
-        assert "switched to the new model" in applied.stdout
+        # nothing changed: each rollup reported once, no switch
+        assert applied.stdout.count("keep ") == 4, applied.stdout
+        assert "switched to the new model" not in applied.stdout
+        assert applied.stdout.endswith("apply: 0 rollup(s) built, 4 unchanged\n")
         rejected = semantic(data_dir, "load", "events", str(bad), "--server", url)
         assert rejected.returncode == 2 and "(field: line 2.event_ts)" in rejected.stderr
         request = urllib.request.Request(f"{url}/v1/query", method="POST", data=json.dumps(
@@ -149,3 +153,25 @@ def test_cli_load_direct_then_through_the_running_server(tmp_path: Path) -> None
     finally:
         server.terminate()
         server.wait(timeout=30)
+    assert not (data_dir / "server.json").exists()  # removed on exit
+
+
+def test_cli_validate_without_warehouse_says_what_it_did_not_check(tmp_path: Path) -> None:
+    env = {**os.environ, "CLICKHOUSE_URL": "http://127.0.0.1:9"}
+    result = subprocess.run([sys.executable, "-m", "server.cli", "validate"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("metrics.yaml: ok without the warehouse (1 source(s), 4 "
+                                    "rollup(s), 2 endpoint(s); structure, references and SQL "
+                                    "syntax checked). NOT checked: tables and columns, types, "
+                                    "every expression evaluated on a sample of its source, "
+                                    "because cannot connect to ClickHouse at http://127.0.0.1:9")
+    broken = tmp_path / "cycle.yaml"
+    broken.write_text((ROOT / "metrics.yaml").read_text().replace(
+        "sql: paying_events / total_events", "sql: paying_share / total_events"))
+    cycle = subprocess.run([sys.executable, "-m", "server.cli", "--model", str(broken),
+                            "validate"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert cycle.returncode == 1
+    assert "metric 'paying_share' depends on itself: paying_share -> paying_share " \
+        "[metric-cycle]" in cycle.stderr

@@ -1,0 +1,83 @@
+"""What every command shares: output, the warehouse, and finding a running server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from semantic import load_model
+from server.availability import WarehouseUnavailable, engine_in_use, lock_message
+from server.client import Client, answers, recorded_url
+from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings
+from server.validation import check_offline
+
+if TYPE_CHECKING:  # the client-only paths never import the engine or ClickHouse's client
+    from engine.compiler import CompiledModel
+    from server.warehouse import Warehouse
+
+SERVER_HELP = ("go through the `semantic serve` at this URL (default: the one recorded in the "
+               "data directory while it holds the embedded engine, whatever its port)")
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def open_warehouse(settings: Settings) -> Warehouse:
+    from server.warehouse import Warehouse
+
+    return Warehouse(settings.dsn, settings.location, settings.pool_size)
+
+
+def add_server_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--server", metavar="URL", help=SERVER_HELP)
+
+
+def running_server(args: argparse.Namespace, settings: Settings) -> Client | None:
+    """The server to go through: ``--server``, or the live one recorded in the data directory
+    when the embedded engine is used; None to open the engine in this process.
+
+    Raises ``WarehouseUnavailable`` (saying why) when another process holds the embedded engine
+    and no server is found to go through.
+    """
+    url = getattr(args, "server", None)
+    if url:
+        return Client(url)
+    if not settings.embedded:
+        return None
+    url = recorded_url(settings.data_dir)
+    if url is not None:
+        return Client(url)
+    if engine_in_use(settings.dsn):
+        default = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+        if answers(default):  # a server started before servers recorded themselves
+            return Client(default)
+        raise WarehouseUnavailable(lock_message(settings.location))
+    return None
+
+
+def posted_model(settings: Settings, **extra: object) -> dict[str, object]:
+    """The model file as the admin routes take it (issues are reported against its name)."""
+    return {"model": settings.model_path.read_text(encoding="utf-8"),
+            "file": str(settings.model_path), **extra}
+
+
+@contextmanager
+def compiled_model(settings: Settings) -> Iterator[tuple[CompiledModel, Warehouse]]:
+    """The model checked and compiled against the warehouse, which is closed afterwards."""
+    from server.runtime import compile_against
+
+    model = load_model(settings.model_path)
+    check_offline(model)
+    warehouse = open_warehouse(settings)
+    try:
+        yield compile_against(model, warehouse), warehouse
+    finally:
+        warehouse.close()

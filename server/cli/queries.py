@@ -1,0 +1,213 @@
+"""``semantic query`` and ``semantic explain``: the options become a ``/v1/query`` body, run
+here or sent to the running server, and the answer is printed the same way."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from semantic import load_model
+from semantic.errors import SemanticError
+from semantic.model import GRAINS, Model
+from server.cli.common import add_server_argument, open_warehouse, running_server, say
+from server.config import Settings
+
+#: CLI filter syntax, longest symbols first: MEMBER<op>VALUE[,VALUE...]
+_FILTER_SYMBOLS = (("!=", "ne"), (">=", "gte"), ("<=", "lte"), ("~=", "contains"),
+                   ("^=", "starts_with"), ("=", "eq"), (">", "gt"), ("<", "lt"))
+FILTER_HELP = ("MEMBER=V1[,V2], MEMBER!=V1[,V2], MEMBER>V (>=, <, <=), MEMBER~=TEXT (contains), "
+               "MEMBER^=TEXT (starts with), 'MEMBER is null', 'MEMBER is not null'; a measure "
+               "filters groups (HAVING); repeatable, all must hold (use --body for or-groups)")
+
+
+def _number(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def parse_filter(text: str, aggregate: Callable[[str], bool]) -> dict[str, object]:
+    """A ``-f`` option as a ``/v1/query`` filter."""
+    words = text.split()
+    if len(words) in (3, 4) and words[1].lower() == "is" and \
+            " ".join(words[2:]).lower() in ("null", "not null"):
+        return {"member": words[0], "op": "is_null" if len(words) == 3 else "is_not_null"}
+    for symbol, op in _FILTER_SYMBOLS:
+        if symbol in text:
+            member, _, value = text.partition(symbol)
+            member = member.strip()
+            values: list[object] = list(value.split(",")) if op in ("eq", "ne") else [value]
+            if op == "eq" and len(values) > 1:
+                op = "in"
+            elif op == "ne" and len(values) > 1:
+                op = "not_in"
+            if aggregate(member):
+                values = [_number(str(v)) for v in values]
+            return {"member": member, "op": op, "values": values}
+    raise SemanticError(f"--filter {text!r}: write {FILTER_HELP}")
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _aggregate(model: Model, source_name: str | None) -> Callable[[str], bool]:
+    sources = [s for s in model.sources if source_name in (None, s.name)]
+    return lambda name: any(s.is_aggregate(name) for s in sources)
+
+
+def query_body(args: argparse.Namespace, model: Model) -> dict[str, Any]:
+    """The query the arguments describe, as a ``/v1/query`` body (``--body`` verbatim)."""
+    if args.body is not None:
+        text = sys.stdin.read() if args.body == "-" else args.body
+        try:
+            given = json.loads(text)
+        except ValueError as exc:
+            raise SemanticError(f"--body is not valid JSON: {exc}") from None
+        if not isinstance(given, dict):
+            raise SemanticError("--body must be a JSON object, as POST /v1/query takes it")
+        return given
+    body: dict[str, Any] = {
+        "measures": _split(args.measures),
+        "dimensions": _split(args.dimensions),
+        "filters": [parse_filter(f, _aggregate(model, args.source)) for f in args.filter],
+        "order": _split(args.order),
+        "offset": args.offset,
+        "force_raw": args.raw,
+    }
+    if args.range is not None:
+        body["time_range"] = args.range
+    elif args.start is not None or args.end is not None:
+        body["time_range"] = {k: v for k, v in (("from", args.start), ("to", args.end))
+                              if v is not None}
+    for key in ("grain", "timezone", "limit", "source"):
+        if getattr(args, key) is not None:
+            body[key] = getattr(args, key)
+    return body
+
+
+def _local(body: dict[str, Any], settings: Settings, model: Model,
+           explain: bool) -> dict[str, Any]:
+    """What ``/v1/query`` (or ``/v1/explain``) would answer, computed in this process."""
+    from server.api.query import answer_body, explain_plan
+    from server.runtime import Runtime
+    from server.schemas import decode_query, to_query
+
+    request = decode_query(json.dumps(body).encode())
+    warehouse = open_warehouse(settings)
+    try:
+        runtime = Runtime.start(model, warehouse)
+        source = runtime.source_name(request.source)
+        plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
+        answer: dict[str, Any] = explain_plan(plan) if explain else \
+            answer_body(runtime.run(plan))
+        return answer
+    finally:
+        warehouse.close()
+
+
+def _ask(args: argparse.Namespace, settings: Settings, explain: bool) -> dict[str, Any]:
+    model = load_model(settings.model_path)
+    body = query_body(args, model)
+    client = running_server(args, settings)
+    if client is None:
+        return _local(body, settings, model, explain)
+    return client.post_json("/v1/explain" if explain else "/v1/query", body)
+
+
+def print_table(columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    cells = [[str(row[c]) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in cells:
+        say("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    answer = _ask(args, settings, explain=False)
+    meta = answer["meta"]
+    if args.json:
+        say(json.dumps({"data": answer["data"], "meta": {"table": meta["table"],
+                                                         "tables": meta["tables"]}}, indent=2))
+        return 0
+    print_table(meta["columns"], answer["data"])
+    more = " (truncated; raise --limit)" if meta["truncated"] else ""
+    say(f"-- {len(answer['data'])} row(s) from {' + '.join(meta['tables'])} in "
+        f"{meta['elapsed_ms']:.1f} ms{more}")
+    if args.sql:
+        say(f"-- {_ask(args, settings, explain=True)['sql']}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    explained = _ask(args, settings, explain=True)
+    if args.json:
+        say(json.dumps(explained, indent=2))
+        return 0
+    say(f"answer from: {' + '.join(explained['tables'])}")
+    if explained["time_range"] is not None:
+        span = explained["time_range"]
+        say(f"time range:  [{span['from'] or '-inf'}, {span['to'] or '+inf'}) in "
+            f"{explained['timezone']}")
+    if len(explained["pieces"]) > 1:
+        say("pieces:")
+        for piece in explained["pieces"]:
+            say(f"  {piece['table']}  [{piece['from'] or '-inf'}, {piece['to'] or '+inf'})")
+    say("candidates:")
+    rows = [{"rollup": c["rollup"], "verdict": ("chosen" if c["chosen"] else "usable")
+             if c["reason"] is None else c["reason"],
+             "read_bytes": c["read_bytes"] if c["read_bytes"] is not None else "",
+             "detail": c["detail"]} for c in explained["candidates"]]
+    if rows:
+        print_table(["rollup", "verdict", "read_bytes", "detail"], rows)
+    else:
+        say("  (the source has no rollups)")
+    say("sql:")
+    say(f"  {explained['sql']}")
+    if explained["parameters"]:
+        say(f"parameters: {json.dumps(explained['parameters'])}")
+    return 0
+
+
+def _add_query_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--source", help="source name (default: the only one)")
+    command.add_argument("-m", "--measures", help="comma-separated measures and metrics")
+    command.add_argument("-d", "--dimensions", help="comma-separated dimensions (the time "
+                         "column needs --grain)")
+    command.add_argument("-g", "--grain", choices=GRAINS, help="time grain")
+    command.add_argument("-f", "--filter", action="append", default=[], help=FILTER_HELP)
+    command.add_argument("--from", dest="start", help="range start, inclusive: 2026-01-01, "
+                         "2026-01-01T06:00, 2026-01-01T06:00:00Z or with an offset")
+    command.add_argument("--to", dest="end", help="range end, exclusive (same forms)")
+    command.add_argument("--range", help="relative range: today, yesterday, 'this month', "
+                         "'last 7 days', 'last week', ...")
+    command.add_argument("--timezone", help="IANA time zone for buckets and dates (default: the "
+                         "source's)")
+    command.add_argument("-o", "--order", help="comma-separated members, '-' prefix for "
+                         "descending")
+    command.add_argument("-l", "--limit", type=int, help="row limit (default 10000, "
+                         "max 100000)")
+    command.add_argument("--offset", type=int, default=0, help="rows to skip")
+    command.add_argument("--raw", action="store_true", help="skip rollups; read the raw table")
+    command.add_argument("--body", help="the whole query as JSON, as POST /v1/query takes it "
+                         "('-' reads stdin); replaces the options above")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    add_server_argument(command)
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    query = commands.add_parser("query", help="run a query; print rows and the tables used")
+    _add_query_arguments(query)
+    query.add_argument("--sql", action="store_true", help="also print the SQL")
+    explain = commands.add_parser("explain", help="show how a query would be answered: tables, "
+                                  "SQL, and why each rollup can or cannot serve it")
+    _add_query_arguments(explain)
+
+
+COMMANDS = {"query": cmd_query, "explain": cmd_explain}

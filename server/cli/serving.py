@@ -1,0 +1,233 @@
+"""``semantic serve`` and ``semantic dev`` (serve, and apply every saved change of the model).
+
+While serving the embedded engine, the server records its URL in the data directory so the
+other commands go through it (``server.client``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+from semantic import load_model
+from semantic.errors import ModelError, SemanticError
+from server.availability import WarehouseUnavailable
+from server.cli.common import open_warehouse, say, warn
+from server.client import recorded_server
+from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings
+from server.validation import check_offline
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+    from server.auth.settings import AccessSettings
+    from server.runtime import Runtime
+    from server.state import State
+
+logger = logging.getLogger(__name__)
+
+
+def routing(runtime: Runtime) -> Iterator[str]:
+    """Which table serves each endpoint's saved query now."""
+    from server.api.endpoints import endpoint_query
+
+    for endpoint in runtime.model.endpoints:
+        try:
+            plan = runtime.plan(endpoint_query(endpoint, runtime.model, {}))
+        except SemanticError as exc:
+            yield f"  GET {endpoint.path}: cannot be planned: {exc.message}"
+            continue
+        served = f"rollup {plan.rollup.name} ({plan.table})" if plan.rollup else \
+            f"the raw table {plan.table} (no ready rollup can serve it)"
+        yield f"  GET {endpoint.path} <- {served}"
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def summary(runtime: Runtime | None, settings: Settings, url: str,
+            access: AccessSettings) -> Iterator[str]:
+    """What a server serves: model file, warehouse, access control, rollups ready, endpoints,
+    URL."""
+    yield f"model:     {settings.model_path}"
+    yield f"warehouse: {settings.location}"
+    yield "access:    " + ((f"access control on ({len(access.keys)} key(s)"
+                           + (", JWTs" if access.jwt.configured else "") + ")")
+                          if access.enabled else "access control off")
+    if runtime is None:
+        yield "rollups:   unknown until ClickHouse is reachable (answering 503 meanwhile)"
+    else:
+        ready = sum(r.qualified_table in runtime.ready for r in runtime.compiled.rollups)
+        yield f"rollups:   {ready}/{len(runtime.compiled.rollups)} ready"
+        yield f"endpoints: {len(runtime.model.endpoints)}"
+        yield from routing(runtime)
+    yield f"listening: {url} (reload the model with SIGHUP or POST /v1/admin/reload)"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # before the record is written: early clients wait in the backlog
+    except OSError as exc:
+        sock.close()
+        raise SemanticError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def _access(settings: Settings, host: str, insecure: bool) -> AccessSettings:
+    """The access control to serve with; refuses an open non-loopback address."""
+    from server.auth.settings import config_path, load_access_settings
+
+    access = load_access_settings(config_path(settings.model_path))
+    if not access.enabled and not is_loopback(host):
+        if not insecure:
+            raise SemanticError(
+                f"refusing to listen on {host} without access control: anyone who can "
+                f"reach it could read every row, insert rows and rebuild the rollups. Configure "
+                f"API keys or JWTs in {config_path(settings.model_path)} (`semantic keys "
+                "create`), listen on 127.0.0.1, or pass --insecure to serve openly anyway")
+        logger.warning("serving on %s WITHOUT access control (--insecure)", host)
+    return access
+
+
+def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtime | None]:
+    from server.app import create_app
+    from server.runtime import Runtime
+
+    model = load_model(settings.model_path)
+    check_offline(model)
+    warehouse = open_warehouse(settings)
+    runtime = None
+    try:  # refuse to start on a model the warehouse contradicts (unknown columns, ...)
+        runtime = Runtime.start(model, warehouse)
+    except WarehouseUnavailable as exc:
+        logger.warning("ClickHouse is unavailable; starting anyway and answering 503 until it "
+                       "is back: %s", exc.message)
+    except SemanticError:
+        warehouse.close()
+        raise
+
+    app = create_app(model, warehouse, close_warehouse=True, runtime=runtime,
+                     load=lambda: load_model(settings.model_path), access=access)
+    return app, runtime
+
+
+def _reload_on_signal(state: State) -> None:
+    def reload(signum: int, frame: object) -> None:
+        try:
+            state.reload()
+        except ModelError as exc:
+            logger.error("reload refused, the model has errors:\n%s",
+                         "\n".join(issue.render() for issue in exc.issues))
+        except SemanticError as exc:
+            logger.error("reload failed: %s", exc.message)
+
+    signal.signal(signal.SIGHUP, reload)
+
+
+def _run(app: Litestar, settings: Settings, args: argparse.Namespace,
+         started: Callable[[str], None]) -> int:
+    import uvicorn
+
+    sock = _bind(args.host, args.port)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    # uvicorn re-raises SIGTERM after its graceful shutdown: exit through Python, so the
+    # server record is removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    with ExitStack() as stack:
+        if settings.embedded:
+            stack.enter_context(recorded_server(settings.data_dir, url))
+        started(url)
+        # logging is already configured (server.observability.logs); the request log replaces
+        # uvicorn's access log
+        config = uvicorn.Config(app, log_level=args.log_level.lower(), log_config=None,
+                                access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    access = _access(settings, args.host, args.insecure)
+    app, runtime = _start(settings, access)
+    state: State = app.state.semantic
+    _reload_on_signal(state)
+
+    def started(url: str) -> None:
+        for line in summary(runtime, settings, url, access):
+            say(line)
+
+    return _run(app, settings, args, started)
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from server.cli.watch import ModelWatcher
+
+    access = _access(settings, args.host, args.insecure)
+    app, runtime = _start(settings, access)
+    state: State = app.state.semantic
+    _reload_on_signal(state)
+    stop = threading.Event()
+
+    def started(url: str) -> None:
+        for line in summary(runtime, settings, url, access):
+            say(line)
+        say(f"watching {settings.model_path} for changes (every {args.poll:g} s)")
+        watcher = ModelWatcher(state, settings, url, stop, args.poll)
+        threading.Thread(target=watcher.run, name="model-watcher", daemon=True).start()
+
+    try:
+        return _run(app, settings, args, started)
+    finally:
+        stop.set()
+
+
+def _add_serve_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default "
+                         f"{DEFAULT_HOST})")
+    command.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default "
+                         f"{DEFAULT_PORT}; 0 picks a free one)")
+    command.add_argument("--log-level", default="info", type=str.lower,
+                         choices=("debug", "info", "warning", "error"),
+                         help="lowest level logged (default info: one line per request; warning "
+                         "hides them); SEMANTIC_LOG_FORMAT=json logs JSON lines")
+    command.add_argument("--insecure", action="store_true", help="listen on a non-loopback "
+                         "address without access control (refused otherwise)")
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    _add_serve_arguments(serve)
+    dev = commands.add_parser("dev", help="run the HTTP API and watch the model file: on every "
+                              "save validate it, show the plan, apply it and switch (errors "
+                              "are printed and the last good model keeps serving)")
+    _add_serve_arguments(dev)
+    dev.add_argument("--poll", type=float, default=0.5, help="seconds between checks of the "
+                     "model file (default 0.5)")
+
+
+COMMANDS = {"serve": cmd_serve, "dev": cmd_dev}
+
+
+def print_issues(exc: ModelError) -> None:
+    for issue in exc.issues:
+        warn(issue.render())
+    warn(f"{len(exc.issues)} error(s)")
