@@ -188,7 +188,7 @@ def test_load_model_text_suggests_known_key_for_unknown_key() -> None:
         """) == [
         "test.yaml:4:5: error: unknown key 'mesures' in source 'events'; did you mean 'measures'?;"
         " allowed keys: table, local_table, time, timezone, description, dimensions, measures,"
-        " metrics, rollups [unknown-key]",
+        " metrics, rollups, security [unknown-key]",
     ]
 
 

@@ -114,14 +114,15 @@ def test_cli_serve_prints_what_it_serves(served: Served) -> None:
     record = json.loads((served.data_dir / "server.json").read_text())
     assert record == {"pid": served.server.pid, "url": served.url}
     assert served.server.stdout is not None
-    lines = [served.server.stdout.readline().rstrip("\n") for _ in range(7)]
+    lines = [served.server.stdout.readline().rstrip("\n") for _ in range(8)]
     assert lines[0] == "model:     metrics.yaml"
     assert lines[1] == f"warehouse: embedded chDB at {served.data_dir}"
-    assert lines[2] == "rollups:   4/4 ready"
-    assert lines[3] == "endpoints: 2"
-    assert lines[4].startswith("  GET /api/metrics <- rollup totals (semantic.events_totals_")
-    assert lines[5].startswith("  GET /api/breakdown <- rollup region_daily (")
-    assert lines[6] == (f"listening: {served.url} (reload the model with SIGHUP or POST "
+    assert lines[2] == "access:    access control off"
+    assert lines[3] == "rollups:   4/4 ready"
+    assert lines[4] == "endpoints: 2"
+    assert lines[5].startswith("  GET /api/metrics <- rollup totals (semantic.events_totals_")
+    assert lines[6].startswith("  GET /api/breakdown <- rollup region_daily (")
+    assert lines[7] == (f"listening: {served.url} (reload the model with SIGHUP or POST "
                         "/v1/admin/reload)")
 
 
