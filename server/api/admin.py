@@ -9,7 +9,7 @@ from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 
 from semantic.errors import ModelError
-from server.api.responses import json_response
+from server.api.responses import json_response, semantic_error_json
 from server.state import State
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ def _refused(action: str, exc: ModelError) -> Response[bytes]:
     logger.warning("%s refused, the model has %d error(s); still serving the previous model:"
                    "\n%s", action, len(exc.issues),
                    "\n".join(issue.render() for issue in exc.issues))
-    return json_response({"error": exc.to_dict()}, status=422)
+    return semantic_error_json(exc, status=422)
 
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 
+from engine.limits import check_query_limits
 from engine.query import Filter, Order, Query, QueryError, TimeRange
+from semantic.errors import FieldError
 from semantic.model import Endpoint, Model
-from semantic.suggest import did_you_mean
+from semantic.suggest import did_you_mean, shown
 from server.api.responses import TABLE_HEADER, json_response
 from server.observability.metrics import count_answer
 from server.observability.requests import note_answer
@@ -21,11 +22,18 @@ from server.state import State
 ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "limit", "offset")
 
 
+class UnknownEndpoint(FieldError):
+    """No endpoint of the current model has this path."""
+
+    code = "not_found"
+    status = 404
+
+
 def _integer(name: str, values: list[str]) -> int:
     try:
         return int(values[-1])
-    except ValueError:
-        raise QueryError(name, f"{name} must be an integer") from None
+    except ValueError:  # also for more digits than Python reads (about 4,300)
+        raise QueryError(name, f"{name} must be an integer, not '{shown(values[-1])}'") from None
 
 
 def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str]]) -> Query:
@@ -63,8 +71,9 @@ def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str
             filters.append(Filter(key, "in" if len(values) > 1 else "eq", tuple(values)))
         else:
             known = [d.name for d in source.dimensions] + list(ENDPOINT_PARAMETERS)
-            raise QueryError(key, f"unknown query parameter '{key}'{did_you_mean(key, known)}; "
-                             f"use a dimension filter or one of {', '.join(known)}")
+            raise QueryError(shown(key), f"unknown query parameter '{shown(key)}'"
+                             f"{did_you_mean(key, known)}; use a dimension filter or one of "
+                             f"{', '.join(known)}")
     if relative is not None and (start is not None or end is not None):
         raise QueryError("range", "give 'range' or 'from'/'to', not both")
     time_range = None
@@ -91,14 +100,17 @@ def _endpoint_handler(state: State) -> HTTPRouteHandler:
     model's endpoints are served without a restart."""
     def handle(request: Request[Any, Any, Any]) -> Response[bytes]:
         path = "/" + request.path_params["path"].lstrip("/")
+        missing = UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta for "
+                                  "the endpoints")
         if all(e.path != path for e in state.model.endpoints):
-            raise HTTPException(status_code=404, detail=f"no endpoint at {path}")
+            raise missing
         runtime = state.runtime()
         endpoint = next((e for e in runtime.model.endpoints if e.path == path), None)
         if endpoint is None:  # removed by a reload meanwhile
-            raise HTTPException(status_code=404, detail=f"no endpoint at {path}")
+            raise missing
         params = {k: request.query_params.getall(k) for k in request.query_params}
         query = _endpoint_query(endpoint, runtime.model, params)
+        check_query_limits(query, state.limits.query)
         plan = runtime.plan(query)
         answer = runtime.run(plan)
         count_answer(plan.query.source, plan.rollup.name if plan.rollup else None, False)
