@@ -36,10 +36,24 @@ def _integer(name: str, values: list[str]) -> int:
         raise QueryError(name, f"{name} must be an integer, not '{shown(values[-1])}'") from None
 
 
-def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str]]) -> Query:
+def _parameter_field(field: str, params: list[str | None]) -> str:
+    """The query parameter behind a field of the engine's query (``filters[2].value`` ->
+    ``region``, ``time_range.from`` -> ``from``), so errors name what the caller sent."""
+    if field.startswith("filters["):
+        index = field[len("filters["):].split("]", 1)[0]
+        if index.isdigit() and int(index) < len(params) and params[int(index)] is not None:
+            return str(params[int(index)])
+        return field
+    return {"time_range.from": "from", "time_range.to": "to",
+            "time_range": "range"}.get(field, field)
+
+
+def _endpoint_query(endpoint: Endpoint, model: Model,
+                    params: dict[str, list[str]]) -> tuple[Query, list[str | None]]:
     """The saved query of an endpoint with the caller's parameters: ``?region=eu`` (repeat for
     several values) filters a dimension; ``from``/``to`` or ``range`` (``last 7 days``) and
-    ``timezone`` set the time range; ``limit``/``offset`` page."""
+    ``timezone`` set the time range; ``limit``/``offset`` page. Also returns, per filter, the
+    parameter it came from (None for the endpoint's own filters)."""
     source = model.source(endpoint.source.name)
     assert source is not None
     measures = tuple(f.member.name for f in endpoint.fields if source.is_aggregate(f.member.name))
@@ -47,6 +61,7 @@ def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str
                        if not source.is_aggregate(f.member.name))
     by_field = {f.name: f.member.name for f in endpoint.fields}
     filters = [Filter(f.dimension.name, f.op, f.values) for f in endpoint.filters]
+    origins: list[str | None] = [None] * len(filters)
     limit, offset = endpoint.limit, 0
     start = end = relative = timezone = None
     for key, values in params.items():
@@ -69,6 +84,7 @@ def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str
                 timezone = value
         elif source.dimension(key) is not None:
             filters.append(Filter(key, "in" if len(values) > 1 else "eq", tuple(values)))
+            origins.append(key)
         else:
             known = [d.name for d in source.dimensions] + list(ENDPOINT_PARAMETERS)
             raise QueryError(shown(key), f"unknown query parameter '{shown(key)}'"
@@ -92,7 +108,7 @@ def _endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str
         offset=offset,
         time_range=time_range,
         timezone=timezone,
-    )
+    ), origins
 
 
 def _endpoint_handler(state: State) -> HTTPRouteHandler:
@@ -109,9 +125,12 @@ def _endpoint_handler(state: State) -> HTTPRouteHandler:
         if endpoint is None:  # removed by a reload meanwhile
             raise missing
         params = {k: request.query_params.getall(k) for k in request.query_params}
-        query = _endpoint_query(endpoint, runtime.model, params)
-        check_query_limits(query, state.limits.query)
-        plan = runtime.plan(query)
+        query, origins = _endpoint_query(endpoint, runtime.model, params)
+        try:
+            check_query_limits(query, state.limits.query)
+            plan = runtime.plan(query)
+        except QueryError as exc:
+            raise QueryError(_parameter_field(exc.field, origins), exc.message) from None
         answer = runtime.run(plan)
         count_answer(plan.query.source, plan.rollup.name if plan.rollup else None, False)
         note_answer(plan.tables, len(answer.rows), route=endpoint.path)
