@@ -29,7 +29,7 @@ from engine.security import Access, secure_query
 from engine.timerange import add_grains
 from semantic.errors import Issue, ModelError
 from semantic.model import Model
-from semantic.suggest import did_you_mean
+from semantic.suggest import did_you_mean, shown
 from server.auth.principal import current_access
 from server.observability.metrics import QueryStats
 from server.warehouse import Warehouse, WarehouseError
@@ -188,7 +188,7 @@ class Runtime:
                 return names[0]
             raise QueryError("source", f"name a source: one of {', '.join(names)}")
         if requested not in self.compiled.sources:
-            raise QueryError("source", f"unknown source '{requested}'"
+            raise QueryError("source", f"unknown source '{shown(requested)}'"
                              f"{did_you_mean(requested, names)}; known: {', '.join(names)}")
         return requested
 
