@@ -37,6 +37,18 @@ from server.warehouse import Warehouse, WarehouseError
 logger = logging.getLogger(__name__)
 
 PLAN_CACHE_SIZE = 1024
+#: plans bigger than this (SQL text plus bound values) are not cached: a thousand of them,
+#: each holding a 1 MB filter value, would otherwise hold a gigabyte
+PLAN_CACHE_MAX_BYTES = 64 * 1024
+
+
+def _weight(plan: Plan) -> int:
+    """About how many bytes a cached plan holds beyond its fixed parts."""
+    size = len(plan.sql)
+    for value in plan.parameters.values():
+        for item in value if isinstance(value, list) else (value,):
+            size += len(item) if isinstance(item, str) else 8
+    return size
 
 
 def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
@@ -221,6 +233,8 @@ class Runtime:
             plan = self._plans.get(key)
         if plan is None:
             plan = plan_query(source, normalized, ready, force_raw=force_raw)
+        if _weight(plan) > PLAN_CACHE_MAX_BYTES:
+            return plan
         with self._lock:
             if ready is self.ready:  # not made stale by a refresh meanwhile
                 if len(self._plans) >= PLAN_CACHE_SIZE:

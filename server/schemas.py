@@ -110,7 +110,7 @@ def _unknown_keys(value: dict[str, Any], known: tuple[str, ...], where: str) -> 
         if key not in known:
             prefix = f"{where}." if where else ""
             raise QueryError(f"{prefix}{shown(key)}", f"unknown field '{shown(key)}'"
-                             f"{did_you_mean(key, known)}; use {', '.join(known)}")
+                             f"{did_you_mean(key, known)}; known: {', '.join(known)}")
 
 
 def decode_query(body: bytes) -> QueryRequest:

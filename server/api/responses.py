@@ -29,17 +29,24 @@ MAX_MESSAGE = 2000
 #: HTTP errors raised by the framework (routing, body size) -> our code and message
 HTTP_ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request", "the request is malformed"),
+    401: ("unauthorized", "credentials are missing or not valid"),
+    403: ("forbidden", "these credentials do not allow this"),
     404: ("not_found", "no route here; see /v1/meta for the endpoints"),
     405: ("method_not_allowed", "this route does not take that method"),
     413: ("body_too_large", "the request body is larger than this route accepts"),
     415: ("unsupported_media_type", "this route does not take that content type"),
+    408: ("request_timeout", "the request took too long to arrive"),
     429: ("too_many_requests", "too many requests; try again shortly"),
+    503: ("unavailable", "the service is unavailable; try again shortly"),
+    504: ("timeout", "the answer took too long"),
 }
 #: what a client is told about a server-side failure, by code (details are logged)
 SERVER_MESSAGES: dict[str, str] = {
     "warehouse_error": "the warehouse could not answer this query; the server log has the "
                        "details under this request id",
     "warehouse_unavailable": "the warehouse is unavailable; try again shortly",
+    "invalid_model": "the model does not match the warehouse; the server log lists the issues "
+                     "under this request id",
 }
 INTERNAL = "internal server error; the server log has the details under this request id"
 
@@ -81,9 +88,13 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
             logger.warning("request %s: %s failed (%s): %s", rid, where, exc.code, exc.message)
         return json_response(error_body(exc.code, SERVER_MESSAGES.get(exc.code, INTERNAL)),
                              status=exc.status)
-    if isinstance(exc, HTTPException) and exc.status_code < 500:
-        code, message = HTTP_ERRORS.get(exc.status_code, ("invalid_request", "bad request"))
-        return json_response(error_body(code, message), status=exc.status_code,
+    if isinstance(exc, HTTPException) and exc.status_code != 500:
+        status = exc.status_code
+        code, message = HTTP_ERRORS.get(status, ("invalid_request", "bad request") if status < 500
+                                        else ("internal_error", INTERNAL))
+        if status >= 500:
+            logger.warning("request %s: %s failed (%s): %s", rid, where, status, exc.detail)
+        return json_response(error_body(code, message), status=status,
                              headers=dict(exc.headers or {}))
     logger.error("request %s: %s failed", rid, where, exc_info=exc)
     return json_response(error_body("internal_error", INTERNAL), status=500)

@@ -96,3 +96,12 @@ def test_hostile_raw_bytes_are_400(served: Served) -> None:
     weird = served.client.get("/api/by-region?region=%FF%FE&from=%ED%A0%80")
     _no_leak(weird)
     assert weird.status_code in (200, 400)
+
+
+def test_hostile_large_plans_are_not_cached(served: Served) -> None:
+    runtime = served.client.app.state.semantic.runtime()
+    before = len(runtime._plans)
+    big = _events(served, member="region", value="y" * 1_000_000)
+    assert big.status_code == 200 and len(runtime._plans) == before
+    small = _events(served, member="region", value="y" * 10)
+    assert small.status_code == 200 and len(runtime._plans) > before
