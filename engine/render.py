@@ -28,4 +28,5 @@ def render(expression: exp.Expression) -> Rendered:
     >>> render(exp.select(exp.column("order")).from_("t"))
     'SELECT "order" FROM t'
     """
-    return Rendered(expression.transform(_quote_keywords, copy=True).sql(dialect="clickhouse"))
+    quoted = expression.transform(_quote_keywords, copy=True)
+    return Rendered(quoted.sql(dialect="clickhouse", copy=False))  # copied once, just above

@@ -44,7 +44,20 @@ def _alias(name: str, expression: exp.Expr | None, table_columns: set[str],
 
 
 def _instant_text(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # isoformat, not strftime: %Y writes year 1 as "1", which ClickHouse cannot read
+    return t.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _connect(conditions: list[exp.Expr], connector: type[exp.Connector]) -> exp.Expr:
+    """``a AND b AND c`` as one left-deep chain over the nodes as they are: no copies and no
+    parentheses around each step (``exp.and_`` and repeated ``Select.where`` add both, which
+    made building quadratic and rendering recurse once per condition). Operands are leaves or
+    parenthesized groups, so precedence holds; the generator walks such chains iteratively.
+    """
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined = connector(this=combined, expression=condition)
+    return combined
 
 
 def _safe_divisions(expression: exp.Expr) -> exp.Expr:
@@ -56,6 +69,18 @@ def _safe_divisions(expression: exp.Expr) -> exp.Expr:
                               expression=call("nullIf", node.expression, exp.Literal.number(0)))
         return node
     return expression.transform(rewrite)
+
+
+def _filtered(select: exp.Select, where: list[exp.Expr], groups: list[exp.Expr],
+              having: list[exp.Expr]) -> exp.Select:
+    """``select`` with its WHERE, GROUP BY and HAVING, each set once, in place."""
+    if where:
+        select.set("where", exp.Where(this=_connect(where, exp.And)))
+    if groups:
+        select = select.group_by(*groups, copy=False)
+    if having:
+        select.set("having", exp.Having(this=_connect(having, exp.And)))
+    return select
 
 
 class SqlBuilder:
@@ -98,7 +123,7 @@ class SqlBuilder:
         if isinstance(node, Filter):
             return leaf(node)
         parts = [self._tree(item, leaf) for item in node.items]
-        combined: exp.Expr = exp.and_(*parts) if node.op == "and" else exp.or_(*parts)
+        combined = _connect(parts, exp.And if node.op == "and" else exp.Or)
         return exp.Paren(this=combined) if len(parts) > 1 else combined
 
     # members ----------------------------------------------------------------------------
@@ -211,8 +236,8 @@ class SqlBuilder:
             # Exact only on a bucket boundary, which the planner guarantees for rollup pieces.
             assert floor_instant(t, rollup.grain, zone) == t, (t, rollup.grain)
             if rollup.grain in ("minute", "hour"):
-                value = self._bind(t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                                   "DateTime('UTC')")
+                value = self._bind(t.astimezone(UTC).replace(tzinfo=None).isoformat(
+                    sep=" ", timespec="seconds"), "DateTime('UTC')")
             else:  # a bucket boundary: midnight in the model zone, compared as its date
                 local = t.astimezone(ZoneInfo(self.source.timezone)).date().isoformat()
                 value = self._bind(local, "Date")
@@ -227,12 +252,12 @@ class SqlBuilder:
     def build(self, pieces: tuple[Piece, ...],
               fetch_limit: int) -> tuple[exp.Select, dict[str, object], tuple[str, ...]]:
         statement = (self._single(pieces[0]) if len(pieces) == 1 else self._merged(pieces))
-        for sort_alias, descending in self._order:
-            statement = statement.order_by(exp.Ordered(this=exp.column(sort_alias),
-                                                       desc=descending))
-        statement = statement.limit(fetch_limit)
+        if self._order:
+            statement = statement.order_by(*(exp.Ordered(this=exp.column(alias), desc=descending)
+                                             for alias, descending in self._order), copy=False)
+        statement = statement.limit(fetch_limit, copy=False)
         if self.query.offset:
-            statement = statement.offset(self.query.offset)
+            statement = statement.offset(self.query.offset, copy=False)
         columns = tuple(self.query.dimensions) + tuple(self.query.measures)
         return statement, self.parameters, columns
 
@@ -256,13 +281,8 @@ class SqlBuilder:
             expression = self.measure(name, part)
             aliases[name] = _alias(name, expression, table_columns, used)
             selects.append(exp.alias_(expression, aliases[name]))
-        select = exp.select(*selects).from_(table)
-        for condition in self._where(piece):
-            select = select.where(condition)
-        if groups:
-            select = select.group_by(*groups)
-        for having in self._having(lambda m: self.measure(m, part)):
-            select = select.having(having)
+        select = _filtered(exp.select(*selects).from_(table), self._where(piece), groups,
+                           self._having(lambda m: self.measure(m, part)))
         self._finish_order(aliases)
         return select
 
@@ -304,15 +324,12 @@ class SqlBuilder:
                         component.argument.copy() if component.argument else None,
                         component.condition.copy() if component.condition else None)
                 selects.append(exp.alias_(partial, alias))
-            branch = exp.select(*selects).from_(table)
-            for where in self._where(piece, tuple(same_table[1:])):
-                branch = branch.where(where)
-            if groups:
-                branch = branch.group_by(*groups)
-            else:  # an empty piece yields no row, not a row of defaults (max() = 0) to merge
-                branch = branch.having(exp.GT(this=call("count"),
-                                              expression=exp.Literal.number(0)))
-            branches.append(branch)
+            # an empty piece yields no row, not a row of defaults (max() = 0) to merge
+            nonempty: list[exp.Expr] = [] if groups else [
+                exp.GT(this=call("count"), expression=exp.Literal.number(0))]
+            branches.append(_filtered(exp.select(*selects).from_(table),
+                                      self._where(piece, tuple(same_table[1:])), groups,
+                                      nonempty))
         union: exp.Query = branches[0]
         for branch in branches[1:]:
             union = exp.union(union, branch, distinct=False)
@@ -333,11 +350,8 @@ class SqlBuilder:
             aliases[name] = _alias(name, None, outer_used, set())
             outer_used.add(aliases[name])
             selects.append(exp.alias_(self.measure(name, part), aliases[name]))
-        select = exp.select(*selects).from_(exp.Subquery(this=union, alias=exp.TableAlias(
-            this=exp.to_identifier("pieces"))))
-        if groups:
-            select = select.group_by(*groups)
-        for having in self._having(lambda m: self.measure(m, part)):
-            select = select.having(having)
+        select = _filtered(exp.select(*selects).from_(exp.Subquery(
+            this=union, alias=exp.TableAlias(this=exp.to_identifier("pieces")))), [], groups,
+            self._having(lambda m: self.measure(m, part)))
         self._finish_order(aliases)
         return select

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from semantic.model import GRAINS
+from semantic.suggest import shown
 
 EXACT_SECONDS = {"minute": 60, "hour": 3600}
 MAX_COUNT = 100_000
@@ -55,7 +56,7 @@ def parse_instant(text: str, zone: ZoneInfo) -> datetime:
     '2026-03-29T12:00:00.500000+00:00'
     """
     match = _INSTANT.fullmatch(text.strip())
-    error = f"cannot read '{text}' as a date or time; expected {INSTANT_FORMS}"
+    error = f"cannot read '{shown(text)}' as a date or time; expected {INSTANT_FORMS}"
     if match is None:
         raise ValueError(error)
     parts = match.groupdict()
@@ -75,7 +76,7 @@ def parse_instant(text: str, zone: ZoneInfo) -> datetime:
         )
         return value.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
-        raise ValueError(f"'{text}' is not a valid date or time: {exc}") from None
+        raise ValueError(f"'{shown(text)}' is not a valid date or time: {exc}") from None
 
 
 def _fixed_offset(text: str, error: str) -> timezone:
@@ -195,7 +196,7 @@ def resolve_relative(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime
     """
     _aware(now)
     phrase = " ".join(text.lower().split())
-    error = f"unknown relative time range '{text}'; expected {RELATIVE_FORMS}"
+    error = f"unknown relative time range '{shown(text)}'; expected {RELATIVE_FORMS}"
     if phrase in ("today", "yesterday"):
         grain, this, count = "day", phrase == "today", 1
     else:
@@ -209,7 +210,7 @@ def resolve_relative(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime
         if (match["count"] is None and match["plural"]) or (this and match["count"] is not None):
             raise ValueError(error)
         if not 1 <= count <= MAX_COUNT:
-            raise ValueError(f"the count in '{text}' must be from 1 to {MAX_COUNT}")
+            raise ValueError(f"the count in '{shown(text)}' must be from 1 to {MAX_COUNT}")
     current = floor_instant(now, grain, zone)
     if this:
         return current, add_grains(current, grain, 1, zone)

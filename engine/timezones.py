@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
+from semantic.suggest import shown
+
 # Transitions are searched for between these instants (1800-01-01 and 2200-01-01, UTC).
 SCAN_START = int(datetime(1800, 1, 1, tzinfo=UTC).timestamp())
 SCAN_END = int(datetime(2200, 1, 1, tzinfo=UTC).timestamp())
@@ -43,12 +45,13 @@ def zone(name: str) -> ZoneInfo:
     'Europe/Berlin'
     """
     try:
-        return ZoneInfo(name)
-    except (ValueError, OSError, LookupError):
+        if len(name) <= 64 and "\0" not in name:  # no zone name is longer
+            return ZoneInfo(name)
+    except (ValueError, OSError, LookupError, UnicodeError):
         pass
-    close = difflib.get_close_matches(name, _zone_names(), n=1)
+    close = difflib.get_close_matches(name, _zone_names(), n=1) if len(name) <= 64 else []
     hint = f"did you mean '{close[0]}'?" if close else "use an IANA name such as 'Europe/Berlin'"
-    raise ValueError(f"unknown time zone '{name}'; {hint}")
+    raise ValueError(f"unknown time zone '{shown(name)}'; {hint}")
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ from server.api.responses import TABLE_HEADER, error_response
 from server.auth.middleware import access_middleware
 from server.auth.settings import AccessSettings
 from server.explore import routes as explore
+from server.limits import Limits
 from server.observability.requests import observe_requests
 from server.runtime import Runtime
 from server.state import State
@@ -32,13 +33,15 @@ STATS_REFRESH_SECONDS = 30.0
 def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STATS_REFRESH_SECONDS,
                close_warehouse: bool = False, runtime: Runtime | None = None,
                load: Callable[[], Model] | None = None,
-               access: AccessSettings | None = None) -> Litestar:
+               access: AccessSettings | None = None,
+               limits: Limits | None = None) -> Litestar:
     """Build the app for a validated model. The warehouse is shared, never opened here;
     ``runtime`` is the model already compiled against it, if the caller has one; ``load``
     reads the model file again for ``POST /v1/admin/reload``; ``access`` configures keys,
-    JWTs and CORS (default: access control off, no cross-origin callers)."""
+    JWTs and CORS (default: access control off, no cross-origin callers); ``limits`` bound
+    what one request may ask (default: the ``SEMANTIC_MAX_*`` settings)."""
     access = access or AccessSettings()
-    state = State(model, warehouse, runtime, load)
+    state = State(model, warehouse, runtime, load, limits)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

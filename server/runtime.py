@@ -29,7 +29,7 @@ from engine.security import Access, secure_query
 from engine.timerange import add_grains
 from semantic.errors import Issue, ModelError
 from semantic.model import Model
-from semantic.suggest import did_you_mean
+from semantic.suggest import did_you_mean, shown
 from server.auth.principal import current_access
 from server.observability.metrics import QueryStats
 from server.probing import probe_expressions
@@ -38,6 +38,18 @@ from server.warehouse import Warehouse, WarehouseError
 logger = logging.getLogger(__name__)
 
 PLAN_CACHE_SIZE = 1024
+#: plans bigger than this (SQL text plus bound values) are not cached: a thousand of them,
+#: each holding a 1 MB filter value, would otherwise hold a gigabyte
+PLAN_CACHE_MAX_BYTES = 64 * 1024
+
+
+def _weight(plan: Plan) -> int:
+    """About how many bytes a cached plan holds beyond its fixed parts."""
+    size = len(plan.sql)
+    for value in plan.parameters.values():
+        for item in value if isinstance(value, list) else (value,):
+            size += len(item) if isinstance(item, str) else 8
+    return size
 
 
 def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
@@ -192,7 +204,7 @@ class Runtime:
                 return names[0]
             raise QueryError("source", f"name a source: one of {', '.join(names)}")
         if requested not in self.compiled.sources:
-            raise QueryError("source", f"unknown source '{requested}'"
+            raise QueryError("source", f"unknown source '{shown(requested)}'"
                              f"{did_you_mean(requested, names)}; known: {', '.join(names)}")
         return requested
 
@@ -225,6 +237,8 @@ class Runtime:
             plan = self._plans.get(key)
         if plan is None:
             plan = plan_query(source, normalized, ready, force_raw=force_raw)
+        if _weight(plan) > PLAN_CACHE_MAX_BYTES:
+            return plan
         with self._lock:
             if ready is self.ready:  # not made stale by a refresh meanwhile
                 if len(self._plans) >= PLAN_CACHE_SIZE:

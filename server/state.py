@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from semantic.errors import SemanticError
 from semantic.model import Model
+from server.limits import Limits, load_limits
 from server.runtime import Runtime, compile_against
 from server.validation import check_offline
 from server.warehouse import Warehouse
@@ -23,8 +24,10 @@ class State:
     """
 
     def __init__(self, model: Model, warehouse: Warehouse, runtime: Runtime | None,
-                 load: Callable[[], Model] | None = None) -> None:
+                 load: Callable[[], Model] | None = None, limits: Limits | None = None) -> None:
         self.model = model
+        #: what one request may ask for (``SEMANTIC_MAX_*`` settings)
+        self.limits = limits or load_limits()
         self.warehouse = warehouse
         self._runtime = runtime
         self._lock = threading.Lock()

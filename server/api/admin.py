@@ -20,7 +20,7 @@ from semantic import load_model_text
 from semantic.errors import FieldError, ModelError
 from semantic.loader import TABLE
 from semantic.model import Model
-from server.api.responses import json_response
+from server.api.responses import json_response, semantic_error_json
 from server.runtime import compile_against
 from server.state import State
 from server.validation import check_offline, validate_model
@@ -60,7 +60,7 @@ def _number(request: Request[Any, Any, Any], name: str, default: int) -> int:
 
 
 def _invalid(exc: ModelError) -> Response[bytes]:
-    return json_response({"error": exc.to_dict()}, status=422)
+    return semantic_error_json(exc, status=422)
 
 
 def _refused(action: str, exc: ModelError) -> Response[bytes]:

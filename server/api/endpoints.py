@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 
+from engine.limits import check_query_limits
 from engine.query import Filter, Order, Query, QueryError, TimeRange
+from semantic.errors import FieldError
 from semantic.model import Endpoint, Model
-from semantic.suggest import did_you_mean
+from semantic.suggest import did_you_mean, shown
 from server.api.responses import TABLE_HEADER, json_response
 from server.observability.metrics import count_answer
 from server.observability.requests import note_answer
@@ -21,17 +22,38 @@ from server.state import State
 ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "limit", "offset")
 
 
+class UnknownEndpoint(FieldError):
+    """No endpoint of the current model has this path."""
+
+    code = "not_found"
+    status = 404
+
+
 def _integer(name: str, values: list[str]) -> int:
     try:
         return int(values[-1])
-    except ValueError:
-        raise QueryError(name, f"{name} must be an integer") from None
+    except ValueError:  # also for more digits than Python reads (about 4,300)
+        raise QueryError(name, f"{name} must be an integer, not '{shown(values[-1])}'") from None
 
 
-def endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str]]) -> Query:
+def _parameter_field(field: str, params: list[str | None]) -> str:
+    """The query parameter behind a field of the engine's query (``filters[2].value`` ->
+    ``region``, ``time_range.from`` -> ``from``), so errors name what the caller sent."""
+    if field.startswith("filters["):
+        index = field[len("filters["):].split("]", 1)[0]
+        if index.isdigit() and int(index) < len(params) and params[int(index)] is not None:
+            return str(params[int(index)])
+        return field
+    return {"time_range.from": "from", "time_range.to": "to",
+            "time_range": "range"}.get(field, field)
+
+
+def endpoint_query(endpoint: Endpoint, model: Model,
+                    params: dict[str, list[str]]) -> tuple[Query, list[str | None]]:
     """The saved query of an endpoint with the caller's parameters: ``?region=eu`` (repeat for
     several values) filters a dimension; ``from``/``to`` or ``range`` (``last 7 days``) and
-    ``timezone`` set the time range; ``limit``/``offset`` page."""
+    ``timezone`` set the time range; ``limit``/``offset`` page. Also returns, per filter, the
+    parameter it came from (None for the endpoint's own filters)."""
     source = model.source(endpoint.source.name)
     assert source is not None
     measures = tuple(f.member.name for f in endpoint.fields if source.is_aggregate(f.member.name))
@@ -39,6 +61,7 @@ def endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str]
                        if not source.is_aggregate(f.member.name))
     by_field = {f.name: f.member.name for f in endpoint.fields}
     filters = [Filter(f.dimension.name, f.op, f.values) for f in endpoint.filters]
+    origins: list[str | None] = [None] * len(filters)
     limit, offset = endpoint.limit, 0
     start = end = relative = timezone = None
     for key, values in params.items():
@@ -58,10 +81,12 @@ def endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str]
                 timezone = value
         elif source.dimension(key) is not None:
             filters.append(Filter(key, "in" if len(values) > 1 else "eq", tuple(values)))
+            origins.append(key)
         else:
             known = [d.name for d in source.dimensions] + list(ENDPOINT_PARAMETERS)
-            raise QueryError(key, f"unknown query parameter '{key}'{did_you_mean(key, known)}; "
-                             f"use a dimension filter or one of {', '.join(known)}")
+            raise QueryError(shown(key), f"unknown query parameter '{shown(key)}'"
+                             f"{did_you_mean(key, known)}; use a dimension filter or one of "
+                             f"{', '.join(known)}")
     if relative is not None and (start is not None or end is not None):
         raise QueryError("range", "give 'range' or 'from'/'to', not both")
     time_range = None
@@ -80,7 +105,7 @@ def endpoint_query(endpoint: Endpoint, model: Model, params: dict[str, list[str]
         offset=offset,
         time_range=time_range,
         timezone=timezone,
-    )
+    ), origins
 
 
 def _endpoint_handler(state: State) -> HTTPRouteHandler:
@@ -88,15 +113,21 @@ def _endpoint_handler(state: State) -> HTTPRouteHandler:
     model's endpoints are served without a restart."""
     def handle(request: Request[Any, Any, Any]) -> Response[bytes]:
         path = "/" + request.path_params["path"].lstrip("/")
+        missing = UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta for "
+                                  "the endpoints")
         if all(e.path != path for e in state.model.endpoints):
-            raise HTTPException(status_code=404, detail=f"no endpoint at {path}")
+            raise missing
         runtime = state.runtime()
         endpoint = next((e for e in runtime.model.endpoints if e.path == path), None)
         if endpoint is None:  # removed by a reload meanwhile
-            raise HTTPException(status_code=404, detail=f"no endpoint at {path}")
+            raise missing
         params = {k: request.query_params.getall(k) for k in request.query_params}
-        query = endpoint_query(endpoint, runtime.model, params)
-        plan = runtime.plan(query)
+        query, origins = endpoint_query(endpoint, runtime.model, params)
+        try:
+            check_query_limits(query, state.limits.query)
+            plan = runtime.plan(query)
+        except QueryError as exc:
+            raise QueryError(_parameter_field(exc.field, origins), exc.message) from None
         answer = runtime.run(plan)
         count_answer(plan.query.source, plan.rollup.name if plan.rollup else None, False)
         note_answer(plan.tables, len(answer.rows), route=endpoint.path)

@@ -155,12 +155,15 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
     def meta() -> Response[bytes]:
         return json_response(model_meta(state))
 
-    @post("/v1/query", sync_to_thread=True, status_code=200)
+    body_bytes = state.limits.body_bytes
+
+    @post("/v1/query", sync_to_thread=True, status_code=200, request_max_body_size=body_bytes)
     def query(body: RawBody) -> Response[bytes]:
         request = decode_query(body)
         runtime = state.runtime()
         source = runtime.source_name(request.source)
-        plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
+        plan = runtime.plan(to_query(request, source, state.limits.query),
+                            force_raw=request.force_raw)
         answer = runtime.run(plan)
         count_answer(plan.query.source, plan.rollup.name if plan.rollup else None,
                      request.force_raw)
@@ -168,12 +171,13 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
         return json_response({"data": _rows(answer), "meta": _meta(answer)},
                              headers={TABLE_HEADER: plan.table})
 
-    @post("/v1/explain", sync_to_thread=True, status_code=200)
+    @post("/v1/explain", sync_to_thread=True, status_code=200, request_max_body_size=body_bytes)
     def explain(body: RawBody) -> Response[bytes]:
         request = decode_query(body)
         runtime = state.runtime()
         source = runtime.source_name(request.source)
-        plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
+        plan = runtime.plan(to_query(request, source, state.limits.query),
+                            force_raw=request.force_raw)
         explained = explain_plan(plan)
         explained["estimate"] = estimate_plan(runtime, plan)
         return json_response(explained, headers={TABLE_HEADER: plan.table})

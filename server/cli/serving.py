@@ -40,7 +40,7 @@ def routing(runtime: Runtime) -> Iterator[str]:
 
     for endpoint in runtime.model.endpoints:
         try:
-            plan = runtime.plan(endpoint_query(endpoint, runtime.model, {}))
+            plan = runtime.plan(endpoint_query(endpoint, runtime.model, {})[0])
         except SemanticError as exc:
             yield f"  GET {endpoint.path}: cannot be planned: {exc.message}"
             continue

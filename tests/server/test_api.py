@@ -211,7 +211,7 @@ def test_api_unknown_route_is_json_404(client: TestClient) -> None:  # type: ign
     response = client.get("/api/nothing")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
-    assert response.json()["error"]["code"] == "http_error"
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_api_meta_and_health(client: TestClient, database: str) -> None:  # type: ignore[type-arg]
