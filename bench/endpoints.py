@@ -4,7 +4,7 @@ One run:
 
 1. prepares the reference data in its own embedded data directory with the CLI
    (``semantic demo --rows N`` then ``semantic apply``, each in a subprocess);
-2. starts ``semantic serve`` on a free local port and waits for ``/healthz``;
+2. starts ``semantic serve`` on a free local port and waits for ``/readyz``;
 3. times N sequential keep-alive requests to ``GET /api/metrics`` and ``GET /api/breakdown``
    (answered from rollups) and fewer to the same queries forced to the raw table through
    ``POST /v1/query`` with ``force_raw``;
@@ -160,10 +160,10 @@ def wait_healthy(proc: subprocess.Popen[bytes], port: int, log_path: Path,
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BenchError(f"the server exited with {proc.returncode} before answering "
-                             f"/healthz:\n{log_tail(log_path)}")
+                             f"/readyz:\n{log_tail(log_path)}")
         conn = http.client.HTTPConnection(HOST, port, timeout=5)
         try:
-            conn.request("GET", "/healthz")
+            conn.request("GET", "/readyz")
             response = conn.getresponse()
             body = response.read()
             if response.status == 200:
@@ -177,7 +177,7 @@ def wait_healthy(proc: subprocess.Popen[bytes], port: int, log_path: Path,
         finally:
             conn.close()
         time.sleep(0.2)
-    raise BenchError(f"/healthz not 200 within {HEALTH_TIMEOUT_S:.0f} s (last: {last})\n"
+    raise BenchError(f"/readyz not 200 within {HEALTH_TIMEOUT_S:.0f} s (last: {last})\n"
                      f"{log_tail(log_path)}")
 
 

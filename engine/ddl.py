@@ -309,6 +309,35 @@ def create_staging_table(table: exp.Table, columns: dict[str, str]) -> exp.Creat
                           exp.EngineProperty(this=call("Memory"))]))
 
 
+def create_load_table(table: exp.Table, columns: dict[str, str]) -> exp.Create:
+    """A MergeTree table with the source's columns (no views attached) that a multi-request
+    load stages its checked rows in, before they go into the source in one statement.
+
+    >>> print(create_load_table(exp.table_("_load_events_ab12", db="semantic"),
+    ...                         {"ts": "DateTime", "n": "Int64"}).sql(dialect="clickhouse"))
+    CREATE TABLE IF NOT EXISTS semantic._load_events_ab12 (ts DateTime, n Int64)
+    ENGINE=MergeTree() ORDER BY tuple()
+    """
+    return exp.Create(
+        this=exp.Schema(this=table, expressions=[_column_def(n, t) for n, t in columns.items()]),
+        kind="TABLE", exists=True,
+        properties=exp.Properties(expressions=[
+            exp.EngineProperty(this=call("MergeTree")),
+            exp.Order(expressions=[exp.Ordered(this=call("tuple"))])]))
+
+
+def insert_load(target: str, table: exp.Table, columns: list[str]) -> exp.Insert:
+    """``INSERT INTO target (columns) SELECT columns FROM load_table``: a staged load in one
+    statement.
+
+    >>> insert_load("analytics.events", exp.table_("_load_x", db="semantic"),
+    ...             ["ts", "n"]).sql(dialect="clickhouse")
+    'INSERT INTO analytics.events (ts, n) SELECT ts, n FROM semantic._load_x'
+    """
+    select = exp.select(*[exp.column(c) for c in columns]).from_(table.copy())
+    return exp.insert(select, exp.to_table(target), columns=columns)
+
+
 def staging_name(rollup: CompiledRollup) -> exp.Table:
     return _table(rollup.database, f"{rollup.table}_repair")
 

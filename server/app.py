@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from litestar.config.cors import CORSConfig
 from semantic.errors import SemanticError
 from semantic.model import Model
 from server.api import admin, endpoints, health, ingestion, metrics, query, values
+from server.api.body_deadline import body_deadline_middleware
 from server.api.request_ids import request_id_middleware
 from server.api.responses import TABLE_HEADER, error_response
 from server.auth.middleware import access_middleware
@@ -23,18 +25,20 @@ from server.limits import Limits
 from server.observability.requests import observe_requests
 from server.runtime import Runtime
 from server.state import State
-from server.warehouse import Warehouse, WarehouseUnavailable
+from server.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
 
 STATS_REFRESH_SECONDS = 30.0
+PROBE_SECONDS = 1.0
 
 
 def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STATS_REFRESH_SECONDS,
                close_warehouse: bool = False, runtime: Runtime | None = None,
                load: Callable[[], Model] | None = None,
                access: AccessSettings | None = None,
-               limits: Limits | None = None) -> Litestar:
+               limits: Limits | None = None,
+               probe_seconds: float = PROBE_SECONDS) -> Litestar:
     """Build the app for a validated model. The warehouse is shared, never opened here;
     ``runtime`` is the model already compiled against it, if the caller has one; ``load``
     reads the model file again for ``POST /v1/admin/reload``; ``access`` configures keys,
@@ -47,22 +51,27 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         stop = threading.Event()
 
-        def refresh_loop() -> None:
-            while not stop.wait(refresh_seconds):
+        def watch_loop() -> None:
+            """Probe the warehouse (readiness, circuit breaker), compile the model once it
+            answers, and refresh rollup sizes every ``refresh_seconds``."""
+            refreshed = time.monotonic()
+            while not stop.wait(probe_seconds):
+                if not warehouse.probe():
+                    continue
                 runtime = state.started
                 if runtime is None:
-                    continue
-                try:
-                    runtime.refresh()
-                except SemanticError as exc:
-                    logger.warning("refreshing rollup sizes failed: %s", exc.message)
+                    state.start_compiling()
+                elif time.monotonic() - refreshed >= refresh_seconds:
+                    refreshed = time.monotonic()
+                    try:
+                        runtime.refresh()
+                    except SemanticError as exc:
+                        logger.warning("refreshing rollup sizes failed: %s", exc.message)
 
-        thread = threading.Thread(target=refresh_loop, name="rollup-stats", daemon=True)
+        thread = threading.Thread(target=watch_loop, name="warehouse-watch", daemon=True)
         thread.start()
-        try:
-            state.runtime()
-        except WarehouseUnavailable as exc:
-            logger.warning("starting without the warehouse (answering 503): %s", exc.message)
+        if state.started is None:
+            state.start_compiling()  # in the background: the server listens at once
         try:
             yield
         finally:
@@ -82,7 +91,8 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                       ) if access.cors_origins else None
     app = Litestar(route_handlers=handlers, lifespan=[lifespan],
                    exception_handlers=exception_handlers, openapi_config=None,
-                   middleware=[access_middleware(access)], cors_config=cors,
+                   middleware=[body_deadline_middleware(warehouse.limits.body_timeout),
+                               access_middleware(access)], cors_config=cors,
                    logging_config=None)  # configured once, by server.observability.logs
     # Around the whole app, so requests no route matches get an id and a log line too; the
     # request log sits inside the id so its line carries the id.

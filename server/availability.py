@@ -10,10 +10,19 @@ from semantic.errors import SemanticError
 
 
 class WarehouseUnavailable(SemanticError):
-    """ClickHouse cannot be reached (or the embedded data directory cannot be opened)."""
+    """ClickHouse cannot be reached (or the embedded data directory cannot be opened); the
+    answer carries ``Retry-After``."""
 
     code = "warehouse_unavailable"
     status = 503
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def again(self, retry_after: int) -> WarehouseUnavailable:
+        """The same failure for a caller turned away at once while it lasts (always 503)."""
+        return WarehouseUnavailable(self.message, retry_after)
 
 
 class WarehouseError(SemanticError):

@@ -250,7 +250,8 @@ class Runtime:
 
     def run(self, plan: Plan) -> Answer:
         started = time.perf_counter()
-        result = self.warehouse.query(plan.sql, plan.parameters)
+        result = self.warehouse.query(plan.sql, plan.parameters, bounded=True,
+                                      raw=plan.rollup is None)
         elapsed = (time.perf_counter() - started) * 1000
         rows = [dict(zip(plan.columns, row, strict=True)) for row in result.rows]
         if plan.instant_column is not None:

@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from semantic.errors import SemanticError
 from semantic.model import Model
 from server.limits import Limits, load_limits
 from server.runtime import Runtime, compile_against
 from server.validation import check_offline
-from server.warehouse import Warehouse
+from server.warehouse import Warehouse, WarehouseUnavailable
 
 logger = logging.getLogger(__name__)
+
+#: seconds between two attempts to compile the model after one failed
+RETRY_COMPILE_SECONDS = 1.0
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One background attempt to compile the model against the warehouse."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    runtime: Runtime | None = None
+    error: SemanticError | None = None
+    finished_at: float = 0.0
 
 
 class State:
     """What the app keeps between requests: the warehouse and the (lazily) compiled runtime.
 
-    The runtime needs the warehouse to compile (column types); while ClickHouse is down the
-    app stays up and answers 503, compiling on the first request that finds it back.
+    The runtime needs the warehouse to compile (column types). Compiling runs in a background
+    thread, never behind a lock a request waits on: while ClickHouse is down the app answers
+    503 with ``Retry-After`` at once, and it compiles as soon as ClickHouse is back (the
+    readiness probe or the next request starts an attempt).
     """
 
     def __init__(self, model: Model, warehouse: Warehouse, runtime: Runtime | None,
@@ -33,13 +51,92 @@ class State:
         self._lock = threading.Lock()
         self._applying = threading.Lock()
         self._load = load
+        self._attempt: _Attempt | None = None
+        self._logged: str | None = None
+
+    def start_compiling(self) -> _Attempt:
+        """The attempt in flight, else a new one (unless the last failed under a second ago:
+        then that one, with its error)."""
+        with self._lock:
+            attempt = self._attempt
+            if attempt is not None and (not attempt.done.is_set() or attempt.runtime is not None
+                                        or time.monotonic() - attempt.finished_at
+                                        < RETRY_COMPILE_SECONDS):
+                return attempt
+            attempt = self._attempt = _Attempt()
+            model = self.model
+        threading.Thread(target=self._compile, args=(attempt, model), name="compile-model",
+                         daemon=True).start()
+        return attempt
+
+    def _compile(self, attempt: _Attempt, model: Model) -> None:
+        try:
+            runtime = Runtime.start(model, self.warehouse)
+        except SemanticError as exc:
+            attempt.error = exc
+            # the warehouse logs its own outages, once each
+            if not isinstance(exc, WarehouseUnavailable) and self._logged != exc.message:
+                self._logged = exc.message
+                logger.warning("cannot compile the model against the warehouse yet: %s",
+                               exc.message.splitlines()[0])
+        except Exception as exc:  # noqa: BLE001 - reported to every waiting request
+            logger.exception("compiling the model failed")
+            attempt.error = SemanticError(f"compiling the model failed: {type(exc).__name__}")
+        else:
+            attempt.runtime = runtime
+            with self._lock:
+                if self._runtime is None and model is self.model:
+                    self._runtime = runtime
+                    self._logged = None
+                    logger.info("compiled the model against %s", self.warehouse.location)
+        finally:
+            attempt.finished_at = time.monotonic()
+            attempt.done.set()
+
+    def _last_error(self) -> SemanticError | None:
+        attempt = self._attempt
+        return attempt.error if attempt is not None else None
 
     def runtime(self) -> Runtime:
+        """The compiled runtime. Without one, an attempt is made (or joined); a request waits
+        for it only while ClickHouse is believed up, bounded by its timeouts; otherwise it
+        gets the last failure at once (503 with ``Retry-After``)."""
+        runtime = self._runtime
+        if runtime is not None:
+            return runtime
+        attempt = self.start_compiling()
+        limits = self.warehouse.limits
+        deadline = time.monotonic() + limits.connect_timeout + limits.read_timeout
+        circuit = self.warehouse.circuit
+        # wait for the attempt, but not once the warehouse is known to be down (the probe
+        # may find out first)
+        while circuit.failure is None and not attempt.done.wait(0.05) and \
+                time.monotonic() < deadline:
+            pass
+        if attempt.runtime is not None:
+            return attempt.runtime
+        error = attempt.error
+        failure = self.warehouse.circuit.failure
+        if error is None and isinstance(failure, WarehouseUnavailable):
+            error = failure
+        if isinstance(error, WarehouseUnavailable):
+            raise error.again(self.warehouse.circuit.retry_after()) from None
+        if error is not None:
+            raise copy.copy(error) from None
+        raise WarehouseUnavailable(f"still connecting to ClickHouse at "
+                                   f"{self.warehouse.location}; retry shortly", retry_after=1)
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether requests can be answered now, and why not; no I/O (the probe thread keeps
+        the warehouse's circuit up to date)."""
+        failure = self.warehouse.circuit.failure
+        if failure is not None:
+            return False, failure.message
         if self._runtime is None:
-            with self._lock:
-                if self._runtime is None:
-                    self._runtime = Runtime.start(self.model, self.warehouse)
-        return self._runtime
+            error = self._last_error()
+            return False, (error.message.splitlines()[0] if error is not None
+                           else "the model is not compiled against the warehouse yet")
+        return True, "ok"
 
     def apply(self, keep_unused: bool,
               report: Callable[[str], None] | None = None) -> tuple[list[str], str]:

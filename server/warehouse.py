@@ -7,6 +7,7 @@ request values as server-side parameters.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -18,16 +19,20 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from sqlglot import exp
+from urllib3 import Timeout
 
 from engine import introspection
 from engine.render import Rendered, render
 from engine.rows import RowError
+from semantic.errors import SemanticError
 from server.availability import (
     WarehouseError,
     WarehouseUnavailable,
     engine_in_use,
     lock_message,
 )
+from server.circuit import Circuit
+from server.config import OperatingLimits
 from server.observability.metrics import (
     CLICKHOUSE_ERRORS,
     QueryStats,
@@ -35,11 +40,27 @@ from server.observability.metrics import (
     record_statement,
 )
 from server.observability.requests import note_statement
+from server.warehouse_errors import (
+    QueryTimeout,
+    QueryTooLarge,
+    WarehouseBusy,
+    WarehouseTimeout,
+    database_failure,
+    error_code,
+    transport_failure,
+)
+
+__all__ = ["QueryTimeout", "QueryTooLarge", "Result", "Warehouse", "WarehouseBusy",
+           "WarehouseError", "WarehouseTimeout", "WarehouseUnavailable", "engine_in_use",
+           "lock_message"]
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Result", "Warehouse", "WarehouseError", "WarehouseUnavailable", "engine_in_use",
-           "lock_message"]
+# clickhouse-connect logs every transport failure with a traceback at WARNING, and urllib3
+# each retry of a refused connection; this module turns each failure into one error of ours
+# (logged once per request by the server, and once per outage by the health tracker).
+logging.getLogger("clickhouse_connect.driver._backend.http_sync").setLevel(logging.ERROR)
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def _chdb_summary(result: Any) -> dict[str, Any]:
@@ -78,45 +99,61 @@ class Warehouse:
     """A small pool of clickhouse-connect clients plus the ingestion lock.
 
     chDB runs one query at a time per client, so concurrent requests each take a client from
-    the pool. Only one engine may be open per process: share one ``Warehouse``.
+    the pool; a request that finds none free within ``limits.queue_timeout`` is answered 503
+    ``busy``. Only one engine may be open per process: share one ``Warehouse``.
     """
 
-    def __init__(self, dsn: str, location: str, pool_size: int = 4) -> None:
+    def __init__(self, dsn: str, location: str, pool_size: int | None = None,
+                 limits: OperatingLimits | None = None) -> None:
         self.dsn = dsn
         self.location = location
         self.embedded = dsn.startswith("chdb:")
+        self.limits = limits or OperatingLimits()
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._created = 0
-        self._size = max(1, pool_size)
+        self._size = max(1, pool_size or self.limits.pool_size)
         self._create_lock = threading.Lock()
         #: Held by ingestion through this service and by the instant of view creation.
         self.ingestion_lock = threading.RLock()
         self._closed = False
+        self.circuit = Circuit(f"ClickHouse at {location}")
         #: logs each change between reachable and unreachable once
         self.health = WarehouseHealth(location)
         # Over HTTP, X-ClickHouse-Summary (rows and bytes read) is complete only when the
         # server sends its headers after the query has run; chDB reports it in any case.
-        self._query_settings = {} if self.embedded else {"wait_end_of_query": 1}
+        self._query_settings: dict[str, object] = {} if self.embedded else {
+            "wait_end_of_query": 1}
+        self._probe_client: Any = None
+        self._probing = threading.Lock()
+        self._raw_slots = threading.BoundedSemaphore(min(self._size, self.limits.raw_slots))
 
-    def _connect(self) -> Any:
+    def _connect(self, read_timeout: float | None = None) -> Any:
         # Checked first: chDB prints its own "Cannot lock file" text on stderr when it fails.
         if self.embedded and self._created <= 1 and engine_in_use(self.dsn):
             raise WarehouseUnavailable(lock_message(self.location))
+        options: dict[str, Any] = {}
+        if not self.embedded:
+            # clickhouse-connect takes whole seconds here; each call sets its own timeout.
+            options = {"connect_timeout": math.ceil(self.limits.connect_timeout),
+                       "send_receive_timeout": math.ceil(read_timeout
+                                                         or self.limits.read_timeout),
+                       "query_retries": 0}
         try:
-            return clickhouse_connect.get_client(dsn=self.dsn)
+            return clickhouse_connect.get_client(dsn=self.dsn, **options)
         except Exception as exc:  # clickhouse-connect and chDB raise several kinds here
-            text = str(exc)
             if self.embedded and engine_in_use(self.dsn):
                 raise WarehouseUnavailable(lock_message(self.location)) from exc
-            raise WarehouseUnavailable(f"cannot connect to ClickHouse at {self.location}: "
-                                       f"{text.splitlines()[0] if text else type(exc).__name__}"
-                                       ) from exc
+            raise transport_failure(exc, self.location, self.limits,
+                                    read_timeout or self.limits.read_timeout, self.embedded,
+                                    connecting=True) from exc
 
     def _acquire(self) -> Any:
-        """An idle client, a new one while the pool is below its size, else wait for one.
+        """An idle client, a new one while the pool is below its size, else wait for one
+        (at most ``limits.queue_timeout``, then ``WarehouseBusy``).
 
         Waiting polls, so a slot freed by a dropped (broken) client is noticed too.
         """
+        deadline = time.monotonic() + self.limits.queue_timeout
         while True:
             try:
                 return self._pool.get_nowait()
@@ -133,16 +170,21 @@ class Warehouse:
                     with self._create_lock:
                         self._created -= 1
                     raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(f"all {self._size} ClickHouse connections are busy "
+                                    "(SEMANTIC_POOL_SIZE); retry shortly", retry_after=1)
             try:
                 return self._pool.get(timeout=0.05)
             except queue.Empty:
                 continue
 
     @contextmanager
-    def _client(self) -> Iterator[Any]:
+    def _client(self, read_timeout: float) -> Iterator[Any]:
         client = self._acquire()
         healthy = True
         try:
+            if not self.embedded:
+                client.timeout = Timeout(connect=self.limits.connect_timeout, read=read_timeout)
             yield client
         except OperationalError:
             healthy = False
@@ -154,80 +196,140 @@ class Warehouse:
                 with self._create_lock:
                     self._created -= 1
 
-    def _run(self, kind: str, statement: exp.Expression | Rendered,
-             parameters: Mapping[str, object] | None = None) -> Any:
-        sql = statement if isinstance(statement, str) else render(statement)
-        started = time.perf_counter()
+    def _bounds(self) -> dict[str, object]:
+        """ClickHouse settings that bound what one request's query may cost."""
+        limits = self.limits
+        seconds = limits.query_timeout
+        settings: dict[str, object] = {
+            "max_execution_time": int(seconds) if seconds == int(seconds) else seconds}
+        if limits.query_max_memory:
+            settings["max_memory_usage"] = limits.query_max_memory
+        if not self.embedded:  # a query whose caller went away (shutdown) stops too
+            settings["cancel_http_readonly_queries_on_client_close"] = 1
+        return settings
+
+    @contextmanager
+    def _guarded(self, read_timeout: float, what: str, sql: str) -> Iterator[Any]:
+        """A client, with failures turned into our errors and fed to the circuit breaker."""
+        trial = self.circuit.enter()
+        reached = False
         try:
-            with self._client() as client:
-                if kind == "query":
-                    result = client.query(sql, parameters=dict(parameters or {}),
-                                          settings=self._query_settings)
-                else:
-                    result = client.command(sql, parameters=dict(parameters or {}))
-        except WarehouseUnavailable as exc:  # no client could connect
-            self.health.unreachable(exc.message)
-            raise
+            with self._client(read_timeout) as client:
+                reached = True
+                yield client
         except OperationalError as exc:
-            error = WarehouseUnavailable(f"ClickHouse at {self.location} is unavailable: "
-                                         f"{str(exc).splitlines()[0]}")
-            self.health.unreachable(error.message)
-            raise error from exc
+            if error_code(exc) is not None:  # ClickHouse's error arrived mid-stream
+                raise self._rejected(exc, what, sql) from exc
+            failure = transport_failure(exc, self.location, self.limits, read_timeout,
+                                        self.embedded)
+            self._down(failure)
+            raise failure from exc
+        except WarehouseUnavailable as exc:
+            if reached or isinstance(exc, WarehouseBusy):
+                self.circuit.leave(trial)
+            else:  # connecting failed
+                self._down(exc)
+            raise
         except DatabaseError as exc:
-            CLICKHOUSE_ERRORS.labels(WarehouseError.code).inc()
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise WarehouseError(f"ClickHouse rejected a query: {message}", sql) from exc
+            raise self._rejected(exc, what, sql) from exc
+        except BaseException:
+            self.circuit.leave(trial)
+            raise
+        else:
+            self._up()
+
+    def _up(self) -> None:
+        self.circuit.succeeded()
         self.health.reached()
-        stats = record_statement(kind, time.perf_counter() - started,
-                                 getattr(result, "summary", None))
-        note_statement(stats)
-        return result, stats
+
+    def _down(self, failure: WarehouseUnavailable) -> None:
+        self.circuit.failed(failure)
+        self.health.unreachable(failure.message)
+
+    def _rejected(self, exc: BaseException, what: str, sql: str) -> SemanticError:
+        """ClickHouse answered, with an error: it is up; the error in our words."""
+        self._up()
+        error = database_failure(exc, self.limits, what, sql)
+        CLICKHOUSE_ERRORS.labels(error.code).inc()
+        return error
 
     def query(self, statement: exp.Expression | Rendered,
-              parameters: Mapping[str, object] | None = None) -> Result:
-        result, stats = self._run("query", statement, parameters)
+              parameters: Mapping[str, object] | None = None, bounded: bool = False,
+              raw: bool = False) -> Result:
+        """Run a SELECT. ``bounded``: a request's query, stopped by ClickHouse past the query
+        time and memory limits. ``raw``: it reads mostly a raw table, and takes one of the
+        ``limits.raw_slots`` slots first (503 ``busy`` when none frees up in time)."""
+        sql = statement if isinstance(statement, str) else render(statement)
+        settings = {**self._query_settings, **(self._bounds() if bounded else {})}
+        if raw and not self._raw_slots.acquire(timeout=self.limits.queue_timeout):
+            raise WarehouseBusy(f"all {self.limits.raw_slots} connections for queries that "
+                                "read a raw table are busy (SEMANTIC_RAW_POOL_SIZE); answers "
+                                "from rollups are not affected; retry shortly", retry_after=1)
+        started = time.perf_counter()
+        try:
+            with self._guarded(self.limits.read_timeout, "a query", sql) as client:
+                result = client.query(sql, parameters=dict(parameters or {}),
+                                      settings=settings or None)
+        finally:
+            if raw:
+                self._raw_slots.release()
+        stats = record_statement("query", time.perf_counter() - started,
+                                 getattr(result, "summary", None))
+        note_statement(stats)
         return Result(tuple(result.column_names), list(result.result_rows), stats)
 
     def command(self, statement: exp.Expression,
                 parameters: Mapping[str, object] | None = None) -> None:
-        logger.debug("command: %s", render(statement))
-        self._run("command", statement, parameters)
+        """Run DDL or ``INSERT ... SELECT`` (long: ``limits.command_timeout``)."""
+        sql = render(statement)
+        logger.debug("command: %s", sql)
+        started = time.perf_counter()
+        with self._guarded(self.limits.command_timeout, "a statement", sql) as client:
+            result = client.command(sql, parameters=dict(parameters or {}))
+        note_statement(record_statement("command", time.perf_counter() - started,
+                                        getattr(result, "summary", None)))
 
     def insert(self, table: str, columns: Sequence[str],
                rows: Sequence[Sequence[object]]) -> None:
-        """Insert checked rows as one block (one INSERT), under the ingestion lock."""
+        """Insert checked rows as one block (one INSERT), under the ingestion lock; refused
+        once the warehouse is closing, so a batch is inserted whole or not at all."""
         database, name = table.split(".", 1)
-        started = time.perf_counter()
-        try:
-            with self.ingestion_lock, self._client() as client:
+        with self.ingestion_lock:
+            if self._closed:
+                raise WarehouseUnavailable("the server is shutting down; nothing was inserted")
+            started = time.perf_counter()
+            with self._guarded(self.limits.command_timeout, "the rows",
+                               f"INSERT INTO {table}") as client:
                 summary = client.insert(name, list(rows), column_names=list(columns),
                                         database=database)
-        except OperationalError as exc:
-            error = WarehouseUnavailable(f"ClickHouse at {self.location} is unavailable: "
-                                         f"{str(exc).splitlines()[0]}")
-            self.health.unreachable(error.message)
-            raise error from exc
-        except DatabaseError as exc:
-            CLICKHOUSE_ERRORS.labels(WarehouseError.code).inc()
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise WarehouseError(f"ClickHouse rejected the rows: {message}",
-                                 f"INSERT INTO {table}") from exc
-        self.health.reached()
-        record_statement("insert", time.perf_counter() - started, getattr(summary, "summary", None))
+            record_statement("insert", time.perf_counter() - started,
+                             getattr(summary, "summary", None))
+
+    def transfer(self, statement: exp.Expression) -> None:
+        """Run an ``INSERT ... SELECT`` into a source under the ingestion lock, like
+        ``insert``: refused once the warehouse is closing, finished before it closes."""
+        with self.ingestion_lock:
+            if self._closed:
+                raise WarehouseUnavailable("the server is shutting down; nothing was inserted")
+            self.command(statement)
 
     def decode_file(self, staging: exp.Table, create: exp.Expression, data: bytes,
                     fmt: str) -> list[dict[str, object]]:
-        """Rows of a typed file (e.g. Parquet), decoded by ClickHouse into a staging table."""
+        """Rows of a typed file (e.g. Parquet), decoded by ClickHouse into a staging table.
+        A file ClickHouse cannot read is a ``RowError`` in our words; its text is logged."""
         self.command(create)
         name = render(staging)
         try:
-            with self._client() as client:
-                client.raw_insert(name, insert_block=data, fmt=fmt)
+            try:
+                with self._guarded(self.limits.command_timeout, f"the {fmt} data",
+                                   f"INSERT INTO {name} FORMAT {fmt}") as client:
+                    client.raw_insert(name, insert_block=data, fmt=fmt)
+            except WarehouseError as exc:
+                logger.info("ClickHouse could not decode a %s body: %s", fmt, exc.message)
+                raise RowError("body", f"the body is not a {fmt} file this source can read "
+                               f"(it must hold the table's columns: "
+                               f"{', '.join(self._staged_columns(create))})") from None
             result = self.query(exp.select("*").from_(staging.copy()))
-        except DatabaseError as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise RowError("body", f"ClickHouse could not read the {fmt} data: "
-                           f"{message}") from exc
         finally:
             self.command(exp.Drop(tables=[staging.copy()], kind="TABLE", exists=True))
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
@@ -236,8 +338,46 @@ class Warehouse:
         """Column -> type ClickHouse infers for a file's bytes (``statement`` binds ``data``)."""
         return {row[0]: row[1] for row in self.query(statement, {"data": data}).rows}
 
+    @staticmethod
+    def _staged_columns(create: exp.Expression) -> list[str]:
+        schema = create.this
+        return [c.name for c in schema.expressions] if isinstance(schema, exp.Schema) else []
+
     def ping(self) -> None:
         self.query(introspection.PING)
+
+    def probe(self) -> bool:
+        """Whether ClickHouse answers ``SELECT 1`` now, on a client of its own (so busy
+        request clients never delay it), within the connect timeout plus a second; the
+        answer opens or closes the circuit breaker."""
+        if not self._probing.acquire(blocking=False):  # another watcher is probing now
+            return self.circuit.failure is None
+        try:
+            return self._probe()
+        finally:
+            self._probing.release()
+
+    def _probe(self) -> bool:
+        timeout = self.limits.connect_timeout + 1.0
+        try:
+            if self._probe_client is None:
+                self._probe_client = self._connect(read_timeout=timeout)
+            client = self._probe_client
+            if not self.embedded:
+                client.timeout = Timeout(connect=self.limits.connect_timeout, read=timeout)
+            client.query(render(introspection.PING))
+        except WarehouseUnavailable as exc:
+            self._down(exc)
+            return False
+        except OperationalError as exc:
+            self._probe_client = None
+            self._down(transport_failure(exc, self.location, self.limits, timeout,
+                                         self.embedded))
+            return False
+        except DatabaseError:
+            pass  # it answered, if with an error: it is there
+        self._up()
+        return True
 
     def columns(self, table: str) -> dict[str, str] | None:
         """Column name -> type of ``db.table``, or None when it does not exist."""
@@ -264,7 +404,13 @@ class Warehouse:
         return sizes
 
     def close(self) -> None:
-        self._closed = True
+        """Stop handing out clients and close the idle ones; an insert in flight finishes
+        first (it holds the ingestion lock), later ones are refused."""
+        with self.ingestion_lock:
+            self._closed = True
+        if self._probe_client is not None:
+            self._pool.put(self._probe_client)
+            self._probe_client = None
         while True:
             try:
                 client = self._pool.get_nowait()

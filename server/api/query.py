@@ -11,8 +11,9 @@ from litestar.params import RawBody
 from engine.compiler import CompiledMeasure
 from engine.introspection import explain_estimate
 from engine.planner import Plan
-from semantic.errors import SemanticError
+from semantic.errors import ModelError, SemanticError
 from semantic.model import Source
+from server.api.model_outline import endpoints_meta, model_outline
 from server.api.responses import TABLE_HEADER, json_response
 from server.observability.metrics import count_answer
 from server.observability.requests import note_answer
@@ -20,6 +21,7 @@ from server.runtime import Answer, Runtime
 from server.schemas import decode_query, to_query
 from server.serialize import json_value
 from server.state import State
+from server.warehouse import WarehouseUnavailable
 
 
 def _rows(answer: Answer) -> list[dict[str, Any]]:
@@ -104,7 +106,12 @@ def estimate_plan(runtime: Runtime, plan: Plan) -> dict[str, Any]:
 
 
 def model_meta(state: State) -> dict[str, Any]:
-    runtime = state.runtime()
+    """The compiled model; without one (ClickHouse unreachable since start-up), the model as
+    validated, marked ``compiled: false``."""
+    try:
+        runtime = state.runtime()
+    except (WarehouseUnavailable, ModelError) as exc:
+        return model_outline(state.model, exc.message.splitlines()[0])
     sources = []
     for compiled in runtime.compiled.sources.values():
         source = compiled.source
@@ -137,17 +144,7 @@ def model_meta(state: State) -> dict[str, Any]:
             ],
             "rollups": rollups,
         })
-    endpoints = [
-        {"path": e.path, "source": e.source.name, "returns": e.returns, "grain": e.grain,
-         "fields": {f.name: f.member.name for f in e.fields},
-         "order": [f"{o.name.name} desc" if o.descending else o.name.name for o in e.order],
-         "filters": [{"member": f.dimension.name, "op": f.op, "values": list(f.values)}
-                     for f in e.filters],
-         "limit": e.limit,
-         "description": e.description}
-        for e in runtime.model.endpoints
-    ]
-    return {"sources": sources, "endpoints": endpoints}
+    return {"compiled": True, "sources": sources, "endpoints": endpoints_meta(runtime.model)}
 
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:

@@ -45,10 +45,14 @@ SERVER_MESSAGES: dict[str, str] = {
     "warehouse_error": "the warehouse could not answer this query; the server log has the "
                        "details under this request id",
     "warehouse_unavailable": "the warehouse is unavailable; try again shortly",
+    "warehouse_timeout": "the warehouse did not answer in time; try again shortly",
     "invalid_model": "the model does not match the warehouse; the server log lists the issues "
                      "under this request id",
 }
 INTERNAL = "internal server error; the server log has the details under this request id"
+#: server-side failures whose own message is shown: it names a limit and its setting, nothing
+#: of ClickHouse's or the driver's
+OWN_MESSAGES = frozenset({"query_timeout", "busy"})
 
 
 def json_response(payload: Any, status: int = 200,
@@ -86,8 +90,11 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
         # an outage is logged once per change of state by the warehouse, not per request
         if exc.code != "warehouse_unavailable":
             logger.warning("request %s: %s failed (%s): %s", rid, where, exc.code, exc.message)
-        return json_response(error_body(exc.code, SERVER_MESSAGES.get(exc.code, INTERNAL)),
-                             status=exc.status)
+        message = exc.message if exc.code in OWN_MESSAGES else \
+            SERVER_MESSAGES.get(exc.code, INTERNAL)
+        retry_after = getattr(exc, "retry_after", None)
+        return json_response(error_body(exc.code, message), status=exc.status,
+                             headers={"Retry-After": str(retry_after)} if retry_after else None)
     if isinstance(exc, HTTPException) and exc.status_code != 500:
         status = exc.status_code
         code, message = HTTP_ERRORS.get(status, ("invalid_request", "bad request") if status < 500

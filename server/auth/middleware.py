@@ -33,7 +33,8 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs",
                           "/", "/explore", "/explore/model"})
 #: public folders of single files (no deeper path is public)
 PUBLIC_FOLDERS = ("/explore/static/",)
-_INGEST = re.compile(r"^/v1/sources/[^/]+/rows/?$")
+#: a batch of rows, and committing or cancelling a staged load
+_INGEST = re.compile(r"^/v1/sources/[^/]+/(rows|loads/[^/]+(/commit)?)/?$")
 #: content types a cross-site HTML form (or a no-preflight fetch) can send
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -45,6 +46,8 @@ def required_scope(path: str) -> str | None:
 
     >>> required_scope("/v1/admin/apply"), required_scope("/v1/sources/events/rows")
     ('admin', 'ingest')
+    >>> required_scope("/v1/sources/events/loads/ab12cd34/commit")
+    'ingest'
     >>> required_scope("/api/metrics"), required_scope("/healthz")
     ('read', None)
     """

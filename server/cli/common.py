@@ -30,10 +30,17 @@ def warn(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def open_warehouse(settings: Settings) -> Warehouse:
+def open_warehouse(settings: Settings, admin: bool = False) -> Warehouse:
+    """The warehouse with the configured limits; ``admin`` commands (apply, verify, repair,
+    demo, load) wait as long for a query as for a statement (``SEMANTIC_COMMAND_TIMEOUT``)."""
+    from dataclasses import replace
+
     from server.warehouse import Warehouse
 
-    return Warehouse(settings.dsn, settings.location, settings.pool_size)
+    limits = settings.limits
+    if admin:
+        limits = replace(limits, query_timeout=limits.command_timeout)
+    return Warehouse(settings.dsn, settings.location, limits=limits)
 
 
 def add_server_argument(command: argparse.ArgumentParser) -> None:
@@ -76,7 +83,7 @@ def compiled_model(settings: Settings) -> Iterator[tuple[CompiledModel, Warehous
 
     model = load_model(settings.model_path)
     check_offline(model)
-    warehouse = open_warehouse(settings)
+    warehouse = open_warehouse(settings, admin=True)
     try:
         yield compile_against(model, warehouse), warehouse
     finally:

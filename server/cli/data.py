@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from semantic import load_model
@@ -34,7 +34,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         for line in answer["log"]:
             say(str(line))
         return 0
-    warehouse = open_warehouse(settings)
+    warehouse = open_warehouse(settings, admin=True)
     try:
         fill_demo(warehouse, args.rows, args.seed, table, args.append, say)
     finally:
@@ -42,16 +42,35 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _batches(data: bytes, content_type: str, by_lines: bool, size: int) -> Iterator[bytes]:
-    """The file cut into batches of ``size`` rows (CSV keeps its header in every batch)."""
+@dataclass(frozen=True, slots=True)
+class Batch:
+    body: bytes
+    line_offset: int  # added to the body's line numbers to give the file's
+    rows: int
+
+
+def batches(data: bytes, content_type: str, by_lines: bool, size: int,
+            max_bytes: int) -> list[Batch]:
+    """The file cut into batches of at most ``size`` rows and ``max_bytes`` bytes (CSV keeps
+    its header in every batch); other formats go whole."""
     if not by_lines:
-        yield data
-        return
+        return [Batch(data, 0, 0)]
     lines = data.splitlines(keepends=True)
     header = lines[:1] if content_type == "text/csv" else []
-    body = lines[len(header):]
-    for start in range(0, max(len(body), 1), size):
-        yield b"".join(header + body[start:start + size])
+    budget = max(1, max_bytes - sum(len(h) for h in header))
+    cut: list[Batch] = []
+    start = len(header)
+    while start < len(lines) or not cut:
+        end, used = start, 0
+        while end < len(lines) and end - start < size and \
+                (used + len(lines[end]) <= budget or end == start):
+            used += len(lines[end])
+            end += 1
+        # body line 1 is the header (CSV) or the batch's first line (file line start + 1)
+        cut.append(Batch(b"".join(header + lines[start:end]), start - len(header),
+                         end - start))
+        start = end
+    return cut
 
 
 def file_format(path: Path, name: str | None) -> tuple[str, str, bool]:
@@ -87,15 +106,22 @@ def _create(settings: Settings, source_name: str, path: Path, data: bytes, suffi
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
-    """Check the whole file, then insert it batch by batch: a bad row anywhere inserts
-    nothing. Goes through the running server when it holds the embedded engine."""
-    from server.ingest import ingest
+    """Load a file all or nothing: one batch is one checked INSERT; a bigger file is staged
+    batch by batch (each checked) and then inserted in one statement, and a bad batch
+    anywhere cancels the load. Goes through the running server when it holds the embedded
+    engine."""
+    import uuid
+
+    from server.ingest import cancel_load, commit_load, ingest
     from server.runtime import Runtime
 
     path = Path(args.file)
     suffix, content_type, by_lines = file_format(path, args.format)
     data = read_file(path)
-    batches = list(_batches(data, content_type, by_lines, args.batch_rows))
+    limits = settings.limits
+    cut = batches(data, content_type, by_lines, args.batch_rows or limits.max_batch_rows,
+                  limits.max_body_bytes)
+    load = uuid.uuid4().hex[:16] if len(cut) > 1 else None
     client = running_server(args, settings)
     if args.create:
         if client is not None:
@@ -104,30 +130,59 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
                                 "does not exist yet)")
         _create(settings, args.source, path, data, suffix)
     started = time.perf_counter()
-    done = 0
+    warehouse = None
     if client is not None:
-        rows_path = f"/v1/sources/{args.source}/rows"
+        base = f"/v1/sources/{args.source}"
         say(f"loading {path} through {client.url}")
-        for batch in batches:
-            client.call("POST", rows_path, batch, content_type, {"dry_run": True})
-        for batch in batches:
-            done += int(client.call("POST", rows_path, batch, content_type)["inserted"])
-            say(f"inserted {done:,} rows ({done / (time.perf_counter() - started):,.0f} rows/s)")
+        remote = client
+
+        def send(batch: Batch) -> int:
+            reply = remote.call("POST", f"{base}/rows", batch.body, content_type,
+                                {"line_offset": batch.line_offset, "load": load})
+            return int(reply["staged" if load else "inserted"])
+
+        def commit() -> int:
+            return int(remote.call("POST", f"{base}/loads/{load}/commit")["inserted"])
+
+        def cancel() -> None:
+            remote.call("DELETE", f"{base}/loads/{load}")
     else:
-        model = load_model(settings.model_path)
-        warehouse = open_warehouse(settings)
-        try:
-            runtime = Runtime.start(model, warehouse)
-            for batch in batches:
-                ingest(runtime, args.source, batch, content_type, dry_run=True)
-            for batch in batches:
-                done += ingest(runtime, args.source, batch, content_type).rows
-                say(f"inserted {done:,} rows "
+        warehouse = open_warehouse(settings, admin=True)
+        runtime = Runtime.start(load_model(settings.model_path), warehouse)
+
+        def send(batch: Batch) -> int:
+            return ingest(runtime, args.source, batch.body, content_type, load=load,
+                          line_offset=batch.line_offset).rows
+
+        def commit() -> int:
+            assert load is not None
+            return commit_load(runtime, args.source, load).rows
+
+        def cancel() -> None:
+            assert load is not None
+            cancel_load(runtime, args.source, load)
+
+    try:
+        done = 0
+        for number, batch in enumerate(cut, start=1):
+            try:
+                done += send(batch)
+            except SemanticError:
+                if load is not None:
+                    cancel()
+                    say(f"batch {number} of {len(cut)} was refused: the load is cancelled, "
+                        "nothing was inserted")
+                raise
+            if load is not None:
+                say(f"staged {done:,} rows, batch {number} of {len(cut)} "
                     f"({done / (time.perf_counter() - started):,.0f} rows/s)")
-        finally:
+        if load is not None:
+            done = commit()
+    finally:
+        if warehouse is not None:
             warehouse.close()
     say(f"load: {done:,} rows into source '{args.source}' in "
-        f"{time.perf_counter() - started:.1f} s")
+        f"{time.perf_counter() - started:.1f} s" + (" (one statement)" if load else ""))
     return 0
 
 
@@ -144,7 +199,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_server_argument(demo)
 
     load = commands.add_parser("load", help="insert a CSV, JSON lines, JSON or Parquet file "
-                               "into a source (the whole file is checked first)")
+                               "into a source, all or nothing (a file of several batches is "
+                               "staged, then inserted in one statement)")
     load.add_argument("source", help="source name from metrics.yaml")
     load.add_argument("file", help="file to load: .csv (with a header), .jsonl/.ndjson, .json "
                       "(an array of objects) or .parquet")
@@ -153,8 +209,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     load.add_argument("--create", action="store_true", help="first create the source's table "
                       "from the file's schema as ClickHouse infers it (ordered and partitioned "
                       "by month by the time column), showing the types")
-    load.add_argument("--batch-rows", type=int, default=100_000, help="rows per INSERT for "
-                      "CSV and JSON lines (default 100,000)")
+    load.add_argument("--batch-rows", type=int, help="rows per request for CSV and JSON "
+                      "lines (default $SEMANTIC_MAX_BATCH_ROWS, 100,000); batches are also cut "
+                      "at $SEMANTIC_MAX_BODY_BYTES (64 MiB)")
     add_server_argument(load)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import signal
 import socket
 import sys
@@ -109,25 +111,29 @@ def _access(settings: Settings, host: str, insecure: bool) -> AccessSettings:
 
 
 def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtime | None]:
+    """The app, its model compiling against the warehouse in the background. Waits for that
+    to refuse a model the warehouse contradicts (unknown columns, ...), but a ClickHouse
+    server silent for longer than the connect timeout does not hold up listening."""
     from server.app import create_app
-    from server.runtime import Runtime
 
     model = load_model(settings.model_path)
     check_offline(model)
     warehouse = open_warehouse(settings)
-    runtime = None
-    try:  # refuse to start on a model the warehouse contradicts (unknown columns, ...)
-        runtime = Runtime.start(model, warehouse)
-    except WarehouseUnavailable as exc:
-        logger.warning("ClickHouse is unavailable; starting anyway and answering 503 until it "
-                       "is back: %s", exc.message)
-    except SemanticError:
-        warehouse.close()
-        raise
-
-    app = create_app(model, warehouse, close_warehouse=True, runtime=runtime,
+    app = create_app(model, warehouse, close_warehouse=True,
                      load=lambda: load_model(settings.model_path), access=access)
-    return app, runtime
+    attempt = app.state.semantic.start_compiling()
+    limits = settings.limits
+    attempt.done.wait(None if settings.embedded else limits.connect_timeout)
+    if isinstance(attempt.error, WarehouseUnavailable):
+        logger.warning("ClickHouse is unavailable; starting anyway and answering 503 until it "
+                       "is back: %s", attempt.error.message)
+    elif attempt.error is not None:  # the model contradicts the warehouse
+        warehouse.close()
+        raise attempt.error
+    elif attempt.runtime is None:
+        logger.warning("ClickHouse at %s has not answered within %g s; listening anyway (503 "
+                       "until the model is compiled)", settings.location, limits.connect_timeout)
+    return app, attempt.runtime
 
 
 def _reload_on_signal(state: State) -> None:
@@ -150,19 +156,31 @@ def _run(app: Litestar, settings: Settings, args: argparse.Namespace,
     sock = _bind(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{sock.getsockname()[1]}"
-    # uvicorn re-raises SIGTERM after its graceful shutdown: exit through Python, so the
-    # server record is removed.
+    # On SIGTERM uvicorn stops accepting, gives requests in flight the grace period, cancels
+    # the rest, runs the lifespan shutdown (the warehouse closes once an insert in flight is
+    # done), then raises the signal again: exit through Python, so the server record is
+    # removed, then end the process at once, which stops any query still running in a worker
+    # thread (the embedded engine goes with the process; a ClickHouse server sees the
+    # connection close and cancels it).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    with ExitStack() as stack:
-        if settings.embedded:
-            stack.enter_context(recorded_server(settings.data_dir, url))
-        started(url)
-        # logging is already configured (server.observability.logs); the request log replaces
-        # uvicorn's access log
-        config = uvicorn.Config(app, log_level=args.log_level.lower(), log_config=None,
-                                access_log=False)
-        uvicorn.Server(config).run(sockets=[sock])
-    return 0
+    grace = math.ceil(settings.limits.shutdown_grace)
+    try:
+        with ExitStack() as stack:
+            if settings.embedded:
+                stack.enter_context(recorded_server(settings.data_dir, url))
+            started(url)
+            # logging is already configured (server.observability.logs); the request log
+            # replaces uvicorn's access log
+            config = uvicorn.Config(app, log_level=args.log_level.lower(), log_config=None,
+                                    access_log=False, timeout_graceful_shutdown=grace)
+            uvicorn.Server(config).run(sockets=[sock])
+    except SystemExit:
+        pass
+    logger.info("stopped")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

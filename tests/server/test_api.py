@@ -231,9 +231,11 @@ def test_api_meta_and_health(client: TestClient, database: str) -> None:  # type
         "totals": True, "by_region_day": True, "by_region_hour": True}
     assert [e["path"] for e in meta["endpoints"]] == ["/api/totals", "/api/by-region",
                                                       "/api/by-plan"]
-    health = client.get("/healthz")
-    assert health.status_code == 200
-    assert health.json()["rollups_ready"] == 3
+    assert meta["compiled"] is True
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready" and ready.json()["rollups_ready"] == 3
 
 
 def test_api_new_rows_visible_at_once(client: TestClient, warehouse: Warehouse,  # type: ignore[type-arg]
@@ -248,14 +250,29 @@ def test_api_unavailable_warehouse_answers_503_json() -> None:
     # A closed port on this machine: nothing listens there.
     down = Warehouse("http://127.0.0.1:9/", "http://127.0.0.1:9", pool_size=1)
     with TestClient(app=create_app(model, down)) as test_client:
-        for path in ("/api/totals", "/healthz", "/v1/meta"):
+        for path in ("/api/totals", "/readyz"):
             response = test_client.get(path)
             assert response.status_code == 503, path
             assert response.headers["content-type"] == "application/json"
-            assert response.json()["error" if path != "/healthz" else "status"]
+            assert int(response.headers["retry-after"]) >= 1
+            assert "connection refused" in response.text
+        assert test_client.get("/healthz").status_code == 200  # alive, just not ready
         response = test_client.post("/v1/query", json={"measures": ["events"]})
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "warehouse_unavailable"
+        # The model was never compiled: meta answers from the validated YAML, marked so.
+        meta = test_client.get("/v1/meta")
+        assert meta.status_code == 200
+        assert meta.json()["compiled"] is False
+        assert "connection refused" in meta.json()["reason"]
+        source = meta.json()["sources"][0]
+        assert [m["name"] for m in source["measures"]] == ["events", "revenue", "avg_amount",
+                                                          "users", "big"]
+        assert source["dimensions"][1] == {"name": "plan", "type": None, "sql": "upper(tier)",
+                                           "description": ""}
+        assert [e["path"] for e in meta.json()["endpoints"]] == ["/api/totals",
+                                                                 "/api/by-region",
+                                                                 "/api/by-plan"]
 
 
 def test_api_query_unaligned_range_merges_rollup_and_raw(client: TestClient,  # type: ignore[type-arg]

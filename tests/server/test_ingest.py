@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 
 from semantic import load_model_text
 from server.app import create_app
+from server.config import OperatingLimits
 from server.operations import apply_model
 from server.runtime import compile_against
 from server.warehouse import Warehouse
@@ -45,7 +46,8 @@ ROWS = "/v1/sources/events/rows"
 def client(warehouse: Warehouse, database: str) -> Iterator[TestClient]:  # type: ignore[type-arg]
     warehouse.command(sqlglot.parse_one(
         f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int32, "
-        "note Nullable(String)) ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+        "note Nullable(String), score Nullable(Float64)) ENGINE = MergeTree ORDER BY ts",
+        dialect="clickhouse"))
     model = load_model_text(model_text(MODEL, db=database), "test.yaml")
     apply_model(compile_against(model, warehouse), warehouse)
     with TestClient(app=create_app(model, warehouse)) as test_client:
@@ -107,7 +109,8 @@ def test_ingest_csv_and_json_lines(client: TestClient) -> None:  # type: ignore[
          "application/x-ndjson", "line 2", "not JSON"),
         ("[]", "application/json", "rows", "no rows"),
         ("{}", "application/json", "body", "JSON array"),
-        ("a,b", "text/plain", "content-type", "unsupported content type 'text/plain'"),
+        ("<a/>", "application/xml", "content-type",
+         "unsupported content type 'application/xml'"),
     ],
 )
 def test_ingest_rejects_bad_batch_whole(client: TestClient, body: str, content_type: str,  # type: ignore[type-arg]
@@ -129,7 +132,7 @@ def test_ingest_unknown_source(client: TestClient) -> None:  # type: ignore[type
 
 def _parquet(warehouse: Warehouse, select: str) -> bytes:
     """Parquet bytes written by ClickHouse itself."""
-    with warehouse._client() as client:  # the test needs a raw export; the app never does
+    with warehouse._client(60) as client:  # the test needs a raw export; the app never does
         return bytes(client.raw_query(f"{select} FORMAT Parquet"))
 
 
@@ -155,5 +158,98 @@ def test_ingest_parquet_checked_like_other_formats(client: TestClient,  # type: 
     broken = client.post(ROWS, content=b"PAR1 not really", headers=parquet)
     assert broken.status_code == 400
     assert broken.json()["error"]["field"] == "body"
-    assert "could not read the Parquet data" in broken.json()["error"]["message"]
+    assert broken.json()["error"]["message"] == (
+        "the body is not a Parquet file this source can read (it must hold the table's "
+        "columns: ts, region, amount, note, score)")
     assert _totals(client) == {"n": 3, "rev": 3}
+
+
+@pytest.mark.parametrize(
+    ("value", "column", "message"),
+    [
+        ("-1", "ts", "-1 is out of range for DateTime (1970-01-01 00:00:00 to 2106-02-07"),
+        ('"1969-12-31 23:59:59"', "ts", "out of range for DateTime"),
+        ('"2106-02-08T00:00:00Z"', "ts", "out of range for DateTime"),
+        ('"9999-12-31 23:59:59"', "ts", "out of range for DateTime"),
+        ("1e30", "ts", "1e+30 seconds since the epoch is not a representable time"),
+        ("NaN", "score", "nan is not a finite number"),
+        ("1e400", "score", ": inf is not a finite number"),
+        ("-Infinity", "score", ": -inf is not a finite number"),
+    ],
+)
+def test_ingest_values_beyond_the_column_rejected_by_dry_run_and_insert_alike(
+        client: TestClient, value: str, column: str, message: str) -> None:  # type: ignore[type-arg]
+    row = {"ts": '"2026-01-01"', "region": '"eu"', "amount": "1", "score": "0.5"}
+    row[column] = value
+    body = "[{" + ", ".join(f'"{k}": {v}' for k, v in row.items()) + "}]"
+    for query in ("?dry_run=true", ""):
+        response = client.post(f"{ROWS}{query}", content=body,
+                               headers={"content-type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["field"] == f"rows[0].{column}"
+        assert message in response.json()["error"]["message"]
+    assert _totals(client) == {"n": 0, "rev": 0}
+    edge = client.post(ROWS, json=[{"ts": "2106-02-07T06:28:15Z", "region": "eu", "amount": 1},
+                                   {"ts": 0, "region": "eu", "amount": 2}])
+    assert edge.status_code == 200, edge.text  # the first and last instants a DateTime holds
+
+
+def _limited(warehouse: Warehouse, database: str, **limits: object) -> TestClient:  # type: ignore[type-arg]
+    model = load_model_text(model_text(MODEL, db=database), "test.yaml")
+    bounded = Warehouse(warehouse.dsn, warehouse.location, limits=OperatingLimits(**limits))  # type: ignore[arg-type]
+    return TestClient(app=create_app(model, bounded))
+
+
+def test_ingest_nonfinite_floats_accepted_only_when_configured(
+        client: TestClient, warehouse: Warehouse, database: str) -> None:  # type: ignore[type-arg]
+    body = '[{"ts": "2026-01-01", "region": "eu", "amount": 1, "score": NaN}]'
+    json_type = {"content-type": "application/json"}
+    assert client.post(ROWS, content=body, headers=json_type).status_code == 400
+    with _limited(warehouse, database, allow_nonfinite=True) as allowing:
+        response = allowing.post(ROWS, content=body, headers=json_type)
+        assert response.status_code == 200, response.text
+    assert _totals(client) == {"n": 1, "rev": 1}
+
+
+def test_ingest_body_and_batch_limits_agree_and_say_which_setting(
+        warehouse: Warehouse, database: str, client: TestClient) -> None:  # type: ignore[type-arg]
+    rows = [{"ts": "2026-01-01", "region": "eu", "amount": i} for i in range(3)]
+    with _limited(warehouse, database, max_body_bytes=150, max_batch_rows=2) as small:
+        too_big = small.post(ROWS, json=rows * 2)
+        assert too_big.status_code == 413
+        error = too_big.json()["error"]
+        assert (error["code"], error["field"]) == ("body_too_large", "body")
+        assert "150 bytes (SEMANTIC_MAX_BODY_BYTES)" in error["message"]
+        too_many = small.post(ROWS, content="ts,region,amount\n" + "2026-01-01,eu,1\n" * 3,
+                              headers={"content-type": "text/csv"})
+        assert too_many.status_code == 400
+        assert "at most 2 (SEMANTIC_MAX_BATCH_ROWS)" in too_many.json()["error"]["message"]
+    assert _totals(client) == {"n": 0, "rev": 0}
+
+
+def test_ingest_staged_load_goes_in_whole_on_commit(client: TestClient) -> None:  # type: ignore[type-arg]
+    load = "load0001abcd"
+    for amount in (1, 2):
+        staged = client.post(f"{ROWS}?load={load}", json=[
+            {"ts": "2026-01-01", "region": "eu", "amount": amount}] * 2)
+        assert staged.status_code == 200, staged.text
+        assert (staged.json()["inserted"], staged.json()["staged"]) == (0, 2)
+    assert _totals(client) == {"n": 0, "rev": 0}  # nothing reaches the source before commit
+    committed = client.post(f"/v1/sources/events/loads/{load}/commit")
+    assert committed.status_code == 200, committed.text
+    assert committed.json()["inserted"] == 4
+    assert _totals(client) == {"n": 4, "rev": 6}
+    again = client.post(f"/v1/sources/events/loads/{load}/commit")
+    assert again.status_code == 404 and again.json()["error"]["code"] == "unknown_load"
+    # a cancelled load leaves nothing behind
+    assert client.post(f"{ROWS}?load=load0002abcd", json=rows_of(1)).status_code == 200
+    assert client.delete("/v1/sources/events/loads/load0002abcd").status_code == 200
+    assert client.post("/v1/sources/events/loads/load0002abcd/commit").status_code == 404
+    assert _totals(client) == {"n": 4, "rev": 6}
+    bad_id = client.post(f"{ROWS}?load=x';DROP", json=rows_of(1))
+    assert bad_id.status_code == 400 and bad_id.json()["error"]["field"] == "load"
+
+
+def rows_of(count: int) -> list[dict[str, object]]:
+    return [{"ts": "2026-01-01", "region": "eu", "amount": 10}] * count
+

@@ -1,0 +1,163 @@
+"""ClickHouse down or slow: a port that refuses connections and a loopback server that
+accepts and never answers. The server keeps answering health at once, fails every request
+within the documented bound with our own message, and reports not ready."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from litestar.testing import TestClient
+
+from semantic import load_model_text
+from server.app import create_app
+from server.config import OperatingLimits
+from server.warehouse import Warehouse
+from tests.support import model_text
+
+MODEL = """
+rollup_database: {db}
+sources:
+  events:
+    table: {db}.events
+    time: ts
+    dimensions: {{region: {{}}}}
+    measures: {{n: {{agg: count}}}}
+endpoints:
+  /api/totals:
+    returns: object
+    fields: {{n: n}}
+"""
+
+#: one second to connect, one to run a query (read timeout: 1 + 2 s)
+LIMITS = OperatingLimits(connect_timeout=1.0, query_timeout=1.0)
+BOUND = LIMITS.connect_timeout + LIMITS.read_timeout  # the documented worst case
+DRIVER_TEXT = ("urllib3", "HTTPConnectionPool", "Max retries", "timed out", "Errno",
+               "Traceback")
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port nothing listens on (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    yield port
+
+
+@contextmanager
+def black_hole() -> Iterator[int]:
+    """A loopback server that accepts every connection and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(128)
+    server.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def _client(port: int) -> TestClient:  # type: ignore[type-arg]
+    model = load_model_text(model_text(MODEL, db="nowhere"), "test.yaml")
+    url = f"http://127.0.0.1:{port}"
+    return TestClient(app=create_app(model, Warehouse(url, url, limits=LIMITS),
+                                     probe_seconds=0.2))
+
+
+def _timed(client: TestClient, method: str, path: str,  # type: ignore[type-arg]
+           **kwargs: object) -> tuple[float, object]:
+    started = time.monotonic()
+    response = client.request(method, path, **kwargs)  # type: ignore[arg-type]
+    return time.monotonic() - started, response
+
+
+@pytest.mark.parametrize("stand_in", [refusing_port, black_hole])
+def test_outage_every_request_fails_within_the_bound(stand_in: object,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    with stand_in() as port, _client(port) as client:  # type: ignore[operator]
+        requests = [("GET", "/api/totals", {}), ("POST", "/v1/query",
+                                                 {"json": {"measures": ["n"]}}),
+                    ("GET", "/api/totals", {}), ("GET", "/readyz", {})] * 3
+        caplog.clear()
+        timeouts = 0
+        for method, path, kwargs in requests:
+            elapsed, response = _timed(client, method, path, **kwargs)
+            assert elapsed < BOUND + 1.0, (path, elapsed)
+            assert response.status_code in (503, 504), path  # type: ignore[attr-defined]
+            assert response.headers["content-type"] == "application/json"  # type: ignore[attr-defined]
+            if response.status_code == 503:  # type: ignore[attr-defined]
+                assert int(response.headers["retry-after"]) >= 1  # type: ignore[attr-defined]
+            timeouts += response.status_code == 504  # type: ignore[attr-defined]
+            text = response.text  # type: ignore[attr-defined]
+            assert f"ClickHouse at http://127.0.0.1:{port}" in text
+            assert not any(word in text for word in DRIVER_TEXT), text
+            # liveness never waits for the warehouse
+            elapsed, health = _timed(client, "GET", "/healthz")
+            assert health.status_code == 200 and elapsed < 0.5  # type: ignore[attr-defined]
+        # the request log has its line per request; besides it, the outage is logged once
+        # (and a request that waited for the timeout once more), never the driver's retries
+        warned = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+        access = [r for r in warned if r.name == "server.access"]
+        assert len(access) == len(requests)
+        others = [r.getMessage() for r in warned if r.name != "server.access"]
+        assert len(others) <= 1 + timeouts, others
+        assert not any(word in line for line in others for word in ("Traceback", "urllib3"))
+        meta = client.get("/v1/meta")
+        assert meta.status_code == 200 and meta.json()["compiled"] is False
+
+
+def test_outage_black_hole_later_requests_fail_at_once() -> None:
+    with black_hole() as port, _client(port) as client:
+        first, response = _timed(client, "GET", "/api/totals")
+        assert response.status_code in (503, 504)  # type: ignore[attr-defined]
+        # the first one waited for the timeout; while the outage is known, no one waits
+        times = [_timed(client, "GET", "/api/totals")[0] for _ in range(5)]
+        assert max(times) < 0.5, times
+        concurrent: list[float] = []
+
+        def one() -> None:
+            concurrent.append(_timed(client, "GET", "/api/totals")[0])
+
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert max(concurrent) < BOUND + 1.0, concurrent
+
+
+def test_outage_readiness_reports_the_reason() -> None:
+    with refusing_port() as port, _client(port) as client:
+        deadline = time.monotonic() + 5
+        while True:
+            ready = client.get("/readyz")
+            assert ready.status_code == 503
+            assert int(ready.headers["retry-after"]) >= 1
+            if ready.json()["reason"].endswith("connection refused") or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert ready.json() == {"status": "unavailable", "warehouse": f"http://127.0.0.1:{port}",
+                                "reason": f"ClickHouse at http://127.0.0.1:{port} is "
+                                          "unavailable: connection refused"}
