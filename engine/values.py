@@ -14,6 +14,7 @@ import math
 import re
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 
 from engine.clickhouse import INTEGER_RANGES, base_type, value_kind
 from semantic.suggest import shown
@@ -23,6 +24,11 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?")
 _ENUM_LABEL = re.compile(r"'((?:[^'\\]|\\.)*)'\s*=")
 _FIXED = re.compile(r"FixedString\((\d+)\)")
+_DECIMAL = re.compile(r"Decimal(?:(32|64|128|256)\((\d+)\)|\((\d+)(?:,\s*(\d+))?\))")
+#: digits of DecimalN(S)
+_DECIMAL_DIGITS = {"32": 9, "64": 18, "128": 38, "256": 76}
+#: the largest magnitude of the float types (beyond it ClickHouse cannot read the value)
+_FLOAT_MAX = {"Float32": 3.4028234663852886e38, "BFloat16": 3.3895313892515355e38}
 
 
 def _encodable(text: str) -> str:
@@ -47,6 +53,23 @@ def _number(value: object, type_name: str) -> float | int:
         finite = False
     if not finite:
         raise ValueError(f"{shown(value)} is not a finite number ({type_name})")
+    base = base_type(type_name)
+    decimal = _DECIMAL.fullmatch(base)
+    if decimal:
+        bits, scale32, precision, scale = decimal.groups()
+        digits = _DECIMAL_DIGITS[bits] if bits else int(precision)
+        places = int(scale32 if bits else scale or 0)
+        whole = digits - places
+        if abs(float(value)) >= 10.0 ** whole:
+            raise ValueError(f"{shown(value)} does not fit {base} (less than 1e{whole} in "
+                             "magnitude)")
+        # ClickHouse would cut the extra digits off, silently comparing with another value
+        exponent = Decimal(str(value)).as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            raise ValueError(f"{shown(value)} has more decimal places than {base} holds "
+                             f"({places})")
+    if base in _FLOAT_MAX and abs(float(value)) > _FLOAT_MAX[base]:
+        raise ValueError(f"{shown(value)} does not fit {base}")
     return value
 
 
@@ -101,13 +124,19 @@ def _temporal(value: object, type_name: str, kind: str) -> str:
             datetime.fromisoformat(text[:26])
     except ValueError:
         raise ValueError(f"'{shown(value)}' is not a valid {base}") from None
+    precision = re.match(r"DateTime64\((\d+)", base)
+    fraction = (text.rpartition(".")[2] if "." in text else "").rstrip("0")
+    if kind == "datetime" and len(fraction) > (int(precision.group(1)) if precision else 0):
+        # ClickHouse would cut the extra digits off, silently comparing with another instant
+        raise ValueError(f"'{shown(value)}' has more fractional digits than {base} holds")
     wide = base in ("Date32",) or base.startswith("DateTime64")
     first, last = (1900, 2299) if wide else (1970, 2105 if kind == "datetime" else 2148)
     if not first <= parsed.year <= last:
         raise ValueError(f"'{shown(value)}' is outside what {base} holds "
                          f"(years {first} to {last})")
-    if isinstance(parsed, datetime):
-        return parsed.isoformat(sep=" ")
+    if isinstance(parsed, datetime):  # as written (nanoseconds too), seconds always given
+        day, _, clock = text.replace("T", " ").partition(" ")
+        return f"{day} {clock}:00" if clock.count(":") == 1 else f"{day} {clock}"
     return parsed.isoformat()
 
 

@@ -197,6 +197,12 @@ def to_filter(item: object, where: str, depth: int = 0,
         values = tuple(value) if isinstance(value, list) else (value,)
     else:
         raise QueryError(f"{where}.value", "a filter needs a 'value' or 'values'")
+    for value in values:
+        # Checked here as well as against the column's type: true == 1 in Python, so a plan
+        # cached for 1 would otherwise answer true before the type check could refuse it.
+        if value is None or isinstance(value, bool | dict | list):
+            raise QueryError(f"{where}.value", "filter values must be strings or numbers "
+                             "(test for null with 'is_null')")
     return Filter(member, op, values)
 
 

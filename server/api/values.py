@@ -14,7 +14,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
 from engine.query import Filter, Order, Query, QueryError
-from semantic.suggest import did_you_mean
+from semantic.suggest import did_you_mean, shown
 from server.api.responses import TABLE_HEADER, json_response
 from server.observability.requests import note_answer
 from server.serialize import json_value
@@ -31,7 +31,7 @@ def _limit(text: str | None) -> int:
     try:
         limit = int(text)
     except ValueError:
-        raise QueryError("limit", "limit must be an integer") from None
+        raise QueryError("limit", f"limit must be an integer, not '{shown(text)}'") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError("limit", f"limit must be from 1 to {MAX_LIMIT}")
     return limit
@@ -44,13 +44,14 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
         dimension = request.path_params["dimension"]
         for key in request.query_params:
             if key not in PARAMETERS:
-                raise QueryError(key, f"unknown query parameter '{key}'; use "
+                raise QueryError(shown(key), f"unknown query parameter '{shown(key)}'"
+                                 f"{did_you_mean(key, PARAMETERS)}; use "
                                  f"{', '.join(PARAMETERS)}")
         runtime = state.runtime()
         source = runtime.compiled.sources[runtime.source_name(source_name)]
         if dimension not in source.dimensions:
             known = list(source.dimensions)
-            raise QueryError("dimension", f"unknown dimension '{dimension}'"
+            raise QueryError("dimension", f"unknown dimension '{shown(dimension)}'"
                              f"{did_you_mean(dimension, known)}; known: {', '.join(known)}")
         limit = _limit(request.query_params.get("limit"))
         contains = request.query_params.get("contains")

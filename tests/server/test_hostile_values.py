@@ -5,6 +5,7 @@ SQL in a response."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -105,3 +106,20 @@ def test_hostile_large_plans_are_not_cached(served: Served) -> None:
     assert big.status_code == 200 and len(runtime._plans) == before
     small = _events(served, member="region", value="y" * 10)
     assert small.status_code == 200 and len(runtime._plans) > before
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=IDS)
+def test_hostile_values_api_is_data_or_4xx(served: Served, value: str) -> None:
+    value = value[:60_000]  # what fits in a URL
+    found = served.client.get("/v1/sources/events/dimensions/region/values",
+                              params={"contains": value})
+    _no_leak(found)
+    if value:
+        assert found.json()["values"] == sorted({r for r in REGIONS if value in r})
+    named = served.client.get("/v1/sources/events/dimensions/region/values",
+                              params={value: "x"} if "\x00" not in value else {"limit": value})
+    _no_leak(named)
+    assert named.status_code == 400
+    dimension = served.client.get(f"/v1/sources/events/dimensions/{quote(value, safe='')}/values")
+    _no_leak(dimension)
+    assert dimension.status_code in (400, 404)
