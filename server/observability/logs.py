@@ -87,6 +87,11 @@ def configure_logging(fmt: str = "plain", level: int | str = logging.INFO,
     uvicorn's loggers propagate to it; its access log is switched off because the request
     log of ``server.observability.requests`` replaces it (with latency, tables and rows).
     """
+    # Our formats use no caller, thread or process: skip gathering them for every record
+    # (https://docs.python.org/3/howto/logging.html#optimization); the request line is on
+    # the hot path.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
