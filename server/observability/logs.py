@@ -71,10 +71,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is logged, not when the handler was made
+    (the command line runs inside test processes that swap it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def make_handler(fmt: str, stream: TextIO | None = None) -> logging.Handler:
     if fmt not in LOG_FORMATS:
         raise ValueError(f"unknown log format '{fmt}'; use one of {', '.join(LOG_FORMATS)}")
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     return handler
