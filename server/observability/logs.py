@@ -71,10 +71,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is logged, not when the handler was made
+    (the command line runs inside test processes that swap it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def make_handler(fmt: str, stream: TextIO | None = None) -> logging.Handler:
     if fmt not in LOG_FORMATS:
         raise ValueError(f"unknown log format '{fmt}'; use one of {', '.join(LOG_FORMATS)}")
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     return handler
@@ -87,6 +100,11 @@ def configure_logging(fmt: str = "plain", level: int | str = logging.INFO,
     uvicorn's loggers propagate to it; its access log is switched off because the request
     log of ``server.observability.requests`` replaces it (with latency, tables and rows).
     """
+    # Our formats use no caller, thread or process: skip gathering them for every record
+    # (https://docs.python.org/3/howto/logging.html#optimization); the request line is on
+    # the hot path.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)

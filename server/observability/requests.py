@@ -62,6 +62,9 @@ def note_answer(tables: Sequence[str], rows: int, route: str | None = None) -> N
 
 
 def _log(method: str, path: str, status: int, seconds: float, stats: RequestStats) -> None:
+    level = logging.WARNING if status >= 500 else logging.INFO
+    if not logger.isEnabledFor(level):  # e.g. --log-level warning: build nothing
+        return
     latency_ms = round(seconds * 1000, 3)
     parts = [f"{method} {path} {status} {latency_ms:.1f} ms"]
     if stats.tables:
@@ -73,8 +76,7 @@ def _log(method: str, path: str, status: int, seconds: float, stats: RequestStat
     fields = {"method": method, "path": path, "status": status, "latency_ms": latency_ms,
               "tables": list(stats.tables), "rows": stats.rows,
               "read_rows": stats.read_rows, "read_bytes": stats.read_bytes}
-    logger.log(logging.WARNING if status >= 500 else logging.INFO, " ".join(parts),
-               extra={FIELDS: fields})
+    logger.log(level, " ".join(parts), extra={FIELDS: fields})
 
 
 def observe_requests(app: ASGIApp) -> ASGIApp:

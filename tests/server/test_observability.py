@@ -6,7 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -15,7 +19,7 @@ from sqlglot import exp
 
 from semantic import load_model_text
 from server.app import create_app
-from server.observability.logs import configure_logging
+from server.observability.logs import make_handler
 from server.observability.metrics import WarehouseHealth
 from server.operations import apply_model
 from server.runtime import compile_against
@@ -182,21 +186,26 @@ def test_values_api_lists_distinct_values_through_rollups(client: Client, databa
         "field"] == "source"
 
 
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """Every log line, as configured for JSON output; the previous configuration restored."""
+@contextmanager
+def captured(fmt: str) -> Iterator[io.StringIO]:
+    """Every log line at INFO and above, through the handler ``configure_logging`` installs
+    (the one format, the request-id filter), written to a string."""
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
     stream = io.StringIO()
-    configure_logging("json", logging.INFO, stream)
+    handler, level = make_handler(fmt, stream), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
     try:
         yield stream
     finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
+        root.removeHandler(handler)
         root.setLevel(level)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    with captured("json") as stream:
+        yield stream
 
 
 def test_request_log_one_json_line_per_request_with_its_id(client: Client,
@@ -225,17 +234,8 @@ def test_request_log_one_json_line_per_request_with_its_id(client: Client,
 
 
 def test_plain_log_line_names_the_request(client: Client) -> None:
-    root = logging.getLogger()
-    handlers = list(root.handlers)
-    stream = io.StringIO()
-    configure_logging("plain", logging.INFO, stream)
-    try:
+    with captured("plain") as stream:
         client.get("/api/totals", headers={"X-Request-Id": "plain-1"})
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
     line = next(line for line in stream.getvalue().splitlines() if "server.access" in line)
     assert " INFO server.access [req=plain-1]: GET /api/totals 200 " in line
     assert "rows=1 read_rows=" in line
@@ -276,3 +276,26 @@ def test_outage_logged_once_not_per_request(caplog: pytest.LogCaptureFixture,
     assert len(outages) == 1
     errors = [r for r in caplog.records if r.name == "server.api.responses"]
     assert errors == []
+
+
+def test_configure_logging_one_json_format_for_every_logger() -> None:
+    # in a child process: configuring logging replaces the root handlers of the process
+    script = ("import logging; from server.observability.logs import configure_logging; "
+              "configure_logging('json'); logging.getLogger('uvicorn.error').info('started'); "
+              "logging.getLogger('uvicorn.access').info('dropped'); "
+              "logging.getLogger('server.x').warning('careful %s', 1)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2], timeout=60, check=True)
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(line["logger"], line["level"], line["message"], line["request_id"])
+            for line in lines] == [("uvicorn.error", "INFO", "started", None),
+                                   ("server.x", "WARNING", "careful 1", None)]
+
+
+def test_cli_refuses_an_unknown_log_format(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+
+    monkeypatch.setenv("SEMANTIC_LOG_FORMAT", "xml")
+    assert main(["validate"]) == 2
+    assert "SEMANTIC_LOG_FORMAT must be one of plain, json, not 'xml'" in capsys.readouterr().err
