@@ -87,6 +87,10 @@ else:
     ChdbBackend._summary = staticmethod(_chdb_summary)  # type: ignore[method-assign]
 
 
+#: embedded data directories this process has opened (one engine per process)
+_OPENED: set[str] = set()
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     columns: tuple[str, ...]
@@ -129,7 +133,8 @@ class Warehouse:
 
     def _connect(self, read_timeout: float | None = None) -> Any:
         # Checked first: chDB prints its own "Cannot lock file" text on stderr when it fails.
-        if self.embedded and self._created <= 1 and engine_in_use(self.dsn):
+        # Once this process has the engine open, the lock is its own.
+        if self.embedded and self.dsn not in _OPENED and engine_in_use(self.dsn):
             raise WarehouseUnavailable(lock_message(self.location))
         options: dict[str, Any] = {}
         if not self.embedded:
@@ -139,13 +144,16 @@ class Warehouse:
                                                          or self.limits.read_timeout),
                        "query_retries": 0}
         try:
-            return clickhouse_connect.get_client(dsn=self.dsn, **options)
+            client = clickhouse_connect.get_client(dsn=self.dsn, **options)
         except Exception as exc:  # clickhouse-connect and chDB raise several kinds here
             if self.embedded and engine_in_use(self.dsn):
                 raise WarehouseUnavailable(lock_message(self.location)) from exc
             raise transport_failure(exc, self.location, self.limits,
                                     read_timeout or self.limits.read_timeout, self.embedded,
                                     connecting=True) from exc
+        if self.embedded:
+            _OPENED.add(self.dsn)
+        return client
 
     def _acquire(self) -> Any:
         """An idle client, a new one while the pool is below its size, else wait for one

@@ -28,6 +28,7 @@ def endpoints_meta(model: Model) -> list[dict[str, Any]]:
 def _source_outline(source: Source) -> dict[str, Any]:
     return {
         "name": source.name,
+        "description": source.description,
         "table": source.table,
         "time": {"name": source.time_column, "type": None} if source.time_column else None,
         "dimensions": [{"name": d.name, "type": None, "sql": d.sql or d.column or d.name,

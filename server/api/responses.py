@@ -35,7 +35,7 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
     405: ("method_not_allowed", "this route does not take that method"),
     413: ("body_too_large", "the request body is larger than this route accepts"),
     415: ("unsupported_media_type", "this route does not take that content type"),
-    408: ("request_timeout", "the request took too long to arrive"),
+    408: ("request_timeout", "the request body did not arrive in time (SEMANTIC_BODY_TIMEOUT)"),
     429: ("too_many_requests", "too many requests; try again shortly"),
     503: ("unavailable", "the service is unavailable; try again shortly"),
     504: ("timeout", "the answer took too long"),

@@ -117,9 +117,10 @@ def test_cost_excess_concurrent_queries_answered_503_at_once(client: TestClient)
 
 def test_cost_huge_in_list_is_stopped_by_a_limit(client: TestClient) -> None:  # type: ignore[type-arg]
     """Measured before the limits: a raw ``in`` list of 100,000 values ran over 15 minutes.
-    Now the time or the memory limit stops it, whichever it reaches first."""
+    The longest list a filter may hold now runs until the time or the memory limit stops it,
+    whichever it reaches first."""
     body = {"source": "huge", "measures": ["n"], "force_raw": True,
-            "filters": [{"member": "v", "op": "in", "values": list(range(100_000))}]}
+            "filters": [{"member": "v", "op": "not_in", "values": list(range(10_000))}]}
     started = time.monotonic()
     response = client.post("/v1/query", json=body)
     assert time.monotonic() - started < 20
