@@ -107,7 +107,7 @@ def test_ingest_csv_and_json_lines(client: TestClient) -> None:  # type: ignore[
          "application/x-ndjson", "line 2", "not JSON"),
         ("[]", "application/json", "rows", "no rows"),
         ("{}", "application/json", "body", "JSON array"),
-        ("a,b", "text/plain", "content-type", "unsupported content type 'text/plain'"),
+        ("a,b", "application/xml", "content-type", "unsupported content type 'application/xml'"),
     ],
 )
 def test_ingest_rejects_bad_batch_whole(client: TestClient, body: str, content_type: str,  # type: ignore[type-arg]
