@@ -187,6 +187,7 @@ def test_cli_command_needing_the_engine_itself_says_the_server_holds_it(served: 
     result = semantic(served.data_dir, "init", "events", "--from-table", "analytics.events",
                       "--output", str(tmp_path / "m.yaml"))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: the embedded data directory (embedded chDB at "
-                                    f"{served.data_dir}) is in use by another process")
+    assert result.stderr.splitlines()[-1].startswith(
+        f"error: the embedded data directory (embedded chDB at {served.data_dir}) is in use by "
+        "another process")
     assert "Cannot lock" not in result.stderr  # chDB's own text stays out
