@@ -11,7 +11,7 @@ from semantic.errors import Issue
 from semantic.model import Endpoint, Model, Ref, Source
 from semantic.suggest import did_you_mean
 
-RESERVED_PREFIXES = ("/v1", "/healthz", "/schema")
+RESERVED_PREFIXES = ("/v1", "/healthz", "/readyz", "/schema", "/openapi.json", "/docs")
 
 
 def _unknown(ref: Ref, kind: str, candidates: Iterable[str], where: str, code: str) -> Issue:

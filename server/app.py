@@ -14,7 +14,16 @@ from litestar.config.cors import CORSConfig
 
 from semantic.errors import SemanticError
 from semantic.model import Model
-from server.api import admin, endpoints, health, ingestion, metrics, query, values
+from server.api import (
+    admin,
+    docs,
+    endpoints,
+    health,
+    ingestion,
+    metrics,
+    query,
+    values,
+)
 from server.api.body_deadline import body_deadline_middleware
 from server.api.request_ids import request_id_middleware
 from server.api.responses import TABLE_HEADER, error_response
@@ -46,6 +55,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
     what one request may ask (default: the ``SEMANTIC_MAX_*`` settings)."""
     access = access or AccessSettings()
     state = State(model, warehouse, runtime, load, limits)
+    state.secured = access.enabled
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -81,7 +91,8 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
 
     handlers: list[Any] = []
     # the generated endpoints' catch-all path goes last
-    for surface in (health, metrics, query, values, ingestion, admin, explore, endpoints):
+    for surface in (health, docs, metrics, query, values, ingestion, admin, explore,
+                    endpoints):
         handlers += surface.route_handlers(state)
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: error_response}
     cors = CORSConfig(allow_origins=list(access.cors_origins),

@@ -48,6 +48,23 @@ class Inserted:
     elapsed_ms: float
 
 
+def _csv_rows(text: str, line_offset: int) -> tuple[list[object], list[str] | None, bool]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise RowError("body", "a CSV body starts with a header line naming the columns")
+    rows: list[object] = []
+    names = []
+    for record in reader:
+        where = f"line {reader.line_num + line_offset}"
+        if None in record:
+            raise RowError(where, f"{where}: more values than header columns")
+        if any(value is None for value in record.values()):
+            raise RowError(where, f"{where}: fewer values than header columns")
+        rows.append(dict(record))
+        names.append(where)
+    return rows, names, True
+
+
 def parse_body(body: bytes, content_type: str,
                line_offset: int = 0) -> tuple[list[object], list[str] | None, bool]:
     """Rows of a request body: (rows, names of rows for errors, values are text). Lines are
@@ -59,20 +76,10 @@ def parse_body(body: bytes, content_type: str,
     except UnicodeDecodeError:
         raise RowError("body", "the body is not UTF-8 text") from None
     if kind in CSV_TYPES:
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames:
-            raise RowError("body", "a CSV body starts with a header line naming the columns")
-        rows: list[object] = []
-        names = []
-        for record in reader:
-            where = f"line {reader.line_num + line_offset}"
-            if None in record:
-                raise RowError(where, f"{where}: more values than header columns")
-            if any(value is None for value in record.values()):
-                raise RowError(where, f"{where}: fewer values than header columns")
-            rows.append(dict(record))
-            names.append(where)
-        return rows, names, True
+        try:
+            return _csv_rows(text, line_offset)
+        except csv.Error as exc:  # e.g. a field past the csv module's size limit
+            raise RowError("body", f"the body is not valid CSV: {exc}") from None
     if kind in NDJSON_TYPES:
         rows, names = [], []
         for number, line in enumerate(text.splitlines(), start=1 + line_offset):

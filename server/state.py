@@ -51,6 +51,8 @@ class State:
         self._lock = threading.Lock()
         self._applying = threading.Lock()
         self._load = load
+        #: whether access control is on (the API description says so)
+        self.secured = False
         self._attempt: _Attempt | None = None
         self._logged: str | None = None
 

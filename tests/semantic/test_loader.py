@@ -756,7 +756,8 @@ def test_load_model_text_endpoint_rejects_malformed_order_item() -> None:
     ]
 
 
-@pytest.mark.parametrize("path", ["/v1/x", "/v1", "/healthz", "/schema/openapi.json"])
+@pytest.mark.parametrize("path", ["/v1/x", "/v1", "/healthz", "/schema/openapi.json", "/docs",
+                                  "/openapi.json"])
 def test_load_model_text_endpoint_rejects_reserved_path(path: str) -> None:
     assert issues(ENDPOINT_SOURCE + f"""\
       {path}:
@@ -764,7 +765,7 @@ def test_load_model_text_endpoint_rejects_reserved_path(path: str) -> None:
           total: n
     """) == [
         f"test.yaml:16:5: error: endpoint path '{path}' is reserved (paths under /v1, /healthz,"
-        " /schema belong to the server) [reserved-path]",
+        " /readyz, /schema, /openapi.json, /docs belong to the server) [reserved-path]",
     ]
 
 

@@ -111,6 +111,10 @@ def test_ingest_csv_and_json_lines(client: TestClient) -> None:  # type: ignore[
         ("{}", "application/json", "body", "JSON array"),
         ("<a/>", "application/xml", "content-type",
          "unsupported content type 'application/xml'"),
+        # a carriage return inside a field, and a field past the csv module's size limit
+        ("ts,region,amount\n\u0093,\rx\n", "text/csv", "line 2", "fewer values"),
+        ("ts,region,amount\n" + "x" * 200_000 + "\n", "text/csv", "body",
+         "the body is not valid CSV: field larger than field limit"),
     ],
 )
 def test_ingest_rejects_bad_batch_whole(client: TestClient, body: str, content_type: str,  # type: ignore[type-arg]

@@ -1,0 +1,211 @@
+"""The OpenAPI 3.1 document: every route with its parameters, bodies, answers and errors,
+and one operation per generated endpoint, typed from the compiled model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.query import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from semantic.model import Endpoint, Model
+from server.openapi.components import COMPONENTS, STRING, Schema, ref
+
+VERSION = "0.1.0"
+JSON = "application/json"
+ERROR_TEXT = {400: "Invalid request (the error names the field)",
+              401: "No credential, or an invalid one (see WWW-Authenticate)",
+              403: "The credential lacks the scope or the row-level claim; or a cross-site "
+                   "request to a route that changes the server",
+              404: "No such endpoint", 413: "The body is too large",
+              415: "A form content type, which admin and ingestion routes refuse",
+              422: "The model file has errors; the old model keeps serving",
+              502: "ClickHouse refused the query", 503: "ClickHouse is unavailable"}
+REQUEST_ID = {"X-Request-Id": {"description": "The request's id (also in error bodies and "
+                               "the log)", "required": True, "schema": STRING}}
+TABLE = {"X-Semantic-Table": {"description": "The main table the answer was read from",
+                              "required": True, "schema": STRING}}
+
+#: ClickHouse base types -> JSON Schema types of their values in answers
+_NUMBERS = {"Int": "integer", "UInt": "integer", "Float": "number", "Decimal": "number",
+            "Bool": "boolean"}
+
+
+def value_schema(type_text: str | None) -> Schema:
+    """The JSON Schema of a ClickHouse value as answers show it.
+
+    >>> value_schema("Nullable(UInt32)"), value_schema("LowCardinality(String)")
+    ({'type': ['integer', 'null']}, {'type': 'string'})
+    """
+    if type_text is None:
+        return {}
+    nullable = False
+    while type_text.startswith(("Nullable(", "LowCardinality(")):
+        nullable = nullable or type_text.startswith("Nullable(")
+        type_text = type_text[type_text.index("(") + 1:-1]
+    kind = next((json for prefix, json in _NUMBERS.items() if type_text.startswith(prefix)),
+                "string" if type_text.startswith(("String", "FixedString", "Enum", "Date",
+                                                  "UUID", "IPv")) else None)
+    if kind is None:
+        return {}
+    return {"type": [kind, "null"]} if nullable else {"type": kind}
+
+
+def _responses(ok: Schema, description: str, errors: tuple[int, ...],
+               headers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    answers: dict[str, Any] = {"200": {"description": description,
+                                       "headers": {**REQUEST_ID, **(headers or {})},
+                                       "content": {JSON: {"schema": ok}}}}
+    for status in errors:
+        answers[str(status)] = {"description": ERROR_TEXT[status], "headers": REQUEST_ID,
+                                "content": {JSON: {"schema": ref("Error")}}}
+    return answers
+
+
+def _flag(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "boolean", "default": False}}
+
+
+def _endpoint_operation(endpoint: Endpoint, model: Model,
+                        types: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    source = model.source(endpoint.source.name)
+    assert source is not None
+    dimension_types = types.get(source.name, {})
+    parameters: list[dict[str, Any]] = [
+        {"name": "from", "in": "query", "schema": STRING,
+         "description": "range start, inclusive (2026-01-01, 2026-01-01T06:00, with an offset)"},
+        {"name": "to", "in": "query", "schema": STRING, "description": "range end, exclusive"},
+        {"name": "range", "in": "query", "schema": STRING,
+         "description": "relative range instead of from/to: today, 'last 7 days', ..."},
+        {"name": "timezone", "in": "query", "schema": STRING,
+         "description": f"IANA zone (default {source.timezone})"},
+        {"name": "limit", "in": "query", "schema": {
+            "type": "integer", "minimum": 1, "maximum": endpoint.limit or MAX_LIMIT,
+            "default": endpoint.limit or DEFAULT_LIMIT}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                     "maximum": MAX_OFFSET}},
+    ]
+    for dimension in source.dimensions:
+        item = value_schema(dimension_types.get(dimension.name)) or STRING
+        if isinstance(item.get("type"), list):
+            item = {"type": item["type"][0]}
+        parameters.append({
+            "name": dimension.name, "in": "query", "style": "form", "explode": True,
+            "description": f"only rows whose {dimension.name} is one of these values"
+                           + (f" ({dimension.description})" if dimension.description else ""),
+            "schema": {"type": "array", "items": item}})
+    fields: dict[str, Schema] = {}
+    for field in endpoint.fields:
+        member = field.member.name
+        if member == source.time_column:
+            schema: Schema = {"type": "string", "description": f"{member} at {endpoint.grain}"}
+        elif source.is_aggregate(member):
+            schema = {"type": ["number", "null"]}
+        else:
+            schema = value_schema(dimension_types.get(member))
+        if endpoint.returns == "object" and isinstance(schema.get("type"), str):
+            schema = {**schema, "type": [schema["type"], "null"]}
+        fields[field.name] = schema
+    row: Schema = {"type": "object", "properties": fields, "required": list(fields)}
+    body = row if endpoint.returns == "object" else {"type": "array", "items": row}
+    return {"get": {
+        "summary": endpoint.description or f"Endpoint {endpoint.path}",
+        "operationId": "endpoint" + endpoint.path.replace("/", "_").replace("-", "_"),
+        "tags": ["endpoints"], "parameters": parameters,
+        "responses": _responses(body, "The endpoint's answer", (400, 401, 403, 404, 502, 503),
+                                TABLE),
+    }}
+
+
+def _query_operation(name: str, summary: str, ok: Schema, description: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary, "operationId": name, "tags": ["query"],
+        "requestBody": {"required": True, "content": {JSON: {"schema": ref("Query")}}},
+        "responses": _responses(ok, description, (400, 401, 403, 413, 502, 503), TABLE),
+    }}
+
+
+def build_document(model: Model, types: Mapping[str, Mapping[str, str]],
+                   secured: bool) -> dict[str, Any]:
+    """The document for ``model``; ``types`` maps source -> dimension -> ClickHouse type
+    (empty when the warehouse has not been reached); ``secured``: access control is on."""
+    public: dict[str, Any] = {"security": []} if secured else {}
+    sources = [s.name for s in model.sources]
+    paths: dict[str, Any] = {
+        "/healthz": {"get": {
+            "summary": "Liveness and the warehouse's state", "operationId": "healthz",
+            "tags": ["health"], **public,
+            "responses": {str(status): {"description": text, "headers": REQUEST_ID,
+                                        "content": {JSON: {"schema": ref("Health")}}}
+                          for status, text in ((200, "Up"), (503, "ClickHouse unavailable"))},
+        }},
+        "/openapi.json": {"get": {
+            "summary": "This document", "operationId": "openapi", "tags": ["docs"], **public,
+            "responses": {"200": {"description": "OpenAPI 3.1", "headers": REQUEST_ID,
+                                  "content": {JSON: {"schema": {"type": "object"}}}}}}},
+        "/docs": {"get": {
+            "summary": "A page listing every route of this document", "operationId": "docs",
+            "tags": ["docs"], **public,
+            "responses": {"200": {"description": "HTML", "headers": REQUEST_ID,
+                                  "content": {"text/html": {"schema": STRING}}}}}},
+        "/v1/meta": {"get": {
+            "summary": "The model: sources, members, rollups and endpoints",
+            "operationId": "meta", "tags": ["query"],
+            "responses": _responses(ref("Meta"), "The model", (401, 403, 503)),
+        }},
+        "/v1/query": _query_operation("query", "Run a query, answered from the cheapest "
+                                      "rollups that answer it exactly", ref("Answer"), "Rows"),
+        "/v1/explain": _query_operation("explain", "How a query would be answered, without "
+                                        "running it", ref("Explain"), "The plan"),
+        "/v1/sources/{source}/rows": {"post": {
+            "summary": "Insert rows into a source (all or nothing per request)",
+            "operationId": "ingest", "tags": ["ingestion"],
+            "parameters": [
+                {"name": "source", "in": "path", "required": True,
+                 "schema": {"type": "string", "enum": sources}},
+                _flag("dry_run", "check the rows without inserting them"),
+            ],
+            "requestBody": {"required": True, "content": {
+                JSON: {"schema": {"oneOf": [
+                    {"type": "array", "items": {"type": "object"}},
+                    {"type": "object", "required": ["rows"], "additionalProperties": False,
+                     "properties": {"rows": {"type": "array", "items": {"type": "object"}}}},
+                ]}},
+                "application/x-ndjson": {"schema": {"type": "string",
+                                                    "description": "one JSON object a line"}},
+                "text/csv": {"schema": {"type": "string",
+                                        "description": "a header line, then rows"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string",
+                                                              "format": "binary"}},
+            }},
+            "responses": _responses(ref("Ingested"), "Rows checked (and inserted)",
+                                    (400, 401, 403, 413, 415, 502, 503)),
+        }},
+        "/v1/admin/reload": {"post": {
+            "summary": "Load the model file again and switch to it", "operationId": "reload",
+            "tags": ["admin"],
+            "responses": _responses(ref("Reloaded"), "Switched", (401, 403, 415, 422, 503)),
+        }},
+        "/v1/admin/apply": {"post": {
+            "summary": "Build the model file's rollups while serving, switch, drop unused",
+            "operationId": "apply", "tags": ["admin"],
+            "parameters": [_flag("keep_unused", "keep rollup tables the model no longer uses")],
+            "responses": _responses(ref("Applied"), "Applied",
+                                    (401, 403, 415, 422, 502, 503)),
+        }},
+    }
+    for endpoint in model.endpoints:
+        paths[endpoint.path] = _endpoint_operation(endpoint, model, types)
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "semantic", "version": VERSION,
+                 "description": "A declarative semantic layer for ClickHouse."},
+        "paths": paths,
+        "components": {"schemas": COMPONENTS, "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "An API key (`semantic keys create`) or a JWT"}}},
+    }
+    if secured:
+        document["security"] = [{"bearer": []}]
+    return document
+
