@@ -148,7 +148,9 @@ class AccessMiddleware:
         if header is None:
             return (401, "unauthorized", "send a credential: Authorization: Bearer <API key "
                     "or JWT>", {"WWW-Authenticate": REALM})
-        kind, _, credential = header.strip().partition(" ")
+        kind, space, credential = header.strip().partition(" ")
+        if not space:  # a bare token, as Cube's client sends it
+            kind, credential = "bearer", kind
         credential = credential.strip()
         if kind.lower() != "bearer" or not credential:
             return (401, "unauthorized", "the Authorization header must read 'Bearer "

@@ -119,6 +119,8 @@ def test_credentials_are_required_and_checked(model: Model, warehouse: Warehouse
         assert client.get("/api/totals", headers=_bearer("garbage")).status_code == 401
         assert client.get("/healthz").status_code == 200
         assert client.get("/v1/meta", headers=_bearer(key)).status_code == 200
+        # a bare token, as Cube's client sends it
+        assert client.get("/v1/meta", headers={"Authorization": key}).status_code == 200
 
 
 def test_scopes_guard_admin_and_ingestion(model: Model, warehouse: Warehouse) -> None:
