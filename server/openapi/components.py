@@ -41,53 +41,66 @@ ERROR = _object({
     }, required=("code", "message")),
 }, description="Every error answer.")
 
-FILTER = {
-    "description": "A condition on a dimension (WHERE) or a measure (HAVING), or an and/or "
-                   "group of them.",
-    "oneOf": [
-        {"type": "object", "additionalProperties": False, "required": ["member"],
-         "properties": {
-             "member": STRING,
-             "op": {"type": "string", "enum": list(FILTER_OPS)},
-             "value": {"oneOf": [{"type": ["string", "number"]},
-                                 {"type": "array", "items": {"type": ["string", "number"]}}]},
-             "values": {"type": "array", "items": {"type": ["string", "number"]}},
-         }},
-        {"type": "object", "additionalProperties": False, "required": ["and"],
-         "properties": {"and": {"type": "array", "items": ref("Filter")}}},
-        {"type": "object", "additionalProperties": False, "required": ["or"],
-         "properties": {"or": {"type": "array", "items": ref("Filter")}}},
-    ],
-}
+def _names(names: list[str]) -> Schema:
+    return {"type": "string", "enum": names} if names else STRING
 
-QUERY = {
-    "type": "object",
-    "additionalProperties": False,
-    "description": "Measures by dimensions at a grain, filtered, over a time range.",
-    "properties": {
-        "measures": {"type": "array", "items": STRING},
-        "dimensions": {"type": "array", "items": STRING},
-        "grain": {"type": ["string", "null"], "enum": [*GRAINS, None]},
-        "filters": {"type": "array", "items": ref("Filter")},
-        "time_range": {"oneOf": [
-            {"type": "string", "description": "relative: today, 'last 7 days', ..."},
-            {"type": "object", "additionalProperties": False,
-             "properties": {"from": NULLABLE_STRING, "to": NULLABLE_STRING}},
-            {"type": "null"},
-        ]},
-        "timezone": NULLABLE_STRING,
-        "order": {"type": "array", "items": {"oneOf": [
-            {"type": "string", "description": "a member; '-' prefix for descending"},
+
+def filter_schema(members: list[str]) -> Schema:
+    """A filter: a condition on one of ``members`` (a dimension: WHERE; a measure or metric:
+    HAVING), or an and/or group of filters."""
+    return {
+        "description": "A condition on a dimension (WHERE) or a measure (HAVING), or an and/or "
+                       "group of them.",
+        "oneOf": [
             {"type": "object", "additionalProperties": False, "required": ["member"],
-             "properties": {"member": STRING,
-                            "direction": {"type": "string", "enum": ["asc", "desc"]}}},
-        ]}},
-        "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_LIMIT},
-        "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
-        "source": NULLABLE_STRING,
-        "force_raw": {"type": "boolean"},
-    },
-}
+             "properties": {
+                 "member": _names(members),
+                 "op": {"type": "string", "enum": list(FILTER_OPS)},
+                 "value": {"oneOf": [{"type": ["string", "number"]},
+                                     {"type": "array", "items": {"type": ["string", "number"]}}]},
+                 "values": {"type": "array", "items": {"type": ["string", "number"]}},
+             }},
+            {"type": "object", "additionalProperties": False, "required": ["and"],
+             "properties": {"and": {"type": "array", "items": ref("Filter")}}},
+            {"type": "object", "additionalProperties": False, "required": ["or"],
+             "properties": {"or": {"type": "array", "items": ref("Filter")}}},
+        ],
+    }
+
+
+def query_schema(measures: list[str], dimensions: list[str], sources: list[str]) -> Schema:
+    """The query body; member names are the model's (``dimensions`` include time columns)."""
+    returned = measures + dimensions
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Measures by dimensions at a grain, filtered, over a time range.",
+        "properties": {
+            "measures": {"type": "array", "items": _names(measures)},
+            "dimensions": {"type": "array", "items": _names(dimensions)},
+            "grain": {"type": ["string", "null"], "enum": [*GRAINS, None]},
+            "filters": {"type": "array", "items": ref("Filter")},
+            "time_range": {"oneOf": [
+                {"type": "string", "description": "relative: today, 'last 7 days', ..."},
+                {"type": "object", "additionalProperties": False,
+                 "properties": {"from": NULLABLE_STRING, "to": NULLABLE_STRING}},
+                {"type": "null"},
+            ]},
+            "timezone": NULLABLE_STRING,
+            "order": {"type": "array", "items": {"oneOf": [
+                {**_names(returned + [f"-{n}" for n in returned]),
+                 "description": "a returned member; '-' prefix for descending"},
+                {"type": "object", "additionalProperties": False, "required": ["member"],
+                 "properties": {"member": _names(returned),
+                                "direction": {"type": "string", "enum": ["asc", "desc"]}}},
+            ]}},
+            "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_LIMIT},
+            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+            "source": {"type": ["string", "null"], "enum": [*sources, None]},
+            "force_raw": {"type": "boolean"},
+        },
+    }
+
 
 TIME_RANGE = {"type": ["object", "null"], "properties": {
     "from": NULLABLE_STRING, "to": NULLABLE_STRING}, "required": ["from", "to"]}
@@ -144,7 +157,7 @@ HEALTH = _object({"status": STRING, "warehouse": STRING},
                  description="Liveness and the warehouse's state.")
 
 COMPONENTS: dict[str, Schema] = {
-    "Error": ERROR, "Filter": FILTER, "Query": QUERY, "Answer": ANSWER,
+    "Error": ERROR, "Answer": ANSWER,
     "Candidate": CANDIDATE, "Explain": EXPLAIN, "Meta": META, "Ingested": INGESTED,
     "Reloaded": RELOADED, "Applied": APPLIED, "Health": HEALTH,
 }

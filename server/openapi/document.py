@@ -8,7 +8,14 @@ from typing import Any
 
 from engine.query import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from semantic.model import Endpoint, Model
-from server.openapi.components import COMPONENTS, STRING, Schema, ref
+from server.openapi.components import (
+    COMPONENTS,
+    STRING,
+    Schema,
+    filter_schema,
+    query_schema,
+    ref,
+)
 
 VERSION = "0.1.0"
 JSON = "application/json"
@@ -196,12 +203,18 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]],
     }
     for endpoint in model.endpoints:
         paths[endpoint.path] = _endpoint_operation(endpoint, model, types)
+    measures = sorted({m.name for s in model.sources for m in s.measures}
+                      | {m.name for s in model.sources for m in s.metrics})
+    dimensions = sorted({d.name for s in model.sources for d in s.dimensions})
+    times = sorted({s.time_column for s in model.sources if s.time_column})
+    schemas = {**COMPONENTS, "Query": query_schema(measures, dimensions + times, sources),
+               "Filter": filter_schema(sorted(set(measures + dimensions)))}
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "semantic", "version": VERSION,
                  "description": "A declarative semantic layer for ClickHouse."},
         "paths": paths,
-        "components": {"schemas": COMPONENTS, "securitySchemes": {"bearer": {
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {
             "type": "http", "scheme": "bearer",
             "description": "An API key (`semantic keys create`) or a JWT"}}},
     }

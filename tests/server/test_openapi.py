@@ -124,3 +124,15 @@ def test_schemathesis_finds_no_server_error_and_no_undescribed_answer(
         except Exception as exc:  # collect every operation's failures, then report them all
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_schema_run_findings_stay_fixed(api: Api) -> None:
+    """What the schema run found: a huge offset reached ClickHouse (502)."""
+    with TestClient(app=api.app) as client:
+        for answer in (client.get("/api/totals?offset=256216714504776024064"),
+                       client.post("/v1/query", json={"measures": ["events"],
+                                                      "offset": 10**20})):
+            assert answer.status_code == 400
+            assert answer.json()["error"]["field"] == "offset"
+        assert client.post("/v1/query", json={"measures": ["events"],
+                                              "offset": 2**63 - 1}).json()["data"] == []
