@@ -10,6 +10,7 @@ and its docs page) and CORS preflights (answered by Litestar's CORS support).
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 from collections.abc import Callable
 
@@ -34,7 +35,8 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs",
 #: public folders of single files (no deeper path is public)
 PUBLIC_FOLDERS = ("/explore/static/",)
 #: a batch of rows, and committing or cancelling a staged load
-_INGEST = re.compile(r"^/v1/sources/[^/]+/(rows|loads/[^/]+(/commit)?)/?$")
+_INGEST = re.compile(r"^/v1/sources/[^/]+/(rows|loads/[^/]+(/commit)?)$")
+_SLASHES = re.compile(r"/+")
 #: content types a cross-site HTML form (or a no-preflight fetch) can send
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -42,18 +44,26 @@ REALM = 'Bearer realm="semantic"'
 
 
 def required_scope(path: str) -> str | None:
-    """The scope a path needs; None for public paths.
+    """The scope a path needs; None for public paths. The path is normalized first (repeated
+    slashes, dot segments), so no spelling of an admin path passes for another route.
 
     >>> required_scope("/v1/admin/apply"), required_scope("/v1/sources/events/rows")
     ('admin', 'ingest')
     >>> required_scope("/v1/sources/events/loads/ab12cd34/commit")
     'ingest'
+    >>> required_scope("//v1//admin/./apply"), required_scope("/v1/x/../sources/e//rows/")
+    ('admin', 'ingest')
     >>> required_scope("/api/metrics"), required_scope("/healthz")
     ('read', None)
+    >>> required_scope("/api/metrics/../../healthz"), required_scope("/explore/static/..")
+    ('read', 'read')
     """
+    # as written: a path that only normalizes to a public one is not public
     if path in PUBLIC_PATHS or any(path.startswith(folder) and "/" not in path[len(folder):]
+                                   and path[len(folder):] not in ("", ".", "..")
                                    for folder in PUBLIC_FOLDERS):
         return None
+    path = posixpath.normpath(_SLASHES.sub("/", path))
     if path == "/v1/admin" or path.startswith("/v1/admin/"):
         return "admin"
     if _INGEST.match(path):
