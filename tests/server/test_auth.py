@@ -26,7 +26,7 @@ from server.operations import apply_model
 from server.runtime import compile_against
 from server.warehouse import Warehouse
 from tests.server.test_api import _exec
-from tests.support import insert_rows, model_text
+from tests.support import fresh_database, insert_rows, model_text
 
 MODEL = """
 version: 1
@@ -68,14 +68,16 @@ def _key(scopes: set[str], claims: dict[str, object] | None = None,
     return key, StoredKey(key_id, key_hash, frozenset(scopes), Access.of(claims or {}, members))
 
 
-@pytest.fixture
-def model(warehouse: Warehouse, database: str) -> Model:
-    _exec(warehouse, f"CREATE TABLE {database}.events (ts DateTime, tenant_id UInt32, "
-                     "region String, amount Int64) ENGINE = MergeTree ORDER BY ts")
-    insert_rows(warehouse, f"{database}.events", ROWS)
-    loaded = load_model_text(model_text(MODEL, db=database), "test.yaml")
-    apply_model(compile_against(loaded, warehouse), warehouse)
-    return loaded
+@pytest.fixture(scope="module")
+def model(warehouse: Warehouse) -> Iterator[Model]:
+    """One secured source for the module (the tests only read it)."""
+    with fresh_database(warehouse, "a") as database:
+        _exec(warehouse, f"CREATE TABLE {database}.events (ts DateTime, tenant_id UInt32, "
+                         "region String, amount Int64) ENGINE = MergeTree ORDER BY ts")
+        insert_rows(warehouse, f"{database}.events", ROWS)
+        loaded = load_model_text(model_text(MODEL, db=database), "test.yaml")
+        apply_model(compile_against(loaded, warehouse), warehouse)
+        yield loaded
 
 
 def _client(model: Model, warehouse: Warehouse,
