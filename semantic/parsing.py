@@ -107,8 +107,17 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Issue]]:
     >>> print(parse_yaml("a: 1\\na: 2\\n", "m.yaml")[1][0].render())
     m.yaml:2:1: error: duplicate key 'a' (first defined at line 1); remove one of them
     [duplicate-key]
+    >>> print(parse_yaml("a: 1\\nb: x\\x8ay\\n", "m.yaml")[1][0].render())
+    m.yaml:2:5: error: YAML syntax: character U+008A is not allowed in YAML; remove it [yaml]
     """
-    loader = _LocatingLoader(text, file)
+    try:
+        loader = _LocatingLoader(text, file)
+    except yaml.reader.ReaderError as exc:  # raised while reading, before any parsing
+        before = text[:exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        return None, [Issue(Location(file, line, column, ()), f"YAML syntax: character "
+                            f"U+{exc.character:04X} is not allowed in YAML; remove it",
+                            "yaml")]
     try:
         document = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 
+from server.explore.routes import ASSETS
 from server.openapi.document import build_document
 from server.serialize import encode
 from server.state import State
@@ -64,7 +65,7 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
                 return bytes(cache["body"])
         types = {name: {d: c.type for d, c in source.dimensions.items()}
                  for name, source in runtime.compiled.sources.items()} if runtime else {}
-        body = encode(build_document(model, types, state.secured))
+        body = encode(build_document(model, types, state.secured, ASSETS, state.limits.query))
         with lock:
             cache.update(key=key, body=body)
         return body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.query import MAX_LIMIT, MAX_OFFSET
+from engine.limits import QueryLimits
 from semantic.model import FILTER_OPS, GRAINS
 
 Schema = dict[str, Any]
@@ -68,8 +68,10 @@ def filter_schema(members: list[str]) -> Schema:
     }
 
 
-def query_schema(measures: list[str], dimensions: list[str], sources: list[str]) -> Schema:
-    """The query body; member names are the model's (``dimensions`` include time columns)."""
+def query_schema(measures: list[str], dimensions: list[str], sources: list[str],
+                 limits: QueryLimits) -> Schema:
+    """The query body; member names are the model's (``dimensions`` include time columns),
+    sizes the server's limits."""
     returned = measures + dimensions
     return {
         "type": "object",
@@ -79,7 +81,7 @@ def query_schema(measures: list[str], dimensions: list[str], sources: list[str])
             "measures": {"type": "array", "items": _names(measures)},
             "dimensions": {"type": "array", "items": _names(dimensions)},
             "grain": {"type": ["string", "null"], "enum": [*GRAINS, None]},
-            "filters": {"type": "array", "items": ref("Filter")},
+            "filters": {"type": "array", "items": ref("Filter"), "maxItems": limits.filters},
             "time_range": {"oneOf": [
                 {"type": "string", "description": "relative: today, 'last 7 days', ..."},
                 {"type": "object", "additionalProperties": False,
@@ -87,15 +89,15 @@ def query_schema(measures: list[str], dimensions: list[str], sources: list[str])
                 {"type": "null"},
             ]},
             "timezone": NULLABLE_STRING,
-            "order": {"type": "array", "items": {"oneOf": [
+            "order": {"type": "array", "maxItems": limits.order, "items": {"oneOf": [
                 {**_names(returned + [f"-{n}" for n in returned]),
                  "description": "a returned member; '-' prefix for descending"},
                 {"type": "object", "additionalProperties": False, "required": ["member"],
                  "properties": {"member": _names(returned),
                                 "direction": {"type": "string", "enum": ["asc", "desc"]}}},
             ]}},
-            "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_LIMIT},
-            "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+            "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": limits.rows},
+            "offset": {"type": "integer", "minimum": 0, "maximum": limits.offset},
             "source": {"type": ["string", "null"], "enum": [*sources, None]},
             "force_raw": {"type": "boolean"},
         },
@@ -151,13 +153,11 @@ RELOADED = _object({
     "endpoints": {"type": "array", "items": STRING},
 })
 
-APPLIED = _object({"status": {"const": "applied"}, "log": {"type": "array", "items": STRING}})
-
 HEALTH = _object({"status": STRING, "warehouse": STRING},
                  description="Liveness and the warehouse's state.")
 
 COMPONENTS: dict[str, Schema] = {
     "Error": ERROR, "Answer": ANSWER,
     "Candidate": CANDIDATE, "Explain": EXPLAIN, "Meta": META, "Ingested": INGESTED,
-    "Reloaded": RELOADED, "Applied": APPLIED, "Health": HEALTH,
+    "Reloaded": RELOADED, "Health": HEALTH,
 }

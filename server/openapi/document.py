@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.query import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from engine.limits import QueryLimits
+from engine.query import DEFAULT_LIMIT
 from semantic.model import Endpoint, Model
 from server.openapi.components import (
     COMPONENTS,
@@ -16,21 +17,17 @@ from server.openapi.components import (
     query_schema,
     ref,
 )
+from server.openapi.operations import (
+    JSON,
+    REQUEST_ID,
+    TABLE,
+    admin_paths,
+    flag,
+    other_paths,
+    responses,
+)
 
 VERSION = "0.1.0"
-JSON = "application/json"
-ERROR_TEXT = {400: "Invalid request (the error names the field)",
-              401: "No credential, or an invalid one (see WWW-Authenticate)",
-              403: "The credential lacks the scope or the row-level claim; or a cross-site "
-                   "request to a route that changes the server",
-              404: "No such endpoint", 413: "The body is too large",
-              415: "A form content type, which admin and ingestion routes refuse",
-              422: "The model file has errors; the old model keeps serving",
-              502: "ClickHouse refused the query", 503: "ClickHouse is unavailable"}
-REQUEST_ID = {"X-Request-Id": {"description": "The request's id (also in error bodies and "
-                               "the log)", "required": True, "schema": STRING}}
-TABLE = {"X-Semantic-Table": {"description": "The main table the answer was read from",
-                              "required": True, "schema": STRING}}
 
 #: ClickHouse base types -> JSON Schema types of their values in answers
 _NUMBERS = {"Int": "integer", "UInt": "integer", "Float": "number", "Decimal": "number",
@@ -57,24 +54,8 @@ def value_schema(type_text: str | None) -> Schema:
     return {"type": [kind, "null"]} if nullable else {"type": kind}
 
 
-def _responses(ok: Schema, description: str, errors: tuple[int, ...],
-               headers: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    answers: dict[str, Any] = {"200": {"description": description,
-                                       "headers": {**REQUEST_ID, **(headers or {})},
-                                       "content": {JSON: {"schema": ok}}}}
-    for status in errors:
-        answers[str(status)] = {"description": ERROR_TEXT[status], "headers": REQUEST_ID,
-                                "content": {JSON: {"schema": ref("Error")}}}
-    return answers
-
-
-def _flag(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": "boolean", "default": False}}
-
-
-def _endpoint_operation(endpoint: Endpoint, model: Model,
-                        types: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+def _endpoint_operation(endpoint: Endpoint, model: Model, types: Mapping[str, Mapping[str, str]],
+                        limits: QueryLimits) -> dict[str, Any]:
     source = model.source(endpoint.source.name)
     assert source is not None
     dimension_types = types.get(source.name, {})
@@ -87,10 +68,11 @@ def _endpoint_operation(endpoint: Endpoint, model: Model,
         {"name": "timezone", "in": "query", "schema": STRING,
          "description": f"IANA zone (default {source.timezone})"},
         {"name": "limit", "in": "query", "schema": {
-            "type": "integer", "minimum": 1, "maximum": endpoint.limit or MAX_LIMIT,
-            "default": endpoint.limit or DEFAULT_LIMIT}},
+            "type": "integer", "minimum": 1, "maximum": min(endpoint.limit or limits.rows,
+                                                            limits.rows),
+            "default": min(endpoint.limit or DEFAULT_LIMIT, limits.rows)}},
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
-                                                     "maximum": MAX_OFFSET}},
+                                                     "maximum": limits.offset}},
     ]
     for dimension in source.dimensions:
         item = value_schema(dimension_types.get(dimension.name)) or STRING
@@ -119,7 +101,7 @@ def _endpoint_operation(endpoint: Endpoint, model: Model,
         "summary": endpoint.description or f"Endpoint {endpoint.path}",
         "operationId": "endpoint" + endpoint.path.replace("/", "_").replace("-", "_"),
         "tags": ["endpoints"], "parameters": parameters,
-        "responses": _responses(body, "The endpoint's answer", (400, 401, 403, 404, 502, 503),
+        "responses": responses(body, "The endpoint's answer", (400, 401, 403, 404, 502, 503),
                                 TABLE),
     }}
 
@@ -128,14 +110,18 @@ def _query_operation(name: str, summary: str, ok: Schema, description: str) -> d
     return {"post": {
         "summary": summary, "operationId": name, "tags": ["query"],
         "requestBody": {"required": True, "content": {JSON: {"schema": ref("Query")}}},
-        "responses": _responses(ok, description, (400, 401, 403, 413, 502, 503), TABLE),
+        "responses": responses(ok, description, (400, 401, 403, 413, 502, 503), TABLE),
     }}
 
 
-def build_document(model: Model, types: Mapping[str, Mapping[str, str]],
-                   secured: bool) -> dict[str, Any]:
+def build_document(model: Model, types: Mapping[str, Mapping[str, str]], secured: bool,
+                   assets: Mapping[str, str] | None = None,
+                   limits: QueryLimits | None = None) -> dict[str, Any]:
     """The document for ``model``; ``types`` maps source -> dimension -> ClickHouse type
-    (empty when the warehouse has not been reached); ``secured``: access control is on."""
+    (empty when the warehouse has not been reached); ``secured``: access control is on;
+    ``assets``: the explore page's files and their content types; ``limits``: the server's
+    query limits (default: the engine's defaults)."""
+    limits = limits or QueryLimits()
     public: dict[str, Any] = {"security": []} if secured else {}
     sources = [s.name for s in model.sources]
     paths: dict[str, Any] = {
@@ -158,7 +144,7 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]],
         "/v1/meta": {"get": {
             "summary": "The model: sources, members, rollups and endpoints",
             "operationId": "meta", "tags": ["query"],
-            "responses": _responses(ref("Meta"), "The model", (401, 403, 503)),
+            "responses": responses(ref("Meta"), "The model", (401, 403, 503)),
         }},
         "/v1/query": _query_operation("query", "Run a query, answered from the cheapest "
                                       "rollups that answer it exactly", ref("Answer"), "Rows"),
@@ -170,7 +156,7 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]],
             "parameters": [
                 {"name": "source", "in": "path", "required": True,
                  "schema": {"type": "string", "enum": sources}},
-                _flag("dry_run", "check the rows without inserting them"),
+                flag("dry_run", "check the rows without inserting them"),
             ],
             "requestBody": {"required": True, "content": {
                 JSON: {"schema": {"oneOf": [
@@ -185,29 +171,21 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]],
                 "application/vnd.apache.parquet": {"schema": {"type": "string",
                                                               "format": "binary"}},
             }},
-            "responses": _responses(ref("Ingested"), "Rows checked (and inserted)",
+            "responses": responses(ref("Ingested"), "Rows checked (and inserted)",
                                     (400, 401, 403, 413, 415, 502, 503)),
         }},
-        "/v1/admin/reload": {"post": {
-            "summary": "Load the model file again and switch to it", "operationId": "reload",
-            "tags": ["admin"],
-            "responses": _responses(ref("Reloaded"), "Switched", (401, 403, 415, 422, 503)),
-        }},
-        "/v1/admin/apply": {"post": {
-            "summary": "Build the model file's rollups while serving, switch, drop unused",
-            "operationId": "apply", "tags": ["admin"],
-            "parameters": [_flag("keep_unused", "keep rollup tables the model no longer uses")],
-            "responses": _responses(ref("Applied"), "Applied",
-                                    (401, 403, 415, 422, 502, 503)),
-        }},
     }
+    paths.update(admin_paths())
+    dimension_names = sorted({d.name for s in model.sources for d in s.dimensions})
+    paths.update(other_paths(sources, dimension_names, assets or {}, public))
     for endpoint in model.endpoints:
-        paths[endpoint.path] = _endpoint_operation(endpoint, model, types)
+        paths[endpoint.path] = _endpoint_operation(endpoint, model, types, limits)
     measures = sorted({m.name for s in model.sources for m in s.measures}
                       | {m.name for s in model.sources for m in s.metrics})
     dimensions = sorted({d.name for s in model.sources for d in s.dimensions})
     times = sorted({s.time_column for s in model.sources if s.time_column})
-    schemas = {**COMPONENTS, "Query": query_schema(measures, dimensions + times, sources),
+    schemas = {**COMPONENTS, "Query": query_schema(measures, dimensions + times, sources,
+                                                     limits),
                "Filter": filter_schema(sorted(set(measures + dimensions)))}
     document: dict[str, Any] = {
         "openapi": "3.1.0",

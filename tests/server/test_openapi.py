@@ -38,7 +38,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
 #: examples per operation and generation mode: bounded so the whole run stays well under a
 #: minute on a 2-core machine (raise it with SCHEMATHESIS_EXAMPLES for a thorough run)
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
+#: admin operations that rebuild rollups: a couple of valid calls each
+REBUILDING = ("/v1/admin/apply", "/v1/admin/repair")
 
 
 @dataclass
@@ -105,7 +107,9 @@ def test_schemathesis_finds_no_server_error_and_no_undescribed_answer(
     failures: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
-        if operation.path == "/v1/admin/apply" and mode == GenerationMode.POSITIVE:
+        if operation.path == "/v1/admin/demo":
+            continue  # creates tables named by the request and fills millions of rows
+        if operation.path in REBUILDING and mode == GenerationMode.POSITIVE:
             examples = 2  # each call rebuilds the rollups
         else:
             examples = EXAMPLES
@@ -134,5 +138,6 @@ def test_schema_run_findings_stay_fixed(api: Api) -> None:
                                                       "offset": 10**20})):
             assert answer.status_code == 400
             assert answer.json()["error"]["field"] == "offset"
-        assert client.post("/v1/query", json={"measures": ["events"],
-                                              "offset": 2**63 - 1}).json()["data"] == []
+        document = client.get("/openapi.json").json()
+        offset = document["components"]["schemas"]["Query"]["properties"]["offset"]
+        assert offset["maximum"] == api.app.state.semantic.limits.query.offset
