@@ -38,7 +38,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
 #: examples per operation and generation mode: bounded so the whole run stays well under a
 #: minute on a 2-core machine (raise it with SCHEMATHESIS_EXAMPLES for a thorough run)
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "6"))
 #: admin operations that rebuild rollups: a couple of valid calls each
 REBUILDING = ("/v1/admin/apply", "/v1/admin/repair")
 
