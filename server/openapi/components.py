@@ -153,8 +153,8 @@ RELOADED = _object({
     "endpoints": {"type": "array", "items": STRING},
 })
 
-HEALTH = _object({"status": STRING, "warehouse": STRING},
-                 description="Liveness and the warehouse's state.")
+HEALTH = _object({"status": STRING, "warehouse": STRING}, required=("status",),
+                 description="Liveness or readiness, and the warehouse's state.")
 
 COMPONENTS: dict[str, Schema] = {
     "Error": ERROR, "Answer": ANSWER,

@@ -23,6 +23,7 @@ from server.openapi.operations import (
     TABLE,
     admin_paths,
     flag,
+    load_paths,
     other_paths,
     responses,
 )
@@ -126,11 +127,21 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]], secured
     sources = [s.name for s in model.sources]
     paths: dict[str, Any] = {
         "/healthz": {"get": {
-            "summary": "Liveness and the warehouse's state", "operationId": "healthz",
+            "summary": "Liveness: the process serves HTTP (200 even while ClickHouse is down)",
+            "operationId": "healthz", "tags": ["health"], **public,
+            "responses": {"200": {"description": "Alive", "headers": REQUEST_ID,
+                                  "content": {JSON: {"schema": ref("Health")}}}},
+        }},
+        "/readyz": {"get": {
+            "summary": "Readiness: queries can be answered", "operationId": "readyz",
             "tags": ["health"], **public,
-            "responses": {str(status): {"description": text, "headers": REQUEST_ID,
-                                        "content": {JSON: {"schema": ref("Health")}}}
-                          for status, text in ((200, "Up"), (503, "ClickHouse unavailable"))},
+            "responses": {
+                "200": {"description": "Ready", "headers": REQUEST_ID,
+                        "content": {JSON: {"schema": ref("Health")}}},
+                "503": {"description": "Not ready (the reason); retry later",
+                        "headers": {**REQUEST_ID, "Retry-After": {
+                            "required": True, "schema": {"type": "string"}}},
+                        "content": {JSON: {"schema": ref("Health")}}}},
         }},
         "/openapi.json": {"get": {
             "summary": "This document", "operationId": "openapi", "tags": ["docs"], **public,
@@ -157,6 +168,12 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]], secured
                 {"name": "source", "in": "path", "required": True,
                  "schema": {"type": "string", "enum": sources}},
                 flag("dry_run", "check the rows without inserting them"),
+                {"name": "load", "in": "query", "schema": STRING,
+                 "description": "stage the rows under this load id instead of inserting them "
+                                "(then POST .../loads/{load}/commit)"},
+                {"name": "line_offset", "in": "query",
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 10**12 - 1},
+                 "description": "added to line numbers in errors (a batch cut from a file)"},
             ],
             "requestBody": {"required": True, "content": {
                 JSON: {"schema": {"oneOf": [
@@ -171,9 +188,10 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]], secured
                 "application/vnd.apache.parquet": {"schema": {"type": "string",
                                                               "format": "binary"}},
             }},
-            "responses": responses(ref("Ingested"), "Rows checked (and inserted)",
-                                    (400, 401, 403, 413, 415, 502, 503)),
+            "responses": responses(ref("Ingested"), "Rows checked (and inserted or staged)",
+                                    (400, 401, 403, 408, 413, 415, 502)),
         }},
+        **load_paths(sources),
     }
     paths.update(admin_paths())
     dimension_names = sorted({d.name for s in model.sources for d in s.dimensions})

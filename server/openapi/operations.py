@@ -16,7 +16,12 @@ ERROR_TEXT = {400: "Invalid request (the error names the field)",
               404: "Not found", 413: "The body is too large",
               415: "A form content type, which admin and ingestion routes refuse",
               422: "The model has errors (located issues); the running model keeps serving",
-              502: "ClickHouse refused the query", 503: "ClickHouse is unavailable"}
+              408: "The body arrived too slowly", 429: "Too many queries at once; retry later",
+              502: "ClickHouse refused the query",
+              503: "ClickHouse is unavailable, or the server is busy; retry later",
+              504: "The query ran out of time"}
+#: what any route that runs queries may answer besides its own errors
+ALWAYS = (429, 503, 504)
 REQUEST_ID = {"X-Request-Id": {"description": "The request's id (also in error bodies and "
                                "the log)", "required": True, "schema": STRING}}
 TABLE = {"X-Semantic-Table": {"description": "The main table the answer was read from",
@@ -29,10 +34,32 @@ def responses(ok: Schema, description: str, errors: tuple[int, ...],
     answers: dict[str, Any] = {"200": {"description": description,
                                        "headers": {**REQUEST_ID, **(headers or {})},
                                        "content": {JSON: {"schema": ok}}}}
-    for status in errors:
+    for status in sorted(set(errors) | set(ALWAYS)):
         answers[str(status)] = {"description": ERROR_TEXT[status], "headers": REQUEST_ID,
                                 "content": {JSON: {"schema": ref("Error")}}}
     return answers
+
+
+def load_paths(sources: list[str]) -> dict[str, Any]:
+    """Committing or cancelling a load staged over several requests."""
+    parameters = [{"name": "source", "in": "path", "required": True,
+                   "schema": {"type": "string", "enum": sources}},
+                  {"name": "load", "in": "path", "required": True, "schema": STRING}]
+    errors = (400, 401, 403, 404, 415, 502)
+    return {
+        "/v1/sources/{source}/loads/{load}/commit": {"post": {
+            "summary": "Insert a staged load whole", "operationId": "commit_load",
+            "tags": ["ingestion"], "parameters": parameters,
+            "responses": responses(_object({"source": STRING, "table": STRING,
+                                            "inserted": INTEGER, "load": STRING,
+                                            "elapsed_ms": {"type": "number"}}),
+                                   "Inserted", errors)}},
+        "/v1/sources/{source}/loads/{load}": {"delete": {
+            "summary": "Drop a staged load", "operationId": "cancel_load",
+            "tags": ["ingestion"], "parameters": parameters,
+            "responses": responses(_object({"load": STRING, "cancelled": {"const": True}}),
+                                   "Cancelled", errors)}},
+    }
 
 
 def flag(name: str, description: str) -> dict[str, Any]:
