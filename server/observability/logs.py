@@ -115,3 +115,7 @@ def configure_logging(fmt: str = "plain", level: int | str = logging.INFO,
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # While ClickHouse is away their warnings repeat on every attempt what the warehouse logs
+    # once per change of state.
+    for name in ("clickhouse_connect", "urllib3.connectionpool"):
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -112,7 +112,11 @@ def record_statement(kind: str, seconds: float, summary: Mapping[str, Any] | Non
 
 
 class WarehouseHealth:
-    """Whether ClickHouse answers; logs each change of state once, not once per request."""
+    """Whether ClickHouse answers; logs each change of state once, not once per request.
+
+    The first state is not logged: whoever made the first statement reports its failure (the
+    server when it starts degraded, a command with its error message).
+    """
 
     def __init__(self, location: str) -> None:
         self.location = location
@@ -133,10 +137,12 @@ class WarehouseHealth:
             if self.up is up:
                 return
             was, self.up = self.up, up
+        if was is None:
+            return
         if not up:
             logger.error("ClickHouse at %s is unavailable (answering 503 until it is back): %s",
                          self.location, message)
-        elif was is False:
+        else:
             logger.warning("ClickHouse at %s is available again", self.location)
 
 

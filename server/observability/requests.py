@@ -62,7 +62,8 @@ def note_answer(tables: Sequence[str], rows: int, route: str | None = None) -> N
 
 
 def _log(method: str, path: str, status: int, seconds: float, stats: RequestStats) -> None:
-    level = logging.WARNING if status >= 500 else logging.INFO
+    # 503 is the warehouse being away, which the warehouse logs once per change of state
+    level = logging.WARNING if status >= 500 and status != 503 else logging.INFO
     if not logger.isEnabledFor(level):  # e.g. --log-level warning: build nothing
         return
     latency_ms = round(seconds * 1000, 3)
