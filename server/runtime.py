@@ -52,6 +52,10 @@ def _weight(plan: Plan) -> int:
     return size
 
 
+#: ClickHouse settings of serving queries (see README, "Performance")
+SERVING_SETTINGS: dict[str, object] = {}
+
+
 def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
     """Ask the warehouse for every source's columns and model-expression types.
 
@@ -124,11 +128,22 @@ def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
 @dataclass(frozen=True, slots=True)
 class Answer:
     plan: Plan
-    rows: list[dict[str, Any]]
+    #: the answer's values column by column, in ``plan.columns`` order (limit applied)
+    values: tuple[list[Any], ...]
     truncated: bool
     elapsed_ms: float
     #: what ClickHouse reported for the query (rows and bytes read, its own elapsed time)
     stats: QueryStats | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.values[0]) if self.values else 0
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The answer as one dict per row."""
+        return [dict(zip(self.plan.columns, row, strict=True)) for row in
+                zip(*self.values, strict=True)]
 
 
 class Runtime:
@@ -142,6 +157,8 @@ class Runtime:
         #: Plans are pure functions of the query and of ``ready``: cached until ``ready``
         #: changes, they keep sqlglot off the request path of repeated queries.
         self._plans: dict[tuple[Query, bool] | None, Plan] = {}
+        #: changes whenever ``ready`` does (answers may then be read from other tables)
+        self.generation = 0
 
     @classmethod
     def start(cls, model: Model, warehouse: Warehouse) -> Runtime:
@@ -185,6 +202,7 @@ class Runtime:
         with self._lock:
             if ready != self.ready:
                 self._plans.clear()
+                self.generation += 1
             self.ready = ready
 
     def _time_span(self, rollup: CompiledRollup) -> tuple[datetime | None, datetime | None]:
@@ -248,17 +266,32 @@ class Runtime:
                     self._plans[asked] = plan
         return plan
 
+    def cached_plan(self, query: Query, force_raw: bool = False) -> Plan | None:
+        """The plan of a query asked before (absolute range), without planning: a dict
+        lookup, cheap enough for the event loop."""
+        access = current_access()
+        if access is not None:  # as ``plan`` does: the caller's restriction first
+            query = secure_query(self.compiled.sources[self.source_name(query.source)], query,
+                                 access)
+        try:
+            return self._plans.get((query, force_raw))
+        except TypeError:
+            return None
+
     def run(self, plan: Plan) -> Answer:
         started = time.perf_counter()
-        result = self.warehouse.query(plan.sql, plan.parameters, bounded=True,
-                                      raw=plan.rollup is None)
+        names, values, stats = self.warehouse.query_columns(
+            plan.sql, plan.parameters, bounded=True, raw=plan.rollup is None,
+            settings=SERVING_SETTINGS)
         elapsed = (time.perf_counter() - started) * 1000
-        rows = [dict(zip(plan.columns, row, strict=True)) for row in result.rows]
+        assert plan.query.limit is not None
+        limit = plan.query.limit
+        truncated = bool(values) and len(values[0]) > limit
+        if truncated:
+            values = [column[:limit] for column in values]
         if plan.instant_column is not None:
             zone = ZoneInfo(plan.query.timezone or "UTC")
-            for row in rows:
-                seconds = row[plan.instant_column]
-                row[plan.instant_column] = datetime.fromtimestamp(int(seconds), zone)
-        assert plan.query.limit is not None
-        truncated = len(rows) > plan.query.limit
-        return Answer(plan, rows[: plan.query.limit], truncated, elapsed, result.stats)
+            index = plan.columns.index(plan.instant_column)
+            values[index] = [datetime.fromtimestamp(int(seconds), zone)
+                             for seconds in values[index]]
+        return Answer(plan, tuple(values), truncated, elapsed, stats)
