@@ -67,7 +67,7 @@ class _Flight:
 class ResultCache:
     """Encoded answers by key, bounded in bytes, dropped whole when the data version changes.
 
-    ``max_bytes = 0`` disables it: ``fetch`` then always computes (still single flight).
+    ``max_bytes = 0`` disables it: ``fetch`` then always computes (no single flight either).
     """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES,
@@ -135,6 +135,9 @@ class ResultCache:
     def fetch(self, key: Hashable, compute: Callable[[], Cached]) -> Cached:
         """The answer for ``key``: stored, being computed by another caller (wait for it), or
         computed now and stored unless the data version changed meanwhile."""
+        if not self.enabled:  # off: every request runs its own query
+            self.misses += 1
+            return compute()
         version = self._current()
         found = self._entries.get(key)
         if found is not None:
