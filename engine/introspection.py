@@ -20,7 +20,7 @@ COLUMNS = _parse(
 )
 TABLES = _parse("SELECT database, name FROM system.tables WHERE database IN {dbs: Array(String)}")
 COLUMN_SIZES = _parse(
-    "SELECT database, table, column, sum(rows), sum(column_data_uncompressed_bytes) "
+    "SELECT database, table, column, sum(rows), sum(column_data_uncompressed_bytes), count() "
     "FROM system.parts_columns WHERE active AND database IN {dbs: Array(String)} "
     "GROUP BY database, table, column"
 )

@@ -184,21 +184,22 @@ class Runtime:
                 # On a cluster the Distributed table has no parts: this node's shard of the
                 # local table stands in for the relative sizes routing compares.
                 local = f"{rollup.database}.{rollup.local_table}"
-                rows, columns = sizes.get(local, (0, {}))
+                rows, columns, parts = sizes.get(local, (0, {}, 0))
                 first, end = self._time_span(rollup) if rollup.grain else (None, None)
-                ready[name] = RollupStats(rows, sum(columns.values()), columns, first, end)
+                ready[name] = RollupStats(rows, sum(columns.values()), columns, first, end,
+                                          parts=parts)
         keys = self.warehouse.query(TABLE_KEYS, {"dbs": sorted({s.database for s in sources})})
         ordered = {f"{db}.{name}": (sorting, partition) for db, name, sorting, partition, *_
                    in keys.rows}
         for source in sources:
             if source.table in sizes:
-                rows, columns = sizes[source.table]
+                rows, columns, parts = sizes[source.table]
                 sorting, partition = ordered.get(source.table, ("", ""))
                 time = source.time_column or ""
                 time_ordered = bool(time) and (leads_with(sorting, time) or any(
                     leads_with(part, time) for part in partition.split(",")))
                 ready[source.table] = RollupStats(rows, sum(columns.values()), columns,
-                                                  time_ordered=time_ordered)
+                                                  time_ordered=time_ordered, parts=parts)
         with self._lock:
             if ready != self.ready:
                 self._plans.clear()
@@ -284,9 +285,11 @@ class Runtime:
             plan.sql, plan.parameters, bounded=True, raw=plan.rollup is None,
             settings=SERVING_SETTINGS)
         elapsed = (time.perf_counter() - started) * 1000
+        if not names:  # no rows: the embedded engine may send no header either
+            values = [[] for _ in plan.columns]
         assert plan.query.limit is not None
         limit = plan.query.limit
-        truncated = bool(values) and len(values[0]) > limit
+        truncated = len(values[0]) > limit if values else False
         if truncated:
             values = [column[:limit] for column in values]
         if plan.instant_column is not None:

@@ -428,12 +428,14 @@ class Warehouse:
         result = self.query(introspection.TABLES, {"dbs": list(databases)})
         return frozenset(f"{db}.{name}" for db, name in result.rows)
 
-    def column_sizes(self, databases: Sequence[str]) -> dict[str, tuple[int, dict[str, int]]]:
-        """``db.table`` -> (rows, column -> uncompressed bytes) over active parts."""
+    def column_sizes(self, databases: Sequence[str]
+                     ) -> dict[str, tuple[int, dict[str, int], int]]:
+        """``db.table`` -> (rows, column -> uncompressed bytes, active parts) over active
+        parts."""
         result = self.query(introspection.COLUMN_SIZES, {"dbs": list(databases)})
-        sizes: dict[str, tuple[int, dict[str, int]]] = {}
-        for db, table, column, rows, size in result.rows:
-            _, columns = sizes.setdefault(f"{db}.{table}", (int(rows), {}))
+        sizes: dict[str, tuple[int, dict[str, int], int]] = {}
+        for db, table, column, rows, size, parts in result.rows:
+            _, columns, _ = sizes.setdefault(f"{db}.{table}", (int(rows), {}, int(parts)))
             columns[column] = int(size)
         return sizes
 

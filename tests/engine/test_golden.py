@@ -40,7 +40,7 @@ def compiled_reference() -> CompiledModel:
 
 def _ready(compiled: CompiledModel) -> dict[str, RollupStats]:
     # Sizes chosen so that smaller rollups are cheaper, as system.parts would report them.
-    return {r.qualified_table: RollupStats(10 ** i, 100 * 10 ** i)
+    return {r.qualified_table: RollupStats(10 ** (i + 3), 100 * 10 ** (i + 3))
             for i, r in enumerate(compiled.rollups)}
 
 
