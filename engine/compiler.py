@@ -261,6 +261,9 @@ def type_probe(source: Source) -> TypeProbe:
             if kind.simple and kind.name != "count":
                 add(key, kind.raw(argument.copy(),
                                   condition.copy() if condition is not None else None))
+            elif not kind.simple:  # ClickHouse checks the argument's type (bitmaps: integers)
+                add(key, kind.fill(argument.copy(),
+                                   condition.copy() if condition is not None else None))
     if not selects:
         selects.append(exp.alias_(exp.Literal.number(1), "p0"))
         keys.append(("value", "1"))
