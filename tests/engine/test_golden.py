@@ -30,7 +30,11 @@ EVENTS_TYPES = SourceTypes(
     probed={("value", "region"): "String", ("value", "user_id"): "String",
             ("value", "revenue"): "Float64", ("value", "revenue > 0"): "UInt8",
             ("sum", "revenue", ""): "Float64",
-            ("min", "revenue", ""): "Float64", ("max", "revenue", ""): "Float64"},
+            ("min", "revenue", ""): "Float64", ("max", "revenue", ""): "Float64",
+            ("uniq", "user_id", ""): "AggregateFunction(uniq, String)",
+            ("uniqExact", "user_id", ""): "AggregateFunction(uniqExact, String)",
+            ("quantileTDigest", "revenue", ""):
+                "AggregateFunction(quantileTDigest(0.5), Float64)"},
 )
 
 
