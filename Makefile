@@ -3,14 +3,17 @@
 #              fast hypothesis profile (what CI runs); installs Debian's chromium first when
 #              missing, for the explore page's test
 # make test-thorough - the same with the thorough hypothesis profile (8x the examples)
-# make bench - latency of the reference endpoints and a query mix, rollups vs raw table;
-#              backfill speed and ingestion overhead per rollup
+# make bench - side by side through HTTP (wrk): our server vs hand-written MVs vs the raw
+#              table, at 5M and 50M rows; writes docs/benchmarks.md. Quicker:
+#              make bench BENCH_ROWS=5000000 BENCH_DURATION=1
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ROWS   ?= 5000000
 PORT   ?= 3000
+BENCH_ROWS     ?= 5000000,50000000
+BENCH_DURATION ?= 5
 
 .PHONY: run test test-thorough bench setup clean
 
@@ -44,9 +47,8 @@ test-thorough: setup
 	HYPOTHESIS_PROFILE=dev $(PYTEST)
 
 bench: setup
-	$(BIN)/python bench/endpoints.py --rows $(ROWS)
-	$(BIN)/python bench/queries.py --rows $(ROWS)
-	$(BIN)/python bench/lifecycle.py --rows $(ROWS)
+	$(BIN)/python bench/compare.py --rows $(BENCH_ROWS) --duration $(BENCH_DURATION) \
+		--output docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .hypothesis test-artifacts

@@ -69,6 +69,10 @@ class ComponentKind:
     exact: bool
     note: str
     state_params: tuple[float, ...] = ()
+    #: estimated nanoseconds per stored byte to merge and finish at read time, and per byte
+    #: of the argument to aggregate raw rows (routing's cost model; see PLAIN_BYTE_NS)
+    read_ns: float = 1.5
+    raw_ns: float = 1.5
 
     def column_type(self, arg_type: str, result_type: str) -> str:
         if self.simple:
@@ -116,6 +120,18 @@ class ComponentKind:
                           params if not self.simple else ())
 
 
+#: Routing's cost model, in estimated nanoseconds of engine time, measured on the embedded
+#: engine with ``bench/calibrate_cost.py`` (2 cores; rounded, the ratios matter): reading a
+#: plain column (keys, counts, sums, min/max) costs about 1.5 ns per uncompressed byte, and
+#: grouping about 20 ns per row read, rollup rows and raw rows alike. Merging stored states
+#: costs far more per byte than reading plain values (``read_ns`` of each kind below: uniq
+#: states ~20 ns/byte), and aggregating raw rows costs ``raw_ns`` per argument byte.
+PLAIN_BYTE_NS = 1.5
+GROUP_ROW_NS = 20.0
+#: each part read costs about 0.2 ms (GROUP BY over 1, 10 and 50 parts of a tiny table:
+#: 1.5, 5.1 and 13.4 ms), which is why rollups are kept merged
+PART_NS = 200_000.0
+
 COMPONENTS: dict[str, ComponentKind] = {
     kind.name: kind
     for kind in (
@@ -126,13 +142,23 @@ COMPONENTS: dict[str, ComponentKind] = {
         ComponentKind("max", "max", True, "max", True, "exact"),
         ComponentKind("uniq", "uniq", False, "uniqMerge", True,
                       "uniq(): adaptive sampling, about 1-2 % error, deterministic: merged "
-                      "states equal one pass over the raw rows"),
-        ComponentKind("uniqExact", "uniqexact", False, "uniqExactMerge", True, "exact"),
+                      "states equal one pass over the raw rows", read_ns=20.0, raw_ns=3.0),
+        ComponentKind("uniqExact", "uniqexact", False, "uniqExactMerge", True, "exact",
+                      read_ns=20.0, raw_ns=8.0),
         ComponentKind("quantileTDigest", "tdigest", False, "quantileTDigestMerge", False,
                       "t-digest: about 1 % rank error; merged digests differ from a one-pass "
-                      "digest by about as much", (0.5,)),
+                      "digest by about as much", (0.5,), read_ns=10.0, raw_ns=10.0),
         ComponentKind("quantileExact", "qexact", False, "quantileExactMerge", True,
-                      "every value is kept: exact, but as large as the column", (0.5,)),
+                      "every value is kept: exact, but as large as the column", (0.5,),
+                      read_ns=5.0, raw_ns=5.0),
+        ComponentKind("groupBitmap", "bitmap", False, "groupBitmapMerge", True,
+                      "a roaring bitmap of integer ids: exact", read_ns=3.0, raw_ns=3.0),
+        ComponentKind("uniqHLL12", "hll12", False, "uniqHLL12Merge", True,
+                      "HyperLogLog, 4,096 cells (2.5 KiB)", read_ns=3.0, raw_ns=3.0),
+        ComponentKind("uniqCombined", "ucombined", False, "uniqCombinedMerge", True,
+                      "array, hash set, then HyperLogLog of 2^17 cells", read_ns=5.0,
+                      raw_ns=4.0),
+
     )
 }
 
@@ -175,6 +201,16 @@ AGGREGATIONS: dict[str, Aggregation] = {
         Aggregation("count_distinct", ("uniqExact",), _single, True, "exact (uniqExact)"),
         Aggregation("count_distinct_approx", ("uniq",), _single, False,
                     "approximate: uniq(), about 1-2 % error; rollups equal raw uniq() exactly"),
+        Aggregation("count_distinct:bitmap", ("groupBitmap",), _single, True,
+                    "exact (groupBitmap of integer ids); small states, fast to merge"),
+        Aggregation("count_distinct_approx:hll12", ("uniqHLL12",), _single, False,
+                    "approximate: uniqHLL12(), about 1.6 % standard error (exact below 16 "
+                    "values); 2.5 KiB states, the fastest to merge; rollups equal raw "
+                    "uniqHLL12() exactly"),
+        Aggregation("count_distinct_approx:combined", ("uniqCombined",), _single, False,
+                    "approximate: uniqCombined(), about 0.3 % standard error, exact for small "
+                    "counts; rollups equal raw uniqCombined() exactly"),
+
         Aggregation("quantile:tdigest", ("quantileTDigest",), _single, False, TDIGEST_NOTE),
         Aggregation("quantile:exact", ("quantileExact",), _single, True,
                     "exact (quantileExact): rollups keep every value"),
@@ -183,9 +219,12 @@ AGGREGATIONS: dict[str, Aggregation] = {
 
 
 def aggregation_for(agg: str, method: str | None) -> Aggregation:
-    """The aggregation of a measure (``median`` is the 0.5 quantile)."""
+    """The aggregation of a measure (``median`` is the 0.5 quantile; ``method`` picks a
+    distinct-count or quantile algorithm)."""
     if agg in ("quantile", "median"):
         return AGGREGATIONS[f"quantile:{method or 'tdigest'}"]
+    if method is not None and method not in ("exact", "uniq"):  # the defaults
+        return AGGREGATIONS[f"{agg}:{method}"]
     return AGGREGATIONS[agg]
 
 

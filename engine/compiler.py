@@ -121,6 +121,10 @@ class CompiledRollup:
     cluster: str | None = None
     #: PARTITION BY of the rollup: the source's time partitioning applied to the bucket
     partition: exp.Expression | None = None
+    #: a rollup with neither grain nor dimensions is ordered by this constant column: with an
+    #: empty sorting key (``ORDER BY tuple()``) AggregatingMergeTree merges parts without
+    #: aggregating their rows, so every insert would add a state to merge at read time
+    constant_key: str | None = None
 
     @property
     def qualified_table(self) -> str:
@@ -257,6 +261,9 @@ def type_probe(source: Source) -> TypeProbe:
             if kind.simple and kind.name != "count":
                 add(key, kind.raw(argument.copy(),
                                   condition.copy() if condition is not None else None))
+            elif not kind.simple:  # ClickHouse checks the argument's type (bitmaps: integers)
+                add(key, kind.fill(argument.copy(),
+                                   condition.copy() if condition is not None else None))
     if not selects:
         selects.append(exp.alias_(exp.Literal.number(1), "p0"))
         keys.append(("value", "1"))
@@ -370,6 +377,10 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
     partition = _rollup_partition(source, rollup.grain, bucket)
     if partition is not None:
         layout["partition"] = canonical_sql(partition)
+    constant_key = None
+    if bucket is None and not dimensions:
+        constant_key = _unique("_group", used)
+        layout["key"] = constant_key
     digest = hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:10]
     table = f"{source.name}_{rollup.name}_{digest}"
     return CompiledRollup(
@@ -385,6 +396,7 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         measures=tuple(ref.name for ref in rollup.measures),
         cluster=source.cluster,
         partition=partition,
+        constant_key=constant_key,
     )
 
 

@@ -18,6 +18,8 @@ from engine.clickhouse import (
 from engine.compiler import CompiledRollup, CompiledSource
 
 CATALOG_TABLE = "_rollups"
+#: a rollup partition's parts are merged into one once all are this old (seconds)
+MERGE_AFTER_SECONDS = 30
 CATALOG_COLUMNS = ("table_name", "source_name", "rollup_name", "state", "updated_at")
 
 
@@ -42,7 +44,8 @@ def bucket_expression(source: CompiledSource, grain: str,
 
 def _key_columns(rollup: CompiledRollup) -> list[str]:
     bucket = [rollup.bucket] if rollup.bucket else []
-    return bucket + [column for column, _ in rollup.dimensions]
+    constant = [rollup.constant_key] if rollup.constant_key else []
+    return bucket + [column for column, _ in rollup.dimensions] + constant
 
 
 def _on_cluster(cluster: str | None) -> list[exp.Expr]:
@@ -55,8 +58,14 @@ def create_database(database: str, cluster: str | None = None) -> exp.Create:
                       if cluster else None)
 
 
-def _rollup_columns(rollup: CompiledRollup) -> list[exp.ColumnDef]:
+def _rollup_columns(rollup: CompiledRollup, local: bool = True) -> list[exp.ColumnDef]:
     columns = []
+    if rollup.constant_key and local:
+        # MATERIALIZED: never in an INSERT's column list, so views and backfills are unchanged
+        constant = _column_def(rollup.constant_key, "UInt8")
+        constant.set("constraints", [exp.ColumnConstraint(
+            kind=exp.ComputedColumnConstraint(this=exp.Literal.number(0), persisted=True))])
+        columns.append(constant)
     if rollup.bucket and rollup.grain:
         columns.append(_column_def(rollup.bucket, GRAIN_TYPES[rollup.grain]))
     columns += [_column_def(column, d.type) for column, d in rollup.dimensions]
@@ -90,8 +99,12 @@ def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.C
     order = exp.Tuple(expressions=keys) if len(keys) != 1 else keys[0]
     properties.append(exp.Order(expressions=[exp.Ordered(this=order if keys else call("tuple"))]))
     # Wide parts keep per-column sizes in system.parts_columns (compact parts report 0), which
-    # routing needs to weigh a query by the bytes of the columns it reads.
-    settings = {"min_bytes_for_wide_part": 0, "min_rows_for_wide_part": 0}
+    # routing needs to weigh a query by the bytes of the columns it reads. Parts older than
+    # MERGE_AFTER_SECONDS are merged into one per partition, so a rollup read after inserts
+    # costs what its merged form costs (one row, one state per group), not one row per part.
+    settings = {"min_bytes_for_wide_part": 0, "min_rows_for_wide_part": 0,
+                "min_age_to_force_merge_seconds": MERGE_AFTER_SECONDS,
+                "min_age_to_force_merge_on_partition_only": 1}
     if any(d.type.startswith("Nullable(") for _, d in rollup.dimensions):
         settings["allow_nullable_key"] = 1
     properties.append(exp.SettingsProperty(expressions=[
@@ -115,7 +128,7 @@ def create_distributed_rollup(rollup: CompiledRollup) -> exp.Create:
                   call("rand"))
     return exp.Create(
         this=exp.Schema(this=_table(rollup.database, rollup.table),
-                        expressions=_rollup_columns(rollup)),
+                        expressions=_rollup_columns(rollup, local=False)),
         kind="TABLE", exists=True,
         properties=exp.Properties(expressions=[*_on_cluster(rollup.cluster),
                                                exp.EngineProperty(this=engine)]))
@@ -230,6 +243,17 @@ def backfill_insert(source: CompiledSource, rollup: CompiledRollup,
         select = select.where(exp.EQ(this=exp.column("_part"), expression=exp.Placeholder(
             this=PART_PARAMETER, kind=data_type("String"))))
     return exp.insert(select, _table(rollup.database, rollup.table))
+
+
+def optimize_rollup(rollup: CompiledRollup) -> exp.Command:
+    """``OPTIMIZE TABLE rollup FINAL``: merge every partition's parts into one, so each group
+    is one row with one state (a backfill writes a part per source part).
+
+    sqlglot has no node for ``OPTIMIZE``: the command is assembled from nodes' names.
+    """
+    target = _table(rollup.database, rollup.local_table).sql(dialect="clickhouse")
+    cluster = f" ON CLUSTER {exp.to_identifier(rollup.cluster).sql()}" if rollup.cluster else ""
+    return exp.Command(this="OPTIMIZE", expression=f"TABLE {target}{cluster} FINAL")
 
 
 def drop_table(table: exp.Table, view: bool = False, cluster: str | None = None) -> exp.Drop:

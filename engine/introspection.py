@@ -20,7 +20,7 @@ COLUMNS = _parse(
 )
 TABLES = _parse("SELECT database, name FROM system.tables WHERE database IN {dbs: Array(String)}")
 COLUMN_SIZES = _parse(
-    "SELECT database, table, column, sum(rows), sum(column_data_uncompressed_bytes) "
+    "SELECT database, table, column, sum(rows), sum(column_data_uncompressed_bytes), count() "
     "FROM system.parts_columns WHERE active AND database IN {dbs: Array(String)} "
     "GROUP BY database, table, column"
 )
@@ -28,6 +28,12 @@ PING = _parse("SELECT 1")
 PARTS = _parse(
     "SELECT partition_id, name, rows FROM system.parts WHERE database = {db: String} "
     "AND table = {name: String} AND active ORDER BY partition_id, name"
+)
+#: what changes when any writer changes a table: its active parts and their latest change
+PARTS_FINGERPRINT = _parse(
+    "SELECT database, table, count(), sum(rows), max(modification_time) FROM system.parts "
+    "WHERE active AND database IN {dbs: Array(String)} GROUP BY database, table "
+    "ORDER BY database, table"
 )
 TABLE_KEYS = _parse(
     "SELECT database, name, sorting_key, partition_key, engine, primary_key FROM system.tables "

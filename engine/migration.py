@@ -67,6 +67,7 @@ def _build_statements(model: CompiledModel, rollup: CompiledRollup,
         Statement(ddl.backfill_insert(source, rollup, snapshot, per_part=not cluster),
                   backfill_from=None if cluster else f"{rollup.database}.{snapshot.name}"),
         Statement(ddl.drop_table(snapshot, cluster=cluster)),
+        Statement(ddl.optimize_rollup(rollup)),
         Statement(ddl.record_state(rollup, READY)),
     ]
     return statements

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
-from engine.clickhouse import DERIVABLE_GRAINS
+from engine.clickhouse import DERIVABLE_GRAINS, GROUP_ROW_NS, PART_NS, PLAIN_BYTE_NS
 from engine.compiler import CompiledRollup, CompiledSource
 from engine.query import Interval, Query, normalize_query
 from engine.render import Rendered, render
@@ -37,6 +37,8 @@ class RollupStats:
     #: whether a time range prunes the table (its sort or partition key leads with time);
     #: when not, any range of a source table reads the whole table
     time_ordered: bool = True
+    #: active parts (each part read has a fixed cost)
+    parts: int = 1
 
     def read_bytes(self, columns: Iterable[str]) -> int:
         """Bytes a query reading ``columns`` scans (whole table when sizes are unknown)."""
@@ -60,14 +62,17 @@ class Candidate:
     detail: str
     rows: int | None = None
     bytes: int | None = None
-    #: bytes this query would read from the rollup (usable rollups only)
+    #: bytes the plan built around this rollup would read (usable rollups only)
     cost: int | None = None
     chosen: bool = False
+    #: that plan's estimated engine time in ms, what routing compares (usable rollups only)
+    estimate: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"rollup": self.rollup, "table": self.table, "usable": self.reason is None,
                 "chosen": self.chosen, "reason": self.reason, "detail": self.detail,
-                "rows": self.rows, "bytes": self.bytes, "read_bytes": self.cost}
+                "rows": self.rows, "bytes": self.bytes, "read_bytes": self.cost,
+                "estimated_ms": self.estimate}
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,34 +215,65 @@ def _span(source: CompiledSource, query: Query, rollup: CompiledRollup,
     return Span((middle_start, middle_end), tuple(edges))
 
 
-def _columns_read(source: CompiledSource, query: Query, rollup: CompiledRollup) -> set[str]:
-    """The rollup columns a query reads: its dimensions, filters, bucket and partials."""
+def _columns_read(source: CompiledSource, query: Query,
+                  rollup: CompiledRollup) -> dict[str, float]:
+    """The rollup columns a query reads (its dimensions, filters, bucket and partials), each
+    with its cost per byte: plain values, or states to merge."""
     names = set(query.dimensions) | query.filter_members()
-    columns = {c for c, d in rollup.dimensions if d.name in names}
+    columns = {c: PLAIN_BYTE_NS for c, d in rollup.dimensions if d.name in names}
     if rollup.bucket and (query.grain is not None or query.interval is not None):
-        columns.add(rollup.bucket)
+        columns[rollup.bucket] = PLAIN_BYTE_NS
     keys = {k for m in (*query.measures, *query.having_members()) for k in source.components_of(m)}
-    return columns | {c for c, p in rollup.components if p.key in keys}
+    columns.update({c: p.kind.read_ns for c, p in rollup.components if p.key in keys})
+    return columns
 
 
 #: cost of a raw-table piece when the source's size is unknown: far above any rollup
 UNKNOWN_RAW_BYTES = 10**15
+#: the raw table replaces a rollup plan only when estimated cheaper by more than the cost
+#: model's precision (about 20 %, and at least the engine's per-query floor, ~1 ms): closer
+#: estimates are ties, which keep the rollup, so a query is not routed back and forth as
+#: the raw table's parts merge
+RAW_MARGIN = 0.8
+RAW_MIN_SAVING_NS = 1_000_000.0
 #: how many times the edges of a range may be cut again into finer rollups
 EDGE_DEPTH = 3
 
 
-def _raw_columns(source: CompiledSource, query: Query) -> set[str]:
-    """Source columns a raw-table piece reads."""
-    expressions = [source.dimensions[n].expression for n in
-                   (set(query.dimensions) | query.filter_members()) if n in source.dimensions]
+def _raw_columns(source: CompiledSource, query: Query) -> dict[str, float]:
+    """Source columns a raw-table piece reads, each with its cost per byte (the dearest
+    aggregation that reads it)."""
+    columns: dict[str, float] = {}
+
+    def read(expression: exp.Expression, cost: float) -> None:
+        for column in expression.find_all(exp.Column):
+            columns[column.name] = max(cost, columns.get(column.name, 0.0))
+
+    for name in set(query.dimensions) | query.filter_members():
+        if name in source.dimensions:
+            read(source.dimensions[name].expression, PLAIN_BYTE_NS)
     keys = {k for m in (*query.measures, *query.having_members()) for k in source.components_of(m)}
     for key in keys:
         component = source.components[key]
-        expressions += [e for e in (component.argument, component.condition) if e is not None]
-    names = {c.name for e in expressions for c in e.find_all(exp.Column)}
+        if component.argument is not None:
+            read(component.argument, component.kind.raw_ns)
+        if component.condition is not None:
+            read(component.condition, PLAIN_BYTE_NS)
     if source.time is not None and (query.grain is not None or query.interval is not None):
-        names.add(source.time.name)
-    return names
+        columns.setdefault(source.time.name, PLAIN_BYTE_NS)
+    return columns
+
+
+def _work(stats: RollupStats, columns: Mapping[str, float], share: float) -> float:
+    """Estimated engine time (ns) to read and group ``columns`` of ``share`` of a table:
+    each part read has a fixed cost, each row read is grouped, each byte read costs its
+    column's rate (the whole table at the plain rate when per-column sizes are unknown)."""
+    if not any(stats.column_bytes.values()):
+        size = stats.bytes * PLAIN_BYTE_NS
+    else:
+        size = sum(stats.column_bytes.get(column, 0) * cost for column, cost in columns.items())
+    parts = max(1.0, stats.parts * share) if share > 0 else 0.0
+    return parts * PART_NS + share * (stats.rows * GROUP_ROW_NS + size)
 
 
 def _data_span(source: CompiledSource, ready: Mapping[str, RollupStats]) -> Interval | None:
@@ -263,36 +299,66 @@ def _fraction(interval: Interval, data: Interval | None) -> float:
 
 @dataclass(frozen=True, slots=True)
 class _Costing:
-    """What costing a plan needs: sizes, the data's time span, the query."""
+    """What costing a plan needs: sizes, the data's time span, the query. ``weighted``
+    prices estimated engine time (routing); otherwise bytes read (what ``explain`` shows)."""
 
     source: CompiledSource
     query: Query
     usable: tuple[tuple[CompiledRollup, RollupStats], ...]
     data: Interval | None
-    raw_bytes: int
-    raw_time_ordered: bool = True
+    raw: RollupStats | None
+    weighted: bool = True
+
+    def _share(self, rollup: CompiledRollup | None, interval: Interval) -> float:
+        # Rollups are ordered by bucket first, so a range reads its share of the table; so
+        # does the raw table when ordered (or partitioned) by time, else it is read whole.
+        if rollup is None:
+            return _fraction(interval, self.data) if self.raw_time_ordered else 1.0
+        return _fraction(interval, self.data) if rollup.grain else 1.0
+
+    def _rollup_at(self, rollup: CompiledRollup, stats: RollupStats, share: float) -> float:
+        columns = _columns_read(self.source, self.query, rollup)
+        if self.weighted:
+            return _work(stats, columns, share)
+        return stats.read_bytes(columns) * share
+
+    def _raw_at(self, share: float) -> float:
+        if self.raw is None:
+            return UNKNOWN_RAW_BYTES * share
+        columns = _raw_columns(self.source, self.query)
+        if self.weighted:
+            return _work(self.raw, columns, share)
+        return self.raw.read_bytes(columns) * share
 
     def rollup_cost(self, rollup: CompiledRollup, stats: RollupStats,
                     interval: Interval) -> float:
-        # Rollups are ordered by bucket first, so a range reads its share of the table.
-        share = _fraction(interval, self.data) if rollup.grain else 1.0
-        return stats.read_bytes(_columns_read(self.source, self.query, rollup)) * share
+        return self._rollup_at(rollup, stats, self._share(rollup, interval))
+
+    @property
+    def raw_time_ordered(self) -> bool:
+        return self.raw.time_ordered if self.raw is not None else True
 
     def raw_cost(self, interval: Interval) -> float:
-        if not self.raw_time_ordered:
-            return float(self.raw_bytes)
-        return self.raw_bytes * _fraction(interval, self.data)
+        return self._raw_at(self._share(None, interval))
 
     def priced(self, pieces: list[Piece]) -> float:
-        """A whole plan's cost: its raw pieces share one branch, which reads the whole table
-        once when the source is not ordered by time."""
+        """A whole plan's cost. The pieces of one table share one branch of the query (one
+        read of its parts); the raw table's read it whole when the source is not ordered by
+        time."""
         stats = dict(self.usable)
-        rollups = sum(self.rollup_cost(p.rollup, stats[p.rollup], (p.start, p.end))
-                      for p in pieces if p.rollup is not None)
-        raw = [p for p in pieces if p.rollup is None]
-        if raw and not self.raw_time_ordered:
-            return rollups + self.raw_bytes
-        return rollups + sum(self.raw_cost((p.start, p.end)) for p in raw)
+        shares: dict[str, float] = {}
+        rollups = {}
+        for piece in pieces:
+            name = piece.rollup.name if piece.rollup else ""
+            if piece.rollup is not None:
+                rollups[name] = piece.rollup
+            shares[name] = shares.get(name, 0.0) + self._share(piece.rollup,
+                                                                (piece.start, piece.end))
+        total = sum(self._rollup_at(rollup, stats[rollup], min(1.0, shares[name]))
+                    for name, rollup in rollups.items())
+        if "" in shares:
+            total += self._raw_at(min(1.0, shares[""]))
+        return total
 
     def option(self, rollup: CompiledRollup, stats: RollupStats, span: Span,
                depth: int) -> tuple[float, list[Piece]]:
@@ -326,9 +392,11 @@ def choose_pieces(source: CompiledSource, query: Query,
     """Evaluate every rollup and return the cheapest exact way to answer, with the reasons.
 
     Each usable rollup serves the aligned middle of the range; its edges go, recursively, to
-    the cheapest finer rollup or the raw table. Cost is the bytes read: per column of each
-    rollup (a `uniq` state column weighs far more than a count), scaled by the share of the
-    data's time span a piece covers, and the raw table's columns for raw pieces.
+    the cheapest finer rollup or the raw table. Cost is estimated engine time: rows grouped
+    plus bytes read, each column at its rate (merging a `uniq` state costs far more per byte
+    than reading a count; see ``engine.clickhouse.PLAIN_BYTE_NS``), scaled by the share of
+    the data's time span a piece covers; raw pieces price the raw table's columns alike. A
+    plan estimated dearer than reading the raw table alone is never chosen.
     """
     candidates: list[Candidate] = []
     usable: list[tuple[CompiledRollup, RollupStats]] = []
@@ -354,9 +422,8 @@ def choose_pieces(source: CompiledSource, query: Query,
         usable.append((rollup, stats))
         spans[rollup.name] = span
     raw_stats = ready.get(source.source.table)
-    costing = _Costing(source, query, tuple(usable), data,
-                       raw_stats.read_bytes(_raw_columns(source, query)) if raw_stats
-                       else UNKNOWN_RAW_BYTES, raw_stats.time_ordered if raw_stats else True)
+    costing = _Costing(source, query, tuple(usable), data, raw_stats)
+    in_bytes = replace(costing, weighted=False)
     options: dict[str, tuple[float, list[Piece]]] = {}
     best: tuple[tuple[float, int, int], list[Piece]] | None = None
     for rollup, stats in usable:
@@ -365,21 +432,29 @@ def choose_pieces(source: CompiledSource, query: Query,
         key = (options[rollup.name][0], stats.rows, len(rollup.dimensions))
         if best is None or key < best[0]:
             best = (key, options[rollup.name][1])
-    if best is not None and raw_stats is not None and not raw_stats.time_ordered and \
-            any(p.rollup is None for p in best[1]):
-        # A source not ordered by time is read whole by any raw piece: when the plan reads
-        # it anyway, reading only the raw table may be cheaper.
-        whole = [Piece(None, *(query.interval or (None, None)))]
-        if costing.priced(whole) < best[0][0]:
-            best = ((costing.priced(whole), 0, 0), whole)
+    raw_only = [Piece(None, *(query.interval or (None, None)))]
+    cheaper_raw = False
+    if best is not None and raw_stats is not None:
+        # a plan reading an unordered source reads all of it anyway: raw alone then wins
+        # outright when cheaper; otherwise it must win by more than the model's precision
+        whole = not raw_stats.time_ordered and any(p.rollup is None for p in best[1])
+        raw_cost, plan_cost = costing.priced(raw_only), best[0][0]
+        cheaper_raw = raw_cost < plan_cost if whole else (
+            raw_cost < RAW_MARGIN * plan_cost and plan_cost - raw_cost > RAW_MIN_SAVING_NS)
+    if cheaper_raw:  # never a plan estimated dearer than reading the raw table
+        best = None
     chosen = max(best[1], key=lambda p: _fraction((p.start, p.end), data)).rollup \
         if best else None
     for rollup, stats in usable:
         detail = "can answer" if not spans[rollup.name].edges else \
             "can answer the aligned middle of the range; the edges come from elsewhere"
+        if cheaper_raw:
+            detail += ("; reading the raw table is estimated cheaper "
+                       f"({costing.priced(raw_only) / 1e6:.3g} ms)")
+        cost, pieces = options[rollup.name]
         candidates.append(Candidate(rollup.name, rollup.qualified_table, None, detail,
-                                    stats.rows, stats.bytes, round(options[rollup.name][0]),
-                                    rollup is chosen))
+                                    stats.rows, stats.bytes, round(in_bytes.priced(pieces)),
+                                    rollup is chosen, round(cost / 1e6, 3)))
     order = {r.name: i for i, r in enumerate(source.rollups)}
     candidates.sort(key=lambda c: order[c.rollup])
     if best is None:

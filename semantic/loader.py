@@ -19,7 +19,7 @@ from semantic.model import (
     AGGREGATIONS,
     DEFAULT_TIMEZONE,
     GRAINS,
-    QUANTILE_METHODS,
+    METHODS,
     RETURNS,
     Dimension,
     Endpoint,
@@ -222,12 +222,12 @@ def _build_measure(reader: _Reader, name: str, value: Any, location: Location,
     condition = reader.scalar(node, "filter", path, str, "filter")
     filter_location = reader.value_location(node, "filter", path) if condition else None
     level = _level(reader, node, path, name, agg)
-    method = reader.choice(node, "method", path, QUANTILE_METHODS, "method")
-    if method is not None and agg not in ("quantile", "median"):
+    method = None
+    if agg in METHODS:
+        method = reader.choice(node, "method", path, METHODS[agg], "method") or METHODS[agg][0]
+    elif "method" in node:
         reader.error(reader.key_location(node, "method", path), f"measure '{name}': 'method' "
-                     "applies only to quantile and median", "invalid-key")
-    if agg in ("quantile", "median"):
-        method = method or "tdigest"
+                     f"applies only to {', '.join(METHODS)}", "invalid-key")
     return Measure(name, agg, column, sql, description, location, where, condition,
                    filter_location, level, method)
 

@@ -20,6 +20,13 @@ AGGREGATIONS: tuple[str, ...] = (
 )
 #: how quantile/median states are kept: a t-digest (small, approximate) or every value (exact)
 QUANTILE_METHODS: tuple[str, ...] = ("tdigest", "exact")
+#: ``method`` choices per aggregation, the default first
+METHODS: dict[str, tuple[str, ...]] = {
+    "quantile": QUANTILE_METHODS,
+    "median": QUANTILE_METHODS,
+    "count_distinct": ("exact", "bitmap"),
+    "count_distinct_approx": ("uniq", "hll12", "combined"),
+}
 RETURNS: tuple[str, ...] = ("object", "list")
 #: filter operators of queries; each takes one value, a list, or none (``is_null``)
 FILTER_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte",

@@ -29,6 +29,7 @@ from server.api.request_ids import request_id_middleware
 from server.api.responses import TABLE_HEADER, error_response
 from server.auth.middleware import access_middleware
 from server.auth.settings import AccessSettings
+from server.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_STALENESS
 from server.explore import routes as explore
 from server.limits import Limits
 from server.observability.requests import observe_requests
@@ -47,14 +48,18 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                load: Callable[[], Model] | None = None,
                access: AccessSettings | None = None,
                limits: Limits | None = None,
-               probe_seconds: float = PROBE_SECONDS) -> Litestar:
+               probe_seconds: float = PROBE_SECONDS,
+               cache_bytes: int = DEFAULT_MAX_BYTES,
+               max_staleness: float = DEFAULT_MAX_STALENESS) -> Litestar:
     """Build the app for a validated model. The warehouse is shared, never opened here;
     ``runtime`` is the model already compiled against it, if the caller has one; ``load``
     reads the model file again for ``POST /v1/admin/reload``; ``access`` configures keys,
     JWTs and CORS (default: access control off, no cross-origin callers); ``limits`` bound
-    what one request may ask (default: the ``SEMANTIC_MAX_*`` settings)."""
+    what one request may ask (default: the ``SEMANTIC_MAX_*`` settings); ``cache_bytes``
+    bounds the result cache (0: off); ``max_staleness`` is how often writes that bypass the
+    service are looked for on a ClickHouse server (0: no caching there)."""
     access = access or AccessSettings()
-    state = State(model, warehouse, runtime, load, limits)
+    state = State(model, warehouse, runtime, load, limits, cache_bytes, max_staleness)
     state.secured = access.enabled
 
     @asynccontextmanager
@@ -80,6 +85,9 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
 
         thread = threading.Thread(target=watch_loop, name="warehouse-watch", daemon=True)
         thread.start()
+        if state.watcher is not None:
+            threading.Thread(target=state.watcher.run, args=(stop,), name="outside-writes",
+                             daemon=True).start()
         if state.started is None:
             state.start_compiling()  # in the background: the server listens at once
         try:

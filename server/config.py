@@ -118,6 +118,11 @@ class Settings:
     limits: OperatingLimits = field(default_factory=OperatingLimits)
     #: ``plain`` (default) or ``json``: the format of every log line
     log_format: str = "plain"
+    #: result cache bound in bytes (0: off)
+    cache_bytes: int = 64 * 1024 * 1024
+    #: on a ClickHouse server, how often writes that bypass the service are looked for
+    #: (seconds; the longest an answer may be stale; 0: no caching there)
+    cache_max_staleness: float = 1.0
 
     @property
     def pool_size(self) -> int:
@@ -151,4 +156,6 @@ def load_settings(model_path: str | None = None) -> Settings:
         model_path=Path(model_path or os.environ.get("SEMANTIC_MODEL", DEFAULT_MODEL)),
         limits=load_operating_limits(),
         log_format=os.environ.get("SEMANTIC_LOG_FORMAT", "plain").strip().lower() or "plain",
+        cache_bytes=int(os.environ.get("SEMANTIC_CACHE_BYTES", str(64 * 1024 * 1024))),
+        cache_max_staleness=float(os.environ.get("SEMANTIC_CACHE_MAX_STALENESS", "1")),
     )

@@ -313,6 +313,7 @@ def repair_rollups(compiled: CompiledModel, warehouse: Warehouse, names: set[str
                         what = "every row"
             finally:
                 warehouse.command(ddl.drop_table(staging))
+            warehouse.command(ddl.optimize_rollup(rollup))  # the swapped-in parts, merged
             repaired += 1
             report(f"repaired {rollup.qualified_table} ({rollup.name}), {what}, in "
                    f"{time.perf_counter() - started:.2f} s")

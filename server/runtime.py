@@ -52,6 +52,12 @@ def _weight(plan: Plan) -> int:
     return size
 
 
+#: Settings of queries that read rollups only: a few thousand rows at most, which one thread
+#: reads faster than the setup of several, and concurrent requests on a small machine then
+#: do not fight over its cores. Queries touching the raw table keep the engine's default.
+ROLLUP_SETTINGS: dict[str, object] = {"max_threads": 1}
+
+
 def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
     """Ask the warehouse for every source's columns and model-expression types.
 
@@ -124,11 +130,22 @@ def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
 @dataclass(frozen=True, slots=True)
 class Answer:
     plan: Plan
-    rows: list[dict[str, Any]]
+    #: the answer's values column by column, in ``plan.columns`` order (limit applied)
+    values: tuple[list[Any], ...]
     truncated: bool
     elapsed_ms: float
     #: what ClickHouse reported for the query (rows and bytes read, its own elapsed time)
     stats: QueryStats | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.values[0]) if self.values else 0
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The answer as one dict per row."""
+        return [dict(zip(self.plan.columns, row, strict=True)) for row in
+                zip(*self.values, strict=True)]
 
 
 class Runtime:
@@ -142,6 +159,8 @@ class Runtime:
         #: Plans are pure functions of the query and of ``ready``: cached until ``ready``
         #: changes, they keep sqlglot off the request path of repeated queries.
         self._plans: dict[tuple[Query, bool] | None, Plan] = {}
+        #: changes whenever ``ready`` does (answers may then be read from other tables)
+        self.generation = 0
 
     @classmethod
     def start(cls, model: Model, warehouse: Warehouse) -> Runtime:
@@ -167,24 +186,26 @@ class Runtime:
                 # On a cluster the Distributed table has no parts: this node's shard of the
                 # local table stands in for the relative sizes routing compares.
                 local = f"{rollup.database}.{rollup.local_table}"
-                rows, columns = sizes.get(local, (0, {}))
+                rows, columns, parts = sizes.get(local, (0, {}, 0))
                 first, end = self._time_span(rollup) if rollup.grain else (None, None)
-                ready[name] = RollupStats(rows, sum(columns.values()), columns, first, end)
+                ready[name] = RollupStats(rows, sum(columns.values()), columns, first, end,
+                                          parts=parts)
         keys = self.warehouse.query(TABLE_KEYS, {"dbs": sorted({s.database for s in sources})})
         ordered = {f"{db}.{name}": (sorting, partition) for db, name, sorting, partition, *_
                    in keys.rows}
         for source in sources:
             if source.table in sizes:
-                rows, columns = sizes[source.table]
+                rows, columns, parts = sizes[source.table]
                 sorting, partition = ordered.get(source.table, ("", ""))
                 time = source.time_column or ""
                 time_ordered = bool(time) and (leads_with(sorting, time) or any(
                     leads_with(part, time) for part in partition.split(",")))
                 ready[source.table] = RollupStats(rows, sum(columns.values()), columns,
-                                                  time_ordered=time_ordered)
+                                                  time_ordered=time_ordered, parts=parts)
         with self._lock:
             if ready != self.ready:
                 self._plans.clear()
+                self.generation += 1
             self.ready = ready
 
     def _time_span(self, rollup: CompiledRollup) -> tuple[datetime | None, datetime | None]:
@@ -248,17 +269,35 @@ class Runtime:
                     self._plans[asked] = plan
         return plan
 
+    def cached_plan(self, query: Query, force_raw: bool = False) -> Plan | None:
+        """The plan of a query asked before (absolute range), without planning: a dict
+        lookup, cheap enough for the event loop."""
+        access = current_access()
+        if access is not None:  # as ``plan`` does: the caller's restriction first
+            query = secure_query(self.compiled.sources[self.source_name(query.source)], query,
+                                 access)
+        try:
+            return self._plans.get((query, force_raw))
+        except TypeError:
+            return None
+
     def run(self, plan: Plan) -> Answer:
         started = time.perf_counter()
-        result = self.warehouse.query(plan.sql, plan.parameters, bounded=True,
-                                      raw=plan.rollup is None)
+        rollups_only = all(piece.rollup is not None for piece in plan.pieces)
+        names, values, stats = self.warehouse.query_columns(
+            plan.sql, plan.parameters, bounded=True, raw=plan.rollup is None,
+            settings=ROLLUP_SETTINGS if rollups_only else None)
         elapsed = (time.perf_counter() - started) * 1000
-        rows = [dict(zip(plan.columns, row, strict=True)) for row in result.rows]
+        if not names:  # no rows: the embedded engine may send no header either
+            values = [[] for _ in plan.columns]
+        assert plan.query.limit is not None
+        limit = plan.query.limit
+        truncated = len(values[0]) > limit if values else False
+        if truncated:
+            values = [column[:limit] for column in values]
         if plan.instant_column is not None:
             zone = ZoneInfo(plan.query.timezone or "UTC")
-            for row in rows:
-                seconds = row[plan.instant_column]
-                row[plan.instant_column] = datetime.fromtimestamp(int(seconds), zone)
-        assert plan.query.limit is not None
-        truncated = len(rows) > plan.query.limit
-        return Answer(plan, rows[: plan.query.limit], truncated, elapsed, result.stats)
+            index = plan.columns.index(plan.instant_column)
+            values[index] = [datetime.fromtimestamp(int(seconds), zone)
+                             for seconds in values[index]]
+        return Answer(plan, tuple(values), truncated, elapsed, stats)

@@ -45,5 +45,32 @@ def json_value(value: Any) -> Any:
     return value
 
 
+#: value types msgspec encodes as we want them without conversion
+_PLAIN = (int, str, bool, type(None))
+
+
+def json_column(values: list[Any]) -> list[Any]:
+    """A column of ClickHouse values as JSON values, converted only when a value needs it
+    (counts and strings, the common case, are returned as they are).
+
+    >>> json_column([1, 2]), json_column([2.0, 2.5, None])
+    ([1, 2], [2, 2.5, None])
+    """
+    for value in values:
+        if not isinstance(value, _PLAIN):
+            return [json_value(v) for v in values]
+    return values
+
+
+def json_rows(names: tuple[str, ...], columns: tuple[list[Any], ...]) -> list[dict[str, Any]]:
+    """Rows as dicts of JSON values, built column by column.
+
+    >>> json_rows(("a", "b"), ([1, 2], [0.5, 3.0]))
+    [{'a': 1, 'b': 0.5}, {'a': 2, 'b': 3}]
+    """
+    converted = [json_column(column) for column in columns]
+    return [dict(zip(names, row, strict=True)) for row in zip(*converted, strict=True)]
+
+
 def encode(payload: Any) -> bytes:
     return msgspec.json.encode(payload)

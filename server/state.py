@@ -6,11 +6,13 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from semantic.errors import SemanticError
 from semantic.model import Model
+from server.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_STALENESS, ResultCache
+from server.freshness import PartsWatcher
 from server.limits import Limits, load_limits
 from server.runtime import Runtime, compile_against
 from server.validation import check_offline
@@ -42,7 +44,9 @@ class State:
     """
 
     def __init__(self, model: Model, warehouse: Warehouse, runtime: Runtime | None,
-                 load: Callable[[], Model] | None = None, limits: Limits | None = None) -> None:
+                 load: Callable[[], Model] | None = None, limits: Limits | None = None,
+                 cache_bytes: int = DEFAULT_MAX_BYTES,
+                 max_staleness: float = DEFAULT_MAX_STALENESS) -> None:
         self.model = model
         #: what one request may ask for (``SEMANTIC_MAX_*`` settings)
         self.limits = limits or load_limits()
@@ -55,6 +59,23 @@ class State:
         self.secured = False
         self._attempt: _Attempt | None = None
         self._logged: str | None = None
+        #: writers outside this service exist only on a ClickHouse server
+        self.watcher = None if warehouse.embedded or max_staleness <= 0 else PartsWatcher(
+            warehouse, self._watched_databases, max_staleness)
+        if not warehouse.embedded and max_staleness <= 0:
+            cache_bytes = 0  # no bound on staleness: never cache
+        self.cache = ResultCache(cache_bytes, self._data_stamp)
+
+    def _data_stamp(self) -> Hashable:
+        """What the cached answers depend on besides the query: writes through this
+        warehouse, the runtime (model and ready rollups) and writes seen from outside."""
+        runtime = self._runtime
+        return (self.warehouse.writes, id(runtime), runtime.generation if runtime else 0,
+                self.watcher.stamp if self.watcher else 0)
+
+    def _watched_databases(self) -> list[str]:
+        model = self.model
+        return [model.rollup_database, *(s.database for s in model.sources)]
 
     def start_compiling(self) -> _Attempt:
         """The attempt in flight, else a new one (unless the last failed under a second ago:

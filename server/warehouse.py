@@ -119,6 +119,9 @@ class Warehouse:
         self._create_lock = threading.Lock()
         #: Held by ingestion through this service and by the instant of view creation.
         self.ingestion_lock = threading.RLock()
+        #: counts statements that may have written (everything but queries), incremented
+        #: when each one ends: answers cached before a write are known to be stale after it
+        self.writes = 0
         self._closed = False
         self.circuit = Circuit(f"ClickHouse at {location}")
         #: logs each change between reachable and unreachable once
@@ -261,14 +264,12 @@ class Warehouse:
         CLICKHOUSE_ERRORS.labels(error.code).inc()
         return error
 
-    def query(self, statement: exp.Expression | Rendered,
-              parameters: Mapping[str, object] | None = None, bounded: bool = False,
-              raw: bool = False) -> Result:
-        """Run a SELECT. ``bounded``: a request's query, stopped by ClickHouse past the query
-        time and memory limits. ``raw``: it reads mostly a raw table, and takes one of the
-        ``limits.raw_slots`` slots first (503 ``busy`` when none frees up in time)."""
+    def _select(self, statement: exp.Expression | Rendered,
+                parameters: Mapping[str, object] | None, bounded: bool, raw: bool,
+                extra: Mapping[str, object] | None = None) -> tuple[Any, QueryStats]:
         sql = statement if isinstance(statement, str) else render(statement)
-        settings = {**self._query_settings, **(self._bounds() if bounded else {})}
+        settings = {**self._query_settings, **(self._bounds() if bounded else {}),
+                    **(extra or {})}
         if raw and not self._raw_slots.acquire(timeout=self.limits.queue_timeout):
             raise WarehouseBusy(f"all {self.limits.raw_slots} connections for queries that "
                                 "read a raw table are busy (SEMANTIC_RAW_POOL_SIZE); answers "
@@ -284,7 +285,26 @@ class Warehouse:
         stats = record_statement("query", time.perf_counter() - started,
                                  getattr(result, "summary", None))
         note_statement(stats)
+        return result, stats
+
+    def query(self, statement: exp.Expression | Rendered,
+              parameters: Mapping[str, object] | None = None, bounded: bool = False,
+              raw: bool = False) -> Result:
+        """Run a SELECT. ``bounded``: a request's query, stopped by ClickHouse past the query
+        time and memory limits. ``raw``: it reads mostly a raw table, and takes one of the
+        ``limits.raw_slots`` slots first (503 ``busy`` when none frees up in time)."""
+        result, stats = self._select(statement, parameters, bounded, raw)
         return Result(tuple(result.column_names), list(result.result_rows), stats)
+
+    def query_columns(self, statement: exp.Expression | Rendered,
+                      parameters: Mapping[str, object] | None = None, bounded: bool = False,
+                      raw: bool = False, settings: Mapping[str, object] | None = None,
+                      ) -> tuple[tuple[str, ...], list[list[Any]], QueryStats]:
+        """Like ``query``, with the values column by column (no row tuples built) and extra
+        ``settings``; returns the column names, the columns and what running it cost."""
+        result, stats = self._select(statement, parameters, bounded, raw, settings)
+        names = tuple(result.column_names)
+        return names, [list(column) for column in result.result_columns], stats
 
     def command(self, statement: exp.Expression,
                 parameters: Mapping[str, object] | None = None) -> None:
@@ -292,8 +312,11 @@ class Warehouse:
         sql = render(statement)
         logger.debug("command: %s", sql)
         started = time.perf_counter()
-        with self._guarded(self.limits.command_timeout, "a statement", sql) as client:
-            result = client.command(sql, parameters=dict(parameters or {}))
+        try:
+            with self._guarded(self.limits.command_timeout, "a statement", sql) as client:
+                result = client.command(sql, parameters=dict(parameters or {}))
+        finally:
+            self.writes += 1
         note_statement(record_statement("command", time.perf_counter() - started,
                                         getattr(result, "summary", None)))
 
@@ -306,10 +329,13 @@ class Warehouse:
             if self._closed:
                 raise WarehouseUnavailable("the server is shutting down; nothing was inserted")
             started = time.perf_counter()
-            with self._guarded(self.limits.command_timeout, "the rows",
-                               f"INSERT INTO {table}") as client:
-                summary = client.insert(name, list(rows), column_names=list(columns),
-                                        database=database)
+            try:
+                with self._guarded(self.limits.command_timeout, "the rows",
+                                   f"INSERT INTO {table}") as client:
+                    summary = client.insert(name, list(rows), column_names=list(columns),
+                                            database=database)
+            finally:
+                self.writes += 1
             record_statement("insert", time.perf_counter() - started,
                              getattr(summary, "summary", None))
 
@@ -402,12 +428,14 @@ class Warehouse:
         result = self.query(introspection.TABLES, {"dbs": list(databases)})
         return frozenset(f"{db}.{name}" for db, name in result.rows)
 
-    def column_sizes(self, databases: Sequence[str]) -> dict[str, tuple[int, dict[str, int]]]:
-        """``db.table`` -> (rows, column -> uncompressed bytes) over active parts."""
+    def column_sizes(self, databases: Sequence[str]
+                     ) -> dict[str, tuple[int, dict[str, int], int]]:
+        """``db.table`` -> (rows, column -> uncompressed bytes, active parts) over active
+        parts."""
         result = self.query(introspection.COLUMN_SIZES, {"dbs": list(databases)})
-        sizes: dict[str, tuple[int, dict[str, int]]] = {}
-        for db, table, column, rows, size in result.rows:
-            _, columns = sizes.setdefault(f"{db}.{table}", (int(rows), {}))
+        sizes: dict[str, tuple[int, dict[str, int], int]] = {}
+        for db, table, column, rows, size, parts in result.rows:
+            _, columns, _ = sizes.setdefault(f"{db}.{table}", (int(rows), {}, int(parts)))
             columns[column] = int(size)
         return sizes
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response, get
@@ -12,10 +13,10 @@ from engine.query import Filter, Order, Query, QueryError, TimeRange
 from semantic.errors import FieldError
 from semantic.model import Endpoint, Model
 from semantic.suggest import did_you_mean, shown
-from server.api.responses import TABLE_HEADER, json_response
-from server.observability.metrics import count_answer
-from server.observability.requests import note_answer
-from server.serialize import json_value
+from server.api.responses import JSON, TABLE_HEADER
+from server.runtime import Answer
+from server.serialize import encode, json_rows
+from server.serving import CACHE_HEADER, current_runtime, serve_answer
 from server.state import State
 
 #: query parameters every generated endpoint takes besides dimension filters
@@ -108,16 +109,32 @@ def endpoint_query(endpoint: Endpoint, model: Model,
     ), origins
 
 
+def _renderer(endpoint: Endpoint) -> Callable[[Answer], bytes]:
+    """Encodes an answer as the endpoint's body: its fields under their JSON names, a list or
+    (``returns: object``) the first row."""
+    names = tuple(f.name for f in endpoint.fields)
+    members = tuple(f.member.name for f in endpoint.fields)
+
+    def render(answer: Answer) -> bytes:
+        index = {name: i for i, name in enumerate(answer.plan.columns)}
+        rows = json_rows(names, tuple(answer.values[index[m]] for m in members))
+        if endpoint.returns == "object":
+            return encode(rows[0] if rows else dict.fromkeys(names))
+        return encode(rows)
+
+    return render
+
+
 def _endpoint_handler(state: State) -> HTTPRouteHandler:
     """One handler for every endpoint of the current model, looked up by path, so a reloaded
     model's endpoints are served without a restart."""
-    def handle(request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def handle(request: Request[Any, Any, Any]) -> Response[bytes]:
         path = "/" + request.path_params["path"].lstrip("/")
         missing = UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta for "
                                   "the endpoints")
         if all(e.path != path for e in state.model.endpoints):
             raise missing
-        runtime = state.runtime()
+        runtime = await current_runtime(state)
         endpoint = next((e for e in runtime.model.endpoints if e.path == path), None)
         if endpoint is None:  # removed by a reload meanwhile
             raise missing
@@ -125,22 +142,14 @@ def _endpoint_handler(state: State) -> HTTPRouteHandler:
         query, origins = endpoint_query(endpoint, runtime.model, params)
         try:
             check_query_limits(query, state.limits.query)
-            plan = runtime.plan(query)
+            cached, hit = await serve_answer(state, endpoint, query, False,
+                                             _renderer(endpoint), route=endpoint.path)
         except QueryError as exc:
             raise QueryError(_parameter_field(exc.field, origins), exc.message) from None
-        answer = runtime.run(plan)
-        count_answer(plan.query.source, plan.rollup.name if plan.rollup else None, False)
-        note_answer(plan.tables, len(answer.rows), route=endpoint.path)
-        rows = [
-            {f.name: json_value(row[f.member.name]) for f in endpoint.fields}
-            for row in answer.rows
-        ]
-        body: Any = rows
-        if endpoint.returns == "object":
-            body = rows[0] if rows else {f.name: None for f in endpoint.fields}
-        return json_response(body, headers={TABLE_HEADER: answer.plan.table})
+        return Response(content=cached.body, media_type=JSON, headers={
+            TABLE_HEADER: cached.table, CACHE_HEADER: "hit" if hit else "miss"})
 
-    return get("/{path:path}", name="endpoints", sync_to_thread=True)(handle)
+    return get("/{path:path}", name="endpoints")(handle)
 
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:

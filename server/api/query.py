@@ -14,18 +14,13 @@ from engine.planner import Plan
 from semantic.errors import ModelError, SemanticError
 from semantic.model import Source
 from server.api.model_outline import endpoints_meta, model_outline
-from server.api.responses import TABLE_HEADER, json_response
-from server.observability.metrics import count_answer
-from server.observability.requests import note_answer
+from server.api.responses import JSON, TABLE_HEADER, json_response
 from server.runtime import Answer, Runtime
 from server.schemas import decode_query, to_query
-from server.serialize import json_value
+from server.serialize import encode, json_rows, json_value
+from server.serving import CACHE_HEADER, current_runtime, serve_answer
 from server.state import State
 from server.warehouse import WarehouseUnavailable
-
-
-def _rows(answer: Answer) -> list[dict[str, Any]]:
-    return [{k: json_value(v) for k, v in row.items()} for row in answer.rows]
 
 
 def _range(plan: Plan) -> dict[str, Any] | None:
@@ -44,7 +39,7 @@ def _meta(answer: Answer) -> dict[str, Any]:
         "source": plan.query.source,
         "time_range": _range(plan),
         "timezone": plan.query.timezone,
-        "rows": len(answer.rows),
+        "rows": answer.count,
         "truncated": answer.truncated,
         "limit": plan.query.limit,
         "elapsed_ms": round(answer.elapsed_ms, 3),
@@ -55,7 +50,12 @@ def _meta(answer: Answer) -> dict[str, Any]:
 
 def answer_body(answer: Answer) -> dict[str, Any]:
     """The ``/v1/query`` answer: rows and meta."""
-    return {"data": _rows(answer), "meta": _meta(answer)}
+    return {"data": json_rows(answer.plan.columns, answer.values), "meta": _meta(answer)}
+
+
+def render_answer(answer: Answer) -> bytes:
+    """The ``/v1/query`` body of an answer, encoded."""
+    return encode(answer_body(answer))
 
 
 def _measure_meta(source: Source, compiled: CompiledMeasure) -> dict[str, Any]:
@@ -154,19 +154,16 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     body_bytes = state.limits.body_bytes
 
-    @post("/v1/query", sync_to_thread=True, status_code=200, request_max_body_size=body_bytes)
-    def query(body: RawBody) -> Response[bytes]:
+    @post("/v1/query", status_code=200, request_max_body_size=body_bytes)
+    async def query(body: RawBody) -> Response[bytes]:
         request = decode_query(body)
-        runtime = state.runtime()
+        runtime = await current_runtime(state)
         source = runtime.source_name(request.source)
-        plan = runtime.plan(to_query(request, source, state.limits.query),
-                            force_raw=request.force_raw)
-        answer = runtime.run(plan)
-        count_answer(plan.query.source, plan.rollup.name if plan.rollup else None,
-                     request.force_raw)
-        note_answer(plan.tables, len(answer.rows))
-        return json_response({"data": _rows(answer), "meta": _meta(answer)},
-                             headers={TABLE_HEADER: plan.table})
+        cached, hit = await serve_answer(state, "query",
+                                         to_query(request, source, state.limits.query),
+                                         request.force_raw, render_answer)
+        return Response(content=cached.body, media_type=JSON, headers={
+            TABLE_HEADER: cached.table, CACHE_HEADER: "hit" if hit else "miss"})
 
     @post("/v1/explain", sync_to_thread=True, status_code=200, request_max_body_size=body_bytes)
     def explain(body: RawBody) -> Response[bytes]:

@@ -120,7 +120,9 @@ def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtim
     check_offline(model)
     warehouse = open_warehouse(settings)
     app = create_app(model, warehouse, close_warehouse=True,
-                     load=lambda: load_model(settings.model_path), access=access)
+                     load=lambda: load_model(settings.model_path), access=access,
+                     cache_bytes=settings.cache_bytes,
+                     max_staleness=settings.cache_max_staleness)
     attempt = app.state.semantic.start_compiling()
     limits = settings.limits
     attempt.done.wait(None if settings.embedded else limits.connect_timeout)

@@ -30,7 +30,11 @@ EVENTS_TYPES = SourceTypes(
     probed={("value", "region"): "String", ("value", "user_id"): "String",
             ("value", "revenue"): "Float64", ("value", "revenue > 0"): "UInt8",
             ("sum", "revenue", ""): "Float64",
-            ("min", "revenue", ""): "Float64", ("max", "revenue", ""): "Float64"},
+            ("min", "revenue", ""): "Float64", ("max", "revenue", ""): "Float64",
+            ("uniq", "user_id", ""): "AggregateFunction(uniq, String)",
+            ("uniqExact", "user_id", ""): "AggregateFunction(uniqExact, String)",
+            ("quantileTDigest", "revenue", ""):
+                "AggregateFunction(quantileTDigest(0.5), Float64)"},
 )
 
 
@@ -40,7 +44,7 @@ def compiled_reference() -> CompiledModel:
 
 def _ready(compiled: CompiledModel) -> dict[str, RollupStats]:
     # Sizes chosen so that smaller rollups are cheaper, as system.parts would report them.
-    return {r.qualified_table: RollupStats(10 ** i, 100 * 10 ** i)
+    return {r.qualified_table: RollupStats(10 ** (i + 3), 100 * 10 ** (i + 3))
             for i, r in enumerate(compiled.rollups)}
 
 

@@ -208,6 +208,39 @@ def test_planner_cost_ties_broken_by_rows(daily_rows: int, region_daily_rows: in
     assert plan.rollup is not None and plan.rollup.name == winner
 
 
+def test_planner_prices_state_merges_above_plain_bytes() -> None:
+    """A byte of uniq states costs far more to serve than a byte of counts."""
+    ready = {TABLES["totals"]: RollupStats(1, 2_000_000, {"count_all": 1_000_000,
+                                                         "uniq_user_id": 1_000_000})}
+    counts = _candidates(plan_query(SOURCE, Query("events", ("total_events",)), ready))
+    states = _candidates(plan_query(SOURCE, Query("events", ("unique_users",)), ready))
+    assert counts["totals"].cost == states["totals"].cost == 1_000_000  # the same bytes
+    plain, merged = counts["totals"].estimate, states["totals"].estimate
+    assert plain is not None and merged is not None and merged > 10 * plain
+
+
+RAW_TABLE = SOURCE.source.table
+
+
+def test_planner_never_chooses_a_rollup_dearer_than_raw() -> None:
+    """A rollup that barely aggregates (as many groups as raw rows, more bytes than the raw
+    columns the query needs) loses to the raw table, and explain says why."""
+    query = Query("events", ("total_events",), ("region",), "hour", time_range=DAY_RANGE)
+    ready = {TABLES["region_hourly"]: RollupStats(1_000_000, 0, {
+        "region": 8_000_000, "event_ts_hour": 4_000_000, "count_all": 8_000_000}),
+        RAW_TABLE: RollupStats(1_000_000, 0, {"region": 8_000_000, "event_ts": 4_000_000})}
+    plan = plan_query(SOURCE, query, ready)
+    assert plan.rollup is None and plan.tables == (RAW_TABLE,)
+    hourly = _candidates(plan)["region_hourly"]
+    assert hourly.reason is None and not hourly.chosen
+    assert "reading the raw table is estimated cheaper" in hourly.detail
+    # the same rollup with a hundredth of the rows wins again
+    ready[TABLES["region_hourly"]] = RollupStats(10_000, 0, {
+        "region": 80_000, "event_ts_hour": 40_000, "count_all": 80_000})
+    served = plan_query(SOURCE, query, ready)
+    assert served.rollup is not None and served.rollup.name == "region_hourly"
+
+
 # --- measures -----------------------------------------------------------------------------
 
 
@@ -575,9 +608,10 @@ def test_candidate_to_dict_one_chosen_when_a_rollup_serves(query: Query) -> None
     assert [r["rollup"] for r in rows] == [r.name for r in SOURCE.rollups]
     for row in rows:
         assert list(row) == ["rollup", "table", "usable", "chosen", "reason", "detail", "rows",
-                             "bytes", "read_bytes"]
+                             "bytes", "read_bytes", "estimated_ms"]
         assert row["usable"] is (row["reason"] is None)
         assert (row["read_bytes"] is None) is (row["reason"] is not None)
+        assert (row["estimated_ms"] is None) is (row["reason"] is not None)
         assert row["table"] == TABLES[str(row["rollup"])]
     chosen = [r for r in rows if r["chosen"]]
     assert plan.rollup is not None and len(chosen) == 1
@@ -592,4 +626,4 @@ def test_candidate_to_dict_none_chosen_when_raw_serves() -> None:
     assert not_built.to_dict() == {
         "rollup": "totals", "table": TABLES["totals"], "usable": False, "chosen": False,
         "reason": "not_built", "detail": "the rollup table is not built yet; run `semantic apply`",
-        "rows": None, "bytes": None, "read_bytes": None}
+        "rows": None, "bytes": None, "read_bytes": None, "estimated_ms": None}

@@ -310,3 +310,20 @@ def test_admin_and_ingestion_refuse_cross_site_requests(model: Model,
         # queries stay callable cross-site (read-only; CORS decides what a page may read)
         assert client.post("/v1/query", json=TOTALS,
                            headers={"Origin": "https://evil.test"}).status_code == 200
+
+
+def test_cached_answers_never_cross_callers(model: Model, warehouse: Warehouse) -> None:
+    """The result cache is keyed by the query after row-level security is added: a cached
+    answer of one caller is never served to a caller with another restriction."""
+    one_key, one = _key({"read"}, {"tenant": 1})
+    two_key, two = _key({"read"}, {"tenant": 2})
+    with _client(model, warehouse, AccessSettings(keys=(one, two))) as client:
+        for _ in range(2):  # the second round is answered from the cache
+            first = client.get("/api/totals", headers=_bearer(one_key))
+            second = client.get("/api/totals", headers=_bearer(two_key))
+            queried = client.post("/v1/query", json=TOTALS, headers=_bearer(two_key))
+            assert first.json() == {"n": 2, "rev": 30}
+            assert second.json() == {"n": 1, "rev": 5}
+            assert queried.json()["data"] == [{"events": 1, "revenue": 5}]
+        assert {first.headers["x-semantic-cache"], second.headers["x-semantic-cache"],
+                queried.headers["x-semantic-cache"]} == {"hit"}

@@ -1,0 +1,481 @@
+"""Side-by-side benchmark: our server vs the hand-written MVs vs the raw table, through HTTP.
+
+One run, per data size (``--rows 5000000,50000000``):
+
+1. prepares two embedded data directories with the same reference rows: ours (``semantic
+   demo`` + ``semantic apply``) and the hand-written fix (``bench/baseline_server.py``: the
+   scenario's two MVs; it also answers from the raw table);
+2. measures with ``wrk`` on loopback, each case for ``--duration`` seconds at 1, 8 and 32
+   connections: the reference endpoints (our server with its result cache, and again started
+   with the cache off; the hand-written MVs; the raw table), ``/api/breakdown`` over 500
+   distinct date ranges, and a mix of /v1/query shapes (routed, cached and not, and
+   ``force_raw``);
+3. checks that every server gives the same numbers, records each server's RSS, and prints
+   one markdown table per size (``--output`` also writes it to a file).
+
+Needs ``wrk`` (Debian/Ubuntu: ``apt-get install wrk``; macOS: ``brew install wrk``). Only
+127.0.0.1 is contacted; every server started is stopped at the end.
+
+    .venv/bin/python bench/compare.py [--rows 5000000] [--duration 5] [--output FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+LUA = ROOT / "bench" / "requests.lua"
+CONNECTIONS = (1, 8, 32)
+
+#: the /v1/query shapes of the mix (name, body)
+SHAPES: list[tuple[str, dict[str, Any]]] = [
+    ("totals", {"measures": ["total_events", "unique_users", "total_revenue"]}),
+    ("by region", {"measures": ["total_events", "total_revenue"], "dimensions": ["region"]}),
+    ("region x day", {"measures": ["total_events"], "dimensions": ["region"], "grain": "day"}),
+    ("users per day", {"measures": ["unique_users"], "grain": "day"}),
+    ("avg revenue per month", {"measures": ["avg_revenue"], "grain": "month"}),
+    ("hourly, one week", {"measures": ["total_events"], "grain": "hour",
+                          "time_range": {"from": "2026-03-01", "to": "2026-03-08"}}),
+    ("unaligned range + metric", {"measures": ["total_events", "paying_share"],
+                                  "dimensions": ["region"],
+                                  "time_range": {"from": "2026-01-10T06:30",
+                                                 "to": "2026-02-03T18:00"}}),
+    ("filter in, weekly", {"measures": ["total_events", "total_revenue"], "grain": "week",
+                           "filters": [{"member": "region", "op": "in",
+                                        "values": ["us-east", "eu-central"]}]}),
+    ("having + top 5", {"measures": ["total_events"], "dimensions": ["region"],
+                        "grain": "day", "order": ["-total_events"], "limit": 5,
+                        "filters": [{"member": "total_events", "op": "gte", "value": 18500}]}),
+    ("quantiles, February", {"measures": ["median_revenue", "revenue_p90"],
+                             "dimensions": ["region"],
+                             "time_range": {"from": "2026-02-01", "to": "2026-03-01"}}),
+    ("min/max per day", {"measures": ["min_revenue", "max_revenue"], "grain": "day"}),
+    ("Berlin days", {"measures": ["total_events", "total_revenue"], "grain": "day",
+                     "timezone": "Europe/Berlin",
+                     "time_range": {"from": "2026-03-28", "to": "2026-03-31"}}),
+    ("exact users (raw)", {"measures": ["exact_users"], "dimensions": ["region"]}),
+]
+
+
+PREFACE = """# Benchmarks
+
+Written by `make bench` (`bench/compare.py`): our server against the obvious hand-written fix
+(the scenario's two AggregatingMergeTree tables and materialized views behind a stdlib
+`ThreadingHTTPServer`, `bench/baseline_server.py`) and against the raw table, over the same
+embedded engine and the same rows, measured side by side in one run with `wrk` on loopback.
+"Cached" is our server as it runs by default (repeated requests are answered from the result
+cache); "cache off" is the same server started with `SEMANTIC_CACHE_BYTES=0`, so every request
+runs its query. The machine is shared: the load average below says how busy it was.
+
+"""
+
+
+FLIGHTS_MODEL = ROOT / "bench" / "flights.yaml"
+FLIGHTS_ROWS = 336_000
+#: the barely-aggregating shape: 20 carriers x 300 origins x 300 destinations x 720 hours
+FLIGHTS_SETUP = [
+    "CREATE DATABASE IF NOT EXISTS bench",
+    "CREATE TABLE IF NOT EXISTS bench.flights (ts DateTime, carrier LowCardinality(String), "
+    "origin String, dest String, delay Float64) ENGINE = MergeTree ORDER BY ts",
+]
+FLIGHTS_INSERT = (
+    "INSERT INTO bench.flights SELECT toDateTime('2026-01-01 00:00:00', 'UTC') + "
+    "toIntervalSecond(cityHash64(number, 1) % (86400 * 30)), "
+    "concat('C', toString(cityHash64(number, 2) % 20)), "
+    "concat('A', toString(cityHash64(number, 3) % 300)), "
+    "concat('A', toString(cityHash64(number, 4) % 300)), "
+    "toFloat64(cityHash64(number, 5) % 120) FROM numbers({rows:UInt64})")
+FLIGHT_SHAPES: list[tuple[str, dict[str, Any]]] = [
+    ("routes x hour", {"measures": ["flights"], "dimensions": ["carrier", "origin", "dest"],
+                       "grain": "hour"}),
+    ("routes x day", {"measures": ["flights", "avg_delay"],
+                      "dimensions": ["carrier", "origin", "dest"], "grain": "day"}),
+    ("per carrier", {"measures": ["flights", "avg_delay"], "dimensions": ["carrier"]}),
+    ("per origin, one week", {"measures": ["flights"], "dimensions": ["origin"],
+                              "time_range": {"from": "2026-01-05", "to": "2026-01-12"}}),
+    ("total", {"measures": ["flights", "avg_delay"]}),
+    ("daily", {"measures": ["flights"], "grain": "day"}),
+]
+
+
+def say(line: str = "") -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("CLICKHOUSE_URL", None)
+    env.update(SEMANTIC_DATA_DIR=str(data_dir), SEMANTIC_MODEL=str(ROOT / "metrics.yaml"),
+               PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    began = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    say(f"  {' '.join(command[1:4])}: {time.perf_counter() - began:.1f} s")
+
+
+def prepare(base: Path, rows: int) -> tuple[Path, Path]:
+    ours, handmade = base / "ours", base / "handmade"
+    ours.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    _run([python, "-m", "server.cli", "demo", "--rows", str(rows)], _env(ours))
+    _run([python, "-m", "server.cli", "apply"], _env(ours))
+    _run([python, str(ROOT / "bench" / "baseline_server.py"), "prepare", "--data-dir",
+          str(handmade), "--rows", str(rows)], _env(handmade))
+    return ours, handmade
+
+
+def _get(port: int, path: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://{HOST}:{port}{path}", data=data,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.loads(response.read())
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], port: int) -> Iterator[int]:
+    """Start a server, wait until it answers, yield its pid, stop it."""
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"{' '.join(command)} exited:\n{log.read().decode()[-2000:]}")
+            try:
+                _get(port, "/healthz")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{' '.join(command)} did not answer in 120 s") from None
+                time.sleep(0.2)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def ours(data_dir: Path, port: int, cache: bool) -> Any:
+    extra = {} if cache else {"SEMANTIC_CACHE_BYTES": "0"}
+    return server([sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port",
+                   str(port), "--log-level", "warning"], _env(data_dir, **extra), port)
+
+
+def handmade(data_dir: Path, port: int) -> Any:
+    return server([sys.executable, str(ROOT / "bench" / "baseline_server.py"), "serve",
+                   "--data-dir", str(data_dir), "--port", str(port)], _env(data_dir), port)
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process, in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+# -- load ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def wrk(port: int, lines: list[str], connections: int, duration: float) -> Load:
+    """Run wrk over the request lines (cycled), return its summary."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(lines) + "\n")
+    try:
+        threads = min(connections, 2)
+        done = subprocess.run(
+            ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s",
+             "--timeout", "60s", "-s", str(LUA), f"http://{HOST}:{port}", "--", handle.name],
+            capture_output=True, text=True, check=False)
+    finally:
+        os.unlink(handle.name)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("WRK ")), None)
+    if line is None:
+        raise SystemExit(f"wrk failed: {done.stdout}\n{done.stderr}")
+    data = json.loads(line[4:])
+    return Load(data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1000,
+                data["p99_us"] / 1000, data["socket_errors"] + data["status_errors"])
+
+
+def get_line(path: str) -> str:
+    return f"GET\t{path}"
+
+
+def post_line(path: str, body: dict[str, Any]) -> str:
+    return f"POST\t{path}\t{json.dumps(body, separators=(',', ':'))}"
+
+
+def distinct_ranges(count: int = 500) -> list[str]:
+    """``from``/``to`` pairs of whole days inside the data's 90 days."""
+    first = date(2026, 1, 1)
+    pairs = [(a, b) for a in range(90) for b in range(a + 1, 91)]
+    step = max(1, len(pairs) // count)
+    return [f"from={first + timedelta(a)}&to={first + timedelta(b)}"
+            for a, b in pairs[::step][:count]]
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+def _cell(load: Load) -> str:
+    return f"{load.p50_ms:.2f} / {load.p99_ms:.2f}"
+
+
+def _row(name: str, server_name: str, loads: dict[int, Load]) -> str:
+    one = loads[1]
+    cells = [name, server_name, f"{one.p50_ms:.2f}", f"{one.p99_ms:.2f}"]
+    for c in CONNECTIONS:
+        load = loads.get(c)
+        cells += [f"{load.rps:,.0f}", f"{load.p99_ms:.1f}"] if load else ["", ""]
+    cells.append(str(sum(x.errors for x in loads.values())))
+    return "| " + " | ".join(cells) + " |"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> list[str]:
+    say(f"== {rows:,} rows")
+    ours_dir, handmade_dir = prepare(base / str(rows), rows)
+    port, base_port = ports
+    reference = {"/api/metrics": "/raw/metrics", "/api/breakdown": "/raw/breakdown"}
+    ranges = distinct_ranges()
+    results: dict[tuple[str, str], dict[int, Load]] = {}
+    mix: dict[str, dict[str, Load]] = {name: {} for name, _ in SHAPES}
+    mix_load: dict[str, dict[int, Load]] = {}
+    tables: dict[str, str] = {}
+    memory: dict[str, tuple[float, float]] = {}
+    answers: dict[str, Any] = {}
+
+    def measure(key: tuple[str, str], target: int, lines: list[str],
+                connections: tuple[int, ...] = CONNECTIONS) -> None:
+        results[key] = {c: wrk(target, lines, c, duration) for c in connections}
+        say(f"  {key[0]} / {key[1]}: " + ", ".join(
+            f"{c}c {x.rps:,.0f}/s p50 {x.p50_ms:.2f} p99 {x.p99_ms:.2f}"
+            for c, x in results[key].items()))
+
+    with handmade(handmade_dir, base_port) as pid:
+        for path, raw in reference.items():
+            answers[f"handmade {path}"] = _get(base_port, path)
+            answers[f"raw {path}"] = _get(base_port, raw)
+            measure((path, "hand-written MVs"), base_port, [get_line(path)])
+            measure((path, "raw table (stdlib server)"), base_port, [get_line(raw)])
+        measure(("/api/breakdown, 500 distinct ranges", "hand-written MVs"), base_port,
+                [get_line(f"/api/breakdown?{r}") for r in ranges])
+        memory["hand-written MVs"] = rss_mib(pid)
+    for cache in (True, False):
+        label = "ours, cached" if cache else "ours, cache off"
+        with ours(ours_dir, port, cache) as pid:
+            for path in reference:
+                answers[f"{label} {path}"] = _get(port, path)
+                measure((path, label), port, [get_line(path)])
+            if not cache:
+                measure(("/api/breakdown, 500 distinct ranges", label), port,
+                        [get_line(f"/api/breakdown?{r}") for r in ranges])
+            for name, body in SHAPES:
+                routed = _get(port, "/v1/query", body)
+                tables[name] = routed["meta"]["table"]
+                mix[name][label] = wrk(port, [post_line("/v1/query", body)], 1, duration)
+                if not cache:
+                    raw_body = {**body, "force_raw": True}
+                    raw = _get(port, "/v1/query", raw_body)
+                    if name != "quantiles, February" and not _same(routed["data"], raw["data"]):
+                        raise SystemExit(f"{name}: routed and raw answers differ")
+                    mix[name]["raw table"] = wrk(port, [post_line("/v1/query", raw_body)], 1,
+                                                 duration)
+            mix_lines = [post_line("/v1/query", body) for _, body in SHAPES]
+            mix_load[label] = {c: wrk(port, mix_lines, c, duration) for c in CONNECTIONS}
+            if not cache:
+                mix_load["raw table"] = {c: wrk(port, [post_line(
+                    "/v1/query", {**body, "force_raw": True}) for _, body in SHAPES], c,
+                    duration) for c in CONNECTIONS[:2]}
+            memory[label] = rss_mib(pid)
+    for path in reference:
+        expected = answers[f"raw {path}"]
+        for key, value in answers.items():
+            if key.endswith(path) and not _same(value, expected):
+                raise SystemExit(f"{key} differs from the raw table's answer")
+
+    out = [f"### {rows:,} rows", "",
+           "Reference endpoints: latency at 1 connection (ms), requests/s and p99 (ms) at "
+           "1, 8 and 32 connections, errors (non-2xx and socket) over all runs.", "",
+           "| endpoint | server | p50 | p99 | 1c req/s | 1c p99 | 8c req/s | 8c p99 "
+           "| 32c req/s | 32c p99 | errors |",
+           "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for (name, server_name), loads in results.items():
+        out.append(_row(name, server_name, loads))
+    out += ["", f"Query mix ({len(SHAPES)} `/v1/query` shapes): p50 / p99 (ms) at 1 connection; "
+            "`raw table` is the same query with `force_raw`.", "",
+            "| shape | served from | ours, cached | ours, cache off | raw table |",
+            "|---|---|--:|--:|--:|"]
+    for name, _ in SHAPES:
+        loads = mix[name]
+        table = tables[name].split(".", 1)[1]
+        out.append(f"| {name} | {table} | {_cell(loads['ours, cached'])} | "
+                   f"{_cell(loads['ours, cache off'])} | {_cell(loads['raw table'])} |")
+    out += ["", "Whole mix, cycling the shapes: requests/s (p99 ms).", "",
+            "| server | 1c | 8c | 32c | errors |", "|---|--:|--:|--:|--:|"]
+    for label, loads in mix_load.items():
+        cells = [f"{loads[c].rps:,.0f} ({loads[c].p99_ms:.1f})" if c in loads else "-"
+                 for c in CONNECTIONS]
+        out.append(f"| {label} | {' | '.join(cells)} | "
+                   f"{sum(x.errors for x in loads.values())} |")
+    out += ["", "Server memory after the runs (MiB): " + "; ".join(
+        f"{label} {now:.0f} (peak {peak:.0f})" for label, (now, peak) in memory.items()), ""]
+    return out
+
+
+def prepare_flights_data(data_dir: Path) -> None:
+    """Create and fill ``bench.flights`` (run in its own process: one engine per process)."""
+    sys.path.insert(0, str(ROOT))
+    import sqlglot  # noqa: PLC0415
+
+    from server.warehouse import Warehouse  # noqa: PLC0415
+
+    warehouse = Warehouse(f"chdb://{data_dir.resolve()}", str(data_dir), 1)
+    for statement in FLIGHTS_SETUP:
+        warehouse.command(sqlglot.parse_one(statement, dialect="clickhouse"))
+    count = warehouse.query(sqlglot.parse_one("SELECT count() FROM bench.flights")).rows[0][0]
+    if not count:
+        warehouse.command(sqlglot.parse_one(FLIGHTS_INSERT, dialect="clickhouse"),
+                          {"rows": FLIGHTS_ROWS})
+    warehouse.close()
+
+
+def run_flights(base: Path, duration: float, port: int) -> list[str]:
+    """The second data shape: routed p50 against raw p50 per query."""
+    say("== flights shape (a rollup that barely aggregates)")
+    data_dir = base / "flights"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = _env(data_dir, SEMANTIC_MODEL=str(FLIGHTS_MODEL), SEMANTIC_CACHE_BYTES="0")
+    _run([sys.executable, str(Path(__file__).resolve()), "--prepare-flights", str(data_dir)],
+         env)
+    _run([sys.executable, "-m", "server.cli", "apply"], env)
+    out = [f"### Second shape: {FLIGHTS_ROWS:,} flights, rollup by carrier x origin x dest x "
+           "hour (`bench/flights.yaml`)", "",
+           "Cache off; p50 / p99 (ms) at 1 connection. `routed` is what the cost model chose.",
+           "", "| query | routed to | routed | raw table |", "|---|---|--:|--:|"]
+    with server([sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port",
+                 str(port), "--log-level", "warning"], env, port):
+        for name, body in FLIGHT_SHAPES:
+            body = {**body, "limit": 1000}
+            routed = _get(port, "/v1/query", body)
+            raw = _get(port, "/v1/query", {**body, "force_raw": True})
+            if not _same(routed["data"], raw["data"]):
+                raise SystemExit(f"flights {name}: routed and raw answers differ")
+            served = wrk(port, [post_line("/v1/query", body)], 1, duration)
+            direct = wrk(port, [post_line("/v1/query", {**body, "force_raw": True})], 1,
+                         duration)
+            table = routed["meta"]["table"].split(".", 1)[1]
+            out.append(f"| {name} | {table} | {_cell(served)} | {_cell(direct)} |")
+            say(f"  {name}: {table} {served.p50_ms:.2f} ms vs raw {direct.p50_ms:.2f} ms")
+    return [*out, ""]
+
+
+def versions() -> str:
+    from importlib.metadata import version
+
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True,
+                                 check=False).stdout.splitlines()[0]
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    load = os.getloadavg()
+    return (f"Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} "
+            f"{platform.release()}; load average at the end {load[0]:.1f}. Python "
+            f"{platform.python_version()}, chDB {version('chdb')}, clickhouse-connect "
+            f"{version('clickhouse-connect')}, Litestar {version('litestar')}, uvicorn "
+            f"{version('uvicorn')}, sqlglot {version('sqlglot')}, "
+            f"{wrk_version.split(' [')[0].strip()}.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", default="5000000",
+                        help="comma-separated data sizes (default 5000000)")
+    parser.add_argument("--duration", type=float, default=5.0,
+                        help="seconds per measurement (default 5; 1 gives a quick look)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".data" / "bench",
+                        help="where the data directories are kept between runs")
+    parser.add_argument("--port", type=int, default=3090,
+                        help="our server's port; the hand-written one uses the next")
+    parser.add_argument("--output", type=Path, help="also write the tables to this file")
+    parser.add_argument("--prepare-flights", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.prepare_flights:
+        prepare_flights_data(args.prepare_flights)
+        return 0
+    if shutil.which("wrk") is None:
+        say("wrk is needed: apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)")
+        return 2
+    began = time.perf_counter()
+    out = ["## Latest run", "", f"`{' '.join(['bench/compare.py', *(argv or sys.argv[1:])])}`"
+           f", {args.duration:g} s per measurement.", ""]
+    for rows in (int(x) for x in args.rows.split(",")):
+        out += run_size(rows, args.data_dir, args.duration, (args.port, args.port + 1))
+    out += run_flights(args.data_dir, args.duration, args.port)
+    out += [versions(), f"Total time: {time.perf_counter() - began:.0f} s.", ""]
+    text = "\n".join(out)
+    print(text)
+    if args.output:
+        args.output.write_text(PREFACE + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
