@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -62,9 +62,6 @@ BACKFILL_ROWS = Counter("semantic_backfill_rows", "Rows backfilled into rollup t
 BACKFILL_PROGRESS = Gauge("semantic_backfill_progress_ratio", "Share of the snapshot "
                           "backfilled so far (1 when done), by rollup table", ["table"],
                           registry=REGISTRY)
-#: The result cache (not part of this module) counts its lookups here, result="hit"|"miss".
-RESULT_CACHE = Counter("semantic_result_cache_lookups", "Result cache lookups, by result "
-                       "(hit, miss)", ["result"], registry=REGISTRY)
 
 
 def count_answer(source: str, rollup: str | None, force_raw: bool) -> None:
@@ -175,6 +172,23 @@ class StateCollector(Collector):
                                  "rollup table", labels=["source", "rollup"])
         age = GaugeMetricFamily("semantic_source_newest_data_age_seconds", "Seconds since the "
                                 "newest time value of each source", labels=["source"])
+        lookups = CounterMetricFamily("semantic_result_cache_lookups", "Result cache lookups, "
+                                      "by result (hit, miss)", labels=["result"])
+        evictions = CounterMetricFamily("semantic_result_cache_evictions", "Answers dropped "
+                                        "from the result cache to stay within its bound")
+        held = GaugeMetricFamily("semantic_result_cache_bytes", "Bytes of encoded answers the "
+                                 "result cache holds")
+        bound = GaugeMetricFamily("semantic_result_cache_max_bytes", "The result cache's "
+                                  "bound in bytes (0: off)")
+        entries = GaugeMetricFamily("semantic_result_cache_entries", "Answers the result "
+                                    "cache holds")
+        cache = self.state.cache.stats()
+        lookups.add_metric(["hit"], cache["hits"])
+        lookups.add_metric(["miss"], cache["misses"])
+        evictions.add_metric([], cache["evictions"])
+        held.add_metric([], cache["bytes"])
+        bound.add_metric([], cache["max_bytes"])
+        entries.add_metric([], cache["entries"])
         up = GaugeMetricFamily("semantic_warehouse_up", "1 while ClickHouse answers, 0 since a "
                                "statement could not reach it")
         runtime = self.state.started
@@ -203,4 +217,4 @@ class StateCollector(Collector):
         health = self.state.warehouse.health
         if health.up is not None:
             up.add_metric([], 1 if health.up else 0)
-        yield from (up, ready, rows, size, age)
+        yield from (up, ready, rows, size, age, lookups, evictions, held, bound, entries)
