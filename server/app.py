@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -89,7 +90,12 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
             threading.Thread(target=state.watcher.run, args=(stop,), name="outside-writes",
                              daemon=True).start()
         if state.started is None:
-            state.start_compiling()  # in the background: the server listens at once
+            # Compiled in the background; startup waits for it only as long as ClickHouse
+            # may take to accept a connection (the embedded engine cannot hang: all of it),
+            # so a silent server never holds up listening.
+            attempt = state.start_compiling()
+            wait = None if warehouse.embedded else warehouse.limits.connect_timeout
+            await asyncio.to_thread(attempt.done.wait, wait)
         try:
             yield
         finally:

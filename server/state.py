@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -145,7 +144,7 @@ class State:
         if isinstance(error, WarehouseUnavailable):
             raise error.again(self.warehouse.circuit.retry_after()) from None
         if error is not None:
-            raise copy.copy(error) from None
+            raise error
         raise WarehouseUnavailable(f"still connecting to ClickHouse at "
                                    f"{self.warehouse.location}; retry shortly", retry_after=1)
 

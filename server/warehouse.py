@@ -41,6 +41,7 @@ from server.observability.metrics import (
 )
 from server.observability.requests import note_statement
 from server.warehouse_errors import (
+    EngineInUse,
     QueryTimeout,
     QueryTooLarge,
     WarehouseBusy,
@@ -138,7 +139,7 @@ class Warehouse:
         # Checked first: chDB prints its own "Cannot lock file" text on stderr when it fails.
         # Once this process has the engine open, the lock is its own.
         if self.embedded and self.dsn not in _OPENED and engine_in_use(self.dsn):
-            raise WarehouseUnavailable(lock_message(self.location))
+            raise EngineInUse(lock_message(self.location))
         options: dict[str, Any] = {}
         if not self.embedded:
             # clickhouse-connect takes whole seconds here; each call sets its own timeout.
@@ -150,7 +151,7 @@ class Warehouse:
             client = clickhouse_connect.get_client(dsn=self.dsn, **options)
         except Exception as exc:  # clickhouse-connect and chDB raise several kinds here
             if self.embedded and engine_in_use(self.dsn):
-                raise WarehouseUnavailable(lock_message(self.location)) from exc
+                raise EngineInUse(lock_message(self.location)) from exc
             raise transport_failure(exc, self.location, self.limits,
                                     read_timeout or self.limits.read_timeout, self.embedded,
                                     connecting=True) from exc
@@ -238,6 +239,8 @@ class Warehouse:
         except WarehouseUnavailable as exc:
             if reached or isinstance(exc, WarehouseBusy):
                 self.circuit.leave(trial)
+            elif isinstance(exc, EngineInUse):  # said by the caller, not an outage to log
+                self.circuit.failed(exc)
             else:  # connecting failed
                 self._down(exc)
             raise

@@ -23,6 +23,11 @@ from server.config import OperatingLimits
 logger = logging.getLogger(__name__)
 
 
+class EngineInUse(WarehouseUnavailable):
+    """Another process holds the embedded engine's data directory (not an outage: the
+    command says so and stops)."""
+
+
 class WarehouseTimeout(WarehouseUnavailable):
     """ClickHouse accepted the connection but did not answer within the read timeout."""
 

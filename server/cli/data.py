@@ -173,9 +173,9 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
                     say(f"batch {number} of {len(cut)} was refused: the load is cancelled, "
                         "nothing was inserted")
                 raise
-            if load is not None:
-                say(f"staged {done:,} rows, batch {number} of {len(cut)} "
-                    f"({done / (time.perf_counter() - started):,.0f} rows/s)")
+            rate = f"{done / (time.perf_counter() - started):,.0f} rows/s"
+            say(f"staged {done:,} rows, batch {number} of {len(cut)} ({rate})" if load
+                else f"inserted {done:,} rows ({rate})")
         if load is not None:
             done = commit()
     finally:
