@@ -41,6 +41,9 @@ class FieldError(SemanticError):
     def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "field": self.field}
 
+    def __reduce__(self) -> tuple[object, ...]:  # copy.copy and pickle call __init__ again
+        return type(self), (self.field, self.message), self.__dict__
+
 
 @dataclass(frozen=True, slots=True)
 class Issue:
@@ -82,6 +85,9 @@ class ModelError(SemanticError):
     def __init__(self, issues: list[Issue] | tuple[Issue, ...]) -> None:
         self.issues = tuple(sorted(issues, key=_issue_order))
         super().__init__("\n".join(issue.render() for issue in self.issues))
+
+    def __reduce__(self) -> tuple[object, ...]:  # copy.copy and pickle call __init__ again
+        return type(self), (self.issues,), self.__dict__
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -233,6 +233,7 @@ def test_query_server_errors_are_logged_not_echoed(warehouse: Warehouse,
                                     dialect="clickhouse"))
         model = load_model_text(model_text(TRAP_MODEL, db=database), "test.yaml")
         with TestClient(app=create_app(model, warehouse)) as client:
+            client.app.state.semantic.runtime()  # compiled (in the background) before the row
             insert_rows(warehouse, f"{database}.events", [("2026-01-01 00:00:00", "eu")])
             with caplog.at_level(logging.WARNING):
                 response = client.post("/v1/query", json={
