@@ -466,14 +466,19 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     out = ["## Latest run", "", f"`{' '.join(['bench/compare.py', *(argv or sys.argv[1:])])}`"
            f", {args.duration:g} s per measurement.", ""]
+    def write(final: bool) -> None:
+        """The tables so far (a long run keeps what it measured if stopped)."""
+        if args.output:
+            tail = [] if final else ["(run in progress)", ""]
+            args.output.write_text(PREFACE + "\n".join([*out, *tail]))
+
     for rows in (int(x) for x in args.rows.split(",")):
         out += run_size(rows, args.data_dir, args.duration, (args.port, args.port + 1))
+        write(False)
     out += run_flights(args.data_dir, args.duration, args.port)
     out += [versions(), f"Total time: {time.perf_counter() - began:.0f} s.", ""]
-    text = "\n".join(out)
-    print(text)
-    if args.output:
-        args.output.write_text(PREFACE + text)
+    print("\n".join(out))
+    write(True)
     return 0
 
 
