@@ -165,7 +165,8 @@ def test_cli_validate_without_warehouse_says_what_it_did_not_check(tmp_path: Pat
                                     "rollup(s), 2 endpoint(s); structure, references and SQL "
                                     "syntax checked). NOT checked: tables and columns, types, "
                                     "every expression evaluated on a sample of its source, "
-                                    "because cannot connect to ClickHouse at http://127.0.0.1:9")
+                                    "because ")
+    assert "ClickHouse at http://127.0.0.1:9" in result.stdout
     broken = tmp_path / "cycle.yaml"
     broken.write_text((ROOT / "metrics.yaml").read_text().replace(
         "sql: paying_events / total_events", "sql: paying_share / total_events"))
