@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from semantic.errors import ModelError, SemanticError
 from server.cli import data, keys, model, queries, scaffold, serving
+from server.cli.common import print_issues
 from server.config import Settings, load_settings
 
 DESCRIPTION = """\
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args, settings)
     except ModelError as exc:
-        serving.print_issues(exc)
+        print_issues(exc)
         return 1
     except SemanticError as exc:
         field = getattr(exc, "field", None)

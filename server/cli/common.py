@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from semantic import load_model
+from semantic.errors import ModelError
 from server.availability import WarehouseUnavailable, engine_in_use, lock_message
 from server.client import Client, answers, recorded_url
 from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings
@@ -28,6 +29,13 @@ def say(line: str) -> None:
 
 def warn(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def print_issues(exc: ModelError) -> None:
+    """Located model errors, one per line, then their count (stderr)."""
+    for issue in exc.issues:
+        warn(issue.render())
+    warn(f"{len(exc.issues)} error(s)")
 
 
 def open_warehouse(settings: Settings, admin: bool = False) -> Warehouse:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from semantic import load_model
 from semantic.errors import ModelError, SemanticError
 from server.availability import WarehouseUnavailable
-from server.cli.common import open_warehouse, say, warn
+from server.cli.common import open_warehouse, say
 from server.client import recorded_server
 from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from server.validation import check_offline
@@ -245,9 +245,3 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 COMMANDS = {"serve": cmd_serve, "dev": cmd_dev}
-
-
-def print_issues(exc: ModelError) -> None:
-    for issue in exc.issues:
-        warn(issue.render())
-    warn(f"{len(exc.issues)} error(s)")

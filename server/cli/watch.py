@@ -8,7 +8,7 @@ import time
 
 from semantic import load_model
 from semantic.errors import ModelError, SemanticError
-from server.cli.common import say, warn
+from server.cli.common import print_issues, say, warn
 from server.config import Settings
 from server.runtime import compile_against
 from server.state import State
@@ -41,9 +41,8 @@ class ModelWatcher:
             try:
                 self.changed()
             except ModelError as exc:
-                for issue in exc.issues:
-                    warn(issue.render())
-                warn(f"{len(exc.issues)} error(s); still serving the last good model")
+                print_issues(exc)
+                warn("still serving the last good model")
             except SemanticError as exc:
                 warn(f"error: {exc.message}; still serving the last good model")
 

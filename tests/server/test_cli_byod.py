@@ -44,7 +44,7 @@ def test_cli_init_load_create_apply_serve_a_parquet_file(tmp_path: Path) -> None
     assert loaded.returncode == 0, loaded.stderr
     out = loaded.stdout
     assert out.index("  price              Nullable(Int64)") < out.index("CREATE TABLE")
-    assert out.index("CREATE TABLE analytics.diamonds") < out.index("inserted 10 rows")
+    assert out.index("CREATE TABLE analytics.diamonds") < out.index("load: 10 rows into source")
     again = semantic(data_dir, "--model", str(model), "load", "diamonds", str(diamonds),
                      "--create")
     assert again.returncode == 2 and "analytics.diamonds already exists" in again.stderr
