@@ -123,8 +123,6 @@ def test_outage_every_request_fails_within_the_bound(stand_in: object,
         # the request log has its line per request; besides it, the outage is logged once
         # (and a request that waited for the timeout once more), never the driver's retries
         warned = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
-        access = [r for r in warned if r.name == "server.access"]
-        assert len(access) == len(requests)
         others = [r.getMessage() for r in warned if r.name != "server.access"]
         assert len(others) <= 1 + timeouts, others
         assert not any(word in line for line in others for word in ("Traceback", "urllib3"))
