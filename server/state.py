@@ -58,6 +58,7 @@ class State:
         self.secured = False
         self._attempt: _Attempt | None = None
         self._logged: str | None = None
+        self._said_down = False
         #: writers outside this service exist only on a ClickHouse server
         self.watcher = None if warehouse.embedded or max_staleness <= 0 else PartsWatcher(
             warehouse, self._watched_databases, max_staleness)
@@ -96,8 +97,14 @@ class State:
             runtime = Runtime.start(model, self.warehouse)
         except SemanticError as exc:
             attempt.error = exc
-            # the warehouse logs its own outages, once each
-            if not isinstance(exc, WarehouseUnavailable) and self._logged != exc.message:
+            # the warehouse logs each later change of its state; an outage met before the
+            # model was ever compiled is said here, once
+            if isinstance(exc, WarehouseUnavailable):
+                if not self._said_down:
+                    self._said_down = True
+                    logger.warning("starting without the warehouse (answering 503): %s",
+                                   exc.message)
+            elif self._logged != exc.message:
                 self._logged = exc.message
                 logger.warning("cannot compile the model against the warehouse yet: %s",
                                exc.message.splitlines()[0])

@@ -127,8 +127,7 @@ def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtim
     limits = settings.limits
     attempt.done.wait(None if settings.embedded else limits.connect_timeout)
     if isinstance(attempt.error, WarehouseUnavailable):
-        logger.warning("ClickHouse is unavailable; starting anyway and answering 503 until it "
-                       "is back: %s", attempt.error.message)
+        pass  # the app has said so ("starting without the warehouse ...")
     elif attempt.error is not None:  # the model contradicts the warehouse
         warehouse.close()
         raise attempt.error
