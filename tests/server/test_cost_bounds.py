@@ -100,7 +100,12 @@ def test_cost_excess_concurrent_queries_answered_503_at_once(client: TestClient)
     slow = threading.Thread(target=client.post, args=("/v1/query",), kwargs={"json": SLOW})
     slow.start()
     try:
-        time.sleep(0.1)  # the one client is now busy with the slow query
+        # wait until the slow query holds the one client (a fixed sleep races on a busy machine)
+        pool = client.app.state.semantic.warehouse._pool
+        deadline = time.monotonic() + 5
+        while pool.qsize() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
         started = time.monotonic()
         response = client.post("/v1/query", json=OTHER_SLOW)
         elapsed = time.monotonic() - started
