@@ -21,52 +21,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from endpoints import ROOT, BenchError, Client, free_port, percentile, say, shut_down
 
-
-@contextmanager
-def refused() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    yield port
-
-
-@contextmanager
-def black_hole() -> Iterator[int]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(256)
-    server.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(server.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for conn in held:
-            conn.close()
-        server.close()
+sys.path.insert(0, str(ROOT))  # the stand-ins live with the tests
+from tests.standins import black_hole, refusing_port  # noqa: E402
 
 
 def measure(name: str, warehouse_port: int, port: int, log_path: Path) -> None:
@@ -137,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     logs = ROOT / ".data"
     logs.mkdir(exist_ok=True)
     try:
-        with refused() as warehouse_port:
+        with refusing_port() as warehouse_port:
             measure("refused", warehouse_port, port, logs / "outage-refused.log")
         with black_hole() as warehouse_port:
             measure("black hole", warehouse_port, port, logs / "outage-black-hole.log")

@@ -4,11 +4,8 @@ within the documented bound with our own message, and reports not ready."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from litestar.testing import TestClient
@@ -17,6 +14,7 @@ from semantic import load_model_text
 from server.app import create_app
 from server.config import OperatingLimits
 from server.warehouse import Warehouse
+from tests.standins import black_hole, refusing_port
 from tests.support import model_text
 
 MODEL = """
@@ -40,42 +38,6 @@ DRIVER_TEXT = ("urllib3", "HTTPConnectionPool", "Max retries", "timed out", "Err
                "Traceback")
 
 
-@contextmanager
-def refusing_port() -> Iterator[int]:
-    """A loopback port nothing listens on (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    yield port
-
-
-@contextmanager
-def black_hole() -> Iterator[int]:
-    """A loopback server that accepts every connection and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(128)
-    server.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(server.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 def _client(port: int) -> TestClient:  # type: ignore[type-arg]
