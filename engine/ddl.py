@@ -374,7 +374,7 @@ def create_staging_copy(rollup: CompiledRollup) -> exp.Create:
 
 def replace_from_staging(rollup: CompiledRollup) -> exp.Command:
     """Swap the rebuilt data in: ``ALTER TABLE rollup REPLACE PARTITION tuple() FROM staging``
-    (atomic; rollups are unpartitioned, so their one partition is the whole table).
+    (atomic; for an unpartitioned rollup, whose one partition is the whole table).
 
     sqlglot has no node for ``REPLACE PARTITION``: the command is assembled from nodes' names.
     """

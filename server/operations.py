@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -309,7 +309,10 @@ def repair_rollups(compiled: CompiledModel, warehouse: Warehouse, names: set[str
                     else:
                         warehouse.command(exp.insert(ddl.rollup_select(source, rollup),
                                                      staging.copy()))
-                        warehouse.command(ddl.replace_from_staging(rollup))
+                        if rollup.partition is None:
+                            warehouse.command(ddl.replace_from_staging(rollup))
+                        else:  # every partition the rebuild or the table has, one by one
+                            _swap_partitions(rollup, staging, warehouse)
                         what = "every row"
             finally:
                 warehouse.command(ddl.drop_table(staging))
@@ -343,12 +346,22 @@ def _repair_partitions(source: CompiledSource, rollup: CompiledRollup, staging: 
     select = ddl.rollup_select(source, rollup).where(
         in_partitions(ddl.bucket_expression(source, rollup.grain)))
     warehouse.command(exp.insert(select, staging.copy()), parameters)
+    return _swap_partitions(rollup, staging, warehouse,
+                            in_partitions(exp.column(rollup.bucket)), parameters)
+
+
+def _swap_partitions(rollup: CompiledRollup, staging: exp.Table, warehouse: Warehouse,
+                     where: exp.Expression | None = None,
+                     parameters: Mapping[str, object] | None = None) -> int:
+    """Replace each partition the staging table holds, and drop each partition of the rollup
+    (those matching ``where``) that staging does not hold; return how many were touched.
+    Each swap is atomic, so a reader sees a partition either before or after."""
     ids = exp.select(exp.column("_partition_id")).distinct()
     rebuilt = {row[0] for row in warehouse.query(ids.copy().from_(staging.copy())).rows}
-    target = exp.table_(rollup.table, db=rollup.database)
-    touched = {row[0] for row in warehouse.query(
-        ids.copy().from_(target.copy()).where(in_partitions(exp.column(rollup.bucket))),
-        parameters).rows}
+    current = ids.copy().from_(exp.table_(rollup.table, db=rollup.database))
+    if where is not None:
+        current = current.where(where)
+    touched = {row[0] for row in warehouse.query(current, parameters).rows}
     for partition_id in sorted(rebuilt | touched):
         warehouse.command(ddl.swap_partition(rollup, partition_id, partition_id in rebuilt))
     return len(rebuilt | touched)

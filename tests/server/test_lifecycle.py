@@ -22,6 +22,7 @@ from server.operations import (
     apply_model,
     execute,
     migration_steps,
+    repair_model,
     repair_rollups,
     verify_model,
 )
@@ -338,6 +339,15 @@ def test_partitioned_source_gives_partitioned_rollups_repaired_partition_by_part
     repair_rollups(compiled, warehouse, {d.table for d in drifts}, drifts=drifts)
     assert verify_model(compiled, warehouse) == []
     assert partitions()[by_name["daily"].table] == ["202601", "202602"]
+    # Rebuilding everything (`repair --all`) swaps every partition, with or without drift, and
+    # drops those the source no longer has.
+    assert repair_model(compiled, warehouse, everything=True) == 3
+    assert verify_model(compiled, warehouse) == []
+    assert partitions()[by_name["daily"].table] == ["202601", "202602"]
+    _mutate(warehouse, database, "DELETE WHERE toMonth(ts) = 2")
+    assert repair_model(compiled, warehouse, everything=True) == 3
+    assert verify_model(compiled, warehouse) == []
+    assert partitions()[by_name["daily"].table] == ["202601"]
 
 
 def test_snapshot_of_a_replicated_source_is_a_plain_mergetree_with_its_keys(
