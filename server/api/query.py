@@ -13,8 +13,10 @@ from engine.introspection import explain_estimate
 from engine.planner import Plan
 from semantic.errors import ModelError, SemanticError
 from semantic.model import Source
+from server.api.meta_access import meta_for
 from server.api.model_outline import endpoints_meta, model_outline
 from server.api.responses import JSON, TABLE_HEADER, json_response
+from server.auth.principal import current_access
 from server.runtime import Answer, Runtime
 from server.schemas import decode_query, to_query
 from server.serialize import encode, json_rows, json_value
@@ -106,8 +108,13 @@ def estimate_plan(runtime: Runtime, plan: Plan) -> dict[str, Any]:
 
 
 def model_meta(state: State) -> dict[str, Any]:
-    """The compiled model; without one (ClickHouse unreachable since start-up), the model as
-    validated, marked ``compiled: false``."""
+    """The compiled model as the caller may see it (only the members its credential may
+    read); without one (ClickHouse unreachable since start-up), the model as validated,
+    marked ``compiled: false``."""
+    return meta_for(_whole_meta(state), current_access())
+
+
+def _whole_meta(state: State) -> dict[str, Any]:
     try:
         runtime = state.runtime()
     except (WarehouseUnavailable, ModelError) as exc:

@@ -179,12 +179,24 @@ def test_caller_without_the_claim_gets_403_not_rows(model: Model, warehouse: War
 
 def test_members_limit_what_a_key_reads(model: Model, warehouse: Warehouse) -> None:
     key, stored = _key({"read"}, {"tenant": 1}, ["events"])
-    with _client(model, warehouse, AccessSettings(keys=(stored,))) as client:
+    whole, whole_stored = _key({"read"}, {"tenant": 1})
+    with _client(model, warehouse, AccessSettings(keys=(stored, whole_stored))) as client:
         ok = client.post("/v1/query", json={"measures": ["events"]}, headers=_bearer(key))
         assert ok.json()["data"] == [{"events": 2}]
         refused = client.post("/v1/query", json=TOTALS, headers=_bearer(key))
         assert refused.status_code == 403
         assert refused.json()["error"]["field"] == "measures[1]"
+        # the schema shows the same key only what it may read
+        meta = client.get("/v1/meta", headers=_bearer(key)).json()
+        (source,) = meta["sources"]
+        assert [m["name"] for m in source["measures"] + source["metrics"]] == ["events"]
+        assert [r["measures"] for r in source["rollups"]] == [["events"], ["events"]]
+        assert {d["name"] for d in source["dimensions"]} <= {"ts"}  # no tenant_id, region
+        assert meta["endpoints"] == []  # /api/totals also returns revenue
+        full = client.get("/v1/meta", headers=_bearer(whole)).json()
+        assert [m["name"] for m in full["sources"][0]["measures"]] == ["events", "revenue"]
+        assert {"tenant_id", "region"} <= {d["name"] for d in full["sources"][0]["dimensions"]}
+        assert [e["path"] for e in full["endpoints"]] == ["/api/totals"]
 
 
 def test_hs256_tokens(model: Model, warehouse: Warehouse) -> None:
