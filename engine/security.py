@@ -11,8 +11,10 @@ shown every row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+
+from sqlglot import exp
 
 from engine.compiler import CompiledSource
 from engine.query import Filter, Query
@@ -111,3 +113,31 @@ def secure_query(source: CompiledSource, query: Query, access: Access) -> Query:
     if not conditions:
         return query
     return replace(query, security=(*query.security, *conditions))
+
+
+def check_written_rows(source: CompiledSource, columns: Sequence[str],
+                       rows: Sequence[Sequence[object]], access: Access,
+                       names: Sequence[str] | None = None) -> None:
+    """Refuse a batch with a row outside what ``access`` may see: a credential carrying one of
+    the source's security claims writes only rows whose column holds an allowed value (one
+    without the claim is a trusted writer, as the ``ingest`` scope grants). A claim on a
+    dimension that is an expression rather than a column cannot be checked per row: such a
+    credential is refused."""
+    for secured in source.source.security:
+        values = access.claim(secured.claim)
+        if not values:
+            continue
+        dimension = source.dimensions[secured.dimension.name]
+        expression = dimension.expression
+        if not isinstance(expression, exp.Column) or expression.name not in columns:
+            raise AccessDenied("source", f"the credential's claim '{secured.claim}' restricts "
+                               f"dimension '{dimension.name}', which is an expression: rows "
+                               "cannot be checked against it; write with a credential that "
+                               "does not carry the claim")
+        allowed = {_claim_value(v, dimension.type, secured.claim) for v in values}
+        index = list(columns).index(expression.name)
+        for number, row in enumerate(rows):
+            if row[index] not in allowed:
+                where = names[number] if names else f"rows[{number}]"
+                raise AccessDenied(where, f"{where}: {expression.name} = {row[index]!r} is "
+                                   f"outside the credential's claim '{secured.claim}'")

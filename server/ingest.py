@@ -23,6 +23,8 @@ from engine.compiler import CompiledSource
 from engine.ddl import create_load_table, create_staging_table, insert_load
 from engine.render import render
 from engine.rows import RowError, check_rows
+from engine.security import check_written_rows
+from server.auth.principal import current_access
 from server.runtime import Runtime
 
 JSON_TYPES = ("application/json",)
@@ -107,8 +109,9 @@ def parse_body(body: bytes, content_type: str,
 
 def _checked(runtime: Runtime, source: CompiledSource, body: bytes, content_type: str,
              line_offset: int) -> list[list[object]]:
-    """Every row of a body, checked against the source's columns and the ingestion limits.
-    Parquet is decoded by ClickHouse first, then checked like the other formats."""
+    """Every row of a body, checked against the source's columns, the ingestion limits and
+    the caller's row-level security claims. Parquet is decoded by ClickHouse first, then
+    checked like the other formats."""
     columns = dict(source.columns)
     limits = runtime.warehouse.limits
     if content_type.split(";", 1)[0].strip().lower() in PARQUET_TYPES:
@@ -119,8 +122,12 @@ def _checked(runtime: Runtime, source: CompiledSource, body: bytes, content_type
         names, text = None, False
     else:
         rows, names, text = parse_body(body, content_type, line_offset)
-    return check_rows(columns, rows, text, names, max_rows=limits.max_batch_rows,
-                      allow_nonfinite=limits.allow_nonfinite)
+    checked = check_rows(columns, rows, text, names, max_rows=limits.max_batch_rows,
+                         allow_nonfinite=limits.allow_nonfinite)
+    access = current_access()
+    if access is not None:
+        check_written_rows(source, list(columns), checked, access, names)
+    return checked
 
 
 def _load_table(runtime: Runtime, source: CompiledSource, load: str) -> exp.Table:

@@ -143,6 +143,30 @@ def test_scopes_guard_admin_and_ingestion(model: Model, warehouse: Warehouse) ->
         assert client.post("/v1/query", json=TOTALS, headers=_bearer(writer)).status_code == 403
 
 
+def test_a_writer_carrying_a_claim_writes_only_its_rows(model: Model,
+                                                       warehouse: Warehouse) -> None:
+    """An ingest credential with the source's security claim may write only rows within it,
+    whatever the body's format; one without the claim is a trusted writer."""
+    scoped, scoped_key = _key({"ingest"}, {"tenant": [1, 3]})
+    service, service_key = _key({"ingest"})
+    url = "/v1/sources/events/rows?dry_run=true"
+    mine = {"ts": "2026-01-04 00:00:00", "tenant_id": 3, "region": "eu", "amount": 1}
+    other = {**mine, "tenant_id": 2}
+    with _client(model, warehouse, AccessSettings(keys=(scoped_key, service_key))) as client:
+        ok = client.post(url, json=[mine, mine], headers=_bearer(scoped))
+        assert ok.status_code == 200 and ok.json()["checked"] == 2
+        refused = client.post(url, json=[mine, other], headers=_bearer(scoped))
+        assert refused.status_code == 403
+        assert refused.json()["error"]["field"] == "rows[1]"
+        assert "tenant_id = 2 is outside the credential's claim 'tenant'" in \
+            refused.json()["error"]["message"]
+        csv = "ts,tenant_id,region,amount\n2026-01-04 00:00:00,1,eu,1\n2026-01-04 00:00:00,2,eu,1\n"
+        refused = client.post(url, content=csv, headers={**_bearer(scoped),
+                                                         "content-type": "text/csv"})
+        assert refused.status_code == 403 and refused.json()["error"]["field"] == "line 3"
+        assert client.post(url, json=[mine, other], headers=_bearer(service)).status_code == 200
+
+
 def test_key_claims_restrict_rows_on_every_route(model: Model, warehouse: Warehouse) -> None:
     one, one_key = _key({"read"}, {"tenant": 1})
     two, two_key = _key({"read"}, {"tenant": [2, 3]})
