@@ -1,7 +1,8 @@
 # make run   - set up, load 5M demo rows, build rollups, serve on :3000 (embedded ClickHouse)
 # make test  - set up, lint (ruff), type-check (mypy --strict) and run the test suite with the
 #              fast hypothesis profile (what CI runs); installs Debian's chromium first when
-#              missing, for the explore page's test
+#              missing, for the explore page's test, and the Cube client (npm ci; needs Node)
+#              for the Cube API's test
 # make test-thorough - the same with the thorough hypothesis profile (8x the examples)
 # make bench - side by side through HTTP (wrk): our server vs hand-written MVs vs the raw
 #              table, at 5M and 50M rows; writes docs/benchmarks.md. Quicker:
@@ -36,12 +37,14 @@ PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
 
 test: setup
 	sh scripts/install-browser.sh
+	sh scripts/install-node-deps.sh
 	$(BIN)/ruff check semantic engine server tests bench
 	$(BIN)/mypy
 	$(PYTEST)
 
 test-thorough: setup
 	sh scripts/install-browser.sh
+	sh scripts/install-node-deps.sh
 	$(BIN)/ruff check semantic engine server tests bench
 	$(BIN)/mypy
 	HYPOTHESIS_PROFILE=dev $(PYTEST)
@@ -51,4 +54,4 @@ bench: setup
 		--output docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .hypothesis test-artifacts
+	rm -rf $(VENV) .data .pytest_cache .hypothesis test-artifacts tests/cube_client/node_modules

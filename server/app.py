@@ -17,6 +17,7 @@ from semantic.errors import SemanticError
 from semantic.model import Model
 from server.api import (
     admin,
+    cube,
     docs,
     endpoints,
     health,
@@ -105,7 +106,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
 
     handlers: list[Any] = []
     # the generated endpoints' catch-all path goes last
-    for surface in (health, docs, metrics, query, values, ingestion, admin, explore,
+    for surface in (health, docs, metrics, query, values, ingestion, admin, explore, cube,
                     endpoints):
         handlers += surface.route_handlers(state)
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: error_response}

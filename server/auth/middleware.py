@@ -104,13 +104,13 @@ class AccessMiddleware:
             return
         refusal = self._cross_site(scope, method, needed)
         if refusal is not None:
-            await _refuse(send, *refusal)
+            await _refuse(send, *refusal, path=path)
             return
         principal = None
         if self.settings.enabled:
             outcome = await self._authenticate(scope, needed)
             if not isinstance(outcome, Principal):
-                await _refuse(send, *outcome)
+                await _refuse(send, *outcome, path=path)
                 return
             principal = outcome
         token = bind_principal(principal)
@@ -197,10 +197,19 @@ def path_kind(scope: str) -> str:
     return {"admin": "admin", "ingest": "ingestion"}.get(scope, scope)
 
 
+#: paths answered in Cube's shape (``server.api.cube``): errors are ``{"error": "..."}`` and
+#: credentials are refused with 403, as Cube's gateway does
+CUBE_PREFIX = "/cubejs-api/"
+
+
 async def _refuse(send: Send, status: int, code: str, message: str,
-                  headers: dict[str, str]) -> None:
-    body = encode({"error": {"code": code, "message": message, "field": None,
-                             "request_id": current_request_id()}})
+                  headers: dict[str, str], path: str = "") -> None:
+    if path.startswith(CUBE_PREFIX):
+        status = 403 if status == 401 else status
+        body = encode({"error": message, "requestId": current_request_id()})
+    else:
+        body = encode({"error": {"code": code, "message": message, "field": None,
+                                 "request_id": current_request_id()}})
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     start: Message = {"type": "http.response.start", "status": status, "headers": raw}

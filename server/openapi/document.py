@@ -17,6 +17,7 @@ from server.openapi.components import (
     query_schema,
     ref,
 )
+from server.openapi.cube import cube_paths
 from server.openapi.operations import (
     JSON,
     REQUEST_ID,
@@ -194,6 +195,7 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]], secured
         **load_paths(sources),
     }
     paths.update(admin_paths())
+    paths.update(cube_paths())
     dimension_names = sorted({d.name for s in model.sources for d in s.dimensions})
     paths.update(other_paths(sources, dimension_names, assets or {}, public))
     for endpoint in model.endpoints:

@@ -1,0 +1,246 @@
+"""Cube's REST API (``/cubejs-api/v1``): ``load``, ``meta``, ``sql`` and ``dry-run``, so an
+application written for Cube works against this server by changing its ``apiUrl``.
+
+Queries are translated by ``server.cube`` and answered through the same path as
+``/v1/query`` (plan cache, result cache, rollup routing, row-level security of the caller), with
+the ``X-Semantic-Table`` header. Each result carries ``usedPreAggregations`` (the rollup
+tables read) and ``routing`` (our explanation of the choice), which Cube shows only in dev
+mode. Errors have Cube's shape, ``{"error": "..."}``, with its status codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from anyio import to_thread
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions import HTTPException
+from litestar.params import RawBody
+
+from engine.planner import Plan
+from engine.query import QueryError
+from semantic.errors import SemanticError
+from server.api.query import explain_plan
+from server.api.request_ids import current_request_id
+from server.api.responses import INTERNAL, JSON, SERVER_MESSAGES, TABLE_HEADER
+from server.auth.principal import current_access
+from server.cube.members import Cubes
+from server.cube.meta import cube_meta
+from server.cube.results import (
+    QUERY_TYPE,
+    pivot_query,
+    query_order,
+    result_object,
+    result_rows,
+    used_rollups,
+)
+from server.cube.translate import Translated, translate_query
+from server.runtime import Answer, Runtime
+from server.serialize import encode, json_value
+from server.serving import CACHE_HEADER, current_runtime, serve_answer
+from server.state import State
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/cubejs-api/v1"
+
+
+def cube_error(status: int, message: str, **extra: object) -> Response[bytes]:
+    """An error as Cube's gateway answers it (plus our request id)."""
+    return Response(content=encode({"error": message, **extra,
+                                    "requestId": current_request_id()}),
+                    status_code=status, media_type=JSON)
+
+
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    where = f"{request.method} {request.url.path[:200]}"
+    if isinstance(exc, SemanticError) and exc.status < 500:
+        field = getattr(exc, "field", None)
+        return cube_error(exc.status, exc.message, type="UserError", field=field)
+    if isinstance(exc, SemanticError):
+        if exc.code != "warehouse_unavailable":
+            logger.warning("request %s: %s failed (%s): %s", current_request_id(), where,
+                           exc.code, exc.message)
+        retry = getattr(exc, "retry_after", None)
+        response = cube_error(exc.status, SERVER_MESSAGES.get(exc.code, exc.message
+                                                              if exc.code in ("busy",
+                                                                              "query_timeout")
+                                                              else INTERNAL))
+        if retry:
+            response.headers["Retry-After"] = str(retry)
+        return response
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return cube_error(exc.status_code, str(exc.detail))
+    logger.error("request %s: %s failed", current_request_id(), where, exc_info=exc)
+    return cube_error(500, INTERNAL)
+
+
+class _CubesCache:
+    """Cube's view of the compiled model, rebuilt when the model is."""
+
+    def __init__(self) -> None:
+        self._for: object = None
+        self._cubes: Cubes | None = None
+
+    def of(self, runtime: Runtime) -> Cubes:
+        if self._for is not runtime.compiled or self._cubes is None:
+            self._cubes, self._for = Cubes(runtime.compiled.sources), runtime.compiled
+        return self._cubes
+
+
+def _parse(value: object) -> object:
+    """The ``query`` parameter: JSON text (GET) or already a JSON value (POST)."""
+    if value is None or value == "undefined":
+        raise QueryError("query", "Query param is required")
+    if isinstance(value, str):
+        try:
+            return msgspec.json.decode(value)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise QueryError("query", f"Unable to decode query param as JSON, error: "
+                             f"{exc}") from None
+    return value
+
+
+def _post_body(body: bytes) -> dict[str, Any]:
+    try:
+        value = msgspec.json.decode(body) if body.strip() else None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise QueryError("body", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise QueryError("body", "the body is a JSON object: {\"query\": {...}}")
+    return value
+
+
+def _plan_routing(plan: Plan) -> dict[str, Any]:
+    return explain_plan(plan)
+
+
+def _used(plan: Plan) -> dict[str, Any] | None:
+    rollups = {p.rollup.qualified_table: p.rollup.name for p in plan.pieces
+               if p.rollup is not None}
+    return used_rollups(plan.tables, rollups, plan.query.source)
+
+
+def _now_text() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def route_handlers(state: State) -> list[Router]:
+    cubes_cache = _CubesCache()
+    limits = state.limits.query
+
+    async def translated_for(raw: object) -> tuple[Runtime, Translated]:
+        runtime = await current_runtime(state)
+        translated = translate_query(_parse(raw), cubes_cache.of(runtime), datetime.now(UTC),
+                                     limits)
+        return runtime, translated
+
+    async def total_rows(translated: Translated) -> int:
+        """Rows of the whole answer (Cube's ``total``), through the same serving path."""
+        query = replace(translated.query, limit=limits.rows, offset=0, order=())
+
+        def render(answer: Answer) -> bytes:
+            return encode([answer.count, answer.truncated])
+
+        cached, _ = await serve_answer(state, "cube-total", query, False, render)
+        count, truncated = msgspec.json.decode(cached.body)
+        if truncated:
+            raise QueryError("total", f"'total' counts at most {limits.rows} rows "
+                             "(SEMANTIC_MAX_ROWS); this answer has more")
+        return int(count)
+
+    async def load(raw: object, query_type: object) -> Response[bytes]:
+        _, translated = await translated_for(raw)
+        total = await total_rows(translated) if translated.total else None
+        shape = ("cube", encode(translated.normalized), total)
+
+        def render(answer: Answer) -> bytes:
+            plan = answer.plan
+            data = result_rows(translated, plan.columns, answer.values)
+            return encode(result_object(translated, data, _now_text(), _used(plan),
+                                        _plan_routing(plan), total))
+
+        cached, hit = await serve_answer(state, shape, translated.query, False, render,
+                                         route="cube")
+        body = cached.body
+        if query_type == "multi":
+            body = (b'{"queryType":"' + QUERY_TYPE.encode() + b'","results":[' + body +
+                    b'],"pivotQuery":' + encode(pivot_query(translated)) +
+                    b',"slowQuery":false}')
+        return Response(content=body, media_type=JSON, headers={
+            TABLE_HEADER: cached.table, CACHE_HEADER: "hit" if hit else "miss"})
+
+    async def planned(raw: object) -> tuple[Translated, Plan]:
+        runtime, translated = await translated_for(raw)
+        plan = await to_thread.run_sync(runtime.plan, translated.query)
+        return translated, plan
+
+    @get("/load")
+    async def load_get(request: Request[Any, Any, Any]) -> Response[bytes]:
+        params = request.query_params
+        return await load(params.get("query"), params.get("queryType"))
+
+    @post("/load", status_code=200, request_max_body_size=state.limits.body_bytes)
+    async def load_post(body: RawBody) -> Response[bytes]:
+        value = _post_body(body)
+        return await load(value.get("query"), value.get("queryType"))
+
+    @get("/meta")
+    async def meta() -> Response[bytes]:
+        runtime = await current_runtime(state)
+        described = cube_meta(cubes_cache.of(runtime))
+        access = current_access()
+        if access is not None and access.members is not None:
+            allowed = access.members
+            for cube in described["cubes"]:
+                for kind in ("measures", "dimensions"):
+                    cube[kind] = [m for m in cube[kind] if m["name"].split(".", 1)[1] in allowed
+                                  or m["type"] == "time"]
+        return Response(content=encode(described), media_type=JSON)
+
+    async def sql(raw: object) -> Response[bytes]:
+        translated, plan = await planned(raw)
+        parameters = [json_value(v) for v in plan.parameters.values()]
+        used = _used(plan)
+        body = {"sql": {
+            "sql": [plan.sql, parameters], "parameters": {k: json_value(v) for k, v in
+                                                          plan.parameters.items()},
+            "order": query_order(translated.columns, plan.query.order),
+            "aliasNameToMember": {c: translated.columns[c].key for c in plan.columns},
+            "preAggregations": list((used or {}).values()), "external": False,
+            "dataSource": "default", "routing": _plan_routing(plan)},
+            "dataSource": "default"}
+        return Response(content=encode(body), media_type=JSON, headers={TABLE_HEADER: plan.table})
+
+    async def dry_run(raw: object) -> Response[bytes]:
+        translated, plan = await planned(raw)
+        body = {"queryType": QUERY_TYPE, "normalizedQueries": [pivot_query(translated)],
+                "queryOrder": [query_order(translated.columns, plan.query.order)],
+                "transformedQueries": [_plan_routing(plan)],
+                "pivotQuery": pivot_query(translated)}
+        return Response(content=encode(body), media_type=JSON, headers={TABLE_HEADER: plan.table})
+
+    @get("/sql")
+    async def sql_get(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return await sql(request.query_params.get("query"))
+
+    @post("/sql", status_code=200, request_max_body_size=state.limits.body_bytes)
+    async def sql_post(body: RawBody) -> Response[bytes]:
+        return await sql(_post_body(body).get("query"))
+
+    @get("/dry-run")
+    async def dry_run_get(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return await dry_run(request.query_params.get("query"))
+
+    @post("/dry-run", status_code=200, request_max_body_size=state.limits.body_bytes)
+    async def dry_run_post(body: RawBody) -> Response[bytes]:
+        return await dry_run(_post_body(body).get("query"))
+
+    return [Router(path=PREFIX, route_handlers=[load_get, load_post, meta, sql_get, sql_post,
+                                                dry_run_get, dry_run_post],
+                   exception_handlers={Exception: _handle})]

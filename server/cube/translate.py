@@ -1,0 +1,246 @@
+"""A Cube query (the ``query`` of ``/cubejs-api/v1/load``) as our ``engine.query.Query``.
+
+What Cube's API gateway accepts is accepted here with Cube's meaning, or refused with a 400
+naming the field: several cubes in one query (no joins), ``segments`` (the model has none),
+``ungrouped: true`` (raw rows), ``compareDateRange`` and data blending, ``second`` and custom
+granularities, the case-insensitive string operators, and response formats other than
+``default``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.limits import QueryLimits, check_query_limits
+from engine.query import DEFAULT_LIMIT, FilterNode, Order, Query, QueryError, TimeRange
+from engine.timezones import zone as load_zone
+from semantic.suggest import did_you_mean, shown
+from server.cube.dates import Bounds, cube_range, intersect, resolve_range, utc_text
+from server.cube.filters import FilterReader
+from server.cube.members import Cubes, Member, check_granularity
+
+QUERY_KEYS = ("measures", "dimensions", "timeDimensions", "filters", "segments", "order",
+              "limit", "offset", "timezone", "total", "ungrouped", "renewQuery", "cache",
+              "cacheMode", "responseFormat")
+TIME_KEYS = ("dimension", "granularity", "dateRange", "compareDateRange")
+
+
+@dataclass(frozen=True, slots=True)
+class Translated:
+    """Our query for a Cube query, and what answering it in Cube's shape needs."""
+
+    query: Query
+    #: the query as Cube's gateway normalizes it (echoed in answers)
+    normalized: dict[str, Any]
+    #: the members returned, by our column name
+    columns: dict[str, Member]
+    #: ``<cube>.<time>.<granularity>`` when the query buckets time
+    time_key: str | None
+    zone: ZoneInfo
+    total: bool = False
+    time_ranges: list[list[str]] = field(default_factory=list)
+
+
+def _check_keys(value: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    for key in value:
+        if key not in known:
+            at = f"{where}.{shown(key)}" if where else shown(key)
+            raise QueryError(at, f"Invalid query format: \"{shown(key)}\" is not allowed"
+                             f"{did_you_mean(key, known)}; known: {', '.join(known)}")
+
+
+def _list(value: dict[str, Any], key: str) -> list[Any]:
+    items = value.get(key, [])
+    if not isinstance(items, list):
+        raise QueryError(key, f"'{key}' is a list")
+    return items
+
+
+def _optional_bool(value: dict[str, Any], key: str) -> bool:
+    flag = value.get(key, False)
+    if not isinstance(flag, bool):
+        raise QueryError(key, f"'{key}' is true or false")
+    return flag
+
+
+def _count(value: dict[str, Any], key: str, default: int | None) -> int | None:
+    number = value.get(key, default)
+    if number is not None and (isinstance(number, bool) or not isinstance(number, int)
+                               or number < 0):
+        raise QueryError(key, f"'{key}' is an integer of 0 or more")
+    return number
+
+
+def translate_query(body: object, cubes: Cubes, now: datetime,
+                    limits: QueryLimits | None = None) -> Translated:
+    """Our query for a Cube query; ``QueryError`` (400) naming the field Cube's way."""
+    limits = limits or QueryLimits()
+    max_rows = limits.rows
+    if isinstance(body, list):
+        raise QueryError("query", "several queries in one request (data blending) are not "
+                         "supported; send them one by one")
+    if not isinstance(body, dict):
+        raise QueryError("query", "the query is a JSON object like {\"measures\": "
+                         "[\"events.total_events\"]}")
+    _check_keys(body, QUERY_KEYS, "")
+    if _optional_bool(body, "ungrouped"):
+        raise QueryError("ungrouped", "ungrouped queries (raw rows) are not supported: every "
+                         "answer is aggregated; drop 'ungrouped' or set it to false")
+    if body.get("responseFormat", "default") != "default":
+        raise QueryError("responseFormat", "only the 'default' response format is supported")
+    if _list(body, "segments"):
+        raise QueryError("segments", "the model defines no segments; use filters")
+    measures = [cubes.resolve(m, f"measures[{i}]", ("measure",))
+                for i, m in enumerate(_list(body, "measures"))]
+    dimensions: list[Member] = []
+    granularities: list[tuple[Member, str, str]] = []
+    for index, name in enumerate(_list(body, "dimensions")):
+        where = f"dimensions[{index}]"
+        if isinstance(name, str) and name.count(".") == 2:  # <cube>.<time>.<granularity>
+            cube, member, grain = name.split(".")
+            time = cubes.resolve(f"{cube}.{member}", where, ("time",))
+            granularities.append((time, check_granularity(grain, where), where))
+            continue
+        dimension = cubes.resolve(name, where, ("dimension", "time"))
+        if dimension.kind == "time":
+            raise QueryError(where, f"'{dimension.key}' is the time dimension: give it a "
+                             f"granularity ('{dimension.key}.day') or put it in timeDimensions")
+        dimensions.append(dimension)
+    timezone = body.get("timezone")
+    if timezone is not None and not isinstance(timezone, str):
+        raise QueryError("timezone", "'timezone' is an IANA time zone name")
+    members = measures + dimensions + [t for t, _, _ in granularities]
+    sources = {m.cube for m in members}
+    time_dimensions = _list(body, "timeDimensions")
+    for item in time_dimensions:
+        if isinstance(item, dict) and isinstance(item.get("dimension"), str):
+            sources.add(str(item["dimension"]).split(".")[0])
+    if len(sources) > 1:
+        raise QueryError("measures", f"members of several cubes ({', '.join(sorted(sources))}) "
+                         "in one query: joins are not supported; query each cube on its own")
+    source_name = sources.pop() if sources else next(iter(cubes.sources))
+    source = cubes.sources.get(source_name)
+    if source is None:
+        raise QueryError("timeDimensions[0].dimension", f"unknown cube '{shown(source_name)}'"
+                         f"; cubes: {', '.join(cubes.sources)}")
+    timezone = timezone or source.timezone
+    try:
+        zone = load_zone(timezone)
+    except ValueError as exc:
+        raise QueryError("timezone", str(exc)) from None
+    bounds: list[Bounds] = []
+    shown_ranges: list[list[str]] = []
+    normalized_times: list[dict[str, Any]] = []
+    for index, item in enumerate(time_dimensions):
+        where = f"timeDimensions[{index}]"
+        if not isinstance(item, dict):
+            raise QueryError(where, "a time dimension is {\"dimension\", \"granularity\", "
+                             "\"dateRange\"}")
+        _check_keys(item, TIME_KEYS, where)
+        if "compareDateRange" in item:
+            raise QueryError(f"{where}.compareDateRange", "compareDateRange is not supported; "
+                             "send one query per date range")
+        time = cubes.resolve(item.get("dimension"), f"{where}.dimension", ("time",))
+        echo: dict[str, Any] = {"dimension": time.key}
+        if item.get("granularity") is not None:
+            grain = check_granularity(item["granularity"], f"{where}.granularity")
+            granularities.append((time, grain, f"{where}.granularity"))
+            echo["granularity"] = grain
+        if item.get("dateRange") is not None:
+            start, end = resolve_range(item["dateRange"], zone, now, f"{where}.dateRange")
+            bounds.append((start, end))
+            echo["dateRange"] = cube_range((start, end), zone)
+            shown_ranges.append(echo["dateRange"])
+        normalized_times.append(echo)
+    for time, grain, where in granularities:
+        if (time.key, grain) != (granularities[0][0].key, granularities[0][1]):
+            raise QueryError(where, "one granularity per query: the time dimension is returned "
+                             "once, bucketed one way")
+    for time, grain, _ in granularities:
+        if not any(t.get("granularity") == grain for t in normalized_times):
+            normalized_times.append({"dimension": time.key, "granularity": grain})
+    reader = FilterReader(cubes, zone, now, limits.filter_depth)
+    filters: tuple[FilterNode, ...] = reader.read(body.get("filters", []))
+    if any(m.cube != source_name for m in reader.members):
+        raise QueryError("filters", "filters on another cube's members: joins are not "
+                         "supported")
+    interval = intersect(bounds + reader.bounds, "timeDimensions")
+    bucket = granularities[0][1] if granularities else None
+    time_member = granularities[0][0] if granularities else None
+    if not measures and not dimensions and bucket is None:
+        raise QueryError("measures", "Query should contain either measures, dimensions or "
+                         "timeDimensions with granularities in order to be valid")
+    limit = _count(body, "limit", DEFAULT_LIMIT)
+    if limit == 0 or (limit is not None and limit > max_rows):
+        raise QueryError("limit", f"the limit is from 1 to {max_rows} rows "
+                         "(SEMANTIC_MAX_ROWS)")
+    offset = _count(body, "offset", 0) or 0
+    columns = {m.name: m for m in dimensions}
+    if time_member is not None:
+        columns[time_member.name] = time_member
+    columns.update({m.name: m for m in measures})
+    order = _order(body, cubes, list(columns), measures, dimensions, time_member)
+    query = Query(
+        source=source_name, measures=tuple(m.name for m in measures),
+        dimensions=tuple(m.name for m in dimensions), grain=bucket, filters=filters,
+        order=order, limit=limit, offset=offset,
+        time_range=None if interval is None else TimeRange(utc_text(interval[0]),
+                                                           utc_text(interval[1])),
+        timezone=timezone)
+    check_query_limits(query, limits)
+    normalized: dict[str, Any] = {
+        "measures": [m.key for m in measures], "dimensions": [d.key for d in dimensions],
+        "timeDimensions": normalized_times,
+        "filters": body.get("filters", []), "segments": [], "limit": limit,
+        "rowLimit": limit, "offset": offset, "timezone": timezone,
+    }
+    if "order" in body:
+        normalized["order"] = [{"id": _order_key(o, columns), "desc": o.descending}
+                               for o in order]
+    if body.get("total"):
+        normalized["total"] = True
+    key = f"{time_member.key}.{bucket}" if time_member is not None else None
+    return Translated(query, normalized, columns, key, zone, _optional_bool(body, "total"),
+                      shown_ranges)
+
+
+def _order_key(order: Order, columns: dict[str, Member]) -> str:
+    return columns[order.member].key
+
+
+def _order(body: dict[str, Any], cubes: Cubes, returned: list[str], measures: list[Member],
+           dimensions: list[Member], time: Member | None) -> tuple[Order, ...]:
+    """The order asked, or Cube's default: the bucketed time ascending, else the first
+    measure descending (with dimensions), else the first dimension; the remaining dimensions
+    follow so that equal rows keep one order."""
+    raw = body.get("order")
+    if raw is None:
+        first: list[Order] = []
+        if time is not None:
+            first = [Order(time.name)]
+        elif measures and dimensions:
+            first = [Order(measures[0].name, descending=True)]
+        rest = [Order(d.name) for d in dimensions if Order(d.name) not in first]
+        return tuple(first + rest)
+    if isinstance(raw, dict):
+        pairs = list(raw.items())
+    elif isinstance(raw, list) and all(isinstance(p, list) and len(p) == 2 for p in raw):
+        pairs = [(p[0], p[1]) for p in raw]
+    else:
+        raise QueryError("order", "'order' is {\"<member>\": \"asc\"|\"desc\"} or a list of "
+                         "[\"<member>\", \"asc\"|\"desc\"] pairs")
+    order = []
+    for index, (name, direction) in enumerate(pairs):
+        where = f"order[{index}]"
+        if direction not in ("asc", "desc"):
+            raise QueryError(where, "the direction is 'asc' or 'desc'")
+        if isinstance(name, str) and name.count(".") == 2:
+            name = name.rsplit(".", 1)[0]
+        member = cubes.resolve(name, where, ("measure", "dimension", "time"))
+        if member.name not in returned:
+            raise QueryError(where, f"cannot order by '{member.key}': it is not in the query")
+        order.append(Order(member.name, direction == "desc"))
+    return tuple(order)

@@ -1,0 +1,168 @@
+"""The Cube API over HTTP (in-process): answers equal ``/v1/query``'s in Cube's shape, routed
+and cached the same way, row-level security from the JWT, errors in Cube's shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from semantic import Model
+from server.app import create_app
+from server.warehouse import Warehouse
+from tests.server.cube.conftest import ACCESS, token
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+@pytest.fixture(scope="module")
+def client(cube_model: Model, warehouse: Warehouse) -> Iterator[Any]:
+    with TestClient(app=create_app(cube_model, warehouse, access=ACCESS)) as running:
+        yield running
+
+
+def auth(tenant: int | list[int] = 1, bearer: bool = False) -> dict[str, str]:
+    tok = token(tenant)
+    return {"Authorization": f"Bearer {tok}" if bearer else tok}
+
+
+def load(client: Any, query: dict[str, Any], tenant: int | list[int] = 1,
+         multi: bool = True) -> Any:
+    params = {"query": json.dumps(query), **({"queryType": "multi"} if multi else {})}
+    return client.get("/cubejs-api/v1/load", params=params, headers=auth(tenant))
+
+
+def ours(client: Any, body: dict[str, Any], tenant: int | list[int] = 1) -> Any:
+    answer = client.post("/v1/query", json=body, headers=auth(tenant, bearer=True))
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def test_load_answers_like_v1_query_in_cubes_shape(client: Any) -> None:
+    query = {"measures": ["events.events", "events.revenue"], "dimensions": ["events.region"],
+             "timeDimensions": [{"dimension": "events.ts",
+                                 "granularity": "day", "dateRange": ["2026-01-02",
+                                                                     "2026-01-04"]}],
+             "order": [["events.region", "asc"], ["events.ts", "asc"]]}
+    answer = load(client, query)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body) == {"queryType", "results", "pivotQuery", "slowQuery"}
+    assert body["queryType"] == "regularQuery" and body["pivotQuery"]["queryType"] == "regularQuery"
+    (result,) = body["results"]
+    expected = ours(client, {"measures": ["events", "revenue"], "dimensions": ["region"],
+                             "grain": "day",
+                             "time_range": {"from": "2026-01-02", "to": "2026-01-05"},
+                             "order": ["region", "ts"]})
+    rows = expected.json()["data"]
+    assert len(rows) == 9
+    assert result["data"] == [{"events.region": r["region"],
+                               "events.ts.day": f"{r['ts']}T00:00:00.000",
+                               "events.ts": f"{r['ts']}T00:00:00.000",
+                               "events.events": str(r["events"]),
+                               "events.revenue": str(r["revenue"])} for r in rows]
+    assert result["query"]["timeDimensions"][0]["dateRange"] == [
+        "2026-01-02T00:00:00.000", "2026-01-04T23:59:59.999"]
+    assert result["dataSource"] == "default" and result["dbType"] == "clickhouse"
+    assert result["lastRefreshTime"].endswith("Z")
+    assert set(result["annotation"]["measures"]) == {"events.events", "events.revenue"}
+    # routed like /v1/query, and the rollup shown as Cube shows pre-aggregations
+    assert answer.headers["x-semantic-table"] == expected.headers["x-semantic-table"]
+    assert answer.headers["x-semantic-table"].endswith(
+        result["routing"]["table"].split(".")[1])
+    (used,) = result["usedPreAggregations"].values()
+    assert used["preAggregationId"] == "events.by_tenant_region_day"
+    assert result["routing"]["rollup"] == "by_tenant_region_day"
+    # the same query again is a result-cache hit; a single result without queryType=multi
+    assert load(client, query).headers["x-semantic-cache"] == "hit"
+    single = load(client, query, multi=False).json()
+    assert single["data"] == result["data"] and "results" not in single
+
+
+def test_load_post_with_filters_default_order_limit_and_total(client: Any) -> None:
+    query = {"measures": ["events.events", "events.avg_amount"],
+             "dimensions": ["events.region", "events.note"],
+             "filters": [{"or": [{"member": "events.region", "operator": "equals",
+                                  "values": ["eu", "us"]},
+                                 {"member": "events.note", "operator": "notSet"}]},
+                         {"member": "events.note", "operator": "notEquals", "values": ["n1"]},
+                         {"member": "events.events", "operator": "gte", "values": ["2"]}],
+             "limit": 3, "offset": 1, "total": True}
+    answer = client.post("/cubejs-api/v1/load", json={"query": query, "queryType": "multi"},
+                         headers=auth(2))
+    assert answer.status_code == 200, answer.text
+    (result,) = answer.json()["results"]
+    expected = ours(client, {
+        "measures": ["events", "avg_amount"], "dimensions": ["region", "note"],
+        "filters": [{"or": [{"member": "region", "op": "in", "values": ["eu", "us"]},
+                            {"member": "note", "op": "is_null"}]},
+                    {"or": [{"member": "note", "op": "ne", "value": "n1"},
+                            {"member": "note", "op": "is_null"}]},
+                    {"member": "events", "op": "gte", "value": 2}],
+        # Cube's default order: the first measure descending (then ours: the dimensions)
+        "order": ["-events", "region", "note"]}, tenant=2).json()["data"]
+    assert result["total"] == len(expected)
+    assert [(r["events.region"], r["events.note"], r["events.events"])
+            for r in result["data"]] == [(r["region"], r["note"], str(r["events"]))
+                                         for r in expected[1:4]]
+    assert any(r["note"] is None for r in expected)  # notEquals keeps nulls, as Cube does
+
+
+def test_row_level_security_follows_the_tokens_claim(client: Any) -> None:
+    query = {"measures": ["events.events"], "dimensions": ["events.tenant_id"]}
+    assert [r["events.tenant_id"] for r in load(client, query, 1).json()["results"][0]["data"]] \
+        == ["1"]
+    both = load(client, query, [1, 2]).json()["results"][0]["data"]
+    assert sorted(r["events.tenant_id"] for r in both) == ["1", "2"]
+    whole = ours(client, {"measures": ["events"]}, [1, 2]).json()["data"][0]["events"]
+    assert sum(int(r["events.events"]) for r in both) == whole
+
+
+def test_refusals_are_in_cubes_shape_with_the_request_id(client: Any) -> None:
+    missing = client.get("/cubejs-api/v1/load", params={"query": "{}"})
+    assert missing.status_code == 403
+    assert isinstance(missing.json()["error"], str)
+    assert missing.json()["requestId"] == missing.headers["x-request-id"]
+    bad = load(client, {"measures": ["events.events"], "ungrouped": True})
+    assert bad.status_code == 400
+    assert bad.json()["type"] == "UserError" and "ungrouped" in bad.json()["error"]
+    assert bad.json()["requestId"] == bad.headers["x-request-id"]
+    for params in ({}, {"query": "{not json"}, {"query": "[1, 2]"}):
+        answer = client.get("/cubejs-api/v1/load", params=params, headers=auth())
+        assert answer.status_code == 400 and isinstance(answer.json()["error"], str), params
+    body = client.post("/cubejs-api/v1/load", content=b"[", headers=auth())
+    assert body.status_code == 400 and isinstance(body.json()["error"], str)
+    unknown = load(client, {"measures": ["events.event"]})
+    assert "did you mean 'events.events'" in unknown.json()["error"]
+
+
+def test_meta_dry_run_and_sql(client: Any) -> None:
+    meta = client.get("/cubejs-api/v1/meta", headers=auth())
+    (cube,) = meta.json()["cubes"]
+    assert {m["name"] for m in cube["measures"]} == {
+        "events.events", "events.revenue", "events.avg_amount", "events.revenue_per_event"}
+    query = {"measures": ["events.revenue"],
+             "timeDimensions": [{"dimension": "events.ts", "granularity": "month",
+                                 "dateRange": "from 2026-01-01 to 2026-01-31"}]}
+    for method in ("get", "post"):
+        if method == "get":
+            dry = client.get("/cubejs-api/v1/dry-run", params={"query": json.dumps(query)},
+                             headers=auth())
+        else:
+            dry = client.post("/cubejs-api/v1/dry-run", json={"query": query}, headers=auth())
+        assert dry.status_code == 200, dry.text
+        body = dry.json()
+        assert body["queryType"] == "regularQuery"
+        assert body["queryOrder"] == [{"events.ts": "asc"}]
+        assert body["normalizedQueries"][0]["timeDimensions"][0]["dateRange"] == [
+            "2026-01-01T00:00:00.000", "2026-01-31T23:59:59.999"]
+        assert body["transformedQueries"][0]["rollup"] == "by_tenant_region_day"
+    sql = client.post("/cubejs-api/v1/sql", json={"query": query}, headers=auth()).json()["sql"]
+    text, parameters = sql["sql"]
+    # the tenant's restriction is bound as a parameter of the SQL, as every value is
+    assert "tenant_id IN {p0: Array(UInt32)}" in text and parameters[0] == [1]
+    assert sql["parameters"]["p0"] == [1]
+    assert sql["preAggregations"][0]["preAggregationId"] == "events.by_tenant_region_day"
