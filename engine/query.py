@@ -24,7 +24,9 @@ MAX_OFFSET = 10**15
 #: operators that compare a measure's value (HAVING)
 MEASURE_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte",
                                 "is_null", "is_not_null")
-STRING_OPS: tuple[str, ...] = ("contains", "starts_with")
+#: operators of string dimensions: ``contains``/``starts_with`` (case-sensitive, literal) and
+#: ``ilike``/``not_ilike`` (a LIKE pattern, ignoring case: ClickHouse's ``ilike``)
+STRING_OPS: tuple[str, ...] = ("contains", "starts_with", "ilike", "not_ilike")
 
 
 class QueryError(FieldError):
@@ -181,6 +183,13 @@ def _check_filter(source: CompiledSource, node: FilterNode,
         except ValueError as exc:
             whose = "measure" if aggregate else "dimension"
             raise QueryError(f"{where}.value", f"{whose} '{node.member}'{at}: {exc}") from None
+    if node.op in ("ilike", "not_ilike"):
+        pattern = str(values[0])
+        if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
+            # ClickHouse refuses such a pattern (CANNOT_PARSE_ESCAPE_SEQUENCE)
+            raise QueryError(f"{where}.value", "a LIKE pattern cannot end with a lone "
+                             "backslash, which escapes the next character; write \\\\ for "
+                             "a backslash")
     return Filter(node.member, node.op, tuple(values)), aggregate
 
 

@@ -115,6 +115,9 @@ class SqlBuilder:
                           expression=exp.Literal.number(0))
         if op == "starts_with":
             return call("startsWith", target, self._bind(item.values[0], "String"))
+        if op in ("ilike", "not_ilike"):
+            return call("ilike" if op == "ilike" else "notILike", target,
+                        self._bind(item.values[0], "String"))
         comparison: exp.Expr = _COMPARISONS[op](
             this=target, expression=self._bind(item.values[0], type_text))
         return comparison

@@ -30,7 +30,8 @@ METHODS: dict[str, tuple[str, ...]] = {
 RETURNS: tuple[str, ...] = ("object", "list")
 #: filter operators of queries; each takes one value, a list, or none (``is_null``)
 FILTER_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte",
-                               "contains", "starts_with", "is_null", "is_not_null")
+                               "contains", "starts_with", "ilike", "not_ilike", "is_null",
+                               "is_not_null")
 LIST_OPS: tuple[str, ...] = ("in", "not_in")
 NULLARY_OPS: tuple[str, ...] = ("is_null", "is_not_null")
 DEFAULT_TIMEZONE = "UTC"

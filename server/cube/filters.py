@@ -3,13 +3,16 @@
 Leaves are ``{"member" (or "dimension"), "operator", "values"}``; groups ``{"and": [...]}`` or
 ``{"or": [...]}``, nested. Each operator keeps Cube's meaning: ``equals`` with several values is
 ``in``; ``notEquals`` and ``notIn`` also hold where the member is null (Cube writes
-``<> v OR IS NULL``); ``set``/``notSet`` test for null. Date operators on the time dimension
-become time bounds (at the top level, where they restrict every row). Operators whose meaning
-we cannot reproduce exactly are refused with a clear error rather than approximated.
+``<> v OR IS NULL``); ``set``/``notSet`` test for null; ``contains``, ``startsWith``,
+``endsWith`` and their negations are ClickHouse's ``ilike`` with Cube's patterns. Date
+operators on the time dimension become time bounds (at the top level, where they restrict every
+row). Operators whose meaning we cannot reproduce exactly are refused with a clear error rather
+than approximated.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -23,18 +26,17 @@ DATE_OPERATORS = ("inDateRange", "notInDateRange", "onTheDate", "beforeDate",
                   "beforeOrOnDate", "afterDate", "afterOrOnDate")
 #: Cube operators we refuse, and why
 REFUSED = {
-    "contains": "Cube matches case-insensitively (ILIKE), which this API does not reproduce",
-    "notContains": "Cube matches case-insensitively (ILIKE), which this API does not reproduce",
-    "startsWith": "Cube matches case-insensitively (ILIKE), which this API does not reproduce",
-    "notStartsWith": "Cube matches case-insensitively (ILIKE), which this API does not "
-                     "reproduce",
-    "endsWith": "Cube matches case-insensitively (ILIKE), which this API does not reproduce",
-    "notEndsWith": "Cube matches case-insensitively (ILIKE), which this API does not reproduce",
     "measureFilter": "the model's measures carry their own filters already",
     "notInDateRange": "a time range outside a range is two ranges; query them separately",
 }
+#: Cube's string operators: the LIKE pattern around the value (``contains`` escapes ``%``
+#: and ``_`` in it, the others do not, as Cube's BaseFilter), and whether it is negated
+LIKES = {"contains": ("%{}%", False), "notContains": ("%{}%", True),
+         "startsWith": ("{}%", False), "notStartsWith": ("{}%", True),
+         "endsWith": ("%{}", False), "notEndsWith": ("%{}", True)}
 OPERATORS = ("equals", "notEquals", "in", "notIn", "gt", "gte", "lt", "lte", "set", "notSet",
-             *DATE_OPERATORS, *[op for op in REFUSED if op not in DATE_OPERATORS])
+             *LIKES, *DATE_OPERATORS, "measureFilter")
+_WILDCARDS = re.compile(r"([_%])")
 LEAF_KEYS = ("member", "dimension", "operator", "values")
 
 
@@ -118,6 +120,8 @@ class FilterReader:
             raise QueryError(f"{field}.values", f"operator '{operator}' needs values")
         typed = tuple(_number(t, f"{field}.values") for t in texts) \
             if member.kind == "measure" else tuple(texts)
+        if operator in LIKES:
+            return _likes(member, operator, texts, f"{field}.member")
         if operator in COMPARISONS:
             if len(typed) != 1:
                 raise QueryError(f"{field}.values", f"operator '{operator}' takes one value")
@@ -155,6 +159,24 @@ class FilterReader:
         bound: Bounds = {"beforeDate": (None, start), "afterOrOnDate": (start, None),
                          "beforeOrOnDate": (None, end), "afterDate": (end, None)}[operator]
         self.bounds.append(bound)
+
+
+def _likes(member: Member, operator: str, texts: list[str], field: str) -> FilterNode:
+    """Cube's ``<col> [NOT] ILIKE '%' || v || '%'`` per value, OR-ed (AND-ed when negated,
+    then ``OR <col> IS NULL``)."""
+    if member.kind != "dimension" or member.type != "string":
+        raise QueryError(field, f"operator '{operator}' applies to string dimensions; "
+                         f"'{member.key}' is not one")
+    pattern, negated = LIKES[operator]
+    if operator in ("contains", "notContains"):
+        texts = [_WILDCARDS.sub(r"\\\1", text) for text in texts]
+    op = "not_ilike" if negated else "ilike"
+    leaves = tuple(Filter(member.name, op, (pattern.format(text),)) for text in texts)
+    node: FilterNode = leaves[0] if len(leaves) == 1 else \
+        FilterGroup("and" if negated else "or", leaves)
+    if negated and member.nullable:
+        return FilterGroup("or", (node, Filter(member.name, "is_null")))
+    return node
 
 
 def _is_absolute(text: str) -> bool:

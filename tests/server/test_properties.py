@@ -21,7 +21,15 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from engine.planner import plan_query
-from engine.query import Filter, FilterGroup, FilterNode, Query, QueryError, TimeRange
+from engine.query import (
+    STRING_OPS,
+    Filter,
+    FilterGroup,
+    FilterNode,
+    Query,
+    QueryError,
+    TimeRange,
+)
 from semantic import Model
 from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
 from server.runtime import Runtime
@@ -279,7 +287,7 @@ def _filter_values(member: str) -> st.SearchStrategy[object]:
 def dimension_filters(draw: st.DrawFn) -> FilterSpec:
     member = draw(st.sampled_from(DIMENSIONS))
     ops = FILTER_OPS if member in STRING_DIMENSIONS else tuple(
-        op for op in FILTER_OPS if op not in ("contains", "starts_with"))
+        op for op in FILTER_OPS if op not in STRING_OPS)
     op = draw(st.sampled_from(ops))
     size = 0 if op in NULLARY_OPS else draw(st.integers(1, 3)) if op in LIST_OPS else 1
     values = draw(st.lists(_filter_values(member), min_size=size, max_size=size))
@@ -481,8 +489,9 @@ def assert_rollup_equals_raw(model: Model, runtime: Runtime, query: Query,
     checking many queries over many rows compute it once)."""
     try:
         plan = runtime.plan(query, now=NOW)
-    except QueryError as exc:  # bounds drawn in an order the query's zone reverses
-        assert exc.field == "time_range.to", exc.message
+    except QueryError as exc:  # bounds drawn in an order the query's zone reverses, or an
+        # ilike pattern drawn with a trailing backslash (which ClickHouse cannot read)
+        assert exc.field == "time_range.to" or "lone backslash" in exc.message, exc.message
         return
     raw_plan = runtime.plan(query, force_raw=True, now=NOW)
     assert raw_plan.rollup is None

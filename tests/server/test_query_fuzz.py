@@ -18,7 +18,7 @@ from tests.server.test_query_errors import assert_error
 MEASURES = ["events", "revenue", "users"]
 DIMENSIONS = ["region", "plan", "level", "price", "day", "id"]  # not 'trap', which throws
 OPS = ["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "starts_with",
-       "is_null", "is_not_null"]
+       "ilike", "not_ilike", "is_null", "is_not_null"]
 ZONES = sorted(available_timezones())
 
 junk = st.text(max_size=12)

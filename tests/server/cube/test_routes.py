@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from sqlglot import exp, parse_one
 
 from semantic import Model
 from server.app import create_app
@@ -135,6 +136,10 @@ def test_refusals_are_in_cubes_shape_with_the_request_id(client: Any) -> None:
         assert answer.status_code == 400 and isinstance(answer.json()["error"], str), params
     body = client.post("/cubejs-api/v1/load", content=b"[", headers=auth())
     assert body.status_code == 400 and isinstance(body.json()["error"], str)
+    # a pattern ClickHouse cannot read is refused before it gets there
+    lone = load(client, {"measures": ["events.events"], "filters": [
+        {"member": "events.region", "operator": "endsWith", "values": ["x\\"]}]})
+    assert lone.status_code == 400 and "backslash" in lone.json()["error"]
     unknown = load(client, {"measures": ["events.event"]})
     assert "did you mean 'events.events'" in unknown.json()["error"]
 
@@ -166,3 +171,51 @@ def test_meta_dry_run_and_sql(client: Any) -> None:
     assert "tenant_id IN {p0: Array(UInt32)}" in text and parameters[0] == [1]
     assert sql["parameters"]["p0"] == [1]
     assert sql["preAggregations"][0]["preAggregationId"] == "events.by_tenant_region_day"
+
+
+@pytest.mark.parametrize(("cube_filter", "where"), [
+    ({"member": "events.region", "operator": "contains", "values": ["S"]},
+     "region ILIKE '%S%'"),
+    ({"member": "events.region", "operator": "startsWith", "values": ["E", "u"]},
+     "region ILIKE 'E%' OR region ILIKE 'u%'"),
+    ({"member": "events.region", "operator": "endsWith", "values": ["A"]}, "region ILIKE '%A'"),
+    ({"member": "events.note", "operator": "notContains", "values": ["n1", "N2"]},
+     "(note NOT ILIKE '%n1%' AND note NOT ILIKE '%N2%') OR note IS NULL"),
+    ({"member": "events.note", "operator": "notStartsWith", "values": ["n"]},
+     "note NOT ILIKE 'n%' OR note IS NULL"),
+    ({"member": "events.note", "operator": "contains", "values": ["_"]},
+     "note ILIKE '%\\\\_%'"),
+    ({"member": "events.note", "operator": "notEquals", "values": ["n1"]},
+     "note <> 'n1' OR note IS NULL"),
+    ({"member": "events.note", "operator": "notIn", "values": ["n1", "n2"]},
+     "note NOT IN ('n1', 'n2') OR note IS NULL"),
+])
+def test_filters_select_the_rows_cubes_sql_selects(client: Any, cube_model: Model,
+                                                    warehouse: Warehouse,
+                                                    cube_filter: dict[str, Any],
+                                                    where: str) -> None:
+    """Each operator against the SQL Cube's ClickHouse dialect writes for it (BaseFilter)."""
+    answer = load(client, {"measures": ["events.events"], "filters": [cube_filter]})
+    assert answer.status_code == 200, answer.text
+    (row,) = answer.json()["results"][0]["data"]
+    table = cube_model.sources[0].table
+    statement = parse_one(f"SELECT count() FROM {table} WHERE tenant_id = 1 AND ({where})",
+                          dialect="clickhouse")
+    assert isinstance(statement, exp.Query)
+    expected = int(warehouse.query(statement).rows[0][0])
+    assert int(row["events.events"]) == expected
+
+
+def test_v1_query_takes_ilike_too(client: Any) -> None:
+    """The operators under Cube's string filters are ours as well."""
+    cube = load(client, {"measures": ["events.events"], "filters": [
+        {"member": "events.region", "operator": "notStartsWith", "values": ["A"]}]})
+    (row,) = cube.json()["results"][0]["data"]
+    (mine,) = ours(client, {"measures": ["events"], "filters": [
+        {"member": "region", "op": "not_ilike", "value": "A%"}]}).json()["data"]
+    everything = ours(client, {"measures": ["events"]}).json()["data"][0]["events"]
+    assert 0 < mine["events"] < everything and row["events.events"] == str(mine["events"])
+    refused = client.post("/v1/query", json={"measures": ["events"], "filters": [
+        {"member": "events", "op": "ilike", "value": "1%"}]},
+        headers=auth(bearer=True))
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "filters[0].op"

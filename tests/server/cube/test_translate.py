@@ -118,6 +118,20 @@ def test_translate_operators(cubes: Cubes) -> None:
     )
 
 
+def test_translate_string_operators_as_cubes_ilike_patterns(cubes: Cubes) -> None:
+    t = translate(cubes, measures=["events.total_events"], filters=[
+        {"member": "events.region", "operator": "contains", "values": ["us_", "EU"]},
+        {"member": "events.region", "operator": "startsWith", "values": ["u_"]},
+        {"member": "events.region", "operator": "notEndsWith", "values": ["east", "west"]}])
+    assert t.query.filters == (
+        # contains escapes LIKE's wildcards in the value, startsWith/endsWith do not (Cube)
+        FilterGroup("or", (Filter("region", "ilike", ("%us\\_%",)),
+                           Filter("region", "ilike", ("%EU%",)))),
+        Filter("region", "ilike", ("u_%",)),
+        FilterGroup("and", (Filter("region", "not_ilike", ("%east",)),
+                            Filter("region", "not_ilike", ("%west",)))))
+
+
 def test_translate_negations_on_measures_keep_nulls_as_cube_does(cubes: Cubes) -> None:
     t = translate(cubes, measures=["events.avg_revenue"], dimensions=["events.region"],
                   filters=[{"member": "events.avg_revenue", "operator": "notEquals",
@@ -188,8 +202,11 @@ def test_translate_limit_offset_total(cubes: Cubes) -> None:
                           "compareDateRange": ["this week", "last week"]}]},
      "timeDimensions[0].compareDateRange", "not supported"),
     ({"measures": ["events.total_events"],
-      "filters": [{"member": "events.region", "operator": "contains", "values": ["us"]}]},
-     "filters[0].operator", "case-insensitively"),
+      "filters": [{"member": "events.region", "operator": "measureFilter"}]},
+     "filters[0].operator", "not supported"),
+    ({"measures": ["events.total_events"],
+      "filters": [{"member": "events.total_events", "operator": "contains", "values": ["1"]}]},
+     "filters[0].member", "string dimensions"),
     ({"measures": ["events.total_events"],
       "filters": [{"member": "events.region", "operator": "like", "values": ["us"]}]},
      "filters[0].operator", "unknown operator"),
