@@ -28,17 +28,12 @@ from server.api.query import explain_plan
 from server.api.request_ids import current_request_id
 from server.api.responses import INTERNAL, JSON, SERVER_MESSAGES, TABLE_HEADER
 from server.auth.principal import current_access
+from server.cache import Cached
 from server.cube.members import Cubes
 from server.cube.meta import cube_meta
-from server.cube.results import (
-    QUERY_TYPE,
-    pivot_query,
-    query_order,
-    result_object,
-    result_rows,
-    used_rollups,
-)
-from server.cube.translate import Translated, translate_query
+from server.cube.queries import REGULAR, pivot_query, translate_queries
+from server.cube.results import DATA_SOURCE, query_order, result_object, result_rows, used_rollups
+from server.cube.translate import Translated
 from server.runtime import Answer, Runtime
 from server.serialize import encode, json_value
 from server.serving import CACHE_HEADER, current_runtime, serve_answer
@@ -134,11 +129,11 @@ def route_handlers(state: State) -> list[Router]:
     cubes_cache = _CubesCache()
     limits = state.limits.query
 
-    async def translated_for(raw: object) -> tuple[Runtime, Translated]:
+    async def translated_for(raw: object) -> tuple[Runtime, str, list[Translated]]:
         runtime = await current_runtime(state)
-        translated = translate_query(_parse(raw), cubes_cache.of(runtime), datetime.now(UTC),
-                                     limits)
-        return runtime, translated
+        query_type, translated = translate_queries(
+            _parse(raw), cubes_cache.of(runtime), datetime.now(UTC), limits)
+        return runtime, query_type, translated
 
     async def total_rows(translated: Translated) -> int:
         """Rows of the whole answer (Cube's ``total``), through the same serving path."""
@@ -154,31 +149,40 @@ def route_handlers(state: State) -> list[Router]:
                              "(SEMANTIC_MAX_ROWS); this answer has more")
         return int(count)
 
-    async def load(raw: object, query_type: object) -> Response[bytes]:
-        _, translated = await translated_for(raw)
+    async def answer(translated: Translated, query_type: str) -> tuple[Cached, bool]:
+        """One query's result object, encoded (cached like every answer)."""
         total = await total_rows(translated) if translated.total else None
-        shape = ("cube", encode(translated.normalized), total)
+        shape = ("cube", query_type, encode(translated.normalized), translated.compare,
+                 translated.blend, total)
 
         def render(answer: Answer) -> bytes:
             plan = answer.plan
             data = result_rows(translated, plan.columns, answer.values)
-            return encode(result_object(translated, data, _now_text(), _used(plan),
-                                        _plan_routing(plan), total))
+            return encode(result_object(translated, query_type, data, _now_text(),
+                                        _used(plan), _plan_routing(plan), total))
 
-        cached, hit = await serve_answer(state, shape, translated.query, False, render,
-                                         route="cube")
-        body = cached.body
-        if query_type == "multi":
-            body = (b'{"queryType":"' + QUERY_TYPE.encode() + b'","results":[' + body +
-                    b'],"pivotQuery":' + encode(pivot_query(translated)) +
-                    b',"slowQuery":false}')
+        return await serve_answer(state, shape, translated.query, False, render, route="cube")
+
+    async def load(raw: object, multi: object) -> Response[bytes]:
+        _, query_type, translated = await translated_for(raw)
+        if query_type != REGULAR and multi != "multi":
+            raise QueryError("queryType", f"'{query_type}' query type is not supported by the "
+                             "client. Please update the client.")
+        answers = [await answer(t, query_type) for t in translated]
+        first, _ = answers[0]
+        body = first.body
+        if multi == "multi":
+            body = (b'{"queryType":' + encode(query_type) + b',"results":[' +
+                    b",".join(cached.body for cached, _ in answers) + b'],"pivotQuery":' +
+                    encode(pivot_query(query_type, translated)) + b',"slowQuery":false}')
+        hit = all(hit for _, hit in answers)
         return Response(content=body, media_type=JSON, headers={
-            TABLE_HEADER: cached.table, CACHE_HEADER: "hit" if hit else "miss"})
+            TABLE_HEADER: first.table, CACHE_HEADER: "hit" if hit else "miss"})
 
-    async def planned(raw: object) -> tuple[Translated, Plan]:
-        runtime, translated = await translated_for(raw)
-        plan = await to_thread.run_sync(runtime.plan, translated.query)
-        return translated, plan
+    async def planned(raw: object) -> tuple[str, list[tuple[Translated, Plan]]]:
+        runtime, query_type, translated = await translated_for(raw)
+        plans = [(t, await to_thread.run_sync(runtime.plan, t.query)) for t in translated]
+        return query_type, plans
 
     @get("/load")
     async def load_get(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -204,26 +208,32 @@ def route_handlers(state: State) -> list[Router]:
         return Response(content=encode(described), media_type=JSON)
 
     async def sql(raw: object) -> Response[bytes]:
-        translated, plan = await planned(raw)
-        parameters = [json_value(v) for v in plan.parameters.values()]
-        used = _used(plan)
-        body = {"sql": {
-            "sql": [plan.sql, parameters], "parameters": {k: json_value(v) for k, v in
-                                                          plan.parameters.items()},
-            "order": query_order(translated.columns, plan.query.order),
-            "aliasNameToMember": {c: translated.columns[c].key for c in plan.columns},
-            "preAggregations": list((used or {}).values()), "external": False,
-            "dataSource": "default", "routing": _plan_routing(plan)},
-            "dataSource": "default"}
-        return Response(content=encode(body), media_type=JSON, headers={TABLE_HEADER: plan.table})
+        query_type, plans = await planned(raw)
+        bodies = []
+        for translated, plan in plans:
+            used = _used(plan)
+            bodies.append({"sql": {
+                "sql": [plan.sql, [json_value(v) for v in plan.parameters.values()]],
+                "parameters": {k: json_value(v) for k, v in plan.parameters.items()},
+                "order": query_order(translated.columns, plan.query.order),
+                "aliasNameToMember": {c: translated.columns[c].key for c in plan.columns},
+                "preAggregations": list((used or {}).values()), "external": False,
+                "dataSource": DATA_SOURCE, "routing": _plan_routing(plan)},
+                "dataSource": DATA_SOURCE})
+        return Response(content=encode(bodies[0] if query_type == REGULAR else bodies),
+                        media_type=JSON, headers={TABLE_HEADER: plans[0][1].table})
 
     async def dry_run(raw: object) -> Response[bytes]:
-        translated, plan = await planned(raw)
-        body = {"queryType": QUERY_TYPE, "normalizedQueries": [pivot_query(translated)],
-                "queryOrder": [query_order(translated.columns, plan.query.order)],
-                "transformedQueries": [_plan_routing(plan)],
-                "pivotQuery": pivot_query(translated)}
-        return Response(content=encode(body), media_type=JSON, headers={TABLE_HEADER: plan.table})
+        query_type, plans = await planned(raw)
+        translated = [t for t, _ in plans]
+        body = {"queryType": query_type,
+                "normalizedQueries": [{**t.normalized, "queryType": query_type}
+                                      for t in translated],
+                "queryOrder": [query_order(t.columns, p.query.order) for t, p in plans],
+                "transformedQueries": [_plan_routing(p) for _, p in plans],
+                "pivotQuery": pivot_query(query_type, translated)}
+        return Response(content=encode(body), media_type=JSON,
+                        headers={TABLE_HEADER: plans[0][1].table})
 
     @get("/sql")
     async def sql_get(request: Request[Any, Any, Any]) -> Response[bytes]:

@@ -19,7 +19,6 @@ from server.cube.translate import Translated
 
 DATA_SOURCE = "default"
 DB_TYPE = "clickhouse"
-QUERY_TYPE = "regularQuery"
 
 
 def js_number(value: int | float) -> str:
@@ -65,6 +64,10 @@ def result_rows(translated: Translated, columns: tuple[str, ...],
             keys.append([translated.time_key, member.key])
         else:
             keys.append([member.key])
+    if translated.blend and translated.time_key is not None:  # Cube's blending: time.<grain>
+        for names in keys:
+            if translated.time_key in names:
+                names.append("time." + translated.time_key.rsplit(".", 1)[1])
     rows = []
     for row in zip(*values, strict=True):
         item: dict[str, Any] = {}
@@ -72,6 +75,8 @@ def result_rows(translated: Translated, columns: tuple[str, ...],
             shown = cube_value(value)
             for key in names:
                 item[key] = shown
+        if translated.compare is not None:
+            item["compareDateRange"] = translated.compare
         rows.append(item)
     return rows
 
@@ -104,12 +109,12 @@ def used_rollups(tables: tuple[str, ...], rollups: dict[str, str], source: str) 
     return used or None
 
 
-def result_object(translated: Translated, data: list[dict[str, Any]], refreshed: str,
-                  used: dict[str, Any] | None, routing: dict[str, Any],
+def result_object(translated: Translated, query_type: str, data: list[dict[str, Any]],
+                  refreshed: str, used: dict[str, Any] | None, routing: dict[str, Any],
                   total: int | None) -> dict[str, Any]:
     """One entry of a load response's ``results`` (or the whole body without ``multi``)."""
     body: dict[str, Any] = {
-        "query": {**translated.normalized, "queryType": QUERY_TYPE},
+        "query": {**translated.normalized, "queryType": query_type},
         "data": data,
         "lastRefreshTime": refreshed,
         "annotation": annotation(translated),
@@ -124,10 +129,6 @@ def result_object(translated: Translated, data: list[dict[str, Any]], refreshed:
     if used:
         body["usedPreAggregations"] = used
     return body
-
-
-def pivot_query(translated: Translated) -> dict[str, Any]:
-    return {**translated.normalized, "queryType": QUERY_TYPE}
 
 
 def query_order(columns: dict[str, Member], order: tuple[Order, ...]) -> dict[str, str]:

@@ -2,9 +2,8 @@
 
 What Cube's API gateway accepts is accepted here with Cube's meaning, or refused with a 400
 naming the field: several cubes in one query (no joins), ``segments`` (the model has none),
-``ungrouped: true`` (raw rows), ``compareDateRange`` and data blending, ``second`` and custom
-granularities, the case-insensitive string operators, and response formats other than
-``default``.
+``ungrouped: true`` (raw rows), ``second`` and custom granularities, and response formats
+other than ``default``. Requests of several queries are split first (``server.cube.queries``).
 """
 
 from __future__ import annotations
@@ -42,6 +41,10 @@ class Translated:
     zone: ZoneInfo
     total: bool = False
     time_ranges: list[list[str]] = field(default_factory=list)
+    #: ``compareDateRange`` queries: the range each row is labelled with
+    compare: str | None = None
+    #: a query of a blending request: rows also carry the time as ``time.<granularity>``
+    blend: bool = False
 
 
 def _check_keys(value: dict[str, Any], known: tuple[str, ...], where: str) -> None:
@@ -79,9 +82,6 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
     """Our query for a Cube query; ``QueryError`` (400) naming the field Cube's way."""
     limits = limits or QueryLimits()
     max_rows = limits.rows
-    if isinstance(body, list):
-        raise QueryError("query", "several queries in one request (data blending) are not "
-                         "supported; send them one by one")
     if not isinstance(body, dict):
         raise QueryError("query", "the query is a JSON object like {\"measures\": "
                          "[\"events.total_events\"]}")
@@ -140,9 +140,8 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
             raise QueryError(where, "a time dimension is {\"dimension\", \"granularity\", "
                              "\"dateRange\"}")
         _check_keys(item, TIME_KEYS, where)
-        if "compareDateRange" in item:
-            raise QueryError(f"{where}.compareDateRange", "compareDateRange is not supported; "
-                             "send one query per date range")
+        if "compareDateRange" in item:  # the first one splits the request (server.cube.queries)
+            raise QueryError(f"{where}.compareDateRange", "one compareDateRange per query")
         time = cubes.resolve(item.get("dimension"), f"{where}.dimension", ("time",))
         echo: dict[str, Any] = {"dimension": time.key}
         if item.get("granularity") is not None:

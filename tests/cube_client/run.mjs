@@ -16,13 +16,16 @@ async function run(step) {
   try {
     if (step.kind === 'load') {
       const resultSet = await api.load(step.query);
+      // several results (compareDateRange, blending) are read one by one, as the client wants
+      const parts = resultSet.queryType === 'regularQuery' ? [resultSet] : resultSet.decompose();
       return {
-        rawData: resultSet.rawData(),
+        queryType: resultSet.queryType,
+        rawData: parts.length === 1 ? parts[0].rawData() : parts.map((p) => p.rawData()),
         tablePivot: resultSet.tablePivot(),
         chartPivot: resultSet.chartPivot(),
         series: resultSet.series(),
         tableColumns: resultSet.tableColumns().map((c) => c.key),
-        annotation: resultSet.annotation(),
+        annotation: parts.map((p) => p.annotation()),
         response: resultSet.serialize().loadResponse,
       };
     }

@@ -38,6 +38,12 @@ FILTERED = {"measures": ["events.revenue"], "dimensions": ["events.region"],
             "order": [["events.revenue", "desc"]], "limit": 1}
 
 
+COMPARE = {"measures": ["events.events"],
+           "timeDimensions": [{"dimension": "events.ts", "granularity": "day",
+                               "compareDateRange": [["2026-01-03", "2026-01-05"],
+                                                    ["2026-01-08", "2026-01-10"]]}]}
+
+
 @pytest.fixture(scope="module")
 def server(cube_model: Model, warehouse: Warehouse) -> Iterator[Server]:
     with Server(create_app(cube_model, warehouse, access=ACCESS)) as running:
@@ -73,6 +79,7 @@ def test_cube_client_loads_pivots_and_describes(server: Server, tmp_path: Path) 
         {"name": "other_tenant", "kind": "load", "query": TABLE, "token": token(2)},
         {"name": "no_token", "kind": "load", "query": TABLE, "token": ""},
         {"name": "refused", "kind": "load", "query": {**TABLE, "segments": ["events.x"]}},
+        {"name": "compare", "kind": "load", "query": COMPARE},
     ], tmp_path)
     for name in ("table", "series", "filtered", "meta", "dry", "sql", "other_tenant"):
         assert "error" not in got[name], (name, got[name])
@@ -115,6 +122,19 @@ def test_cube_client_loads_pivots_and_describes(server: Server, tmp_path: Path) 
     assert got["dry"]["queryType"] == "regularQuery"
     assert got["dry"]["pivotQuery"]["timeDimensions"][0]["granularity"] == "day"
     assert "toStartOfDay" in got["sql"]["sql"] or "ts_day" in got["sql"]["sql"]
+
+    # compared date ranges: the client pivots one series per range, day by day
+    compare = got["compare"]
+    assert "error" not in compare, compare
+    assert [p["x"][:10] for p in compare["chartPivot"]] == [f"2026-01-{d:02d}" for d in (3, 4, 5)]
+    ranges = [key for key in compare["chartPivot"][0] if key.endswith("events.events")]
+    assert len(ranges) == 2
+    days = {r["ts"]: r["events"] for r in ours(server, {
+        "measures": ["events"], "grain": "day",
+        "time_range": {"from": "2026-01-03", "to": "2026-01-11"}})}
+    assert [[p[key] for key in ranges] for p in compare["chartPivot"]] == [
+        [days.get(f"2026-01-{d:02d}", 0), days.get(f"2026-01-{d + 5:02d}", 0)]
+        for d in (3, 4, 5)]
 
     assert got["no_token"]["status"] == 403
     assert got["refused"]["status"] == 400 and "segments" in got["refused"]["error"]

@@ -30,7 +30,7 @@ def auth(tenant: int | list[int] = 1, bearer: bool = False) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}" if bearer else tok}
 
 
-def load(client: Any, query: dict[str, Any], tenant: int | list[int] = 1,
+def load(client: Any, query: dict[str, Any] | list[Any], tenant: int | list[int] = 1,
          multi: bool = True) -> Any:
     params = {"query": json.dumps(query), **({"queryType": "multi"} if multi else {})}
     return client.get("/cubejs-api/v1/load", params=params, headers=auth(tenant))
@@ -219,3 +219,32 @@ def test_v1_query_takes_ilike_too(client: Any) -> None:
         {"member": "events", "op": "ilike", "value": "1%"}]},
         headers=auth(bearer=True))
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "filters[0].op"
+
+
+def test_compare_date_range_and_blending(client: Any) -> None:
+    query = {"measures": ["events.events"],
+             "timeDimensions": [{"dimension": "events.ts", "granularity": "day",
+                                 "compareDateRange": [["2026-01-01", "2026-01-02"],
+                                                      ["2026-01-05", "2026-01-06"]]}]}
+    body = load(client, query).json()
+    assert body["queryType"] == "compareDateRangeQuery"
+    assert body["pivotQuery"]["dimensions"] == ["compareDateRange"]
+    first, second = body["results"]
+    days = {r["ts"]: r["events"] for r in ours(client, {
+        "measures": ["events"], "grain": "day",
+        "time_range": {"from": "2026-01-01", "to": "2026-01-07"}}).json()["data"]}
+    assert [(r["events.ts.day"][:10], r["events.events"]) for r in second["data"]] == [
+        (day, str(days[day])) for day in ("2026-01-05", "2026-01-06")]
+    assert {r["compareDateRange"] for r in first["data"]} == {
+        "2026-01-01T00:00:00.000 - 2026-01-02T23:59:59.999"}
+    # Cube refuses such a request from a client that does not ask for several results
+    refused = load(client, query, multi=False)
+    assert refused.status_code == 400 and "compareDateRangeQuery" in refused.json()["error"]
+    blend = load(client, [
+        {"measures": ["events.events"], "timeDimensions": [{"dimension": "events.ts",
+                                                            "granularity": "month"}]},
+        {"measures": ["events.revenue"], "timeDimensions": [{"dimension": "events.ts",
+                                                             "granularity": "month"}]}]).json()
+    assert blend["queryType"] == "blendingQuery"
+    assert [r["time.month"] for res in blend["results"] for r in res["data"]] == [
+        "2026-01-01T00:00:00.000"] * 2

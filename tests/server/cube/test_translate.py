@@ -198,10 +198,6 @@ def test_translate_limit_offset_total(cubes: Cubes) -> None:
       "timeDimensions": [{"dimension": "events.event_ts", "dateRange": "a fortnight ago"}]},
      "timeDimensions[0].dateRange", "cannot read"),
     ({"measures": ["events.total_events"],
-      "timeDimensions": [{"dimension": "events.event_ts",
-                          "compareDateRange": ["this week", "last week"]}]},
-     "timeDimensions[0].compareDateRange", "not supported"),
-    ({"measures": ["events.total_events"],
       "filters": [{"member": "events.region", "operator": "measureFilter"}]},
      "filters[0].operator", "not supported"),
     ({"measures": ["events.total_events"],
@@ -239,9 +235,7 @@ def test_translate_refuses_with_a_clear_error(cubes: Cubes, query: dict[str, Any
     assert words in refused(cubes, field, **query)
 
 
-def test_translate_refuses_blending_and_deep_nesting(cubes: Cubes) -> None:
-    with pytest.raises(QueryError, match="data blending"):
-        translate_query([{"measures": ["events.total_events"]}], cubes, NOW)
+def test_translate_refuses_deep_nesting(cubes: Cubes) -> None:
     nested: dict[str, Any] = {"member": "events.region", "operator": "set"}
     for _ in range(20):
         nested = {"and": [nested]}
