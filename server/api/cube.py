@@ -26,7 +26,7 @@ from engine.query import QueryError
 from semantic.errors import SemanticError
 from server.api.query import explain_plan
 from server.api.request_ids import current_request_id
-from server.api.responses import INTERNAL, JSON, SERVER_MESSAGES, TABLE_HEADER
+from server.api.responses import INTERNAL, JSON, OWN_MESSAGES, SERVER_MESSAGES, TABLE_HEADER
 from server.auth.principal import current_access
 from server.cache import Cached
 from server.cube.members import Cubes
@@ -61,15 +61,17 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
             logger.warning("request %s: %s failed (%s): %s", current_request_id(), where,
                            exc.code, exc.message)
         retry = getattr(exc, "retry_after", None)
-        response = cube_error(exc.status, SERVER_MESSAGES.get(exc.code, exc.message
-                                                              if exc.code in ("busy",
-                                                                              "query_timeout")
-                                                              else INTERNAL))
+        # as /v1/query: only the kind of failure, or the limit that was hit (details logged)
+        message = exc.message if exc.code in OWN_MESSAGES else \
+            SERVER_MESSAGES.get(exc.code, INTERNAL)
+        response = cube_error(exc.status, message)
         if retry:
             response.headers["Retry-After"] = str(retry)
         return response
     if isinstance(exc, HTTPException) and exc.status_code < 500:
-        return cube_error(exc.status_code, str(exc.detail))
+        response = cube_error(exc.status_code, str(exc.detail))
+        response.headers.update(dict(exc.headers or {}))
+        return response
     logger.error("request %s: %s failed", current_request_id(), where, exc_info=exc)
     return cube_error(500, INTERNAL)
 
@@ -108,10 +110,6 @@ def _post_body(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise QueryError("body", "the body is a JSON object: {\"query\": {...}}")
     return value
-
-
-def _plan_routing(plan: Plan) -> dict[str, Any]:
-    return explain_plan(plan)
 
 
 def _used(plan: Plan) -> dict[str, Any] | None:
@@ -159,7 +157,7 @@ def route_handlers(state: State) -> list[Router]:
             plan = answer.plan
             data = result_rows(translated, plan.columns, answer.values)
             return encode(result_object(translated, query_type, data, _now_text(),
-                                        _used(plan), _plan_routing(plan), total))
+                                        _used(plan), explain_plan(plan), total))
 
         return await serve_answer(state, shape, translated.query, False, render, route="cube")
 
@@ -218,7 +216,7 @@ def route_handlers(state: State) -> list[Router]:
                 "order": query_order(translated.columns, plan.query.order),
                 "aliasNameToMember": {c: translated.columns[c].key for c in plan.columns},
                 "preAggregations": list((used or {}).values()), "external": False,
-                "dataSource": DATA_SOURCE, "routing": _plan_routing(plan)},
+                "dataSource": DATA_SOURCE, "routing": explain_plan(plan)},
                 "dataSource": DATA_SOURCE})
         return Response(content=encode(bodies[0] if query_type == REGULAR else bodies),
                         media_type=JSON, headers={TABLE_HEADER: plans[0][1].table})
@@ -230,7 +228,7 @@ def route_handlers(state: State) -> list[Router]:
                 "normalizedQueries": [{**t.normalized, "queryType": query_type}
                                       for t in translated],
                 "queryOrder": [query_order(t.columns, p.query.order) for t, p in plans],
-                "transformedQueries": [_plan_routing(p) for _, p in plans],
+                "transformedQueries": [explain_plan(p) for _, p in plans],
                 "pivotQuery": pivot_query(query_type, translated)}
         return Response(content=encode(body), media_type=JSON,
                         headers={TABLE_HEADER: plans[0][1].table})

@@ -15,6 +15,9 @@ from semantic import Model
 from server.app import create_app
 from server.warehouse import Warehouse
 from tests.server.cube.conftest import ACCESS, token
+from tests.server.test_outage import DRIVER_TEXT
+from tests.server.test_outage import _client as outage_client
+from tests.standins import refusing_port
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -248,3 +251,14 @@ def test_compare_date_range_and_blending(client: Any) -> None:
     assert blend["queryType"] == "blendingQuery"
     assert [r["time.month"] for res in blend["results"] for r in res["data"]] == [
         "2026-01-01T00:00:00.000"] * 2
+
+
+def test_an_unavailable_warehouse_is_a_503_in_cubes_shape() -> None:
+    with refusing_port() as port, outage_client(port) as client:
+        for path in ("/cubejs-api/v1/load", "/cubejs-api/v1/meta"):
+            answer = client.get(path, params={"query": json.dumps({"measures": ["events.n"]})})
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["retry-after"]
+            body = answer.json()
+            assert body["error"] == "the warehouse is unavailable; try again shortly"
+            assert not any(text in answer.text for text in DRIVER_TEXT)
