@@ -161,6 +161,25 @@ class FilterReader:
         self.bounds.append(bound)
 
 
+def normalized_filters(items: object) -> object:
+    """Filters as Cube's gateway echoes them: ``member`` (not ``dimension``), values as
+    strings."""
+    if not isinstance(items, list):
+        return items
+    shown_items: list[object] = []
+    for item in items:
+        if isinstance(item, dict) and ("and" in item or "or" in item):
+            shown_items.append({k: normalized_filters(v) for k, v in item.items()})
+        elif isinstance(item, dict):
+            leaf = {("member" if k == "dimension" else k): v for k, v in item.items()}
+            if isinstance(leaf.get("values"), list):
+                leaf["values"] = [_text(v) for v in leaf["values"]]
+            shown_items.append(leaf)
+        else:
+            shown_items.append(item)
+    return shown_items
+
+
 def _likes(member: Member, operator: str, texts: list[str], field: str) -> FilterNode:
     """Cube's ``<col> [NOT] ILIKE '%' || v || '%'`` per value, OR-ed (AND-ed when negated,
     then ``OR <col> IS NULL``)."""

@@ -18,7 +18,7 @@ from engine.query import DEFAULT_LIMIT, FilterNode, Order, Query, QueryError, Ti
 from engine.timezones import zone as load_zone
 from semantic.suggest import did_you_mean, shown
 from server.cube.dates import Bounds, cube_range, intersect, resolve_range, utc_text
-from server.cube.filters import FilterReader
+from server.cube.filters import FilterReader, normalized_filters
 from server.cube.members import Cubes, Member, check_granularity
 
 QUERY_KEYS = ("measures", "dimensions", "timeDimensions", "filters", "segments", "order",
@@ -193,7 +193,7 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
     normalized: dict[str, Any] = {
         "measures": [m.key for m in measures], "dimensions": [d.key for d in dimensions],
         "timeDimensions": normalized_times,
-        "filters": body.get("filters", []), "segments": [], "limit": limit,
+        "filters": normalized_filters(body.get("filters", [])), "segments": [], "limit": limit,
         "rowLimit": limit, "offset": offset, "timezone": timezone,
     }
     if "order" in body:

@@ -132,6 +132,15 @@ def test_translate_string_operators_as_cubes_ilike_patterns(cubes: Cubes) -> Non
                             Filter("region", "not_ilike", ("%west",)))))
 
 
+def test_translate_echoes_filters_as_cube_normalizes_them(cubes: Cubes) -> None:
+    t = translate(cubes, measures=["events.total_events"], filters=[
+        {"or": [{"dimension": "events.region", "operator": "equals", "values": ["a"]},
+                {"member": "events.total_events", "operator": "gt", "values": [5]}]}])
+    assert t.normalized["filters"] == [
+        {"or": [{"member": "events.region", "operator": "equals", "values": ["a"]},
+                {"member": "events.total_events", "operator": "gt", "values": ["5"]}]}]
+
+
 def test_translate_negations_on_measures_keep_nulls_as_cube_does(cubes: Cubes) -> None:
     t = translate(cubes, measures=["events.avg_revenue"], dimensions=["events.region"],
                   filters=[{"member": "events.avg_revenue", "operator": "notEquals",
