@@ -11,8 +11,11 @@ import pytest
 from litestar.testing import TestClient
 from sqlglot import exp, parse_one
 
+from engine.security import Access
 from semantic import Model
 from server.app import create_app
+from server.auth.keys import StoredKey, new_key
+from server.auth.settings import AccessSettings
 from server.warehouse import Warehouse
 from tests.server.cube.conftest import ACCESS, token
 from tests.server.test_outage import DRIVER_TEXT
@@ -34,9 +37,10 @@ def auth(tenant: int | list[int] = 1, bearer: bool = False) -> dict[str, str]:
 
 
 def load(client: Any, query: dict[str, Any] | list[Any], tenant: int | list[int] = 1,
-         multi: bool = True) -> Any:
+         multi: bool = True, key: str | None = None) -> Any:
     params = {"query": json.dumps(query), **({"queryType": "multi"} if multi else {})}
-    return client.get("/cubejs-api/v1/load", params=params, headers=auth(tenant))
+    headers = {"Authorization": key} if key is not None else auth(tenant)
+    return client.get("/cubejs-api/v1/load", params=params, headers=headers)
 
 
 def ours(client: Any, body: dict[str, Any], tenant: int | list[int] = 1) -> Any:
@@ -262,3 +266,19 @@ def test_an_unavailable_warehouse_is_a_503_in_cubes_shape() -> None:
             body = answer.json()
             assert body["error"] == "the warehouse is unavailable; try again shortly"
             assert not any(text in answer.text for text in DRIVER_TEXT)
+
+
+def test_a_key_limited_to_some_members_sees_and_queries_only_those(cube_model: Model,
+                                                                  warehouse: Warehouse) -> None:
+    key, key_id, key_hash = new_key()
+    stored = StoredKey(key_id, key_hash, frozenset({"read"}),
+                       Access.of({"tenant": 1}, ["events", "region"]))
+    with TestClient(app=create_app(cube_model, warehouse,
+                                   access=AccessSettings(keys=(stored,)))) as limited:
+        (cube,) = limited.get("/cubejs-api/v1/meta", headers={"Authorization": key}).json()[
+            "cubes"]
+        assert [m["name"] for m in cube["measures"]] == ["events.events"]
+        assert {d["name"] for d in cube["dimensions"]} == {"events.region", "events.ts"}
+        refused = load(limited, {"measures": ["events.revenue"]}, key=key)
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "this credential may not read 'revenue'"
