@@ -8,7 +8,7 @@ other than ``default``. Requests of several queries are split first (``server.cu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,7 +40,6 @@ class Translated:
     time_key: str | None
     zone: ZoneInfo
     total: bool = False
-    time_ranges: list[list[str]] = field(default_factory=list)
     #: ``compareDateRange`` queries: the range each row is labelled with
     compare: str | None = None
     #: a query of a blending request: rows also carry the time as ``time.<granularity>``
@@ -132,7 +131,6 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
     except ValueError as exc:
         raise QueryError("timezone", str(exc)) from None
     bounds: list[Bounds] = []
-    shown_ranges: list[list[str]] = []
     normalized_times: list[dict[str, Any]] = []
     for index, item in enumerate(time_dimensions):
         where = f"timeDimensions[{index}]"
@@ -152,7 +150,6 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
             start, end = resolve_range(item["dateRange"], zone, now, f"{where}.dateRange")
             bounds.append((start, end))
             echo["dateRange"] = cube_range((start, end), zone)
-            shown_ranges.append(echo["dateRange"])
         normalized_times.append(echo)
     for time, grain, where in granularities:
         if (time.key, grain) != (granularities[0][0].key, granularities[0][1]):
@@ -202,8 +199,7 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
     if body.get("total"):
         normalized["total"] = True
     key = f"{time_member.key}.{bucket}" if time_member is not None else None
-    return Translated(query, normalized, columns, key, zone, _optional_bool(body, "total"),
-                      shown_ranges)
+    return Translated(query, normalized, columns, key, zone, _optional_bool(body, "total"))
 
 
 def _order_key(order: Order, columns: dict[str, Member]) -> str:
