@@ -176,6 +176,18 @@ class ResultCache:
                 self._flights.pop(flight_key, None)
             flight.done.set()
 
+    def miss(self) -> int:
+        """Count a miss answered outside ``fetch`` (an answer streamed as it is read); the
+        data version it is computed at, for ``store``."""
+        version = self._current()
+        self.misses += 1
+        return version
+
+    def store(self, key: Hashable, result: Cached, version: int) -> None:
+        """Keep an answer computed outside ``fetch`` at data ``version`` (from ``miss``),
+        unless the version has changed since."""
+        self._store(key, result, version)
+
     def _store(self, key: Hashable, result: Cached, version: int) -> None:
         size = result.size
         if not self.enabled or size > self.max_bytes:

@@ -36,6 +36,8 @@ class QueryRequest(msgspec.Struct, forbid_unknown_fields=True):
     offset: int = 0
     source: str | None = None
     force_raw: bool = False
+    #: the answer's format (csv, parquet, arrow, json); /v1/query only
+    format: str | None = None
 
 
 REQUEST_FIELDS = tuple(f.encode_name for f in msgspec.structs.fields(QueryRequest))
@@ -130,7 +132,7 @@ def decode_query(body: bytes) -> QueryRequest:
     _unknown_keys(value, REQUEST_FIELDS, "")
     _strings(value, "measures")
     _strings(value, "dimensions")
-    for key in ("grain", "timezone", "source"):
+    for key in ("grain", "timezone", "source", "format"):
         _optional_string(value, key)
     filters = value.get("filters", [])
     _expect(isinstance(filters, list), "filters", "a list of filters", filters)
@@ -143,7 +145,8 @@ def decode_query(body: bytes) -> QueryRequest:
         measures=value.get("measures", []), dimensions=value.get("dimensions", []),
         grain=value.get("grain"), filters=filters, time_range=_time_range(value),
         timezone=value.get("timezone"), order=_order(value), limit=value.get("limit"),
-        offset=value.get("offset", 0), source=value.get("source"), force_raw=force_raw)
+        offset=value.get("offset", 0), source=value.get("source"), force_raw=force_raw,
+        format=value.get("format"))
 
 
 FILTER_KEYS = ("member", "op", "value", "values")

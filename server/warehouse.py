@@ -11,7 +11,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,7 @@ from sqlglot import exp
 from urllib3 import Timeout
 
 from engine import introspection
+from engine.output import with_settings
 from engine.render import Rendered, render
 from engine.rows import RowError
 from semantic.errors import SemanticError
@@ -87,6 +88,11 @@ except ImportError:  # a clickhouse-connect without the embedded backend
 else:
     ChdbBackend._summary = staticmethod(_chdb_summary)  # type: ignore[method-assign]
 
+
+#: bytes per chunk of a streamed answer
+STREAM_CHUNK_BYTES = 64 * 1024
+#: settings of the HTTP request rather than of the query (they cannot go in its SQL)
+_TRANSPORT_SETTINGS = frozenset({"cancel_http_readonly_queries_on_client_close"})
 
 #: embedded data directories this process has opened (one engine per process)
 _OPENED: set[str] = set()
@@ -308,6 +314,41 @@ class Warehouse:
         result, stats = self._select(statement, parameters, bounded, raw, settings)
         names = tuple(result.column_names)
         return names, [list(column) for column in result.result_columns], stats
+
+    def stream(self, statement: exp.Select, parameters: Mapping[str, object] | None,
+               fmt: str, raw: bool = False, settings: Mapping[str, object] | None = None,
+               chunk_bytes: int = STREAM_CHUNK_BYTES) -> Generator[bytes, None, None]:
+        """A request's SELECT (bounded like ``query(..., bounded=True)``) answered as
+        ClickHouse formats it (``fmt``: ``CSV``, ``Parquet``, ``ArrowStream``), in chunks of
+        about ``chunk_bytes``, read as they come.
+
+        A generator: the query starts at the first ``next``; the client (and the raw-table
+        slot) stays taken until the stream is read to its end or closed. The settings travel
+        in the SQL (``SETTINGS``): the embedded engine streams only queries without per-call
+        settings, and then only formats without a global header or footer (CSV, not Parquet
+        or Arrow, which it sends whole); a ClickHouse server streams every format.
+        """
+        bounds = self._bounds()
+        transport = {k: bounds.pop(k) for k in list(bounds) if k in _TRANSPORT_SETTINGS}
+        sql = render(with_settings(statement, {**bounds, **(settings or {})}))
+        if raw and not self._raw_slots.acquire(timeout=self.limits.queue_timeout):
+            raise WarehouseBusy(f"all {self.limits.raw_slots} connections for queries that "
+                                "read a raw table are busy (SEMANTIC_RAW_POOL_SIZE); answers "
+                                "from rollups are not affected; retry shortly", retry_after=1)
+        started = time.perf_counter()
+        try:
+            with self._guarded(self.limits.read_timeout, "a query", sql) as client:
+                body = client.raw_stream(sql, parameters=dict(parameters or {}), fmt=fmt,
+                                         settings=transport or None)
+                try:
+                    while chunk := body.read(chunk_bytes):
+                        yield chunk
+                finally:
+                    body.close()
+        finally:
+            if raw:
+                self._raw_slots.release()
+            note_statement(record_statement("query", time.perf_counter() - started, None))
 
     def command(self, statement: exp.Expression,
                 parameters: Mapping[str, object] | None = None) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.response import Stream
 
 from engine.limits import check_query_limits
 from engine.query import Filter, Order, Query, QueryError, TimeRange
@@ -14,13 +15,15 @@ from semantic.errors import FieldError
 from semantic.model import Endpoint, Model
 from semantic.suggest import did_you_mean, shown
 from server.api.responses import JSON, TABLE_HEADER
+from server.formats import JSON_FORMAT, requested_format
+from server.formatted import serve_formatted
 from server.runtime import Answer
 from server.serialize import encode, json_rows
 from server.serving import CACHE_HEADER, current_runtime, serve_answer
 from server.state import State
 
 #: query parameters every generated endpoint takes besides dimension filters
-ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "limit", "offset")
+ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "limit", "offset", "format")
 
 
 class UnknownEndpoint(FieldError):
@@ -66,6 +69,8 @@ def endpoint_query(endpoint: Endpoint, model: Model,
     limit, offset = endpoint.limit, 0
     start = end = relative = timezone = None
     for key, values in params.items():
+        if key == "format":  # the answer's format, not part of the query
+            continue
         if key == "limit":
             limit = _integer("limit", values)  # replaces the endpoint's own (query bounds)
         elif key == "offset":
@@ -128,7 +133,7 @@ def _renderer(endpoint: Endpoint) -> Callable[[Answer], bytes]:
 def _endpoint_handler(state: State) -> HTTPRouteHandler:
     """One handler for every endpoint of the current model, looked up by path, so a reloaded
     model's endpoints are served without a restart."""
-    async def handle(request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def handle(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
         path = "/" + request.path_params["path"].lstrip("/")
         missing = UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta for "
                                   "the endpoints")
@@ -140,14 +145,22 @@ def _endpoint_handler(state: State) -> HTTPRouteHandler:
             raise missing
         params = {k: request.query_params.getall(k) for k in request.query_params}
         query, origins = endpoint_query(endpoint, runtime.model, params)
+        answer_format = requested_format(request.headers.get("accept"),
+                                         *params.get("format", [])[-1:])
         try:
             check_query_limits(query, state.limits.query)
+            if answer_format is not JSON_FORMAT:
+                return await serve_formatted(
+                    state, endpoint, query, False, answer_format, download=endpoint.path,
+                    fields=[(f.name, f.member.name) for f in endpoint.fields],
+                    route=endpoint.path)
             cached, hit = await serve_answer(state, endpoint, query, False,
                                              _renderer(endpoint), route=endpoint.path)
         except QueryError as exc:
             raise QueryError(_parameter_field(exc.field, origins), exc.message) from None
         return Response(content=cached.body, media_type=JSON, headers={
-            TABLE_HEADER: cached.table, CACHE_HEADER: "hit" if hit else "miss"})
+            TABLE_HEADER: cached.table, CACHE_HEADER: "hit" if hit else "miss",
+            "Vary": "Accept"})
 
     return get("/{path:path}", name="endpoints")(handle)
 

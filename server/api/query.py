@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import RawBody
+from litestar.response import Stream
 
 from engine.compiler import CompiledMeasure
 from engine.introspection import explain_estimate
@@ -17,6 +18,8 @@ from server.api.meta_access import meta_for
 from server.api.model_outline import endpoints_meta, model_outline
 from server.api.responses import JSON, TABLE_HEADER, json_response
 from server.auth.principal import current_access
+from server.formats import JSON_FORMAT, named_format, requested_format
+from server.formatted import serve_formatted
 from server.runtime import Answer, Runtime
 from server.schemas import decode_query, to_query
 from server.serialize import encode, json_rows, json_value
@@ -162,19 +165,27 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
     body_bytes = state.limits.body_bytes
 
     @post("/v1/query", status_code=200, request_max_body_size=body_bytes)
-    async def query(body: RawBody) -> Response[bytes]:
-        request = decode_query(body)
+    async def query(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes] | Stream:
+        asked = decode_query(body)
+        answer_format = requested_format(request.headers.get("accept"),
+                                         request.query_params.get("format"), asked.format)
         runtime = await current_runtime(state)
-        source = runtime.source_name(request.source)
-        cached, hit = await serve_answer(state, "query",
-                                         to_query(request, source, state.limits.query),
-                                         request.force_raw, render_answer)
+        source = runtime.source_name(asked.source)
+        engine_query = to_query(asked, source, state.limits.query)
+        if answer_format is not JSON_FORMAT:
+            return await serve_formatted(state, "query", engine_query, asked.force_raw,
+                                         answer_format, download=source)
+        cached, hit = await serve_answer(state, "query", engine_query, asked.force_raw,
+                                         render_answer)
         return Response(content=cached.body, media_type=JSON, headers={
-            TABLE_HEADER: cached.table, CACHE_HEADER: "hit" if hit else "miss"})
+            TABLE_HEADER: cached.table, CACHE_HEADER: "hit" if hit else "miss",
+            "Vary": "Accept"})
 
     @post("/v1/explain", sync_to_thread=True, status_code=200, request_max_body_size=body_bytes)
     def explain(body: RawBody) -> Response[bytes]:
         request = decode_query(body)
+        if request.format is not None:  # the plan is the same in every format
+            named_format(request.format)
         runtime = state.runtime()
         source = runtime.source_name(request.source)
         plan = runtime.plan(to_query(request, source, state.limits.query),

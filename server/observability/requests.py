@@ -51,9 +51,10 @@ def note_statement(stats: QueryStats) -> None:
         current.read_bytes += stats.read_bytes or 0
 
 
-def note_answer(tables: Sequence[str], rows: int, route: str | None = None) -> None:
-    """Record the tables an answer read and its row count; ``route`` replaces the route
-    template (the generated endpoints share one catch-all route)."""
+def note_answer(tables: Sequence[str], rows: int | None, route: str | None = None) -> None:
+    """Record the tables an answer read and its row count (None: not counted, e.g. an answer
+    ClickHouse formatted); ``route`` replaces the route template (the generated endpoints
+    share one catch-all route)."""
     current = _current.get()
     if current is not None:
         current.tables, current.rows = tables, rows

@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.limits import QueryLimits
 from semantic.model import FILTER_OPS, GRAINS
+from server.formats import FORMATS
 
 Schema = dict[str, Any]
 
@@ -100,6 +101,9 @@ def query_schema(measures: list[str], dimensions: list[str], sources: list[str],
             "offset": {"type": "integer", "minimum": 0, "maximum": limits.offset},
             "source": {"type": ["string", "null"], "enum": [*sources, None]},
             "force_raw": {"type": "boolean"},
+            "format": {"type": ["string", "null"], "enum": [*FORMATS, None],
+                       "description": "the answer's format (default json); the Accept header "
+                                      "can ask for it too"},
         },
     }
 

@@ -9,6 +9,7 @@ from typing import Any
 from engine.limits import QueryLimits
 from engine.query import DEFAULT_LIMIT
 from semantic.model import Endpoint, Model
+from server.formats import FORMATS, JSON_FORMAT
 from server.openapi.components import (
     COMPONENTS,
     STRING,
@@ -19,6 +20,7 @@ from server.openapi.components import (
 )
 from server.openapi.cube import cube_paths
 from server.openapi.operations import (
+    ERROR_TEXT,
     JSON,
     REQUEST_ID,
     TABLE,
@@ -34,6 +36,33 @@ VERSION = "0.1.0"
 #: ClickHouse base types -> JSON Schema types of their values in answers
 _NUMBERS = {"Int": "integer", "UInt": "integer", "Float": "number", "Decimal": "number",
             "Bool": "boolean"}
+
+
+FORMAT_PARAMETER: dict[str, Any] = {
+    "name": "format", "in": "query", "required": False,
+    "description": "the answer's format; wins over the Accept header",
+    "schema": {"type": "string", "enum": list(FORMATS), "default": "json"}}
+
+
+def _in_formats(answers: dict[str, Any], download: str) -> dict[str, Any]:
+    """``answers`` with the 200 answer in every format, and the 406 of an ``Accept`` header
+    that admits none."""
+    ok = answers["200"]
+    content = dict(ok["content"])
+    for answer_format in FORMATS.values():
+        if answer_format is JSON_FORMAT:
+            continue
+        schema: Schema = {"type": "string", "description": f"the rows in {answer_format.name}"}
+        if answer_format.binary:
+            schema["format"] = "binary"
+        content[answer_format.media_type] = {"schema": schema}
+    headers = {**ok["headers"], "Content-Disposition": {
+        "description": f"a binary answer's file name, e.g. {download}.parquet",
+        "schema": STRING}}
+    not_acceptable = {"description": ERROR_TEXT[406], "headers": REQUEST_ID,
+                      "content": {JSON: {"schema": ref("Error")}}}
+    return {**answers, "200": {**ok, "headers": headers, "content": content},
+            "406": not_acceptable}
 
 
 def value_schema(type_text: str | None) -> Schema:
@@ -75,6 +104,7 @@ def _endpoint_operation(endpoint: Endpoint, model: Model, types: Mapping[str, Ma
             "default": min(endpoint.limit or DEFAULT_LIMIT, limits.rows)}},
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
                                                      "maximum": limits.offset}},
+        FORMAT_PARAMETER,
     ]
     for dimension in source.dimensions:
         item = value_schema(dimension_types.get(dimension.name)) or STRING
@@ -103,17 +133,23 @@ def _endpoint_operation(endpoint: Endpoint, model: Model, types: Mapping[str, Ma
         "summary": endpoint.description or f"Endpoint {endpoint.path}",
         "operationId": "endpoint" + endpoint.path.replace("/", "_").replace("-", "_"),
         "tags": ["endpoints"], "parameters": parameters,
-        "responses": responses(body, "The endpoint's answer", (400, 401, 403, 404, 502, 503),
-                                TABLE),
+        "responses": _in_formats(responses(body, "The endpoint's answer",
+                                           (400, 401, 403, 404, 502, 503), TABLE),
+                                 endpoint.path.strip("/").replace("/", "-")),
     }}
 
 
-def _query_operation(name: str, summary: str, ok: Schema, description: str) -> dict[str, Any]:
-    return {"post": {
+def _query_operation(name: str, summary: str, ok: Schema, description: str,
+                     formats: bool = False) -> dict[str, Any]:
+    answers = responses(ok, description, (400, 401, 403, 413, 502, 503), TABLE)
+    operation: dict[str, Any] = {
         "summary": summary, "operationId": name, "tags": ["query"],
         "requestBody": {"required": True, "content": {JSON: {"schema": ref("Query")}}},
-        "responses": responses(ok, description, (400, 401, 403, 413, 502, 503), TABLE),
-    }}
+        "responses": _in_formats(answers, "<source>") if formats else answers,
+    }
+    if formats:
+        operation["parameters"] = [FORMAT_PARAMETER]
+    return {"post": operation}
 
 
 def build_document(model: Model, types: Mapping[str, Mapping[str, str]], secured: bool,
@@ -159,7 +195,8 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]], secured
             "responses": responses(ref("Meta"), "The model", (401, 403, 503)),
         }},
         "/v1/query": _query_operation("query", "Run a query, answered from the cheapest "
-                                      "rollups that answer it exactly", ref("Answer"), "Rows"),
+                                      "rollups that answer it exactly", ref("Answer"), "Rows",
+                                      formats=True),
         "/v1/explain": _query_operation("explain", "How a query would be answered, without "
                                         "running it", ref("Explain"), "The plan"),
         "/v1/sources/{source}/rows": {"post": {

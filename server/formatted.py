@@ -1,0 +1,132 @@
+"""Answers in CSV, Parquet or Arrow, formatted by ClickHouse, for ``/v1/query`` and the
+generated endpoints.
+
+The query is planned (and restricted by row-level security) exactly as for JSON; its serving
+statement is wrapped so the columns are the JSON answer's (``engine.output``) and ClickHouse
+writes the bytes. A small answer (up to ``CACHEABLE_BYTES``) is read whole before the response
+starts and kept in the result cache under its format, at the data version it was computed at
+(so never stale); a larger one is sent as it is read, chunk by chunk, and not cached.
+Errors before the first bytes are sent are our usual JSON errors; a failure after that (the
+query time limit, ClickHouse going away) ends the response early without its terminating
+chunk, so a client never takes a cut answer for a whole one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import AsyncIterator, Generator, Hashable, Sequence
+
+from anyio import to_thread
+from litestar import Response
+from litestar.response import Stream
+
+from engine.output import answer_statement
+from engine.query import Query
+from server.api.request_ids import current_request_id
+from server.api.responses import TABLE_HEADER
+from server.cache import Cached
+from server.formats import CSV_FORMAT, Format, download_name
+from server.observability.metrics import count_answer
+from server.observability.requests import note_answer
+from server.runtime import ROLLUP_SETTINGS
+from server.serving import CACHE_HEADER, current_runtime
+from server.state import State
+
+logger = logging.getLogger(__name__)
+
+#: chunks of an answer being read from ClickHouse (closing it gives the client back)
+Chunks = Generator[bytes, None, None]
+
+#: formatted answers up to this size are read whole, cached and sent with a length; larger
+#: ones are streamed
+CACHEABLE_BYTES = 1024 * 1024
+#: ClickHouse settings per format: CSV nulls as empty fields (not ``\N``); Arrow buffers
+#: uncompressed, which every Arrow reader can read (Arrow JS cannot read LZ4 buffers)
+FORMAT_SETTINGS: dict[str, dict[str, object]] = {
+    "csv": {"format_csv_null_representation": ""},
+    "arrow": {"output_format_arrow_compression_method": "none"},
+}
+
+
+def csv_header(names: Sequence[str]) -> bytes:
+    r"""The header line ClickHouse's ``CSVWithNames`` writes: every name quoted.
+
+    >>> csv_header(["region", 'x"y'])
+    b'"region","x""y"\n'
+    """
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(names)
+    return out.getvalue().encode()
+
+
+def _read_head(chunks: Chunks, head: list[bytes]) -> Chunks | None:
+    """Read ``chunks`` into ``head`` up to ``CACHEABLE_BYTES``: None if that was all of it,
+    else the rest, still open."""
+    size = sum(len(chunk) for chunk in head)
+    for chunk in chunks:
+        head.append(chunk)
+        size += len(chunk)
+        if size > CACHEABLE_BYTES:
+            return chunks
+    return None
+
+
+async def _rest(head: list[bytes], rest: Chunks) -> AsyncIterator[bytes]:
+    sent = 0
+    try:
+        for chunk in head:
+            sent += len(chunk)
+            yield chunk
+        while (chunk := await to_thread.run_sync(next, rest, b"")):
+            sent += len(chunk)
+            yield chunk
+    except Exception as exc:
+        logger.warning("request %s: the answer stream failed after %d bytes: %s",
+                       current_request_id(), sent, getattr(exc, "message", exc))
+        raise
+    finally:
+        await to_thread.run_sync(rest.close)  # gives the ClickHouse client back
+
+
+async def serve_formatted(state: State, shape: Hashable, query: Query, force_raw: bool,
+                          answer_format: Format, download: str,
+                          fields: Sequence[tuple[str, str]] | None = None,
+                          route: str | None = None) -> Response[bytes] | Stream:
+    """The answer to ``query`` in ``answer_format``; ``fields`` are the (name, member)
+    columns (default: the plan's), ``download`` names the file of a binary answer,
+    ``shape`` and ``route`` as for ``serve_answer``."""
+    assert answer_format.clickhouse is not None
+    runtime = await current_runtime(state)
+    plan = runtime.cached_plan(query, force_raw)
+    if plan is None:
+        plan = await to_thread.run_sync(runtime.plan, query, force_raw)
+    key = ((shape, answer_format.name), plan.query, force_raw)
+    found = state.cache.get(key)
+    headers = {TABLE_HEADER: plan.table, CACHE_HEADER: "hit" if found else "miss",
+               "Vary": "Accept"}
+    if answer_format.binary:
+        headers["Content-Disposition"] = download_name(download, answer_format)
+    media_type = answer_format.media_type  # Litestar adds "; charset=utf-8" to text/csv
+    count_answer(plan.query.source or "", plan.rollup.name if plan.rollup else None, force_raw)
+    note_answer(plan.tables, None, route=route)
+    if found is not None:
+        return Response(content=found.body, media_type=media_type, headers=headers)
+    version = state.cache.miss()
+    statement = answer_statement(plan, runtime.compiled.sources[plan.query.source], fields)
+    names = [name for name, _ in fields] if fields is not None else list(plan.columns)
+    rollups_only = all(piece.rollup is not None for piece in plan.pieces)
+    chunks = runtime.warehouse.stream(
+        statement, plan.parameters, answer_format.clickhouse, raw=plan.rollup is None,
+        settings={**(ROLLUP_SETTINGS if rollups_only else {}),
+                  **FORMAT_SETTINGS.get(answer_format.name, {})})
+    head = [csv_header(names)] if answer_format is CSV_FORMAT else []
+    rest = await to_thread.run_sync(_read_head, chunks, head)
+    if rest is not None:
+        return Stream(_rest(head, rest), media_type=media_type, headers=headers)
+    body = b"".join(head)
+    state.cache.store(key, Cached(body, plan.table, plan.tables, 0,
+                                  plan.rollup.name if plan.rollup else None,
+                                  plan.query.source or ""), version)
+    return Response(content=body, media_type=media_type, headers=headers)
