@@ -184,6 +184,14 @@ def test_key_claims_restrict_rows_on_every_route(model: Model, warehouse: Wareho
         raw = client.post("/v1/query", json={**TOTALS, "force_raw": True}, headers=_bearer(one))
         assert raw.json()["data"] == [{"events": 2, "revenue": 30}]
         assert client.get("/api/totals", headers=_bearer(two)).json() == {"n": 2, "rev": 12}
+        # answers in other formats too, each caller's kept apart in the result cache
+        for _ in range(2):
+            assert client.post("/v1/query?format=csv", json=TOTALS, headers=_bearer(one)
+                               ).text == '"events","revenue"\n2,30\n'
+            assert client.get("/api/totals?format=csv", headers=_bearer(two)
+                              ).text == '"n","rev"\n2,12\n'
+            assert client.get("/api/totals?format=csv", headers=_bearer(one)
+                              ).text == '"n","rev"\n2,30\n'
         explained = client.post("/v1/explain", json=TOTALS, headers=_bearer(one)).json()
         verdicts = {c["rollup"]: c["reason"] for c in explained["candidates"]}
         assert verdicts == {"totals": "security_filter_not_covered", "by_tenant_day": None}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.warehouse import Warehouse, WarehouseUnavailable
+from server.warehouse import Warehouse, WarehouseBusy, WarehouseError, WarehouseUnavailable
 
 
 def test_warehouse_locked_data_directory_says_what_to_do(tmp_path: Path) -> None:
@@ -47,3 +47,32 @@ def test_warehouse_pool_serves_more_threads_than_clients(warehouse: Warehouse) -
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(lambda _: warehouse.query(statement).rows, range(64)))
     assert results == [[(4999950000,)]] * 64
+
+
+def test_warehouse_stream_holds_its_client_until_read_closed_or_failed(
+        warehouse: Warehouse) -> None:
+    import sqlglot
+
+    from server.config import OperatingLimits
+
+    one = Warehouse(warehouse.dsn, warehouse.location,
+                    limits=OperatingLimits(pool_size=1, queue_timeout=0.3))
+    ping = sqlglot.parse_one("SELECT 1", dialect="clickhouse")
+    rows = sqlglot.parse_one("SELECT number, toString(number) FROM numbers(1000000)",
+                             dialect="clickhouse")
+    assert isinstance(rows, sqlglot.exp.Select)
+    chunks = one.stream(rows, None, "CSV", chunk_bytes=1024)
+    assert next(chunks).startswith(b'0,"0"\n1,"1"\n')
+    with pytest.raises(WarehouseBusy):  # the one client is streaming
+        one.query(ping)
+    chunks.close()
+    assert one.query(ping).rows == [(1,)]
+    assert b"".join(one.stream(rows, None, "CSV")).count(b"\n") == 1_000_000
+    assert one.query(ping).rows == [(1,)]
+    failing = sqlglot.parse_one("SELECT throwIf(number = 900000, 'stop') FROM "
+                                "numbers(1000000)", dialect="clickhouse")
+    assert isinstance(failing, sqlglot.exp.Select)
+    with pytest.raises(WarehouseError):
+        for _ in one.stream(failing, None, "CSV"):
+            pass
+    assert one.query(ping).rows == [(1,)]
