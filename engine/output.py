@@ -32,6 +32,12 @@ def _value(value: object) -> exp.Expr:
     return exp.Literal.string(str(value))
 
 
+def _may_be_nan(source: CompiledSource, member: str) -> bool:
+    """Whether a measure or metric can be NaN (counts never are)."""
+    measure = source.measures.get(member)
+    return measure is None or not measure.aggregation.name.startswith("count")
+
+
 def with_settings(statement: exp.Select, settings: Mapping[str, object]) -> exp.Select:
     """``statement`` with a ``SETTINGS`` clause (a copy): the settings then travel with the
     SQL, for clients that take no per-query settings (the embedded engine streams a result
@@ -55,7 +61,7 @@ def answer_statement(plan: Plan, source: CompiledSource,
     Minute and hour buckets become ``DateTime64(0, zone)`` in the query's zone (shown so in
     CSV, a zoned timestamp in Arrow); other ``DateTime`` dimensions become ``DateTime64(0)``,
     which Arrow writes as a timestamp rather than as integer seconds. A measure that is NaN
-    (``avg`` over no rows) is null, as in JSON.
+    (``avg`` over no rows) is null, as in JSON; counts are left as they are.
     """
     selected = plan.statement.expressions
     assert len(selected) == len(plan.columns), (plan.columns, plan.sql)
@@ -73,7 +79,7 @@ def answer_statement(plan: Plan, source: CompiledSource,
             kind = base_type(dimension.type) if dimension is not None else ""
             if kind == "DateTime" or kind.startswith("DateTime("):
                 value = call("toDateTime64", value, exp.Literal.number(0))
-        else:  # NaN is the one value not equal to itself
+        elif _may_be_nan(source, member):  # NaN is the one value not equal to itself
             value = exp.If(this=exp.NEQ(this=value, expression=value.copy()),
                            true=exp.Null(), false=value.copy())
         columns.append(exp.alias_(value, name, quoted=True))

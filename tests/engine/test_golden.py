@@ -14,6 +14,7 @@ import sqlglot
 from engine import ddl
 from engine.compiler import CompiledModel, SourceEngine, SourceTypes, compile_model
 from engine.migration import plan_migration, setup_statements
+from engine.output import answer_statement
 from engine.planner import RollupStats, plan_query
 from engine.query import Filter, Order, Query, TimeRange
 from engine.render import render
@@ -123,7 +124,21 @@ def _cluster_cases() -> dict[str, str]:
             "cluster_query_api_breakdown": query}
 
 
-CASES = {**_rollup_cases(), **_query_cases(), **_cluster_cases()}
+def _output_cases() -> dict[str, str]:
+    """Answers for ClickHouse to format (CSV, Parquet, Arrow): the serving query wrapped."""
+    compiled = compiled_reference()
+    source = compiled.sources["events"]
+    breakdown = plan_query(source, QUERIES["query_api_breakdown"], _ready(compiled))
+    hourly = plan_query(source, Query(
+        "events", ("total_events", "avg_revenue"), ("region",), "hour", order=(
+            Order("event_ts"),), limit=50, time_range=TimeRange("2026-03-28", "2026-03-30"),
+        timezone="Europe/Berlin"), _ready(compiled))
+    fields = [("region", "region"), ("day", "event_ts"), ("cnt", "total_events")]
+    return {"output_api_breakdown": render(answer_statement(breakdown, source, fields)),
+            "output_hourly_berlin": render(answer_statement(hourly, source))}
+
+
+CASES = {**_rollup_cases(), **_query_cases(), **_cluster_cases(), **_output_cases()}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -1,0 +1,1 @@
+SELECT answer.region AS "region", answer.event_ts AS "day", answer.total_events AS "cnt" FROM (SELECT region AS region, event_ts_day AS event_ts, sum(count_all) AS total_events FROM semantic.events_region_daily_c0344c1e5b GROUP BY region, event_ts_day ORDER BY region ASC, event_ts ASC LIMIT 10001) AS answer LIMIT 10000
