@@ -42,11 +42,13 @@ from server.observability.metrics import (
 )
 from server.observability.requests import note_statement
 from server.warehouse_errors import (
+    EXCEPTION_TAG_HEADER,
     EngineInUse,
     QueryTimeout,
     QueryTooLarge,
     WarehouseBusy,
     WarehouseTimeout,
+    cut_at_exception,
     database_failure,
     error_code,
     transport_failure,
@@ -341,8 +343,8 @@ class Warehouse:
                 body = client.raw_stream(sql, parameters=dict(parameters or {}), fmt=fmt,
                                          settings=transport or None)
                 try:
-                    while chunk := body.read(chunk_bytes):
-                        yield chunk
+                    tag = None if self.embedded else body.headers.get(EXCEPTION_TAG_HEADER)
+                    yield from cut_at_exception(iter(lambda: body.read(chunk_bytes), b""), tag)
                 finally:
                     body.close()
         finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -123,3 +123,42 @@ def database_failure(exc: BaseException, limits: OperatingLimits, what: str,
                              "SEMANTIC_QUERY_MAX_MEMORY) and was stopped; narrow it")
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
     return WarehouseError(f"ClickHouse rejected {what}: {message}", sql)
+
+
+#: the response header in which a ClickHouse server (25.11 and later) names the tag of an
+#: exception it writes into a response already under way
+EXCEPTION_TAG_HEADER = "X-ClickHouse-Exception-Tag"
+
+
+def cut_at_exception(chunks: Iterable[bytes], tag: str | None) -> Iterator[bytes]:
+    r"""The chunks of a streamed answer up to an exception block the server wrote into it
+    (``__exception__\r\n<tag>...``), where ``WarehouseError`` is raised instead: a server that
+    fails after sending its headers can only say so in the body, which must not pass for
+    data. The last bytes of each chunk are held back until the next, so a marker split
+    between two chunks is found too.
+
+    >>> b"".join(cut_at_exception([b"1\n2", b"\n3\n"], "t0"))
+    b'1\n2\n3\n'
+    >>> list(cut_at_exception([b"1\n2\n__excep", b"tion__\r\nt0\r\nCode: 159"], "t0"))
+    Traceback (most recent call last):
+    ...
+    server.availability.WarehouseError: ClickHouse failed while sending the answer: Code: 159
+    """
+    if not tag:
+        yield from chunks
+        return
+    marker = b"__exception__\r\n" + tag.encode()
+    keep = len(marker) - 1
+    carry = b""
+    for chunk in chunks:
+        data = carry + chunk
+        found = data.find(marker)
+        if found != -1:
+            text = data[found + len(marker):].decode(errors="replace").strip()
+            raise WarehouseError("ClickHouse failed while sending the answer: "
+                                 + (text.splitlines()[0] if text else "(no message)"))
+        carry = data[-keep:]
+        if len(data) > keep:
+            yield data[:-keep]
+    if carry:
+        yield carry
