@@ -13,9 +13,12 @@ chunk, so a client never takes a cut answer for a whole one.
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import io
 import logging
+import queue
+import threading
 from collections.abc import AsyncIterator, Generator, Hashable, Sequence
 
 from anyio import to_thread
@@ -61,7 +64,7 @@ def csv_header(names: Sequence[str]) -> bytes:
     return out.getvalue().encode()
 
 
-def _read_head(chunks: Chunks, head: list[bytes]) -> Chunks | None:
+def read_head(chunks: Chunks, head: list[bytes]) -> Chunks | None:
     """Read ``chunks`` into ``head`` up to ``CACHEABLE_BYTES``: None if that was all of it,
     else the rest, still open."""
     size = sum(len(chunk) for chunk in head)
@@ -73,21 +76,43 @@ def _read_head(chunks: Chunks, head: list[bytes]) -> Chunks | None:
     return None
 
 
-async def _rest(head: list[bytes], rest: Chunks) -> AsyncIterator[bytes]:
+def read_ahead(rest: Chunks) -> queue.SimpleQueue[bytes | Exception | None]:
+    """The rest of an answer, read from ClickHouse on a thread of its own as fast as it comes
+    (then the client goes back to the pool), whatever pace the caller downloads it at: a slow
+    reader holds memory (at most the answer, which the row limit bounds), not a connection.
+    The queue ends with None, or with the error that cut the answer short."""
+    chunks: queue.SimpleQueue[bytes | Exception | None] = queue.SimpleQueue()
+
+    def drain() -> None:
+        try:
+            for chunk in rest:
+                chunks.put(chunk)
+        except Exception as exc:  # noqa: BLE001 - handed to the response, which ends cut
+            chunks.put(exc)
+        else:
+            chunks.put(None)
+        finally:
+            rest.close()
+
+    context = contextvars.copy_context()  # the request's id and statistics
+    threading.Thread(target=context.run, args=(drain,), name="answer-reader",
+                     daemon=True).start()
+    return chunks
+
+
+async def _rest(head: list[bytes],
+                chunks: queue.SimpleQueue[bytes | Exception | None]) -> AsyncIterator[bytes]:
     sent = 0
-    try:
-        for chunk in head:
-            sent += len(chunk)
-            yield chunk
-        while (chunk := await to_thread.run_sync(next, rest, b"")):
-            sent += len(chunk)
-            yield chunk
-    except Exception as exc:
-        logger.warning("request %s: the answer stream failed after %d bytes: %s",
-                       current_request_id(), sent, getattr(exc, "message", exc))
-        raise
-    finally:
-        await to_thread.run_sync(rest.close)  # gives the ClickHouse client back
+    for chunk in head:
+        sent += len(chunk)
+        yield chunk
+    while (item := await to_thread.run_sync(chunks.get)) is not None:
+        if isinstance(item, Exception):
+            logger.warning("request %s: the answer stream failed after %d bytes: %s",
+                           current_request_id(), sent, getattr(item, "message", item))
+            raise item
+        sent += len(item)
+        yield item
 
 
 async def serve_formatted(state: State, shape: Hashable, query: Query, force_raw: bool,
@@ -122,9 +147,9 @@ async def serve_formatted(state: State, shape: Hashable, query: Query, force_raw
         settings={**(ROLLUP_SETTINGS if rollups_only else {}),
                   **FORMAT_SETTINGS.get(answer_format.name, {})})
     head = [csv_header(names)] if answer_format is CSV_FORMAT else []
-    rest = await to_thread.run_sync(_read_head, chunks, head)
+    rest = await to_thread.run_sync(read_head, chunks, head)
     if rest is not None:
-        return Stream(_rest(head, rest), media_type=media_type, headers=headers)
+        return Stream(_rest(head, read_ahead(rest)), media_type=media_type, headers=headers)
     body = b"".join(head)
     state.cache.store(key, Cached(body, plan.table, plan.tables, 0,
                                   plan.rollup.name if plan.rollup else None,

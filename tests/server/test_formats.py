@@ -26,7 +26,8 @@ from engine.output import answer_statement
 from engine.query import Query
 from semantic import load_model_text
 from server.app import TABLE_HEADER, create_app
-from server.formatted import CACHEABLE_BYTES
+from server.config import OperatingLimits
+from server.formatted import CACHEABLE_BYTES, read_ahead, read_head
 from server.limits import Limits
 from server.operations import apply_model
 from server.runtime import compile_against
@@ -325,6 +326,24 @@ def test_warehouse_streams_csv_in_chunks(big: Big) -> None:
     rest = list(chunks)
     assert len(rest) > 10
     assert (first + b"".join(rest)).count(b"\n") == 100_000
+
+
+def test_a_slow_reader_holds_memory_not_a_connection(big: Big) -> None:
+    """The rest of a large answer is read from ClickHouse whatever the download's pace, so
+    the connection is free again while the caller still reads."""
+    one = Warehouse(big.warehouse.dsn, big.warehouse.location,
+                    limits=OperatingLimits(pool_size=1, queue_timeout=30))
+    _, compiled, runtime = build(one, model_text(BIG_MODEL, db=big.database))
+    plan = runtime.plan(Query("events", ("events",), ("id",), limit=100_000))
+    chunks = one.stream(answer_statement(plan, compiled.sources["events"]), plan.parameters,
+                        "CSV", raw=True)
+    head: list[bytes] = []
+    rest = read_head(chunks, head)
+    assert rest is not None
+    queued = read_ahead(rest)  # nobody reads it yet
+    assert one.query(parse_one("SELECT 1", dialect="clickhouse")).rows == [(1,)]
+    body = b"".join(head) + b"".join(iter(queued.get, None))
+    assert body.count(b"\n") == 100_000
 
 
 def test_nan_is_null_and_other_datetimes_are_timestamps(big: Big) -> None:
