@@ -134,9 +134,9 @@ async def serve_formatted(state: State, shape: Hashable, query: Query, force_raw
     if answer_format.binary:
         headers["Content-Disposition"] = download_name(download, answer_format)
     media_type = answer_format.media_type  # Litestar adds "; charset=utf-8" to text/csv
-    count_answer(plan.query.source or "", plan.rollup.name if plan.rollup else None, force_raw)
-    note_answer(plan.tables, None, route=route)
+    rollup = plan.rollup.name if plan.rollup else None
     if found is not None:
+        _count(plan.query.source or "", rollup, force_raw, plan.tables, route)
         return Response(content=found.body, media_type=media_type, headers=headers)
     version = state.cache.miss()
     statement = answer_statement(plan, runtime.compiled.sources[plan.query.source], fields)
@@ -148,10 +148,17 @@ async def serve_formatted(state: State, shape: Hashable, query: Query, force_raw
                   **FORMAT_SETTINGS.get(answer_format.name, {})})
     head = [csv_header(names)] if answer_format is CSV_FORMAT else []
     rest = await to_thread.run_sync(read_head, chunks, head)
+    _count(plan.query.source or "", rollup, force_raw, plan.tables, route)
     if rest is not None:
         return Stream(_rest(head, read_ahead(rest)), media_type=media_type, headers=headers)
     body = b"".join(head)
-    state.cache.store(key, Cached(body, plan.table, plan.tables, 0,
-                                  plan.rollup.name if plan.rollup else None,
+    state.cache.store(key, Cached(body, plan.table, plan.tables, 0, rollup,
                                   plan.query.source or ""), version)
     return Response(content=body, media_type=media_type, headers=headers)
+
+
+def _count(source: str, rollup: str | None, force_raw: bool, tables: Sequence[str],
+           route: str | None) -> None:
+    """Monitoring of an answer, as ``serve_answer`` does it (its rows are not counted)."""
+    count_answer(source, rollup, force_raw)
+    note_answer(tables, None, route=route)
