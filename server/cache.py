@@ -1,9 +1,10 @@
 """The result cache: encoded answers keyed by the normalized query, never stale.
 
-An entry is the encoded JSON body of an answer (plus the table header), keyed by what the
-handler computed it from: the normalized query (security filters are added to the query
-before it is planned, so they are part of it), ``force_raw`` and the answer's shape. A hit is
-one dict lookup and no encoding.
+An entry is the encoded body of an answer (JSON, or CSV, Parquet, Arrow up to 1 MiB as
+ClickHouse wrote them) plus the table header, keyed by what the handler computed it from: the
+normalized query (security filters are added to the query before it is planned, so they are
+part of it), ``force_raw`` and the answer's shape and format. A hit is one dict lookup and no
+encoding.
 
 Never stale: every entry belongs to one *data version*. The version changes (and every entry
 is dropped) on each write through this service's warehouse (ingestion, apply, repair, demo
