@@ -18,10 +18,15 @@ BENCH_DURATION ?= 5
 
 .PHONY: run test test-thorough bench setup clean
 
+# uv (installed into the venv first, so only Python is needed) downloads and installs in
+# parallel: about 5x faster than pip for a fresh venv. Plain pip when uv cannot be had.
 $(BIN)/semantic: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	if $(BIN)/python -m pip install --quiet uv; then \
+		$(BIN)/uv pip install --quiet --system-certs --python $(BIN)/python -e '.[test]'; \
+	else \
+		$(BIN)/python -m pip install --quiet -e '.[test]'; \
+	fi
 	touch $@
 
 setup: $(BIN)/semantic
@@ -32,8 +37,10 @@ run: setup
 	$(BIN)/semantic serve --port $(PORT)
 
 # One pytest worker per core, each with its own embedded engine; a test file runs whole in one
-# worker (module fixtures are set up once).
-PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
+# worker (module fixtures are set up once), in the order tests/conftest.py gives (the longest
+# files first; xdist would otherwise put the files with the fewest tests, the long property
+# runs, last).
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test: setup
 	sh scripts/install-browser.sh

@@ -12,6 +12,14 @@ if [ "$(id -u)" -ne 0 ]; then
 else
     SUDO=
 fi
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+install() {
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        chromium fonts-dejavu-core >/dev/null
+}
+# The package index is read as it is first; it is refreshed (apt-get update, the slow part
+# on a fresh machine with lists) only when the install cannot be done from it.
+if ! install 2>/dev/null; then
+    $SUDO apt-get update -qq
+    install
+fi
 echo "installed $("$CHROMIUM" --version 2>/dev/null | tail -1)"
