@@ -26,6 +26,34 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+#: The test files that take longest (CLI and server processes, properties that run hundreds of
+#: queries), longest first. They are collected first, so that with ``--dist loadfile
+#: --no-loadscope-reorder`` (``make test``) the workers start on them and the many short files
+#: fill in at the end, instead of one long file running alone while the other worker idles.
+#: Files not listed keep their order after these.
+LONGEST_FIRST = (
+    "tests/server/test_cli_server.py",
+    "tests/server/test_cli.py",
+    "tests/server/test_properties.py",
+    "tests/server/test_properties_bulk.py",
+    "tests/server/test_serve_process.py",
+    "tests/server/test_lifecycle.py",
+    "tests/server/test_quantiles.py",
+    "tests/server/test_openapi.py",
+    "tests/server/test_cli_byod.py",
+    "tests/server/test_cli_dev.py",
+    "tests/server/test_api.py",
+    "tests/server/test_security_properties.py",
+    "tests/server/test_scenario.py",
+    "tests/server/test_auth_cli.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true",
                      help="rewrite tests/golden/*.sql from the current engine output")

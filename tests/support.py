@@ -30,7 +30,11 @@ def build(warehouse: Warehouse, yaml_text: str) -> tuple[Model, CompiledModel, R
     model = load_model_text(yaml_text, "test.yaml")
     compiled = compile_against(model, warehouse)
     apply_model(compiled, warehouse)
-    return model, compiled, Runtime.start(model, warehouse)
+    # What Runtime.start does, without compiling against the warehouse a second time (apply
+    # changes no source: the same types would be read again).
+    runtime = Runtime(compiled, warehouse)
+    runtime.refresh()
+    return model, compiled, runtime
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlglot
@@ -13,7 +14,7 @@ from server.app import TABLE_HEADER, create_app
 from server.operations import apply_model
 from server.runtime import compile_against
 from server.warehouse import Warehouse
-from tests.support import insert_rows, model_text
+from tests.support import fresh_database, insert_rows, model_text
 
 MODEL = """
 version: 1
@@ -69,8 +70,8 @@ def _exec(warehouse: Warehouse, sql: str) -> list[tuple[object, ...]]:
     return []
 
 
-@pytest.fixture
-def client(warehouse: Warehouse, database: str) -> Iterator[TestClient]:  # type: ignore[type-arg]
+@contextmanager
+def _served(warehouse: Warehouse, database: str) -> Iterator[TestClient]:  # type: ignore[type-arg]
     _exec(warehouse, f"CREATE TABLE {database}.events (ts DateTime, region String, tier String, "
                      "user String, amount Int64) ENGINE = MergeTree ORDER BY ts")
     insert_rows(warehouse, f"{database}.events", ROWS[:3])  # backfilled by apply
@@ -79,6 +80,31 @@ def client(warehouse: Warehouse, database: str) -> Iterator[TestClient]:  # type
     insert_rows(warehouse, f"{database}.events", ROWS[3:])  # fed by the materialized views
     with TestClient(app=create_app(model, warehouse)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def shared(warehouse: Warehouse) -> Iterator[tuple[TestClient, str]]:  # type: ignore[type-arg]
+    """One served database for the tests that only read (built once per module)."""
+    with fresh_database(warehouse, "api") as database, _served(warehouse, database) as client:
+        yield client, database
+
+
+@pytest.fixture
+def client(shared: tuple[TestClient, str]) -> TestClient:  # type: ignore[type-arg]
+    return shared[0]
+
+
+@pytest.fixture
+def database(shared: tuple[TestClient, str]) -> str:  # type: ignore[type-arg]
+    """The shared served database (this module's tests read it, none writes to it)."""
+    return shared[1]
+
+
+@pytest.fixture
+def own(warehouse: Warehouse) -> Iterator[tuple[TestClient, str]]:  # type: ignore[type-arg]
+    """A served database of the test's own, for a test that writes rows."""
+    with fresh_database(warehouse) as database, _served(warehouse, database) as client:
+        yield client, database
 
 
 def test_api_object_endpoint_served_from_rollup(client: TestClient, database: str) -> None:  # type: ignore[type-arg]
@@ -238,8 +264,9 @@ def test_api_meta_and_health(client: TestClient, database: str) -> None:  # type
     assert ready.json()["status"] == "ready" and ready.json()["rollups_ready"] == 3
 
 
-def test_api_new_rows_visible_at_once(client: TestClient, warehouse: Warehouse,  # type: ignore[type-arg]
-                                      database: str) -> None:
+def test_api_new_rows_visible_at_once(own: tuple[TestClient, str],  # type: ignore[type-arg]
+                                      warehouse: Warehouse) -> None:
+    client, database = own
     assert client.get("/api/totals").json()["n"] == 5
     insert_rows(warehouse, f"{database}.events", [("2026-03-01 00:00:00", "us", "free", "u9", 100)])
     assert client.get("/api/totals").json() == {"n": 6, "rev": 142, "u": 5}
