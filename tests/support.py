@@ -7,11 +7,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
-from sqlglot import exp
+from litestar.testing import TestClient
+from sqlglot import exp, parse_one
 
 from engine.compiler import CompiledModel
 from semantic import Model, load_model_text
+from server.app import create_app
 from server.operations import apply_model
 from server.runtime import Runtime, compile_against
 from server.warehouse import Warehouse
@@ -35,6 +38,32 @@ def build(warehouse: Warehouse, yaml_text: str) -> tuple[Model, CompiledModel, R
     runtime = Runtime(compiled, warehouse)
     runtime.refresh()
     return model, compiled, runtime
+
+
+def create_events(warehouse: Warehouse, database: str, columns: str,
+                  keys: str = "ORDER BY ts") -> str:
+    """``{database}.events`` as a MergeTree table with ``columns`` as CREATE TABLE lists them
+    (``"ts DateTime, region String"``) and ``keys`` (its PARTITION BY / ORDER BY clauses);
+    returns the table's name."""
+    table = f"{database}.events"
+    warehouse.command(parse_one(f"CREATE TABLE {table} ({columns}) ENGINE = MergeTree {keys}",
+                                dialect="clickhouse"))
+    return table
+
+
+def apply_text(warehouse: Warehouse, yaml_text: str) -> Model:
+    """Load the model, compile it against the warehouse and apply its rollups."""
+    model = load_model_text(yaml_text, "test.yaml")
+    apply_model(compile_against(model, warehouse), warehouse)
+    return model
+
+
+@contextmanager
+def serving(warehouse: Warehouse, model: Model,
+            **options: Any) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    """An in-process client of the app serving ``model`` (``options`` go to ``create_app``)."""
+    with TestClient(app=create_app(model, warehouse, **options)) as client:
+        yield client
 
 
 @contextmanager

@@ -9,12 +9,15 @@ import pytest
 from litestar.testing import TestClient
 from sqlglot import exp, parse_one
 
-from semantic import load_model_text
-from server.app import create_app
-from server.operations import apply_model
-from server.runtime import compile_against
 from server.warehouse import Warehouse
-from tests.support import fresh_database, insert_rows, model_text
+from tests.support import (
+    apply_text,
+    create_events,
+    fresh_database,
+    insert_rows,
+    model_text,
+    serving,
+)
 
 TYPED_MODEL = """
 version: 1
@@ -71,14 +74,12 @@ class Served:
 def served(warehouse: Warehouse) -> Iterator[Served]:
     """The typed model, applied and served; rows are not changed by the tests."""
     with fresh_database(warehouse, "hostile") as database:
-        warehouse.command(parse_one(
-            f"CREATE TABLE {database}.events (ts DateTime, region String, "
-            "tier LowCardinality(String), level UInt8, amount Int64, price Float64, day Date, "
-            "id UUID, user String) ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
-        insert_rows(warehouse, f"{database}.events", TYPED_ROWS)
-        model = load_model_text(model_text(TYPED_MODEL, db=database), "test.yaml")
-        apply_model(compile_against(model, warehouse), warehouse)
-        with TestClient(app=create_app(model, warehouse)) as client:
+        table = create_events(warehouse, database, "ts DateTime, region String, "
+                              "tier LowCardinality(String), level UInt8, amount Int64, "
+                              "price Float64, day Date, id UUID, user String")
+        insert_rows(warehouse, table, TYPED_ROWS)
+        model = apply_text(warehouse, model_text(TYPED_MODEL, db=database))
+        with serving(warehouse, model) as client:
             yield Served(client, database, warehouse)
 
 

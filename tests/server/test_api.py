@@ -11,10 +11,15 @@ from litestar.testing import TestClient
 
 from semantic import load_model_text
 from server.app import TABLE_HEADER, create_app
-from server.operations import apply_model
-from server.runtime import compile_against
 from server.warehouse import Warehouse
-from tests.support import fresh_database, insert_rows, model_text
+from tests.support import (
+    apply_text,
+    create_events,
+    fresh_database,
+    insert_rows,
+    model_text,
+    serving,
+)
 
 MODEL = """
 version: 1
@@ -53,6 +58,7 @@ endpoints:
     limit: 1
 """
 
+COLUMNS = "ts DateTime, region String, tier String, user String, amount Int64"
 ROWS = [
     ("2026-01-01 10:00:00", "us", "free", "u1", 10),
     ("2026-01-01 11:00:00", "us", "pro", "u2", 20),
@@ -72,13 +78,11 @@ def _exec(warehouse: Warehouse, sql: str) -> list[tuple[object, ...]]:
 
 @contextmanager
 def _served(warehouse: Warehouse, database: str) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    _exec(warehouse, f"CREATE TABLE {database}.events (ts DateTime, region String, tier String, "
-                     "user String, amount Int64) ENGINE = MergeTree ORDER BY ts")
-    insert_rows(warehouse, f"{database}.events", ROWS[:3])  # backfilled by apply
-    model = load_model_text(model_text(MODEL, db=database), "test.yaml")
-    apply_model(compile_against(model, warehouse), warehouse)
-    insert_rows(warehouse, f"{database}.events", ROWS[3:])  # fed by the materialized views
-    with TestClient(app=create_app(model, warehouse)) as test_client:
+    table = create_events(warehouse, database, COLUMNS)
+    insert_rows(warehouse, table, ROWS[:3])  # backfilled by apply
+    model = apply_text(warehouse, model_text(MODEL, db=database))
+    insert_rows(warehouse, table, ROWS[3:])  # fed by the materialized views
+    with serving(warehouse, model) as test_client:
         yield test_client
 
 

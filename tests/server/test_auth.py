@@ -17,16 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from litestar.testing import TestClient
 
 from engine.security import Access
-from semantic import Model, load_model_text
+from semantic import Model
 from server.app import create_app
 from server.auth.keys import StoredKey, new_key
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
-from server.operations import apply_model
-from server.runtime import compile_against
 from server.warehouse import Warehouse
-from tests.server.test_api import _exec
-from tests.support import fresh_database, insert_rows, model_text
+from tests.support import apply_text, create_events, fresh_database, insert_rows, model_text
 
 MODEL = """
 version: 1
@@ -72,12 +69,10 @@ def _key(scopes: set[str], claims: dict[str, object] | None = None,
 def model(warehouse: Warehouse) -> Iterator[Model]:
     """One secured source for the module (the tests only read it)."""
     with fresh_database(warehouse, "a") as database:
-        _exec(warehouse, f"CREATE TABLE {database}.events (ts DateTime, tenant_id UInt32, "
-                         "region String, amount Int64) ENGINE = MergeTree ORDER BY ts")
-        insert_rows(warehouse, f"{database}.events", ROWS)
-        loaded = load_model_text(model_text(MODEL, db=database), "test.yaml")
-        apply_model(compile_against(loaded, warehouse), warehouse)
-        yield loaded
+        table = create_events(warehouse, database,
+                              "ts DateTime, tenant_id UInt32, region String, amount Int64")
+        insert_rows(warehouse, table, ROWS)
+        yield apply_text(warehouse, model_text(MODEL, db=database))
 
 
 def _client(model: Model, warehouse: Warehouse,

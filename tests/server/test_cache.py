@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlglot
 from litestar.testing import TestClient
 
-from semantic import load_model, load_model_text
+from semantic import load_model
 from server.app import TABLE_HEADER, create_app
 from server.cache import ENTRY_OVERHEAD, Cached, ResultCache
 from server.freshness import PartsWatcher
@@ -20,7 +19,7 @@ from server.operations import apply_model
 from server.runtime import compile_against
 from server.serving import CACHE_HEADER
 from server.warehouse import Warehouse
-from tests.support import insert_rows, model_text
+from tests.support import apply_text, create_events, insert_rows, model_text, serving
 
 MODEL = """
 version: 1
@@ -49,10 +48,8 @@ ROWS = [("2026-01-01 10:00:00", "us", "u1"), ("2026-01-02 11:00:00", "eu", "u2")
 
 
 def _source(warehouse: Warehouse, database: str) -> None:
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, user String) "
-        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
-    insert_rows(warehouse, f"{database}.events", ROWS)
+    insert_rows(warehouse, create_events(warehouse, database,
+                                         "ts DateTime, region String, user String"), ROWS)
 
 
 def _write_model(path: Path, database: str, *rollups: str) -> None:
@@ -68,7 +65,7 @@ def served(warehouse: Warehouse, database: str,
     _write_model(path, database, TOTALS)
     model = load_model(path)
     apply_model(compile_against(model, warehouse), warehouse)
-    with TestClient(app=create_app(model, warehouse, load=lambda: load_model(path))) as client:
+    with serving(warehouse, model, load=lambda: load_model(path)) as client:
         yield client, path
 
 
@@ -166,9 +163,8 @@ def test_cache_server_without_staleness_bound_does_not_cache(warehouse: Warehous
                                                              database: str) -> None:
     """On a ClickHouse server with max_staleness 0 outside writes cannot be bounded: off."""
     _source(warehouse, database)
-    model = load_model_text(model_text(MODEL, db=database, rollups="{r}").replace("{r}", TOTALS),
-                            "test.yaml")
-    apply_model(compile_against(model, warehouse), warehouse)
+    model = apply_text(warehouse, model_text(MODEL, db=database, rollups="{r}")
+                       .replace("{r}", TOTALS))
     warehouse.embedded = False
     try:
         app = create_app(model, warehouse, max_staleness=0)

@@ -9,7 +9,7 @@ from engine import ddl
 from engine.query import Query
 from server.operations import repair_rollups
 from server.warehouse import Warehouse
-from tests.support import build, insert_rows, model_text
+from tests.support import build, create_events, insert_rows, model_text
 
 MODEL = """
 version: 1
@@ -31,9 +31,8 @@ sources:
 
 def _source(warehouse: Warehouse, database: str, partition: str = "toYYYYMM(ts)") -> None:
     by = f"PARTITION BY {partition} " if partition else ""
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, user String) "
-        f"ENGINE = MergeTree {by}ORDER BY ts", dialect="clickhouse"))
+    create_events(warehouse, database, "ts DateTime, region String, user String",
+                  f"{by}ORDER BY ts")
     # one part per insert and per month: the backfill then writes several parts per rollup
     for day in (1, 2, 3):
         for month in (1, 2):

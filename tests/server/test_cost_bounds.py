@@ -14,13 +14,10 @@ import pytest
 import sqlglot
 from litestar.testing import TestClient
 
-from semantic import load_model_text
 from server.app import create_app
 from server.config import OperatingLimits
-from server.operations import apply_model
-from server.runtime import compile_against
 from server.warehouse import Warehouse
-from tests.support import model_text
+from tests.support import apply_text, model_text
 
 MODEL = """
 rollup_database: {db}
@@ -53,8 +50,7 @@ def _app(warehouse: Warehouse, database: str, limits: OperatingLimits) -> TestCl
     warehouse.command(sqlglot.parse_one(
         f"CREATE TABLE IF NOT EXISTS {database}.small (k String) ENGINE = MergeTree ORDER BY k",
         dialect="clickhouse"))
-    model = load_model_text(model_text(MODEL, db=database), "test.yaml")
-    apply_model(compile_against(model, warehouse), warehouse)
+    model = apply_text(warehouse, model_text(MODEL, db=database))
     # a second set of clients on the session's engine, with its own limits
     bounded = Warehouse(warehouse.dsn, warehouse.location, limits=limits)
     return TestClient(app=create_app(model, bounded))

@@ -11,13 +11,9 @@ import pytest
 from litestar.testing import TestClient
 from sqlglot import parse_one
 
-from semantic import load_model_text
-from server.app import create_app
-from server.operations import apply_model
-from server.runtime import compile_against
 from server.warehouse import Warehouse
 from tests.server.test_query_errors import assert_error
-from tests.support import fresh_database, insert_rows, model_text
+from tests.support import apply_text, fresh_database, insert_rows, model_text, serving
 
 COLUMNS = {
     "e": "Enum8('a' = 1, 'b''s' = 2)", "ip": "IPv4", "ip6": "IPv6", "fs": "FixedString(3)",
@@ -53,9 +49,8 @@ def client(warehouse: Warehouse) -> Iterator[TestClient]:  # type: ignore[type-a
         warehouse.command(parse_one(f"CREATE TABLE {database}.things (ts DateTime, {columns}) "
                                     "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
         insert_rows(warehouse, f"{database}.things", ROWS)
-        model = load_model_text(model_text(MODEL, db=database), "test.yaml")
-        apply_model(compile_against(model, warehouse), warehouse)
-        with TestClient(app=create_app(model, warehouse)) as test_client:
+        model = apply_text(warehouse, model_text(MODEL, db=database))
+        with serving(warehouse, model) as test_client:
             yield test_client
 
 

@@ -6,16 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import sqlglot
 from litestar.testing import TestClient
 
 from semantic import load_model_text
 from server.app import create_app
 from server.config import OperatingLimits
-from server.operations import apply_model
-from server.runtime import compile_against
 from server.warehouse import Warehouse
-from tests.support import model_text
+from tests.support import apply_text, create_events, model_text, serving
 
 MODEL = """
 version: 1
@@ -44,13 +41,9 @@ ROWS = "/v1/sources/events/rows"
 
 @pytest.fixture
 def client(warehouse: Warehouse, database: str) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int32, "
-        "note Nullable(String), score Nullable(Float64)) ENGINE = MergeTree ORDER BY ts",
-        dialect="clickhouse"))
-    model = load_model_text(model_text(MODEL, db=database), "test.yaml")
-    apply_model(compile_against(model, warehouse), warehouse)
-    with TestClient(app=create_app(model, warehouse)) as test_client:
+    create_events(warehouse, database, "ts DateTime, region String, amount Int32, "
+                  "note Nullable(String), score Nullable(Float64)")
+    with serving(warehouse, apply_text(warehouse, model_text(MODEL, db=database))) as test_client:
         yield test_client
 
 

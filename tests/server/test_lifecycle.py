@@ -28,7 +28,7 @@ from server.operations import (
 )
 from server.runtime import Runtime, compile_against, read_catalog, read_types
 from server.warehouse import Warehouse
-from tests.support import insert_rows, model_text
+from tests.support import create_events, insert_rows, model_text
 
 MODEL = """
 version: 1
@@ -52,9 +52,7 @@ ROWS = [("2026-01-01 10:00:00", "eu", 5), ("2026-01-02 11:00:00", "us", 7)]
 
 
 def _create_events(warehouse: Warehouse, database: str, keys: str = "ORDER BY ts") -> None:
-    warehouse.command(sqlglot.parse_one(
-        f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64) "
-        f"ENGINE = MergeTree {keys}", dialect="clickhouse"))
+    create_events(warehouse, database, "ts DateTime, region String, amount Int64", keys)
 
 
 def _mutate(warehouse: Warehouse, database: str, mutation: str) -> None:

@@ -21,10 +21,8 @@ from semantic import load_model_text
 from server.app import create_app
 from server.observability.logs import make_handler
 from server.observability.metrics import WarehouseHealth
-from server.operations import apply_model
-from server.runtime import compile_against
 from server.warehouse import Warehouse
-from tests.support import insert_rows, model_text
+from tests.support import apply_text, create_events, insert_rows, model_text, serving
 
 MODEL = """
 version: 1
@@ -56,23 +54,12 @@ Client = TestClient  # type: ignore[type-arg]
 
 @pytest.fixture
 def client(warehouse: Warehouse, database: str) -> Iterator[Client]:
-    warehouse.command(exp.Create(
-        this=exp.Schema(this=exp.to_table(f"{database}.events"), expressions=[
-            exp.ColumnDef(this=exp.to_identifier(name),
-                          kind=exp.DataType.build(kind, dialect="clickhouse"))
-            for name, kind in (("ts", "DateTime"), ("region", "String"), ("tier", "String"),
-                               ("amount", "Int64"))]),
-        kind="TABLE",
-        properties=exp.Properties(expressions=[
-            exp.EngineProperty(this=exp.var("MergeTree")),
-            exp.Order(expressions=[exp.Ordered(this=exp.column("ts"))])])))
-    insert_rows(warehouse, f"{database}.events", ROWS)
+    insert_rows(warehouse, create_events(warehouse, database, "ts DateTime, region String, "
+                                         "tier String, amount Int64"), ROWS)
     text = model_text(MODEL, db=database)
-    model = load_model_text(text, "test.yaml")
-    apply_model(compile_against(model, warehouse), warehouse)
+    model = apply_text(warehouse, text)
     broken = text.replace("agg: sum", "agg: summ")
-    with TestClient(app=create_app(model, warehouse,
-                                   load=lambda: load_model_text(broken, "test.yaml"))) as test:
+    with serving(warehouse, model, load=lambda: load_model_text(broken, "test.yaml")) as test:
         yield test
 
 

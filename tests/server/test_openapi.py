@@ -24,15 +24,13 @@ from schemathesis.checks import (
 )
 from schemathesis.generation import GenerationMode
 
-from semantic import Model, load_model_text
+from semantic import Model
 from server.app import create_app
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
-from server.operations import apply_model
-from server.runtime import compile_against
 from server.warehouse import Warehouse
-from tests.server.test_api import MODEL, ROWS, _exec
-from tests.support import fresh_database, insert_rows, model_text
+from tests.server.test_api import COLUMNS, MODEL, ROWS
+from tests.support import apply_text, create_events, fresh_database, insert_rows, model_text
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
@@ -52,11 +50,8 @@ class Api:
 @pytest.fixture(scope="module")
 def api(warehouse: Warehouse) -> Iterator[Api]:
     with fresh_database(warehouse, "o") as database:
-        _exec(warehouse, f"CREATE TABLE {database}.events (ts DateTime, region String, "
-                         "tier String, user String, amount Int64) ENGINE = MergeTree ORDER BY ts")
-        insert_rows(warehouse, f"{database}.events", ROWS)
-        model = load_model_text(model_text(MODEL, db=database), "test.yaml")
-        apply_model(compile_against(model, warehouse), warehouse)
+        insert_rows(warehouse, create_events(warehouse, database, COLUMNS), ROWS)
+        model = apply_text(warehouse, model_text(MODEL, db=database))
         yield Api(model, create_app(model, warehouse, load=lambda: model))
 
 

@@ -14,13 +14,12 @@ import struct
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-import sqlglot
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from engine.query import Query
 from server.warehouse import Warehouse
-from tests.support import build, fresh_database, insert_rows, model_text
+from tests.support import build, create_events, fresh_database, insert_rows, model_text
 
 MODEL = """
     version: 1
@@ -83,9 +82,8 @@ def _rank_ok(values: list[float], value: float, level: float) -> bool:
 def test_rollup_quantiles_exact_or_within_tdigest_error(warehouse: Warehouse, rows: list[Row],
                                                         before: int) -> None:
     with fresh_database(warehouse, "q") as database:
-        warehouse.command(sqlglot.parse_one(
-            f"CREATE TABLE {database}.events (ts DateTime, region String, amount Int64, "
-            "price Float64) ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+        create_events(warehouse, database,
+                      "ts DateTime, region String, amount Int64, price Float64")
         insert_rows(warehouse, f"{database}.events", rows[:before])
         _, _, runtime = build(warehouse, model_text(MODEL, db=database))
         for part in (rows[before:][:50], rows[before:][50:]):
