@@ -1,8 +1,9 @@
 """The answering path shared by ``/v1/query`` and the generated endpoints.
 
 On the event loop: the plan of a query asked before (a dict lookup) and the result cache (a
-dict lookup), so a repeated query is answered without leaving the loop. Only what blocks (the
-first planning of a query, the warehouse) runs on a worker thread, once per miss.
+dict lookup), so a repeated query is answered without leaving the loop. The first planning of
+a query runs on a worker thread; the query of a miss runs where ``server.dispatch`` places it
+(in place for a lone request on a cheap plan, else on a worker thread).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from anyio import to_thread
 
 from engine.query import Query
 from server.cache import Cached
+from server.dispatch import runs_in_place
 from server.observability.metrics import count_answer
 from server.observability.requests import note_answer
 from server.runtime import Answer, Runtime
@@ -20,6 +22,7 @@ from server.state import State
 
 #: response header saying whether the answer came from the result cache
 CACHE_HEADER = "X-Semantic-Cache"
+HIT, MISS = "hit", "miss"
 
 
 async def current_runtime(state: State) -> Runtime:
@@ -53,7 +56,8 @@ async def serve_answer(state: State, shape: Hashable, query: Query, force_raw: b
             return Cached(render(answer), plan.table, plan.tables, answer.count,
                           plan.rollup.name if plan.rollup else None, plan.query.source or "")
 
-        found = await to_thread.run_sync(cache.fetch, key, compute)
+        found = await state.dispatcher.run(runs_in_place(plan),
+                                           lambda: cache.fetch(key, compute))
     count_answer(found.source, found.rollup, force_raw)
     note_answer(found.tables, found.rows, route=route)
     return found, hit

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from semantic.errors import SemanticError
 from semantic.model import Model
 from server.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_STALENESS, ResultCache
+from server.dispatch import Dispatcher
 from server.freshness import PartsWatcher
 from server.limits import Limits, load_limits
 from server.runtime import Runtime, compile_against
@@ -65,6 +66,8 @@ class State:
         if not warehouse.embedded and max_staleness <= 0:
             cache_bytes = 0  # no bound on staleness: never cache
         self.cache = ResultCache(cache_bytes, self._data_stamp)
+        #: places the queries of answers: on the event loop or on worker threads
+        self.dispatcher = Dispatcher(warehouse)
 
     def _data_stamp(self) -> Hashable:
         """What the cached answers depend on besides the query: writes through this

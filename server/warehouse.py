@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,8 @@ from server.warehouse_errors import (
     transport_failure,
 )
 
-__all__ = ["QueryTimeout", "QueryTooLarge", "Result", "Warehouse", "WarehouseBusy",
+__all__ = ["NoIdleClient", "QueryTimeout", "QueryTooLarge", "Result", "Warehouse",
+           "WarehouseBusy",
            "WarehouseError", "WarehouseTimeout", "WarehouseUnavailable", "engine_in_use",
            "lock_message"]
 
@@ -98,6 +100,13 @@ _TRANSPORT_SETTINGS = frozenset({"cancel_http_readonly_queries_on_client_close"}
 
 #: embedded data directories this process has opened (one engine per process)
 _OPENED: set[str] = set()
+
+#: set while a call must not wait for a client (``Warehouse.without_waiting``)
+_NO_WAITING: ContextVar[bool] = ContextVar("no_waiting", default=False)
+
+
+class NoIdleClient(Exception):  # noqa: N818 - a signal to the caller, not a failure
+    """No client was idle for a call made ``without_waiting``: nothing was run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +176,20 @@ class Warehouse:
             _OPENED.add(self.dsn)
         return client
 
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Within it, a call that finds no idle client raises ``NoIdleClient`` at once (and
+        runs nothing) instead of waiting for one: for calls made on the event loop."""
+        token = _NO_WAITING.set(True)
+        try:
+            yield
+        finally:
+            _NO_WAITING.reset(token)
+
     def _acquire(self) -> Any:
         """An idle client, a new one while the pool is below its size, else wait for one
-        (at most ``limits.queue_timeout``, then ``WarehouseBusy``).
+        (at most ``limits.queue_timeout``, then ``WarehouseBusy``; ``NoIdleClient`` at once
+        within ``without_waiting``).
 
         Waiting polls, so a slot freed by a dropped (broken) client is noticed too.
         """
@@ -190,6 +210,8 @@ class Warehouse:
                     with self._create_lock:
                         self._created -= 1
                     raise
+            if _NO_WAITING.get():
+                raise NoIdleClient
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(f"all {self._size} ClickHouse connections are busy "
                                     "(SEMANTIC_POOL_SIZE); retry shortly", retry_after=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, get
@@ -19,7 +20,7 @@ from server.formats import JSON_FORMAT, requested_format
 from server.formatted import serve_formatted
 from server.runtime import Answer
 from server.serialize import encode, json_rows
-from server.serving import CACHE_HEADER, current_runtime, serve_answer
+from server.serving import CACHE_HEADER, HIT, MISS, current_runtime, serve_answer
 from server.state import State
 
 #: query parameters every generated endpoint takes besides dimension filters
@@ -130,37 +131,82 @@ def _renderer(endpoint: Endpoint) -> Callable[[Answer], bytes]:
     return render
 
 
+#: parsed endpoint queries kept per model (query strings are the caller's: bounded)
+PARSED_QUERIES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """What a path and query string make of an endpoint: its query, the parameter behind
+    each filter and the renderer of its body."""
+
+    path: str
+    endpoint: Endpoint
+    query: Query
+    origins: list[str | None]
+    render: Callable[[Answer], bytes]
+
+
 def _endpoint_handler(state: State) -> HTTPRouteHandler:
     """One handler for every endpoint of the current model, looked up by path, so a reloaded
-    model's endpoints are served without a restart."""
+    model's endpoints are served without a restart.
+
+    What a request's path and query string make of the endpoint's query is kept per model (a
+    dict lookup for a repeated request), and so is each endpoint's renderer."""
+    parsed: dict[tuple[str, bytes], _Parsed] = {}
+    renderers: dict[str, Callable[[Answer], bytes]] = {}
+    seen: list[Model | None] = [None]
+
+    def endpoint_for(model: Model, path: str, query_string: bytes,
+                     params: Callable[[], dict[str, list[str]]]) -> _Parsed:
+        if seen[0] is not model:  # a reloaded model: nothing kept is valid
+            parsed.clear()
+            renderers.clear()
+            seen[0] = model
+        key = (path, query_string)
+        found = parsed.get(key)
+        if found is None:
+            endpoint = next((e for e in model.endpoints if e.path == path), None)
+            if endpoint is None:
+                raise UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta "
+                                      "for the endpoints")
+            query, origins = endpoint_query(endpoint, model, params())
+            render = renderers.get(path)
+            if render is None:
+                render = renderers[path] = _renderer(endpoint)
+            found = _Parsed(endpoint.path, endpoint, query, origins, render)
+            if len(parsed) >= PARSED_QUERIES:
+                parsed.clear()
+            parsed[key] = found
+        return found
+
     async def handle(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
         path = "/" + request.path_params["path"].lstrip("/")
-        missing = UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta for "
-                                  "the endpoints")
         if all(e.path != path for e in state.model.endpoints):
-            raise missing
+            raise UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta for "
+                                  "the endpoints")
         runtime = await current_runtime(state)
-        endpoint = next((e for e in runtime.model.endpoints if e.path == path), None)
-        if endpoint is None:  # removed by a reload meanwhile
-            raise missing
-        params = {k: request.query_params.getall(k) for k in request.query_params}
-        query, origins = endpoint_query(endpoint, runtime.model, params)
+        found = endpoint_for(
+            runtime.model, path, request.scope.get("query_string", b""),
+            lambda: {k: request.query_params.getall(k) for k in request.query_params})
         answer_format = requested_format(request.headers.get("accept"),
-                                         *params.get("format", [])[-1:])
+                                         *request.query_params.getall("format", [])[-1:])
         try:
-            check_query_limits(query, state.limits.query)
+            check_query_limits(found.query, state.limits.query)
             if answer_format is not JSON_FORMAT:
+                endpoint = found.endpoint
                 return await serve_formatted(
-                    state, endpoint, query, False, answer_format, download=endpoint.path,
+                    state, endpoint, found.query, False, answer_format, download=endpoint.path,
                     fields=[(f.name, f.member.name) for f in endpoint.fields],
                     route=endpoint.path)
-            cached, hit = await serve_answer(state, endpoint, query, False,
-                                             _renderer(endpoint), route=endpoint.path)
+            # the path tells apart the bodies of endpoints asking the same query (a reloaded
+            # model is a new runtime, which drops every cached answer)
+            cached, hit = await serve_answer(state, found.path, found.query, False,
+                                             found.render, route=found.path)
         except QueryError as exc:
-            raise QueryError(_parameter_field(exc.field, origins), exc.message) from None
+            raise QueryError(_parameter_field(exc.field, found.origins), exc.message) from None
         return Response(content=cached.body, media_type=JSON, headers={
-            TABLE_HEADER: cached.table, CACHE_HEADER: "hit" if hit else "miss",
-            "Vary": "Accept"})
+            TABLE_HEADER: cached.table, CACHE_HEADER: HIT if hit else MISS, "Vary": "Accept"})
 
     return get("/{path:path}", name="endpoints")(handle)
 

@@ -9,6 +9,7 @@ and its docs page) and CORS preflights (answered by Litestar's CORS support).
 
 from __future__ import annotations
 
+import functools
 import logging
 import posixpath
 import re
@@ -71,6 +72,10 @@ def required_scope(path: str) -> str | None:
     return "read"
 
 
+#: ``required_scope`` remembered per path (paths come from callers: bounded)
+_scope_of = functools.lru_cache(maxsize=4096)(required_scope)
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -98,7 +103,7 @@ class AccessMiddleware:
             return
         path = scope["path"]
         method = str(scope.get("method", "GET"))
-        needed = required_scope(path)
+        needed = _scope_of(path)
         if method == "OPTIONS" or needed is None:
             await self.app(scope, receive, send)
             return

@@ -64,9 +64,17 @@ BACKFILL_PROGRESS = Gauge("semantic_backfill_progress_ratio", "Share of the snap
                           registry=REGISTRY)
 
 
+#: (source, rollup) -> the answer counter's child (model names: bounded)
+_ANSWER_CHILDREN: dict[tuple[str, str], Any] = {}
+
+
 def count_answer(source: str, rollup: str | None, force_raw: bool) -> None:
     """Count an answer served by ``rollup`` (None: the raw table alone)."""
-    ANSWERS.labels(source, rollup or "").inc()
+    key = (source, rollup or "")
+    child = _ANSWER_CHILDREN.get(key)
+    if child is None:
+        child = _ANSWER_CHILDREN[key] = ANSWERS.labels(*key)
+    child.inc()
     if rollup is None and not force_raw:
         RAW_FALLBACKS.labels(source).inc()
 

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar
+from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -81,6 +82,23 @@ def _log(method: str, path: str, status: int, seconds: float, stats: RequestStat
     logger.log(level, " ".join(parts), extra={FIELDS: fields})
 
 
+#: label sets seen -> their metric children (the label lookup locks and hashes; bounded, since
+#: methods come from callers)
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_MAX_CHILDREN = 4096
+
+
+def _children(method: str, route: str, status: int) -> tuple[Any, Any]:
+    key = (method, route, status)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = (REQUESTS.labels(method, route, str(status)),
+                 REQUEST_SECONDS.labels(method, route))
+        if len(_CHILDREN) < _MAX_CHILDREN:
+            _CHILDREN[key] = found
+    return found
+
+
 def observe_requests(app: ASGIApp) -> ASGIApp:
     """ASGI middleware around the whole app (unrouted requests included): counts and times
     every HTTP request and logs its line. Wrap it inside the request-id middleware so the
@@ -108,8 +126,9 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
             seconds = time.perf_counter() - started
             method = scope.get("method", "")
             route = stats.route or scope.get("path_template") or UNMATCHED
-            REQUESTS.labels(method, route, str(status)).inc()
-            REQUEST_SECONDS.labels(method, route).observe(seconds)
+            count, latency = _children(method, route, status)
+            count.inc()
+            latency.observe(seconds)
             _log(method, scope.get("path", ""), status, seconds, stats)
 
     return middleware
