@@ -140,6 +140,17 @@ def test_api_endpoint_query_parameters_filter(client: TestClient) -> None:  # ty
     assert bad.json()["error"]["field"] == "nope"
 
 
+def test_api_endpoint_repeated_requests_answer_alike(client: TestClient) -> None:  # type: ignore[type-arg]
+    """What a path and query string make of an endpoint is kept: a repeat gives the same
+    answer, a refused one is refused again, and another query string is another query."""
+    first = client.get("/api/by-region?region=eu")
+    assert client.get("/api/by-region?region=eu").content == first.content
+    assert client.get("/api/by-region?region=asia").json() != first.json()
+    for _ in range(2):
+        assert client.get("/api/by-region?nope=1").json()["error"]["field"] == "nope"
+        assert client.get("/api/by-plan?limit=100001").json()["error"]["field"] == "limit"
+
+
 def test_api_expression_dimension_falls_back_to_raw(client: TestClient, database: str) -> None:  # type: ignore[type-arg]
     response = client.get("/api/by-plan?limit=5")
     assert response.headers[TABLE_HEADER] == f"{database}.events"
