@@ -154,6 +154,8 @@ def _run(app: Litestar, settings: Settings, args: argparse.Namespace,
          started: Callable[[str], None]) -> int:
     import uvicorn
 
+    from server.http_protocol import CoalescingHttpToolsProtocol
+
     sock = _bind(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{sock.getsockname()[1]}"
@@ -171,9 +173,10 @@ def _run(app: Litestar, settings: Settings, args: argparse.Namespace,
                 stack.enter_context(recorded_server(settings.data_dir, url))
             started(url)
             # logging is already configured (server.observability.logs); the request log
-            # replaces uvicorn's access log
+            # replaces uvicorn's access log; a response goes out in one write
             config = uvicorn.Config(app, log_level=args.log_level.lower(), log_config=None,
-                                    access_log=False, timeout_graceful_shutdown=grace)
+                                    access_log=False, timeout_graceful_shutdown=grace,
+                                    http=CoalescingHttpToolsProtocol)
             uvicorn.Server(config).run(sockets=[sock])
     except SystemExit:
         pass
