@@ -258,9 +258,10 @@ class SqlBuilder:
         if self._order:
             statement = statement.order_by(*(exp.Ordered(this=exp.column(alias), desc=descending)
                                              for alias, descending in self._order), copy=False)
-        statement = statement.limit(fetch_limit, copy=False)
+        # literals, not ints: sqlglot parses an int given to limit/offset as SQL text
+        statement = statement.limit(exp.Literal.number(fetch_limit), copy=False)
         if self.query.offset:
-            statement = statement.offset(self.query.offset, copy=False)
+            statement = statement.offset(exp.Literal.number(self.query.offset), copy=False)
         columns = tuple(self.query.dimensions) + tuple(self.query.measures)
         return statement, self.parameters, columns
 
