@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from litestar import Litestar
+from litestar.exceptions import ServiceUnavailableException
 from litestar.handlers import ASGIRouteHandler, asgi
 from litestar.types import Message, Receive, Scope, Send
 from mcp.server.context import ServerRequestContext
@@ -56,16 +57,23 @@ class McpSurface:
 
     def __init__(self, state: State, origins: Sequence[str] = ()) -> None:
         self.origins = frozenset(origins)
-        server = build_server(StateBackend(state), state.limits.query, call_context=_as_caller)
-        self.manager = StreamableHTTPSessionManager(
-            server, json_response=True, stateless=True,
-            max_request_body_size=state.limits.body_bytes + ENVELOPE_BYTES)
+        self.server = build_server(StateBackend(state), state.limits.query,
+                                   call_context=_as_caller)
+        self.body_bytes = state.limits.body_bytes + ENVELOPE_BYTES
+        self.manager: StreamableHTTPSessionManager | None = None
 
     @asynccontextmanager
     async def running(self, app: Litestar) -> AsyncIterator[None]:
-        """The session manager's task group, for the app's lifespan."""
-        async with self.manager.run():
-            yield
+        """The session manager and its task group, for the app's lifespan (a manager runs
+        once: each start of the app gets a new one)."""
+        manager = StreamableHTTPSessionManager(self.server, json_response=True, stateless=True,
+                                               max_request_body_size=self.body_bytes)
+        async with manager.run():
+            self.manager = manager
+            try:
+                yield
+            finally:
+                self.manager = None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         origin = _header(scope, b"origin")
@@ -79,8 +87,11 @@ class McpSurface:
             await send(start)
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
+        manager = self.manager
+        if manager is None:  # the app is not started (or stopping)
+            raise ServiceUnavailableException()
         scope[CALLER] = current_principal()  # type: ignore[literal-required]
-        await self.manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
+        await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
 
     def route_handlers(self, state: State) -> list[ASGIRouteHandler]:
         @asgi(PATH, copy_scope=False)
