@@ -274,3 +274,14 @@ def test_mcp_stdio_opens_the_warehouse_itself_without_a_server(
     assert answer.structured_content["served_from"].startswith("rollup region_daily (")
     assert explained.structured_content["rollup"] == "totals"
     assert not (data_dir / "server.json").exists()
+
+
+def test_mcp_help_says_how_it_reaches_the_warehouse(capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["mcp", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: semantic mcp [-h] [--server URL]" in out
+    assert "list_sources" in out and "run_query" in out and "$SEMANTIC_API_KEY" in out
