@@ -20,6 +20,7 @@ from litestar.types import Message, Receive, Scope, Send
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
+from semantic.errors import SemanticError
 from server.api.responses import error_body
 from server.auth.principal import bind_principal, current_principal, unbind_principal
 from server.mcp.backends import StateBackend
@@ -36,9 +37,12 @@ ENVELOPE_BYTES = 4096
 
 @contextmanager
 def _as_caller(ctx: ServerRequestContext[Any, Any]) -> Iterator[object]:
-    """Bind the HTTP request's caller while a tool runs (its row-level security applies)."""
+    """Bind the HTTP request's caller while a tool runs (its row-level security applies). A
+    call whose request cannot be told is refused rather than answered unrestricted."""
     scope = getattr(ctx.request, "scope", None)
-    token = bind_principal(scope.get(CALLER) if isinstance(scope, dict) else None)
+    if not isinstance(scope, dict) or CALLER not in scope:
+        raise SemanticError("the tool call arrived without its HTTP request")
+    token = bind_principal(scope[CALLER])
     try:
         yield token
     finally:

@@ -215,11 +215,11 @@ def build_server(backend: Backend, limits: QueryLimits,
             return error_result(error_body(
                 "invalid_query", f"unknown tool '{shown(params.name)}'"
                 f"{did_you_mean(params.name, specs)}; tools: {', '.join(specs)}", "name"))
-        with (call_context or (lambda _: nullcontext()))(ctx):
-            try:
+        try:
+            with (call_context or (lambda _: nullcontext()))(ctx):
                 structured, text = await spec.handler(backend, dict(params.arguments or {}))
-            except Exception as exc:  # every failure is the caller's answer, never a crash
-                return error_result(failure(exc))
+        except Exception as exc:  # every failure is the caller's answer, never a crash
+            return error_result(failure(exc))
         return types.CallToolResult(content=[types.TextContent(text=text)],
                                     structured_content=structured)
 

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 import httpx2
 import pytest
-from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
+from mcp import Client, ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from server.auth.issue import create_key
 from tests.server.test_cli import ROOT, _free_port, semantic
@@ -237,6 +238,21 @@ def test_mcp_http_rows_are_those_the_callers_claims_allow(live: Live) -> None:
     everything = _post(f"{live.url}/v1/query", QUERY, live.keys["all"])[1]["data"]
     assert rows == [row for row in everything if row["region"] == "eu-central"]
     assert values.structured_content["values"] == ["eu-central"]
+
+
+def test_mcp_http_high_level_client_restricts_rows_too(live: Live) -> None:
+    """``mcp.Client`` first asks ``server/discover`` and speaks the per-request protocol
+    era, a separate path through the SDK: the caller's claims hold there as well."""
+    async def run() -> tuple[Any, str]:
+        headers = {"Authorization": f"Bearer {live.keys['eu']}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http, \
+                Client(streamable_http_client(f"{live.url}/mcp", http_client=http)) as client:
+            return await client.call_tool("run_query", QUERY), client.protocol_version
+
+    answer, version = asyncio.run(run())
+    assert not answer.is_error, answer.content
+    assert {row["region"] for row in answer.structured_content["data"]} == {"eu-central"}
+    assert version in MODERN_PROTOCOL_VERSIONS
 
 
 def test_mcp_stdio_goes_through_the_running_server_with_the_callers_key(live: Live) -> None:
