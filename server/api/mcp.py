@@ -56,6 +56,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = encode(error_body(code, message))
+    start: Message = {"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 class McpSurface:
     """The ``/mcp`` route and the lifespan of the SDK's session manager behind it."""
 
@@ -82,14 +90,14 @@ class McpSurface:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         origin = _header(scope, b"origin")
         if origin is not None and origin not in self.origins:
-            body = encode(error_body("foreign_origin", f"requests from the web origin "
-                                     f"{origin[:200]!r} may not use {PATH}; allow it in "
-                                     "[cors] origins"))
-            start: Message = {"type": "http.response.start", "status": 403, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode())]}
-            await send(start)
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await _refuse(send, 403, "foreign_origin", f"requests from the web origin "
+                          f"{origin[:200]!r} may not use {PATH}; allow it in [cors] origins")
+            return
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.body_bytes:
+            # the SDK refuses a longer body too (also one sent without a length), in plain text
+            await _refuse(send, 413, "body_too_large", f"the body is larger than {PATH} "
+                          "accepts (SEMANTIC_MAX_QUERY_BODY_BYTES, plus the JSON-RPC envelope)")
             return
         manager = self.manager
         if manager is None:  # the app is not started (or stopping)

@@ -212,7 +212,7 @@ def test_mcp_http_bad_arguments_are_tool_errors_naming_the_field(live: Live) -> 
     assert "did you mean 'measures'?" in results[4].content[0].text
 
 
-def test_mcp_http_needs_the_read_scope_and_a_web_origin_allowed(live: Live) -> None:
+def test_mcp_http_needs_the_read_scope_an_allowed_origin_and_a_bounded_body(live: Live) -> None:
     initialize = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     accept = {"Accept": "application/json, text/event-stream"}
     status, body = _post(f"{live.url}/mcp", initialize, headers=accept)
@@ -222,6 +222,9 @@ def test_mcp_http_needs_the_read_scope_and_a_web_origin_allowed(live: Live) -> N
     status, body = _post(f"{live.url}/mcp", initialize, live.keys["all"],
                          headers={**accept, "Origin": "http://attacker.example"})
     assert status == 403 and body["error"]["code"] == "foreign_origin"
+    too_large = {**initialize, "params": {"padding": "x" * (1 << 20)}}
+    status, body = _post(f"{live.url}/mcp", too_large, live.keys["all"], headers=accept)
+    assert status == 413 and body["error"]["code"] == "body_too_large"
     with pytest.raises(ExceptionGroup) as refused:
         over_http(live, None, lambda session: session.list_tools())
     assert refused.group_contains(MCPError)
@@ -290,6 +293,20 @@ def test_mcp_stdio_opens_the_warehouse_itself_without_a_server(
     assert answer.structured_content["served_from"].startswith("rollup region_daily (")
     assert explained.structured_content["rollup"] == "totals"
     assert not (data_dir / "server.json").exists()
+
+
+def test_mcp_http_refuses_a_call_whose_caller_cannot_be_told() -> None:
+    from types import SimpleNamespace
+
+    from semantic.errors import SemanticError
+    from server.api.mcp import CALLER, _as_caller
+
+    for request in (None, SimpleNamespace(scope={"type": "http"})):
+        with pytest.raises(SemanticError, match="without its HTTP request"), \
+                _as_caller(SimpleNamespace(request=request)):  # type: ignore[arg-type]
+            pass
+    with _as_caller(SimpleNamespace(request=SimpleNamespace(scope={CALLER: None}))):  # type: ignore[arg-type]
+        pass
 
 
 def test_mcp_help_says_how_it_reaches_the_warehouse(capsys: pytest.CaptureFixture[str]) -> None:
