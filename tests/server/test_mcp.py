@@ -5,6 +5,7 @@ of a live ``semantic serve`` with access control and row-level security on, and 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import signal
@@ -52,15 +53,18 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """The demo model with row-level security on ``region``, served on a free port with
-    three keys: every region, eu-central only, and one without the read scope."""
+    keys for every region, for eu-central only, without the read scope, and for three
+    members only."""
     base = tmp_path_factory.mktemp("mcp")
     data_dir, model = base / "chdb", base / "metrics.yaml"
     model.write_text((ROOT / "metrics.yaml").read_text().replace(
         "    rollups:\n", "    security:\n      regions: region\n    rollups:\n", 1))
     keys, entries = {}, []
-    for name, scopes, regions in (("all", ["read"], REGIONS), ("eu", ["read"], REGIONS[:1]),
-                                  ("ingest", ["ingest"], REGIONS)):
-        keys[name], entry = create_key(scopes, [f"regions={','.join(regions)}"], [], name)
+    for name, scopes, regions, members in (
+            ("all", ["read"], REGIONS, []), ("eu", ["read"], REGIONS[:1], []),
+            ("ingest", ["ingest"], REGIONS, []),
+            ("narrow", ["read"], REGIONS, ["total_events", "paying_share", "region"])):
+        keys[name], entry = create_key(scopes, [f"regions={','.join(regions)}"], members, name)
         entries.append(entry)
     (base / "semantic.toml").write_text("\n".join(entries))
     for command in (("demo", "--rows", str(ROWS), "--seed", "5"), ("apply",)):
@@ -222,9 +226,19 @@ def test_mcp_http_needs_the_read_scope_an_allowed_origin_and_a_bounded_body(live
     status, body = _post(f"{live.url}/mcp", initialize, live.keys["all"],
                          headers={**accept, "Origin": "http://attacker.example"})
     assert status == 403 and body["error"]["code"] == "foreign_origin"
-    too_large = {**initialize, "params": {"padding": "x" * (1 << 20)}}
-    status, body = _post(f"{live.url}/mcp", too_large, live.keys["all"], headers=accept)
-    assert status == 413 and body["error"]["code"] == "body_too_large"
+    # refused on its declared length, before the body is read (so none is sent here)
+    host, port = live.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    connection.putrequest("POST", "/mcp")
+    for name, value in {**accept, "Content-Type": "application/json",
+                        "Authorization": f"Bearer {live.keys['all']}",
+                        "Content-Length": str((1 << 20) + 8192)}.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read())["error"]["code"] == "body_too_large"
+    connection.close()
     with pytest.raises(ExceptionGroup) as refused:
         over_http(live, None, lambda session: session.list_tools())
     assert refused.group_contains(MCPError)
@@ -256,6 +270,25 @@ def test_mcp_http_high_level_client_restricts_rows_too(live: Live) -> None:
     assert not answer.is_error, answer.content
     assert {row["region"] for row in answer.structured_content["data"]} == {"eu-central"}
     assert version in MODERN_PROTOCOL_VERSIONS
+
+
+def test_mcp_lists_and_answers_only_the_members_a_key_may_read(live: Live) -> None:
+    async def calls(session: ClientSession) -> tuple[Any, ...]:
+        return (await session.call_tool("list_members", {}),
+                await session.call_tool("run_query", {"measures": ["total_revenue"]}))
+
+    members, refused = over_http(live, live.keys["narrow"], calls)
+    listed = members.structured_content
+    assert [m["name"] for m in listed["dimensions"]] == ["region"]
+    assert [m["name"] for m in listed["measures"]] == ["total_events"]
+    assert [m["name"] for m in listed["metrics"]] == ["paying_share"]
+    assert refused.is_error
+    status, expected = _post(f"{live.url}/v1/query", {"measures": ["total_revenue"]},
+                             live.keys["narrow"])
+    assert status == 403
+    error = refused.structured_content["error"]
+    assert (error["code"], error["message"], error["field"]) == (
+        "forbidden", expected["error"]["message"], "measures[0]")
 
 
 def test_mcp_stdio_goes_through_the_running_server_with_the_callers_key(live: Live) -> None:
