@@ -27,6 +27,7 @@ from server.api import (
     values,
 )
 from server.api.body_deadline import body_deadline_middleware
+from server.api.mcp import McpSurface
 from server.api.request_ids import request_id_middleware
 from server.api.responses import TABLE_HEADER, error_response
 from server.auth.middleware import access_middleware
@@ -105,8 +106,9 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                 warehouse.close()
 
     handlers: list[Any] = []
+    mcp = McpSurface(state, access.cors_origins)
     # the generated endpoints' catch-all path goes last
-    for surface in (health, docs, metrics, query, values, ingestion, admin, explore, cube,
+    for surface in (health, docs, metrics, query, values, ingestion, admin, explore, cube, mcp,
                     endpoints):
         handlers += surface.route_handlers(state)
     exception_handlers: dict[Any, Callable[..., Response[bytes]]] = {Exception: error_response}
@@ -115,7 +117,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                       allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
                       expose_headers=["X-Request-Id", TABLE_HEADER],
                       ) if access.cors_origins else None
-    app = Litestar(route_handlers=handlers, lifespan=[lifespan],
+    app = Litestar(route_handlers=handlers, lifespan=[lifespan, mcp.running],
                    exception_handlers=exception_handlers, openapi_config=None,
                    middleware=[body_deadline_middleware(warehouse.limits.body_timeout),
                                access_middleware(access)], cors_config=cors,

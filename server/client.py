@@ -83,9 +83,11 @@ def _issue(data: Mapping[str, Any]) -> Issue:
 class Client:
     """A running server's API, with the credential from ``$SEMANTIC_API_KEY`` if set."""
 
-    def __init__(self, url: str, timeout: float = 3600.0) -> None:
+    def __init__(self, url: str, timeout: float = 3600.0, scope: str = "admin") -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        #: the scope the calls need, named when the server refuses the credential
+        self.scope = scope
         self.api_key = os.environ.get(API_KEY_VARIABLE) or None
 
     def call(self, method: str, path: str, body: bytes | None = None,
@@ -123,12 +125,17 @@ class Client:
         if error.get("issues"):
             return ModelError([_issue(i) for i in error["issues"]])
         message = str(error.get("message") or exc.reason)
+        failure: SemanticError
         if exc.code in (401, 403):
-            hint = (f"set {API_KEY_VARIABLE} to a key with the admin scope"
+            hint = (f"set {API_KEY_VARIABLE} to a key with the {self.scope} scope"
                     if not self.api_key else
                     f"the key in {API_KEY_VARIABLE} was refused")
-            return SemanticError(f"the server at {self.url} answered {exc.code}: {message} "
-                                 f"({hint})")
-        if error.get("field"):
-            return FieldError(str(error["field"]), message)
-        return SemanticError(message)
+            failure = SemanticError(f"the server at {self.url} answered {exc.code}: {message} "
+                                    f"({hint})")
+        elif error.get("field"):
+            failure = FieldError(str(error["field"]), message)
+        else:
+            failure = SemanticError(message)
+        if isinstance(error.get("code"), str):
+            failure.code = error["code"]  # the server's own code (invalid_query, busy, ...)
+        return failure

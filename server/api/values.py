@@ -32,38 +32,44 @@ def _limit(text: str | None) -> int:
         limit = int(text)
     except ValueError:
         raise QueryError("limit", f"limit must be an integer, not '{shown(text)}'") from None
+    return limit
+
+
+def dimension_values(state: State, source_name: str | None, dimension: str, limit: int,
+                     contains: str | None = None) -> dict[str, Any]:
+    """The distinct values of a dimension (sorted, at most ``limit``, those containing
+    ``contains``) as the route answers them; the caller's row-level security applies."""
+    runtime = state.runtime()
+    source = runtime.compiled.sources[runtime.source_name(source_name)]
+    if dimension not in source.dimensions:
+        known = list(source.dimensions)
+        raise QueryError("dimension", f"unknown dimension '{shown(dimension)}'"
+                         f"{did_you_mean(dimension, known)}; known: {', '.join(known)}")
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError("limit", f"limit must be from 1 to {MAX_LIMIT}")
-    return limit
+    filters = (Filter(dimension, "contains", (contains,)),) if contains else ()
+    query = Query(source=source.name, measures=(), dimensions=(dimension,),
+                  filters=filters, order=(Order(dimension, False),), limit=limit)
+    plan = runtime.plan(query)
+    answer = runtime.run(plan)
+    note_answer(plan.tables, len(answer.rows))
+    return {"source": source.name, "dimension": dimension,
+            "values": [json_value(row[dimension]) for row in answer.rows],
+            "truncated": answer.truncated, "table": plan.table}
 
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:
     @get("/v1/sources/{source_name:str}/dimensions/{dimension:str}/values", sync_to_thread=True)
     def values(request: Request[Any, Any, Any]) -> Response[bytes]:
-        source_name = request.path_params["source_name"]
-        dimension = request.path_params["dimension"]
         for key in request.query_params:
             if key not in PARAMETERS:
                 raise QueryError(shown(key), f"unknown query parameter '{shown(key)}'"
                                  f"{did_you_mean(key, PARAMETERS)}; use "
                                  f"{', '.join(PARAMETERS)}")
-        runtime = state.runtime()
-        source = runtime.compiled.sources[runtime.source_name(source_name)]
-        if dimension not in source.dimensions:
-            known = list(source.dimensions)
-            raise QueryError("dimension", f"unknown dimension '{shown(dimension)}'"
-                             f"{did_you_mean(dimension, known)}; known: {', '.join(known)}")
-        limit = _limit(request.query_params.get("limit"))
-        contains = request.query_params.get("contains")
-        filters = (Filter(dimension, "contains", (contains,)),) if contains else ()
-        query = Query(source=source.name, measures=(), dimensions=(dimension,),
-                      filters=filters, order=(Order(dimension, False),), limit=limit)
-        plan = runtime.plan(query)
-        answer = runtime.run(plan)
-        note_answer(plan.tables, len(answer.rows))
-        return json_response({"source": source.name, "dimension": dimension,
-                              "values": [json_value(row[dimension]) for row in answer.rows],
-                              "truncated": answer.truncated, "table": plan.table},
-                             headers={TABLE_HEADER: plan.table})
+        answer = dimension_values(state, request.path_params["source_name"],
+                                  request.path_params["dimension"],
+                                  _limit(request.query_params.get("limit")),
+                                  request.query_params.get("contains"))
+        return json_response(answer, headers={TABLE_HEADER: answer["table"]})
 
     return [values]

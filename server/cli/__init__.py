@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from semantic.errors import ModelError, SemanticError
-from server.cli import data, keys, model, queries, scaffold, serving
+from server.cli import data, keys, mcp, model, queries, scaffold, serving
 from server.cli.common import print_issues
 from server.config import Settings, load_settings
 
@@ -28,7 +28,8 @@ request errors.
 Command = Callable[[argparse.Namespace, Settings], int]
 
 COMMANDS: dict[str, Command] = {**model.COMMANDS, **data.COMMANDS, **serving.COMMANDS,
-                                **queries.COMMANDS, **keys.COMMANDS, "init": scaffold.cmd_init}
+                                **queries.COMMANDS, **keys.COMMANDS, **mcp.COMMANDS,
+                                "init": scaffold.cmd_init}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     queries.add_commands(commands)
     scaffold.add_commands(commands)
     keys.add_commands(commands)
+    mcp.add_commands(commands)
     return parser
 
 

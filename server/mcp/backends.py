@@ -1,0 +1,144 @@
+"""Where the MCP tools get their answers.
+
+``StateBackend`` answers inside a process that holds the warehouse (the server's ``/mcp``
+mount, or ``semantic mcp`` when no server runs) through the same functions as the HTTP routes:
+the same decoding, limits, planner, result cache and row-level security of the caller bound
+to the request. ``ClientBackend`` sends the same requests to a running server's HTTP API, which
+applies all of that itself. Either way, a tool's answer is the route's JSON answer.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any, Protocol
+
+import msgspec
+from anyio import to_thread
+
+from engine.query import QueryError
+from semantic.errors import FieldError, SemanticError
+from server.api.query import estimate_plan, explain_plan, model_meta, render_answer
+from server.api.values import DEFAULT_LIMIT, dimension_values
+from server.client import Client
+from server.schemas import QueryRequest, decode_query, to_query
+from server.serving import current_runtime, serve_answer
+from server.state import State
+
+
+class RemoteError(SemanticError):
+    """An error answered by the server a ``ClientBackend`` goes through: its message was
+    already made fit to show (a 5xx says only what kind of failure it was)."""
+
+    def __init__(self, code: str, message: str, field: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+class Backend(Protocol):
+    """The four answers the tools are built on, each the JSON its HTTP route returns."""
+
+    async def meta(self) -> dict[str, Any]:
+        """``GET /v1/meta``."""
+        ...
+
+    async def query(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/query`` with this body."""
+        ...
+
+    async def explain(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/explain`` with this body."""
+        ...
+
+    async def values(self, source: str | None, dimension: str, contains: str | None,
+                     limit: int | None) -> dict[str, Any]:
+        """``GET /v1/sources/{source}/dimensions/{dimension}/values``."""
+        ...
+
+
+class StateBackend:
+    """Answers from the app's state, in this process."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def _request(self, body: dict[str, Any]) -> QueryRequest:
+        """The body decoded as ``/v1/query`` decodes it, within the same size limit."""
+        encoded = msgspec.json.encode(body)
+        limit = self.state.limits.body_bytes
+        if len(encoded) > limit:
+            raise QueryError("body", f"the query is larger than {limit} bytes; set "
+                             "SEMANTIC_MAX_QUERY_BODY_BYTES to allow more")
+        return decode_query(encoded)
+
+    async def meta(self) -> dict[str, Any]:
+        return await to_thread.run_sync(model_meta, self.state)
+
+    async def query(self, body: dict[str, Any]) -> dict[str, Any]:
+        request = self._request(body)
+        runtime = await current_runtime(self.state)
+        source = runtime.source_name(request.source)
+        cached, _ = await serve_answer(self.state, "query",
+                                       to_query(request, source, self.state.limits.query),
+                                       request.force_raw, render_answer)
+        answer: dict[str, Any] = json.loads(cached.body)
+        return answer
+
+    def _explain(self, body: dict[str, Any]) -> dict[str, Any]:
+        request = self._request(body)
+        runtime = self.state.runtime()
+        source = runtime.source_name(request.source)
+        plan = runtime.plan(to_query(request, source, self.state.limits.query),
+                            force_raw=request.force_raw)
+        explained = explain_plan(plan)
+        explained["estimate"] = estimate_plan(runtime, plan)
+        return explained
+
+    async def explain(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await to_thread.run_sync(self._explain, body)
+
+    async def values(self, source: str | None, dimension: str, contains: str | None,
+                     limit: int | None) -> dict[str, Any]:
+        return await to_thread.run_sync(dimension_values, self.state, source, dimension,
+                                        DEFAULT_LIMIT if limit is None else limit, contains)
+
+
+class ClientBackend:
+    """Answers from a running server's HTTP API (its credential: ``$SEMANTIC_API_KEY``)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def _call(self, method: str, path: str, payload: object = None,
+                    params: dict[str, object] | None = None) -> dict[str, Any]:
+        body = json.dumps(payload).encode() if payload is not None else None
+
+        def call() -> dict[str, Any]:
+            return self.client.call(method, path, body, params=params)
+
+        try:
+            return await to_thread.run_sync(call)
+        except SemanticError as exc:
+            field = exc.field if isinstance(exc, FieldError) else None
+            raise RemoteError(exc.code, exc.message, field) from None
+
+    async def meta(self) -> dict[str, Any]:
+        return await self._call("GET", "/v1/meta")
+
+    async def query(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", "/v1/query", body)
+
+    async def explain(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", "/v1/explain", body)
+
+    async def values(self, source: str | None, dimension: str, contains: str | None,
+                     limit: int | None) -> dict[str, Any]:
+        if source is None:  # the route names its source; the query API defaults to the only one
+            names = [s["name"] for s in (await self.meta())["sources"]]
+            if len(names) != 1:
+                raise QueryError("source", f"name a source: one of {', '.join(names)}")
+            source = names[0]
+        path = (f"/v1/sources/{urllib.parse.quote(source, safe='')}/dimensions/"
+                f"{urllib.parse.quote(dimension, safe='')}/values")
+        return await self._call("GET", path, params={"contains": contains, "limit": limit})
