@@ -222,6 +222,15 @@ def attach_snapshot(source: CompiledSource, rollup: CompiledRollup) -> exp.Comma
                                                 f"FROM {origin}")
 
 
+def stop_merges(table: exp.Table) -> exp.Command:
+    """``SYSTEM STOP MERGES db.table``: a snapshot is backfilled part by part, by the names of
+    the parts it held when the backfill began; a background merge in between would retire
+    parts not yet read (their rows never reaching the rollup). The snapshot is dropped after
+    the backfill, so it never needs merging."""
+    return exp.Command(this="SYSTEM",
+                       expression=f"STOP MERGES {table.sql(dialect='clickhouse')}")
+
+
 #: the query parameter naming the snapshot part a backfill statement reads
 PART_PARAMETER = "part"
 

@@ -11,12 +11,15 @@ from pathlib import Path
 
 import sqlglot
 from litestar.testing import TestClient
+from sqlglot import exp
 
+from engine import ddl
 from engine.compiler import CompiledModel, compile_model
 from engine.migration import DROPPED, setup_statements
 from engine.query import Query
 from engine.render import render
 from semantic import load_model, load_model_text
+from semantic.errors import SemanticError
 from server.app import TABLE_HEADER, create_app
 from server.operations import (
     apply_model,
@@ -184,6 +187,34 @@ def test_apply_with_a_concurrent_writer_counts_every_row_once(warehouse: Warehou
             served, table = _rollup_rows(runtime, query)
             assert table != f"{database}.events"
             assert served == runtime.run(runtime.plan(query, force_raw=True)).rows, query
+
+
+def test_backfill_reads_every_snapshot_part_even_if_a_merge_is_asked_for(
+        warehouse: Warehouse, database: str) -> None:
+    """The backfill reads the snapshot part by part by name: merges are stopped on it, so a
+    merge asked for midway (as a background merge of many small parts would) cannot retire
+    parts not yet read and lose their rows."""
+    _create_events(warehouse, database)
+    warehouse.command(exp.Command(this="SYSTEM", expression=f"STOP MERGES {database}.events"))
+    for batch in range(6):  # six inserts, six parts (kept apart in the source)
+        insert_rows(warehouse, f"{database}.events",
+                    [(f"2026-01-0{1 + batch} 10:00:00", "eu", batch)] * 50)
+    compiled = _compiled(warehouse, database, DAILY)
+    daily = next(r for r in compiled.rollups if r.name == "daily")
+    snapshot = render(ddl.snapshot_name(daily))
+    refused: list[str] = []
+
+    def merge_midway(line: str) -> None:
+        if "backfill 50/300 rows" in line and snapshot in warehouse.tables([database]):
+            try:
+                warehouse.command(sqlglot.parse_one(f"OPTIMIZE TABLE {snapshot} FINAL",
+                                                    dialect="clickhouse"))
+            except SemanticError as exc:
+                refused.append(exc.message)
+
+    apply_model(compiled, warehouse, merge_midway)
+    assert verify_model(compiled, warehouse) == []
+    assert refused, "the merge was not attempted midway through the daily backfill"
 
 
 ENDPOINTS = """
