@@ -49,8 +49,12 @@ test: setup
 	sh scripts/install-browser.sh
 	sh scripts/install-node-deps.sh
 	$(BIN)/ruff check semantic engine server tests bench
-	$(BIN)/mypy
-	$(PYTEST)
+	@# mypy runs beside pytest (the suite waits on servers and subprocesses often enough to
+	@# leave it room); its report is printed after the tests; either failing fails the target
+	$(BIN)/mypy > $(VENV)/mypy.log 2>&1 & mypy=$$!; \
+	$(PYTEST); tests=$$?; \
+	wait $$mypy; typed=$$?; cat $(VENV)/mypy.log; \
+	[ $$tests -eq 0 ] && [ $$typed -eq 0 ]
 
 test-thorough: setup
 	sh scripts/install-browser.sh
