@@ -26,6 +26,7 @@ import sys
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_STALENESS = 1.0
 #: bytes an entry costs besides its body (key, entry object, dict slot): an estimate
 ENTRY_OVERHEAD = 512
+#: bytes a kept value costs (list slot plus a small Python object): an estimate
+VALUE_OVERHEAD = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,16 @@ class Cached:
     rows: int = 0
     rollup: str | None = None
     source: str = ""
+    #: the answer's values column by column, kept (instead of a body) to cut ranges from
+    #: (``engine.slices``), and whether rows beyond them were left out
+    values: tuple[list[Any], ...] | None = None
+    truncated: bool = False
 
     @property
     def size(self) -> int:
-        return len(self.body) + sys.getsizeof(self.table) + ENTRY_OVERHEAD
+        kept = sum(len(column) for column in self.values) * VALUE_OVERHEAD \
+            if self.values is not None else 0
+        return len(self.body) + kept + sys.getsizeof(self.table) + ENTRY_OVERHEAD
 
 
 class _Flight:
@@ -82,6 +91,8 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+        #: misses answered by cutting a range from a kept whole answer (``server.serving``)
+        self.cuts = 0
         self.size_bytes = 0
         self._entries: dict[Hashable, Cached] = {}
         self._flights: dict[tuple[int, Hashable], _Flight] = {}
@@ -96,9 +107,10 @@ class ResultCache:
         return len(self._entries)
 
     def stats(self) -> dict[str, int]:
-        """Counts for monitoring: hits, misses, entries, bytes held, bound, evictions."""
-        return {"hits": self.hits, "misses": self.misses, "entries": self.entries,
-                "bytes": self.size_bytes, "max_bytes": self.max_bytes,
+        """Counts for monitoring: hits, misses (and those cut from a kept whole answer),
+        entries, bytes held, bound, evictions."""
+        return {"hits": self.hits, "misses": self.misses, "cuts": self.cuts,
+                "entries": self.entries, "bytes": self.size_bytes, "max_bytes": self.max_bytes,
                 "evictions": self.evictions, "version": self.version}
 
     def _current(self) -> int:

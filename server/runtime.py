@@ -230,15 +230,16 @@ class Runtime:
         return requested
 
     def plan(self, query: Query, force_raw: bool = False, now: datetime | None = None,
-             access: Access | None = None) -> Plan:
+             access: Access | None = None, secured: bool = False) -> Plan:
         """Plan a query (relative time ranges resolved against ``now``, default: the clock);
         plans are cached by the query as asked (unless its range is relative to the clock) and
         by the resolved query.
 
         The caller's row-level security (``access``, default: the authenticated caller of the
         request being handled) is added to the query first, so every route that plans a query
-        is restricted, and the cache keys include the restriction."""
-        access = access if access is not None else current_access()
+        is restricted, and the cache keys include the restriction; ``secured`` says the query
+        already carries it (one derived from a planned query)."""
+        access = None if secured else access if access is not None else current_access()
         if access is not None:
             query = secure_query(self.compiled.sources[self.source_name(query.source)], query,
                                  access)
@@ -269,10 +270,11 @@ class Runtime:
                     self._plans[asked] = plan
         return plan
 
-    def cached_plan(self, query: Query, force_raw: bool = False) -> Plan | None:
+    def cached_plan(self, query: Query, force_raw: bool = False,
+                    secured: bool = False) -> Plan | None:
         """The plan of a query asked before (absolute range), without planning: a dict
-        lookup, cheap enough for the event loop."""
-        access = current_access()
+        lookup, cheap enough for the event loop (``secured`` as for ``plan``)."""
+        access = None if secured else current_access()
         if access is not None:  # as ``plan`` does: the caller's restriction first
             query = secure_query(self.compiled.sources[self.source_name(query.source)], query,
                                  access)

@@ -182,6 +182,9 @@ class StateCollector(Collector):
                                 "newest time value of each source", labels=["source"])
         lookups = CounterMetricFamily("semantic_result_cache_lookups", "Result cache lookups, "
                                       "by result (hit, miss)", labels=["result"])
+        cuts = CounterMetricFamily("semantic_result_cache_cut_answers", "Misses answered by "
+                                   "cutting their time range from the kept answer to the "
+                                   "whole range of the same query")
         evictions = CounterMetricFamily("semantic_result_cache_evictions", "Answers dropped "
                                         "from the result cache to stay within its bound")
         held = GaugeMetricFamily("semantic_result_cache_bytes", "Bytes of encoded answers the "
@@ -193,6 +196,7 @@ class StateCollector(Collector):
         cache = self.state.cache.stats()
         lookups.add_metric(["hit"], cache["hits"])
         lookups.add_metric(["miss"], cache["misses"])
+        cuts.add_metric([], cache["cuts"])
         evictions.add_metric([], cache["evictions"])
         held.add_metric([], cache["bytes"])
         bound.add_metric([], cache["max_bytes"])
@@ -225,4 +229,4 @@ class StateCollector(Collector):
         health = self.state.warehouse.health
         if health.up is not None:
             up.add_metric([], 1 if health.up else 0)
-        yield from (up, ready, rows, size, age, lookups, evictions, held, bound, entries)
+        yield from (up, ready, rows, size, age, lookups, cuts, evictions, held, bound, entries)
