@@ -270,6 +270,15 @@ class Runtime:
                     self._plans[asked] = plan
         return plan
 
+    def normalized(self, query: Query, now: datetime | None = None) -> Query:
+        """The query as plans and answers are keyed by: restricted by the caller's row-level
+        security, then normalized (``plan(query).query``, without planning)."""
+        access = current_access()
+        source = self.compiled.sources[self.source_name(query.source)]
+        if access is not None:
+            query = secure_query(source, query, access)
+        return normalize_query(source, query, now)
+
     def cached_plan(self, query: Query, force_raw: bool = False,
                     secured: bool = False) -> Plan | None:
         """The plan of a query asked before (absolute range), without planning: a dict

@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from anyio import to_thread
 
+from engine.compiler import CompiledSource
 from engine.planner import Plan
 from engine.query import Query
 from engine.slices import cut, whole_query
@@ -49,45 +50,88 @@ async def serve_answer(state: State, shape: Hashable, query: Query, force_raw: b
     cache hit. ``shape`` tells answers of the same query in different bodies apart; ``route``
     names the answer in the request log."""
     runtime = await current_runtime(state)
-    plan = runtime.cached_plan(query, force_raw)
-    if plan is None:
-        plan = await to_thread.run_sync(runtime.plan, query, force_raw)
-    # the normalized query: resolved range and zone, limits, and every filter added before
-    # planning (row-level security included)
-    key = (shape, plan.query, force_raw)
     cache = state.cache
-    found = cache.get(key)
-    hit = found is not None
+    plan = runtime.cached_plan(query, force_raw)
+    found: Cached | None = None
+    hit = False
+    if plan is None and cache.enabled and not force_raw:
+        # a query not planned before may be a range of a whole answer kept: cut on the loop
+        found, hit = _unplanned(runtime, cache, shape, query, render)
     if found is None:
-        def compute() -> Cached:
-            answer = None
-            if cache.enabled and not force_raw:
-                answer = cut_answer(runtime, cache, plan)
-            if answer is None:
-                answer = runtime.run(plan)
-            used = answer.plan
-            return Cached(render(answer), used.table, used.tables, answer.count,
-                          used.rollup.name if used.rollup else None, plan.query.source or "")
+        if plan is None:
+            plan = await to_thread.run_sync(runtime.plan, query, force_raw)
+        # the normalized query: resolved range and zone, limits, and every filter added
+        # before planning (row-level security included)
+        key = (shape, plan.query, force_raw)
+        found = cache.get(key)
+        hit = found is not None
+        if found is None:
+            planned = plan
 
-        found = await state.dispatcher.run(runs_in_place(plan),
-                                           lambda: cache.fetch(key, compute))
+            def compute() -> Cached:
+                answer = None
+                if cache.enabled and not force_raw:
+                    answer = cut_answer(runtime, cache, planned)
+                return _encoded(render, answer or runtime.run(planned))
+
+            found = await state.dispatcher.run(runs_in_place(plan),
+                                               lambda: cache.fetch(key, compute))
     count_answer(found.source, found.rollup, force_raw)
     note_answer(found.tables, found.rows, route=route)
     return found, hit
 
 
+def whole_query_time(source: CompiledSource) -> str:
+    """The time column of a source whose query ``whole_query`` accepted."""
+    assert source.time is not None
+    return source.time.name
+
+
+def _encoded(render: Callable[[Answer], bytes], answer: Answer) -> Cached:
+    used = answer.plan
+    return Cached(render(answer), used.table, used.tables, answer.count,
+                  used.rollup.name if used.rollup else None, used.query.source or "")
+
+
+def _unplanned(runtime: Runtime, cache: ResultCache, shape: Hashable, query: Query,
+               render: Callable[[Answer], bytes]) -> tuple[Cached | None, bool]:
+    """The answer to a query without a plan yet, if it needs none: stored under its normalized
+    query, or cut from a kept whole answer (then stored); (None, False) otherwise. Normalizing
+    costs a fraction of planning, and neither needs a thread."""
+    normalized = runtime.normalized(query)
+    key = (shape, normalized, False)
+    found = cache.get(key)
+    if found is not None:
+        return found, True
+    source = runtime.compiled.sources[runtime.source_name(normalized.source)]
+    whole = whole_query(source, normalized)
+    whole_plan = runtime.cached_plan(whole, secured=True) if whole is not None else None
+    if whole_plan is None:
+        return None, False
+    version = cache.version
+    kept = cache.get(("whole", whole_plan.query))
+    answer = _cut(cache, whole_plan, kept, normalized, whole_query_time(source)) \
+        if kept is not None else None
+    if answer is None:
+        return None, False
+    found = _encoded(render, answer)
+    cache.misses += 1
+    cache.store(key, found, version)
+    return found, False
+
+
 def cut_answer(runtime: Runtime, cache: ResultCache, plan: Plan) -> Answer | None:
     """The answer to ``plan``'s query cut from the kept answer to its whole range (computed and
     kept now if missing), or None when it cannot be: the query is not one of an aligned range,
-    the whole answer would read the raw table or cost more than an in-place query, or it has
-    more rows than are kept. The answer's plan names the tables its numbers were read from.
+    the whole answer would cost more than a query run in place, or it has more rows than are
+    kept.
 
     The whole answer must be estimated as cheap as a query run in place: read from rollups,
     with at most empty raw edges (all time in a zone whose days a rollup's buckets do not
     align with starts with an edge before any stored time)."""
-    source = runtime.compiled.sources[plan.query.source]
+    source = runtime.compiled.sources[runtime.source_name(plan.query.source)]
     whole = whole_query(source, plan.query)
-    if whole is None or source.time is None:
+    if whole is None:
         return None
     whole_plan = runtime.cached_plan(whole, secured=True) or runtime.plan(whole, secured=True)
     chosen = next((c for c in whole_plan.candidates if c.chosen), None)
@@ -99,18 +143,24 @@ def cut_answer(runtime: Runtime, cache: ResultCache, plan: Plan) -> Answer | Non
         answer = runtime.run(whole_plan)
         return Cached(b"", whole_plan.table, whole_plan.tables, answer.count,
                       whole_plan.rollup.name if whole_plan.rollup else None,
-                      whole.source, answer.values, answer.truncated)
+                      source.name, answer.values, answer.truncated)
 
-    kept = cache.fetch(("whole", whole_plan.query), keep)
+    return _cut(cache, whole_plan, cache.fetch(("whole", whole_plan.query), keep), plan.query,
+                whole_query_time(source))
+
+
+def _cut(cache: ResultCache, whole_plan: Plan, kept: Cached, query: Query,
+         time_name: str) -> Answer | None:
+    """``query``'s answer cut from ``kept``, the answer to ``whole_plan`` (``time_name`` is the
+    time bucket's column); its plan is the whole plan over ``query`` (the tables the numbers
+    were read from)."""
     if kept.values is None or kept.truncated:
         return None
     started = time.perf_counter()
-    found = cut(kept.values, plan.columns, plan.query, source.time.name)
+    found = cut(kept.values, whole_plan.columns, query, time_name)
     if found is None:
         return None
     values, truncated = found
     cache.cuts += 1
-    used = replace(plan, rollup=whole_plan.rollup, table=whole_plan.table,
-                   pieces=whole_plan.pieces, statement=whole_plan.statement, sql=whole_plan.sql,
-                   parameters=whole_plan.parameters)
-    return Answer(used, values, truncated, (time.perf_counter() - started) * 1000)
+    return Answer(replace(whole_plan, query=query), values, truncated,
+                  (time.perf_counter() - started) * 1000)

@@ -182,3 +182,21 @@ def test_cut_answers_are_never_stale(warehouse: Warehouse, database: str) -> Non
         assert _cuts(client) == cuts + 1
         assert after[0]["events"] == sum(1 for ts, *_ in _rows(200, 3)
                                          if ts.startswith(_day(5))) + 1
+
+
+def test_a_range_of_a_kept_whole_answer_is_cut_without_planning(
+        client: TestClient) -> None:  # type: ignore[type-arg]
+    """Once the whole answer is kept, a new range of the same query is answered on the event
+    loop from its normalized form alone: no plan of the range is made or cached."""
+    runtime = client.app.state.semantic.started
+    body = {"measures": ["events"], "dimensions": ["region"], "grain": "day"}
+    first = {**body, "time_range": {"from": _day(1), "to": _day(2)}}
+    _ask(client, first)
+    plans = len(runtime._plans)
+    second = {**body, "time_range": {"from": _day(6), "to": _day(8)}}
+    before = _cuts(client)
+    assert _ask(client, second).json()["data"] == _raw(client, second)
+    assert _cuts(client) == before + 1
+    assert len(runtime._plans) == plans + 2  # the raw comparison's plan (two keys), no other
+    again = _ask(client, second)
+    assert again.headers[CACHE_HEADER] == "hit" and _cuts(client) == before + 1
