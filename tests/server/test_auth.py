@@ -366,3 +366,29 @@ def test_cached_answers_never_cross_callers(model: Model, warehouse: Warehouse) 
             assert queried.json()["data"] == [{"events": 1, "revenue": 5}]
         assert {first.headers["x-semantic-cache"], second.headers["x-semantic-cache"],
                 queried.headers["x-semantic-cache"]} == {"hit"}
+
+
+def test_ranges_cut_from_kept_answers_hold_only_the_callers_rows(model: Model,
+                                                                 warehouse: Warehouse) -> None:
+    """A range cut from a whole answer kept for one tenant is never served to another: the
+    kept answer is keyed by the query with the caller's restriction."""
+    one, one_key = _key({"read"}, {"tenant": 1})
+    two, two_key = _key({"read"}, {"tenant": [2, 3]})
+    daily = {"measures": ["events", "revenue"], "grain": "day"}
+    with _client(model, warehouse, AccessSettings(keys=(one_key, two_key))) as client:
+        def ask(key: str, start: str, end: str) -> Any:
+            answer = client.post("/v1/query", headers=_bearer(key), json={
+                **daily, "time_range": {"from": start, "to": end}})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["data"]
+
+        cache = client.app.state.semantic.cache
+        assert ask(one, "2026-01-01", "2026-01-02") == [
+            {"ts": "2026-01-01", "events": 2, "revenue": 30}]
+        assert ask(two, "2026-01-01", "2026-01-02") == []
+        assert ask(one, "2026-01-01", "2026-01-04") == [
+            {"ts": "2026-01-01", "events": 2, "revenue": 30}]
+        assert ask(two, "2026-01-01", "2026-01-04") == [
+            {"ts": "2026-01-02", "events": 1, "revenue": 5},
+            {"ts": "2026-01-03", "events": 1, "revenue": 7}]
+        assert cache.stats()["cuts"] == 4
