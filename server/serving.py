@@ -20,7 +20,7 @@ from anyio import to_thread
 
 from engine.compiler import CompiledSource
 from engine.planner import Plan
-from engine.query import Query
+from engine.query import Filter, FilterNode, Query
 from engine.slices import cut, whole_query
 from server.cache import Cached, ResultCache
 from server.dispatch import INLINE_MAX_MS, runs_in_place
@@ -54,7 +54,7 @@ async def serve_answer(state: State, shape: Hashable, query: Query, force_raw: b
     plan = runtime.cached_plan(query, force_raw)
     found: Cached | None = None
     hit = False
-    if plan is None and cache.enabled and not force_raw:
+    if plan is None and cache.enabled and not force_raw and _may_cut(query):
         # a query not planned before may be a range of a whole answer kept: cut on the loop
         found, hit = _unplanned(runtime, cache, shape, query, render)
     if found is None:
@@ -85,6 +85,28 @@ def whole_query_time(source: CompiledSource) -> str:
     """The time column of a source whose query ``whole_query`` accepted."""
     assert source.time is not None
     return source.time.name
+
+
+#: filter values up to which a query is normalized on the event loop (more: on a thread)
+LOOP_FILTER_VALUES = 64
+
+
+def _may_cut(query: Query) -> bool:
+    """Whether a query may be a range of a kept whole answer, and is small enough to normalize
+    on the event loop: a range, a grain, and few filter values."""
+    if query.time_range is None or query.grain is None:
+        return False
+    budget = LOOP_FILTER_VALUES
+    nodes: list[FilterNode] = [*query.filters, *query.having]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, Filter):
+            budget -= len(node.values)
+        else:
+            nodes.extend(node.items)
+        if budget < 0:
+            return False
+    return True
 
 
 def _encoded(render: Callable[[Answer], bytes], answer: Answer) -> Cached:
