@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -223,6 +223,12 @@ class Load:
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    @property
+    def measured(self) -> bool:
+        """Whether a request completed: wrk reports zeros, not a latency, when none did (a
+        raw-table query slower than the measurement)."""
+        return self.requests > 0
+
 
 def wrk(port: int, lines: list[str], connections: int, duration: float) -> Load:
     """Run wrk over the request lines (cycled), return its summary."""
@@ -264,16 +270,45 @@ def distinct_ranges(count: int = 500) -> list[str]:
 # -- the run -------------------------------------------------------------------------------
 
 
+#: what a table shows for a figure no completed request measured, and the note saying so
+UNMEASURED = "-"
+UNMEASURED_NOTE = f"`{UNMEASURED}`: no request completed within the measurement."
+
+
+def _ms(load: Load, value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if load.measured else UNMEASURED
+
+
+def _rate(load: Load) -> str:
+    """Requests/s; one decimal below 10, so a slow but real rate does not read as 0."""
+    if not load.measured:
+        return UNMEASURED
+    return f"{load.rps:,.0f}" if load.rps >= 10 else f"{load.rps:.1f}"
+
+
 def _cell(load: Load) -> str:
+    if not load.measured:
+        return UNMEASURED
     return f"{load.p50_ms:.2f} / {load.p99_ms:.2f}"
+
+
+def _note_unmeasured(loads: Iterable[Load]) -> list[str]:
+    """The footnote under a table, when one of its figures was not measured."""
+    return ["", UNMEASURED_NOTE] if any(not x.measured for x in loads) else []
+
+
+def _summary(load: Load) -> str:
+    if not load.measured:
+        return "no request completed"
+    return f"{_rate(load)}/s p50 {load.p50_ms:.2f} p99 {load.p99_ms:.2f}"
 
 
 def _row(name: str, server_name: str, loads: dict[int, Load]) -> str:
     one = loads[1]
-    cells = [name, server_name, f"{one.p50_ms:.2f}", f"{one.p99_ms:.2f}"]
+    cells = [name, server_name, _ms(one, one.p50_ms), _ms(one, one.p99_ms)]
     for c in CONNECTIONS:
         load = loads.get(c)
-        cells += [f"{load.rps:,.0f}", f"{load.p99_ms:.1f}"] if load else ["", ""]
+        cells += [_rate(load), _ms(load, load.p99_ms, 1)] if load else ["", ""]
     cells.append(str(sum(x.errors for x in loads.values())))
     return "| " + " | ".join(cells) + " |"
 
@@ -305,8 +340,7 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
                 connections: tuple[int, ...] = CONNECTIONS) -> None:
         results[key] = {c: wrk(target, lines, c, duration) for c in connections}
         say(f"  {key[0]} / {key[1]}: " + ", ".join(
-            f"{c}c {x.rps:,.0f}/s p50 {x.p50_ms:.2f} p99 {x.p99_ms:.2f}"
-            for c, x in results[key].items()))
+            f"{c}c {_summary(x)}" for c, x in results[key].items()))
 
     with handmade(handmade_dir, base_port) as pid:
         for path, raw in reference.items():
@@ -361,6 +395,7 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for (name, server_name), loads in results.items():
         out.append(_row(name, server_name, loads))
+    out += _note_unmeasured(x for loads in results.values() for x in loads.values())
     out += ["", f"Query mix ({len(SHAPES)} `/v1/query` shapes): p50 / p99 (ms) at 1 connection; "
             "`raw table` is the same query with `force_raw`.", "",
             "| shape | served from | ours, cached | ours, cache off | raw table |",
@@ -370,13 +405,15 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
         table = tables[name].split(".", 1)[1]
         out.append(f"| {name} | {table} | {_cell(loads['ours, cached'])} | "
                    f"{_cell(loads['ours, cache off'])} | {_cell(loads['raw table'])} |")
+    out += _note_unmeasured(x for loads in mix.values() for x in loads.values())
     out += ["", "Whole mix, cycling the shapes: requests/s (p99 ms).", "",
             "| server | 1c | 8c | 32c | errors |", "|---|--:|--:|--:|--:|"]
     for label, loads in mix_load.items():
-        cells = [f"{loads[c].rps:,.0f} ({loads[c].p99_ms:.1f})" if c in loads else "-"
-                 for c in CONNECTIONS]
+        cells = [("not run" if c not in loads else UNMEASURED if not loads[c].measured
+                  else f"{_rate(loads[c])} ({loads[c].p99_ms:.1f})") for c in CONNECTIONS]
         out.append(f"| {label} | {' | '.join(cells)} | "
                    f"{sum(x.errors for x in loads.values())} |")
+    out += _note_unmeasured(x for loads in mix_load.values() for x in loads.values())
     out += ["", "Server memory after the runs (MiB): " + "; ".join(
         f"{label} {now:.0f} (peak {peak:.0f})" for label, (now, peak) in memory.items()), ""]
     return out
@@ -412,6 +449,7 @@ def run_flights(base: Path, duration: float, port: int) -> list[str]:
            "hour (`bench/flights.yaml`)", "",
            "Cache off; p50 / p99 (ms) at 1 connection. `routed` is what the cost model chose.",
            "", "| query | routed to | routed | raw table |", "|---|---|--:|--:|"]
+    loads: list[Load] = []
     with server([sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port",
                  str(port), "--log-level", "warning"], env, port):
         for name, body in FLIGHT_SHAPES:
@@ -425,8 +463,9 @@ def run_flights(base: Path, duration: float, port: int) -> list[str]:
                          duration)
             table = routed["meta"]["table"].split(".", 1)[1]
             out.append(f"| {name} | {table} | {_cell(served)} | {_cell(direct)} |")
-            say(f"  {name}: {table} {served.p50_ms:.2f} ms vs raw {direct.p50_ms:.2f} ms")
-    return [*out, ""]
+            loads += [served, direct]
+            say(f"  {name}: {table} {_summary(served)} vs raw {_summary(direct)}")
+    return [*out, *_note_unmeasured(loads), ""]
 
 
 def versions() -> str:
