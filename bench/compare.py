@@ -8,8 +8,9 @@ One run, per data size (``--rows 5000000,50000000``):
 2. measures with ``wrk`` on loopback, each case for ``--duration`` seconds at 1, 8 and 32
    connections: the reference endpoints (our server with its result cache, and again started
    with the cache off; the hand-written MVs; the raw table), ``/api/breakdown`` over 500
-   distinct date ranges, and a mix of /v1/query shapes (routed, cached and not, and
-   ``force_raw``);
+   distinct date ranges (cycled) and over about 10,000 ranges asked once each (the miss path
+   of a cached server: see ``ranges_asked_once``), and a mix of /v1/query shapes (routed,
+   cached and not, and ``force_raw``);
 3. checks that every server gives the same numbers, records each server's RSS, and prints
    one markdown table per size (``--output`` also writes it to a file).
 
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -82,8 +84,10 @@ embedded engine and the same rows, measured side by side in one run with `wrk` o
 "Cached" is our server as it runs by default (repeated requests are answered from the result
 cache); "cache off" is the same server started with `SEMANTIC_CACHE_BYTES=0`, so every request
 runs its query. "500 distinct ranges" cycles through 500 `from`/`to` pairs, so with the cache
-on every pass after the first is answered from the cache. The machine is shared: the load
-average below says how busy it was.
+on every pass after the first is answered from the cache; "ranges asked once" walks a fixed
+shuffle of about 10,000 day ranges overlapping the data, each sent at most once in the whole
+case (each connection count gets its own third of them), so it measures the cache's miss
+path. The machine is shared: the load average below says how busy it was.
 
 """
 
@@ -220,6 +224,8 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
+    #: requests that asked a line again after their thread's share ran out (``once`` only)
+    repeated: int = 0
 
     @property
     def rps(self) -> float:
@@ -232,16 +238,20 @@ class Load:
         return self.requests > 0
 
 
-def wrk(port: int, lines: list[str], connections: int, duration: float) -> Load:
-    """Run wrk over the request lines (cycled), return its summary."""
+def wrk(port: int, lines: list[str], connections: int, duration: float,
+        once: bool = False) -> Load:
+    """Run wrk over the request lines, return its summary. The lines are cycled, or with
+    ``once`` each sent at most once (see bench/requests.lua; ``Load.repeated`` counts the
+    requests past the end)."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(lines) + "\n")
     try:
         threads = min(connections, 2)
+        mode = ["once", str(threads)] if once else []
         done = subprocess.run(
             ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s",
-             "--timeout", "60s", "-s", str(LUA), f"http://{HOST}:{port}", "--", handle.name],
-            capture_output=True, text=True, check=False)
+             "--timeout", "60s", "-s", str(LUA), f"http://{HOST}:{port}", "--", handle.name,
+             *mode], capture_output=True, text=True, check=False)
     finally:
         os.unlink(handle.name)
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRK ")), None)
@@ -249,7 +259,8 @@ def wrk(port: int, lines: list[str], connections: int, duration: float) -> Load:
         raise SystemExit(f"wrk failed: {done.stdout}\n{done.stderr}")
     data = json.loads(line[4:])
     return Load(data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1000,
-                data["p99_us"] / 1000, data["socket_errors"] + data["status_errors"])
+                data["p99_us"] / 1000, data["socket_errors"] + data["status_errors"],
+                data["repeated"])
 
 
 def get_line(path: str) -> str:
@@ -267,6 +278,30 @@ def distinct_ranges(count: int = 500) -> list[str]:
     step = max(1, len(pairs) // count)
     return [f"from={first + timedelta(a)}&to={first + timedelta(b)}"
             for a, b in pairs[::step][:count]]
+
+
+ONCE_CASE = "/api/breakdown, ranges asked once"
+ONCE_FIRST, ONCE_LAST = date(2025, 12, 1), date(2026, 5, 1)
+DATA_FIRST, DATA_END = date(2026, 1, 1), date(2026, 4, 1)
+
+
+def ranges_asked_once(exclude: set[str], runs: int) -> list[list[str]]:
+    """Day ranges never asked before, one disjoint slice per run of the case.
+
+    Every ``from < to`` pair of days in 2025-12-01..2026-05-01 that overlaps the data's 90 days
+    (about 10,500), less ``exclude`` (the 500 distinct ranges, which the cached server has
+    answered before), in a fixed shuffled order, cut into ``runs`` equal slices: each run (one
+    connection count) gets its own slice, so a cached server needs no restart between runs to
+    see only misses. Within a run, bench/requests.lua's ``once`` mode sends each line at most
+    once and counts any request past the end of a thread's share.
+    """
+    days = [ONCE_FIRST + timedelta(n) for n in range((ONCE_LAST - ONCE_FIRST).days + 1)]
+    pairs = [f"from={a}&to={b}" for i, a in enumerate(days) for b in days[i + 1:]
+             if a < DATA_END and b > DATA_FIRST]
+    pairs = [x for x in pairs if x not in exclude]
+    random.Random(20260101).shuffle(pairs)
+    size = len(pairs) // runs
+    return [pairs[i * size:(i + 1) * size] for i in range(runs)]
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -331,6 +366,11 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
     port, base_port = ports
     reference = {"/api/metrics": "/raw/metrics", "/api/breakdown": "/raw/breakdown"}
     ranges = distinct_ranges()
+    once = dict(zip(CONNECTIONS, ranges_asked_once(set(ranges), len(CONNECTIONS)), strict=True))
+    repeats: list[str] = []
+    #: a few of those ranges, asked again after the runs, so every server's answers are compared
+    spot = [f"/api/breakdown?{r}" for r in once[CONNECTIONS[0]][:5]]
+    spot_answers: dict[str, list[Any]] = {}
     results: dict[tuple[str, str], dict[int, Load]] = {}
     mix: dict[str, dict[str, Load]] = {name: {} for name, _ in SHAPES}
     mix_load: dict[str, dict[int, Load]] = {}
@@ -338,11 +378,24 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
     memory: dict[str, tuple[float, float]] = {}
     answers: dict[str, Any] = {}
 
-    def measure(key: tuple[str, str], target: int, lines: list[str],
-                connections: tuple[int, ...] = CONNECTIONS) -> None:
-        results[key] = {c: wrk(target, lines, c, duration) for c in connections}
+    def measure(key: tuple[str, str], target: int, lines: list[str]) -> None:
+        results[key] = {c: wrk(target, lines, c, duration) for c in CONNECTIONS}
         say(f"  {key[0]} / {key[1]}: " + ", ".join(
             f"{c}c {_summary(x)}" for c, x in results[key].items()))
+
+    def measure_once(server_name: str, target: int) -> None:
+        """The ranges asked once: each connection count on its own slice of ranges."""
+        key = (ONCE_CASE, server_name)
+        results[key] = {c: wrk(target, [get_line(f"/api/breakdown?{r}") for r in once[c]], c,
+                               duration, once=True) for c in CONNECTIONS}
+        for c, load in results[key].items():
+            if load.repeated:
+                repeats.append(f"{server_name} at {c} connections: {load.repeated:,} requests "
+                               f"asked a range again ({len(once[c]):,} distinct ranges for "
+                               f"{load.requests:,} requests; a shorter --duration avoids it).")
+        say(f"  {key[0]} / {key[1]}: " + ", ".join(
+            f"{c}c {_summary(x)}" for c, x in results[key].items())
+            + (" (ranges repeated)" if any(x.repeated for x in results[key].values()) else ""))
 
     with handmade(handmade_dir, base_port) as pid:
         for path, raw in reference.items():
@@ -351,6 +404,8 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
             measure((path, "hand-written MVs"), base_port, [get_line(path)])
         measure(("/api/breakdown, 500 distinct ranges", "hand-written MVs"), base_port,
                 [get_line(f"/api/breakdown?{r}") for r in ranges])
+        measure_once("hand-written MVs", base_port)
+        spot_answers["hand-written MVs"] = [_get(base_port, x) for x in spot]
         memory["hand-written MVs"] = rss_mib(pid)
         # Last: the stdlib server keeps running the raw queries wrk leaves in flight (seconds
         # each at 32 connections), which would stall whatever is measured next.
@@ -364,6 +419,8 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
                 measure((path, label), port, [get_line(path)])
             measure(("/api/breakdown, 500 distinct ranges", label), port,
                     [get_line(f"/api/breakdown?{r}") for r in ranges])
+            measure_once(label, port)
+            spot_answers[label] = [_get(port, x) for x in spot]
             for name, body in SHAPES:
                 routed = _get(port, "/v1/query", body)
                 tables[name] = routed["meta"]["table"]
@@ -387,6 +444,9 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
         for key, value in answers.items():
             if key.endswith(path) and not _same(value, expected):
                 raise SystemExit(f"{key} differs from the raw table's answer")
+    for label, got in spot_answers.items():
+        if not _same(got, spot_answers["hand-written MVs"]):
+            raise SystemExit(f"{label}: {ONCE_CASE} answers differ from the hand-written MVs'")
 
     out = [f"### {rows:,} rows", "",
            "Reference endpoints: latency at 1 connection (ms), requests/s and p99 (ms) at "
@@ -397,6 +457,9 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
     for (name, server_name), loads in results.items():
         out.append(_row(name, server_name, loads))
     out += _note_unmeasured(x for loads in results.values() for x in loads.values())
+    if repeats:
+        out += ["", f"Ranges asked again in \"{ONCE_CASE}\" (the run outlasted its ranges): "
+                + " ".join(repeats)]
     out += ["", f"Query mix ({len(SHAPES)} `/v1/query` shapes): p50 / p99 (ms) at 1 connection; "
             "`raw table` is the same query with `force_raw`.", "",
             "| shape | served from | ours, cached | ours, cache off | raw table |",
