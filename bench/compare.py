@@ -86,8 +86,10 @@ cache); "cache off" is the same server started with `SEMANTIC_CACHE_BYTES=0`, so
 runs its query. "500 distinct ranges" cycles through 500 `from`/`to` pairs, so with the cache
 on every pass after the first is answered from the cache; "ranges asked once" walks a fixed
 shuffle of about 10,000 day ranges overlapping the data, each sent at most once in the whole
-case (each connection count gets its own third of them), so it measures the cache's miss
-path. The machine is shared: the load average below says how busy it was.
+case (each connection count gets its own third of them), so no answer to the same request is
+ever stored: it measures a cached server's misses, which a whole-day range of a day-grained
+query may answer by cutting it from the kept all-time answer (the counts under the table say
+how many). The machine is shared: the load average below says how busy it was.
 
 """
 
@@ -203,6 +205,19 @@ def ours(data_dir: Path, port: int, cache: bool) -> Any:
 def handmade(data_dir: Path, port: int) -> Any:
     return server([sys.executable, str(ROOT / "bench" / "baseline_server.py"), "serve",
                    "--data-dir", str(data_dir), "--port", str(port)], _env(data_dir), port)
+
+
+CUT_COUNTER = "semantic_result_cache_cut_answers_total"
+
+
+def cut_answers(port: int) -> int:
+    """How many misses our server has answered by cutting their time range from the kept
+    all-time answer of the same query (its ``/metrics``)."""
+    with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=60) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(CUT_COUNTER + " "):
+                return int(float(line.split()[1]))
+    raise SystemExit(f"{CUT_COUNTER} is missing from /metrics")
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -368,6 +383,7 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
     ranges = distinct_ranges()
     once = dict(zip(CONNECTIONS, ranges_asked_once(set(ranges), len(CONNECTIONS)), strict=True))
     repeats: list[str] = []
+    cache_notes: list[str] = []
     #: a few of those ranges, asked again after the runs, so every server's answers are compared
     spot = [f"/api/breakdown?{r}" for r in once[CONNECTIONS[0]][:5]]
     spot_answers: dict[str, list[Any]] = {}
@@ -383,11 +399,25 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
         say(f"  {key[0]} / {key[1]}: " + ", ".join(
             f"{c}c {_summary(x)}" for c, x in results[key].items()))
 
-    def measure_once(server_name: str, target: int) -> None:
-        """The ranges asked once: each connection count on its own slice of ranges."""
+    def measure_once(server_name: str, target: int, cached: bool = False) -> None:
+        """The ranges asked once: each connection count on its own slice of ranges; for our
+        cached server, how many were cut from a kept all-time answer."""
         key = (ONCE_CASE, server_name)
-        results[key] = {c: wrk(target, [get_line(f"/api/breakdown?{r}") for r in once[c]], c,
-                               duration, once=True) for c in CONNECTIONS}
+        results[key] = {}
+        counts = []
+        for c in CONNECTIONS:
+            before = cut_answers(target) if cached else 0
+            load = results[key][c] = wrk(
+                target, [get_line(f"/api/breakdown?{r}") for r in once[c]], c, duration,
+                once=True)
+            if cached:
+                # the counter also counts requests still in flight when wrk stopped
+                counts.append(f"{c}c {cut_answers(target) - before:,} for {load.requests:,} "
+                              "requests")
+        if counts:
+            cache_notes.append(f"Answers of {server_name} to \"{ONCE_CASE}\" cut from the "
+                               f"kept all-time answer (`{CUT_COUNTER}`): "
+                               + "; ".join(counts) + ".")
         for c, load in results[key].items():
             if load.repeated:
                 repeats.append(f"{server_name} at {c} connections: {load.repeated:,} requests "
@@ -419,7 +449,7 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
                 measure((path, label), port, [get_line(path)])
             measure(("/api/breakdown, 500 distinct ranges", label), port,
                     [get_line(f"/api/breakdown?{r}") for r in ranges])
-            measure_once(label, port)
+            measure_once(label, port, cached=cache)
             spot_answers[label] = [_get(port, x) for x in spot]
             for name, body in SHAPES:
                 routed = _get(port, "/v1/query", body)
@@ -460,6 +490,7 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
     if repeats:
         out += ["", f"Ranges asked again in \"{ONCE_CASE}\" (the run outlasted its ranges): "
                 + " ".join(repeats)]
+    out += [x for note in cache_notes for x in ("", note)]
     out += ["", f"Query mix ({len(SHAPES)} `/v1/query` shapes): p50 / p99 (ms) at 1 connection; "
             "`raw table` is the same query with `force_raw`.", "",
             "| shape | served from | ours, cached | ours, cache off | raw table |",
