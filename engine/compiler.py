@@ -142,7 +142,8 @@ class CompiledRollup:
         return next((column for column, c in self.components if c.key == key), None)
 
 
-@dataclass(frozen=True, slots=True)
+# weakly referenced: the planner's memo of rendered SQL must not keep a replaced model alive
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class CompiledSource:
     source: Source
     columns: Mapping[str, str]

@@ -18,7 +18,7 @@ from sqlglot import exp
 from engine.clickhouse import DERIVABLE_GRAINS, GROUP_ROW_NS, PART_NS, PLAIN_BYTE_NS
 from engine.compiler import CompiledRollup, CompiledSource
 from engine.query import Interval, Query, normalize_query
-from engine.render import Rendered, render
+from engine.render import Rendered, RenderMemo, render
 from engine.sql import SqlBuilder
 from engine.timerange import ceil_instant, floor_instant, is_boundary
 from engine.timezones import aligned_runs
@@ -464,14 +464,21 @@ def choose_pieces(source: CompiledSource, query: Query,
     return tuple(pieces), tuple(candidates)
 
 
+#: serving SQL rendered so far, by the query's shape: a query asked again with other values
+#: (another date range, another region) is rendered once per shape, not once per query
+RENDERED = RenderMemo()
+
+
 def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupStats],
-               force_raw: bool = False, now: datetime | None = None) -> Plan:
+               force_raw: bool = False, now: datetime | None = None,
+               memo: RenderMemo | None = RENDERED) -> Plan:
     """Plan a query: validate it, pick the tables, build the SQL.
 
     ``ready`` maps complete rollup tables (``db.table``) to their size; rollups missing from it
     are never used. It may also give the source table's size, which prices raw pieces.
     ``force_raw`` skips rollups (for comparisons and benchmarks). ``now`` anchors relative
-    time ranges.
+    time ranges. ``memo`` holds the text of statements rendered before, by shape (None:
+    render every time).
     """
     query = normalize_query(source, query, now)
     pieces, candidates = choose_pieces(source, query, {} if force_raw else ready)
@@ -479,9 +486,11 @@ def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupS
     fetch_limit = query.limit + 1  # one extra row tells the caller the answer was truncated
     builder = SqlBuilder(source, query)
     statement, parameters, columns = builder.build(pieces, fetch_limit)
+    sql = render(statement) if memo is None else \
+        memo.render(statement, builder.shape(pieces, fetch_limit), owner=source)
     instant_column = builder.time if builder.instant_output() else None
     rollup = pieces[0].rollup
     table = rollup.qualified_table if rollup else source.source.table
-    return Plan(query, rollup, table, pieces, candidates, statement, render(statement),
-                parameters, columns, source.source.table, instant_column)
+    return Plan(query, rollup, table, pieces, candidates, statement, sql, parameters, columns,
+                source.source.table, instant_column)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Hashable
 from typing import NewType
 
 from sqlglot import exp
@@ -30,3 +32,48 @@ def render(expression: exp.Expression) -> Rendered:
     """
     quoted = expression.transform(_quote_keywords, copy=True)
     return Rendered(quoted.sql(dialect="clickhouse", copy=False))  # copied once, just above
+
+
+class RenderMemo:
+    """Rendered text remembered by the *shape* of what was rendered, for statements whose text
+    depends on their shape alone (their values bound as parameters).
+
+    Entries belong to an ``owner`` (the compiled source the statement reads; it must allow
+    weak references): a shape means the same text only within one, and the memo does not
+    keep it alive. Bounded: emptied when ``size`` entries are held. Safe for threads without
+    a lock: each step is one dict operation, and two threads rendering one shape at once
+    store the same text.
+
+    >>> class Source: ...
+    >>> memo, source = RenderMemo(), Source()
+    >>> memo.render(exp.select(exp.column("a")).from_("t"), ("a", "t"), source)
+    'SELECT a FROM t'
+    >>> memo.render(exp.select(exp.column("b")).from_("t"), ("a", "t"), source)
+    'SELECT a FROM t'
+    >>> len(memo)
+    1
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        # (id(owner), shape) -> (owner, text); an id outlives its object, so a hit must find
+        # the same owner still alive behind its reference
+        self._texts: dict[tuple[int, Hashable], tuple[weakref.ref[object], Rendered]] = {}
+
+    def render(self, statement: exp.Expression, shape: Hashable, owner: object) -> Rendered:
+        """The text of ``statement``: remembered for ``shape`` of ``owner``, else rendered."""
+        key = (id(owner), shape)
+        found = self._texts.get(key)
+        if found is not None and found[0]() is owner:
+            return found[1]
+        text = render(statement)
+        if len(self._texts) >= self.size:
+            self._texts.clear()
+        self._texts[key] = (weakref.ref(owner), text)
+        return text
+
+    def clear(self) -> None:
+        self._texts.clear()
+
+    def __len__(self) -> int:
+        return len(self._texts)

@@ -6,7 +6,7 @@ Every request value is bound as a ``{pN:Type}`` parameter; identifiers come from
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -58,6 +58,13 @@ def _connect(conditions: list[exp.Expr], connector: type[exp.Connector]) -> exp.
     for condition in conditions[1:]:
         combined = connector(this=combined, expression=condition)
     return combined
+
+
+def _filter_shape(node: FilterNode) -> Hashable:
+    """A filter without its values, which are bound as parameters (one array for a list)."""
+    if isinstance(node, Filter):
+        return "filter", node.member, node.op
+    return "group", node.op, tuple(_filter_shape(item) for item in node.items)
 
 
 def _safe_divisions(expression: exp.Expr) -> exp.Expr:
@@ -264,6 +271,22 @@ class SqlBuilder:
             statement = statement.offset(exp.Literal.number(self.query.offset), copy=False)
         columns = tuple(self.query.dimensions) + tuple(self.query.measures)
         return statement, self.parameters, columns
+
+    def shape(self, pieces: tuple[Piece, ...], fetch_limit: int) -> Hashable:
+        """Everything the text of ``build(pieces, fetch_limit)`` depends on besides the source:
+        the query without its values (each bound as a parameter, in an order this fixes too)
+        and, per piece, the table it reads and which bounds of its range it has. Queries of
+        one shape render the same text and differ only in their parameters, so anything
+        ``build`` writes into the text as a literal (the zone, the limit, the offset) is here.
+        """
+        query = self.query
+        return (query.measures, query.dimensions, query.grain, self.zone, query.order,
+                fetch_limit, query.offset,
+                tuple(_filter_shape(node) for node in query.security),
+                tuple(_filter_shape(node) for node in query.filters),
+                tuple(_filter_shape(node) for node in query.having),
+                tuple((piece.rollup.name if piece.rollup else None, piece.start is not None,
+                       piece.end is not None) for piece in pieces))
 
     def _finish_order(self, aliases: dict[str, str]) -> None:
         self._order = [(aliases[s.member], s.descending) for s in self.query.order]
