@@ -302,14 +302,15 @@ class SqlBuilder:
         for name in self.query.dimensions:
             expression = self.dimension(name, rollup)
             aliases[name] = _alias(name, expression, table_columns, used)
-            selects.append(exp.alias_(self._shown(name, expression.copy()), aliases[name]))
+            selects.append(exp.alias_(self._shown(name, expression.copy()), aliases[name],
+                                      copy=False))
             groups.append(expression)
         for name in self.query.measures:
             expression = self.measure(name, part)
             aliases[name] = _alias(name, expression, table_columns, used)
-            selects.append(exp.alias_(expression, aliases[name]))
-        select = _filtered(exp.select(*selects).from_(table), self._where(piece), groups,
-                           self._having(lambda m: self.measure(m, part)))
+            selects.append(exp.alias_(expression, aliases[name], copy=False))
+        select = _filtered(exp.select(*selects).from_(table, copy=False), self._where(piece),
+                           groups, self._having(lambda m: self.measure(m, part)))
         self._finish_order(aliases)
         return select
 
@@ -338,7 +339,7 @@ class SqlBuilder:
             groups: list[exp.Expr] = []
             for name, alias in zip(self.query.dimensions, dimension_names, strict=True):
                 expression = self.dimension(name, rollup)
-                selects.append(exp.alias_(expression, alias))
+                selects.append(exp.alias_(expression, alias, copy=False))
                 groups.append(expression.copy())
             for key, alias in part_names.items():
                 component = self.source.components[key]
@@ -350,16 +351,16 @@ class SqlBuilder:
                     partial = component.kind.fill(
                         component.argument.copy() if component.argument else None,
                         component.condition.copy() if component.condition else None)
-                selects.append(exp.alias_(partial, alias))
+                selects.append(exp.alias_(partial, alias, copy=False))
             # an empty piece yields no row, not a row of defaults (max() = 0) to merge
             nonempty: list[exp.Expr] = [] if groups else [
                 exp.GT(this=call("count"), expression=exp.Literal.number(0))]
-            branches.append(_filtered(exp.select(*selects).from_(table),
+            branches.append(_filtered(exp.select(*selects).from_(table, copy=False),
                                       self._where(piece, tuple(same_table[1:])), groups,
                                       nonempty))
         union: exp.Query = branches[0]
         for branch in branches[1:]:
-            union = exp.union(union, branch, distinct=False)
+            union = exp.union(union, branch, distinct=False, copy=False)
 
         def part(key: ComponentKey, params: tuple[float, ...]) -> exp.Expr:
             return self.source.components[key].kind.combine(exp.column(part_names[key]), params)
@@ -371,14 +372,15 @@ class SqlBuilder:
         for name, inner in zip(self.query.dimensions, dimension_names, strict=True):
             aliases[name] = _alias(name, None, outer_used, set())
             outer_used.add(aliases[name])
-            selects.append(exp.alias_(self._shown(name, exp.column(inner)), aliases[name]))
+            selects.append(exp.alias_(self._shown(name, exp.column(inner)), aliases[name],
+                                      copy=False))
             groups.append(exp.column(inner))
         for name in self.query.measures:
             aliases[name] = _alias(name, None, outer_used, set())
             outer_used.add(aliases[name])
-            selects.append(exp.alias_(self.measure(name, part), aliases[name]))
-        select = _filtered(exp.select(*selects).from_(exp.Subquery(
-            this=union, alias=exp.TableAlias(this=exp.to_identifier("pieces")))), [], groups,
-            self._having(lambda m: self.measure(m, part)))
+            selects.append(exp.alias_(self.measure(name, part), aliases[name], copy=False))
+        derived = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("pieces")))
+        select = _filtered(exp.select(*selects).from_(derived, copy=False), [], groups,
+                           self._having(lambda m: self.measure(m, part)))
         self._finish_order(aliases)
         return select

@@ -51,6 +51,11 @@ def _assert_same(memoized: Plan, plain: Plan) -> None:
     assert memoized.sql == plain.sql
     assert memoized.parameters == plain.parameters
     assert memoized.pieces == plain.pieces
+    # the statement is a tree, each node in one place (built without copies, so a node used
+    # twice would be moved by its second use), and renders as the text given
+    for node in memoized.statement.walk():
+        assert all(child.parent is node for child in node.iter_expressions()), node
+    assert render(memoized.statement) == memoized.sql
 
 
 # --- examples -------------------------------------------------------------------------------
