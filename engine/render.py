@@ -56,8 +56,8 @@ class RenderMemo:
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        # (id(owner), shape) -> (owner, text); an id outlives its object, so a hit must find
-        # the same owner still alive behind its reference
+        # (id(owner), shape) -> (weak reference to owner, text): an id may be reused once its
+        # object is gone, so a hit must find the same owner still alive behind the reference
         self._texts: dict[tuple[int, Hashable], tuple[weakref.ref[object], Rendered]] = {}
 
     def render(self, statement: exp.Expression, shape: Hashable, owner: object) -> Rendered:
