@@ -13,6 +13,7 @@ answer of the shape (when it is small and read from rollups) and cuts each range
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -55,24 +56,35 @@ def _start(value: object, zone: ZoneInfo) -> datetime | None:
     return None
 
 
-def cut(values: tuple[list[Any], ...], columns: tuple[str, ...], query: Query,
-        time: str) -> tuple[tuple[list[Any], ...], bool] | None:
+def bucket_starts(values: tuple[list[Any], ...], columns: tuple[str, ...], time: str,
+                  timezone: str) -> tuple[float, ...] | None:
+    """The instant (epoch seconds) each row's time bucket starts at, in an answer's
+    ``values`` (``columns`` order, buckets of ``timezone``), worked out once per kept answer;
+    None when a bucket value is not one this module can place in time."""
+    zone = ZoneInfo(timezone)
+    seen: dict[object, float] = {}
+    starts: list[float] = []
+    for value in values[columns.index(time)]:
+        found = seen.get(value)
+        if found is None:
+            instant = _start(value, zone)
+            if instant is None:
+                return None
+            found = seen[value] = instant.timestamp()
+        starts.append(found)
+    return tuple(starts)
+
+
+def cut(values: tuple[list[Any], ...], starts: tuple[float, ...],
+        query: Query) -> tuple[tuple[list[Any], ...], bool]:
     """The answer to ``query`` (normalized, with an aligned range) from ``values``, the complete
-    answer to its ``whole_query`` in ``columns`` order: the kept rows column by column, and
-    whether more rows follow its limit. None when a bucket value is not one this module can
-    place in time (the caller then runs the query)."""
-    assert query.interval is not None and query.timezone is not None
-    assert query.limit is not None
-    zone = ZoneInfo(query.timezone)
+    answer to its ``whole_query``, whose rows' buckets start at ``starts``: the kept rows
+    column by column, and whether more rows follow its limit."""
+    assert query.interval is not None and query.limit is not None
     start, end = query.interval
-    buckets = values[columns.index(time)]
-    kept: list[int] = []
-    for row, value in enumerate(buckets):
-        instant = _start(value, zone)
-        if instant is None:
-            return None
-        if (start is None or instant >= start) and (end is None or instant < end):
-            kept.append(row)
+    low = start.timestamp() if start is not None else -math.inf
+    high = end.timestamp() if end is not None else math.inf
+    kept = [row for row, instant in enumerate(starts) if low <= instant < high]
     last = query.offset + query.limit
     shown = kept[query.offset:last]
     return tuple([column[row] for row in shown] for column in values), len(kept) > last

@@ -55,11 +55,13 @@ class Cached:
     #: (``engine.slices``), and whether rows beyond them were left out
     values: tuple[list[Any], ...] | None = None
     truncated: bool = False
+    #: when each kept row's time bucket starts (epoch seconds), to cut ranges by
+    starts: tuple[float, ...] | None = None
 
     @property
     def size(self) -> int:
-        kept = sum(len(column) for column in self.values) * VALUE_OVERHEAD \
-            if self.values is not None else 0
+        kept = (sum(len(column) for column in self.values) + len(self.starts or ())) * \
+            VALUE_OVERHEAD if self.values is not None else 0
         return len(self.body) + kept + sys.getsizeof(self.table) + ENTRY_OVERHEAD
 
 

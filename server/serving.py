@@ -21,7 +21,7 @@ from anyio import to_thread
 from engine.compiler import CompiledSource
 from engine.planner import Plan
 from engine.query import Filter, FilterNode, Query
-from engine.slices import cut, whole_query
+from engine.slices import bucket_starts, cut, whole_query
 from server.cache import Cached, ResultCache
 from server.dispatch import INLINE_MAX_MS, runs_in_place
 from server.observability.metrics import count_answer
@@ -132,8 +132,7 @@ def _unplanned(runtime: Runtime, cache: ResultCache, shape: Hashable, query: Que
         return None, False
     version = cache.version
     kept = cache.get(("whole", whole_plan.query))
-    answer = _cut(cache, whole_plan, kept, normalized, whole_query_time(source)) \
-        if kept is not None else None
+    answer = _cut(cache, whole_plan, kept, normalized) if kept is not None else None
     if answer is None:
         return None, False
     found = _encoded(render, answer)
@@ -163,26 +162,24 @@ def cut_answer(runtime: Runtime, cache: ResultCache, plan: Plan) -> Answer | Non
 
     def keep() -> Cached:
         answer = runtime.run(whole_plan)
+        assert whole is not None and whole.timezone is not None
+        starts = None if answer.truncated else bucket_starts(
+            answer.values, whole_plan.columns, whole_query_time(source), whole.timezone)
+        # an answer that cannot be cut is kept as a mark (no values), not queried again
         return Cached(b"", whole_plan.table, whole_plan.tables, answer.count,
-                      whole_plan.rollup.name if whole_plan.rollup else None,
-                      source.name, answer.values, answer.truncated)
+                      whole_plan.rollup.name if whole_plan.rollup else None, source.name,
+                      answer.values if starts is not None else None, answer.truncated, starts)
 
-    return _cut(cache, whole_plan, cache.fetch(("whole", whole_plan.query), keep), plan.query,
-                whole_query_time(source))
+    return _cut(cache, whole_plan, cache.fetch(("whole", whole_plan.query), keep), plan.query)
 
 
-def _cut(cache: ResultCache, whole_plan: Plan, kept: Cached, query: Query,
-         time_name: str) -> Answer | None:
-    """``query``'s answer cut from ``kept``, the answer to ``whole_plan`` (``time_name`` is the
-    time bucket's column); its plan is the whole plan over ``query`` (the tables the numbers
-    were read from)."""
-    if kept.values is None or kept.truncated:
+def _cut(cache: ResultCache, whole_plan: Plan, kept: Cached, query: Query) -> Answer | None:
+    """``query``'s answer cut from ``kept``, the answer to ``whole_plan``; its plan is the
+    whole plan over ``query`` (the tables the numbers were read from)."""
+    if kept.values is None or kept.starts is None or kept.truncated:
         return None
     started = time.perf_counter()
-    found = cut(kept.values, whole_plan.columns, query, time_name)
-    if found is None:
-        return None
-    values, truncated = found
+    values, truncated = cut(kept.values, kept.starts, query)
     cache.cuts += 1
     return Answer(replace(whole_plan, query=query), values, truncated,
                   (time.perf_counter() - started) * 1000)
