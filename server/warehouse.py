@@ -297,24 +297,33 @@ class Warehouse:
         CLICKHOUSE_ERRORS.labels(error.code).inc()
         return error
 
+    @contextmanager
+    def _raw_slot(self, raw: bool) -> Iterator[None]:
+        """One of the ``limits.raw_slots`` slots for a query that reads a raw table, held
+        within (503 ``busy`` when none frees up in time); nothing for other queries."""
+        if not raw:
+            yield
+            return
+        if not self._raw_slots.acquire(timeout=self.limits.queue_timeout):
+            raise WarehouseBusy(f"all {self.limits.raw_slots} connections for queries that "
+                                "read a raw table are busy (SEMANTIC_RAW_POOL_SIZE); answers "
+                                "from rollups are not affected; retry shortly", retry_after=1)
+        try:
+            yield
+        finally:
+            self._raw_slots.release()
+
     def _select(self, statement: exp.Expression | Rendered,
                 parameters: Mapping[str, object] | None, bounded: bool, raw: bool,
                 extra: Mapping[str, object] | None = None) -> tuple[Any, QueryStats]:
         sql = statement if isinstance(statement, str) else render(statement)
         settings = {**self._query_settings, **(self._bounds() if bounded else {}),
                     **(extra or {})}
-        if raw and not self._raw_slots.acquire(timeout=self.limits.queue_timeout):
-            raise WarehouseBusy(f"all {self.limits.raw_slots} connections for queries that "
-                                "read a raw table are busy (SEMANTIC_RAW_POOL_SIZE); answers "
-                                "from rollups are not affected; retry shortly", retry_after=1)
-        started = time.perf_counter()
-        try:
+        with self._raw_slot(raw):
+            started = time.perf_counter()
             with self._guarded(self.limits.read_timeout, "a query", sql) as client:
                 result = client.query(sql, parameters=dict(parameters or {}),
                                       settings=settings or None)
-        finally:
-            if raw:
-                self._raw_slots.release()
         stats = record_statement("query", time.perf_counter() - started,
                                  getattr(result, "summary", None))
         note_statement(stats)
@@ -355,24 +364,20 @@ class Warehouse:
         bounds = self._bounds()
         transport = {k: bounds.pop(k) for k in list(bounds) if k in _TRANSPORT_SETTINGS}
         sql = render(with_settings(statement, {**bounds, **(settings or {})}))
-        if raw and not self._raw_slots.acquire(timeout=self.limits.queue_timeout):
-            raise WarehouseBusy(f"all {self.limits.raw_slots} connections for queries that "
-                                "read a raw table are busy (SEMANTIC_RAW_POOL_SIZE); answers "
-                                "from rollups are not affected; retry shortly", retry_after=1)
-        started = time.perf_counter()
-        try:
-            with self._guarded(self.limits.read_timeout, "a query", sql) as client:
-                body = client.raw_stream(sql, parameters=dict(parameters or {}), fmt=fmt,
-                                         settings=transport or None)
-                try:
-                    tag = None if self.embedded else body.headers.get(EXCEPTION_TAG_HEADER)
-                    yield from cut_at_exception(iter(lambda: body.read(chunk_bytes), b""), tag)
-                finally:
-                    body.close()
-        finally:
-            if raw:
-                self._raw_slots.release()
-            note_statement(record_statement("query", time.perf_counter() - started, None))
+        with self._raw_slot(raw):
+            started = time.perf_counter()
+            try:
+                with self._guarded(self.limits.read_timeout, "a query", sql) as client:
+                    body = client.raw_stream(sql, parameters=dict(parameters or {}), fmt=fmt,
+                                             settings=transport or None)
+                    try:
+                        tag = None if self.embedded else body.headers.get(EXCEPTION_TAG_HEADER)
+                        yield from cut_at_exception(iter(lambda: body.read(chunk_bytes), b""),
+                                                    tag)
+                    finally:
+                        body.close()
+            finally:
+                note_statement(record_statement("query", time.perf_counter() - started, None))
 
     def command(self, statement: exp.Expression,
                 parameters: Mapping[str, object] | None = None) -> None:
