@@ -62,7 +62,7 @@ RAW_BREAKDOWN = ("SELECT region, toDate(event_ts) AS day, count() FROM analytics
 
 
 def prepare(data_dir: Path, rows: int) -> None:
-    from engine.demo import create_demo_table, demo_insert
+    from engine.ingestion.demo import create_demo_table, demo_insert
 
     client = clickhouse_connect.get_client(dsn=f"chdb://{data_dir}")
     for statement in create_demo_table():

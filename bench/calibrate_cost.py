@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from semantic import load_model  # noqa: E402
-from server.config import load_settings  # noqa: E402
-from server.runtime import Runtime  # noqa: E402
-from server.warehouse import Warehouse  # noqa: E402
+from server.runtime.compiled import Runtime  # noqa: E402
+from server.settings import load_settings  # noqa: E402
+from server.warehouse.statements import Warehouse  # noqa: E402
 
 
 def timed(warehouse: Warehouse, sql: str, repeat: int = 30) -> float:

@@ -520,7 +520,7 @@ def prepare_flights_data(data_dir: Path) -> None:
     sys.path.insert(0, str(ROOT))
     import sqlglot  # noqa: PLC0415
 
-    from server.warehouse import Warehouse  # noqa: PLC0415
+    from server.warehouse.statements import Warehouse  # noqa: PLC0415
 
     warehouse = Warehouse(f"chdb://{data_dir.resolve()}", str(data_dir), 1)
     for statement in FLIGHTS_SETUP:

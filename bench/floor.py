@@ -38,12 +38,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.planner import Plan  # noqa: E402
-from engine.query import Query, TimeRange  # noqa: E402
+from engine.query.request import Query, TimeRange  # noqa: E402
+from engine.serving.router import Plan  # noqa: E402
 from semantic import load_model  # noqa: E402
-from server.config import load_settings  # noqa: E402
-from server.runtime import ROLLUP_SETTINGS, Runtime  # noqa: E402
-from server.warehouse import Warehouse  # noqa: E402
+from server.runtime.compiled import ROLLUP_SETTINGS, Runtime  # noqa: E402
+from server.settings import load_settings  # noqa: E402
+from server.warehouse.statements import Warehouse  # noqa: E402
 
 PORT = 3999
 #: (name, path, the query the endpoint asks) of each reference endpoint measured
@@ -90,13 +90,13 @@ def in_process(data_dir: Path, seconds: float) -> dict[str, dict[str, float]]:
     warehouse = Warehouse(settings.dsn, settings.location)
     runtime = Runtime.start(load_model(settings.model_path), warehouse)
     engine = chdb.connect(str(data_dir))
-    client = warehouse._acquire()
+    client = warehouse.pool._acquire()
     found: dict[str, dict[str, float]] = {}
     try:
         for name, _, query in CASES:
             found[name] = _layers(engine, client, runtime, runtime.plan(query), name, seconds)
     finally:
-        warehouse._pool.put(client)
+        warehouse.pool._pool.put(client)
         engine.close()
         warehouse.close()
     return found
@@ -109,8 +109,8 @@ def _layers(engine: Any, client: Any, runtime: Runtime, plan: Plan, name: str,
     parameters = {k: str(v) for k, v in plan.parameters.items()}
     say(f"  {name}: {plan.sql}")
     return timed({
-        "select 1": lambda: engine.query("SELECT 1", "Native"),
-        "engine": lambda: engine.query(with_settings, "Native", params=parameters),
+        "select 1": lambda: engine.query.request("SELECT 1", "Native"),
+        "engine": lambda: engine.query.request(with_settings, "Native", params=parameters),
         "driver": lambda: client.query(plan.sql, parameters=plan.parameters, settings=bounds),
         "ours": lambda: runtime.run(plan),
     }, seconds)

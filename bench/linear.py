@@ -29,11 +29,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.compiler import SourceTypes, compile_model  # noqa: E402
-from engine.limits import QueryLimits  # noqa: E402
-from engine.planner import RollupStats, plan_query  # noqa: E402
+from engine.model.compiler import SourceTypes, compile_model  # noqa: E402
+from engine.query.limits import QueryLimits  # noqa: E402
+from engine.serving.router import RollupStats, plan_query  # noqa: E402
 from semantic import load_model  # noqa: E402
-from server.schemas import decode_query, to_query  # noqa: E402
+from server.service.schemas import decode_query, to_query  # noqa: E402
 
 #: the reference table's types (SCENARIO.md), so no warehouse is needed
 TYPES = SourceTypes(

@@ -1,6 +1,6 @@
 """Request limits, read once from the environment: the one place their values are set.
 
-Each ``SEMANTIC_MAX_*`` variable overrides a default of ``engine.limits.QueryLimits`` (or the
+Each ``SEMANTIC_MAX_*`` variable overrides a default of ``engine.query.limits.QueryLimits`` (or the
 query API's body size); the README's "Limits" table lists them.
 """
 
@@ -10,8 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-from engine.limits import QueryLimits
-from engine.query import MAX_LIMIT, MAX_OFFSET
+from engine.query.limits import QueryLimits
+from engine.query.request import MAX_LIMIT, MAX_OFFSET
 from semantic.errors import SemanticError
 
 #: bytes of a ``/v1/query`` or ``/v1/explain`` body

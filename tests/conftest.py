@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.support import CORPUS_DATABASE, fresh_database
 
 settings.register_profile(
@@ -81,7 +81,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
 def demo_events(warehouse: Warehouse) -> Warehouse:
     """The session warehouse with a small copy of the reference data (2,000 rows, seed 1) in
     ``broken_corpus.events``, apart from the tests that fill ``analytics.events`` their way."""
-    from server.operations import load_demo, row_count
+    from server.operations.apply import load_demo, row_count
 
     if not row_count(warehouse, f"{CORPUS_DATABASE}.events"):
         load_demo(warehouse, 2000, 1, f"{CORPUS_DATABASE}.events")

@@ -12,12 +12,13 @@ from typing import Any
 from litestar.testing import TestClient
 from sqlglot import exp, parse_one
 
-from engine.compiler import CompiledModel
+from engine.model.compiler import CompiledModel
 from semantic import Model, load_model_text
 from server.app import create_app
-from server.operations import apply_model
-from server.runtime import Runtime, compile_against
-from server.warehouse import Warehouse
+from server.operations.apply import apply_model
+from server.runtime.compile import compile_against
+from server.runtime.compiled import Runtime
+from server.warehouse.statements import Warehouse
 
 #: where the broken-model corpus finds the demo table its files call ``analytics.events``
 CORPUS_DATABASE = "broken_corpus"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.expressions import check_expressions
+from engine.model.expressions import check_expressions
 from semantic import load_model_text
 from tests.engine.test_golden import EVENTS_TYPES
 

@@ -2,7 +2,7 @@
 
 ``semantic`` turns YAML into a validated model and needs nothing but the standard library and
 PyYAML; ``engine`` is pure (sqlglot, no I/O); ``server`` does the I/O, and exactly one module of
-it, ``server/warehouse.py``, talks to ClickHouse. Imports are read with ``ast``, so imports
+it, ``server/warehouse/pool.py``, talks to ClickHouse. Imports are read with ``ast``, so imports
 inside functions and under ``TYPE_CHECKING`` count too.
 """
 
@@ -31,7 +31,7 @@ BANNED: dict[str, dict[str, tuple[str, ...]]] = {
         "server": (),
         **{client: () for client in CLICKHOUSE_CLIENTS},
     },
-    "server": {client: ("server/warehouse.py",) for client in CLICKHOUSE_CLIENTS},
+    "server": {client: ("server/warehouse/pool.py",) for client in CLICKHOUSE_CLIENTS},
 }
 
 SEMANTIC_THIRD_PARTY = ("yaml",)
@@ -121,7 +121,7 @@ def test_layers_semantic_imports_only_stdlib_and_yaml() -> None:
 
 def test_layers_collect_imports_finds_every_form() -> None:
     source = "\n".join([
-        "import os, engine.planner",
+        "import os, engine.serving.router",
         "from server import app",
         "from . import rules",
         "from ..engine import compiler",
@@ -129,19 +129,19 @@ def test_layers_collect_imports_finds_every_form() -> None:
         "    import clickhouse_connect",
         "    from sqlglot import exp",
         "if TYPE_CHECKING:",
-        "    from server.warehouse import Warehouse",
+        "    from server.warehouse.statements import Warehouse",
         "importlib.import_module('chdb')",
     ])
 
     assert sorted(collect_imports(source, "semantic.loader")) == [
-        (1, "engine.planner"),
+        (1, "engine.serving.router"),
         (1, "os"),
         (2, "server"),
         (3, "semantic"),
         (4, "engine"),
         (6, "clickhouse_connect"),
         (7, "sqlglot"),
-        (9, "server.warehouse"),
+        (9, "server.warehouse.statements"),
         (10, "chdb"),
     ]
 
@@ -160,8 +160,9 @@ def test_layers_violations_report_file_and_line(tmp_path: Path) -> None:
 
 def test_layers_server_allows_clickhouse_only_in_warehouse(tmp_path: Path) -> None:
     package = tmp_path / "server"
-    package.mkdir()
-    (package / "warehouse.py").write_text("import clickhouse_connect\n", encoding="utf-8")
+    (package / "warehouse").mkdir(parents=True)
+    (package / "warehouse" / "pool.py").write_text("import clickhouse_connect\n",
+                                                   encoding="utf-8")
     (package / "app.py").write_text("from clickhouse_connect.driver import Client\n",
                                     encoding="utf-8")
 

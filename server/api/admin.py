@@ -15,15 +15,15 @@ from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import RawBody
 
-from engine.demo import DEMO_TABLE
+from engine.ingestion.demo import DEMO_TABLE
 from semantic import load_model_text
 from semantic.errors import FieldError, ModelError
 from semantic.loader import TABLE
 from semantic.model import Model
-from server.api.responses import json_response, semantic_error_json
-from server.runtime import compile_against
-from server.state import State
-from server.validation import check_offline, validate_model
+from server.http.responses import json_response, semantic_error_json
+from server.operations.validation import check_offline, validate_model
+from server.runtime.compile import compile_against
+from server.runtime.state import State
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     @post("/v1/admin/plan", sync_to_thread=True, status_code=200)
     def plan(body: RawBody) -> Response[bytes]:
-        from server.operations import migration_steps, render_steps
+        from server.operations.apply import migration_steps, render_steps
 
         try:
             posted, model = _posted(body)
@@ -116,7 +116,7 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     @post("/v1/admin/verify", sync_to_thread=True, status_code=200)
     def verify() -> Response[bytes]:
-        from server.operations import verify_model
+        from server.operations.apply import verify_model
 
         log: list[str] = []
         drifts = verify_model(state.runtime().compiled, state.warehouse, log.append)
@@ -124,7 +124,7 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     @post("/v1/admin/repair", sync_to_thread=True, status_code=200)
     def repair(request: Request[Any, Any, Any]) -> Response[bytes]:
-        from server.operations import repair_model
+        from server.operations.apply import repair_model
 
         log: list[str] = []
         runtime = state.runtime()
@@ -135,7 +135,7 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     @post("/v1/admin/demo", sync_to_thread=True, status_code=200)
     def demo(request: Request[Any, Any, Any]) -> Response[bytes]:
-        from server.operations import fill_demo
+        from server.operations.apply import fill_demo
 
         table = request.query_params.get("table", DEMO_TABLE)
         if not TABLE.match(table):

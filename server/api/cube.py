@@ -21,23 +21,23 @@ from litestar import Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import RawBody
 
-from engine.planner import Plan
-from engine.query import QueryError
+from engine.query.request import QueryError
+from engine.serving.router import Plan
 from semantic.errors import SemanticError
 from server.api.query import explain_plan
-from server.api.request_ids import current_request_id
-from server.api.responses import INTERNAL, JSON, OWN_MESSAGES, SERVER_MESSAGES, TABLE_HEADER
 from server.auth.principal import current_access
-from server.cache import Cached
 from server.cube.members import Cubes
 from server.cube.meta import cube_meta
 from server.cube.queries import REGULAR, pivot_query, translate_queries
 from server.cube.results import DATA_SOURCE, query_order, result_object, result_rows, used_rollups
 from server.cube.translate import Translated
-from server.runtime import Answer, Runtime
-from server.serialize import encode, json_value
-from server.serving import CACHE_HEADER, current_runtime, serve_answer
-from server.state import State
+from server.http.request_ids import current_request_id
+from server.http.responses import INTERNAL, JSON, OWN_MESSAGES, SERVER_MESSAGES, TABLE_HEADER
+from server.http.serialize import encode, json_value
+from server.runtime.cache import Cached
+from server.runtime.compiled import Answer, Runtime
+from server.runtime.state import State
+from server.service.answers import CACHE_HEADER, current_runtime, serve_answer
 
 logger = logging.getLogger(__name__)
 

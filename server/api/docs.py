@@ -10,10 +10,10 @@ from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 
 from server.explore.routes import ASSETS
+from server.http.serialize import encode
 from server.openapi.document import build_document
-from server.serialize import encode
-from server.state import State
-from server.warehouse import WarehouseUnavailable
+from server.runtime.state import State
+from server.warehouse.availability import WarehouseUnavailable
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>semantic API</title>

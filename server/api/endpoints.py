@@ -10,18 +10,18 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
 
-from engine.limits import check_query_limits
-from engine.query import Filter, Order, Query, QueryError, TimeRange
+from engine.query.limits import check_query_limits
+from engine.query.request import Filter, Order, Query, QueryError, TimeRange
 from semantic.errors import FieldError
 from semantic.model import Endpoint, Model
 from semantic.suggest import did_you_mean, shown
-from server.api.responses import JSON, TABLE_HEADER
-from server.formats import JSON_FORMAT, requested_format
-from server.formatted import serve_formatted
-from server.runtime import Answer
-from server.serialize import encode, json_rows
-from server.serving import CACHE_HEADER, HIT, MISS, current_runtime, serve_answer
-from server.state import State
+from server.http.formats import JSON_FORMAT, requested_format
+from server.http.responses import JSON, TABLE_HEADER
+from server.http.serialize import encode, json_rows
+from server.runtime.compiled import Answer
+from server.runtime.state import State
+from server.service.answers import CACHE_HEADER, HIT, MISS, current_runtime, serve_answer
+from server.service.formatted import serve_formatted
 
 #: query parameters every generated endpoint takes besides dimension filters
 ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "limit", "offset", "format")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 
-from server.api.responses import json_response
-from server.state import State
+from server.http.responses import json_response
+from server.runtime.state import State
 
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:

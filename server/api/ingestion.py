@@ -11,10 +11,10 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import RawBody
 
 from semantic.errors import FieldError
-from server.api.responses import error_response, json_response
-from server.ingest import cancel_load, commit_load, ingest
+from server.http.responses import error_response, json_response
 from server.observability.metrics import INGESTED_ROWS
-from server.state import State
+from server.runtime.state import State
+from server.service.ingestion import cancel_load, commit_load, ingest
 
 
 class BodyTooLarge(FieldError):

@@ -21,12 +21,12 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from semantic.errors import SemanticError
-from server.api.responses import error_body
 from server.auth.principal import bind_principal, current_principal, unbind_principal
+from server.http.responses import error_body
+from server.http.serialize import encode
 from server.mcp.backends import StateBackend
 from server.mcp.tools import build_server
-from server.serialize import encode
-from server.state import State
+from server.runtime.state import State
 
 PATH = "/mcp"
 #: where the caller of the HTTP request is kept for the tool calls it carries

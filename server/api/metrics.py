@@ -7,7 +7,7 @@ from litestar.handlers import HTTPRouteHandler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from server.observability.metrics import REGISTRY, StateCollector
-from server.state import State
+from server.runtime.state import State
 
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:

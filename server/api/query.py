@@ -9,23 +9,23 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import RawBody
 from litestar.response import Stream
 
-from engine.compiler import CompiledMeasure
-from engine.introspection import explain_estimate
-from engine.planner import Plan
+from engine.dialect.system import explain_estimate
+from engine.model.compiler import CompiledMeasure
+from engine.serving.router import Plan
 from semantic.errors import ModelError, SemanticError
 from semantic.model import Source
-from server.api.meta_access import meta_for
-from server.api.model_outline import endpoints_meta, model_outline
-from server.api.responses import JSON, TABLE_HEADER, json_response
 from server.auth.principal import current_access
-from server.formats import JSON_FORMAT, named_format, requested_format
-from server.formatted import serve_formatted
-from server.runtime import Answer, Runtime
-from server.schemas import decode_query, to_query
-from server.serialize import encode, json_rows, json_value
-from server.serving import CACHE_HEADER, current_runtime, serve_answer
-from server.state import State
-from server.warehouse import WarehouseUnavailable
+from server.http.formats import JSON_FORMAT, named_format, requested_format
+from server.http.responses import JSON, TABLE_HEADER, json_response
+from server.http.serialize import encode, json_rows, json_value
+from server.runtime.compiled import Answer, Runtime
+from server.runtime.state import State
+from server.service.answers import CACHE_HEADER, current_runtime, serve_answer
+from server.service.formatted import serve_formatted
+from server.service.meta_access import meta_for
+from server.service.model_outline import endpoints_meta, model_outline
+from server.service.schemas import decode_query, to_query
+from server.warehouse.availability import WarehouseUnavailable
 
 
 def _range(plan: Plan) -> dict[str, Any] | None:

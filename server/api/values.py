@@ -13,12 +13,12 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
-from engine.query import Filter, Order, Query, QueryError
+from engine.query.request import Filter, Order, Query, QueryError
 from semantic.suggest import did_you_mean, shown
-from server.api.responses import TABLE_HEADER, json_response
+from server.http.responses import TABLE_HEADER, json_response
+from server.http.serialize import json_value
 from server.observability.requests import note_answer
-from server.serialize import json_value
-from server.state import State
+from server.runtime.state import State
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

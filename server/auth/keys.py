@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from engine.security import Access
+from engine.query.security import Access
 
 PREFIX = "sk"
 HASH_SCHEME = "sha256"

@@ -19,12 +19,12 @@ import anyio.to_thread
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.api.request_ids import current_request_id
 from server.auth.keys import KeyStore, key_id
 from server.auth.principal import Principal, bind_principal, unbind_principal
 from server.auth.settings import AccessSettings
 from server.auth.tokens import TokenRejected, TokenVerifier
-from server.serialize import encode
+from server.http.request_ids import current_request_id
+from server.http.serialize import encode
 
 logger = logging.getLogger(__name__)
 

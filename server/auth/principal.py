@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from engine.security import Access
+from engine.query.security import Access
 
 #: scopes a credential may carry; each route requires one (health and the schema none)
 SCOPES: tuple[str, ...] = ("read", "ingest", "admin")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from engine.security import Access
+from engine.query.security import Access
 from semantic.errors import SemanticError
 from server.auth.keys import HASH_SCHEME, StoredKey
 from server.auth.principal import SCOPES

@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 
-from engine.security import Access
+from engine.query.security import Access
 from semantic.errors import SemanticError
 from server.auth.principal import Principal
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from semantic.errors import ModelError, SemanticError
 from server.cli import data, keys, mcp, model, queries, scaffold, serving
 from server.cli.common import print_issues
-from server.config import Settings, load_settings
+from server.settings import Settings, load_settings
 
 DESCRIPTION = """\
 A declarative semantic layer for ClickHouse: metrics.yaml -> rollups -> routed JSON API.
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = str(getattr(args, "log_level", "info")).upper()
     configure_logging(settings.log_format, logging.DEBUG if args.verbose else level)
     if not args.verbose:
-        logging.getLogger("server.warehouse").setLevel(logging.INFO)
+        logging.getLogger("server.warehouse.statements").setLevel(logging.INFO)
     try:
         return COMMANDS[args.command](args, settings)
     except ModelError as exc:

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 from semantic import load_model
 from semantic.errors import ModelError
-from server.availability import WarehouseUnavailable, engine_in_use, lock_message
 from server.client import Client, answers, recorded_url
-from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings
-from server.validation import check_offline
+from server.operations.validation import check_offline
+from server.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+from server.warehouse.availability import WarehouseUnavailable, engine_in_use, lock_message
 
 if TYPE_CHECKING:  # the client-only paths never import the engine or ClickHouse's client
-    from engine.compiler import CompiledModel
-    from server.warehouse import Warehouse
+    from engine.model.compiler import CompiledModel
+    from server.warehouse.statements import Warehouse
 
 SERVER_HELP = ("go through the `semantic serve` at this URL (default: the one recorded in the "
                "data directory while it holds the embedded engine, whatever its port)")
@@ -43,7 +43,7 @@ def open_warehouse(settings: Settings, admin: bool = False) -> Warehouse:
     demo, load) wait as long for a query as for a statement (``SEMANTIC_COMMAND_TIMEOUT``)."""
     from dataclasses import replace
 
-    from server.warehouse import Warehouse
+    from server.warehouse.statements import Warehouse
 
     limits = settings.limits
     if admin:
@@ -87,7 +87,7 @@ def posted_model(settings: Settings, **extra: object) -> dict[str, object]:
 @contextmanager
 def compiled_model(settings: Settings) -> Iterator[tuple[CompiledModel, Warehouse]]:
     """The model checked and compiled against the warehouse, which is closed afterwards."""
-    from server.runtime import compile_against
+    from server.runtime.compile import compile_against
 
     model = load_model(settings.model_path)
     check_offline(model)

@@ -10,7 +10,7 @@ from pathlib import Path
 from semantic import load_model
 from semantic.errors import SemanticError
 from server.cli.common import add_server_argument, open_warehouse, running_server, say
-from server.config import Settings
+from server.settings import Settings
 
 #: file suffix -> (content type, whether batches are split by lines)
 LOAD_FORMATS = {
@@ -23,8 +23,8 @@ LOAD_FORMATS = {
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.demo import DEMO_TABLE
-    from server.operations import fill_demo
+    from engine.ingestion.demo import DEMO_TABLE
+    from server.operations.apply import fill_demo
 
     table = args.table or DEMO_TABLE
     client = running_server(args, settings)
@@ -90,7 +90,7 @@ def read_file(path: Path) -> bytes:
 
 
 def _create(settings: Settings, source_name: str, path: Path, data: bytes, suffix: str) -> None:
-    from engine.sources import FILE_FORMATS
+    from engine.ingestion.files import FILE_FORMATS
     from server.cli.scaffold import create_table
 
     model = load_model(settings.model_path)
@@ -112,8 +112,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     engine."""
     import uuid
 
-    from server.ingest import cancel_load, commit_load, ingest
-    from server.runtime import Runtime
+    from server.runtime.compiled import Runtime
+    from server.service.ingestion import cancel_load, commit_load, ingest
 
     path = Path(args.file)
     suffix, content_type, by_lines = file_format(path, args.format)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from server.cli.common import say
-from server.config import Settings
+from server.settings import Settings
 
 
 def _split(text: str | None) -> list[str]:

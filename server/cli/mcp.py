@@ -9,7 +9,7 @@ import argparse
 import anyio
 
 from server.cli.common import add_server_argument, running_server
-from server.config import Settings
+from server.settings import Settings
 
 HELP = "serve the MCP tools (sources, members, query, explain, values) over stdio"
 DESCRIPTION = """\
@@ -37,9 +37,9 @@ def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from semantic import load_model
     from server.cli.common import open_warehouse
-    from server.runtime import Runtime
-    from server.state import State
-    from server.validation import check_offline
+    from server.operations.validation import check_offline
+    from server.runtime.compiled import Runtime
+    from server.runtime.state import State
 
     model = load_model(settings.model_path)
     check_offline(model)

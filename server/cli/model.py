@@ -11,7 +11,6 @@ import sys
 
 from semantic import load_model
 from semantic.errors import ModelError, SemanticError
-from server.availability import WarehouseUnavailable
 from server.cli.common import (
     add_server_argument,
     compiled_model,
@@ -20,8 +19,9 @@ from server.cli.common import (
     running_server,
     say,
 )
-from server.config import Settings
-from server.validation import Validation, check_offline, model_summary, validate_model
+from server.operations.validation import Validation, check_offline, model_summary, validate_model
+from server.settings import Settings
+from server.warehouse.availability import WarehouseUnavailable
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,7 +57,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
-    from server.operations import migration_steps, render_steps
+    from server.operations.apply import migration_steps, render_steps
 
     client = running_server(args, settings)
     if client is not None:
@@ -72,7 +72,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
-    from server.operations import apply_model, apply_summary
+    from server.operations.apply import apply_model, apply_summary
 
     client = running_server(args, settings)
     if client is not None:
@@ -97,7 +97,7 @@ def _verify_summary(drifted: int) -> tuple[str, int]:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from server.operations import verify_model
+    from server.operations.apply import verify_model
 
     client = running_server(args, settings)
     if client is not None:
@@ -114,7 +114,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
-    from server.operations import repair_model
+    from server.operations.apply import repair_model
 
     client = running_server(args, settings)
     if client is not None:

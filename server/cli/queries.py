@@ -13,7 +13,7 @@ from semantic import load_model
 from semantic.errors import SemanticError
 from semantic.model import GRAINS, Model
 from server.cli.common import add_server_argument, open_warehouse, running_server, say
-from server.config import Settings
+from server.settings import Settings
 
 #: CLI filter syntax, longest symbols first: MEMBER<op>VALUE[,VALUE...]
 _FILTER_SYMBOLS = (("!=", "ne"), (">=", "gte"), ("<=", "lte"), ("~=", "contains"),
@@ -96,8 +96,8 @@ def _local(body: dict[str, Any], settings: Settings, model: Model,
            explain: bool) -> dict[str, Any]:
     """What ``/v1/query`` (or ``/v1/explain``) would answer, computed in this process."""
     from server.api.query import answer_body, explain_plan
-    from server.runtime import Runtime
-    from server.schemas import decode_query, to_query
+    from server.runtime.compiled import Runtime
+    from server.service.schemas import decode_query, to_query
 
     request = decode_query(json.dumps(body).encode())
     warehouse = open_warehouse(settings)

@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING
 from semantic.errors import SemanticError
 from semantic.model import Source
 from server.cli.common import open_warehouse, say
-from server.config import Settings
+from server.settings import Settings
+from server.warehouse.catalog import table_columns
 
 if TYPE_CHECKING:
-    from server.warehouse import Warehouse
+    from server.warehouse.statements import Warehouse
 
 
 def file_columns(warehouse: Warehouse, path: Path, data: bytes, fmt: str) -> dict[str, str]:
-    from engine.sources import describe_file
-    from server.availability import WarehouseError
+    from engine.ingestion.files import describe_file
+    from server.warehouse.availability import WarehouseError
 
     try:
         columns = warehouse.describe_data(describe_file(fmt), data)
@@ -32,10 +33,10 @@ def file_columns(warehouse: Warehouse, path: Path, data: bytes, fmt: str) -> dic
 def create_table(warehouse: Warehouse, source: Source, path: Path, data: bytes,
                  fmt: str) -> None:
     """Create the source's table from the file's schema, showing the types first."""
-    from engine.render import render
-    from engine.sources import create_source_table, time_column
+    from engine.dialect.render import render
+    from engine.ingestion.files import create_source_table, time_column
 
-    if warehouse.columns(source.table) is not None:
+    if table_columns(warehouse, source.table) is not None:
         raise SemanticError(f"{source.table} already exists; load without --create to add "
                             "rows to it")
     columns = file_columns(warehouse, path, data, fmt)
@@ -55,7 +56,7 @@ def create_table(warehouse: Warehouse, source: Source, path: Path, data: bytes,
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.sources import FILE_FORMATS, distinct_counts, scaffold_model
+    from engine.ingestion.files import FILE_FORMATS, distinct_counts, scaffold_model
     from server.cli.data import file_format, read_file
     output = Path(args.output) if args.output else settings.model_path
     if output.exists() and not args.force:
@@ -73,7 +74,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
             columns = file_columns(warehouse, path, data, fmt)
             counted = warehouse.query(distinct_counts(list(columns), None, fmt), {"data": data})
         else:
-            found = warehouse.columns(table)
+            found = table_columns(warehouse, table)
             if found is None:
                 raise SemanticError(f"table {table} does not exist in {settings.location}")
             columns = found

@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING
 
 from semantic import load_model
 from semantic.errors import ModelError, SemanticError
-from server.availability import WarehouseUnavailable
 from server.cli.common import open_warehouse, say
 from server.client import recorded_server
-from server.config import DEFAULT_HOST, DEFAULT_PORT, Settings
-from server.validation import check_offline
+from server.operations.validation import check_offline
+from server.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+from server.warehouse.availability import WarehouseUnavailable
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
     from server.auth.settings import AccessSettings
-    from server.runtime import Runtime
-    from server.state import State
+    from server.runtime.compiled import Runtime
+    from server.runtime.state import State
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def _run(app: Litestar, settings: Settings, args: argparse.Namespace,
          started: Callable[[str], None]) -> int:
     import uvicorn
 
-    from server.http_protocol import CoalescingHttpToolsProtocol
+    from server.http.protocol import CoalescingHttpToolsProtocol
 
     sock = _bind(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host

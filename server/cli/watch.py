@@ -9,10 +9,10 @@ import time
 from semantic import load_model
 from semantic.errors import ModelError, SemanticError
 from server.cli.common import print_issues, say, warn
-from server.config import Settings
-from server.runtime import compile_against
-from server.state import State
-from server.validation import check_offline
+from server.operations.validation import check_offline
+from server.runtime.compile import compile_against
+from server.runtime.state import State
+from server.settings import Settings
 
 
 class ModelWatcher:
@@ -49,7 +49,7 @@ class ModelWatcher:
     def changed(self) -> None:
         """Validate, plan, apply and switch; raise ``ModelError`` on a broken model."""
         from server.cli.serving import routing
-        from server.operations import migration_steps
+        from server.operations.apply import migration_steps
 
         say(f"{self.path} changed: validating")
         model = load_model(self.path)

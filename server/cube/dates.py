@@ -16,8 +16,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from engine.query import QueryError
-from engine.timerange import add_grains, floor_instant, parse_instant
+from engine.query.request import QueryError
+from engine.time.ranges import add_grains, floor_instant, parse_instant
 from semantic.model import GRAINS
 from semantic.suggest import shown
 

@@ -16,7 +16,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from engine.query import Filter, FilterGroup, FilterNode, QueryError
+from engine.query.request import Filter, FilterGroup, FilterNode, QueryError
 from semantic.suggest import shown
 from server.cube.dates import Bounds, range_end, range_start, resolve_range
 from server.cube.members import Cubes, Member

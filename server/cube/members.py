@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.compiler import CompiledSource
-from engine.query import QueryError
+from engine.model.compiler import CompiledSource
+from engine.query.request import QueryError
 from semantic.model import GRAINS
 from semantic.suggest import did_you_mean, shown
 

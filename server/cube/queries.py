@@ -10,8 +10,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from engine.limits import QueryLimits
-from engine.query import QueryError
+from engine.query.limits import QueryLimits
+from engine.query.request import QueryError
 from server.cube.members import Cubes
 from server.cube.translate import Translated, translate_query
 

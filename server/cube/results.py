@@ -13,7 +13,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from engine.query import Order
+from engine.query.request import Order
 from server.cube.members import Member
 from server.cube.translate import Translated
 

@@ -1,4 +1,4 @@
-"""A Cube query (the ``query`` of ``/cubejs-api/v1/load``) as our ``engine.query.Query``.
+"""A Cube query (the ``query`` of ``/cubejs-api/v1/load``) as our ``engine.query.request.Query``.
 
 What Cube's API gateway accepts is accepted here with Cube's meaning, or refused with a 400
 naming the field: several cubes in one query (no joins), ``segments`` (the model has none),
@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.limits import QueryLimits, check_query_limits
-from engine.query import DEFAULT_LIMIT, FilterNode, Order, Query, QueryError, TimeRange
-from engine.timezones import zone as load_zone
+from engine.query.limits import QueryLimits, check_query_limits
+from engine.query.request import DEFAULT_LIMIT, FilterNode, Order, Query, QueryError, TimeRange
+from engine.time.zones import zone as load_zone
 from semantic.suggest import did_you_mean, shown
 from server.cube.dates import Bounds, cube_range, intersect, resolve_range, utc_text
 from server.cube.filters import FilterReader, normalized_filters

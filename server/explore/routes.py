@@ -16,7 +16,7 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Redirect
 
-from server.state import State
+from server.runtime.state import State
 
 ASSETS = {"app.js": "text/javascript", "chart.js": "text/javascript", "style.css": "text/css"}
 PAGE = "explore.html"

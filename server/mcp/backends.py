@@ -16,14 +16,14 @@ from typing import Any, Protocol
 import msgspec
 from anyio import to_thread
 
-from engine.query import QueryError
+from engine.query.request import QueryError
 from semantic.errors import FieldError, SemanticError
 from server.api.query import estimate_plan, explain_plan, model_meta, render_answer
 from server.api.values import DEFAULT_LIMIT, dimension_values
 from server.client import Client
-from server.schemas import QueryRequest, decode_query, to_query
-from server.serving import current_runtime, serve_answer
-from server.state import State
+from server.runtime.state import State
+from server.service.answers import current_runtime, serve_answer
+from server.service.schemas import QueryRequest, decode_query, to_query
 
 
 class RemoteError(SemanticError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.limits import QueryLimits
+from engine.query.limits import QueryLimits
 from server.openapi.components import (
     NULLABLE_STRING,
     Schema,

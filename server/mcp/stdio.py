@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mcp.server.stdio import stdio_server
 
-from engine.limits import QueryLimits
+from engine.query.limits import QueryLimits
 from server.mcp.backends import Backend
 from server.mcp.tools import build_server
 

@@ -20,11 +20,11 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
-from engine.limits import QueryLimits
-from engine.query import QueryError
+from engine.query.limits import QueryLimits
+from engine.query.request import QueryError
 from semantic.errors import SemanticError
 from semantic.suggest import did_you_mean, shown
-from server.api.responses import INTERNAL, OWN_MESSAGES, SERVER_MESSAGES, error_body
+from server.http.responses import INTERNAL, OWN_MESSAGES, SERVER_MESSAGES, error_body
 from server.mcp import schemas
 from server.mcp.backends import Backend, RemoteError
 from server.mcp.text import answer_text, explain_text, members_text, sources_text, values_text

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from server.api.request_ids import current_request_id
+from server.http.request_ids import current_request_id
 
 LOG_FORMATS = ("plain", "json")
 

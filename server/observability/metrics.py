@@ -24,7 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from server.state import State
+    from server.runtime.state import State
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class StateCollector(Collector):
         self.state = state
 
     def collect(self) -> Iterable[Metric]:
-        from engine.introspection import bucket_bounds
+        from engine.dialect.system import bucket_bounds
         from semantic.errors import SemanticError
 
         ready = GaugeMetricFamily("semantic_rollup_ready", "1 when the rollup is built and "

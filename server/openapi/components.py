@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.limits import QueryLimits
+from engine.query.limits import QueryLimits
 from semantic.model import FILTER_OPS, GRAINS
-from server.formats import FORMATS
+from server.http.formats import FORMATS
 
 Schema = dict[str, Any]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.limits import QueryLimits
-from engine.query import DEFAULT_LIMIT
+from engine.query.limits import QueryLimits
+from engine.query.request import DEFAULT_LIMIT
 from semantic.model import Endpoint, Model
-from server.formats import FORMATS, JSON_FORMAT
+from server.http.formats import FORMATS, JSON_FORMAT
 from server.openapi.components import (
     COMPONENTS,
     STRING,

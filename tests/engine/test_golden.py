@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from engine import ddl
-from engine.compiler import CompiledModel, SourceEngine, SourceTypes, compile_model
-from engine.migration import plan_migration, setup_statements
-from engine.output import answer_statement
-from engine.planner import RollupStats, plan_query
-from engine.query import Filter, Order, Query, TimeRange
-from engine.render import render
+from engine.dialect.render import render
+from engine.model.compiler import CompiledModel, SourceEngine, SourceTypes, compile_model
+from engine.query.request import Filter, Order, Query, TimeRange
+from engine.rollups import ddl
+from engine.rollups.migration import plan_migration, setup_statements
+from engine.serving.output import answer_statement
+from engine.serving.router import RollupStats, plan_query
 from semantic import load_model, load_model_text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.migration import BUILDING, DROPPED, READY, plan_migration
-from engine.render import render
+from engine.dialect.render import render
+from engine.rollups.migration import BUILDING, DROPPED, READY, plan_migration
 from tests.engine.test_golden import compiled_reference
 
 COMPILED = compiled_reference()

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlglot import exp
 
-from engine.clickhouse import DERIVABLE_GRAINS
-from engine.compiler import CompiledRollup, CompiledSource
-from engine.planner import Candidate, Plan, RollupStats, plan_query
-from engine.query import Filter, FilterGroup, Query, QueryError, TimeRange
+from engine.dialect.clickhouse import DERIVABLE_GRAINS
+from engine.model.compiler import CompiledRollup, CompiledSource
+from engine.query.request import Filter, FilterGroup, Query, QueryError, TimeRange
+from engine.serving.router import Candidate, Plan, RollupStats, plan_query
 from tests.engine.test_golden import compiled_reference
 
 COMPILED = compiled_reference()

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.planner import Plan, RollupStats, plan_query
-from engine.query import (
+from engine.dialect.render import RenderMemo, render
+from engine.query.request import (
     MEASURE_OPS,
     Filter,
     FilterGroup,
@@ -23,7 +23,7 @@ from engine.query import (
     QueryError,
     TimeRange,
 )
-from engine.render import RenderMemo, render
+from engine.serving.router import Plan, RollupStats, plan_query
 from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
 from tests.engine.test_golden import compiled_reference
 from tests.server.test_properties import NOW, ZONES, texts, time_ranges

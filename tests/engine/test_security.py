@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.compiler import compile_model
-from engine.planner import plan_query
-from engine.query import Filter, Query
-from engine.security import Access, AccessDenied, secure_query
+from engine.model.compiler import compile_model
+from engine.query.request import Filter, Query
+from engine.query.security import Access, AccessDenied, secure_query
+from engine.serving.router import plan_query
 from semantic import load_model_text
 from tests.engine.test_golden import EVENTS_TYPES, ROOT
 from tests.engine.test_planner import ALL_READY

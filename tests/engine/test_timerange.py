@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.timerange import (
+from engine.time.ranges import (
     add_grains,
     ceil_instant,
     floor_instant,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.timezones import Segment, aligned_runs, offset_segments, zone
+from engine.time.zones import Segment, aligned_runs, offset_segments, zone
 
 
 def _t(text: str) -> int:
@@ -138,7 +138,7 @@ def test_aligned_runs_two_dst_zones_with_same_rules() -> None:
 def test_aligned_runs_of_equal_offsets_end_where_offsets_stop_being_scanned() -> None:
     # London still switches to summer time in 2199: "offsets equal" cannot be promised past
     # the scanned years, so its last winter run with UTC ends there; whole hours can.
-    from engine.timezones import SCAN_END
+    from engine.time.zones import SCAN_END
 
     assert aligned_runs("Europe/London", "UTC", None, lambda t: True)[-1][1] == SCAN_END
     assert aligned_runs("Europe/London", "UTC", 3600, _on_hour)[-1][1] is None

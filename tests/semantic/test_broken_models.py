@@ -15,8 +15,8 @@ import pytest
 
 from semantic import load_model_text
 from semantic.errors import ModelError
-from server.validation import validate_model
-from server.warehouse import Warehouse
+from server.operations.validation import validate_model
+from server.warehouse.statements import Warehouse
 from tests.support import CORPUS_DATABASE
 
 HERE = Path(__file__).parent

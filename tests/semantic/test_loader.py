@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.expressions import check_expressions
+from engine.model.expressions import check_expressions
 from semantic import Model, ModelError, load_model, load_model_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -915,7 +915,7 @@ def test_load_model_uses_the_file_name_in_locations(tmp_path: Path) -> None:
     ]
 
 
-# SQL expressions (engine.expressions.check_expressions, pure: no database)
+# SQL expressions (engine.model.expressions.check_expressions, pure: no database)
 
 EXPRESSION_SOURCE = """\
     sources:

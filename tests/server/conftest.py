@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import TestClient
 from sqlglot import exp, parse_one
 
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.support import (
     apply_text,
     create_events,

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from semantic import load_model_text
 from server.app import TABLE_HEADER, create_app
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.support import (
     apply_text,
     create_events,

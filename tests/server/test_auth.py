@@ -16,13 +16,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from litestar.testing import TestClient
 
-from engine.security import Access
+from engine.query.security import Access
 from semantic import Model
 from server.app import create_app
 from server.auth.keys import StoredKey, new_key
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.support import apply_text, create_events, fresh_database, insert_rows, model_text
 
 MODEL = """

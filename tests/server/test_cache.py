@@ -13,12 +13,12 @@ from litestar.testing import TestClient
 
 from semantic import load_model
 from server.app import TABLE_HEADER, create_app
-from server.cache import ENTRY_OVERHEAD, Cached, ResultCache
-from server.freshness import PartsWatcher
-from server.operations import apply_model
-from server.runtime import compile_against
-from server.serving import CACHE_HEADER
-from server.warehouse import Warehouse
+from server.operations.apply import apply_model
+from server.runtime.cache import ENTRY_OVERHEAD, Cached, ResultCache
+from server.runtime.compile import compile_against
+from server.runtime.freshness import PartsWatcher
+from server.service.answers import CACHE_HEADER
+from server.warehouse.statements import Warehouse
 from tests.support import apply_text, create_events, insert_rows, model_text, serving
 
 MODEL = """

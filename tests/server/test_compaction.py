@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sqlglot
 
-from engine import ddl
-from engine.query import Query
-from server.operations import repair_rollups
-from server.warehouse import Warehouse
+from engine.query.request import Query
+from engine.rollups import ddl
+from server.operations.apply import repair_rollups
+from server.warehouse.statements import Warehouse
 from tests.support import build, create_events, insert_rows, model_text
 
 MODEL = """

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from semantic.errors import SemanticError
-from server.config import OperatingLimits, load_operating_limits
+from server.settings import OperatingLimits, load_operating_limits
 
 
 def test_config_limits_defaults_and_overrides() -> None:

@@ -15,8 +15,8 @@ import sqlglot
 from litestar.testing import TestClient
 
 from server.app import create_app
-from server.config import OperatingLimits
-from server.warehouse import Warehouse
+from server.settings import OperatingLimits
+from server.warehouse.statements import Warehouse
 from tests.support import apply_text, model_text
 
 MODEL = """
@@ -97,7 +97,7 @@ def test_cost_excess_concurrent_queries_answered_503_at_once(client: TestClient)
     slow.start()
     try:
         # wait until the slow query holds the one client (a fixed sleep races on a busy machine)
-        pool = client.app.state.semantic.warehouse._pool
+        pool = client.app.state.semantic.warehouse.pool._pool
         deadline = time.monotonic() + 5
         while pool.qsize() and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from engine import slices
+from engine.serving import slices
 from server.app import TABLE_HEADER
-from server.serving import CACHE_HEADER
-from server.warehouse import Warehouse
+from server.service.answers import CACHE_HEADER
+from server.warehouse.statements import Warehouse
 from tests.support import (
     apply_text,
     create_events,

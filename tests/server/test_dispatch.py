@@ -12,14 +12,15 @@ import pytest
 import sqlglot
 from litestar.testing import TestClient
 
-from engine import introspection
+from engine.dialect import system as introspection
 from semantic import load_model
 from server.app import create_app
-from server.dispatch import Dispatcher
-from server.operations import apply_model
-from server.runtime import compile_against
-from server.state import State
-from server.warehouse import NoIdleClient, Warehouse
+from server.operations.apply import apply_model
+from server.runtime.compile import compile_against
+from server.runtime.dispatch import Dispatcher
+from server.runtime.state import State
+from server.warehouse.pool import NoIdleClient
+from server.warehouse.statements import Warehouse
 from tests.support import insert_rows, model_text
 
 MODEL = """
@@ -95,8 +96,8 @@ def test_dispatch_burst_runs_on_threads(warehouse: Warehouse) -> None:
 
 def test_dispatch_without_an_idle_client_goes_to_a_thread(warehouse: Warehouse) -> None:
     small = Warehouse(warehouse.dsn, warehouse.location, pool_size=1)
-    held = small._acquire()  # the pool's one client, busy elsewhere
-    release = threading.Timer(0.2, small._pool.put, args=(held,))
+    held = small.pool._acquire()  # the pool's one client, busy elsewhere
+    release = threading.Timer(0.2, small.pool._pool.put, args=(held,))
     try:
         with small.without_waiting(), pytest.raises(NoIdleClient):
             small.query(introspection.PING)

@@ -12,12 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from engine.query import Query
+from engine.query.request import Query
 from semantic import load_model_text
 from semantic.errors import ModelError
 from server.app import create_app
-from server.runtime import Runtime, compile_against
-from server.warehouse import Warehouse
+from server.runtime.compile import compile_against
+from server.runtime.compiled import Runtime
+from server.warehouse.statements import Warehouse
 from tests.support import build, fresh_database, insert_rows, model_text
 
 MODEL = """

@@ -21,14 +21,14 @@ import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from sqlglot import exp
 
-from engine.security import Access
+from engine.query.security import Access
 from semantic import Model, load_model_text
 from server.app import create_app
 from server.auth.keys import StoredKey, new_key
 from server.auth.settings import AccessSettings
-from server.operations import apply_model
-from server.runtime import compile_against
-from server.warehouse import Warehouse
+from server.operations.apply import apply_model
+from server.runtime.compile import compile_against
+from server.warehouse.statements import Warehouse
 from tests.support import insert_rows, model_text
 
 CHROMIUM = "/usr/bin/chromium"

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 from sqlglot import parse_one
 
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.server.test_query_errors import assert_error
 from tests.support import apply_text, fresh_database, insert_rows, model_text, serving
 

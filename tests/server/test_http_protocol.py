@@ -9,7 +9,7 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from server.http_protocol import CoalescingHttpToolsProtocol, _CoalescingTransport
+from server.http.protocol import CoalescingHttpToolsProtocol, _CoalescingTransport
 
 
 class _Recorder(asyncio.Transport):

@@ -10,8 +10,8 @@ from litestar.testing import TestClient
 
 from semantic import load_model_text
 from server.app import create_app
-from server.config import OperatingLimits
-from server.warehouse import Warehouse
+from server.settings import OperatingLimits
+from server.warehouse.statements import Warehouse
 from tests.support import apply_text, create_events, model_text, serving
 
 MODEL = """
@@ -129,7 +129,7 @@ def test_ingest_unknown_source(client: TestClient) -> None:  # type: ignore[type
 
 def _parquet(warehouse: Warehouse, select: str) -> bytes:
     """Parquet bytes written by ClickHouse itself."""
-    with warehouse._client(60) as client:  # the test needs a raw export; the app never does
+    with warehouse.pool._client(60) as client:  # the test needs a raw export; the app never does
         return bytes(client.raw_query(f"{select} FORMAT Parquet"))
 
 

@@ -13,15 +13,15 @@ import sqlglot
 from litestar.testing import TestClient
 from sqlglot import exp
 
-from engine import ddl
-from engine.compiler import CompiledModel, compile_model
-from engine.migration import DROPPED, setup_statements
-from engine.query import Query
-from engine.render import render
+from engine.dialect.render import render
+from engine.model.compiler import CompiledModel, compile_model
+from engine.query.request import Query
+from engine.rollups import ddl
+from engine.rollups.migration import DROPPED, setup_statements
 from semantic import load_model, load_model_text
 from semantic.errors import SemanticError
 from server.app import TABLE_HEADER, create_app
-from server.operations import (
+from server.operations.apply import (
     apply_model,
     execute,
     migration_steps,
@@ -29,8 +29,10 @@ from server.operations import (
     repair_rollups,
     verify_model,
 )
-from server.runtime import Runtime, compile_against, read_catalog, read_types
-from server.warehouse import Warehouse
+from server.runtime.compile import compile_against, read_types
+from server.runtime.compiled import Runtime
+from server.warehouse.catalog import read_catalog, tables
+from server.warehouse.statements import Warehouse
 from tests.support import create_events, insert_rows, model_text
 
 MODEL = """
@@ -89,10 +91,10 @@ def test_apply_drops_unused_rollups_after_building(warehouse: Warehouse, databas
     assert new_daily != old_daily
     kept = apply_model(second, warehouse, keep_unused=True)
     assert [s.action for s in kept if s.table == old_daily] == ["unused"]
-    assert old_daily in warehouse.tables([database])
+    assert old_daily in tables(warehouse, [database])
     steps = apply_model(second, warehouse)
     assert [(s.action, s.table) for s in steps][-1] == ("drop", old_daily)
-    tables = warehouse.tables([database])
+    tables = tables(warehouse, [database])
     assert old_daily not in tables and f"{old_daily}_mv" not in tables
     assert new_daily in tables
     assert read_catalog(warehouse, database)[old_daily] == DROPPED
@@ -205,7 +207,7 @@ def test_backfill_reads_every_snapshot_part_even_if_a_merge_is_asked_for(
     refused: list[str] = []
 
     def merge_midway(line: str) -> None:
-        if "backfill 50/300 rows" in line and snapshot in warehouse.tables([database]):
+        if "backfill 50/300 rows" in line and snapshot in tables(warehouse, [database]):
             try:
                 warehouse.command(sqlglot.parse_one(f"OPTIMIZE TABLE {snapshot} FINAL",
                                                     dialect="clickhouse"))
@@ -322,7 +324,7 @@ def test_server_applies_a_changed_model_while_serving(warehouse: Warehouse, data
         assert any(line.startswith(f"drop     {old}") for line in log)
         after = client.get("/api/by-day")
         assert after.headers[TABLE_HEADER] != old and after.json() == before.json()
-        assert old not in warehouse.tables([database])
+        assert old not in tables(warehouse, [database])
         path.write_text("sources: {}")
         assert client.post("/v1/admin/apply").status_code == 422
         assert client.get("/api/by-day").json() == before.json()

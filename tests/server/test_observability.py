@@ -21,7 +21,7 @@ from semantic import load_model_text
 from server.app import create_app
 from server.observability.logs import make_handler
 from server.observability.metrics import WarehouseHealth
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.support import apply_text, create_events, insert_rows, model_text, serving
 
 MODEL = """

@@ -28,7 +28,7 @@ from semantic import Model
 from server.app import create_app
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.server.test_api import COLUMNS, MODEL, ROWS
 from tests.support import apply_text, create_events, fresh_database, insert_rows, model_text
 

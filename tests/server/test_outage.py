@@ -12,8 +12,8 @@ from litestar.testing import TestClient
 
 from semantic import load_model_text
 from server.app import create_app
-from server.config import OperatingLimits
-from server.warehouse import Warehouse
+from server.settings import OperatingLimits
+from server.warehouse.statements import Warehouse
 from tests.standins import black_hole, refusing_port
 from tests.support import model_text
 

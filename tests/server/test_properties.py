@@ -20,8 +20,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from engine.planner import plan_query
-from engine.query import (
+from engine.query.request import (
     STRING_OPS,
     Filter,
     FilterGroup,
@@ -30,10 +29,11 @@ from engine.query import (
     QueryError,
     TimeRange,
 )
+from engine.serving.router import plan_query
 from semantic import Model
 from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
-from server.runtime import Runtime
-from server.warehouse import Warehouse
+from server.runtime.compiled import Runtime
+from server.warehouse.statements import Warehouse
 from tests.support import build, fresh_database, insert_rows, model_text
 
 COLUMNS = (

@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.server.test_properties import (
     COLUMNS,
     MEASURES,

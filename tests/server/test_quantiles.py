@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from engine.query import Query
-from server.warehouse import Warehouse
+from engine.query.request import Query
+from server.warehouse.statements import Warehouse
 from tests.support import build, create_events, fresh_database, insert_rows, model_text
 
 MODEL = """

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlglot
 
-from engine.ddl import record_state
-from engine.migration import BUILDING, READY
-from engine.query import Query
-from server.warehouse import Warehouse
+from engine.query.request import Query
+from engine.rollups.ddl import record_state
+from engine.rollups.migration import BUILDING, READY
+from server.warehouse.statements import Warehouse
 from tests.support import build, model_text
 
 MODEL = """

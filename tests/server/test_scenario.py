@@ -11,9 +11,9 @@ from litestar.testing import TestClient
 
 from semantic import load_model
 from server.app import TABLE_HEADER, create_app
-from server.operations import apply_model, load_demo
-from server.runtime import compile_against
-from server.warehouse import Warehouse
+from server.operations.apply import apply_model, load_demo
+from server.runtime.compile import compile_against
+from server.warehouse.statements import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 5_000_000

@@ -18,11 +18,11 @@ import sqlglot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.query import Filter, Query, TimeRange
-from engine.security import Access
+from engine.query.request import Filter, Query, TimeRange
+from engine.query.security import Access
 from semantic import load_model_text
-from server.runtime import Runtime
-from server.warehouse import Warehouse
+from server.runtime.compiled import Runtime
+from server.warehouse.statements import Warehouse
 from tests.support import build, fresh_database, insert_rows, model_text
 
 SECURED = """

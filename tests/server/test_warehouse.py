@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from server.warehouse import Warehouse, WarehouseBusy, WarehouseError, WarehouseUnavailable
+from server.warehouse.availability import WarehouseError, WarehouseUnavailable
+from server.warehouse.errors import WarehouseBusy
+from server.warehouse.statements import Warehouse
 
 
 def test_warehouse_locked_data_directory_says_what_to_do(tmp_path: Path) -> None:
@@ -53,7 +55,7 @@ def test_warehouse_stream_holds_its_client_until_read_closed_or_failed(
         warehouse: Warehouse) -> None:
     import sqlglot
 
-    from server.config import OperatingLimits
+    from server.settings import OperatingLimits
 
     one = Warehouse(warehouse.dsn, warehouse.location,
                     limits=OperatingLimits(pool_size=1, queue_timeout=0.3))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.demo import create_demo_table
+from engine.ingestion.demo import create_demo_table
 from semantic import load_model_text
-from server.runtime import read_types
-from server.warehouse import Warehouse
+from server.runtime.compile import read_types
+from server.warehouse.statements import Warehouse
 from tests.engine.test_golden import EVENTS_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ from sqlglot import parse_one
 from semantic import Model, load_model_text
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
-from server.operations import apply_model
-from server.runtime import compile_against
-from server.warehouse import Warehouse
+from server.operations.apply import apply_model
+from server.runtime.compile import compile_against
+from server.warehouse.statements import Warehouse
 from tests.support import fresh_database, insert_rows, model_text
 
 MODEL = """

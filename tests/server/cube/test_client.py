@@ -19,7 +19,7 @@ import pytest
 
 from semantic import Model
 from server.app import create_app
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.server.cube.conftest import ACCESS, token
 from tests.server.test_explore_browser import Server
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.limits import QueryLimits
-from engine.query import QueryError, TimeRange
+from engine.query.limits import QueryLimits
+from engine.query.request import QueryError, TimeRange
 from server.cube.members import Cubes
 from server.cube.queries import BLENDING, COMPARE, REGULAR, pivot_query, translate_queries
 from server.cube.results import result_rows

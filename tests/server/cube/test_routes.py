@@ -11,12 +11,12 @@ import pytest
 from litestar.testing import TestClient
 from sqlglot import exp, parse_one
 
-from engine.security import Access
+from engine.query.security import Access
 from semantic import Model
 from server.app import create_app
 from server.auth.keys import StoredKey, new_key
 from server.auth.settings import AccessSettings
-from server.warehouse import Warehouse
+from server.warehouse.statements import Warehouse
 from tests.server.cube.conftest import ACCESS, token
 from tests.server.test_outage import DRIVER_TEXT
 from tests.server.test_outage import _client as outage_client

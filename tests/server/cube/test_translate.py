@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.query import Filter, FilterGroup, Order, QueryError, TimeRange
+from engine.query.request import Filter, FilterGroup, Order, QueryError, TimeRange
 from server.cube.members import Cubes
 from server.cube.translate import Translated, translate_query
 from tests.engine.test_golden import compiled_reference

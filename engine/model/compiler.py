@@ -1,0 +1,495 @@
+"""Model + warehouse types -> compiled model: expressions parsed, partials typed, rollups named.
+
+The engine is pure: the warehouse types it needs arrive as data. ``type_probe`` builds the one
+``DESCRIBE`` query per source that the server runs to learn them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from engine.dialect.clickhouse import (
+    COMPONENTS,
+    DERIVABLE_GRAINS,
+    FLOAT_TYPES,
+    Aggregation,
+    ComponentKind,
+    aggregation_for,
+    call,
+)
+from engine.model.expressions import (
+    canonical_sql,
+    check_expressions,
+    filter_expression,
+    member_expression,
+    metric_expression,
+    parse_expression,
+)
+from semantic.errors import ModelError
+from semantic.model import Measure, Model, Rollup, Source
+
+#: Bump when the physical layout of rollups changes, so every rollup gets new tables.
+LAYOUT_VERSION = 4
+
+#: (component kind, argument SQL, filter SQL)
+ComponentKey = tuple[str, str, str]
+ProbeKey = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEngine:
+    """The source table's engine and keys, from ``system.tables`` ("" when unknown)."""
+
+    engine: str = ""
+    partition_key: str = ""
+    sorting_key: str = ""
+    primary_key: str = ""
+
+    @property
+    def replicated(self) -> bool:
+        return self.engine.startswith("Replicated")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledDimension:
+    name: str
+    expression: exp.Expression
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledComponent:
+    key: ComponentKey
+    kind: ComponentKind
+    argument: exp.Expression | None
+    condition: exp.Expression | None
+    argument_type: str
+    result_type: str
+
+    @property
+    def column_type(self) -> str:
+        return self.kind.column_type(self.argument_type, self.result_type)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMeasure:
+    name: str
+    aggregation: Aggregation
+    argument: exp.Expression | None
+    condition: exp.Expression | None
+    #: parameters the stored partials are read with (the level of a quantile)
+    params: tuple[float, ...]
+    components: tuple[ComponentKey, ...]
+    description: str
+    exact: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMetric:
+    """A derived metric: ``expression`` names measures and metrics as columns."""
+
+    name: str
+    expression: exp.Expression
+    #: the measures it is computed from, directly or through other metrics
+    leaves: tuple[str, ...]
+    description: str
+    exact: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRollup:
+    name: str
+    source: str
+    database: str
+    table: str
+    view: str
+    grain: str | None
+    bucket: str | None
+    dimensions: tuple[tuple[str, CompiledDimension], ...]
+    components: tuple[tuple[str, CompiledComponent], ...]
+    measures: tuple[str, ...]
+    #: on a cluster: ``table`` is a Distributed table over ``local_table`` on every node
+    cluster: str | None = None
+    #: PARTITION BY of the rollup: the source's time partitioning applied to the bucket
+    partition: exp.Expression | None = None
+    #: a rollup with neither grain nor dimensions is ordered by this constant column: with an
+    #: empty sorting key (``ORDER BY tuple()``) AggregatingMergeTree merges parts without
+    #: aggregating their rows, so every insert would add a state to merge at read time
+    constant_key: str | None = None
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.database}.{self.table}"
+
+    @property
+    def local_table(self) -> str:
+        """The table the view feeds: ``table`` itself, or its per-node table on a cluster."""
+        return f"{self.table}_local" if self.cluster else self.table
+
+    def dimension_column(self, name: str) -> str | None:
+        return next((column for column, d in self.dimensions if d.name == name), None)
+
+    def component_column(self, key: ComponentKey) -> str | None:
+        return next((column for column, c in self.components if c.key == key), None)
+
+
+# weakly referenced: the planner's memo of rendered SQL must not keep a replaced model alive
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class CompiledSource:
+    source: Source
+    columns: Mapping[str, str]
+    time: CompiledDimension | None
+    dimensions: Mapping[str, CompiledDimension]
+    measures: Mapping[str, CompiledMeasure]
+    components: Mapping[ComponentKey, CompiledComponent]
+    rollups: tuple[CompiledRollup, ...]
+    metrics: Mapping[str, CompiledMetric]
+    cluster: str | None = None
+    engine: SourceEngine = SourceEngine()
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def local_table(self) -> exp.Table:
+        """The table inserts land in on each node: ``local_table``, by default
+        ``<table>_local`` on a cluster, else the source table itself."""
+        if self.cluster is None:
+            return self.table
+        return exp.to_table(self.source.local_table or f"{self.source.table}_local")
+
+    @property
+    def timezone(self) -> str:
+        return self.source.timezone
+
+    def is_aggregate(self, name: str) -> bool:
+        return name in self.measures or name in self.metrics
+
+    def leaves(self, name: str) -> tuple[str, ...]:
+        """The measures a measure or metric is computed from."""
+        return self.metrics[name].leaves if name in self.metrics else (name,)
+
+    def components_of(self, name: str) -> tuple[ComponentKey, ...]:
+        """Every stored partial a measure or metric needs."""
+        keys: list[ComponentKey] = []
+        for leaf in self.leaves(name):
+            keys += [k for k in self.measures[leaf].components if k not in keys]
+        return tuple(keys)
+
+    @property
+    def table(self) -> exp.Table:
+        return exp.to_table(self.source.table)
+
+    def rollup(self, name: str) -> CompiledRollup | None:
+        return next((r for r in self.rollups if r.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledModel:
+    model: Model
+    sources: Mapping[str, CompiledSource]
+
+    def source(self, name: str) -> CompiledSource | None:
+        return self.sources.get(name)
+
+    @property
+    def rollups(self) -> tuple[CompiledRollup, ...]:
+        return tuple(r for s in self.sources.values() for r in s.rollups)
+
+
+@dataclass(frozen=True, slots=True)
+class TypeProbe:
+    """A ``DESCRIBE`` over one query that yields the type of every model expression."""
+
+    source: str
+    statement: exp.Describe
+    keys: tuple[ProbeKey, ...]
+
+
+def _components_of(measure: Measure) -> tuple[ComponentKey, ...]:
+    arg_sql = canonical_sql(member_expression(measure))
+    condition_sql = canonical_sql(filter_expression(measure))
+    return tuple((kind, arg_sql, condition_sql)
+                 for kind in aggregation_for(measure.agg, measure.method).components)
+
+
+def type_probe(source: Source) -> TypeProbe:
+    """Build the probe for a source's dimension and aggregate types.
+
+    >>> from semantic import load_model_text
+    >>> m = load_model_text('''
+    ... sources:
+    ...   e:
+    ...     table: a.e
+    ...     dimensions: {r: {}}
+    ...     measures: {s: {agg: sum, column: v}}
+    ... ''')
+    >>> type_probe(m.sources[0]).statement.sql(dialect="clickhouse")
+    'DESCRIBE (SELECT any(r) AS p0, any(v) AS p1, sum(v) AS p2 FROM a.e)'
+    """
+    keys: list[ProbeKey] = []
+    selects: list[exp.Expr] = []
+
+    def add(key: ProbeKey, expression: exp.Expr) -> None:
+        if key not in keys:
+            keys.append(key)
+            selects.append(exp.alias_(expression, f"p{len(selects)}"))
+
+    for dimension in source.dimensions:
+        expression = member_expression(dimension)
+        assert expression is not None
+        add(("value", canonical_sql(expression)), call("any", expression))
+    for measure in source.measures:
+        argument = member_expression(measure)
+        condition = filter_expression(measure)
+        if condition is not None:
+            add(("value", canonical_sql(condition)), call("any", condition))
+        if argument is None:
+            continue
+        add(("value", canonical_sql(argument)), call("any", argument))
+        for key in _components_of(measure):
+            kind = COMPONENTS[key[0]]
+            if kind.simple and kind.name != "count":
+                add(key, kind.raw(argument.copy(),
+                                  condition.copy() if condition is not None else None))
+            elif not kind.simple:  # ClickHouse checks the argument's type (bitmaps: integers)
+                add(key, kind.fill(argument.copy(),
+                                   condition.copy() if condition is not None else None))
+    if not selects:
+        selects.append(exp.alias_(exp.Literal.number(1), "p0"))
+        keys.append(("value", "1"))
+    select = exp.select(*selects).from_(exp.to_table(source.table))
+    return TypeProbe(source.name, exp.Describe(this=exp.Subquery(this=select)), tuple(keys))
+
+
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _component_column(key: ComponentKey, argument: exp.Expression | None, used: set[str]) -> str:
+    kind, arg_sql, condition_sql = key
+    short = COMPONENTS[kind].short
+    if argument is None:
+        base = f"{short}_all"
+    elif isinstance(argument, exp.Column):
+        base = f"{short}_{argument.name}"
+    else:
+        base = f"{short}_{hashlib.sha1(arg_sql.encode()).hexdigest()[:8]}"
+    if condition_sql:
+        base += f"_if_{hashlib.sha1(condition_sql.encode()).hexdigest()[:8]}"
+    return _unique(_NAME_SAFE.sub("_", base), used)
+
+
+def _dimension_column(dimension: CompiledDimension, used: set[str]) -> str:
+    expression = dimension.expression
+    if isinstance(expression, exp.Column) and expression.name == dimension.name:
+        used.add(dimension.name)
+        return dimension.name
+    return _unique(dimension.name, used)
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{name}_{n}"
+    used.add(candidate)
+    return candidate
+
+
+#: partition functions of a time column -> the grain of their partitions
+PARTITION_GRAINS = {"toyyyymm": "month", "tostartofmonth": "month", "toyyyymmdd": "day",
+                    "todate": "day", "tomonday": "week", "toyear": "year",
+                    "tostartofyear": "year", "tostartofquarter": "quarter"}
+
+
+def _rollup_partition(source: CompiledSource, grain: str | None,
+                      bucket: str | None) -> exp.Expression | None:
+    """Partition a rollup like its source when the source is partitioned by a function of its
+    time column and the rollup's buckets nest in those partitions (``toYYYYMM(ts)`` ->
+    ``toYYYYMM(ts_day)``): a repair then rebuilds only the partitions that drifted. An insert
+    spanning many partitions hits ClickHouse's per-insert partition limit on the source
+    already, so this adds no new failure."""
+    if not source.engine.partition_key or grain is None or bucket is None or source.time is None:
+        return None
+    try:
+        key = parse_expression(source.engine.partition_key)
+    except (ParseError, TokenError):
+        return None
+    name = (key.name if isinstance(key, exp.Anonymous) else key.sql_name()).lower() \
+        if isinstance(key, exp.Func) else ""
+    columns = list(key.find_all(exp.Column))
+    if name not in PARTITION_GRAINS or len(columns) != 1 or \
+            columns[0].name != source.time.name or len(key.expressions or [key.this]) > 1:
+        return None
+    if PARTITION_GRAINS[name] not in DERIVABLE_GRAINS[grain]:
+        return None
+    function = next(f for f in ("toYYYYMM", "toStartOfMonth", "toYYYYMMDD", "toDate", "toMonday",
+                                "toYear", "toStartOfYear", "toStartOfQuarter")
+                    if f.lower() == name)
+    args: list[exp.Expr] = [exp.column(bucket)]
+    if grain in ("minute", "hour"):  # instants: cut in the model's zone, like the buckets
+        args.append(exp.Literal.string(source.timezone))
+    return call(function, *args)
+
+
+def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> CompiledRollup:
+    # Column names never shadow a source column: in ClickHouse an alias wins over a column of
+    # the same name everywhere in the SELECT, so `upper(region) AS region` would silently change
+    # `uniqState(region)` too. Only a dimension that *is* that column may keep its name.
+    used: set[str] = set(source.columns)
+    dimensions = tuple(
+        (_dimension_column(source.dimensions[ref.name], used), source.dimensions[ref.name])
+        for ref in rollup.dimensions
+    )
+    bucket = None
+    if rollup.grain is not None:
+        assert source.time is not None
+        bucket = _unique(f"{source.time.name}_{rollup.grain}", used)
+    keys: list[ComponentKey] = []
+    for ref in rollup.measures:
+        for key in source.components_of(ref.name):
+            if key not in keys:
+                keys.append(key)
+    components = tuple(
+        (_component_column(key, source.components[key].argument, used), source.components[key])
+        for key in keys
+    )
+    layout = {
+        "layout": LAYOUT_VERSION,
+        "source": source.source.table,
+        "time": canonical_sql(source.time.expression) if source.time else None,
+        "timezone": source.timezone,
+        "grain": rollup.grain,
+        "dimensions": [[c, canonical_sql(d.expression), d.type] for c, d in dimensions],
+        "components": [[c, *p.key, p.column_type] for c, p in components],
+    }
+    if source.cluster is not None:
+        layout["cluster"] = source.cluster
+    partition = _rollup_partition(source, rollup.grain, bucket)
+    if partition is not None:
+        layout["partition"] = canonical_sql(partition)
+    constant_key = None
+    if bucket is None and not dimensions:
+        constant_key = _unique("_group", used)
+        layout["key"] = constant_key
+    digest = hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:10]
+    table = f"{source.name}_{rollup.name}_{digest}"
+    return CompiledRollup(
+        name=rollup.name,
+        source=source.name,
+        database=database,
+        table=table,
+        view=f"{table}_mv",
+        grain=rollup.grain,
+        bucket=bucket,
+        dimensions=dimensions,
+        components=components,
+        measures=tuple(ref.name for ref in rollup.measures),
+        cluster=source.cluster,
+        partition=partition,
+        constant_key=constant_key,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTypes:
+    """What the warehouse said about a source: its columns and the probed expression types."""
+
+    columns: Mapping[str, str]
+    probed: Mapping[ProbeKey, str]
+    engine: SourceEngine = SourceEngine()
+
+
+def compile_source(source: Source, types: SourceTypes, database: str,
+                   cluster: str | None = None) -> CompiledSource:
+    probed = types.probed
+    time = None
+    if source.time_column:
+        time = CompiledDimension(source.time_column, exp.column(source.time_column),
+                                 types.columns[source.time_column])
+    dimensions = {}
+    for dimension in source.dimensions:
+        expression = member_expression(dimension)
+        assert expression is not None
+        dimensions[dimension.name] = CompiledDimension(
+            dimension.name, expression, probed[("value", canonical_sql(expression))])
+    measures: dict[str, CompiledMeasure] = {}
+    components: dict[ComponentKey, CompiledComponent] = {}
+    for measure in source.measures:
+        argument = member_expression(measure)
+        condition = filter_expression(measure)
+        keys = _components_of(measure)
+        for key in keys:
+            kind = COMPONENTS[key[0]]
+            argument_type = probed[("value", key[1])] if argument is not None else ""
+            result_type = "UInt64" if kind.name == "count" else probed.get(key, argument_type)
+            components.setdefault(
+                key, CompiledComponent(key, kind, argument, condition, argument_type, result_type))
+        aggregation = aggregation_for(measure.agg, measure.method)
+        exact, note = aggregation.exact, aggregation.note
+        if measure.agg in ("sum", "avg") and argument is not None and \
+                probed[("value", keys[0][1])] in FLOAT_TYPES:
+            exact, note = False, ("floating-point sum: rollup and raw answers may differ in the "
+                                  "last bits (summation order), about 1e-15 relative")
+        params = (measure.level,) if measure.level is not None else ()
+        measures[measure.name] = CompiledMeasure(
+            measure.name, aggregation, argument, condition, params, keys, measure.description,
+            exact, note)
+    metrics = _compile_metrics(source, measures)
+    compiled = CompiledSource(source, types.columns, time, dimensions, measures, components, (),
+                              metrics, cluster, types.engine)
+    rollups = tuple(_compile_rollup(compiled, r, database) for r in source.rollups)
+    return replace(compiled, rollups=rollups)
+
+
+def _compile_metrics(source: Source,
+                     measures: Mapping[str, CompiledMeasure]) -> dict[str, CompiledMetric]:
+    """Metrics in dependency order; expressions were checked (names, cycles) beforehand."""
+    compiled: dict[str, CompiledMetric] = {}
+    pending = {m.name: m for m in source.metrics}
+    while pending:
+        progress = len(pending)
+        for name, metric in list(pending.items()):
+            expression = metric_expression(metric)
+            names = [c.name for c in expression.find_all(exp.Column)]
+            if any(n in pending for n in names):
+                continue
+            leaves: list[str] = []
+            for ref in names:
+                for leaf in compiled[ref].leaves if ref in compiled else (ref,):
+                    if leaf not in leaves:
+                        leaves.append(leaf)
+            inexact = [leaf for leaf in leaves if not measures[leaf].exact]
+            note = ("exact: computed from exact measures; division by zero gives null"
+                    if not inexact else
+                    f"as exact as {', '.join(inexact)} (see those measures)")
+            compiled[name] = CompiledMetric(name, expression, tuple(leaves), metric.description,
+                                            not inexact, note)
+            del pending[name]
+        assert len(pending) < progress, "metric cycles are rejected by check_expressions"
+    return compiled
+
+
+def compile_model(model: Model, types: Mapping[str, SourceTypes]) -> CompiledModel:
+    """Compile a validated model with the warehouse's types for each source.
+
+    Raises ``ModelError`` (located issues) when an expression names a column the source lacks.
+    """
+    issues = check_expressions(model, {name: t.columns for name, t in types.items()})
+    if issues:
+        raise ModelError(issues)
+    return CompiledModel(
+        model,
+        {s.name: compile_source(s, types[s.name], model.rollup_database, model.cluster)
+         for s in model.sources},
+    )

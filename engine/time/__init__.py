@@ -1,0 +1,1 @@
+"""Time: ranges ``[from, to)``, instants, grain buckets in a time zone, and IANA zone facts."""

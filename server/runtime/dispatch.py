@@ -1,0 +1,74 @@
+"""Where a request's warehouse call runs: on the event loop when the request is the only one
+being answered, on a worker thread when several are.
+
+A query on a small rollup costs the embedded engine about 2-3 ms. Handing it to a worker thread
+and back costs two thread wake-ups, which on a busy 2-core machine can cost as much as the query
+(each waits for a core); a lone request therefore runs its query on the loop itself, where
+nothing else is waiting. As soon as a second request is being answered, queries go to worker
+threads, one ClickHouse client each, and run in parallel (the engine releases the GIL).
+
+Only cheap queries are run in place: those reading rollups alone, estimated at most
+``INLINE_MAX_MS`` by the cost model; the rest always go to a thread. A query run in place never
+waits for a ClickHouse client: when none is idle it goes to a thread too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from anyio import to_thread
+
+from engine.serving.router import Plan
+from server.warehouse.pool import NoIdleClient
+from server.warehouse.statements import Warehouse
+
+T = TypeVar("T")
+
+#: estimated engine time (ms) up to which a lone request's query runs on the event loop
+INLINE_MAX_MS = 25.0
+
+
+def runs_in_place(plan: Plan) -> bool:
+    """Whether a plan is cheap enough to run on the event loop: rollups only, estimated at
+    most ``INLINE_MAX_MS``."""
+    if any(piece.rollup is None for piece in plan.pieces):
+        return False
+    chosen = next((c for c in plan.candidates if c.chosen), None)
+    return chosen is not None and chosen.estimate is not None and chosen.estimate <= INLINE_MAX_MS
+
+
+class Dispatcher:
+    """Counts the requests waiting for a warehouse call and places each call."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        #: requests between asking for a warehouse call and its end
+        self.active = 0
+        #: calls run on the loop and on threads (for tests and monitoring)
+        self.in_place = 0
+        self.threaded = 0
+
+    async def run(self, cheap: bool, call: Callable[[], T]) -> T:
+        """The result of ``call`` (which runs a query), run in place when ``cheap`` and no
+        other request is waiting for one, else on a worker thread."""
+        self.active += 1
+        try:
+            if cheap:
+                # Requests read in the same turn of the loop reach this point first, so a
+                # burst is seen as one and goes to threads.
+                await asyncio.sleep(0)
+                if self.active == 1:
+                    try:
+                        with self.warehouse.without_waiting():
+                            result = call()
+                    except NoIdleClient:
+                        pass
+                    else:
+                        self.in_place += 1
+                        return result
+            self.threaded += 1
+            return await to_thread.run_sync(call)
+        finally:
+            self.active -= 1

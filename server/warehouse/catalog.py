@@ -1,0 +1,57 @@
+"""What the warehouse holds: tables, their columns and sizes, the types of a statement's
+result, and the rollup catalog, read from ClickHouse's ``system`` tables and ours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+from engine.dialect import system
+from engine.rollups.ddl import CATALOG_TABLE, catalog_query
+from server.warehouse.statements import Warehouse
+
+
+def table_columns(warehouse: Warehouse, table: str) -> dict[str, str] | None:
+    """Column name -> type of ``db.table``, or None when it does not exist."""
+    database, name = table.split(".", 1)
+    result = warehouse.query(system.COLUMNS, {"db": database, "name": name})
+    return {row[0]: row[1] for row in result.rows} or None
+
+
+def describe(warehouse: Warehouse, statement: exp.Expression) -> list[str]:
+    """Types of the result columns of a ``DESCRIBE (SELECT ...)``, in order."""
+    return [row[1] for row in warehouse.query(statement).rows]
+
+
+def tables(warehouse: Warehouse, databases: Sequence[str]) -> frozenset[str]:
+    """``db.table`` names that exist in the given databases."""
+    result = warehouse.query(system.TABLES, {"dbs": list(databases)})
+    return frozenset(f"{db}.{name}" for db, name in result.rows)
+
+
+def column_sizes(warehouse: Warehouse, databases: Sequence[str]
+                 ) -> dict[str, tuple[int, dict[str, int], int]]:
+    """``db.table`` -> (rows, column -> uncompressed bytes, active parts) over active
+    parts."""
+    result = warehouse.query(system.COLUMN_SIZES, {"dbs": list(databases)})
+    sizes: dict[str, tuple[int, dict[str, int], int]] = {}
+    for db, table, column, rows, size, parts in result.rows:
+        _, columns, _ = sizes.setdefault(f"{db}.{table}", (int(rows), {}, int(parts)))
+        columns[column] = int(size)
+    return sizes
+
+
+def read_catalog_rows(warehouse: Warehouse,
+                      database: str) -> list[tuple[str, str, str, str]]:
+    """(``db.table``, source, rollup, latest state) of every rollup table in the catalog."""
+    if f"{database}.{CATALOG_TABLE}" not in tables(warehouse, [database]):
+        return []
+    rows = warehouse.query(catalog_query(database)).rows
+    return [(f"{database}.{table}", source, rollup, state)
+            for table, source, rollup, state in rows]
+
+
+def read_catalog(warehouse: Warehouse, database: str) -> dict[str, str]:
+    """``db.table`` -> latest state of every rollup table in the catalog (empty if none)."""
+    return {name: state for name, _, _, state in read_catalog_rows(warehouse, database)}

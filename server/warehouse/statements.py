@@ -1,0 +1,240 @@
+"""What the service runs on ClickHouse (a server over HTTP(S), or embedded chDB): queries,
+streamed answers, DDL, inserts and typed files, each on a client of the pool
+(``server.warehouse.pool``).
+
+Everything it runs was built by ``engine``; it renders expressions at this boundary and binds
+request values as server-side parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from engine.dialect import system
+from engine.dialect.render import Rendered, render
+from engine.ingestion.rows import RowError
+from engine.serving.output import with_settings
+from server.observability.metrics import QueryStats, record_statement
+from server.observability.requests import note_statement
+from server.settings import OperatingLimits
+from server.warehouse.availability import WarehouseError, WarehouseUnavailable
+from server.warehouse.errors import EXCEPTION_TAG_HEADER, cut_at_exception
+from server.warehouse.pool import ClientPool
+
+logger = logging.getLogger(__name__)
+
+#: bytes per chunk of a streamed answer
+STREAM_CHUNK_BYTES = 64 * 1024
+#: settings of the HTTP request rather than of the query (they cannot go in its SQL)
+_TRANSPORT_SETTINGS = frozenset({"cancel_http_readonly_queries_on_client_close"})
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    #: what ClickHouse reported for the query (rows and bytes read, elapsed)
+    stats: QueryStats | None = None
+
+
+class Warehouse:
+    """The statements the service runs, on clients of its pool, plus the ingestion lock.
+
+    Only one engine may be open per process: share one ``Warehouse``.
+    """
+
+    def __init__(self, dsn: str, location: str, pool_size: int | None = None,
+                 limits: OperatingLimits | None = None) -> None:
+        self.pool = ClientPool(dsn, location, pool_size, limits)
+        self.dsn = dsn
+        self.location = location
+        self.embedded = self.pool.embedded
+        self.limits = self.pool.limits
+        self.circuit = self.pool.circuit
+        self.health = self.pool.health
+        #: Held by ingestion through this service and by the instant of view creation.
+        self.ingestion_lock = threading.RLock()
+        #: counts statements that may have written (everything but queries), incremented
+        #: when each one ends: answers cached before a write are known to be stale after it
+        self.writes = 0
+        # Over HTTP, X-ClickHouse-Summary (rows and bytes read) is complete only when the
+        # server sends its headers after the query has run; chDB reports it in any case.
+        self._query_settings: dict[str, object] = {} if self.embedded else {
+            "wait_end_of_query": 1}
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Within it, a call that finds no idle client raises ``NoIdleClient`` at once (and
+        runs nothing) instead of waiting for one: for calls made on the event loop."""
+        with self.pool.without_waiting():
+            yield
+
+    def _bounds(self) -> dict[str, object]:
+        """ClickHouse settings that bound what one request's query may cost."""
+        limits = self.limits
+        seconds = limits.query_timeout
+        settings: dict[str, object] = {
+            "max_execution_time": int(seconds) if seconds == int(seconds) else seconds}
+        if limits.query_max_memory:
+            settings["max_memory_usage"] = limits.query_max_memory
+        if not self.embedded:  # a query whose caller went away (shutdown) stops too
+            settings["cancel_http_readonly_queries_on_client_close"] = 1
+        return settings
+
+    def _select(self, statement: exp.Expression | Rendered,
+                parameters: Mapping[str, object] | None, bounded: bool, raw: bool,
+                extra: Mapping[str, object] | None = None) -> tuple[Any, QueryStats]:
+        sql = statement if isinstance(statement, str) else render(statement)
+        settings = {**self._query_settings, **(self._bounds() if bounded else {}),
+                    **(extra or {})}
+        with self.pool.raw_slot(raw):
+            started = time.perf_counter()
+            with self.pool.guarded(self.limits.read_timeout, "a query", sql) as client:
+                result = client.query(sql, parameters=dict(parameters or {}),
+                                      settings=settings or None)
+        stats = record_statement("query", time.perf_counter() - started,
+                                 getattr(result, "summary", None))
+        note_statement(stats)
+        return result, stats
+
+    def query(self, statement: exp.Expression | Rendered,
+              parameters: Mapping[str, object] | None = None, bounded: bool = False,
+              raw: bool = False) -> Result:
+        """Run a SELECT. ``bounded``: a request's query, stopped by ClickHouse past the query
+        time and memory limits. ``raw``: it reads mostly a raw table, and takes one of the
+        ``limits.raw_slots`` slots first (503 ``busy`` when none frees up in time)."""
+        result, stats = self._select(statement, parameters, bounded, raw)
+        return Result(tuple(result.column_names), list(result.result_rows), stats)
+
+    def query_columns(self, statement: exp.Expression | Rendered,
+                      parameters: Mapping[str, object] | None = None, bounded: bool = False,
+                      raw: bool = False, settings: Mapping[str, object] | None = None,
+                      ) -> tuple[tuple[str, ...], list[list[Any]], QueryStats]:
+        """Like ``query``, with the values column by column (no row tuples built) and extra
+        ``settings``; returns the column names, the columns and what running it cost."""
+        result, stats = self._select(statement, parameters, bounded, raw, settings)
+        names = tuple(result.column_names)
+        return names, [list(column) for column in result.result_columns], stats
+
+    def stream(self, statement: exp.Select, parameters: Mapping[str, object] | None,
+               fmt: str, raw: bool = False, settings: Mapping[str, object] | None = None,
+               chunk_bytes: int = STREAM_CHUNK_BYTES) -> Generator[bytes, None, None]:
+        """A request's SELECT (bounded like ``query(..., bounded=True)``) answered as
+        ClickHouse formats it (``fmt``: ``CSV``, ``Parquet``, ``ArrowStream``), in chunks of
+        about ``chunk_bytes``, read as they come.
+
+        A generator: the query starts at the first ``next``; the client (and the raw-table
+        slot) stays taken until the stream is read to its end or closed. The settings travel
+        in the SQL (``SETTINGS``): the embedded engine streams only queries without per-call
+        settings, and then only formats without a global header or footer (CSV, not Parquet
+        or Arrow, which it sends whole); a ClickHouse server streams every format.
+        """
+        bounds = self._bounds()
+        transport = {k: bounds.pop(k) for k in list(bounds) if k in _TRANSPORT_SETTINGS}
+        sql = render(with_settings(statement, {**bounds, **(settings or {})}))
+        with self.pool.raw_slot(raw):
+            started = time.perf_counter()
+            try:
+                with self.pool.guarded(self.limits.read_timeout, "a query", sql) as client:
+                    body = client.raw_stream(sql, parameters=dict(parameters or {}), fmt=fmt,
+                                             settings=transport or None)
+                    try:
+                        tag = None if self.embedded else body.headers.get(EXCEPTION_TAG_HEADER)
+                        yield from cut_at_exception(iter(lambda: body.read(chunk_bytes), b""),
+                                                    tag)
+                    finally:
+                        body.close()
+            finally:
+                note_statement(record_statement("query", time.perf_counter() - started, None))
+
+    def command(self, statement: exp.Expression,
+                parameters: Mapping[str, object] | None = None) -> None:
+        """Run DDL or ``INSERT ... SELECT`` (long: ``limits.command_timeout``)."""
+        sql = render(statement)
+        logger.debug("command: %s", sql)
+        started = time.perf_counter()
+        try:
+            with self.pool.guarded(self.limits.command_timeout, "a statement", sql) as client:
+                result = client.command(sql, parameters=dict(parameters or {}))
+        finally:
+            self.writes += 1
+        note_statement(record_statement("command", time.perf_counter() - started,
+                                        getattr(result, "summary", None)))
+
+    def insert(self, table: str, columns: Sequence[str],
+               rows: Sequence[Sequence[object]]) -> None:
+        """Insert checked rows as one block (one INSERT), under the ingestion lock; refused
+        once the warehouse is closing, so a batch is inserted whole or not at all."""
+        database, name = table.split(".", 1)
+        with self.ingestion_lock:
+            if self.pool.closed:
+                raise WarehouseUnavailable("the server is shutting down; nothing was inserted")
+            started = time.perf_counter()
+            try:
+                with self.pool.guarded(self.limits.command_timeout, "the rows",
+                                   f"INSERT INTO {table}") as client:
+                    summary = client.insert(name, list(rows), column_names=list(columns),
+                                            database=database)
+            finally:
+                self.writes += 1
+            record_statement("insert", time.perf_counter() - started,
+                             getattr(summary, "summary", None))
+
+    def transfer(self, statement: exp.Expression) -> None:
+        """Run an ``INSERT ... SELECT`` into a source under the ingestion lock, like
+        ``insert``: refused once the warehouse is closing, finished before it closes."""
+        with self.ingestion_lock:
+            if self.pool.closed:
+                raise WarehouseUnavailable("the server is shutting down; nothing was inserted")
+            self.command(statement)
+
+    def decode_file(self, staging: exp.Table, create: exp.Expression, data: bytes,
+                    fmt: str) -> list[dict[str, object]]:
+        """Rows of a typed file (e.g. Parquet), decoded by ClickHouse into a staging table.
+        A file ClickHouse cannot read is a ``RowError`` in our words; its text is logged."""
+        self.command(create)
+        name = render(staging)
+        try:
+            try:
+                with self.pool.guarded(self.limits.command_timeout, f"the {fmt} data",
+                                   f"INSERT INTO {name} FORMAT {fmt}") as client:
+                    client.raw_insert(name, insert_block=data, fmt=fmt)
+            except WarehouseError as exc:
+                logger.info("ClickHouse could not decode a %s body: %s", fmt, exc.message)
+                raise RowError("body", f"the body is not a {fmt} file this source can read "
+                               f"(it must hold the table's columns: "
+                               f"{', '.join(self._staged_columns(create))})") from None
+            result = self.query(exp.select("*").from_(staging.copy()))
+        finally:
+            self.command(exp.Drop(tables=[staging.copy()], kind="TABLE", exists=True))
+        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+    def describe_data(self, statement: exp.Expression, data: bytes) -> dict[str, str]:
+        """Column -> type ClickHouse infers for a file's bytes (``statement`` binds ``data``)."""
+        return {row[0]: row[1] for row in self.query(statement, {"data": data}).rows}
+
+    @staticmethod
+    def _staged_columns(create: exp.Expression) -> list[str]:
+        schema = create.this
+        return [c.name for c in schema.expressions] if isinstance(schema, exp.Schema) else []
+
+    def ping(self) -> None:
+        self.query(system.PING)
+    def probe(self) -> bool:
+        """Whether ClickHouse answers ``SELECT 1`` now (``ClientPool.probe``)."""
+        return self.pool.probe()
+
+    def close(self) -> None:
+        """Stop handing out clients and close the idle ones; an insert in flight finishes
+        first (it holds the ingestion lock), later ones are refused."""
+        with self.ingestion_lock:
+            self.pool.closed = True
+        self.pool.close()
