@@ -2,12 +2,12 @@
 
 from semantic.errors import Issue, ModelError, SemanticError
 from semantic.loader import load_model, load_model_text
+from semantic.location import Location
 from semantic.model import (
     GRAINS,
     Dimension,
     Endpoint,
     Field,
-    Location,
     Measure,
     Model,
     OrderItem,

@@ -7,10 +7,8 @@ fields so the server can turn them into JSON without parsing messages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from semantic.model import Location
+from semantic.location import Location
 
 
 class SemanticError(Exception):
@@ -57,7 +55,7 @@ class Issue:
     def render(self) -> str:
         """Render as ``file:line:col: error: message [code]``.
 
-        >>> from semantic.model import Location
+        >>> from semantic.location import Location
         >>> Issue(Location("m.yaml", 3, 5, ("sources",)), "bad thing", "bad").render()
         'm.yaml:3:5: error: bad thing [bad]'
         """

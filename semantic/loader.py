@@ -8,39 +8,35 @@ listing every problem.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from semantic.endpoints import build_endpoint
 from semantic.errors import Issue, ModelError
+from semantic.location import Location
 from semantic.model import (
     AGGREGATIONS,
     DEFAULT_TIMEZONE,
     GRAINS,
     METHODS,
-    RETURNS,
     Dimension,
     Endpoint,
-    EndpointFilter,
-    Field,
-    Location,
     Measure,
     Metric,
     Model,
-    OrderItem,
     Ref,
     Rollup,
     SecurityClaim,
     Source,
 )
-from semantic.parsing import YamlMap, YamlSeq, parse_yaml
-from semantic.suggest import did_you_mean
+from semantic.parsing import YamlMap, parse_yaml
+from semantic.reader import Reader, kind_of
+from semantic.rules import check_model
 
 T = TypeVar("T")
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_ROLLUP_DATABASE = "semantic"
 
@@ -51,131 +47,11 @@ DIMENSION_KEYS = ("column", "sql", "description")
 MEASURE_KEYS = ("agg", "column", "sql", "filter", "level", "method", "description")
 METRIC_KEYS = ("sql", "description")
 ROLLUP_KEYS = ("dimensions", "grain", "measures")
-ENDPOINT_KEYS = ("source", "returns", "grain", "fields", "order", "filters", "limit", "description")
 
 
-class _Reader:
-    """Walks located YAML, collecting issues instead of stopping at the first."""
-
-    def __init__(self) -> None:
-        self.issues: list[Issue] = []
-
-    def error(self, location: Location, message: str, code: str) -> None:
-        self.issues.append(Issue(location, message, code))
-
-    def mapping(self, value: Any, location: Location, what: str) -> YamlMap | None:
-        if isinstance(value, YamlMap):
-            return value
-        self.error(location, f"{what} must be a mapping, got {_kind(value)}", "type")
-        return None
-
-    def keys(self, node: YamlMap, path: tuple[str, ...], allowed: tuple[str, ...], what: str,
-             required: tuple[str, ...] = ()) -> None:
-        for key in node:
-            if key not in allowed:
-                hint = did_you_mean(str(key), allowed)
-                self.error(
-                    node.key_locations[key].at(*path, str(key)),
-                    f"unknown key '{key}' in {what}{hint}; allowed keys: {', '.join(allowed)}",
-                    "unknown-key",
-                )
-        for key in required:
-            if key not in node or node[key] is None:
-                self.error(node.location.at(*path), f"{what} is missing required key '{key}'",
-                           "missing-key")
-
-    def value_location(self, node: YamlMap, key: str, path: tuple[str, ...]) -> Location:
-        return node.value_locations[key].at(*path, key)
-
-    def key_location(self, node: YamlMap, key: str, path: tuple[str, ...]) -> Location:
-        return node.key_locations[key].at(*path, key)
-
-    def scalar(self, node: YamlMap, key: str, path: tuple[str, ...], kind: type[T],
-               what: str) -> T | None:
-        if key not in node or node[key] is None:
-            return None
-        value = node[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            self.error(self.value_location(node, key, path),
-                       f"{what} must be {_kind_name(kind)}, got {_kind(value)}", "type")
-            return None
-        return value
-
-    def identifier(self, name: Any, location: Location, what: str) -> bool:
-        if isinstance(name, str) and IDENTIFIER.match(name):
-            return True
-        self.error(location, f"{what} name {name!r} must be an identifier "
-                   "(letters, digits and _, not starting with a digit)", "invalid-name")
-        return False
-
-    def choice(self, node: YamlMap, key: str, path: tuple[str, ...], choices: tuple[str, ...],
-               what: str) -> str | None:
-        value = self.scalar(node, key, path, str, what)
-        if value is not None and value not in choices:
-            self.error(self.value_location(node, key, path),
-                       f"{what} '{value}' is not one of {', '.join(choices)}"
-                       f"{did_you_mean(value, choices)}", f"unknown-{key}")
-            return None
-        return value
-
-    def refs(self, node: YamlMap, key: str, path: tuple[str, ...], what: str) -> tuple[Ref, ...]:
-        if key not in node or node[key] is None:
-            return ()
-        items = node[key]
-        if not isinstance(items, YamlSeq):
-            self.error(self.value_location(node, key, path),
-                       f"{what} must be a list of names, got {_kind(items)}", "type")
-            return ()
-        refs = []
-        for index, (item, location) in enumerate(zip(items, items.item_locations, strict=True)):
-            item_location = location.at(*path, key, str(index))
-            if not isinstance(item, str):
-                self.error(item_location, f"{what} items must be names, got {_kind(item)}", "type")
-                continue
-            refs.append(Ref(item, item_location))
-        return tuple(refs)
-
-    def entries(self, node: YamlMap, key: str, path: tuple[str, ...], what: str,
-                build: Callable[[str, Any, Location, tuple[str, ...]], T | None],
-                identifiers: bool = True) -> tuple[T, ...]:
-        if key not in node or node[key] is None:
-            return ()
-        children = self.mapping(node[key], self.value_location(node, key, path), what)
-        if children is None:
-            return ()
-        built = []
-        for name, value in children.items():
-            child_path = (*path, key, str(name))
-            name_location = children.key_locations[name].at(*child_path)
-            if identifiers and not self.identifier(name, name_location, what):
-                continue
-            value_location = children.value_locations[name].at(*child_path)
-            item = build(str(name), value, value_location if value is not None else name_location,
-                         child_path)
-            if item is not None:
-                built.append(item)
-        return tuple(built)
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, int | float):
-        return f"number {value}"
-    return f"string {value!r}"
-
-
-def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false"}.get(kind, kind.__name__)
-
-
-def _expression_keys(reader: _Reader, node: YamlMap, path: tuple[str, ...],
+def _expression_keys(reader: Reader, node: YamlMap, path: tuple[str, ...],
                      what: str) -> tuple[str | None, str | None, str, Location | None]:
     """The ``column`` / ``sql`` / ``description`` keys shared by dimensions and measures."""
     column = reader.scalar(node, "column", path, str, "column")
@@ -188,7 +64,7 @@ def _expression_keys(reader: _Reader, node: YamlMap, path: tuple[str, ...],
     return column, sql, description, reader.value_location(node, key, path) if key else None
 
 
-def _build_dimension(reader: _Reader, name: str, value: Any, location: Location,
+def _build_dimension(reader: Reader, name: str, value: Any, location: Location,
                      path: tuple[str, ...]) -> Dimension | None:
     if value is None:
         return Dimension(name, name, None, "", location)
@@ -205,7 +81,7 @@ def _build_dimension(reader: _Reader, name: str, value: Any, location: Location,
     return Dimension(name, column, sql, description, location, where)
 
 
-def _build_measure(reader: _Reader, name: str, value: Any, location: Location,
+def _build_measure(reader: Reader, name: str, value: Any, location: Location,
                    path: tuple[str, ...]) -> Measure | None:
     node = reader.mapping(value, location, f"measure '{name}'")
     if node is None:
@@ -232,7 +108,7 @@ def _build_measure(reader: _Reader, name: str, value: Any, location: Location,
                    filter_location, level, method)
 
 
-def _level(reader: _Reader, node: YamlMap, path: tuple[str, ...], name: str,
+def _level(reader: Reader, node: YamlMap, path: tuple[str, ...], name: str,
            agg: str) -> float | None:
     value = node.get("level")
     if agg == "median":
@@ -251,13 +127,13 @@ def _level(reader: _Reader, node: YamlMap, path: tuple[str, ...], name: str,
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
         reader.error(reader.value_location(node, "level", path), f"measure '{name}': level must "
-                     f"be a number between 0 and 1 (exclusive), got {_kind(value)}",
+                     f"be a number between 0 and 1 (exclusive), got {kind_of(value)}",
                      "invalid-level")
         return None
     return float(value)
 
 
-def _build_metric(reader: _Reader, name: str, value: Any, location: Location,
+def _build_metric(reader: Reader, name: str, value: Any, location: Location,
                   path: tuple[str, ...]) -> Metric | None:
     if isinstance(value, str):
         return Metric(name, value, "", location, location)
@@ -272,7 +148,7 @@ def _build_metric(reader: _Reader, name: str, value: Any, location: Location,
     return Metric(name, sql, description, location, reader.value_location(node, "sql", path))
 
 
-def _build_rollup(reader: _Reader, name: str, value: Any, location: Location,
+def _build_rollup(reader: Reader, name: str, value: Any, location: Location,
                   path: tuple[str, ...]) -> Rollup | None:
     node = reader.mapping(value, location, f"rollup '{name}'")
     if node is None:
@@ -291,16 +167,16 @@ def _build_rollup(reader: _Reader, name: str, value: Any, location: Location,
     )
 
 
-def _build_security_claim(reader: _Reader, name: str, value: Any, location: Location,
+def _build_security_claim(reader: Reader, name: str, value: Any, location: Location,
                           path: tuple[str, ...]) -> SecurityClaim | None:
     if not isinstance(value, str):
         reader.error(location, f"security claim '{name}' must name the dimension it restricts, "
-                     f"got {_kind(value)}", "type")
+                     f"got {kind_of(value)}", "type")
         return None
     return SecurityClaim(name, Ref(value, location), location)
 
 
-def _build_source(reader: _Reader, name: str, value: Any, location: Location,
+def _build_source(reader: Reader, name: str, value: Any, location: Location,
                   path: tuple[str, ...]) -> Source | None:
     node = reader.mapping(value, location, f"source '{name}'")
     if node is None:
@@ -342,7 +218,7 @@ def _build_source(reader: _Reader, name: str, value: Any, location: Location,
     if node.get("security") is not None and not isinstance(node["security"], YamlMap):
         reader.error(reader.value_location(node, "security", path), "security must map claims "
                      f"to the dimensions they restrict (e.g. tenant: tenant_id), got "
-                     f"{_kind(node['security'])}", "type")
+                     f"{kind_of(node['security'])}", "type")
     else:
         security = reader.entries(node, "security", path, "security claim", claim)
     timezone = reader.scalar(node, "timezone", path, str, "timezone")
@@ -374,91 +250,11 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-def _build_order(reader: _Reader, node: YamlMap, path: tuple[str, ...]) -> tuple[OrderItem, ...]:
-    items = []
-    for ref in reader.refs(node, "order", path, "order"):
-        words = ref.name.split()
-        if len(words) == 1 or (len(words) == 2 and words[1].lower() in ("asc", "desc")):
-            descending = len(words) == 2 and words[1].lower() == "desc"
-            items.append(OrderItem(Ref(words[0], ref.location), descending))
-        else:
-            reader.error(ref.location, f"order item {ref.name!r} must be 'field', 'field asc' or "
-                         "'field desc'", "invalid-order")
-    return tuple(items)
-
-
-def _build_filters(reader: _Reader, node: YamlMap,
-                   path: tuple[str, ...]) -> tuple[EndpointFilter, ...]:
-    if "filters" not in node or node["filters"] is None:
-        return ()
-    filters_node = reader.mapping(node["filters"], reader.value_location(node, "filters", path),
-                                  "filters")
-    if filters_node is None:
-        return ()
-    filters = []
-    for name, value in filters_node.items():
-        location = filters_node.key_locations[name].at(*path, "filters", str(name))
-        values = tuple(value) if isinstance(value, list) else (value,)
-        if not values or any(isinstance(v, dict | list) or v is None for v in values):
-            reader.error(location, f"filter on '{name}' must be a value or a list of values",
-                         "type")
-            continue
-        op = "in" if isinstance(value, list) else "eq"
-        filters.append(EndpointFilter(Ref(str(name), location), op, values))
-    return tuple(filters)
-
-
-def _build_endpoint(reader: _Reader, path_name: str, value: Any, location: Location,
-                    path: tuple[str, ...], default_source: Ref | None) -> Endpoint | None:
-    node = reader.mapping(value, location, f"endpoint '{path_name}'")
-    if node is None:
-        return None
-    required = ("fields",) if default_source else ("source", "fields")
-    reader.keys(node, path, ENDPOINT_KEYS, f"endpoint '{path_name}'", required=required)
-    source_name = reader.scalar(node, "source", path, str, "source")
-    source = (Ref(source_name, reader.value_location(node, "source", path))
-              if source_name is not None else default_source)
-    returns = reader.choice(node, "returns", path, RETURNS, "returns") or "list"
-    grain = reader.choice(node, "grain", path, GRAINS, "grain")
-    limit = reader.scalar(node, "limit", path, int, "limit")
-    if limit is not None and limit < 1:
-        reader.error(reader.value_location(node, "limit", path), "limit must be at least 1",
-                     "invalid-limit")
-    description = reader.scalar(node, "description", path, str, "description") or ""
-    fields = []
-    if "fields" in node:
-        fields_node = reader.mapping(node["fields"], reader.value_location(node, "fields", path),
-                                     "fields")
-        for name, member in (fields_node or {}).items():
-            assert fields_node is not None
-            field_location = fields_node.value_locations[name].at(*path, "fields", str(name))
-            if not isinstance(member, str):
-                reader.error(field_location, f"field '{name}' must name a measure or dimension, "
-                             f"got {_kind(member)}", "type")
-                continue
-            fields.append(Field(str(name), Ref(member, field_location)))
-        if fields_node is not None and not fields_node:
-            reader.error(reader.value_location(node, "fields", path),
-                         f"endpoint '{path_name}' has no fields", "empty-endpoint")
-    if source is None:
-        return None
-    return Endpoint(
-        path=path_name,
-        source=source,
-        returns=returns,
-        grain=grain,
-        fields=tuple(fields),
-        order=_build_order(reader, node, path),
-        filters=_build_filters(reader, node, path),
-        limit=limit,
-        description=description,
-        location=location,
-    )
 
 
 def build_model(document: Any, file: str) -> tuple[Model | None, list[Issue]]:
     """Phase one: turn a located YAML document into a ``Model``, collecting structural issues."""
-    reader = _Reader()
+    reader = Reader()
     top = reader.mapping(document, Location(file, 1, 1, ()), "the model file")
     if top is None:
         return None, reader.issues
@@ -490,7 +286,7 @@ def build_model(document: Any, file: str) -> tuple[Model | None, list[Issue]]:
         only = Ref(str(name), top["sources"].key_locations[name].at("sources", str(name)))
 
     def endpoint(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Endpoint | None:
-        return _build_endpoint(reader, n, v, loc, p, only)
+        return build_endpoint(reader, n, v, loc, p, only)
 
     endpoints = reader.entries(top, "endpoints", (), "endpoint", endpoint, identifiers=False)
     model = Model(file, database or DEFAULT_ROLLUP_DATABASE, sources, endpoints, cluster)
@@ -506,8 +302,6 @@ def build_model(document: Any, file: str) -> tuple[Model | None, list[Issue]]:
 
 def load_model_text(text: str, file: str = "metrics.yaml") -> Model:
     """Load and validate a model from YAML text; raise ``ModelError`` listing every problem."""
-    from semantic.rules import check_model
-
     document, issues = parse_yaml(text, file)
     model = None
     if not any(issue.code == "yaml" for issue in issues):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from semantic.errors import Issue
+from semantic.location import Location
 
 GRAINS: tuple[str, ...] = ("minute", "hour", "day", "week", "month", "quarter", "year")
 AGGREGATIONS: tuple[str, ...] = (
@@ -35,23 +36,6 @@ FILTER_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "l
 LIST_OPS: tuple[str, ...] = ("in", "not_in")
 NULLARY_OPS: tuple[str, ...] = ("is_null", "is_not_null")
 DEFAULT_TIMEZONE = "UTC"
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where a node was written: file, 1-based line and column, and its key path."""
-
-    file: str
-    line: int
-    column: int
-    path: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
-
-    def at(self, *path: str) -> Location:
-        return Location(self.file, self.line, self.column, path)
-
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from semantic.errors import Issue
-from semantic.model import Location
+from semantic.location import Location
 
 
 class YamlMap(dict[Any, Any]):

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from semantic.errors import FieldError, Issue, ModelError, SemanticError
-from semantic.model import Location
+from semantic.location import Location
 
 SERVER_FILE = "server.json"
 API_KEY_VARIABLE = "SEMANTIC_API_KEY"

@@ -9,7 +9,8 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from semantic.errors import Issue
-from semantic.model import Dimension, Location, Measure, Metric, Model, Source
+from semantic.location import Location
+from semantic.model import Dimension, Measure, Metric, Model, Source
 from semantic.suggest import did_you_mean
 
 

@@ -22,7 +22,8 @@ from engine.model.expressions import (
     member_expression,
     metric_expression,
 )
-from semantic.model import Location, Measure, Source
+from semantic.location import Location
+from semantic.model import Measure, Source
 
 #: rows the probes read; one block, enough to meet most values an expression rejects
 SAMPLE_ROWS = 1000

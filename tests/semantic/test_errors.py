@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from semantic.errors import FieldError, Issue, ModelError
-from semantic.model import Location
+from semantic.location import Location
 
 
 def test_errors_copy_keeps_their_fields() -> None:
