@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.query.request import Query, TimeRange  # noqa: E402
-from engine.serving.router import Plan  # noqa: E402
+from engine.serving.plan import Plan  # noqa: E402
 from semantic import load_model  # noqa: E402
 from server.runtime.compiled import ROLLUP_SETTINGS, Runtime  # noqa: E402
 from server.settings import load_settings  # noqa: E402

@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from engine.model.compiler import SourceTypes, compile_model  # noqa: E402
 from engine.query.limits import QueryLimits  # noqa: E402
-from engine.serving.router import RollupStats, plan_query  # noqa: E402
+from engine.serving.plan import RollupStats  # noqa: E402
+from engine.serving.router import plan_query  # noqa: E402
 from semantic import load_model  # noqa: E402
 from server.service.schemas import decode_query, to_query  # noqa: E402
 

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
 
-from engine.dialect.clickhouse import base_type, call, data_type
+from engine.dialect.functions import call
+from engine.dialect.types import base_type, data_type
 
 #: file suffix -> ClickHouse input format
 FILE_FORMATS = {

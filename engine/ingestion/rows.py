@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
-from engine.dialect.clickhouse import base_type
+from engine.dialect.types import base_type
 from semantic.errors import FieldError
 
 MAX_ROWS = 100_000

@@ -15,15 +15,9 @@ from dataclasses import dataclass, replace
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from engine.dialect.clickhouse import (
-    COMPONENTS,
-    DERIVABLE_GRAINS,
-    FLOAT_TYPES,
-    Aggregation,
-    ComponentKind,
-    aggregation_for,
-    call,
-)
+from engine.dialect.aggregations import COMPONENTS, Aggregation, ComponentKind, aggregation_for
+from engine.dialect.functions import DERIVABLE_GRAINS, call
+from engine.dialect.types import FLOAT_TYPES
 from engine.model.expressions import (
     canonical_sql,
     check_expressions,

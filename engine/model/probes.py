@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from engine.dialect.clickhouse import COMPONENTS, aggregation_for, call
+from engine.dialect.aggregations import COMPONENTS, aggregation_for
+from engine.dialect.functions import call
 from engine.model.expressions import (
     canonical_sql,
     filter_expression,

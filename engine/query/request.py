@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from engine.dialect.clickhouse import time_span
+from engine.dialect.types import time_span
 from engine.model.compiler import CompiledSource
 from engine.query.values import measure_value, typed_value
 from engine.time.ranges import parse_instant, resolve_relative

@@ -16,7 +16,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from engine.dialect.clickhouse import INTEGER_RANGES, base_type, value_kind
+from engine.dialect.types import INTEGER_RANGES, base_type, value_kind
 from semantic.suggest import shown
 
 _INTEGER = re.compile(r"[+-]?\d{1,80}")

@@ -7,14 +7,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from engine.dialect.clickhouse import (
-    GRAIN_FUNCTIONS,
-    GRAIN_TYPES,
-    ROLLUP_ENGINE,
-    call,
-    data_type,
-    is_date_type,
-)
+from engine.dialect.functions import GRAIN_FUNCTIONS, GRAIN_TYPES, ROLLUP_ENGINE, call
+from engine.dialect.types import data_type, is_date_type
 from engine.model.compiler import CompiledRollup, CompiledSource
 
 CATALOG_TABLE = "_rollups"

@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
 
-from engine.dialect.clickhouse import base_type, call
+from engine.dialect.functions import call
+from engine.dialect.types import base_type
 from engine.model.compiler import CompiledSource
-from engine.serving.router import Plan
+from engine.serving.plan import Plan
 
 #: the derived table the wrapper reads
 _INNER = "answer"

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.dialect.clickhouse import is_date_type
+from engine.dialect.types import is_date_type
 from engine.model.compiler import CompiledSource
 from engine.query.request import DEFAULT_LIMIT, Query
 from engine.time.ranges import floor_instant

@@ -13,14 +13,15 @@ from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
-from engine.dialect.clickhouse import GRAIN_FUNCTIONS, call, data_type, is_date_type
+from engine.dialect.functions import GRAIN_FUNCTIONS, call
+from engine.dialect.types import data_type, is_date_type
 from engine.model.compiler import CompiledRollup, CompiledSource, ComponentKey
 from engine.query.request import Filter, FilterNode, Query
 from engine.rollups.ddl import bucket_expression
 from engine.time.ranges import floor_instant
 
 if TYPE_CHECKING:
-    from engine.serving.router import Piece
+    from engine.serving.plan import Piece
 
 #: the operator -> sqlglot node for comparisons with one bound value
 _COMPARISONS: dict[str, type[exp.Binary]] = {

@@ -22,7 +22,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import RawBody
 
 from engine.query.request import QueryError
-from engine.serving.router import Plan
+from engine.serving.plan import Plan
 from semantic.errors import SemanticError
 from server.api.query import explain_plan
 from server.auth.principal import current_access

@@ -11,7 +11,7 @@ from litestar.response import Stream
 
 from engine.dialect.system import explain_estimate
 from engine.model.compiler import CompiledMeasure
-from engine.serving.router import Plan
+from engine.serving.plan import Plan
 from semantic.errors import ModelError, SemanticError
 from semantic.model import Source
 from server.auth.principal import current_access

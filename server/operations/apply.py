@@ -12,15 +12,17 @@ from datetime import UTC, date, datetime
 from sqlglot import exp
 
 from engine.dialect import system as introspection
-from engine.dialect.clickhouse import call, data_type
+from engine.dialect.functions import call
 from engine.dialect.render import Rendered, render
+from engine.dialect.types import data_type
 from engine.ingestion.demo import create_demo_table, demo_insert
 from engine.model.compiler import CompiledModel, CompiledRollup, CompiledSource
 from engine.query.request import Query
 from engine.rollups import ddl
 from engine.rollups.ddl import PART_PARAMETER
 from engine.rollups.migration import READY, Statement, Step, plan_migration, setup_statements
-from engine.serving.router import Plan, plan_query
+from engine.serving.plan import Plan
+from engine.serving.router import plan_query
 from semantic.errors import SemanticError
 from server.observability.metrics import BACKFILL_PROGRESS, BACKFILL_ROWS
 from server.runtime.compiled import Runtime

@@ -19,7 +19,8 @@ from engine.model.compiler import (
 from engine.query.request import Query, QueryError, normalize_query
 from engine.query.security import Access, secure_query
 from engine.rollups.migration import READY
-from engine.serving.router import Plan, RollupStats, plan_query
+from engine.serving.plan import Plan, RollupStats
+from engine.serving.router import plan_query
 from engine.time.ranges import add_grains
 from semantic.model import Model
 from semantic.suggest import did_you_mean, shown

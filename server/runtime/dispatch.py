@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from anyio import to_thread
 
-from engine.serving.router import Plan
+from engine.serving.plan import Plan
 from server.warehouse.pool import NoIdleClient
 from server.warehouse.statements import Warehouse
 

@@ -20,7 +20,7 @@ from anyio import to_thread
 
 from engine.model.compiler import CompiledSource
 from engine.query.request import Filter, FilterNode, Query
-from engine.serving.router import Plan
+from engine.serving.plan import Plan
 from engine.serving.slices import bucket_starts, cut, whole_query
 from server.observability.metrics import count_answer
 from server.observability.requests import note_answer

@@ -17,7 +17,8 @@ from engine.query.request import Filter, Order, Query, TimeRange
 from engine.rollups import ddl
 from engine.rollups.migration import plan_migration, setup_statements
 from engine.serving.output import answer_statement
-from engine.serving.router import RollupStats, plan_query
+from engine.serving.plan import RollupStats
+from engine.serving.router import plan_query
 from semantic import load_model, load_model_text
 
 ROOT = Path(__file__).resolve().parents[2]

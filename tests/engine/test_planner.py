@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from sqlglot import exp
 
-from engine.dialect.clickhouse import DERIVABLE_GRAINS
+from engine.dialect.functions import DERIVABLE_GRAINS
 from engine.model.compiler import CompiledRollup, CompiledSource
 from engine.query.request import Filter, FilterGroup, Query, QueryError, TimeRange
-from engine.serving.router import Candidate, Plan, RollupStats, plan_query
+from engine.serving.plan import Candidate, Plan, RollupStats
+from engine.serving.router import plan_query
 from tests.engine.test_golden import compiled_reference
 
 COMPILED = compiled_reference()

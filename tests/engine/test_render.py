@@ -23,7 +23,8 @@ from engine.query.request import (
     QueryError,
     TimeRange,
 )
-from engine.serving.router import Plan, RollupStats, plan_query
+from engine.serving.plan import Plan, RollupStats
+from engine.serving.router import plan_query
 from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
 from tests.engine.test_golden import compiled_reference
 from tests.server.test_properties import NOW, ZONES, texts, time_ranges

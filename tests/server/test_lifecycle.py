@@ -94,9 +94,9 @@ def test_apply_drops_unused_rollups_after_building(warehouse: Warehouse, databas
     assert old_daily in tables(warehouse, [database])
     steps = apply_model(second, warehouse)
     assert [(s.action, s.table) for s in steps][-1] == ("drop", old_daily)
-    tables = tables(warehouse, [database])
-    assert old_daily not in tables and f"{old_daily}_mv" not in tables
-    assert new_daily in tables
+    names = tables(warehouse, [database])
+    assert old_daily not in names and f"{old_daily}_mv" not in names
+    assert new_daily in names
     assert read_catalog(warehouse, database)[old_daily] == DROPPED
     assert all(s.action == "keep" for s in apply_model(second, warehouse))  # idempotent
 

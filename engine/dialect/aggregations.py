@@ -1,45 +1,23 @@
-"""Everything the engine knows about ClickHouse, kept in one table-like module.
+"""Aggregations and the partial aggregates (components) a rollup stores for them.
 
 Aggregations decompose into *components*: the partial aggregates a rollup stores. Each
 component says how a rollup column is typed, how the materialized view fills it, how a serving
 query merges it, and whether merging its states equals one pass over the raw rows.
+
+The model format names the aggregations and their methods (``semantic.model.AGGREGATIONS`` and
+``METHODS``); this table says how each of those compiles, keyed by them, and nothing else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
 
 from sqlglot import exp
 
-from semantic.model import GRAINS
-
-
-def call(name: str, *args: exp.Expr) -> exp.Anonymous:
-    """A ClickHouse function call, kept verbatim (camelCase names survive generation).
-
-    >>> call("uniqMerge", exp.column("u")).sql(dialect="clickhouse")
-    'uniqMerge(u)'
-    """
-    return exp.Anonymous(this=name, expressions=list(args))
-
-
-def data_type(text: str) -> exp.DataType:
-    """Parse a ClickHouse type; built with the dialect so ``String`` stays non-nullable.
-
-    >>> data_type("AggregateFunction(uniq, String)").sql(dialect="clickhouse")
-    'AggregateFunction(uniq, String)'
-    """
-    return _parse_type(text).copy()
-
-
-@lru_cache(maxsize=512)
-def _parse_type(text: str) -> exp.DataType:
-    # Types come from the model and the warehouse, so the cache stays small; parsing is the
-    # dearest step of binding a filter value.
-    return exp.DataType.build(text, dialect="clickhouse")
+from engine.dialect.functions import call
+from semantic.model import AGGREGATIONS as MODEL_AGGREGATIONS
+from semantic.model import METHODS
 
 
 def _aggregate(name: str, args: list[exp.Expr],
@@ -119,18 +97,6 @@ class ComponentKind:
         return _aggregate(self.name + suffix, self._args(arg, condition),
                           params if not self.simple else ())
 
-
-#: Routing's cost model, in estimated nanoseconds of engine time, measured on the embedded
-#: engine with ``bench/calibrate_cost.py`` (2 cores; rounded, the ratios matter): reading a
-#: plain column (keys, counts, sums, min/max) costs about 1.5 ns per uncompressed byte, and
-#: grouping about 20 ns per row read, rollup rows and raw rows alike. Merging stored states
-#: costs far more per byte than reading plain values (``read_ns`` of each kind below: uniq
-#: states ~20 ns/byte), and aggregating raw rows costs ``raw_ns`` per argument byte.
-PLAIN_BYTE_NS = 1.5
-GROUP_ROW_NS = 20.0
-#: each part read costs about 0.2 ms (GROUP BY over 1, 10 and 50 parts of a tiny table:
-#: 1.5, 5.1 and 13.4 ms), which is why rollups are kept merged
-PART_NS = 200_000.0
 
 COMPONENTS: dict[str, ComponentKind] = {
     kind.name: kind
@@ -228,103 +194,12 @@ def aggregation_for(agg: str, method: str | None) -> Aggregation:
     return AGGREGATIONS[agg]
 
 
-FLOAT_TYPES = ("Float32", "Float64", "Nullable(Float32)", "Nullable(Float64)")
+def _compiled_names() -> set[str]:
+    """The table's key of every aggregation and method the model format names."""
+    return {aggregation_for(agg, method).name for agg in MODEL_AGGREGATIONS
+            for method in METHODS.get(agg, (None,))}  # type: ignore[arg-type]
 
 
-def base_type(type_name: str) -> str:
-    """``LowCardinality(Nullable(DateTime))`` -> ``DateTime``, in any nesting order."""
-    while type_name.startswith(("Nullable(", "LowCardinality(")):
-        type_name = type_name[type_name.index("(") + 1:-1]
-    return type_name
-
-
-def is_date_type(type_name: str) -> bool:
-    """A calendar-day type (``Date``/``Date32``), as opposed to an instant (``DateTime``)."""
-    return base_type(type_name) in ("Date", "Date32")
-
-
-#: time grain -> the function that truncates a Date/DateTime to it.
-GRAIN_FUNCTIONS: dict[str, str] = {
-    "minute": "toStartOfMinute",
-    "hour": "toStartOfHour",
-    "day": "toDate",
-    "week": "toMonday",
-    "month": "toStartOfMonth",
-    "quarter": "toStartOfQuarter",
-    "year": "toStartOfYear",
-}
-
-#: grain -> type of its buckets (day and coarser are Dates, so JSON shows "2026-01-01").
-GRAIN_TYPES: dict[str, str] = {
-    "minute": "DateTime",
-    "hour": "DateTime",
-    "day": "Date",
-    "week": "Date",
-    "month": "Date",
-    "quarter": "Date",
-    "year": "Date",
-}
-
-#: stored grain -> the grains a query can get from it by truncating buckets again.
-#: ISO weeks straddle months and years, so only week itself comes from a week rollup.
-DERIVABLE_GRAINS: dict[str, frozenset[str]] = {
-    "minute": frozenset(GRAINS),
-    "hour": frozenset(GRAINS) - {"minute"},
-    "day": frozenset({"day", "week", "month", "quarter", "year"}),
-    "week": frozenset({"week"}),
-    "month": frozenset({"month", "quarter", "year"}),
-    "quarter": frozenset({"quarter", "year"}),
-    "year": frozenset({"year"}),
-}
-
-
-ROLLUP_ENGINE = "AggregatingMergeTree"
-SOURCE_ENGINE = "MergeTree"
-
-
-#: integer types -> the values they hold (a bound filter value must fit its column's type)
-INTEGER_RANGES: dict[str, tuple[int, int]] = {
-    **{f"UInt{bits}": (0, 2**bits - 1) for bits in (8, 16, 32, 64, 128, 256)},
-    **{f"Int{bits}": (-(2**(bits - 1)), 2**(bits - 1) - 1) for bits in (8, 16, 32, 64, 128, 256)},
-}
-#: types whose values a client writes as strings (a number compared with them is a mistake)
-STRING_TYPE_PREFIXES = ("String", "FixedString(", "Enum8(", "Enum16(", "UUID", "IPv4", "IPv6")
-
-
-def value_kind(type_name: str) -> str:
-    """How a filter value for a column of this type is written: ``integer``, ``number``,
-    ``string``, ``date`` (``YYYY-MM-DD``), ``datetime`` or ``other``.
-
-    >>> [value_kind(t) for t in ("LowCardinality(String)", "UInt8", "Decimal(9, 2)", "Date32")]
-    ['string', 'integer', 'number', 'date']
-    """
-    base = base_type(type_name)
-    if base in INTEGER_RANGES:
-        return "integer"
-    if base.startswith(("Float", "Decimal", "BFloat16")):
-        return "number"
-    if base.startswith(STRING_TYPE_PREFIXES):
-        return "string"
-    if base in ("Date", "Date32"):
-        return "date"
-    if base.startswith("DateTime"):
-        return "datetime"
-    return "other"
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def time_span(type_name: str) -> tuple[datetime, datetime]:
-    """The instants ``[first, last)`` a time range may name on a time column of this type.
-
-    ``DateTime64`` holds 1900 to 2299; ``DateTime`` (and days, which are compared as
-    ``DateTime``) 1970 to 2106-02-07. The end is held back to a year boundary before the
-    type's last instant, so rounding a range out to whole buckets never leaves the type.
-
-    >>> [t.year for t in time_span("DateTime('UTC')")]
-    [1970, 2106]
-    """
-    if base_type(type_name).startswith("DateTime64"):
-        return datetime(1900, 1, 1, tzinfo=UTC), datetime(2299, 1, 1, tzinfo=UTC)
-    return _EPOCH, datetime(2106, 1, 1, tzinfo=UTC)
+if _compiled_names() != set(AGGREGATIONS):  # one vocabulary: the model format's
+    raise ImportError("engine.dialect.aggregations and semantic.model.AGGREGATIONS/METHODS "
+                      f"disagree: {sorted(_compiled_names() ^ set(AGGREGATIONS))}")

@@ -1,0 +1,182 @@
+"""The cost model routing compares: estimated engine time to read and group the columns a plan
+reads from each table, and the cheapest exact cover of a time range by rollups, finer edges
+and the raw table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from sqlglot import exp
+
+from engine.model.compiler import CompiledRollup, CompiledSource
+from engine.query.request import Interval, Query
+from engine.serving.coverage import fraction, rollup_span
+from engine.serving.plan import Piece, RollupStats, Span
+
+#: Routing's cost model, in estimated nanoseconds of engine time, measured on the embedded
+#: engine with ``bench/calibrate_cost.py`` (2 cores; rounded, the ratios matter): reading a
+#: plain column (keys, counts, sums, min/max) costs about 1.5 ns per uncompressed byte, and
+#: grouping about 20 ns per row read, rollup rows and raw rows alike. Merging stored states
+#: costs far more per byte than reading plain values (``read_ns`` of each aggregation's
+#: components in ``engine.dialect``: uniq states ~20 ns/byte), and aggregating raw rows costs
+#: ``raw_ns`` per argument byte.
+PLAIN_BYTE_NS = 1.5
+GROUP_ROW_NS = 20.0
+#: each part read costs about 0.2 ms (GROUP BY over 1, 10 and 50 parts of a tiny table:
+#: 1.5, 5.1 and 13.4 ms), which is why rollups are kept merged
+PART_NS = 200_000.0
+
+
+def columns_read(source: CompiledSource, query: Query,
+                  rollup: CompiledRollup) -> dict[str, float]:
+    """The rollup columns a query reads (its dimensions, filters, bucket and partials), each
+    with its cost per byte: plain values, or states to merge."""
+    names = set(query.dimensions) | query.filter_members()
+    columns = {c: PLAIN_BYTE_NS for c, d in rollup.dimensions if d.name in names}
+    if rollup.bucket and (query.grain is not None or query.interval is not None):
+        columns[rollup.bucket] = PLAIN_BYTE_NS
+    keys = {k for m in (*query.measures, *query.having_members()) for k in source.components_of(m)}
+    columns.update({c: p.kind.read_ns for c, p in rollup.components if p.key in keys})
+    return columns
+
+
+#: cost of a raw-table piece when the source's size is unknown: far above any rollup
+UNKNOWN_RAW_BYTES = 10**15
+#: the raw table replaces a rollup plan only when estimated cheaper by more than the cost
+#: model's precision (about 20 %, and at least the engine's per-query floor, ~1 ms): closer
+#: estimates are ties, which keep the rollup, so a query is not routed back and forth as
+#: the raw table's parts merge
+RAW_MARGIN = 0.8
+RAW_MIN_SAVING_NS = 1_000_000.0
+#: how many times the edges of a range may be cut again into finer rollups
+EDGE_DEPTH = 3
+
+
+def raw_columns(source: CompiledSource, query: Query) -> dict[str, float]:
+    """Source columns a raw-table piece reads, each with its cost per byte (the dearest
+    aggregation that reads it)."""
+    columns: dict[str, float] = {}
+
+    def read(expression: exp.Expression, cost: float) -> None:
+        for column in expression.find_all(exp.Column):
+            columns[column.name] = max(cost, columns.get(column.name, 0.0))
+
+    for name in set(query.dimensions) | query.filter_members():
+        if name in source.dimensions:
+            read(source.dimensions[name].expression, PLAIN_BYTE_NS)
+    keys = {k for m in (*query.measures, *query.having_members()) for k in source.components_of(m)}
+    for key in keys:
+        component = source.components[key]
+        if component.argument is not None:
+            read(component.argument, component.kind.raw_ns)
+        if component.condition is not None:
+            read(component.condition, PLAIN_BYTE_NS)
+    if source.time is not None and (query.grain is not None or query.interval is not None):
+        columns.setdefault(source.time.name, PLAIN_BYTE_NS)
+    return columns
+
+
+def work(stats: RollupStats, columns: Mapping[str, float], share: float) -> float:
+    """Estimated engine time (ns) to read and group ``columns`` of ``share`` of a table:
+    each part read has a fixed cost, each row read is grouped, each byte read costs its
+    column's rate (the whole table at the plain rate when per-column sizes are unknown)."""
+    if not any(stats.column_bytes.values()):
+        size = stats.bytes * PLAIN_BYTE_NS
+    else:
+        size = sum(stats.column_bytes.get(column, 0) * cost for column, cost in columns.items())
+    parts = max(1.0, stats.parts * share) if share > 0 else 0.0
+    return parts * PART_NS + share * (stats.rows * GROUP_ROW_NS + size)
+
+
+
+
+
+
+@dataclass(frozen=True, slots=True)
+class Costing:
+    """What costing a plan needs: sizes, the data's time span, the query. ``weighted``
+    prices estimated engine time (routing); otherwise bytes read (what ``explain`` shows)."""
+
+    source: CompiledSource
+    query: Query
+    usable: tuple[tuple[CompiledRollup, RollupStats], ...]
+    data: Interval | None
+    raw: RollupStats | None
+    weighted: bool = True
+
+    def _share(self, rollup: CompiledRollup | None, interval: Interval) -> float:
+        # Rollups are ordered by bucket first, so a range reads its share of the table; so
+        # does the raw table when ordered (or partitioned) by time, else it is read whole.
+        if rollup is None:
+            return fraction(interval, self.data) if self.raw_time_ordered else 1.0
+        return fraction(interval, self.data) if rollup.grain else 1.0
+
+    def _rollup_at(self, rollup: CompiledRollup, stats: RollupStats, share: float) -> float:
+        columns = columns_read(self.source, self.query, rollup)
+        if self.weighted:
+            return work(stats, columns, share)
+        return stats.read_bytes(columns) * share
+
+    def _raw_at(self, share: float) -> float:
+        if self.raw is None:
+            return UNKNOWN_RAW_BYTES * share
+        columns = raw_columns(self.source, self.query)
+        if self.weighted:
+            return work(self.raw, columns, share)
+        return self.raw.read_bytes(columns) * share
+
+    def rollup_cost(self, rollup: CompiledRollup, stats: RollupStats,
+                    interval: Interval) -> float:
+        return self._rollup_at(rollup, stats, self._share(rollup, interval))
+
+    @property
+    def raw_time_ordered(self) -> bool:
+        return self.raw.time_ordered if self.raw is not None else True
+
+    def raw_cost(self, interval: Interval) -> float:
+        return self._raw_at(self._share(None, interval))
+
+    def priced(self, pieces: list[Piece]) -> float:
+        """A whole plan's cost. The pieces of one table share one branch of the query (one
+        read of its parts); the raw table's read it whole when the source is not ordered by
+        time."""
+        stats = dict(self.usable)
+        shares: dict[str, float] = {}
+        rollups = {}
+        for piece in pieces:
+            name = piece.rollup.name if piece.rollup else ""
+            if piece.rollup is not None:
+                rollups[name] = piece.rollup
+            shares[name] = shares.get(name, 0.0) + self._share(piece.rollup,
+                                                                (piece.start, piece.end))
+        total = sum(self._rollup_at(rollup, stats[rollup], min(1.0, shares[name]))
+                    for name, rollup in rollups.items())
+        if "" in shares:
+            total += self._raw_at(min(1.0, shares[""]))
+        return total
+
+    def option(self, rollup: CompiledRollup, stats: RollupStats, span: Span,
+               depth: int) -> tuple[float, list[Piece]]:
+        """Serve the span's middle from ``rollup`` and each edge the cheapest way."""
+        cost = self.rollup_cost(rollup, stats, span.middle)
+        pieces = [Piece(rollup, *span.middle)]
+        for edge in span.edges:
+            edge_cost, edge_pieces = self.cover(edge, depth - 1)
+            cost += edge_cost
+            pieces += edge_pieces
+        return cost, pieces
+
+    def cover(self, interval: Interval, depth: int) -> tuple[float, list[Piece]]:
+        """The cheapest exact way to serve ``[start, end)``: raw, or a rollup and edges."""
+        best = (self.raw_cost(interval), [Piece(None, *interval)])
+        if depth <= 0:
+            return best
+        sub = replace(self.query, interval=interval)
+        for rollup, stats in self.usable:
+            span = rollup_span(self.source, sub, rollup, self.data)
+            if isinstance(span, Span):
+                found = self.option(rollup, stats, span, depth)
+                if found[0] < best[0]:
+                    best = found
+        return best
