@@ -21,12 +21,18 @@ from semantic.errors import FieldError, ModelError
 from semantic.loader import TABLE
 from semantic.model import Model
 from server.http.responses import json_response, semantic_error_json
+from server.operations.apply import (
+    fill_demo,
+    migration_steps,
+    render_steps,
+    repair_model,
+    verify_model,
+)
 from server.operations.validation import check_offline, validate_model
 from server.runtime.compile import compile_against
 from server.runtime.state import State
 
 logger = logging.getLogger(__name__)
-
 
 class PostedModel(msgspec.Struct, forbid_unknown_fields=True):
     #: the text of metrics.yaml
@@ -34,7 +40,6 @@ class PostedModel(msgspec.Struct, forbid_unknown_fields=True):
     #: the file name issues are reported against
     file: str = "metrics.yaml"
     keep_unused: bool = False
-
 
 def _posted(body: bytes) -> tuple[PostedModel, Model]:
     try:
@@ -44,10 +49,8 @@ def _posted(body: bytes) -> tuple[PostedModel, Model]:
                          f"{exc}") from exc
     return posted, load_model_text(posted.model, posted.file)
 
-
 def _flag(request: Request[Any, Any, Any], name: str) -> bool:
     return request.query_params.get(name, "false").lower() in ("1", "true")
-
 
 def _number(request: Request[Any, Any, Any], name: str, default: int) -> int:
     text = request.query_params.get(name)
@@ -58,10 +61,8 @@ def _number(request: Request[Any, Any, Any], name: str, default: int) -> int:
     except ValueError:
         raise FieldError(name, f"{name} must be an integer, got {text!r}") from None
 
-
 def _invalid(exc: ModelError) -> Response[bytes]:
     return semantic_error_json(exc, status=422)
-
 
 def _refused(action: str, exc: ModelError) -> Response[bytes]:
     """The model file is wrong, not the server: say so in the log, keep serving the old."""
@@ -69,7 +70,6 @@ def _refused(action: str, exc: ModelError) -> Response[bytes]:
                    "\n%s", action, len(exc.issues),
                    "\n".join(issue.render() for issue in exc.issues))
     return _invalid(exc)
-
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:
     @post("/v1/admin/reload", sync_to_thread=True, status_code=200)
@@ -103,7 +103,6 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     @post("/v1/admin/plan", sync_to_thread=True, status_code=200)
     def plan(body: RawBody) -> Response[bytes]:
-        from server.operations.apply import migration_steps, render_steps
 
         try:
             posted, model = _posted(body)
@@ -116,7 +115,6 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     @post("/v1/admin/verify", sync_to_thread=True, status_code=200)
     def verify() -> Response[bytes]:
-        from server.operations.apply import verify_model
 
         log: list[str] = []
         drifts = verify_model(state.runtime().compiled, state.warehouse, log.append)
@@ -124,7 +122,6 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     @post("/v1/admin/repair", sync_to_thread=True, status_code=200)
     def repair(request: Request[Any, Any, Any]) -> Response[bytes]:
-        from server.operations.apply import repair_model
 
         log: list[str] = []
         runtime = state.runtime()
@@ -135,7 +132,6 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     @post("/v1/admin/demo", sync_to_thread=True, status_code=200)
     def demo(request: Request[Any, Any, Any]) -> Response[bytes]:
-        from server.operations.apply import fill_demo
 
         table = request.query_params.get("table", DEMO_TABLE)
         if not TABLE.match(table):

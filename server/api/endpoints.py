@@ -11,108 +11,21 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
 
 from engine.query.limits import check_query_limits
-from engine.query.request import Filter, Order, Query, QueryError, TimeRange
-from semantic.errors import FieldError
+from engine.query.request import Query, QueryError
 from semantic.model import Endpoint, Model
-from semantic.suggest import did_you_mean, shown
+from semantic.suggest import shown
 from server.http.formats import JSON_FORMAT, requested_format
 from server.http.responses import JSON, TABLE_HEADER
 from server.http.serialize import encode, json_rows
 from server.runtime.compiled import Answer
 from server.runtime.state import State
 from server.service.answers import CACHE_HEADER, HIT, MISS, current_runtime, serve_answer
+from server.service.endpoints import (
+    UnknownEndpoint,
+    _parameter_field,
+    endpoint_query,
+)
 from server.service.formatted import serve_formatted
-
-#: query parameters every generated endpoint takes besides dimension filters
-ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "limit", "offset", "format")
-
-
-class UnknownEndpoint(FieldError):
-    """No endpoint of the current model has this path."""
-
-    code = "not_found"
-    status = 404
-
-
-def _integer(name: str, values: list[str]) -> int:
-    try:
-        return int(values[-1])
-    except ValueError:  # also for more digits than Python reads (about 4,300)
-        raise QueryError(name, f"{name} must be an integer, not '{shown(values[-1])}'") from None
-
-
-def _parameter_field(field: str, params: list[str | None]) -> str:
-    """The query parameter behind a field of the engine's query (``filters[2].value`` ->
-    ``region``, ``time_range.from`` -> ``from``), so errors name what the caller sent."""
-    if field.startswith("filters["):
-        index = field[len("filters["):].split("]", 1)[0]
-        if index.isdigit() and int(index) < len(params) and params[int(index)] is not None:
-            return str(params[int(index)])
-        return field
-    return {"time_range.from": "from", "time_range.to": "to",
-            "time_range": "range"}.get(field, field)
-
-
-def endpoint_query(endpoint: Endpoint, model: Model,
-                    params: dict[str, list[str]]) -> tuple[Query, list[str | None]]:
-    """The saved query of an endpoint with the caller's parameters: ``?region=eu`` (repeat for
-    several values) filters a dimension; ``from``/``to`` or ``range`` (``last 7 days``) and
-    ``timezone`` set the time range; ``limit``/``offset`` page. Also returns, per filter, the
-    parameter it came from (None for the endpoint's own filters)."""
-    source = model.source(endpoint.source.name)
-    assert source is not None
-    measures = tuple(f.member.name for f in endpoint.fields if source.is_aggregate(f.member.name))
-    dimensions = tuple(f.member.name for f in endpoint.fields
-                       if not source.is_aggregate(f.member.name))
-    by_field = {f.name: f.member.name for f in endpoint.fields}
-    filters = [Filter(f.dimension.name, f.op, f.values) for f in endpoint.filters]
-    origins: list[str | None] = [None] * len(filters)
-    limit, offset = endpoint.limit, 0
-    start = end = relative = timezone = None
-    for key, values in params.items():
-        if key == "format":  # the answer's format, not part of the query
-            continue
-        if key == "limit":
-            limit = _integer("limit", values)  # replaces the endpoint's own (query bounds)
-        elif key == "offset":
-            offset = _integer("offset", values)
-        elif key in ("from", "to", "range", "timezone"):
-            value = values[-1]
-            if key == "from":
-                start = value
-            elif key == "to":
-                end = value
-            elif key == "range":
-                relative = value
-            else:
-                timezone = value
-        elif source.dimension(key) is not None:
-            filters.append(Filter(key, "in" if len(values) > 1 else "eq", tuple(values)))
-            origins.append(key)
-        else:
-            known = [d.name for d in source.dimensions] + list(ENDPOINT_PARAMETERS)
-            raise QueryError(shown(key), f"unknown query parameter '{shown(key)}'"
-                             f"{did_you_mean(key, known)}; use a dimension filter or one of "
-                             f"{', '.join(known)}")
-    if relative is not None and (start is not None or end is not None):
-        raise QueryError("range", "give 'range' or 'from'/'to', not both")
-    time_range = None
-    if relative is not None:
-        time_range = TimeRange(relative=relative)
-    elif start is not None or end is not None:
-        time_range = TimeRange(start, end)
-    return Query(
-        source=source.name,
-        measures=measures,
-        dimensions=dimensions,
-        grain=endpoint.grain,
-        filters=tuple(filters),
-        order=tuple(Order(by_field[o.name.name], o.descending) for o in endpoint.order),
-        limit=limit,
-        offset=offset,
-        time_range=time_range,
-        timezone=timezone,
-    ), origins
 
 
 def _renderer(endpoint: Endpoint) -> Callable[[Answer], bytes]:

@@ -6,7 +6,8 @@ from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from server.observability.metrics import REGISTRY, StateCollector
+from server.observability.collector import StateCollector
+from server.observability.metrics import REGISTRY
 from server.runtime.state import State
 
 

@@ -1,15 +1,18 @@
-"""The ``semantic`` command line: one module per group of commands."""
+"""The ``semantic`` command line: the arguments of every command in ``arguments``, and one
+module per group of commands, loaded when one of its commands runs."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from semantic.errors import ModelError, SemanticError
-from server.cli import data, keys, mcp, model, queries, scaffold, serving
-from server.cli.common import print_issues
+from server.cli.arguments import COMMAND_MODULES, add_commands
+from server.cli.output import print_issues
+from server.observability.logs import LOG_FORMATS, configure_logging
 from server.settings import Settings, load_settings
 
 DESCRIPTION = """\
@@ -27,30 +30,25 @@ request errors.
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-COMMANDS: dict[str, Command] = {**model.COMMANDS, **data.COMMANDS, **serving.COMMANDS,
-                                **queries.COMMANDS, **keys.COMMANDS, **mcp.COMMANDS,
-                                "init": scaffold.cmd_init}
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="semantic", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model file (default: $SEMANTIC_MODEL or metrics.yaml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the SQL run")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    model.add_commands(commands)
-    data.add_commands(commands)
-    serving.add_commands(commands)
-    queries.add_commands(commands)
-    scaffold.add_commands(commands)
-    keys.add_commands(commands)
-    mcp.add_commands(commands)
+    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from server.observability.logs import LOG_FORMATS, configure_logging
+def command(name: str) -> Command:
+    """The function that runs command ``name``, from its module (loaded now: the server, the
+    MCP SDK and the warehouse client are imported only by the commands that use them)."""
+    module = importlib.import_module(f"server.cli.{COMMAND_MODULES[name]}")
+    run: Command = module.COMMANDS[name]
+    return run
 
+
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings(args.model)
     if settings.log_format not in LOG_FORMATS:
@@ -62,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         logging.getLogger("server.warehouse.statements").setLevel(logging.INFO)
     try:
-        return COMMANDS[args.command](args, settings)
+        return command(args.command)(args, settings)
     except ModelError as exc:
         print_issues(exc)
         return 1
@@ -70,8 +68,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         field = getattr(exc, "field", None)
         print(f"error: {exc.message}" + (f" (field: {field})" if field else ""), file=sys.stderr)
         return 2
-
-
-_is_loopback = serving.is_loopback
-
-__all__ = ["_is_loopback", "build_parser", "main"]

@@ -3,57 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
+from engine.model.compiler import CompiledModel
 from semantic import load_model
-from semantic.errors import ModelError
 from server.client import Client, answers, recorded_url
 from server.operations.validation import check_offline
+from server.runtime.compile import compile_against
 from server.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
 from server.warehouse.availability import WarehouseUnavailable, engine_in_use, lock_message
-
-if TYPE_CHECKING:  # the client-only paths never import the engine or ClickHouse's client
-    from engine.model.compiler import CompiledModel
-    from server.warehouse.statements import Warehouse
-
-SERVER_HELP = ("go through the `semantic serve` at this URL (default: the one recorded in the "
-               "data directory while it holds the embedded engine, whatever its port)")
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
-
-
-def warn(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def print_issues(exc: ModelError) -> None:
-    """Located model errors, one per line, then their count (stderr)."""
-    for issue in exc.issues:
-        warn(issue.render())
-    warn(f"{len(exc.issues)} error(s)")
+from server.warehouse.statements import Warehouse
 
 
 def open_warehouse(settings: Settings, admin: bool = False) -> Warehouse:
     """The warehouse with the configured limits; ``admin`` commands (apply, verify, repair,
     demo, load) wait as long for a query as for a statement (``SEMANTIC_COMMAND_TIMEOUT``)."""
-    from dataclasses import replace
-
-    from server.warehouse.statements import Warehouse
 
     limits = settings.limits
     if admin:
         limits = replace(limits, query_timeout=limits.command_timeout)
     return Warehouse(settings.dsn, settings.location, limits=limits)
-
-
-def add_server_argument(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--server", metavar="URL", help=SERVER_HELP)
-
 
 def running_server(args: argparse.Namespace, settings: Settings) -> Client | None:
     """The server to go through: ``--server``, or the live one recorded in the data directory
@@ -77,17 +48,14 @@ def running_server(args: argparse.Namespace, settings: Settings) -> Client | Non
         raise WarehouseUnavailable(lock_message(settings.location))
     return None
 
-
 def posted_model(settings: Settings, **extra: object) -> dict[str, object]:
     """The model file as the admin routes take it (issues are reported against its name)."""
     return {"model": settings.model_path.read_text(encoding="utf-8"),
             "file": str(settings.model_path), **extra}
 
-
 @contextmanager
 def compiled_model(settings: Settings) -> Iterator[tuple[CompiledModel, Warehouse]]:
     """The model checked and compiled against the warehouse, which is closed afterwards."""
-    from server.runtime.compile import compile_against
 
     model = load_model(settings.model_path)
     check_offline(model)

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+import uuid
 from pathlib import Path
 
+from engine.ingestion.demo import DEMO_TABLE
+from engine.ingestion.files import FILE_FORMATS
 from semantic import load_model
 from semantic.errors import SemanticError
-from server.cli.common import add_server_argument, open_warehouse, running_server, say
+from server.cli.common import open_warehouse, running_server
+from server.cli.files import Batch, batches, create_table, file_format, read_file
+from server.cli.output import say
+from server.operations.apply import fill_demo
+from server.runtime.compiled import Runtime
+from server.service.ingestion import cancel_load, commit_load, ingest
 from server.settings import Settings
-
-#: file suffix -> (content type, whether batches are split by lines)
-LOAD_FORMATS = {
-    ".csv": ("text/csv", True),
-    ".jsonl": ("application/x-ndjson", True),
-    ".ndjson": ("application/x-ndjson", True),
-    ".json": ("application/json", False),
-    ".parquet": ("application/vnd.apache.parquet", False),
-}
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.ingestion.demo import DEMO_TABLE
-    from server.operations.apply import fill_demo
 
     table = args.table or DEMO_TABLE
     client = running_server(args, settings)
@@ -42,56 +38,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
-    body: bytes
-    line_offset: int  # added to the body's line numbers to give the file's
-    rows: int
 
-
-def batches(data: bytes, content_type: str, by_lines: bool, size: int,
-            max_bytes: int) -> list[Batch]:
-    """The file cut into batches of at most ``size`` rows and ``max_bytes`` bytes (CSV keeps
-    its header in every batch); other formats go whole."""
-    if not by_lines:
-        return [Batch(data, 0, 0)]
-    lines = data.splitlines(keepends=True)
-    header = lines[:1] if content_type == "text/csv" else []
-    budget = max(1, max_bytes - sum(len(h) for h in header))
-    cut: list[Batch] = []
-    start = len(header)
-    while start < len(lines) or not cut:
-        end, used = start, 0
-        while end < len(lines) and end - start < size and \
-                (used + len(lines[end]) <= budget or end == start):
-            used += len(lines[end])
-            end += 1
-        # body line 1 is the header (CSV) or the batch's first line (file line start + 1)
-        cut.append(Batch(b"".join(header + lines[start:end]), start - len(header),
-                         end - start))
-        start = end
-    return cut
-
-
-def file_format(path: Path, name: str | None) -> tuple[str, str, bool]:
-    """(suffix, content type, split by lines) of a file to load."""
-    suffix = f".{name}" if name else path.suffix.lower()
-    if suffix not in LOAD_FORMATS:
-        raise SemanticError(f"{path}: unknown format '{suffix}'; use one of "
-                            f"{', '.join(s.lstrip('.') for s in LOAD_FORMATS)} (or --format)")
-    return (suffix, *LOAD_FORMATS[suffix])
-
-
-def read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise SemanticError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _create(settings: Settings, source_name: str, path: Path, data: bytes, suffix: str) -> None:
-    from engine.ingestion.files import FILE_FORMATS
-    from server.cli.scaffold import create_table
 
     model = load_model(settings.model_path)
     source = model.source(source_name)
@@ -104,16 +54,11 @@ def _create(settings: Settings, source_name: str, path: Path, data: bytes, suffi
     finally:
         warehouse.close()
 
-
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     """Load a file all or nothing: one batch is one checked INSERT; a bigger file is staged
     batch by batch (each checked) and then inserted in one statement, and a bad batch
     anywhere cancels the load. Goes through the running server when it holds the embedded
     engine."""
-    import uuid
-
-    from server.runtime.compiled import Runtime
-    from server.service.ingestion import cancel_load, commit_load, ingest
 
     path = Path(args.file)
     suffix, content_type, by_lines = file_format(path, args.format)
@@ -184,35 +129,5 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     say(f"load: {done:,} rows into source '{args.source}' in "
         f"{time.perf_counter() - started:.1f} s" + (" (one statement)" if load else ""))
     return 0
-
-
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = commands.add_parser("demo", help="create analytics.events and fill it with the "
-                               "reference data (skipped if it already has rows)")
-    demo.add_argument("--rows", type=int, default=5_000_000, help="rows to insert "
-                      "(default 5,000,000)")
-    demo.add_argument("--seed", type=int, default=1, help="seed; the same seed gives the same "
-                      "rows (default 1)")
-    demo.add_argument("--table", help="target table (default: the reference table, "
-                      "analytics.events)")
-    demo.add_argument("--append", action="store_true", help="insert even if the table has rows")
-    add_server_argument(demo)
-
-    load = commands.add_parser("load", help="insert a CSV, JSON lines, JSON or Parquet file "
-                               "into a source, all or nothing (a file of several batches is "
-                               "staged, then inserted in one statement)")
-    load.add_argument("source", help="source name from metrics.yaml")
-    load.add_argument("file", help="file to load: .csv (with a header), .jsonl/.ndjson, .json "
-                      "(an array of objects) or .parquet")
-    load.add_argument("--format", choices=[s.lstrip(".") for s in LOAD_FORMATS],
-                      help="file format (default: from the file name)")
-    load.add_argument("--create", action="store_true", help="first create the source's table "
-                      "from the file's schema as ClickHouse infers it (ordered and partitioned "
-                      "by month by the time column), showing the types")
-    load.add_argument("--batch-rows", type=int, help="rows per request for CSV and JSON "
-                      "lines (default $SEMANTIC_MAX_BATCH_ROWS, 100,000); batches are also cut "
-                      "at $SEMANTIC_MAX_BODY_BYTES (64 MiB)")
-    add_server_argument(load)
-
 
 COMMANDS = {"demo": cmd_demo, "load": cmd_load}

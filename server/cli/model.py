@@ -11,13 +11,15 @@ import sys
 
 from semantic import load_model
 from semantic.errors import ModelError, SemanticError
-from server.cli.common import (
-    add_server_argument,
-    compiled_model,
-    open_warehouse,
-    posted_model,
-    running_server,
-    say,
+from server.cli.common import compiled_model, open_warehouse, posted_model, running_server
+from server.cli.output import say
+from server.operations.apply import (
+    apply_model,
+    apply_summary,
+    migration_steps,
+    render_steps,
+    repair_model,
+    verify_model,
 )
 from server.operations.validation import Validation, check_offline, model_summary, validate_model
 from server.settings import Settings
@@ -55,9 +57,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     say(validation.render(str(settings.model_path)))
     return 0
 
-
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
-    from server.operations.apply import migration_steps, render_steps
 
     client = running_server(args, settings)
     if client is not None:
@@ -70,9 +70,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
                                                                 args.keep_unused)))
     return 0
 
-
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
-    from server.operations.apply import apply_model, apply_summary
 
     client = running_server(args, settings)
     if client is not None:
@@ -88,16 +86,13 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     say(apply_summary(steps))
     return 0
 
-
 def _verify_summary(drifted: int) -> tuple[str, int]:
     if drifted:
         return (f"verify: {drifted} rollup(s) drifted from the raw table; run `semantic "
                 "repair` to rebuild them", 1)
     return "verify: every rollup equals the raw table", 0
 
-
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from server.operations.apply import verify_model
 
     client = running_server(args, settings)
     if client is not None:
@@ -112,9 +107,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     say(line)
     return code
 
-
 def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
-    from server.operations.apply import repair_model
 
     client = running_server(args, settings)
     if client is not None:
@@ -127,29 +120,6 @@ def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
             repaired = repair_model(compiled, warehouse, args.all, say)
     say(f"repair: {repaired} rollup(s) rebuilt")
     return 0
-
-
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    validate = commands.add_parser("validate", help="check the model; print located errors, "
-                                   "exit 1 on any (columns and expressions are checked against "
-                                   "the warehouse, through the running server if it holds it)")
-    plan = commands.add_parser("plan", help="print what `apply` would do, with every DDL "
-                               "statement")
-    apply = commands.add_parser("apply", help="create missing rollups and backfill them, then "
-                                "drop rollup tables the model no longer uses (idempotent)")
-    for command in (plan, apply):
-        command.add_argument("--keep-unused", action="store_true", help="keep (and keep "
-                             "feeding) rollup tables the model no longer uses")
-    verify = commands.add_parser("verify", help="compare every rollup with the raw table, "
-                                 "group by group; exit 1 on drift (e.g. after ALTER "
-                                 "UPDATE/DELETE on the source)")
-    repair = commands.add_parser("repair", help="rebuild drifted rollups from the source and "
-                                 "swap them in (REPLACE PARTITION), ingestion paused")
-    repair.add_argument("--all", action="store_true", help="rebuild every rollup, drifted or "
-                        "not")
-    for command in (validate, plan, apply, verify, repair):
-        add_server_argument(command)
-
 
 COMMANDS = {
     "validate": cmd_validate,

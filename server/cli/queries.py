@@ -11,17 +11,18 @@ from typing import Any
 
 from semantic import load_model
 from semantic.errors import SemanticError
-from semantic.model import GRAINS, Model
-from server.cli.common import add_server_argument, open_warehouse, running_server, say
+from semantic.model import Model
+from server.api.query import answer_body, explain_plan
+from server.cli.arguments import FILTER_HELP
+from server.cli.common import open_warehouse, running_server
+from server.cli.output import say
+from server.runtime.compiled import Runtime
+from server.service.schemas import decode_query, to_query
 from server.settings import Settings
 
 #: CLI filter syntax, longest symbols first: MEMBER<op>VALUE[,VALUE...]
 _FILTER_SYMBOLS = (("!=", "ne"), (">=", "gte"), ("<=", "lte"), ("~=", "contains"),
                    ("^=", "starts_with"), ("=", "eq"), (">", "gt"), ("<", "lt"))
-FILTER_HELP = ("MEMBER=V1[,V2], MEMBER!=V1[,V2], MEMBER>V (>=, <, <=), MEMBER~=TEXT (contains), "
-               "MEMBER^=TEXT (starts with), 'MEMBER is null', 'MEMBER is not null'; a measure "
-               "filters groups (HAVING); repeatable, all must hold (use --body for or-groups)")
-
 
 def _number(text: str) -> object:
     for kind in (int, float):
@@ -30,7 +31,6 @@ def _number(text: str) -> object:
         except ValueError:
             continue
     return text
-
 
 def parse_filter(text: str, aggregate: Callable[[str], bool]) -> dict[str, object]:
     """A ``-f`` option as a ``/v1/query`` filter."""
@@ -52,15 +52,12 @@ def parse_filter(text: str, aggregate: Callable[[str], bool]) -> dict[str, objec
             return {"member": member, "op": op, "values": values}
     raise SemanticError(f"--filter {text!r}: write {FILTER_HELP}")
 
-
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
-
 
 def _aggregate(model: Model, source_name: str | None) -> Callable[[str], bool]:
     sources = [s for s in model.sources if source_name in (None, s.name)]
     return lambda name: any(s.is_aggregate(name) for s in sources)
-
 
 def query_body(args: argparse.Namespace, model: Model) -> dict[str, Any]:
     """The query the arguments describe, as a ``/v1/query`` body (``--body`` verbatim)."""
@@ -91,13 +88,9 @@ def query_body(args: argparse.Namespace, model: Model) -> dict[str, Any]:
             body[key] = getattr(args, key)
     return body
 
-
 def _local(body: dict[str, Any], settings: Settings, model: Model,
            explain: bool) -> dict[str, Any]:
     """What ``/v1/query`` (or ``/v1/explain``) would answer, computed in this process."""
-    from server.api.query import answer_body, explain_plan
-    from server.runtime.compiled import Runtime
-    from server.service.schemas import decode_query, to_query
 
     request = decode_query(json.dumps(body).encode())
     warehouse = open_warehouse(settings)
@@ -111,7 +104,6 @@ def _local(body: dict[str, Any], settings: Settings, model: Model,
     finally:
         warehouse.close()
 
-
 def _ask(args: argparse.Namespace, settings: Settings, explain: bool) -> dict[str, Any]:
     model = load_model(settings.model_path)
     body = query_body(args, model)
@@ -120,14 +112,12 @@ def _ask(args: argparse.Namespace, settings: Settings, explain: bool) -> dict[st
         return _local(body, settings, model, explain)
     return client.post_json("/v1/explain" if explain else "/v1/query", body)
 
-
 def print_table(columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
     cells = [[str(row[c]) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for r in cells:
         say("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
-
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     answer = _ask(args, settings, explain=False)
@@ -143,7 +133,6 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     if args.sql:
         say(f"-- {_ask(args, settings, explain=True)['sql']}")
     return 0
-
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     explained = _ask(args, settings, explain=True)
@@ -173,41 +162,5 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     if explained["parameters"]:
         say(f"parameters: {json.dumps(explained['parameters'])}")
     return 0
-
-
-def _add_query_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--source", help="source name (default: the only one)")
-    command.add_argument("-m", "--measures", help="comma-separated measures and metrics")
-    command.add_argument("-d", "--dimensions", help="comma-separated dimensions (the time "
-                         "column needs --grain)")
-    command.add_argument("-g", "--grain", choices=GRAINS, help="time grain")
-    command.add_argument("-f", "--filter", action="append", default=[], help=FILTER_HELP)
-    command.add_argument("--from", dest="start", help="range start, inclusive: 2026-01-01, "
-                         "2026-01-01T06:00, 2026-01-01T06:00:00Z or with an offset")
-    command.add_argument("--to", dest="end", help="range end, exclusive (same forms)")
-    command.add_argument("--range", help="relative range: today, yesterday, 'this month', "
-                         "'last 7 days', 'last week', ...")
-    command.add_argument("--timezone", help="IANA time zone for buckets and dates (default: the "
-                         "source's)")
-    command.add_argument("-o", "--order", help="comma-separated members, '-' prefix for "
-                         "descending")
-    command.add_argument("-l", "--limit", type=int, help="row limit (default 10000, "
-                         "max 100000)")
-    command.add_argument("--offset", type=int, default=0, help="rows to skip")
-    command.add_argument("--raw", action="store_true", help="skip rollups; read the raw table")
-    command.add_argument("--body", help="the whole query as JSON, as POST /v1/query takes it "
-                         "('-' reads stdin); replaces the options above")
-    command.add_argument("--json", action="store_true", help="print JSON")
-    add_server_argument(command)
-
-
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    query = commands.add_parser("query", help="run a query; print rows and the tables used")
-    _add_query_arguments(query)
-    query.add_argument("--sql", action="store_true", help="also print the SQL")
-    explain = commands.add_parser("explain", help="show how a query would be answered: tables, "
-                                  "SQL, and why each rollup can or cannot serve it")
-    _add_query_arguments(explain)
-
 
 COMMANDS = {"query": cmd_query, "explain": cmd_explain}

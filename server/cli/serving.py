@@ -7,6 +7,7 @@ other commands go through it (``server.client``).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import math
 import os
@@ -14,45 +15,32 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+
+from litestar import Litestar
 
 from semantic import load_model
 from semantic.errors import ModelError, SemanticError
-from server.cli.common import open_warehouse, say
+from server.app import create_app
+from server.auth.settings import AccessSettings, config_path, load_access_settings
+from server.cli.common import open_warehouse
+from server.cli.output import print_issues, say, warn
 from server.client import recorded_server
+from server.http.protocol import CoalescingHttpToolsProtocol
+from server.operations.apply import migration_steps
 from server.operations.validation import check_offline
-from server.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+from server.runtime.compile import compile_against
+from server.runtime.compiled import Runtime
+from server.runtime.state import State
+from server.service.endpoints import endpoint_routing
+from server.settings import Settings
 from server.warehouse.availability import WarehouseUnavailable
-
-if TYPE_CHECKING:
-    from litestar import Litestar
-
-    from server.auth.settings import AccessSettings
-    from server.runtime.compiled import Runtime
-    from server.runtime.state import State
 
 logger = logging.getLogger(__name__)
 
-
-def routing(runtime: Runtime) -> Iterator[str]:
-    """Which table serves each endpoint's saved query now."""
-    from server.api.endpoints import endpoint_query
-
-    for endpoint in runtime.model.endpoints:
-        try:
-            plan = runtime.plan(endpoint_query(endpoint, runtime.model, {})[0])
-        except SemanticError as exc:
-            yield f"  GET {endpoint.path}: cannot be planned: {exc.message}"
-            continue
-        served = f"rollup {plan.rollup.name} ({plan.table})" if plan.rollup else \
-            f"the raw table {plan.table} (no ready rollup can serve it)"
-        yield f"  GET {endpoint.path} <- {served}"
-
-
 def is_loopback(host: str) -> bool:
-    import ipaddress
 
     if host == "localhost":
         return True
@@ -60,7 +48,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
 
 def summary(runtime: Runtime | None, settings: Settings, url: str,
             access: AccessSettings) -> Iterator[str]:
@@ -77,9 +64,8 @@ def summary(runtime: Runtime | None, settings: Settings, url: str,
         ready = sum(r.qualified_table in runtime.ready for r in runtime.compiled.rollups)
         yield f"rollups:   {ready}/{len(runtime.compiled.rollups)} ready"
         yield f"endpoints: {len(runtime.model.endpoints)}"
-        yield from routing(runtime)
+        yield from endpoint_routing(runtime)
     yield f"listening: {url} (reload the model with SIGHUP or POST /v1/admin/reload)"
-
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -93,10 +79,8 @@ def _bind(host: str, port: int) -> socket.socket:
         raise SemanticError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
 
-
 def _access(settings: Settings, host: str, insecure: bool) -> AccessSettings:
     """The access control to serve with; refuses an open non-loopback address."""
-    from server.auth.settings import config_path, load_access_settings
 
     access = load_access_settings(config_path(settings.model_path))
     if not access.enabled and not is_loopback(host):
@@ -109,12 +93,10 @@ def _access(settings: Settings, host: str, insecure: bool) -> AccessSettings:
         logger.warning("serving on %s WITHOUT access control (--insecure)", host)
     return access
 
-
 def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtime | None]:
     """The app, its model compiling against the warehouse in the background. Waits for that
     to refuse a model the warehouse contradicts (unknown columns, ...), but a ClickHouse
     server silent for longer than the connect timeout does not hold up listening."""
-    from server.app import create_app
 
     model = load_model(settings.model_path)
     check_offline(model)
@@ -136,7 +118,6 @@ def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtim
                        "until the model is compiled)", settings.location, limits.connect_timeout)
     return app, attempt.runtime
 
-
 def _reload_on_signal(state: State) -> None:
     def reload(signum: int, frame: object) -> None:
         try:
@@ -149,12 +130,9 @@ def _reload_on_signal(state: State) -> None:
 
     signal.signal(signal.SIGHUP, reload)
 
-
 def _run(app: Litestar, settings: Settings, args: argparse.Namespace,
          started: Callable[[str], None]) -> int:
     import uvicorn
-
-    from server.http.protocol import CoalescingHttpToolsProtocol
 
     sock = _bind(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -186,6 +164,62 @@ def _run(app: Litestar, settings: Settings, args: argparse.Namespace,
     sys.stderr.flush()
     os._exit(0)
 
+class ModelWatcher:
+    """The loop of ``semantic dev``: poll the model file; on every save validate it, print the
+    plan, apply it, switch, and say what now serves each endpoint."""
+
+
+    def __init__(self, state: State, settings: Settings, url: str, stop: threading.Event,
+                 poll: float = 0.5) -> None:
+        self.state = state
+        self.path = settings.model_path
+        self.url = url
+        self.stop = stop
+        self.poll = poll
+        self.seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def run(self) -> None:
+        while not self.stop.wait(self.poll):
+            stamp = self._stamp()
+            if stamp is None or stamp == self.seen:
+                continue
+            self.seen = stamp
+            try:
+                self.changed()
+            except ModelError as exc:
+                print_issues(exc)
+                warn("still serving the last good model")
+            except SemanticError as exc:
+                warn(f"error: {exc.message}; still serving the last good model")
+
+    def changed(self) -> None:
+        """Validate, plan, apply and switch; raise ``ModelError`` on a broken model."""
+
+        say(f"{self.path} changed: validating")
+        model = load_model(self.path)
+        check_offline(model)
+        warehouse = self.state.warehouse
+        compiled = compile_against(model, warehouse)
+        say("plan:")
+        for step in migration_steps(compiled, warehouse, keep_unused=False):
+            say(f"  {step.action:8} {step.table}: {step.detail}")
+        started = time.perf_counter()
+        self.state.apply(keep_unused=False, report=lambda line: say(f"  {line}"))
+        runtime = self.state.runtime()
+        ready = sum(r.qualified_table in runtime.ready for r in runtime.compiled.rollups)
+        say(f"applied in {time.perf_counter() - started:.1f} s: {ready}/"
+            f"{len(runtime.compiled.rollups)} rollups ready, {len(model.endpoints)} "
+            f"endpoint(s) at {self.url}")
+        for line in endpoint_routing(runtime):
+            say(line)
+
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     access = _access(settings, args.host, args.insecure)
@@ -199,9 +233,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     return _run(app, settings, args, started)
 
-
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
-    from server.cli.watch import ModelWatcher
 
     access = _access(settings, args.host, args.insecure)
     app, runtime = _start(settings, access)
@@ -220,30 +252,5 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         return _run(app, settings, args, started)
     finally:
         stop.set()
-
-
-def _add_serve_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default "
-                         f"{DEFAULT_HOST})")
-    command.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default "
-                         f"{DEFAULT_PORT}; 0 picks a free one)")
-    command.add_argument("--log-level", default="info", type=str.lower,
-                         choices=("debug", "info", "warning", "error"),
-                         help="lowest level logged (default info: one line per request; warning "
-                         "hides them); SEMANTIC_LOG_FORMAT=json logs JSON lines")
-    command.add_argument("--insecure", action="store_true", help="listen on a non-loopback "
-                         "address without access control (refused otherwise)")
-
-
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = commands.add_parser("serve", help="run the HTTP API")
-    _add_serve_arguments(serve)
-    dev = commands.add_parser("dev", help="run the HTTP API and watch the model file: on every "
-                              "save validate it, show the plan, apply it and switch (errors "
-                              "are printed and the last good model keeps serving)")
-    _add_serve_arguments(dev)
-    dev.add_argument("--poll", type=float, default=0.5, help="seconds between checks of the "
-                     "model file (default 0.5)")
-
 
 COMMANDS = {"serve": cmd_serve, "dev": cmd_dev}

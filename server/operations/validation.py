@@ -9,18 +9,16 @@ report says that those checks did not run, never a bare "ok".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from engine.model.expressions import check_expressions
 from semantic.errors import ModelError
 from semantic.model import Model
+from server.runtime.compile import compile_against
 from server.warehouse.availability import WarehouseUnavailable
-
-if TYPE_CHECKING:
-    from server.warehouse.statements import Warehouse
+from server.warehouse.statements import Warehouse
 
 WAREHOUSE_CHECKS = ("tables and columns", "types", "every expression evaluated on a sample of "
                     "its source")
-
 
 @dataclass(frozen=True, slots=True)
 class Validation:
@@ -45,25 +43,20 @@ class Validation:
         return {"status": "ok", "summary": self.summary, "checked_against": self.checked_against,
                 "reason": self.reason, "warnings": self.warnings}
 
-
 def model_summary(model: Model) -> str:
     rollups = sum(len(s.rollups) for s in model.sources)
     return (f"{len(model.sources)} source(s), {rollups} rollup(s), "
             f"{len(model.endpoints)} endpoint(s)")
 
-
 def check_offline(model: Model) -> None:
     """The checks that need no warehouse: SQL parses, metric references, cycles."""
-    from engine.model.expressions import check_expressions
 
     issues = check_expressions(model, {})
     if issues:
         raise ModelError(issues)
 
-
 def validate_model(model: Model, warehouse: Warehouse | None, location: str = "") -> Validation:
     """Every check; the warehouse ones are skipped (and said so) when it is unavailable."""
-    from server.runtime.compile import compile_against
 
     check_offline(model)
     warned = len(model.warnings)

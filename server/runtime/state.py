@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from semantic.errors import SemanticError
 from semantic.model import Model
 from server.limits import Limits, load_limits
+from server.operations.apply import apply_model, apply_summary
 from server.operations.validation import check_offline
 from server.runtime.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_STALENESS, ResultCache
 from server.runtime.compile import compile_against
@@ -25,7 +26,6 @@ logger = logging.getLogger(__name__)
 #: seconds between two attempts to compile the model after one failed
 RETRY_COMPILE_SECONDS = 1.0
 
-
 @dataclass(slots=True)
 class _Attempt:
     """One background attempt to compile the model against the warehouse."""
@@ -34,7 +34,6 @@ class _Attempt:
     runtime: Runtime | None = None
     error: SemanticError | None = None
     finished_at: float = 0.0
-
 
 class State:
     """What the app keeps between requests: the warehouse and the (lazily) compiled runtime.
@@ -177,7 +176,6 @@ class State:
         """``semantic apply`` inside the server: build the new rollups while the current ones
         keep serving, switch to the new model, then drop what it no longer uses. Returns the
         log and its summary line."""
-        from server.operations.apply import apply_model, apply_summary
 
         if self._load is None:
             raise SemanticError("this server was started without a model file to apply")

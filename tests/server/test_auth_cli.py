@@ -12,7 +12,8 @@ import pytest
 
 from server.auth.keys import KeyStore
 from server.auth.settings import SettingsError, config_path, load_access_settings
-from server.cli import _is_loopback, main
+from server.cli import main
+from server.cli.serving import is_loopback as _is_loopback
 from tests.server.test_cli import ROOT, semantic
 
 
