@@ -30,11 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.model.compiler import SourceTypes, compile_model  # noqa: E402
+from engine.query.fields import parse_query  # noqa: E402
 from engine.query.limits import QueryLimits  # noqa: E402
 from engine.serving.plan import RollupStats  # noqa: E402
 from engine.serving.router import plan_query  # noqa: E402
 from semantic import load_model  # noqa: E402
-from server.service.schemas import decode_query, to_query  # noqa: E402
+from server.service.queries import decode_request  # noqa: E402
 
 #: the reference table's types (SCENARIO.md), so no warehouse is needed
 TYPES = SourceTypes(
@@ -91,9 +92,9 @@ def measure(shape: Callable[[int], dict[str, Any]], n: int, repeat: int) -> floa
     try:
         for _ in range(repeat):
             started = time.perf_counter()
-            request = decode_query(body)
+            query = parse_query(decode_request(body), UNLIMITED, lambda _: "events")
             # memo=None: each run renders its SQL, which a repeated shape would skip
-            plan_query(source, to_query(request, "events", UNLIMITED), ready, memo=None)
+            plan_query(source, query, ready, memo=None)
             best = min(best, time.perf_counter() - started)
     finally:
         gc.enable()

@@ -14,7 +14,8 @@ from datetime import datetime
 
 from engine.dialect.render import RenderMemo, render
 from engine.model.compiler import CompiledRollup, CompiledSource
-from engine.query.request import Query, normalize_query
+from engine.query.normalize import normalize_query
+from engine.query.request import Query
 from engine.serving.costs import (
     EDGE_DEPTH,
     RAW_MARGIN,
@@ -110,18 +111,18 @@ RENDERED = RenderMemo()
 
 
 def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupStats],
-               force_raw: bool = False, now: datetime | None = None,
+               now: datetime | None = None,
                memo: RenderMemo | None = RENDERED) -> Plan:
     """Plan a query: validate it, pick the tables, build the SQL.
 
     ``ready`` maps complete rollup tables (``db.table``) to their size; rollups missing from it
     are never used. It may also give the source table's size, which prices raw pieces.
-    ``force_raw`` skips rollups (for comparisons and benchmarks). ``now`` anchors relative
+    ``query.force_raw`` skips rollups (for comparisons and benchmarks). ``now`` anchors relative
     time ranges. ``memo`` holds the text of statements rendered before, by shape (None:
     render every time).
     """
     query = normalize_query(source, query, now)
-    pieces, candidates = choose_pieces(source, query, {} if force_raw else ready)
+    pieces, candidates = choose_pieces(source, query, {} if query.force_raw else ready)
     assert query.limit is not None
     fetch_limit = query.limit + 1  # one extra row tells the caller the answer was truncated
     builder = SqlBuilder(source, query)

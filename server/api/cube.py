@@ -24,7 +24,6 @@ from litestar.params import RawBody
 from engine.query.request import QueryError
 from engine.serving.plan import Plan
 from semantic.errors import SemanticError
-from server.api.query import explain_plan
 from server.auth.principal import current_access
 from server.cube.members import Cubes
 from server.cube.meta import cube_meta
@@ -38,6 +37,7 @@ from server.runtime.cache import Cached
 from server.runtime.compiled import Answer, Runtime
 from server.runtime.state import State
 from server.service.answers import CACHE_HEADER, current_runtime, serve_answer
+from server.service.queries import explain_plan
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def route_handlers(state: State) -> list[Router]:
         def render(answer: Answer) -> bytes:
             return encode([answer.count, answer.truncated])
 
-        cached, _ = await serve_answer(state, "cube-total", query, False, render)
+        cached, _ = await serve_answer(state, "cube-total", query, render)
         count, truncated = msgspec.json.decode(cached.body)
         if truncated:
             raise QueryError("total", f"'total' counts at most {limits.rows} rows "
@@ -159,7 +159,7 @@ def route_handlers(state: State) -> list[Router]:
             return encode(result_object(translated, query_type, data, _now_text(),
                                         _used(plan), explain_plan(plan), total))
 
-        return await serve_answer(state, shape, translated.query, False, render, route="cube")
+        return await serve_answer(state, shape, translated.query, render, route="cube")
 
     async def load(raw: object, multi: object) -> Response[bytes]:
         _, query_type, translated = await translated_for(raw)

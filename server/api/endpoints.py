@@ -109,12 +109,12 @@ def _endpoint_handler(state: State) -> HTTPRouteHandler:
             if answer_format is not JSON_FORMAT:
                 endpoint = found.endpoint
                 return await serve_formatted(
-                    state, endpoint, found.query, False, answer_format, download=endpoint.path,
+                    state, endpoint, found.query, answer_format, download=endpoint.path,
                     fields=[(f.name, f.member.name) for f in endpoint.fields],
                     route=endpoint.path)
             # the path tells apart the bodies of endpoints asking the same query (a reloaded
             # model is a new runtime, which drops every cached answer)
-            cached, hit = await serve_answer(state, found.path, found.query, False,
+            cached, hit = await serve_answer(state, found.path, found.query,
                                              found.render, route=found.path)
         except QueryError as exc:
             raise QueryError(_parameter_field(exc.field, found.origins), exc.message) from None

@@ -13,15 +13,12 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
-from engine.query.request import Filter, Order, Query, QueryError
+from engine.query.request import QueryError
 from semantic.suggest import did_you_mean, shown
 from server.http.responses import TABLE_HEADER, json_response
-from server.http.serialize import json_value
-from server.observability.requests import note_answer
 from server.runtime.state import State
+from server.service.values import DEFAULT_LIMIT, dimension_values
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 PARAMETERS = ("limit", "contains")
 
 
@@ -34,28 +31,6 @@ def _limit(text: str | None) -> int:
         raise QueryError("limit", f"limit must be an integer, not '{shown(text)}'") from None
     return limit
 
-
-def dimension_values(state: State, source_name: str | None, dimension: str, limit: int,
-                     contains: str | None = None) -> dict[str, Any]:
-    """The distinct values of a dimension (sorted, at most ``limit``, those containing
-    ``contains``) as the route answers them; the caller's row-level security applies."""
-    runtime = state.runtime()
-    source = runtime.compiled.sources[runtime.source_name(source_name)]
-    if dimension not in source.dimensions:
-        known = list(source.dimensions)
-        raise QueryError("dimension", f"unknown dimension '{shown(dimension)}'"
-                         f"{did_you_mean(dimension, known)}; known: {', '.join(known)}")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryError("limit", f"limit must be from 1 to {MAX_LIMIT}")
-    filters = (Filter(dimension, "contains", (contains,)),) if contains else ()
-    query = Query(source=source.name, measures=(), dimensions=(dimension,),
-                  filters=filters, order=(Order(dimension, False),), limit=limit)
-    plan = runtime.plan(query)
-    answer = runtime.run(plan)
-    note_answer(plan.tables, len(answer.rows))
-    return {"source": source.name, "dimension": dimension,
-            "values": [json_value(row[dimension]) for row in answer.rows],
-            "truncated": answer.truncated, "table": plan.table}
 
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:

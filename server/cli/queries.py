@@ -9,15 +9,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from engine.query.fields import parse_query
 from semantic import load_model
 from semantic.errors import SemanticError
 from semantic.model import Model
-from server.api.query import answer_body, explain_plan
 from server.cli.arguments import FILTER_HELP
 from server.cli.common import open_warehouse, running_server
 from server.cli.output import say
 from server.runtime.compiled import Runtime
-from server.service.schemas import decode_query, to_query
+from server.service.queries import answer_body, decode_request, explain_plan
 from server.settings import Settings
 
 #: CLI filter syntax, longest symbols first: MEMBER<op>VALUE[,VALUE...]
@@ -92,12 +92,11 @@ def _local(body: dict[str, Any], settings: Settings, model: Model,
            explain: bool) -> dict[str, Any]:
     """What ``/v1/query`` (or ``/v1/explain``) would answer, computed in this process."""
 
-    request = decode_query(json.dumps(body).encode())
     warehouse = open_warehouse(settings)
     try:
         runtime = Runtime.start(model, warehouse)
-        source = runtime.source_name(request.source)
-        plan = runtime.plan(to_query(request, source), force_raw=request.force_raw)
+        plan = runtime.plan(parse_query(decode_request(json.dumps(body).encode()),
+                                        source_name=runtime.source_name))
         answer: dict[str, Any] = explain_plan(plan) if explain else \
             answer_body(runtime.run(plan))
         return answer

@@ -16,14 +16,15 @@ from typing import Any, Protocol
 import msgspec
 from anyio import to_thread
 
-from engine.query.request import QueryError
+from engine.query.fields import parse_query
+from engine.query.request import Query, QueryError
 from semantic.errors import FieldError, SemanticError
-from server.api.query import estimate_plan, explain_plan, model_meta, render_answer
-from server.api.values import DEFAULT_LIMIT, dimension_values
 from server.client import Client
+from server.runtime.compiled import Runtime
 from server.runtime.state import State
 from server.service.answers import current_runtime, serve_answer
-from server.service.schemas import QueryRequest, decode_query, to_query
+from server.service.queries import explain_query, model_meta, render_answer
+from server.service.values import DEFAULT_LIMIT, dimension_values
 
 
 class RemoteError(SemanticError):
@@ -63,37 +64,28 @@ class StateBackend:
     def __init__(self, state: State) -> None:
         self.state = state
 
-    def _request(self, body: dict[str, Any]) -> QueryRequest:
-        """The body decoded as ``/v1/query`` decodes it, within the same size limit."""
+    def _query(self, body: dict[str, Any], runtime: Runtime) -> Query:
+        """The body read as ``/v1/query`` reads it, within the same size limit."""
         encoded = msgspec.json.encode(body)
         limit = self.state.limits.body_bytes
         if len(encoded) > limit:
             raise QueryError("body", f"the query is larger than {limit} bytes; set "
                              "SEMANTIC_MAX_QUERY_BODY_BYTES to allow more")
-        return decode_query(encoded)
+        return parse_query(body, self.state.limits.query, runtime.source_name)
 
     async def meta(self) -> dict[str, Any]:
         return await to_thread.run_sync(model_meta, self.state)
 
     async def query(self, body: dict[str, Any]) -> dict[str, Any]:
-        request = self._request(body)
         runtime = await current_runtime(self.state)
-        source = runtime.source_name(request.source)
-        cached, _ = await serve_answer(self.state, "query",
-                                       to_query(request, source, self.state.limits.query),
-                                       request.force_raw, render_answer)
+        cached, _ = await serve_answer(self.state, "query", self._query(body, runtime),
+                                       render_answer)
         answer: dict[str, Any] = json.loads(cached.body)
         return answer
 
     def _explain(self, body: dict[str, Any]) -> dict[str, Any]:
-        request = self._request(body)
         runtime = self.state.runtime()
-        source = runtime.source_name(request.source)
-        plan = runtime.plan(to_query(request, source, self.state.limits.query),
-                            force_raw=request.force_raw)
-        explained = explain_plan(plan)
-        explained["estimate"] = estimate_plan(runtime, plan)
-        return explained
+        return explain_query(runtime, self._query(body, runtime))
 
     async def explain(self, body: dict[str, Any]) -> dict[str, Any]:
         return await to_thread.run_sync(self._explain, body)

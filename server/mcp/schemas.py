@@ -1,59 +1,30 @@
 """JSON Schemas of the MCP tools' arguments and structured answers.
 
-The query tools take exactly a ``/v1/query`` body (the schema of the OpenAPI document, made
-self-contained). The schemas describe; the arguments are checked by the same code as the HTTP
-API, so an error names the field the same way.
+The query tools take exactly a ``/v1/query`` body (the request schema of
+``engine.query.fields``, as the OpenAPI document has it, self-contained). The schemas describe;
+the arguments are read by the same code as the HTTP API's, so an error names the field the
+same way.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from engine.query.limits import QueryLimits
-from server.openapi.components import (
+from engine.query.fields import (
     NULLABLE_STRING,
     Schema,
+    Vocabulary,
     filter_schema,
-    query_schema,
+    request_schema,
 )
+from engine.query.limits import QueryLimits
 
 MEMBER_KINDS = ("dimensions", "measures", "metrics")
 STRINGS: Schema = {"type": "array", "items": {"type": "string"}}
 
 
-def _local_refs(schema: Any) -> Any:
-    """``#/components/schemas/X`` references as ``#/$defs/X`` (a tool schema stands alone)."""
-    if isinstance(schema, dict):
-        return {key: f"#/$defs/{value.rsplit('/', 1)[1]}" if key == "$ref" else
-                _local_refs(value) for key, value in schema.items()}
-    if isinstance(schema, list):
-        return [_local_refs(item) for item in schema]
-    return schema
-
-
 def query_input(limits: QueryLimits) -> Schema:
     """A ``/v1/query`` body, any member names (``list_members`` lists them)."""
-    schema: Schema = _local_refs(query_schema([], [], [], limits))
-    properties = schema["properties"]
-    properties["source"] = {**NULLABLE_STRING,
-                            "description": "the source; needed when the model has several"}
-    notes = {
-        "measures": "measures and metrics to compute (names from list_members)",
-        "dimensions": "dimensions to group by; the time column needs a grain",
-        "grain": "buckets the time column, returned under its own name",
-        "filters": "all must hold: {\"member\", \"op\", \"value\"|\"values\"} (op: eq, ne, in, "
-                   "not_in, gt, gte, lt, lte, contains, starts_with, is_null, is_not_null) or "
-                   "{\"and\": [...]} / {\"or\": [...]}; a measure filters groups (HAVING)",
-        "time_range": "{\"from\", \"to\"} half-open [from, to), e.g. {\"from\": \"2026-03-01\", "
-                      "\"to\": \"2026-03-08\"}, or relative: 'last 7 days', 'this month', ...",
-        "timezone": "IANA zone of buckets, dates and relative ranges (default: the source's)",
-        "order": "\"member\" or \"-member\" (descending); default: the dimensions ascending",
-        "limit": "rows to return (default 10000)",
-        "force_raw": "skip the rollups and read the raw table (for comparisons)",
-    }
-    for name, note in notes.items():
-        properties[name] = {**properties[name], "description": note}
-    schema["$defs"] = {"Filter": _local_refs(filter_schema([]))}
+    schema = request_schema(Vocabulary(limits=limits))
+    schema["$defs"] = {"Filter": filter_schema([])}
     return schema
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.query.fields import Vocabulary, request_schema
+from engine.query.fields import filter_schema as request_filter_schema
 from engine.query.limits import QueryLimits
-from semantic.model import FILTER_OPS, GRAINS
 from server.http.formats import FORMATS
 
 Schema = dict[str, Any]
@@ -42,70 +43,20 @@ ERROR = _object({
     }, required=("code", "message")),
 }, description="Every error answer.")
 
-def _names(names: list[str]) -> Schema:
-    return {"type": "string", "enum": names} if names else STRING
-
-
-def filter_schema(members: list[str]) -> Schema:
-    """A filter: a condition on one of ``members`` (a dimension: WHERE; a measure or metric:
-    HAVING), or an and/or group of filters."""
-    return {
-        "description": "A condition on a dimension (WHERE) or a measure (HAVING), or an and/or "
-                       "group of them.",
-        "oneOf": [
-            {"type": "object", "additionalProperties": False, "required": ["member"],
-             "properties": {
-                 "member": _names(members),
-                 "op": {"type": "string", "enum": list(FILTER_OPS)},
-                 "value": {"oneOf": [{"type": ["string", "number"]},
-                                     {"type": "array", "items": {"type": ["string", "number"]}}]},
-                 "values": {"type": "array", "items": {"type": ["string", "number"]}},
-             }},
-            {"type": "object", "additionalProperties": False, "required": ["and"],
-             "properties": {"and": {"type": "array", "items": ref("Filter")}}},
-            {"type": "object", "additionalProperties": False, "required": ["or"],
-             "properties": {"or": {"type": "array", "items": ref("Filter")}}},
-        ],
-    }
+FILTER_REF = "#/components/schemas/Filter"
 
 
 def query_schema(measures: list[str], dimensions: list[str], sources: list[str],
                  limits: QueryLimits) -> Schema:
-    """The query body; member names are the model's (``dimensions`` include time columns),
-    sizes the server's limits."""
-    returned = measures + dimensions
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "Measures by dimensions at a grain, filtered, over a time range.",
-        "properties": {
-            "measures": {"type": "array", "items": _names(measures)},
-            "dimensions": {"type": "array", "items": _names(dimensions)},
-            "grain": {"type": ["string", "null"], "enum": [*GRAINS, None]},
-            "filters": {"type": "array", "items": ref("Filter"), "maxItems": limits.filters},
-            "time_range": {"oneOf": [
-                {"type": "string", "description": "relative: today, 'last 7 days', ..."},
-                {"type": "object", "additionalProperties": False,
-                 "properties": {"from": NULLABLE_STRING, "to": NULLABLE_STRING}},
-                {"type": "null"},
-            ]},
-            "timezone": NULLABLE_STRING,
-            "order": {"type": "array", "maxItems": limits.order, "items": {"oneOf": [
-                {**_names(returned + [f"-{n}" for n in returned]),
-                 "description": "a returned member; '-' prefix for descending"},
-                {"type": "object", "additionalProperties": False, "required": ["member"],
-                 "properties": {"member": _names(returned),
-                                "direction": {"type": "string", "enum": ["asc", "desc"]}}},
-            ]}},
-            "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": limits.rows},
-            "offset": {"type": "integer", "minimum": 0, "maximum": limits.offset},
-            "source": {"type": ["string", "null"], "enum": [*sources, None]},
-            "force_raw": {"type": "boolean"},
-            "format": {"type": ["string", "null"], "enum": [*FORMATS, None],
-                       "description": "the answer's format (default json); the Accept header "
-                                      "can ask for it too"},
-        },
-    }
+    """The query body (``engine.query.fields``); member names are the model's (``dimensions``
+    include time columns), sizes the server's limits."""
+    return request_schema(Vocabulary(tuple(measures), tuple(dimensions), tuple(sources),
+                                     tuple(FORMATS), limits, FILTER_REF))
+
+
+def filter_schema(members: list[str]) -> Schema:
+    """A filter on one of ``members``, or an and/or group of filters."""
+    return request_filter_schema(members, FILTER_REF)
 
 
 TIME_RANGE = {"type": ["object", "null"], "properties": {

@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from sqlglot import exp
@@ -236,7 +236,7 @@ def verify_model(compiled: CompiledModel, warehouse: Warehouse,
                           limit=1, timezone=source.timezone)
             served = plan_query(source, query, {rollup.qualified_table: stats})
             assert served.rollup is rollup, served.candidates
-            raw = plan_query(source, query, {}, force_raw=True)
+            raw = plan_query(source, replace(query, force_raw=True), {})
             got = warehouse.query(_unlimited(served), served.parameters).rows
             expected = warehouse.query(_unlimited(raw), raw.parameters).rows
             width = len(dimensions)

@@ -1,9 +1,9 @@
 """``semantic validate``: every check that needs no warehouse, then the ones that do.
 
 Structure, names and references (``semantic``) and the SQL of every expression, metric
-references and cycles (``engine.model.expressions``) always run. Columns, types and the evaluation of
-every expression on a sample of the source need the warehouse; when it cannot be reached the
-report says that those checks did not run, never a bare "ok".
+references and cycles (``engine.model.expressions``) always run. Columns, types and the
+evaluation of every expression on a sample of the source need the warehouse; when it cannot be
+reached the report says that those checks did not run, never a bare "ok".
 """
 
 from __future__ import annotations

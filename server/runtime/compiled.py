@@ -16,7 +16,8 @@ from engine.model.compiler import (
     CompiledModel,
     CompiledRollup,
 )
-from engine.query.request import Query, QueryError, normalize_query
+from engine.query.normalize import normalize_query
+from engine.query.request import Query, QueryError
 from engine.query.security import Access, secure_query
 from engine.rollups.migration import READY
 from engine.serving.plan import Plan, RollupStats
@@ -163,7 +164,7 @@ class Runtime:
                              f"{did_you_mean(requested, names)}; known: {', '.join(names)}")
         return requested
 
-    def plan(self, query: Query, force_raw: bool = False, now: datetime | None = None,
+    def plan(self, query: Query, now: datetime | None = None,
              access: Access | None = None, secured: bool = False) -> Plan:
         """Plan a query (relative time ranges resolved against ``now``, default: the clock);
         plans are cached by the query as asked (unless its range is relative to the clock) and
@@ -178,7 +179,7 @@ class Runtime:
             query = secure_query(self.compiled.sources[self.source_name(query.source)], query,
                                  access)
         relative = query.time_range is not None and query.time_range.relative is not None
-        asked = None if relative else (query, force_raw)
+        asked = None if relative else query
         try:
             cached = self._plans.get(asked) if asked is not None else None
         except TypeError:  # an unhashable filter value, which validation rejects below
@@ -187,12 +188,12 @@ class Runtime:
             return cached
         source = self.compiled.sources[self.source_name(query.source)]
         normalized = normalize_query(source, query, now)
-        key = (normalized, force_raw)
+        key = normalized
         with self._lock:
             ready = self.ready
             plan = self._plans.get(key)
         if plan is None:
-            plan = plan_query(source, normalized, ready, force_raw=force_raw)
+            plan = plan_query(source, normalized, ready)
         if _weight(plan) > PLAN_CACHE_MAX_BYTES:
             return plan
         with self._lock:
@@ -213,7 +214,7 @@ class Runtime:
             query = secure_query(source, query, access)
         return normalize_query(source, query, now)
 
-    def cached_plan(self, query: Query, force_raw: bool = False,
+    def cached_plan(self, query: Query,
                     secured: bool = False) -> Plan | None:
         """The plan of a query asked before (absolute range), without planning: a dict
         lookup, cheap enough for the event loop (``secured`` as for ``plan``)."""
@@ -222,7 +223,7 @@ class Runtime:
             query = secure_query(self.compiled.sources[self.source_name(query.source)], query,
                                  access)
         try:
-            return self._plans.get((query, force_raw))
+            return self._plans.get(query)
         except TypeError:
             return None
 

@@ -1,13 +1,14 @@
-"""The answering path shared by ``/v1/query`` and the generated endpoints.
+"""The answering path shared by ``/v1/query``, the generated endpoints, the Cube API and MCP.
 
 On the event loop: the plan of a query asked before (a dict lookup) and the result cache (a
 dict lookup), so a repeated query is answered without leaving the loop. The first planning of
-a query runs on a worker thread; the query of a miss runs where ``server.runtime.dispatch`` places it
-(in place for a lone request on a cheap plan, else on a worker thread).
+a query runs on a worker thread; the query of a miss runs where ``server.runtime.dispatch``
+places it (in place for a lone request on a cheap plan, else on a worker thread).
 
-A miss on a query over an aligned time range (``engine.serving.slices``) is cut from the answer to the
-same query over all time, kept in the result cache beside the encoded answers (at the same data
-version, so never stale) when that answer is read from rollups alone, cheaply, and is complete.
+A miss on a query over an aligned time range (``engine.serving.slices``) is cut from the answer
+to the same query over all time, kept in the result cache beside the encoded answers (at the
+same data version, so never stale) when that answer is read from rollups alone, cheaply, and is
+complete.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def current_runtime(state: State) -> Runtime:
     return runtime
 
 
-async def serve_answer(state: State, shape: Hashable, query: Query, force_raw: bool,
+async def serve_answer(state: State, shape: Hashable, query: Query,
                        render: Callable[[Answer], bytes],
                        route: str | None = None) -> tuple[Cached, bool]:
     """The encoded answer to ``query`` (``render`` encodes a fresh one) and whether it was a
@@ -51,18 +52,18 @@ async def serve_answer(state: State, shape: Hashable, query: Query, force_raw: b
     names the answer in the request log."""
     runtime = await current_runtime(state)
     cache = state.cache
-    plan = runtime.cached_plan(query, force_raw)
+    plan = runtime.cached_plan(query)
     found: Cached | None = None
     hit = False
-    if plan is None and cache.enabled and not force_raw and _may_cut(query):
+    if plan is None and cache.enabled and not query.force_raw and _may_cut(query):
         # a query not planned before may be a range of a whole answer kept: cut on the loop
         found, hit = _unplanned(runtime, cache, shape, query, render)
     if found is None:
         if plan is None:
-            plan = await to_thread.run_sync(runtime.plan, query, force_raw)
+            plan = await to_thread.run_sync(runtime.plan, query)
         # the normalized query: resolved range and zone, limits, and every filter added
         # before planning (row-level security included)
-        key = (shape, plan.query, force_raw)
+        key = (shape, plan.query)
         found = cache.get(key)
         hit = found is not None
         if found is None:
@@ -70,13 +71,13 @@ async def serve_answer(state: State, shape: Hashable, query: Query, force_raw: b
 
             def compute() -> Cached:
                 answer = None
-                if cache.enabled and not force_raw:
+                if cache.enabled and not planned.query.force_raw:
                     answer = cut_answer(runtime, cache, planned)
                 return _encoded(render, answer or runtime.run(planned))
 
             found = await state.dispatcher.run(runs_in_place(plan),
                                                lambda: cache.fetch(key, compute))
-    count_answer(found.source, found.rollup, force_raw)
+    count_answer(found.source, found.rollup, query.force_raw)
     note_answer(found.tables, found.rows, route=route)
     return found, hit
 
@@ -121,7 +122,7 @@ def _unplanned(runtime: Runtime, cache: ResultCache, shape: Hashable, query: Que
     query, or cut from a kept whole answer (then stored); (None, False) otherwise. Normalizing
     costs a fraction of planning, and neither needs a thread."""
     normalized = runtime.normalized(query)
-    key = (shape, normalized, False)
+    key = (shape, normalized)
     found = cache.get(key)
     if found is not None:
         return found, True

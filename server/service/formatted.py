@@ -115,7 +115,7 @@ async def _rest(head: list[bytes],
         yield item
 
 
-async def serve_formatted(state: State, shape: Hashable, query: Query, force_raw: bool,
+async def serve_formatted(state: State, shape: Hashable, query: Query,
                           answer_format: Format, download: str,
                           fields: Sequence[tuple[str, str]] | None = None,
                           route: str | None = None) -> Response[bytes] | Stream:
@@ -124,10 +124,10 @@ async def serve_formatted(state: State, shape: Hashable, query: Query, force_raw
     ``shape`` and ``route`` as for ``serve_answer``."""
     assert answer_format.clickhouse is not None
     runtime = await current_runtime(state)
-    plan = runtime.cached_plan(query, force_raw)
+    plan = runtime.cached_plan(query)
     if plan is None:
-        plan = await to_thread.run_sync(runtime.plan, query, force_raw)
-    key = ((shape, answer_format.name), plan.query, force_raw)
+        plan = await to_thread.run_sync(runtime.plan, query)
+    key = ((shape, answer_format.name), plan.query)
     found = state.cache.get(key)
     headers = {TABLE_HEADER: plan.table, CACHE_HEADER: "hit" if found else "miss",
                "Vary": "Accept"}
@@ -136,7 +136,7 @@ async def serve_formatted(state: State, shape: Hashable, query: Query, force_raw
     media_type = answer_format.media_type  # Litestar adds "; charset=utf-8" to text/csv
     rollup = plan.rollup.name if plan.rollup else None
     if found is not None:
-        _count(plan.query.source or "", rollup, force_raw, plan.tables, route)
+        _count(plan.query.source or "", rollup, query.force_raw, plan.tables, route)
         return Response(content=found.body, media_type=media_type, headers=headers)
     version = state.cache.miss()
     statement = answer_statement(plan, runtime.compiled.sources[plan.query.source], fields)
@@ -148,7 +148,7 @@ async def serve_formatted(state: State, shape: Hashable, query: Query, force_raw
                   **FORMAT_SETTINGS.get(answer_format.name, {})})
     head = [csv_header(names)] if answer_format is CSV_FORMAT else []
     rest = await to_thread.run_sync(read_head, chunks, head)
-    _count(plan.query.source or "", rollup, force_raw, plan.tables, route)
+    _count(plan.query.source or "", rollup, query.force_raw, plan.tables, route)
     if rest is not None:
         return Stream(_rest(head, read_ahead(rest)), media_type=media_type, headers=headers)
     body = b"".join(head)

@@ -101,7 +101,7 @@ def test_planner_avg_served_from_sum_and_count() -> None:
 def test_planner_force_raw_and_parameters() -> None:
     query = Query("events", ("total_events",), ("region",),
                   filters=(Filter("region", "in", ("a", "b")),))
-    plan = plan_query(SOURCE, query, ALL_READY, force_raw=True)
+    plan = plan_query(SOURCE, replace(query, force_raw=True), ALL_READY)
     assert plan.rollup is None
     assert plan.parameters == {"p0": ["a", "b"]}
     assert "{p0: Array(String)}" in plan.sql and "'a'" not in plan.sql

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.dialect.render import RenderMemo, render
+from engine.query.normalize import MEASURE_OPS
 from engine.query.request import (
-    MEASURE_OPS,
     Filter,
     FilterGroup,
     FilterNode,
@@ -45,7 +45,7 @@ BREAKDOWN = Query("events", ("total_events",), ("region",), "day",
 
 def _plan(query: Query, memo: RenderMemo | None, ready: dict[str, RollupStats] = READY,
           force_raw: bool = False) -> Plan:
-    return plan_query(SOURCE, query, ready, force_raw=force_raw, now=NOW, memo=memo)
+    return plan_query(SOURCE, replace(query, force_raw=force_raw), ready, now=NOW, memo=memo)
 
 
 def _assert_same(memoized: Plan, plain: Plan) -> None:
@@ -188,7 +188,8 @@ class Asked:
     now: datetime
 
     def plan(self, ready: dict[str, RollupStats], memo: RenderMemo | None) -> Plan:
-        return plan_query(SOURCE, self.query, ready, self.force_raw, self.now, memo)
+        return plan_query(SOURCE, replace(self.query, force_raw=self.force_raw), ready, self.now,
+                          memo)
 
 
 def _shifted(time_range: TimeRange | None, days: int) -> TimeRange | None:

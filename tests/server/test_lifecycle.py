@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def test_apply_drops_unused_rollups_after_building(warehouse: Warehouse, databas
     query = Query("events", ("events",), ("region", "ts"), "week")
     plan = runtime.plan(query)
     assert plan.table == new_daily
-    assert runtime.run(plan).rows == runtime.run(runtime.plan(query, force_raw=True)).rows
+    assert runtime.run(plan).rows == runtime.run(runtime.plan(replace(query, force_raw=True))).rows
 
 
 def _rollup_rows(runtime: Runtime, query: Query) -> tuple[list[dict[str, object]], str]:
@@ -138,7 +139,7 @@ def test_apply_interrupted_at_every_statement_then_rerun_is_exact(
             runtime = Runtime.start(compiled.model, warehouse)
             for query in queries:  # served answers stay exact in the half-built state
                 served, _ = _rollup_rows(runtime, query)
-                raw = runtime.run(runtime.plan(query, force_raw=True)).rows
+                raw = runtime.run(runtime.plan(replace(query, force_raw=True))).rows
                 assert served == raw, (extra, crash_after, query)
         apply_model(compiled, warehouse)
         runtime = Runtime.start(compiled.model, warehouse)
@@ -146,7 +147,7 @@ def test_apply_interrupted_at_every_statement_then_rerun_is_exact(
         for query in queries:
             served, table = _rollup_rows(runtime, query)
             assert table != f"{database}.events", query
-            assert served == runtime.run(runtime.plan(query, force_raw=True)).rows
+            assert served == runtime.run(runtime.plan(replace(query, force_raw=True))).rows
         assert all(s.action == "keep" for s in migration_steps(compiled, warehouse))
 
 
@@ -188,7 +189,7 @@ def test_apply_with_a_concurrent_writer_counts_every_row_once(warehouse: Warehou
         for query in queries:
             served, table = _rollup_rows(runtime, query)
             assert table != f"{database}.events"
-            assert served == runtime.run(runtime.plan(query, force_raw=True)).rows, query
+            assert served == runtime.run(runtime.plan(replace(query, force_raw=True))).rows, query
 
 
 def test_backfill_reads_every_snapshot_part_even_if_a_merge_is_asked_for(
@@ -295,7 +296,7 @@ def test_verify_finds_drift_after_mutations_and_repair_restores_equality(
                       Query("events", ("events",), ("region", "ts"), "day")):
             served, table = _rollup_rows(runtime, query)
             assert table in tables.values()
-            assert served == runtime.run(runtime.plan(query, force_raw=True)).rows
+            assert served == runtime.run(runtime.plan(replace(query, force_raw=True))).rows
 
 
 def test_server_applies_a_changed_model_while_serving(warehouse: Warehouse, database: str,

@@ -10,7 +10,7 @@ rows, queried raw through a model without ``security:``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -93,7 +93,7 @@ accesses = st.lists(st.sampled_from(TENANTS), min_size=1, max_size=3, unique=Tru
 
 def _answer(runtime: Runtime, query: Query, force_raw: bool,
             access: Access | None = None) -> tuple[list[dict[str, object]], list[str]]:
-    plan = runtime.plan(query, force_raw=force_raw, access=access)
+    plan = runtime.plan(replace(query, force_raw=force_raw), access=access)
     used = [p.rollup.name for p in plan.pieces if p.rollup is not None]
     return runtime.run(plan).rows, used
 

@@ -1,0 +1,229 @@
+"""A query checked against its source and made ready to plan: names resolved, filter values
+read as their columns' types, measure conditions split off (HAVING), the time range resolved
+in its zone, order and limits filled in."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from engine.dialect.types import time_span
+from engine.model.compiler import CompiledSource
+from engine.query.request import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    Filter,
+    FilterGroup,
+    FilterNode,
+    Interval,
+    Order,
+    Query,
+    QueryError,
+)
+from engine.query.values import measure_value, typed_value
+from engine.time.ranges import parse_instant, resolve_relative
+from engine.time.zones import zone as load_zone
+from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
+from semantic.suggest import did_you_mean, shown
+
+#: operators that compare a measure's value (HAVING)
+MEASURE_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte",
+                                "is_null", "is_not_null")
+#: operators of string dimensions: ``contains``/``starts_with`` (case-sensitive, literal) and
+#: ``ilike``/``not_ilike`` (a LIKE pattern, ignoring case: ClickHouse's ``ilike``)
+STRING_OPS: tuple[str, ...] = ("contains", "starts_with", "ilike", "not_ilike")
+
+
+
+
+def _check_names(names: tuple[str, ...], known: list[str], field_name: str, kind: str) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name not in known:
+            raise QueryError(f"{field_name}[{index}]", f"unknown {kind} '{shown(name)}'"
+                             f"{did_you_mean(name, known)}; known: {', '.join(known)}")
+        if name in seen:
+            raise QueryError(f"{field_name}[{index}]", f"{kind} '{name}' is listed twice")
+        seen.add(name)
+
+
+def _is_string_type(type_name: str) -> bool:
+    base = type_name
+    while base.startswith(("Nullable(", "LowCardinality(")):
+        base = base[base.index("(") + 1:-1]
+    return base in ("String",) or base.startswith("FixedString(")
+
+
+def _check_filter(source: CompiledSource, node: FilterNode,
+                  where: str) -> tuple[FilterNode, bool]:
+    """Validate one filter tree; return it with its values read as their columns' types, and
+    whether it is a measure (HAVING) condition."""
+    if isinstance(node, FilterGroup):
+        if node.op not in ("and", "or"):
+            raise QueryError(where, f"unknown filter group '{shown(node.op)}'; use 'and' or "
+                             "'or'")
+        if not node.items:
+            raise QueryError(f"{where}.{node.op}", f"an '{node.op}' group needs at least one "
+                             "filter")
+        checked = [_check_filter(source, item, f"{where}.{node.op}[{i}]")
+                   for i, item in enumerate(node.items)]
+        kinds = {aggregate for _, aggregate in checked}
+        if len(kinds) > 1:
+            raise QueryError(f"{where}.{node.op}", "a group cannot mix dimension filters and "
+                             "measure filters (which apply after aggregation); split them")
+        return FilterGroup(node.op, tuple(item for item, _ in checked)), kinds.pop()
+    time = source.time.name if source.time else None
+    if node.member == time:
+        raise QueryError(f"{where}.member", f"'{time}' is the time column: restrict it with "
+                         "'time_range' (absolute or relative, in 'timezone')")
+    aggregate = source.is_aggregate(node.member)
+    if not aggregate and node.member not in source.dimensions:
+        known = list(source.dimensions) + list(source.measures) + list(source.metrics)
+        raise QueryError(f"{where}.member", f"unknown member '{shown(node.member)}'"
+                         f"{did_you_mean(node.member, known)}; filter on a dimension or measure")
+    allowed = MEASURE_OPS if aggregate else FILTER_OPS
+    if node.op not in allowed:
+        hint = " (string operators apply to dimensions)" if node.op in STRING_OPS else ""
+        raise QueryError(f"{where}.op", f"unknown operator '{shown(node.op)}'{hint}"
+                         f"{did_you_mean(node.op, allowed)}; use one of {', '.join(allowed)}")
+    if node.op in STRING_OPS and not _is_string_type(source.dimensions[node.member].type):
+        raise QueryError(f"{where}.op", f"'{node.op}' needs a string dimension; "
+                         f"'{node.member}' is {source.dimensions[node.member].type}")
+    if node.op in NULLARY_OPS:
+        if node.values:
+            raise QueryError(f"{where}.value", f"operator '{node.op}' takes no value")
+    elif node.op in LIST_OPS:
+        if not node.values:
+            raise QueryError(f"{where}.value", f"operator '{node.op}' takes a non-empty list")
+    elif len(node.values) != 1:
+        raise QueryError(f"{where}.value", f"operator '{node.op}' takes exactly one value")
+    type_name = "String" if node.op in STRING_OPS or aggregate else \
+        source.dimensions[node.member].type
+    values = []
+    for index, value in enumerate(node.values):
+        at = f" (item {index})" if len(node.values) > 1 else ""
+        try:
+            values.append(measure_value(value) if aggregate else typed_value(value, type_name))
+        except ValueError as exc:
+            whose = "measure" if aggregate else "dimension"
+            raise QueryError(f"{where}.value", f"{whose} '{node.member}'{at}: {exc}") from None
+    if node.op in ("ilike", "not_ilike"):
+        pattern = str(values[0])
+        if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
+            # ClickHouse refuses such a pattern (CANNOT_PARSE_ESCAPE_SEQUENCE)
+            raise QueryError(f"{where}.value", "a LIKE pattern cannot end with a lone "
+                             "backslash, which escapes the next character; write \\\\ for "
+                             "a backslash")
+    return Filter(node.member, node.op, tuple(values)), aggregate
+
+
+def _resolve_interval(source: CompiledSource, query: Query, zone: ZoneInfo,
+                      now: datetime | None) -> Interval | None:
+    time_range = query.time_range
+    if time_range is None:
+        return query.interval  # None, or already resolved
+    if source.time is None:
+        raise QueryError("time_range", f"source '{source.name}' has no time column")
+    if time_range.relative is not None:
+        try:
+            relative = resolve_relative(time_range.relative, now or datetime.now(UTC), zone)
+        except ValueError as exc:
+            raise QueryError("time_range", str(exc)) from None
+        return _storable(source, relative, "time_range", "time_range")
+    bounds: list[datetime | None] = []
+    for name, text in (("from", time_range.start), ("to", time_range.end)):
+        if text is None:
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(parse_instant(text, zone))
+        except ValueError as exc:
+            raise QueryError(f"time_range.{name}", str(exc)) from None
+    start, end = bounds
+    if start is None and end is None:
+        raise QueryError("time_range", "give 'from', 'to' or both")
+    if start is not None and end is not None and start >= end:
+        raise QueryError("time_range.to", f"'to' ({shown(time_range.end)}) must be after "
+                         f"'from' ({shown(time_range.start)}); the range is [from, to)")
+    return _storable(source, (start, end), "time_range.from", "time_range.to")
+
+
+def _storable(source: CompiledSource, interval: Interval, start_field: str,
+              end_field: str) -> Interval:
+    """The range as far as the time column's type can hold instants: a start before the
+    first one is no bound at all (exactly: no stored time is earlier); a range past the
+    type's end, or ending before its start, is refused."""
+    assert source.time is not None
+    first, last = time_span(source.time.type)
+    start, end = interval
+    column = f"the time column '{source.time.name}' ({source.time.type})"
+    if start is not None and start >= last:
+        raise QueryError(start_field, f"the range starts at {start.isoformat()}, after the "
+                         f"last time {column} can hold ({last.isoformat()})")
+    if end is not None and end > last:
+        raise QueryError(end_field, f"the range ends at {end.isoformat()}, after the last "
+                         f"time {column} can hold ({last.isoformat()}); leave 'to' out for "
+                         "no end")
+    if end is not None and end <= first:
+        raise QueryError(end_field, f"the range ends at {end.isoformat()}, before the first "
+                         f"time {column} can hold ({first.isoformat()}): nothing can match")
+    return (None if start is not None and start < first else start), end
+
+
+def normalize_query(source: CompiledSource, query: Query, now: datetime | None = None) -> Query:
+    """Check a query against the source and fill defaults (time dimension, time zone, order,
+    limit); resolve its time range against ``now`` and split WHERE from HAVING filters.
+
+    Raises ``QueryError`` naming the offending field.
+    """
+    time = source.time.name if source.time else None
+    dimension_names = list(source.dimensions) + ([time] if time else [])
+    _check_names(query.measures, list(source.measures) + list(source.metrics), "measures",
+                 "measure")
+    _check_names(query.dimensions, dimension_names, "dimensions", "dimension")
+    if not query.measures and not query.dimensions:
+        raise QueryError("measures", "ask for at least one measure or dimension")
+    dimensions = query.dimensions
+    if query.grain is not None:
+        if query.grain not in GRAINS:
+            raise QueryError("grain", f"unknown grain '{shown(query.grain)}'"
+                             f"{did_you_mean(query.grain, GRAINS)}; use one of {', '.join(GRAINS)}")
+        if time is None:
+            raise QueryError("grain", f"source '{source.name}' has no time column to bucket")
+        if time not in dimensions:
+            dimensions = (*dimensions, time)
+    elif time is not None and time in dimensions:
+        raise QueryError("grain", f"dimension '{time}' is the time column: give a 'grain' "
+                         f"({', '.join(GRAINS)})")
+    timezone = query.timezone or source.timezone
+    try:
+        zone = load_zone(timezone)
+    except ValueError as exc:
+        raise QueryError("timezone", str(exc)) from None
+    interval = _resolve_interval(source, query, zone, now)
+    where: list[FilterNode] = []
+    having: list[FilterNode] = []
+    for index, node in enumerate((*query.filters, *query.having)):
+        checked, aggregate = _check_filter(source, node, f"filters[{index}]")
+        (having if aggregate else where).append(checked)
+    returned = list(dimensions) + list(query.measures)
+    ordered: set[str] = set()
+    for index, sort in enumerate(query.order):
+        if sort.member not in returned:
+            raise QueryError(f"order[{index}]", f"cannot order by '{shown(sort.member)}': it is "
+                             f"not returned{did_you_mean(sort.member, returned)}")
+        if sort.member in ordered:
+            raise QueryError(f"order[{index}]", f"'{sort.member}' is ordered by twice")
+        ordered.add(sort.member)
+    order = query.order or tuple(Order(name) for name in dimensions)
+    limit = DEFAULT_LIMIT if query.limit is None else query.limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise QueryError("limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
+    if isinstance(query.offset, bool) or not isinstance(query.offset, int) or \
+            not 0 <= query.offset <= MAX_OFFSET:
+        raise QueryError("offset", f"offset must be an integer from 0 to {MAX_OFFSET}")
+    return replace(query, dimensions=dimensions, order=order, limit=limit, timezone=timezone,
+                   filters=tuple(where), having=tuple(having), interval=interval,
+                   time_range=None, format=None)

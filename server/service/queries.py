@@ -1,0 +1,187 @@
+"""The query use cases every transport calls: read a request, answer it, explain it, and
+describe the model as the caller may see it.
+
+The HTTP routes, the MCP tools and the command line all go through here, so a request is read
+once (``engine.query.fields``), secured and normalized once (``Runtime.plan``), and answered
+by the same path (``server.service.answers``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from engine.dialect.system import explain_estimate
+from engine.model.compiler import CompiledMeasure
+from engine.query.fields import parse_query
+from engine.query.request import Query, QueryError
+from engine.serving.plan import Plan
+from semantic.errors import ModelError, SemanticError
+from semantic.model import Source
+from server.auth.principal import current_access
+from server.http.serialize import encode, json_rows, json_value
+from server.runtime.compiled import Answer, Runtime
+from server.runtime.state import State
+from server.service.meta_access import meta_for
+from server.service.model_outline import endpoints_meta, model_outline
+from server.warehouse.availability import WarehouseUnavailable
+
+
+def decode_request(body: bytes) -> object:
+    """A request body's JSON; errors name the body, in our own words."""
+    if not body.strip():
+        raise QueryError("body", "send a JSON object, e.g. {\"measures\": [\"total_events\"]}")
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.ValidationError:  # msgspec's only check on untyped JSON: number range
+        raise QueryError("body", "the body holds a number too large for a 64-bit float") from None
+    except msgspec.DecodeError as exc:
+        raise QueryError("body", f"the body is not valid JSON (UTF-8): {exc}") from None
+    except RecursionError:
+        raise QueryError("body", "the body is nested too deeply") from None
+
+
+def read_query(state: State, runtime: Runtime, body: bytes) -> Query:
+    """The query of a request body, read once: its source resolved, within the server's
+    limits."""
+    return parse_query(decode_request(body), state.limits.query, runtime.source_name)
+
+
+def explain_query(runtime: Runtime, query: Query) -> dict[str, Any]:
+    """``/v1/explain``: the plan of ``query`` and what it is expected to read."""
+    plan = runtime.plan(query)
+    explained = explain_plan(plan)
+    explained["estimate"] = estimate_plan(runtime, plan)
+    return explained
+
+
+def _range(plan: Plan) -> dict[str, Any] | None:
+    if plan.query.interval is None:
+        return None
+    start, end = plan.query.interval
+    return {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None}
+
+
+def _meta(answer: Answer) -> dict[str, Any]:
+    plan = answer.plan
+    return {
+        "table": plan.table,
+        "tables": list(plan.tables),
+        "rollup": plan.rollup.name if plan.rollup else None,
+        "source": plan.query.source,
+        "time_range": _range(plan),
+        "timezone": plan.query.timezone,
+        "rows": answer.count,
+        "truncated": answer.truncated,
+        "limit": plan.query.limit,
+        "elapsed_ms": round(answer.elapsed_ms, 3),
+        "columns": list(plan.columns),
+        "statistics": answer.stats.to_dict() if answer.stats else None,
+    }
+
+
+def answer_body(answer: Answer) -> dict[str, Any]:
+    """The ``/v1/query`` answer: rows and meta."""
+    return {"data": json_rows(answer.plan.columns, answer.values), "meta": _meta(answer)}
+
+
+def render_answer(answer: Answer) -> bytes:
+    """The ``/v1/query`` body of an answer, encoded."""
+    return encode(answer_body(answer))
+
+
+def _measure_meta(source: Source, compiled: CompiledMeasure) -> dict[str, Any]:
+    measure = source.measure(compiled.name)
+    assert measure is not None
+    return {
+        "name": compiled.name, "agg": measure.agg,
+        "sql": (compiled.argument.sql(dialect="clickhouse")
+                if compiled.argument is not None else None),
+        "filter": (compiled.condition.sql(dialect="clickhouse")
+                   if compiled.condition is not None else None),
+        "level": measure.level, "method": measure.method,
+        "exact": compiled.exact, "exactness": compiled.note,
+        "description": compiled.description,
+    }
+
+
+def explain_plan(plan: Plan) -> dict[str, Any]:
+    """Why a query is answered the way it is: tables, SQL and every candidate's verdict."""
+    return {
+        "table": plan.table,
+        "tables": list(plan.tables),
+        "rollup": plan.rollup.name if plan.rollup else None,
+        "sql": plan.sql,
+        "parameters": {k: json_value(v) for k, v in plan.parameters.items()},
+        "pieces": [p.to_dict(plan.raw_table) for p in plan.pieces],
+        "candidates": [c.to_dict() for c in plan.candidates],
+        "time_range": _range(plan),
+        "timezone": plan.query.timezone,
+    }
+
+
+def estimate_plan(runtime: Runtime, plan: Plan) -> dict[str, Any]:
+    """What the plan is expected to read, before running it: the planner's estimate of the
+    bytes (the chosen rollup's ``read_bytes``) and ClickHouse's ``EXPLAIN ESTIMATE`` of the
+    parts, rows and marks read per table (None if ClickHouse cannot estimate)."""
+    chosen = next((c for c in plan.candidates if c.chosen), None)
+    tables: list[dict[str, Any]] | None = None
+    try:
+        result = runtime.warehouse.query(explain_estimate(plan.statement), plan.parameters)
+        tables = [{"table": f"{db}.{table}", "parts": int(parts), "rows": int(rows),
+                   "marks": int(marks)} for db, table, parts, rows, marks in result.rows]
+    except SemanticError:
+        pass
+    return {"read_bytes": chosen.cost if chosen else None,
+            "rows": sum(t["rows"] for t in tables) if tables is not None else None,
+            "tables": tables}
+
+
+def model_meta(state: State) -> dict[str, Any]:
+    """The compiled model as the caller may see it (only the members its credential may
+    read); without one (ClickHouse unreachable since start-up), the model as validated,
+    marked ``compiled: false``."""
+    return meta_for(_whole_meta(state), current_access())
+
+
+def _whole_meta(state: State) -> dict[str, Any]:
+    try:
+        runtime = state.runtime()
+    except (WarehouseUnavailable, ModelError) as exc:
+        return model_outline(state.model, exc.message.splitlines()[0])
+    sources = []
+    for compiled in runtime.compiled.sources.values():
+        source = compiled.source
+        rollups = []
+        for rollup in compiled.rollups:
+            stats = runtime.ready.get(rollup.qualified_table)
+            rollups.append({
+                "name": rollup.name, "table": rollup.qualified_table, "grain": rollup.grain,
+                "dimensions": [d.name for _, d in rollup.dimensions],
+                "measures": list(rollup.measures), "ready": stats is not None,
+                "rows": stats.rows if stats else None, "bytes": stats.bytes if stats else None,
+            })
+        sources.append({
+            "name": source.name,
+            "description": source.description,
+            "table": source.table,
+            "time": ({"name": compiled.time.name, "type": compiled.time.type}
+                     if compiled.time else None),
+            "dimensions": [
+                {"name": d.name, "type": d.type, "sql": d.expression.sql(dialect="clickhouse"),
+                 "description": source.dimension(d.name).description  # type: ignore[union-attr]
+                 } for d in compiled.dimensions.values()
+            ],
+            "timezone": compiled.timezone,
+            "measures": [_measure_meta(source, m) for m in compiled.measures.values()],
+            "metrics": [
+                {"name": m.name, "sql": m.expression.sql(dialect="clickhouse"),
+                 "measures": list(m.leaves), "exact": m.exact, "exactness": m.note,
+                 "description": m.description} for m in compiled.metrics.values()
+            ],
+            "rollups": rollups,
+        })
+    return {"compiled": True, "sources": sources, "endpoints": endpoints_meta(runtime.model)}
+
+
