@@ -33,11 +33,11 @@ from server.explore import routes as explore
 from server.http.body_deadline import body_deadline_middleware
 from server.http.request_ids import request_id_middleware
 from server.http.responses import TABLE_HEADER, error_response
-from server.limits import Limits
 from server.observability.requests import observe_requests
 from server.runtime.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_STALENESS
 from server.runtime.compiled import Runtime
 from server.runtime.state import State
+from server.settings import Limits
 from server.warehouse.statements import Warehouse
 
 logger = logging.getLogger(__name__)

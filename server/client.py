@@ -19,9 +19,10 @@ from urllib.parse import urlencode
 
 from semantic.errors import FieldError, Issue, ModelError, SemanticError
 from semantic.location import Location
+from server.settings import API_KEY_VARIABLE, api_key
 
 SERVER_FILE = "server.json"
-API_KEY_VARIABLE = "SEMANTIC_API_KEY"
+
 
 
 @contextmanager
@@ -88,7 +89,7 @@ class Client:
         self.timeout = timeout
         #: the scope the calls need, named when the server refuses the credential
         self.scope = scope
-        self.api_key = os.environ.get(API_KEY_VARIABLE) or None
+        self.api_key = api_key()
 
     def call(self, method: str, path: str, body: bytes | None = None,
              content_type: str = "application/json",

@@ -1,12 +1,21 @@
-"""Settings from the environment, with the documented defaults (README, "Operations")."""
+"""Settings from the environment, with the documented defaults (docs/operations.md): the one
+module that reads ``os.environ`` (``SEMANTIC_*``, ``CLICKHOUSE_URL``).
+
+``OperatingLimits``: timeouts, pools and ingestion bounds; ``Limits``: how big one request may
+be (``SEMANTIC_MAX_*``, the table in docs/query-api.md#limits); ``Settings``: where the model,
+the data and ClickHouse are; ``access_environment`` and ``api_key``: what the access-control
+settings and the command line's client take from the environment.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from engine.query.limits import QueryLimits
+from engine.query.request import MAX_LIMIT, MAX_OFFSET
 from semantic.errors import SemanticError
 
 DEFAULT_MODEL = "metrics.yaml"
@@ -159,3 +168,79 @@ def load_settings(model_path: str | None = None) -> Settings:
         cache_bytes=int(os.environ.get("SEMANTIC_CACHE_BYTES", str(64 * 1024 * 1024))),
         cache_max_staleness=float(os.environ.get("SEMANTIC_CACHE_MAX_STALENESS", "1")),
     )
+
+
+#: bytes of a ``/v1/query`` or ``/v1/explain`` body
+DEFAULT_BODY_BYTES = 1024 * 1024
+
+#: environment variable -> QueryLimits field
+QUERY_SETTINGS: dict[str, str] = {
+    "SEMANTIC_MAX_MEMBERS": "members",
+    "SEMANTIC_MAX_FILTERS": "filters",
+    "SEMANTIC_MAX_FILTER_DEPTH": "filter_depth",
+    "SEMANTIC_MAX_ORDER": "order",
+    "SEMANTIC_MAX_LIST_VALUES": "list_values",
+    "SEMANTIC_MAX_ROWS": "rows",
+    "SEMANTIC_MAX_OFFSET": "offset",
+}
+BODY_SETTING = "SEMANTIC_MAX_QUERY_BODY_BYTES"
+#: the engine's own ceilings, which no setting can raise
+CEILINGS = {"rows": MAX_LIMIT, "offset": MAX_OFFSET}
+
+
+class SettingError(SemanticError):
+    """A limit setting is not a positive integer (or is above the engine's ceiling)."""
+
+    code = "invalid_setting"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    query: QueryLimits = field(default_factory=QueryLimits)
+    body_bytes: int = DEFAULT_BODY_BYTES
+
+
+def _positive(name: str, text: str, ceiling: int | None) -> int:
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1 or (ceiling is not None and value > ceiling):
+        top = f" up to {ceiling}" if ceiling is not None else ""
+        raise SettingError(f"{name} must be a positive integer{top}, not {text!r}")
+    return value
+
+
+def load_limits(environ: Mapping[str, str] | None = None) -> Limits:
+    """The limits from ``SEMANTIC_MAX_*`` variables, defaults for those unset.
+
+    >>> load_limits({"SEMANTIC_MAX_FILTERS": "50"}).query.filters
+    50
+    """
+    env = os.environ if environ is None else environ
+    defaults = QueryLimits()
+    values = {f.name: getattr(defaults, f.name) for f in fields(QueryLimits)}
+    for name, key in QUERY_SETTINGS.items():
+        if env.get(name):
+            values[key] = _positive(name, env[name], CEILINGS.get(key))
+    body = DEFAULT_BODY_BYTES
+    if env.get(BODY_SETTING):
+        body = _positive(BODY_SETTING, env[BODY_SETTING], None)
+    return Limits(QueryLimits(**values), body)
+
+
+#: environment variables of access control (``server.auth.settings`` reads them from here)
+ACCESS_VARIABLES = ("SEMANTIC_CONFIG", "SEMANTIC_JWT_SECRET", "SEMANTIC_JWKS_URL",
+                    "SEMANTIC_CORS_ORIGINS")
+#: the credential the command line sends to a running server
+API_KEY_VARIABLE = "SEMANTIC_API_KEY"
+
+
+def access_environment() -> dict[str, str]:
+    """The access-control variables that are set and not empty."""
+    return {name: os.environ[name] for name in ACCESS_VARIABLES if os.environ.get(name)}
+
+
+def api_key() -> str | None:
+    """``$SEMANTIC_API_KEY``, if set."""
+    return os.environ.get(API_KEY_VARIABLE) or None

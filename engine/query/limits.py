@@ -2,7 +2,7 @@
 
 Every check walks the query once, without recursion, so a query far beyond the limits is
 refused as cheaply as a small one is accepted. The server reads the values from its settings
-(``server/limits.py``); these defaults are the documented ones.
+(``server/settings.py``); these defaults are the documented ones.
 """
 
 from __future__ import annotations

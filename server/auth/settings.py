@@ -6,7 +6,6 @@ once at start; keys and JWKS are parsed then, so no request reads a file.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,7 @@ from semantic.errors import SemanticError
 from server.auth.keys import HASH_SCHEME, StoredKey
 from server.auth.principal import SCOPES
 from server.auth.tokens import ASYMMETRIC, SYMMETRIC, JwtSettings
+from server.settings import access_environment
 
 CONFIG_FILE = "semantic.toml"
 TOP_KEYS = ("auth", "cors")
@@ -50,7 +50,7 @@ class AccessSettings:
 
 def config_path(model_path: Path) -> Path:
     """``$SEMANTIC_CONFIG``, else ``semantic.toml`` beside the model file."""
-    configured = os.environ.get("SEMANTIC_CONFIG")
+    configured = access_environment().get("SEMANTIC_CONFIG")
     return Path(configured) if configured else model_path.parent / CONFIG_FILE
 
 
@@ -118,6 +118,7 @@ def load_access_settings(path: Path) -> AccessSettings:
     """Read the settings file (missing: nothing configured), then the environment:
     ``SEMANTIC_JWT_SECRET``, ``SEMANTIC_JWKS_URL``, ``SEMANTIC_CORS_ORIGINS`` (comma-separated)
     set or replace the file's values."""
+    environ = access_environment()
     document: dict[str, Any] = {}
     if path.exists():
         try:
@@ -126,7 +127,7 @@ def load_access_settings(path: Path) -> AccessSettings:
             raise SettingsError(f"cannot read {path}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: {exc}") from None
-    elif os.environ.get("SEMANTIC_CONFIG"):
+    elif environ.get("SEMANTIC_CONFIG"):
         raise SettingsError(f"SEMANTIC_CONFIG names {path}, which does not exist")
     _table(document, "top level", TOP_KEYS, path)
     auth = _table(document.get("auth", {}), "auth", AUTH_KEYS, path)
@@ -137,13 +138,13 @@ def load_access_settings(path: Path) -> AccessSettings:
     if len({k.id for k in keys}) != len(keys):
         raise SettingsError(f"{path}: two [[auth.keys]] entries have the same id")
     jwt_settings = _jwt(auth.get("jwt", {}), path)
-    if os.environ.get("SEMANTIC_JWT_SECRET"):
-        jwt_settings = replace(jwt_settings, secret=os.environ["SEMANTIC_JWT_SECRET"])
-    if os.environ.get("SEMANTIC_JWKS_URL"):
-        jwt_settings = replace(jwt_settings, jwks_url=os.environ["SEMANTIC_JWKS_URL"])
+    if environ.get("SEMANTIC_JWT_SECRET"):
+        jwt_settings = replace(jwt_settings, secret=environ["SEMANTIC_JWT_SECRET"])
+    if environ.get("SEMANTIC_JWKS_URL"):
+        jwt_settings = replace(jwt_settings, jwks_url=environ["SEMANTIC_JWKS_URL"])
     cors = _table(document.get("cors", {}), "cors", CORS_KEYS, path)
     origins = _strings(cors.get("origins", []), "cors.origins", path)
-    if os.environ.get("SEMANTIC_CORS_ORIGINS"):
-        origins = tuple(o.strip() for o in os.environ["SEMANTIC_CORS_ORIGINS"].split(",")
+    if environ.get("SEMANTIC_CORS_ORIGINS"):
+        origins = tuple(o.strip() for o in environ["SEMANTIC_CORS_ORIGINS"].split(",")
                         if o.strip())
     return AccessSettings(keys, jwt_settings, origins, path if path.exists() else None)

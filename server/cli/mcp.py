@@ -10,13 +10,12 @@ import anyio
 
 from semantic import load_model
 from server.cli.common import open_warehouse, running_server
-from server.limits import load_limits
 from server.mcp.backends import ClientBackend, StateBackend
 from server.mcp.stdio import serve_stdio
 from server.operations.validation import check_offline
 from server.runtime.compiled import Runtime
 from server.runtime.state import State
-from server.settings import Settings
+from server.settings import Settings, load_limits
 
 
 def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:

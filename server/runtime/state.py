@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from semantic.errors import SemanticError
 from semantic.model import Model
-from server.limits import Limits, load_limits
 from server.operations.apply import apply_model, apply_summary
 from server.operations.validation import check_offline
 from server.runtime.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_STALENESS, ResultCache
@@ -18,6 +17,7 @@ from server.runtime.compile import compile_against
 from server.runtime.compiled import Runtime
 from server.runtime.dispatch import Dispatcher
 from server.runtime.freshness import PartsWatcher
+from server.settings import Limits, load_limits
 from server.warehouse.availability import WarehouseUnavailable
 from server.warehouse.statements import Warehouse
 

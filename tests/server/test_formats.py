@@ -26,12 +26,11 @@ from engine.query.request import Query
 from engine.serving.output import answer_statement
 from semantic import load_model_text
 from server.app import TABLE_HEADER, create_app
-from server.limits import Limits
 from server.operations.apply import apply_model
 from server.runtime.compile import compile_against
 from server.service.answers import CACHE_HEADER
 from server.service.formatted import CACHEABLE_BYTES, read_ahead, read_head
-from server.settings import OperatingLimits
+from server.settings import Limits, OperatingLimits
 from server.warehouse.statements import Warehouse
 from tests.server.conftest import TYPED_MODEL, Served
 from tests.support import build, fresh_database, insert_rows, model_text

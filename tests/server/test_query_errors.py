@@ -12,7 +12,7 @@ from sqlglot import parse_one
 
 from semantic import load_model_text
 from server.app import create_app
-from server.limits import load_limits
+from server.settings import load_limits
 from server.warehouse.statements import Warehouse
 from tests.server.conftest import TYPED_MODEL, Served, raw_count
 from tests.support import fresh_database, insert_rows, model_text
