@@ -99,7 +99,7 @@ def test_layers_package_imports_only_lower_layers(package: str) -> None:
     found = violations(REPO, package, BANNED[package])
 
     assert not found, (
-        f"{package}/ imports modules its layer must not use (see STYLE.md, one-way layers):\n"
+        f"{package}/ imports modules its layer must not use (see docs/architecture.md):\n"
         + "\n".join(found)
     )
 

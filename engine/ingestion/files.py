@@ -114,7 +114,7 @@ def scaffold_model(source: str, table: str, columns: Mapping[str, str],
                and base_type(kind).startswith(NUMBER_TYPES)]
     lines = [
         "# Scaffolded by `semantic init`: edit freely, then `semantic validate` and",
-        "# `semantic plan` / `semantic apply`. Every key is described in README.md.",
+        "# `semantic plan` / `semantic apply`. Every key is described in docs/model.md.",
         "version: 1",
         "rollup_database: semantic",
         "",

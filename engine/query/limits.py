@@ -14,7 +14,7 @@ from engine.query.request import Filter, FilterGroup, FilterNode, Query, QueryEr
 
 @dataclass(frozen=True, slots=True)
 class QueryLimits:
-    """The most one query may ask for (each a setting, see the README)."""
+    """The most one query may ask for (each a setting, see docs/query-api.md#limits)."""
 
     #: measures plus dimensions
     members: int = 50

@@ -34,12 +34,14 @@ from server.runtime.state import State
 
 logger = logging.getLogger(__name__)
 
+
 class PostedModel(msgspec.Struct, forbid_unknown_fields=True):
     #: the text of metrics.yaml
     model: str
     #: the file name issues are reported against
     file: str = "metrics.yaml"
     keep_unused: bool = False
+
 
 def _posted(body: bytes) -> tuple[PostedModel, Model]:
     try:
@@ -49,8 +51,10 @@ def _posted(body: bytes) -> tuple[PostedModel, Model]:
                          f"{exc}") from exc
     return posted, load_model_text(posted.model, posted.file)
 
+
 def _flag(request: Request[Any, Any, Any], name: str) -> bool:
     return request.query_params.get(name, "false").lower() in ("1", "true")
+
 
 def _number(request: Request[Any, Any, Any], name: str, default: int) -> int:
     text = request.query_params.get(name)
@@ -61,8 +65,10 @@ def _number(request: Request[Any, Any, Any], name: str, default: int) -> int:
     except ValueError:
         raise FieldError(name, f"{name} must be an integer, got {text!r}") from None
 
+
 def _invalid(exc: ModelError) -> Response[bytes]:
     return semantic_error_json(exc, status=422)
+
 
 def _refused(action: str, exc: ModelError) -> Response[bytes]:
     """The model file is wrong, not the server: say so in the log, keep serving the old."""
@@ -70,6 +76,7 @@ def _refused(action: str, exc: ModelError) -> Response[bytes]:
                    "\n%s", action, len(exc.issues),
                    "\n".join(issue.render() for issue in exc.issues))
     return _invalid(exc)
+
 
 def route_handlers(state: State) -> list[HTTPRouteHandler]:
     @post("/v1/admin/reload", sync_to_thread=True, status_code=200)

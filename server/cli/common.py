@@ -26,6 +26,7 @@ def open_warehouse(settings: Settings, admin: bool = False) -> Warehouse:
         limits = replace(limits, query_timeout=limits.command_timeout)
     return Warehouse(settings.dsn, settings.location, limits=limits)
 
+
 def running_server(args: argparse.Namespace, settings: Settings) -> Client | None:
     """The server to go through: ``--server``, or the live one recorded in the data directory
     when the embedded engine is used; None to open the engine in this process.
@@ -48,10 +49,12 @@ def running_server(args: argparse.Namespace, settings: Settings) -> Client | Non
         raise WarehouseUnavailable(lock_message(settings.location))
     return None
 
+
 def posted_model(settings: Settings, **extra: object) -> dict[str, object]:
     """The model file as the admin routes take it (issues are reported against its name)."""
     return {"model": settings.model_path.read_text(encoding="utf-8"),
             "file": str(settings.model_path), **extra}
+
 
 @contextmanager
 def compiled_model(settings: Settings) -> Iterator[tuple[CompiledModel, Warehouse]]:

@@ -54,6 +54,7 @@ def _create(settings: Settings, source_name: str, path: Path, data: bytes, suffi
     finally:
         warehouse.close()
 
+
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     """Load a file all or nothing: one batch is one checked INSERT; a bigger file is staged
     batch by batch (each checked) and then inserted in one statement, and a bad batch
@@ -129,5 +130,6 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     say(f"load: {done:,} rows into source '{args.source}' in "
         f"{time.perf_counter() - started:.1f} s" + (" (one statement)" if load else ""))
     return 0
+
 
 COMMANDS = {"demo": cmd_demo, "load": cmd_load}

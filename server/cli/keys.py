@@ -14,6 +14,7 @@ from server.settings import Settings
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
+
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
     key, entry = create_key(_split(args.scope), args.filter, _split(args.members), args.name)
@@ -22,5 +23,6 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     say(f"Add this to {config_path(settings.model_path)} and restart the server:\n")
     sys.stdout.write(entry)
     return 0
+
 
 COMMANDS = {"keys": cmd_keys}

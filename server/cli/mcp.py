@@ -36,4 +36,5 @@ def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
         warehouse.close()
     return 0
 
+
 COMMANDS = {"mcp": cmd_mcp}

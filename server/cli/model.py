@@ -57,6 +57,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     say(validation.render(str(settings.model_path)))
     return 0
 
+
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
 
     client = running_server(args, settings)
@@ -69,6 +70,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(render_steps(compiled, migration_steps(compiled, warehouse,
                                                                 args.keep_unused)))
     return 0
+
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
 
@@ -86,11 +88,13 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     say(apply_summary(steps))
     return 0
 
+
 def _verify_summary(drifted: int) -> tuple[str, int]:
     if drifted:
         return (f"verify: {drifted} rollup(s) drifted from the raw table; run `semantic "
                 "repair` to rebuild them", 1)
     return "verify: every rollup equals the raw table", 0
+
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
@@ -107,6 +111,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     say(line)
     return code
 
+
 def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
 
     client = running_server(args, settings)
@@ -120,6 +125,7 @@ def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
             repaired = repair_model(compiled, warehouse, args.all, say)
     say(f"repair: {repaired} rollup(s) rebuilt")
     return 0
+
 
 COMMANDS = {
     "validate": cmd_validate,

@@ -10,8 +10,10 @@ from semantic.errors import ModelError
 def say(line: str) -> None:
     print(line, flush=True)
 
+
 def warn(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
 
 def print_issues(exc: ModelError) -> None:
     """Located model errors, one per line, then their count (stderr)."""

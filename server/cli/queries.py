@@ -24,6 +24,7 @@ from server.settings import Settings
 _FILTER_SYMBOLS = (("!=", "ne"), (">=", "gte"), ("<=", "lte"), ("~=", "contains"),
                    ("^=", "starts_with"), ("=", "eq"), (">", "gt"), ("<", "lt"))
 
+
 def _number(text: str) -> object:
     for kind in (int, float):
         try:
@@ -31,6 +32,7 @@ def _number(text: str) -> object:
         except ValueError:
             continue
     return text
+
 
 def parse_filter(text: str, aggregate: Callable[[str], bool]) -> dict[str, object]:
     """A ``-f`` option as a ``/v1/query`` filter."""
@@ -52,12 +54,15 @@ def parse_filter(text: str, aggregate: Callable[[str], bool]) -> dict[str, objec
             return {"member": member, "op": op, "values": values}
     raise SemanticError(f"--filter {text!r}: write {FILTER_HELP}")
 
+
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
 
 def _aggregate(model: Model, source_name: str | None) -> Callable[[str], bool]:
     sources = [s for s in model.sources if source_name in (None, s.name)]
     return lambda name: any(s.is_aggregate(name) for s in sources)
+
 
 def query_body(args: argparse.Namespace, model: Model) -> dict[str, Any]:
     """The query the arguments describe, as a ``/v1/query`` body (``--body`` verbatim)."""
@@ -88,6 +93,7 @@ def query_body(args: argparse.Namespace, model: Model) -> dict[str, Any]:
             body[key] = getattr(args, key)
     return body
 
+
 def _local(body: dict[str, Any], settings: Settings, model: Model,
            explain: bool) -> dict[str, Any]:
     """What ``/v1/query`` (or ``/v1/explain``) would answer, computed in this process."""
@@ -103,6 +109,7 @@ def _local(body: dict[str, Any], settings: Settings, model: Model,
     finally:
         warehouse.close()
 
+
 def _ask(args: argparse.Namespace, settings: Settings, explain: bool) -> dict[str, Any]:
     model = load_model(settings.model_path)
     body = query_body(args, model)
@@ -111,12 +118,14 @@ def _ask(args: argparse.Namespace, settings: Settings, explain: bool) -> dict[st
         return _local(body, settings, model, explain)
     return client.post_json("/v1/explain" if explain else "/v1/query", body)
 
+
 def print_table(columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
     cells = [[str(row[c]) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for r in cells:
         say("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     answer = _ask(args, settings, explain=False)
@@ -132,6 +141,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     if args.sql:
         say(f"-- {_ask(args, settings, explain=True)['sql']}")
     return 0
+
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     explained = _ask(args, settings, explain=True)
@@ -161,5 +171,6 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     if explained["parameters"]:
         say(f"parameters: {json.dumps(explained['parameters'])}")
     return 0
+
 
 COMMANDS = {"query": cmd_query, "explain": cmd_explain}

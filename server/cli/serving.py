@@ -40,6 +40,7 @@ from server.warehouse.availability import WarehouseUnavailable
 
 logger = logging.getLogger(__name__)
 
+
 def is_loopback(host: str) -> bool:
 
     if host == "localhost":
@@ -48,6 +49,7 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
 
 def summary(runtime: Runtime | None, settings: Settings, url: str,
             access: AccessSettings) -> Iterator[str]:
@@ -67,6 +69,7 @@ def summary(runtime: Runtime | None, settings: Settings, url: str,
         yield from endpoint_routing(runtime)
     yield f"listening: {url} (reload the model with SIGHUP or POST /v1/admin/reload)"
 
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -78,6 +81,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise SemanticError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
+
 
 def _access(settings: Settings, host: str, insecure: bool) -> AccessSettings:
     """The access control to serve with; refuses an open non-loopback address."""
@@ -92,6 +96,7 @@ def _access(settings: Settings, host: str, insecure: bool) -> AccessSettings:
                 "create`), listen on 127.0.0.1, or pass --insecure to serve openly anyway")
         logger.warning("serving on %s WITHOUT access control (--insecure)", host)
     return access
+
 
 def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtime | None]:
     """The app, its model compiling against the warehouse in the background. Waits for that
@@ -118,6 +123,7 @@ def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtim
                        "until the model is compiled)", settings.location, limits.connect_timeout)
     return app, attempt.runtime
 
+
 def _reload_on_signal(state: State) -> None:
     def reload(signum: int, frame: object) -> None:
         try:
@@ -129,6 +135,7 @@ def _reload_on_signal(state: State) -> None:
             logger.error("reload failed: %s", exc.message)
 
     signal.signal(signal.SIGHUP, reload)
+
 
 def _run(app: Litestar, settings: Settings, args: argparse.Namespace,
          started: Callable[[str], None]) -> int:
@@ -163,6 +170,7 @@ def _run(app: Litestar, settings: Settings, args: argparse.Namespace,
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
 
 class ModelWatcher:
     """The loop of ``semantic dev``: poll the model file; on every save validate it, print the
@@ -233,6 +241,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     return _run(app, settings, args, started)
 
+
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 
     access = _access(settings, args.host, args.insecure)
@@ -252,5 +261,6 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         return _run(app, settings, args, started)
     finally:
         stop.set()
+
 
 COMMANDS = {"serve": cmd_serve, "dev": cmd_dev}

@@ -16,8 +16,8 @@ CUBE_ERROR: Schema = {
                    "type": STRING, "field": {"type": ["string", "null"]},
                    "requestId": {"type": ["string", "null"]}}}
 #: a Cube query: members, timeDimensions, filters, order, limit, offset, timezone, total
-CUBE_QUERY: Schema = {"type": "object", "description": "A Cube query (see the README's "
-                      "'Cube-compatible API'), e.g. {\"measures\": [\"events.total_events\"]}"}
+CUBE_QUERY: Schema = {"type": "object", "description": "A Cube query (see docs/cube-api.md), "
+                      "e.g. {\"measures\": [\"events.total_events\"]}"}
 QUERY_PARAMETER = {"name": "query", "in": "query", "required": True,
                    "description": "the Cube query as JSON text", "schema": STRING}
 

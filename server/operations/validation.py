@@ -20,6 +20,7 @@ from server.warehouse.statements import Warehouse
 WAREHOUSE_CHECKS = ("tables and columns", "types", "every expression evaluated on a sample of "
                     "its source")
 
+
 @dataclass(frozen=True, slots=True)
 class Validation:
     """What was checked: ``checked_against`` names the warehouse, or None when its checks
@@ -43,10 +44,12 @@ class Validation:
         return {"status": "ok", "summary": self.summary, "checked_against": self.checked_against,
                 "reason": self.reason, "warnings": self.warnings}
 
+
 def model_summary(model: Model) -> str:
     rollups = sum(len(s.rollups) for s in model.sources)
     return (f"{len(model.sources)} source(s), {rollups} rollup(s), "
             f"{len(model.endpoints)} endpoint(s)")
+
 
 def check_offline(model: Model) -> None:
     """The checks that need no warehouse: SQL parses, metric references, cycles."""
@@ -54,6 +57,7 @@ def check_offline(model: Model) -> None:
     issues = check_expressions(model, {})
     if issues:
         raise ModelError(issues)
+
 
 def validate_model(model: Model, warehouse: Warehouse | None, location: str = "") -> Validation:
     """Every check; the warehouse ones are skipped (and said so) when it is unavailable."""

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 #: seconds between two attempts to compile the model after one failed
 RETRY_COMPILE_SECONDS = 1.0
 
+
 @dataclass(slots=True)
 class _Attempt:
     """One background attempt to compile the model against the warehouse."""
@@ -34,6 +35,7 @@ class _Attempt:
     runtime: Runtime | None = None
     error: SemanticError | None = None
     finished_at: float = 0.0
+
 
 class State:
     """What the app keeps between requests: the warehouse and the (lazily) compiled runtime.
