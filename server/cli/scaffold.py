@@ -55,3 +55,6 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         say(f"next: semantic --model {output} apply; semantic --model {output} serve")
     return 0
 
+
+
+COMMANDS = {"init": cmd_init}
