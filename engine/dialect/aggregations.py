@@ -197,7 +197,7 @@ def aggregation_for(agg: str, method: str | None) -> Aggregation:
 def _compiled_names() -> set[str]:
     """The table's key of every aggregation and method the model format names."""
     return {aggregation_for(agg, method).name for agg in MODEL_AGGREGATIONS
-            for method in METHODS.get(agg, (None,))}  # type: ignore[arg-type]
+            for method in METHODS.get(agg, (None,))}
 
 
 if _compiled_names() != set(AGGREGATIONS):  # one vocabulary: the model format's

@@ -93,7 +93,7 @@ class Runtime:
         self._lock = threading.Lock()
         #: Plans are pure functions of the query and of ``ready``: cached until ``ready``
         #: changes, they keep sqlglot off the request path of repeated queries.
-        self._plans: dict[tuple[Query, bool] | None, Plan] = {}
+        self._plans: dict[Query | None, Plan] = {}
         #: changes whenever ``ready`` does (answers may then be read from other tables)
         self.generation = 0
 
