@@ -74,8 +74,8 @@ FIELDS: tuple[RequestField, ...] = (
     RequestField("grain", "buckets the time column, returned under its own name",
                  lambda v: {"type": ["string", "null"], "enum": [*GRAINS, None]}),
     RequestField("filters", "all must hold: {\"member\", \"op\", \"value\"|\"values\"} (op: "
-                 "eq, ne, "
-                 "in, not_in, gt, gte, lt, lte, contains, starts_with, is_null, is_not_null) or "
+                 "eq, ne, in, not_in, gt, gte, lt, lte, contains, starts_with, is_null, "
+                 "is_not_null) or "
                  "{\"and\": [...]} / {\"or\": [...]}; a measure filters groups (HAVING)",
                  lambda v: {"type": "array", "items": {"$ref": v.filter_ref},
                             "maxItems": v.limits.filters}),

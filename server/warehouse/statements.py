@@ -22,10 +22,11 @@ from engine.dialect import system
 from engine.dialect.render import Rendered, render
 from engine.ingestion.rows import RowError
 from engine.serving.output import with_settings
-from server.observability.metrics import QueryStats, record_statement
+from server.observability.metrics import QueryStats, WarehouseHealth, record_statement
 from server.observability.requests import note_statement
 from server.settings import OperatingLimits
 from server.warehouse.availability import WarehouseError, WarehouseUnavailable
+from server.warehouse.circuit import Circuit
 from server.warehouse.errors import EXCEPTION_TAG_HEADER, cut_at_exception
 from server.warehouse.pool import ClientPool
 
@@ -54,12 +55,9 @@ class Warehouse:
     def __init__(self, dsn: str, location: str, pool_size: int | None = None,
                  limits: OperatingLimits | None = None) -> None:
         self.pool = ClientPool(dsn, location, pool_size, limits)
-        self.dsn = dsn
-        self.location = location
+        #: whether ClickHouse runs in this process (chDB); what statements and the service's
+        #: freshness rules depend on
         self.embedded = self.pool.embedded
-        self.limits = self.pool.limits
-        self.circuit = self.pool.circuit
-        self.health = self.pool.health
         #: Held by ingestion through this service and by the instant of view creation.
         self.ingestion_lock = threading.RLock()
         #: counts statements that may have written (everything but queries), incremented
@@ -69,6 +67,26 @@ class Warehouse:
         # server sends its headers after the query has run; chDB reports it in any case.
         self._query_settings: dict[str, object] = {} if self.embedded else {
             "wait_end_of_query": 1}
+
+    @property
+    def dsn(self) -> str:
+        return self.pool.dsn
+
+    @property
+    def location(self) -> str:
+        return self.pool.location
+
+    @property
+    def limits(self) -> OperatingLimits:
+        return self.pool.limits
+
+    @property
+    def circuit(self) -> Circuit:
+        return self.pool.circuit
+
+    @property
+    def health(self) -> WarehouseHealth:
+        return self.pool.health
 
     @contextmanager
     def without_waiting(self) -> Iterator[None]:
