@@ -22,8 +22,8 @@ from server.runtime.state import State
 from server.service.answers import CACHE_HEADER, HIT, MISS, current_runtime, serve_answer
 from server.service.endpoints import (
     UnknownEndpoint,
-    _parameter_field,
     endpoint_query,
+    parameter_field,
 )
 from server.service.formatted import serve_formatted
 
@@ -117,7 +117,7 @@ def _endpoint_handler(state: State) -> HTTPRouteHandler:
             cached, hit = await serve_answer(state, found.path, found.query,
                                              found.render, route=found.path)
         except QueryError as exc:
-            raise QueryError(_parameter_field(exc.field, found.origins), exc.message) from None
+            raise QueryError(parameter_field(exc.field, found.origins), exc.message) from None
         return Response(content=cached.body, media_type=JSON, headers={
             TABLE_HEADER: cached.table, CACHE_HEADER: HIT if hit else MISS, "Vary": "Accept"})
 

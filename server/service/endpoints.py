@@ -29,7 +29,7 @@ def _integer(name: str, values: list[str]) -> int:
         raise QueryError(name, f"{name} must be an integer, not '{shown(values[-1])}'") from None
 
 
-def _parameter_field(field: str, params: list[str | None]) -> str:
+def parameter_field(field: str, params: list[str | None]) -> str:
     """The query parameter behind a field of the engine's query (``filters[2].value`` ->
     ``region``, ``time_range.from`` -> ``from``), so errors name what the caller sent."""
     if field.startswith("filters["):
