@@ -1,5 +1,5 @@
 #!/bin/sh
-# Headless Chromium for the explore page's browser test (tests/server/test_explore_browser.py).
+# Headless Chromium for the explore page's browser test (tests/server/explore/test_explore_browser.py).
 # Debian's own package: no browser download of its own, so it works wherever apt does.
 # Does nothing when the browser is already there.
 set -eu

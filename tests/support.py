@@ -41,6 +41,19 @@ def build(warehouse: Warehouse, yaml_text: str) -> tuple[Model, CompiledModel, R
     return model, compiled, runtime
 
 
+#: The head most test models share: one source ``events`` over the test database's ``events``
+#: table, timed by ``ts``. A module's model goes on from it (``EVENTS_HEAD + """\``) with the
+#: source's other keys at four spaces (dimensions, measures, rollups) and endpoints at none.
+EVENTS_HEAD = """
+version: 1
+rollup_database: {db}
+sources:
+  events:
+    table: {db}.events
+    time: ts
+"""
+
+
 def create_events(warehouse: Warehouse, database: str, columns: str,
                   keys: str = "ORDER BY ts") -> str:
     """``{database}.events`` as a MergeTree table with ``columns`` as CREATE TABLE lists them
@@ -64,6 +77,21 @@ def serving(warehouse: Warehouse, model: Model,
             **options: Any) -> Iterator[TestClient]:  # type: ignore[type-arg]
     """An in-process client of the app serving ``model`` (``options`` go to ``create_app``)."""
     with TestClient(app=create_app(model, warehouse, **options)) as client:
+        yield client
+
+
+@contextmanager
+def served_events(warehouse: Warehouse, database: str, columns: str, model: str,
+                  *batches: Sequence[Sequence[object]],
+                  **options: Any) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    """The set-up most server tests share: ``{database}.events`` created with ``columns``, each
+    batch of rows inserted (one part each), ``model`` (text with ``{db}``) applied, and an
+    in-process client of the app serving it (``options`` go to ``create_app``)."""
+    table = create_events(warehouse, database, columns)
+    for rows in batches:
+        insert_rows(warehouse, table, rows)
+    applied = apply_text(warehouse, model_text(model, db=database))
+    with serving(warehouse, applied, **options) as client:
         yield client
 
 
@@ -99,3 +127,17 @@ def insert_rows(warehouse: Warehouse, table: str, rows: Sequence[Sequence[object
         target = exp.Schema(this=target, expressions=[exp.to_identifier(c) for c in columns])
     with warehouse.ingestion_lock:
         warehouse.command(exp.insert(values, target))
+
+
+def assert_error(response: Any, status: int, field: str | None,
+                 code: str = "invalid_query") -> dict[str, Any]:
+    """The one error shape, with the request id of the response's header."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert set(error) >= {"code", "message", "field", "request_id"}, error
+    assert error["code"] == code, error
+    assert error["field"] == field, error
+    assert error["request_id"] == response.headers["X-Request-Id"]
+    assert len(response.content) < 4_000
+    return dict(error)

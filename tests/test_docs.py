@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.model.expressions import check_expressions
 from semantic import load_model_text
-from tests.engine.test_golden import EVENTS_TYPES
+from tests.reference import EVENTS_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
 // Runs the real Cube client against a server and prints what it got, as JSON, for
-// tests/server/test_cube_client.py to compare with /v1/query answers.
+// tests/server/cube/test_client.py to compare with /v1/query answers.
 //
 // node run.mjs PLAN.json, where the plan is
 //   {"apiUrl": "...", "token": "...", "steps": [{"name", "kind": "load"|"meta"|"dryRun"|"sql",

@@ -11,21 +11,12 @@ from sqlglot import exp, parse_one
 
 from server.warehouse.statements import Warehouse
 from tests.support import (
-    apply_text,
-    create_events,
+    EVENTS_HEAD,
     fresh_database,
-    insert_rows,
-    model_text,
-    serving,
+    served_events,
 )
 
-TYPED_MODEL = """
-version: 1
-rollup_database: {db}
-sources:
-  events:
-    table: {db}.events
-    time: ts
+TYPED_MODEL = EVENTS_HEAD + """\
     dimensions:
       region: {{}}
       plan: {{sql: "upper(tier)"}}
@@ -74,12 +65,9 @@ class Served:
 def served(warehouse: Warehouse) -> Iterator[Served]:
     """The typed model, applied and served; rows are not changed by the tests."""
     with fresh_database(warehouse, "hostile") as database:
-        table = create_events(warehouse, database, "ts DateTime, region String, "
-                              "tier LowCardinality(String), level UInt8, amount Int64, "
-                              "price Float64, day Date, id UUID, user String")
-        insert_rows(warehouse, table, TYPED_ROWS)
-        model = apply_text(warehouse, model_text(TYPED_MODEL, db=database))
-        with serving(warehouse, model) as client:
+        columns = ("ts DateTime, region String, tier LowCardinality(String), level UInt8, "
+                   "amount Int64, price Float64, day Date, id UUID, user String")
+        with served_events(warehouse, database, columns, TYPED_MODEL, TYPED_ROWS) as client:
             yield Served(client, database, warehouse)
 
 

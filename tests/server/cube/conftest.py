@@ -17,15 +17,9 @@ from server.auth.tokens import JwtSettings
 from server.operations.apply import apply_model
 from server.runtime.compile import compile_against
 from server.warehouse.statements import Warehouse
-from tests.support import fresh_database, insert_rows, model_text
+from tests.support import EVENTS_HEAD, fresh_database, insert_rows, model_text
 
-MODEL = """
-version: 1
-rollup_database: {db}
-sources:
-  events:
-    table: {db}.events
-    time: ts
+MODEL = EVENTS_HEAD + """\
     description: One row per event.
     dimensions:
       tenant_id: {{}}

@@ -20,8 +20,8 @@ import pytest
 from semantic import Model
 from server.app import create_app
 from server.warehouse.statements import Warehouse
+from tests.processes import Server
 from tests.server.cube.conftest import ACCESS, token
-from tests.server.test_explore_browser import Server
 
 CLIENT = Path(__file__).resolve().parents[2] / "cube_client"
 

@@ -10,7 +10,7 @@ from engine.query.request import QueryError, TimeRange
 from server.cube.members import Cubes
 from server.cube.queries import BLENDING, COMPARE, REGULAR, pivot_query, translate_queries
 from server.cube.results import result_rows
-from tests.engine.test_golden import compiled_reference
+from tests.reference import compiled_reference
 from tests.server.cube.test_translate import NOW
 
 

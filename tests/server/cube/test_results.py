@@ -13,7 +13,7 @@ from server.cube.members import Cubes
 from server.cube.meta import cube_meta
 from server.cube.results import annotation, cube_value, result_rows
 from server.cube.translate import translate_query
-from tests.engine.test_golden import compiled_reference
+from tests.reference import compiled_reference
 from tests.server.cube.test_translate import NOW
 
 

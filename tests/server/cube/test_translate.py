@@ -11,7 +11,7 @@ import pytest
 from engine.query.request import Filter, FilterGroup, Order, QueryError, TimeRange
 from server.cube.members import Cubes
 from server.cube.translate import Translated, translate_query
-from tests.engine.test_golden import compiled_reference
+from tests.reference import compiled_reference
 
 NOW = datetime(2026, 3, 29, 12, 34, 56, tzinfo=UTC)  # a Sunday
 

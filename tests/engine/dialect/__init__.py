@@ -1,0 +1,1 @@
+"""ClickHouse dialect knowledge: rendering, functions, types."""

@@ -1,0 +1,1 @@
+"""The query request: fields, normalization, security filters."""

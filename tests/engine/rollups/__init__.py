@@ -1,0 +1,1 @@
+"""Rollup DDL and migrations between models."""

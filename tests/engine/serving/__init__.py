@@ -1,0 +1,1 @@
+"""Plans, routing and the serving SQL (golden files included)."""

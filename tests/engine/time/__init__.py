@@ -1,0 +1,1 @@
+"""Time ranges and zones."""

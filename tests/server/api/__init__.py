@@ -1,0 +1,1 @@
+"""The HTTP query API and generated endpoints: shapes, errors, hostile input."""

@@ -1,0 +1,1 @@
+"""Access control: keys, JWTs, scopes, row-level security over HTTP."""

@@ -1,0 +1,1 @@
+"""The command line, run as separate processes as operators run it."""

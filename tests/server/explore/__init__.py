@@ -1,0 +1,1 @@
+"""The explore page in a real headless browser."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing: answer formats and the protocol layer."""

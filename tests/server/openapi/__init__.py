@@ -1,0 +1,1 @@
+"""The OpenAPI document and a schemathesis run against it."""

@@ -1,0 +1,1 @@
+"""Applying models: rollup lifecycle and compaction."""

@@ -1,0 +1,1 @@
+"""The compiled runtime: plan cache, result cache, dispatch."""

@@ -1,0 +1,105 @@
+"""Where answers' queries run: in place for a lone request on a cheap rollup plan, on worker
+threads for a burst, for raw-table plans and when no ClickHouse client is idle."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlglot
+from litestar.testing import TestClient
+
+from engine.dialect import system as introspection
+from semantic import load_model
+from server.app import create_app
+from server.operations.apply import apply_model
+from server.runtime.compile import compile_against
+from server.runtime.dispatch import Dispatcher
+from server.runtime.state import State
+from server.warehouse.pool import NoIdleClient
+from server.warehouse.statements import Warehouse
+from tests.support import EVENTS_HEAD, insert_rows, model_text
+
+MODEL = EVENTS_HEAD + """\
+    dimensions:
+      region: {{}}
+    measures:
+      events: {{agg: count}}
+    rollups:
+      totals: {{measures: [events]}}
+endpoints:
+  /api/totals:
+    returns: object
+    fields: {{n: events}}
+"""
+
+
+@pytest.fixture
+def served(warehouse: Warehouse, database: str,
+           tmp_path: Path) -> Iterator[tuple[TestClient, State]]:  # type: ignore[type-arg]
+    warehouse.command(sqlglot.parse_one(
+        f"CREATE TABLE {database}.events (ts DateTime, region String) "
+        "ENGINE = MergeTree ORDER BY ts", dialect="clickhouse"))
+    insert_rows(warehouse, f"{database}.events", [("2026-01-01 10:00:00", "us"),
+                                                  ("2026-01-02 11:00:00", "eu")])
+    path = tmp_path / "metrics.yaml"
+    path.write_text(model_text(MODEL, db=database))
+    model = load_model(path)
+    apply_model(compile_against(model, warehouse), warehouse)
+    app = create_app(model, warehouse, cache_bytes=0)
+    with TestClient(app=app) as client:
+        yield client, app.state.semantic
+
+
+def test_dispatch_lone_request_on_a_rollup_runs_in_place(
+        served: tuple[TestClient, State]) -> None:  # type: ignore[type-arg]
+    client, state = served
+    for _ in range(3):
+        assert client.get("/api/totals").json() == {"n": 2}
+    assert state.dispatcher.in_place == 3 and state.dispatcher.threaded == 0
+
+
+def test_dispatch_raw_table_plan_runs_on_a_thread(
+        served: tuple[TestClient, State]) -> None:  # type: ignore[type-arg]
+    client, state = served
+    answer = client.post("/v1/query", json={"measures": ["events"], "force_raw": True})
+    assert answer.status_code == 200 and answer.json()["data"] == [{"events": 2}]
+    assert state.dispatcher.threaded == 1 and state.dispatcher.in_place == 0
+
+
+def test_dispatch_burst_runs_on_threads(warehouse: Warehouse) -> None:
+    dispatcher = Dispatcher(warehouse)
+    threads: list[bool] = []
+
+    def call() -> int:
+        threads.append(threading.current_thread() is not threading.main_thread())
+        return 1
+
+    async def burst() -> list[int]:
+        return await asyncio.gather(*(dispatcher.run(True, call) for _ in range(3)))
+
+    assert asyncio.run(burst()) == [1, 1, 1]
+    assert threads == [True, True, True] and dispatcher.threaded == 3
+
+    assert asyncio.run(dispatcher.run(True, call)) == 1  # alone again: in place
+    assert threads[-1] is False and dispatcher.in_place == 1
+
+
+def test_dispatch_without_an_idle_client_goes_to_a_thread(warehouse: Warehouse) -> None:
+    small = Warehouse(warehouse.dsn, warehouse.location, pool_size=1)
+    held = small.pool._acquire()  # the pool's one client, busy elsewhere
+    release = threading.Timer(0.2, small.pool._pool.put, args=(held,))
+    try:
+        with small.without_waiting(), pytest.raises(NoIdleClient):
+            small.query(introspection.PING)
+        dispatcher = Dispatcher(small)
+        release.start()
+        rows = asyncio.run(dispatcher.run(True, lambda: small.query(introspection.PING).rows))
+        assert rows == [(1,)]
+        assert dispatcher.threaded == 1 and dispatcher.in_place == 0
+    finally:
+        release.join()
+        small.close()

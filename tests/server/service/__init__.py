@@ -1,0 +1,1 @@
+"""The service layer answering queries exactly: properties, scenario, ingestion."""

@@ -1,0 +1,84 @@
+"""The reference scenario (SCENARIO.md) at 5M rows, through the HTTP app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlglot
+from litestar.testing import TestClient
+
+from semantic import load_model
+from server.app import TABLE_HEADER, create_app
+from server.operations.apply import apply_model, load_demo
+from server.runtime.compile import compile_against
+from server.warehouse.statements import Warehouse
+
+ROOT = Path(__file__).resolve().parents[3]
+ROWS = 5_000_000
+
+# The scenario's own SQL, written out here independently of the engine.
+RAW_METRICS = "SELECT count(), uniq(user_id), sum(revenue) FROM analytics.events"
+RAW_BREAKDOWN = ("SELECT region, toDate(event_ts) AS day, count() AS cnt FROM analytics.events "
+                 "GROUP BY region, day ORDER BY region, day")
+
+
+def _raw(warehouse: Warehouse, sql: str) -> list[tuple[object, ...]]:
+    return warehouse.query(sqlglot.parse_one(sql, dialect="clickhouse")).rows
+
+
+@pytest.fixture(scope="module")
+def scenario(warehouse: Warehouse) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    load_demo(warehouse, ROWS, seed=1, table="analytics.events")
+    model = load_model(ROOT / "metrics.yaml")
+    apply_model(compile_against(model, warehouse), warehouse)
+    with TestClient(app=create_app(model, warehouse)) as client:
+        yield client
+    for database in ("semantic", "analytics"):
+        warehouse.command(sqlglot.parse_one(f"DROP DATABASE IF EXISTS {database}"))
+
+
+def _expected_metrics(warehouse: Warehouse) -> dict[str, object]:
+    count, users, revenue = _raw(warehouse, RAW_METRICS)[0]
+    return {"total_events": count, "unique_users": users, "total_revenue": revenue}
+
+
+def _expected_breakdown(warehouse: Warehouse) -> list[dict[str, object]]:
+    return [{"region": r, "day": d.isoformat(), "cnt": c}
+            for r, d, c in _raw(warehouse, RAW_BREAKDOWN)]
+
+
+def test_scenario_metrics_equal_raw_and_come_from_a_rollup(
+        scenario: TestClient, warehouse: Warehouse) -> None:  # type: ignore[type-arg]
+    response = scenario.get("/api/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers[TABLE_HEADER].startswith("semantic.events_totals_")
+    body = response.json()
+    assert list(body) == ["total_events", "unique_users", "total_revenue"]
+    assert body == _expected_metrics(warehouse)
+    assert body["total_events"] == ROWS
+    assert isinstance(body["total_revenue"], int)
+
+
+def test_scenario_breakdown_equals_raw_group_by_row_for_row(
+        scenario: TestClient, warehouse: Warehouse) -> None:  # type: ignore[type-arg]
+    response = scenario.get("/api/breakdown")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers[TABLE_HEADER].startswith("semantic.events_region_daily_")
+    body = response.json()
+    assert len(body) == 270
+    assert list(body[0]) == ["region", "day", "cnt"]
+    assert body == _expected_breakdown(warehouse)
+
+
+def test_scenario_new_rows_show_up_immediately(
+        scenario: TestClient, warehouse: Warehouse) -> None:  # type: ignore[type-arg]
+    before = scenario.get("/api/metrics").json()
+    load_demo(warehouse, 1000, seed=99, table="analytics.events")
+    after = scenario.get("/api/metrics").json()
+    assert after["total_events"] == before["total_events"] + 1000
+    assert after == _expected_metrics(warehouse)
+    assert scenario.get("/api/breakdown").json() == _expected_breakdown(warehouse)

@@ -1,0 +1,1 @@
+"""The warehouse client: pool, errors, outages, cost bounds, types."""
