@@ -64,6 +64,7 @@ test-thorough: setup
 	HYPOTHESIS_PROFILE=dev $(PYTEST)
 
 bench: setup
+	sh scripts/install-wrk.sh
 	$(BIN)/python bench/compare.py --rows $(BENCH_ROWS) --duration $(BENCH_DURATION) \
 		--output docs/benchmarks.md
 
