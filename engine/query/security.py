@@ -115,18 +115,36 @@ def secure_query(source: CompiledSource, query: Query, access: Access) -> Query:
     return replace(query, security=(*query.security, *conditions))
 
 
-def check_written_rows(source: CompiledSource, columns: Sequence[str],
-                       rows: Sequence[Sequence[object]], access: Access,
-                       names: Sequence[str] | None = None) -> None:
-    """Refuse a batch with a row outside what ``access`` may see: a credential carrying one of
-    the source's security claims writes only rows whose column holds an allowed value (one
-    without the claim is a trusted writer, as the ``ingest`` scope grants). A claim on a
-    dimension that is an expression rather than a column cannot be checked per row: such a
-    credential is refused."""
+@dataclass(frozen=True, slots=True)
+class WriteRestriction:
+    """A column a credential may write only some values into (from one of its claims)."""
+
+    claim: str
+    column: str
+    allowed: frozenset[object]
+
+    def outside(self) -> exp.Condition:
+        """Rows this restriction refuses, as a condition on the source's columns."""
+        values = [exp.convert(v) for v in sorted(self.allowed, key=str)]
+        return exp.not_(exp.column(self.column).isin(*values))
+
+
+def write_restrictions(source: CompiledSource, columns: Sequence[str],
+                       access: Access) -> list[WriteRestriction]:
+    """What ``access`` may write into ``source``: a credential carrying one of the source's
+    security claims writes only rows whose column holds an allowed value (one without the
+    claim is a trusted writer, as the ``ingest`` scope grants). A claim with no values (an
+    empty list) allows no rows, for writes as for reads, and a null claim is refused as it is
+    when reading. A claim on a dimension that is an expression rather than a column cannot be
+    checked per row: such a credential is refused."""
+    restrictions = []
     for secured in source.source.security:
         values = access.claim(secured.claim)
-        if not values:
+        if values is None:
             continue
+        if not values:
+            raise AccessDenied("source", f"the credential's claim '{secured.claim}' holds no "
+                               f"values: it may write no rows of source '{source.name}'")
         dimension = source.dimensions[secured.dimension.name]
         expression = dimension.expression
         if not isinstance(expression, exp.Column) or expression.name not in columns:
@@ -134,10 +152,19 @@ def check_written_rows(source: CompiledSource, columns: Sequence[str],
                                f"dimension '{dimension.name}', which is an expression: rows "
                                "cannot be checked against it; write with a credential that "
                                "does not carry the claim")
-        allowed = {_claim_value(v, dimension.type, secured.claim) for v in values}
-        index = list(columns).index(expression.name)
+        restrictions.append(WriteRestriction(secured.claim, expression.name, frozenset(
+            _claim_value(v, dimension.type, secured.claim) for v in values)))
+    return restrictions
+
+
+def check_written_rows(source: CompiledSource, columns: Sequence[str],
+                       rows: Sequence[Sequence[object]], access: Access,
+                       names: Sequence[str] | None = None) -> None:
+    """Refuse a batch with a row outside what ``access`` may write (``write_restrictions``)."""
+    for restriction in write_restrictions(source, columns, access):
+        index = list(columns).index(restriction.column)
         for number, row in enumerate(rows):
-            if row[index] not in allowed:
+            if row[index] not in restriction.allowed:
                 where = names[number] if names else f"rows[{number}]"
-                raise AccessDenied(where, f"{where}: {expression.name} = {row[index]!r} is "
-                                   f"outside the credential's claim '{secured.claim}'")
+                raise AccessDenied(where, f"{where}: {restriction.column} = {row[index]!r} is "
+                                   f"outside the credential's claim '{restriction.claim}'")

@@ -115,7 +115,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
                 done += send(batch)
             except SemanticError:
                 if load is not None:
-                    cancel()
+                    if number > 1:  # the first batch refused: nothing was staged
+                        cancel()
                     say(f"batch {number} of {len(cut)} was refused: the load is cancelled, "
                         "nothing was inserted")
                 raise

@@ -4,12 +4,16 @@ whole against the source table's columns, then inserted as one block.
 A load too big for one batch is staged: each batch is checked and inserted into a staging
 table of its own (``?load=ID``), then ``commit_load`` moves every staged row into the source
 in one ``INSERT ... SELECT``; a bad batch anywhere cancels the load and nothing reaches the
-source.
+source. A staged load belongs to the credential that staged it: its staging table's name
+carries a digest of the caller (subject and claims), so another credential's commit or cancel
+finds no such load (404), and a commit checks the committed rows against the committer's
+claims as well.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -22,9 +26,9 @@ from sqlglot import exp
 from engine.dialect.render import render
 from engine.ingestion.rows import RowError, check_rows
 from engine.model.compiler import CompiledSource
-from engine.query.security import check_written_rows
+from engine.query.security import AccessDenied, check_written_rows, write_restrictions
 from engine.rollups.ddl import create_load_table, create_staging_table, insert_load
-from server.auth.principal import current_access
+from server.auth.principal import current_access, current_principal
 from server.runtime.compiled import Runtime
 from server.warehouse.catalog import tables
 
@@ -131,10 +135,45 @@ def _checked(runtime: Runtime, source: CompiledSource, body: bytes, content_type
     return checked
 
 
+def _owner() -> str:
+    """Who stages a load: empty with access control off, else a digest of the caller's
+    subject and claims (a key id, or a token's subject, with its row-level claims)."""
+    principal = current_principal()
+    if principal is None:
+        return ""
+    who = json.dumps([principal.subject, principal.access.claims], default=str)
+    return "_" + hashlib.sha256(who.encode()).hexdigest()[:16]
+
+
 def _load_table(runtime: Runtime, source: CompiledSource, load: str) -> exp.Table:
+    """The staging table of the caller's load ``load`` (another caller's load of the same id
+    is another table)."""
     if not LOAD_ID.fullmatch(load):
         raise RowError("load", "a load id is 8 to 32 lowercase letters and digits")
-    return exp.table_(f"_load_{source.name}_{load}", db=runtime.model.rollup_database)
+    return exp.table_(f"_load_{source.name}_{load}{_owner()}", db=runtime.model.rollup_database)
+
+
+def _staged(runtime: Runtime, source: CompiledSource, load: str) -> exp.Table:
+    """The caller's staged load ``load``; 404 when this caller staged no such load."""
+    staging = _load_table(runtime, source, load)
+    if render(staging) not in tables(runtime.warehouse, [runtime.model.rollup_database]):
+        raise UnknownLoad("load", f"no load '{load}' is staged for source '{source.name}' by "
+                          "this credential (committed or cancelled already, or never started)")
+    return staging
+
+
+def _check_committed_rows(runtime: Runtime, source: CompiledSource,
+                          staging: exp.Table) -> None:
+    """Refuse a commit whose staged rows the committer may not write (its claims)."""
+    access = current_access()
+    if access is None:
+        return
+    for restriction in write_restrictions(source, list(source.columns), access):
+        outside = runtime.warehouse.query(exp.select(exp.Count(this=exp.Star())).from_(
+            staging.copy()).where(restriction.outside())).rows[0][0]
+        if outside:
+            raise AccessDenied("load", f"{outside} staged rows have a {restriction.column} "
+                               f"outside the credential's claim '{restriction.claim}'")
 
 
 def ingest(runtime: Runtime, source_name: str, body: bytes, content_type: str,
@@ -160,10 +199,8 @@ def commit_load(runtime: Runtime, source_name: str, load: str) -> Inserted:
     """Insert every row staged under ``load`` into the source in one statement, then drop
     the staging table: the load goes in whole (or, if ClickHouse fails, stays staged)."""
     source = runtime.compiled.sources[runtime.source_name(source_name)]
-    staging = _load_table(runtime, source, load)
-    if render(staging) not in tables(runtime.warehouse, [runtime.model.rollup_database]):
-        raise UnknownLoad("load", f"no load '{load}' is staged for source '{source.name}' "
-                          "(committed or cancelled already, or never started)")
+    staging = _staged(runtime, source, load)
+    _check_committed_rows(runtime, source, staging)
     started = time.perf_counter()
     rows = runtime.warehouse.query(exp.select(exp.Count(this=exp.Star())).from_(
         staging.copy())).rows[0][0]
@@ -175,7 +212,8 @@ def commit_load(runtime: Runtime, source_name: str, load: str) -> Inserted:
 
 
 def cancel_load(runtime: Runtime, source_name: str, load: str) -> None:
-    """Drop what a load staged (nothing reaches the source)."""
+    """Drop what the caller's load staged (nothing reaches the source); 404 when the caller
+    staged no such load."""
     source = runtime.compiled.sources[runtime.source_name(source_name)]
-    runtime.warehouse.command(exp.Drop(tables=[_load_table(runtime, source, load)],
+    runtime.warehouse.command(exp.Drop(tables=[_staged(runtime, source, load)],
                                        kind="TABLE", exists=True))
