@@ -231,7 +231,7 @@ def load_limits(environ: Mapping[str, str] | None = None) -> Limits:
 
 #: environment variables of access control (``server.auth.settings`` reads them from here)
 ACCESS_VARIABLES = ("SEMANTIC_CONFIG", "SEMANTIC_JWT_SECRET", "SEMANTIC_JWKS_URL",
-                    "SEMANTIC_CORS_ORIGINS")
+                    "SEMANTIC_CORS_ORIGINS", "SEMANTIC_ALLOWED_HOSTS")
 #: the credential the command line sends to a running server
 API_KEY_VARIABLE = "SEMANTIC_API_KEY"
 

@@ -20,6 +20,10 @@ from server.runtime.compile import compile_against
 from server.runtime.compiled import Runtime
 from server.warehouse.statements import Warehouse
 
+#: the base URL in-process clients call: a loopback name, as a server without access control
+#: answers only those (a foreign Host is refused, against DNS rebinding)
+LOOPBACK = "http://app.localhost"
+
 #: where the broken-model corpus finds the demo table its files call ``analytics.events``
 CORPUS_DATABASE = "broken_corpus"
 
@@ -76,7 +80,7 @@ def apply_text(warehouse: Warehouse, yaml_text: str) -> Model:
 def serving(warehouse: Warehouse, model: Model,
             **options: Any) -> Iterator[TestClient]:  # type: ignore[type-arg]
     """An in-process client of the app serving ``model`` (``options`` go to ``create_app``)."""
-    with TestClient(app=create_app(model, warehouse, **options)) as client:
+    with TestClient(base_url=LOOPBACK, app=create_app(model, warehouse, **options)) as client:
         yield client
 
 

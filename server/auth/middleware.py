@@ -1,5 +1,10 @@
-"""The one ASGI middleware in front of every route: cross-site checks, then credentials and
-scopes; the caller is bound for the request (``principal.current_principal``).
+"""The one ASGI middleware in front of every route: the host and cross-site checks, then
+credentials and scopes; the caller is bound for the request (``principal.current_principal``).
+
+With access control off, only loopback host names (and those configured in ``[http] hosts``)
+are answered, so a web page cannot read the server through DNS rebinding; on every route but
+the public ones, a browser request from a foreign web origin (not the server's own, not in
+``[cors] origins``) is refused.
 
 Which scope a route needs is decided here, by path, so every surface is covered, including
 ones added later: ``/v1/admin/...`` needs ``admin``, ``/v1/sources/{source}/rows`` needs
@@ -23,6 +28,7 @@ from server.auth.keys import KeyStore, key_id
 from server.auth.principal import Principal, bind_principal, unbind_principal
 from server.auth.settings import AccessSettings
 from server.auth.tokens import TokenRejected, TokenVerifier
+from server.http.hosts import host_allowed, host_name, is_loopback, same_origin
 from server.http.request_ids import current_request_id
 from server.http.serialize import encode
 
@@ -35,6 +41,8 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs",
                           "/", "/explore", "/explore/model"})
 #: public folders of single files (no deeper path is public)
 PUBLIC_FOLDERS = ("/explore/static/",)
+#: answered whatever the Host (they hold no data; probes call them by address)
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 #: a batch of rows, and committing or cancelling a staged load
 _INGEST = re.compile(r"^/v1/sources/[^/]+/(rows|loads/[^/]+(/commit)?)$")
 _SLASHES = re.compile(r"/+")
@@ -93,6 +101,24 @@ class AccessMiddleware:
         self.origins = frozenset(settings.cors_origins)
         self.keys = KeyStore(settings.keys)
         self.tokens = TokenVerifier(settings.jwt) if settings.jwt.configured else None
+        #: with access control on, credentials guard every route and any Host is answered
+        #: unless hosts are configured
+        self.check_hosts = not settings.enabled or bool(settings.hosts)
+
+    def _foreign_host(self, scope: Scope) -> tuple[int, str, str, dict[str, str]] | None:
+        """A request to a host name this server does not answer (DNS rebinding)."""
+        if not self.check_hosts or scope["path"] in HEALTH_PATHS:
+            return None
+        host = _header(scope, b"host")
+        if host is None:  # HTTP/1.0 without Host: not from a browser
+            return None
+        name = host_name(host)
+        if (not self.settings.enabled and is_loopback(name)) or host_allowed(
+                name, self.settings.hosts):
+            return None
+        return (403, "foreign_host", f"this server does not answer the host name "
+                f"{host[:200]!r}; allow it in [http] hosts (SEMANTIC_ALLOWED_HOSTS) or turn "
+                "access control on", {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.WEBSOCKET:
@@ -103,6 +129,10 @@ class AccessMiddleware:
             return
         path = scope["path"]
         method = str(scope.get("method", "GET"))
+        refusal = self._foreign_host(scope)
+        if refusal is not None:
+            await _refuse(send, *refusal, path=path)
+            return
         needed = _scope_of(path)
         if method == "OPTIONS" or needed is None:
             await self.app(scope, receive, send)
@@ -128,6 +158,11 @@ class AccessMiddleware:
         """A WebSocket needs the same credential as its path over HTTP (closed with 1008,
         policy violation, without one)."""
         needed = required_scope(scope["path"])
+        refusal = self._foreign_host(scope) or (
+            self._cross_site(scope, "GET", needed) if needed is not None else None)
+        if refusal is not None:
+            await send({"type": "websocket.close", "code": 1008, "reason": refusal[2][:120]})
+            return
         principal = None
         if needed is not None and self.settings.enabled:
             outcome = await self._authenticate(scope, needed)
@@ -143,14 +178,16 @@ class AccessMiddleware:
 
     def _cross_site(self, scope: Scope, method: str,
                     needed: str) -> tuple[int, str, str, dict[str, str]] | None:
-        """Admin and ingestion refuse what a web page the operator visits could send: a
-        foreign ``Origin`` or a form content type (no CORS preflight guards those)."""
+        """Refuse what a web page on another site could make a browser send: any request
+        from a foreign ``Origin`` (neither the server's own nor allowed by CORS), and on admin
+        and ingestion routes a form content type (no CORS preflight guards those)."""
+        origin = _header(scope, b"origin")
+        if (origin is not None and origin not in self.origins
+                and not same_origin(origin, _header(scope, b"host"))):
+            return (403, "foreign_origin", f"requests from the web origin {origin[:200]!r} are "
+                    "not accepted; allow it in [cors] origins", {})
         if needed == "read" or method in SAFE_METHODS:
             return None
-        origin = _header(scope, b"origin")
-        if origin is not None and origin not in self.origins:
-            return (403, "foreign_origin", f"requests from the web origin {origin[:200]!r} may "
-                    "not change this server; allow it in [cors] origins", {})
         kind = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
         if kind in FORM_TYPES:
             return (415, "unsupported_media_type", f"content type '{kind}' is not accepted on "

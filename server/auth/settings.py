@@ -1,4 +1,4 @@
-"""``[auth]`` and ``[cors]`` of the settings file, and their environment variables.
+"""``[auth]``, ``[cors]`` and ``[http]`` of the settings file, and their environment variables.
 
 The settings file is ``$SEMANTIC_CONFIG``, else ``semantic.toml`` next to the model. It is read
 once at start; keys and JWKS are parsed then, so no request reads a file.
@@ -20,11 +20,12 @@ from server.auth.tokens import ASYMMETRIC, SYMMETRIC, JwtSettings
 from server.settings import access_environment
 
 CONFIG_FILE = "semantic.toml"
-TOP_KEYS = ("auth", "cors")
+TOP_KEYS = ("auth", "cors", "http")
 AUTH_KEYS = ("keys", "jwt")
 KEY_KEYS = ("id", "hash", "scopes", "claims", "members", "name")
 JWT_KEYS = ("secret", "jwks_file", "jwks_url", "audience", "issuer", "algorithms", "leeway")
 CORS_KEYS = ("origins",)
+HTTP_KEYS = ("hosts",)
 
 
 class SettingsError(SemanticError):
@@ -41,6 +42,8 @@ class AccessSettings:
     jwt: JwtSettings = field(default_factory=JwtSettings)
     cors_origins: tuple[str, ...] = ()
     file: Path | None = None
+    #: host names answered besides the loopback ones while access control is off (``*``: any)
+    hosts: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -116,8 +119,8 @@ def _jwt(value: Any, file: Path) -> JwtSettings:
 
 def load_access_settings(path: Path) -> AccessSettings:
     """Read the settings file (missing: nothing configured), then the environment:
-    ``SEMANTIC_JWT_SECRET``, ``SEMANTIC_JWKS_URL``, ``SEMANTIC_CORS_ORIGINS`` (comma-separated)
-    set or replace the file's values."""
+    ``SEMANTIC_JWT_SECRET``, ``SEMANTIC_JWKS_URL``, ``SEMANTIC_CORS_ORIGINS`` and
+    ``SEMANTIC_ALLOWED_HOSTS`` (both comma-separated) set or replace the file's values."""
     environ = access_environment()
     document: dict[str, Any] = {}
     if path.exists():
@@ -147,4 +150,9 @@ def load_access_settings(path: Path) -> AccessSettings:
     if environ.get("SEMANTIC_CORS_ORIGINS"):
         origins = tuple(o.strip() for o in environ["SEMANTIC_CORS_ORIGINS"].split(",")
                         if o.strip())
-    return AccessSettings(keys, jwt_settings, origins, path if path.exists() else None)
+    http = _table(document.get("http", {}), "http", HTTP_KEYS, path)
+    hosts = _strings(http.get("hosts", []), "http.hosts", path)
+    if environ.get("SEMANTIC_ALLOWED_HOSTS"):
+        hosts = tuple(h.strip() for h in environ["SEMANTIC_ALLOWED_HOSTS"].split(",")
+                      if h.strip())
+    return AccessSettings(keys, jwt_settings, origins, path if path.exists() else None, hosts)

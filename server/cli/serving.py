@@ -7,7 +7,6 @@ other commands go through it (``server.client``).
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import math
 import os
@@ -28,6 +27,7 @@ from server.auth.settings import AccessSettings, config_path, load_access_settin
 from server.cli.common import open_warehouse
 from server.cli.output import print_issues, say, warn
 from server.client import recorded_server
+from server.http.hosts import is_loopback
 from server.http.protocol import CoalescingHttpToolsProtocol
 from server.operations.apply import migration_steps
 from server.operations.validation import check_offline
@@ -39,16 +39,6 @@ from server.settings import Settings
 from server.warehouse.availability import WarehouseUnavailable
 
 logger = logging.getLogger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def summary(runtime: Runtime | None, settings: Settings, url: str,
@@ -94,7 +84,10 @@ def _access(settings: Settings, host: str, insecure: bool) -> AccessSettings:
                 f"reach it could read every row, insert rows and rebuild the rollups. Configure "
                 f"API keys or JWTs in {config_path(settings.model_path)} (`semantic keys "
                 "create`), listen on 127.0.0.1, or pass --insecure to serve openly anyway")
-        logger.warning("serving on %s WITHOUT access control (--insecure)", host)
+        logger.warning("serving on %s WITHOUT access control (--insecure); host names "
+                       "answered: loopback ones%s", host,
+                       f" and {', '.join(access.hosts)}" if access.hosts else
+                       " only (set SEMANTIC_ALLOWED_HOSTS for others)")
     return access
 
 

@@ -55,12 +55,19 @@ def range_start(text: object, zone: ZoneInfo, field: str) -> datetime:
 
 
 def range_end(text: object, zone: ZoneInfo, field: str) -> datetime:
-    """The first instant after a range ending (inclusively) at ``text``."""
+    """The first instant after a range ending (inclusively) at ``text``; a range ending on the
+    last supported day (9999-12-31) has no such instant and is refused, as the query API
+    refuses it."""
     text = _text(text, field)
     start = _wall(text, zone, field)
-    if _DATE.match(text.strip()):
-        return add_grains(start, "day", 1, zone)
-    return start + MILLISECOND
+    try:
+        if _DATE.match(text.strip()):
+            return add_grains(start, "day", 1, zone)
+        return start + MILLISECOND
+    except (ValueError, OverflowError):
+        raise QueryError(field, f"a range ending at '{shown(text)}' ends past the supported "
+                         "years 1 to 9999; end it on 9999-12-30 at the latest, or leave "
+                         "the end out") from None
 
 
 def _text(value: object, field: str) -> str:
@@ -78,6 +85,15 @@ def resolve_relative(text: str, zone: ZoneInfo, now: datetime, field: str) -> tu
     >>> [t.isoformat() for t in resolve_relative("last 7 days", ZoneInfo("UTC"), now, "d")]
     ['2026-03-22T00:00:00+00:00', '2026-03-29T00:00:00+00:00']
     """
+    try:
+        return _relative(text, zone, now, field)
+    except (ValueError, OverflowError) as exc:
+        raise QueryError(field, f"the date range '{shown(text)}' leaves the supported years "
+                         f"1 to 9999 ({exc})") from None
+
+
+def _relative(text: str, zone: ZoneInfo, now: datetime, field: str) -> tuple[
+        datetime, datetime]:
     phrase = " ".join(text.lower().split())
     days = {"today": 0, "yesterday": -1, "tomorrow": 1}
     if phrase in days:
@@ -94,11 +110,8 @@ def resolve_relative(text: str, zone: ZoneInfo, now: datetime, field: str) -> tu
                 raise QueryError(field, f"the count in '{shown(text)}' must be at least 1")
             first = -count if many[1] == "last" else 1
         current = floor_instant(now, unit, zone)
-        try:
-            return (add_grains(current, unit, first, zone),
-                    add_grains(current, unit, first + count, zone))
-        except ValueError as exc:
-            raise QueryError(field, str(exc)) from None
+        return (add_grains(current, unit, first, zone),
+                add_grains(current, unit, first + count, zone))
     between = _FROM_TO.match(phrase)
     if between:
         start = floor_instant(_wall(between[1], zone, field), "day", zone)
@@ -137,7 +150,8 @@ def local_text(instant: datetime, zone: ZoneInfo) -> str:
     '2026-03-29T12:00:00.000'
     """
     local = instant.astimezone(zone)
-    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+    return (f"{local.year:04d}-" + local.strftime("%m-%dT%H:%M:%S.")
+            + f"{local.microsecond // 1000:03d}")
 
 
 def cube_range(bounds: tuple[datetime, datetime], zone: ZoneInfo) -> list[str]:

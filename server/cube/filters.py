@@ -152,13 +152,17 @@ class FilterReader:
         if len(texts) != 1:
             raise QueryError(where, f"operator '{operator}' takes one value")
         text = texts[0]
-        if _is_absolute(text):
-            start, end = range_start(text, self.zone, where), range_end(text, self.zone, where)
-        else:
+        if not _is_absolute(text):
             start, end = resolve_range(text, self.zone, self.now, where)
-        bound: Bounds = {"beforeDate": (None, start), "afterOrOnDate": (start, None),
-                         "beforeOrOnDate": (None, end), "afterDate": (end, None)}[operator]
-        self.bounds.append(bound)
+            self.bounds.append({"beforeDate": (None, start), "afterOrOnDate": (start, None),
+                                "beforeOrOnDate": (None, end),
+                                "afterDate": (end, None)}[operator])
+        elif operator in ("beforeDate", "afterOrOnDate"):  # only where the range starts
+            start = range_start(text, self.zone, where)
+            self.bounds.append((None, start) if operator == "beforeDate" else (start, None))
+        else:  # only where it ends
+            end = range_end(text, self.zone, where)
+            self.bounds.append((None, end) if operator == "beforeOrOnDate" else (end, None))
 
 
 def normalized_filters(items: object) -> object:

@@ -14,6 +14,7 @@ from server.app import TABLE_HEADER, create_app
 from server.warehouse.statements import Warehouse
 from tests.support import (
     EVENTS_HEAD,
+    LOOPBACK,
     apply_text,
     create_events,
     fresh_database,
@@ -286,7 +287,7 @@ def test_api_unavailable_warehouse_answers_503_json() -> None:
     model = load_model_text(model_text(MODEL, db="nowhere"), "test.yaml")
     # A closed port on this machine: nothing listens there.
     down = Warehouse("http://127.0.0.1:9/", "http://127.0.0.1:9", pool_size=1)
-    with TestClient(app=create_app(model, down)) as test_client:
+    with TestClient(base_url=LOOPBACK, app=create_app(model, down)) as test_client:
         for path in ("/api/totals", "/readyz"):
             response = test_client.get(path)
             assert response.status_code == 503, path

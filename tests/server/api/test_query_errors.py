@@ -15,7 +15,14 @@ from server.app import create_app
 from server.settings import load_limits
 from server.warehouse.statements import Warehouse
 from tests.server.conftest import TYPED_MODEL, Served, raw_count
-from tests.support import EVENTS_HEAD, assert_error, fresh_database, insert_rows, model_text
+from tests.support import (
+    EVENTS_HEAD,
+    LOOPBACK,
+    assert_error,
+    fresh_database,
+    insert_rows,
+    model_text,
+)
 
 
 def post(served: Served, **body: object) -> Any:
@@ -139,7 +146,7 @@ def test_query_limits_are_settings(warehouse: Warehouse, served: Served) -> None
     limits = load_limits({"SEMANTIC_MAX_FILTERS": "2", "SEMANTIC_MAX_MEMBERS": "3",
                                   "SEMANTIC_MAX_QUERY_BODY_BYTES": "200",
                                   "SEMANTIC_MAX_ROWS": "5"})
-    with TestClient(app=create_app(model, warehouse, limits=limits)) as client:
+    with TestClient(base_url=LOOPBACK, app=create_app(model, warehouse, limits=limits)) as client:
         three = [{"member": "region", "op": "ne", "value": "x"}] * 3
         body: dict[str, Any] = {"measures": ["events"]}
         assert_error(client.post("/v1/query", json={**body, "filters": three}), 400, "filters")
@@ -212,7 +219,7 @@ def test_query_server_errors_are_logged_not_echoed(warehouse: Warehouse,
                                     "region String) ENGINE = MergeTree ORDER BY ts",
                                     dialect="clickhouse"))
         model = load_model_text(model_text(TRAP_MODEL, db=database), "test.yaml")
-        with TestClient(app=create_app(model, warehouse)) as client:
+        with TestClient(base_url=LOOPBACK, app=create_app(model, warehouse)) as client:
             client.app.state.semantic.runtime()  # compiled (in the background) before the row
             insert_rows(warehouse, f"{database}.events", [("2026-01-01 00:00:00", "eu")])
             with caplog.at_level(logging.WARNING):

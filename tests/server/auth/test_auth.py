@@ -25,6 +25,7 @@ from server.auth.tokens import JwtSettings
 from server.warehouse.statements import Warehouse
 from tests.support import (
     EVENTS_HEAD,
+    LOOPBACK,
     apply_text,
     create_events,
     fresh_database,
@@ -78,7 +79,7 @@ def model(warehouse: Warehouse) -> Iterator[Model]:
 
 def _client(model: Model, warehouse: Warehouse,
             access: AccessSettings) -> TestClient:  # type: ignore[type-arg]
-    return TestClient(app=create_app(model, warehouse, access=access))
+    return TestClient(base_url=LOOPBACK, app=create_app(model, warehouse, access=access))
 
 
 def _bearer(token: str) -> dict[str, str]:

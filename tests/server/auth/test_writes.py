@@ -25,7 +25,7 @@ from server.auth.keys import StoredKey, new_key
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
 from server.warehouse.statements import Warehouse
-from tests.support import EVENTS_HEAD, apply_text, create_events, model_text
+from tests.support import EVENTS_HEAD, LOOPBACK, apply_text, create_events, model_text
 
 SECRET = "test-secret-of-at-least-32-bytes-length"
 BODY = """\
@@ -73,7 +73,7 @@ def _bearer(credential: str) -> dict[str, str]:
 def _client(model: Model, warehouse: Warehouse,
             *keys: StoredKey) -> TestClient:  # type: ignore[type-arg]
     access = AccessSettings(keys=keys, jwt=JwtSettings(secret=SECRET))
-    return TestClient(app=create_app(model, warehouse, access=access))
+    return TestClient(base_url=LOOPBACK, app=create_app(model, warehouse, access=access))
 
 
 def _count(warehouse: Warehouse, database: str) -> int:

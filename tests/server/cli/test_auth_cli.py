@@ -13,7 +13,7 @@ import pytest
 from server.auth.keys import KeyStore
 from server.auth.settings import SettingsError, config_path, load_access_settings
 from server.cli import main
-from server.cli.serving import is_loopback as _is_loopback
+from server.http.hosts import is_loopback as _is_loopback
 from tests.processes import ROOT, semantic
 
 

@@ -21,13 +21,15 @@ from tests.server.cube.conftest import ACCESS, token
 from tests.server.warehouse.test_outage import DRIVER_TEXT
 from tests.server.warehouse.test_outage import _client as outage_client
 from tests.standins import refusing_port
+from tests.support import LOOPBACK
 
 Client = TestClient  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
 def client(cube_model: Model, warehouse: Warehouse) -> Iterator[Any]:
-    with TestClient(app=create_app(cube_model, warehouse, access=ACCESS)) as running:
+    app = create_app(cube_model, warehouse, access=ACCESS)
+    with TestClient(base_url=LOOPBACK, app=app) as running:
         yield running
 
 
@@ -273,7 +275,7 @@ def test_a_key_limited_to_some_members_sees_and_queries_only_those(cube_model: M
     key, key_id, key_hash = new_key()
     stored = StoredKey(key_id, key_hash, frozenset({"read"}),
                        Access.of({"tenant": 1}, ["events", "region"]))
-    with TestClient(app=create_app(cube_model, warehouse,
+    with TestClient(base_url=LOOPBACK, app=create_app(cube_model, warehouse,
                                    access=AccessSettings(keys=(stored,)))) as limited:
         (cube,) = limited.get("/cubejs-api/v1/meta", headers={"Authorization": key}).json()[
             "cubes"]
@@ -282,3 +284,55 @@ def test_a_key_limited_to_some_members_sees_and_queries_only_those(cube_model: M
         refused = load(limited, {"measures": ["events.revenue"]}, key=key)
         assert refused.status_code == 403
         assert refused.json()["error"] == "this credential may not read 'revenue'"
+
+
+#: the probe's 500s: the last supported day on every date form Cube has
+EXTREME_DATES: list[tuple[str, dict[str, Any]]] = [
+    ("dateRange", {"timeDimensions": [{"dimension": "events.ts", "dateRange": "9999-12-31"}]}),
+    ("dateRange", {"timeDimensions": [{"dimension": "events.ts",
+                                       "dateRange": ["2026-01-01", "9999-12-31"]}]}),
+    ("dateRange", {"timeDimensions": [{"dimension": "events.ts",
+                                       "dateRange": ["9999-12-31", "9999-12-31"]}]}),
+    ("dateRange", {"timeDimensions": [{"dimension": "events.ts",
+                                       "dateRange": ["2026-01-01", "9999-12-31T23:59:59.999"]}]}),
+    ("dateRange", {"timeDimensions": [{"dimension": "events.ts",
+                                       "dateRange": "from 2026-01-01 to 9999-12-31"}]}),
+    ("dateRange", {"timeDimensions": [{"dimension": "events.ts",
+                                       "dateRange": "next 999999 years"}]}),
+    ("dateRange", {"timeDimensions": [{"dimension": "events.ts",
+                                       "dateRange": "last 999999 years"}]}),
+    *[("values", {"filters": [{"member": "events.ts", "operator": operator,
+                               "values": ["9999-12-31"]}]})
+      for operator in ("afterDate", "beforeOrOnDate", "inDateRange", "onTheDate")],
+    ("values", {"filters": [{"member": "events.ts", "operator": "inDateRange",
+                             "values": ["2026-01-01", "9999-12-31"]}]}),
+]
+
+
+@pytest.mark.parametrize("route", ["load", "sql", "dry-run"])
+def test_extreme_dates_are_a_400_naming_the_field_on_every_route(client: Any,
+                                                                 route: str) -> None:
+    for field, extra in EXTREME_DATES:
+        query = {"measures": ["events.events"], **extra}
+        answer = client.get(f"/cubejs-api/v1/{route}", params={"query": json.dumps(query)},
+                            headers=auth())
+        assert answer.status_code == 400, (route, extra, answer.text)
+        error = answer.json()
+        assert field in error["field"] and "supported years 1 to 9999" in error["error"], error
+
+
+@pytest.mark.parametrize("route", ["load", "sql", "dry-run"])
+def test_extreme_dates_that_only_start_a_range_never_fail_the_server(client: Any,
+                                                                    route: str) -> None:
+    """``beforeDate`` and ``afterOrOnDate`` need only where a day starts: at 9999-12-31 or
+    0001-01-01 they are answered, or refused as the query API refuses a range beyond what the
+    time column holds (a 400 naming the field), never a 500."""
+    for operator in ("beforeDate", "afterOrOnDate"):
+        for day in ("9999-12-31", "0001-01-01", "9999-12-31T23:59:59.999"):
+            query = {"measures": ["events.events"], "filters": [
+                {"member": "events.ts", "operator": operator, "values": [day]}]}
+            answer = client.get(f"/cubejs-api/v1/{route}", params={"query": json.dumps(query)},
+                                headers=auth([1, 2]))
+            assert answer.status_code in (200, 400), (route, operator, day, answer.text)
+            if answer.status_code == 400:
+                assert answer.json()["field"].startswith(("time_range", "filters")), answer.text

@@ -33,7 +33,7 @@ from server.service.formatted import CACHEABLE_BYTES, read_ahead, read_head
 from server.settings import Limits, OperatingLimits
 from server.warehouse.statements import Warehouse
 from tests.server.conftest import TYPED_MODEL, Served
-from tests.support import EVENTS_HEAD, build, fresh_database, insert_rows, model_text
+from tests.support import EVENTS_HEAD, LOOPBACK, build, fresh_database, insert_rows, model_text
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -222,7 +222,7 @@ def test_unknown_formats_are_refused_naming_the_field(served: Served) -> None:
 def test_formatted_answers_obey_row_caps(served: Served) -> None:
     model = load_model_text(model_text(TYPED_MODEL, db=served.database), "test.yaml")
     limited = create_app(model, served.warehouse, limits=Limits(QueryLimits(rows=2)))
-    with TestClient(app=limited) as client:
+    with TestClient(base_url=LOOPBACK, app=limited) as client:
         body = {"measures": ["events"], "dimensions": ["region"], "order": ["region"]}
         too_many = client.post("/v1/query?format=csv", json={**body, "limit": 3})
         assert too_many.status_code == 400 and too_many.json()["error"]["field"] == "limit"
@@ -275,7 +275,8 @@ def big(warehouse: Warehouse) -> Iterator[Big]:
         model = load_model_text(model_text(BIG_MODEL, db=database), "test.yaml")
         apply_model(compile_against(model, warehouse), warehouse)
         limits = Limits(QueryLimits(rows=100_000))
-        with TestClient(app=create_app(model, warehouse, limits=limits)) as client:
+        app = create_app(model, warehouse, limits=limits)
+        with TestClient(base_url=LOOPBACK, app=app) as client:
             yield Big(client, database, warehouse)
 
 
@@ -359,7 +360,7 @@ def test_cached_formatted_answers_are_never_stale(warehouse: Warehouse, database
     model = load_model_text(model_text(BIG_MODEL, db=database), "test.yaml")
     apply_model(compile_against(model, warehouse), warehouse)
     body = {"measures": ["events", "revenue"], "dimensions": ["region"], "order": ["region"]}
-    with TestClient(app=create_app(model, warehouse)) as client:
+    with TestClient(base_url=LOOPBACK, app=create_app(model, warehouse)) as client:
         first = client.post("/v1/query?format=csv", json=body)
         assert first.headers[CACHE_HEADER] == "miss"
         assert first.text == '"region","events","revenue"\n"eu",1,5\n'

@@ -24,6 +24,7 @@ from server.observability.metrics import WarehouseHealth
 from server.warehouse.statements import Warehouse
 from tests.support import (
     EVENTS_HEAD,
+    LOOPBACK,
     model_text,
     served_events,
 )
@@ -267,7 +268,8 @@ def test_outage_logged_once_not_per_request(caplog: pytest.LogCaptureFixture,
     # nothing listens on port 9 of the loopback: every request finds ClickHouse down
     down = Warehouse("http://127.0.0.1:9", "http://127.0.0.1:9", pool_size=1)
     model = load_model_text(model_text(MODEL, db=database), "test.yaml")
-    with caplog.at_level(logging.INFO), TestClient(app=create_app(model, down)) as test:
+    with caplog.at_level(logging.INFO), \
+            TestClient(base_url=LOOPBACK, app=create_app(model, down)) as test:
         statuses = [test.post("/v1/query", json={"measures": ["events"]}).status_code
                     for _ in range(3)]
         samples = _scrape(test)

@@ -30,7 +30,14 @@ from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
 from server.warehouse.statements import Warehouse
 from tests.server.api.test_api import COLUMNS, MODEL, ROWS
-from tests.support import apply_text, create_events, fresh_database, insert_rows, model_text
+from tests.support import (
+    LOOPBACK,
+    apply_text,
+    create_events,
+    fresh_database,
+    insert_rows,
+    model_text,
+)
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
@@ -56,7 +63,7 @@ def api(warehouse: Warehouse) -> Iterator[Api]:
 
 
 def test_openapi_document_describes_every_route_and_endpoint(api: Api) -> None:
-    with TestClient(app=api.app) as client:
+    with TestClient(base_url=LOOPBACK, app=api.app) as client:
         answer = client.get("/openapi.json")
         assert answer.status_code == 200
         document = answer.json()
@@ -87,7 +94,7 @@ def test_openapi_document_requires_bearer_when_access_control_is_on(
         api: Api, warehouse: Warehouse) -> None:
     secured = create_app(api.model, warehouse,
                          access=AccessSettings(jwt=JwtSettings(secret="s" * 40)))
-    with TestClient(app=secured) as client:
+    with TestClient(base_url=LOOPBACK, app=secured) as client:
         document = client.get("/openapi.json").json()
         assert document["security"] == [{"bearer": []}]
         assert document["paths"]["/healthz"]["get"]["security"] == []
@@ -127,7 +134,7 @@ def test_schemathesis_finds_no_server_error_and_no_undescribed_answer(
 
 def test_schema_run_findings_stay_fixed(api: Api) -> None:
     """What the schema run found: a huge offset reached ClickHouse (502)."""
-    with TestClient(app=api.app) as client:
+    with TestClient(base_url=LOOPBACK, app=api.app) as client:
         for answer in (client.get("/api/totals?offset=256216714504776024064"),
                        client.post("/v1/query", json={"measures": ["events"],
                                                       "offset": 10**20})):

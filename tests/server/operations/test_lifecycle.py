@@ -34,7 +34,7 @@ from server.runtime.compile import compile_against, read_types
 from server.runtime.compiled import Runtime
 from server.warehouse.catalog import read_catalog, tables
 from server.warehouse.statements import Warehouse
-from tests.support import EVENTS_HEAD, create_events, insert_rows, model_text
+from tests.support import EVENTS_HEAD, LOOPBACK, create_events, insert_rows, model_text
 
 MODEL = EVENTS_HEAD + """\
     dimensions:
@@ -238,7 +238,7 @@ def test_server_reload_switches_model_without_restart(warehouse: Warehouse, data
     first = write(DAILY, "day")
     apply_model(first, warehouse)
     app = create_app(first.model, warehouse, load=lambda: load_model(path))
-    with TestClient(app=app) as client:
+    with TestClient(base_url=LOOPBACK, app=app) as client:
         day = client.get("/api/by-day")
         assert day.status_code == 200 and day.headers[TABLE_HEADER].endswith(
             next(r.table for r in first.rollups if r.name == "daily"))
@@ -306,8 +306,8 @@ def test_server_applies_a_changed_model_while_serving(warehouse: Warehouse, data
     first = compile_against(load_model(path), warehouse)
     apply_model(first, warehouse)
     old = next(r.qualified_table for r in first.rollups if r.name == "daily")
-    with TestClient(app=create_app(first.model, warehouse, load=lambda: load_model(path))) \
-            as client:
+    app = create_app(first.model, warehouse, load=lambda: load_model(path))
+    with TestClient(base_url=LOOPBACK, app=app) as client:
         before = client.get("/api/by-day")
         assert before.headers[TABLE_HEADER] == old
         path.write_text(text.replace("{extra}", WEEKLY))

@@ -19,7 +19,15 @@ from server.runtime.compile import compile_against
 from server.runtime.freshness import PartsWatcher
 from server.service.answers import CACHE_HEADER
 from server.warehouse.statements import Warehouse
-from tests.support import EVENTS_HEAD, apply_text, create_events, insert_rows, model_text, serving
+from tests.support import (
+    EVENTS_HEAD,
+    LOOPBACK,
+    apply_text,
+    create_events,
+    insert_rows,
+    model_text,
+    serving,
+)
 
 MODEL = EVENTS_HEAD + """\
     dimensions:
@@ -164,7 +172,7 @@ def test_cache_server_without_staleness_bound_does_not_cache(warehouse: Warehous
         app = create_app(model, warehouse, max_staleness=0)
     finally:
         warehouse.embedded = True
-    with TestClient(app=app) as client:
+    with TestClient(base_url=LOOPBACK, app=app) as client:
         assert [client.get("/api/totals").headers[CACHE_HEADER] for _ in range(2)] == \
             ["miss", "miss"]
     assert not app.state.semantic.cache.enabled

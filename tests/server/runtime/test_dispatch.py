@@ -21,7 +21,7 @@ from server.runtime.dispatch import Dispatcher
 from server.runtime.state import State
 from server.warehouse.pool import NoIdleClient
 from server.warehouse.statements import Warehouse
-from tests.support import EVENTS_HEAD, insert_rows, model_text
+from tests.support import EVENTS_HEAD, LOOPBACK, insert_rows, model_text
 
 MODEL = EVENTS_HEAD + """\
     dimensions:
@@ -50,7 +50,7 @@ def served(warehouse: Warehouse, database: str,
     model = load_model(path)
     apply_model(compile_against(model, warehouse), warehouse)
     app = create_app(model, warehouse, cache_bytes=0)
-    with TestClient(app=app) as client:
+    with TestClient(base_url=LOOPBACK, app=app) as client:
         yield client, app.state.semantic
 
 

@@ -20,7 +20,7 @@ from server.app import create_app
 from server.runtime.compile import compile_against
 from server.runtime.compiled import Runtime
 from server.warehouse.statements import Warehouse
-from tests.support import EVENTS_HEAD, build, fresh_database, insert_rows, model_text
+from tests.support import EVENTS_HEAD, LOOPBACK, build, fresh_database, insert_rows, model_text
 
 MODEL = EVENTS_HEAD + """\
     dimensions:
@@ -91,7 +91,8 @@ def test_distinct_methods_rollup_equals_raw(served: tuple[str, Runtime], warehou
 def test_distinct_methods_meta_states_bounds(served: tuple[str, Runtime],
                                              warehouse: Warehouse) -> None:
     database, runtime = served
-    with TestClient(app=create_app(runtime.model, warehouse, runtime=runtime)) as client:
+    app = create_app(runtime.model, warehouse, runtime=runtime)
+    with TestClient(base_url=LOOPBACK, app=app) as client:
         measures = {m["name"]: m for m in client.get("/v1/meta").json()["sources"][0]["measures"]}
     assert measures["ids_bitmap"]["method"] == "bitmap" and measures["ids_bitmap"]["exact"]
     assert measures["ids_exact"]["method"] == "exact"

@@ -12,7 +12,7 @@ from semantic import load_model_text
 from server.app import create_app
 from server.settings import OperatingLimits
 from server.warehouse.statements import Warehouse
-from tests.support import EVENTS_HEAD, model_text, served_events
+from tests.support import EVENTS_HEAD, LOOPBACK, model_text, served_events
 
 MODEL = EVENTS_HEAD + """\
     dimensions:
@@ -187,7 +187,7 @@ def test_ingest_values_beyond_the_column_rejected_by_dry_run_and_insert_alike(
 def _limited(warehouse: Warehouse, database: str, **limits: object) -> TestClient:  # type: ignore[type-arg]
     model = load_model_text(model_text(MODEL, db=database), "test.yaml")
     bounded = Warehouse(warehouse.dsn, warehouse.location, limits=OperatingLimits(**limits))  # type: ignore[arg-type]
-    return TestClient(app=create_app(model, bounded))
+    return TestClient(base_url=LOOPBACK, app=create_app(model, bounded))
 
 
 def test_ingest_nonfinite_floats_accepted_only_when_configured(

@@ -14,6 +14,7 @@ from server.app import TABLE_HEADER, create_app
 from server.operations.apply import apply_model, load_demo
 from server.runtime.compile import compile_against
 from server.warehouse.statements import Warehouse
+from tests.support import LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[3]
 ROWS = 5_000_000
@@ -33,7 +34,7 @@ def scenario(warehouse: Warehouse) -> Iterator[TestClient]:  # type: ignore[type
     load_demo(warehouse, ROWS, seed=1, table="analytics.events")
     model = load_model(ROOT / "metrics.yaml")
     apply_model(compile_against(model, warehouse), warehouse)
-    with TestClient(app=create_app(model, warehouse)) as client:
+    with TestClient(base_url=LOOPBACK, app=create_app(model, warehouse)) as client:
         yield client
     for database in ("semantic", "analytics"):
         warehouse.command(sqlglot.parse_one(f"DROP DATABASE IF EXISTS {database}"))

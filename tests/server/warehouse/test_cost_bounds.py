@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 from server.app import create_app
 from server.settings import OperatingLimits
 from server.warehouse.statements import Warehouse
-from tests.support import apply_text, model_text
+from tests.support import LOOPBACK, apply_text, model_text
 
 MODEL = """
 rollup_database: {db}
@@ -53,7 +53,7 @@ def _app(warehouse: Warehouse, database: str, limits: OperatingLimits) -> TestCl
     model = apply_text(warehouse, model_text(MODEL, db=database))
     # a second set of clients on the session's engine, with its own limits
     bounded = Warehouse(warehouse.dsn, warehouse.location, limits=limits)
-    return TestClient(app=create_app(model, bounded))
+    return TestClient(base_url=LOOPBACK, app=create_app(model, bounded))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from server.app import create_app
 from server.settings import OperatingLimits
 from server.warehouse.statements import Warehouse
 from tests.standins import black_hole, refusing_port
-from tests.support import model_text
+from tests.support import LOOPBACK, model_text
 
 MODEL = """
 rollup_database: {db}
@@ -43,7 +43,7 @@ DRIVER_TEXT = ("urllib3", "HTTPConnectionPool", "Max retries", "timed out", "Err
 def _client(port: int) -> TestClient:  # type: ignore[type-arg]
     model = load_model_text(model_text(MODEL, db="nowhere"), "test.yaml")
     url = f"http://127.0.0.1:{port}"
-    return TestClient(app=create_app(model, Warehouse(url, url, limits=LIMITS),
+    return TestClient(base_url=LOOPBACK, app=create_app(model, Warehouse(url, url, limits=LIMITS),
                                      probe_seconds=0.2))
 
 
