@@ -8,7 +8,8 @@ the public ones, a browser request from a foreign web origin (not the server's o
 
 Which scope a route needs is decided here, by path, so every surface is covered, including
 ones added later: ``/v1/admin/...`` needs ``admin``, ``/v1/sources/{source}/rows`` needs
-``ingest``, everything else ``read``, except the public paths (health, readiness, the schema
+``ingest``, ``/metrics`` needs ``metrics`` (its figures are over every tenant's rows),
+everything else ``read``, except the public paths (health, readiness, the schema
 and its docs page) and CORS preflights (answered by Litestar's CORS support).
 """
 
@@ -62,8 +63,8 @@ def required_scope(path: str) -> str | None:
     'ingest'
     >>> required_scope("//v1//admin/./apply"), required_scope("/v1/x/../sources/e//rows/")
     ('admin', 'ingest')
-    >>> required_scope("/api/metrics"), required_scope("/healthz")
-    ('read', None)
+    >>> required_scope("/api/metrics"), required_scope("/healthz"), required_scope("//metrics")
+    ('read', None, 'metrics')
     >>> required_scope("/api/metrics/../../healthz"), required_scope("/explore/static/..")
     ('read', 'read')
     """
@@ -77,6 +78,8 @@ def required_scope(path: str) -> str | None:
         return "admin"
     if _INGEST.match(path):
         return "ingest"
+    if path == "/metrics":
+        return "metrics"
     return "read"
 
 
@@ -236,7 +239,7 @@ class AccessMiddleware:
 
 
 def path_kind(scope: str) -> str:
-    return {"admin": "admin", "ingest": "ingestion"}.get(scope, scope)
+    return {"admin": "admin", "ingest": "ingestion", "metrics": "metrics"}.get(scope, scope)
 
 
 #: paths answered in Cube's shape (``server.api.cube``): errors are ``{"error": "..."}`` and

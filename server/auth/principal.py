@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from engine.query.security import Access
 
-#: scopes a credential may carry; each route requires one (health and the schema none)
-SCOPES: tuple[str, ...] = ("read", "ingest", "admin")
+#: scopes a credential may carry; each route requires one (health and the schema none);
+#: ``metrics`` is the Prometheus scrape, whose figures are over every tenant's rows
+SCOPES: tuple[str, ...] = ("read", "ingest", "admin", "metrics")
 
 
 @dataclass(frozen=True, slots=True)

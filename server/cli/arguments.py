@@ -65,7 +65,8 @@ def _keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     create = key_commands.add_parser("create", help="print a new API key (once) and the "
                                      "[[auth.keys]] entry to add to semantic.toml")
     create.add_argument("--scope", required=True, help="comma-separated scopes: read "
-                        "(queries, meta, endpoints, explain), ingest (rows), admin (/v1/admin)")
+                        "(queries, meta, endpoints, explain), ingest (rows), admin (/v1/admin), "
+                        "metrics (/metrics)")
     create.add_argument("--filter", action="append", default=[], metavar="CLAIM=V1[,V2]",
                         help="a row-level security claim the key carries (the model's "
                         "security: maps claims to dimensions); repeatable")

@@ -1,8 +1,11 @@
-"""What ``/v1/meta`` shows a caller whose credential may read only some members.
+"""What ``/v1/meta`` shows a caller whose credential may read only some members or rows.
 
 A key or token with ``members`` sees only those measures, metrics and dimensions (and the
 time column), the rollups' lists cut to them, and only the endpoints whose fields it may read,
-so the schema never names what a query by the same caller would be refused.
+so the schema never names what a query by the same caller would be refused. A credential
+reading a source under row-level security (or carrying claims) sees no figure computed over
+the whole table: the rollups' ``rows`` and ``bytes`` are null (a tenant could count the other
+tenants from them).
 """
 
 from __future__ import annotations
@@ -28,9 +31,20 @@ def _source_for(source: dict[str, Any], members: frozenset[str]) -> dict[str, An
     return shown
 
 
-def meta_for(meta: dict[str, Any], access: Access | None) -> dict[str, Any]:
-    """``meta`` (the ``/v1/meta`` document) as the caller with ``access`` may see it."""
-    if access is None or access.members is None:
+def _without_sizes(source: dict[str, Any]) -> dict[str, Any]:
+    return dict(source, rollups=[dict(r, rows=None, bytes=None) for r in source["rollups"]])
+
+
+def meta_for(meta: dict[str, Any], access: Access | None,
+             secured: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``meta`` (the ``/v1/meta`` document) as the caller with ``access`` may see it;
+    ``secured`` names the sources under row-level security."""
+    if access is None:
+        return meta
+    meta = dict(meta, sources=[
+        _without_sizes(s) if s["name"] in secured or access.claims else s
+        for s in meta["sources"]])
+    if access.members is None:
         return meta
     members = access.members
     sources = [_source_for(s, members) for s in meta["sources"]]

@@ -53,7 +53,21 @@ def explain_query(runtime: Runtime, query: Query) -> dict[str, Any]:
     plan = runtime.plan(query)
     explained = explain_plan(plan)
     explained["estimate"] = estimate_plan(runtime, plan)
+    if plan.query.security:
+        return without_table_figures(explained)
     return explained
+
+
+#: what a secured caller's explain leaves out: figures computed over whole tables
+HIDDEN_FIGURES = ("rows", "bytes", "read_bytes", "estimated_ms")
+
+
+def without_table_figures(explained: dict[str, Any]) -> dict[str, Any]:
+    """An explain under row-level security: the rollups' sizes, the planner's estimates and
+    ClickHouse's row estimate are over every tenant's rows, so they are null."""
+    candidates = [dict(c, **dict.fromkeys(HIDDEN_FIGURES)) for c in explained["candidates"]]
+    return dict(explained, candidates=candidates,
+                estimate={"read_bytes": None, "rows": None, "tables": None})
 
 
 def _range(plan: Plan) -> dict[str, Any] | None:
@@ -61,6 +75,17 @@ def _range(plan: Plan) -> dict[str, Any] | None:
         return None
     start, end = plan.query.interval
     return {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None}
+
+
+def _statistics(answer: Answer) -> dict[str, Any] | None:
+    """What ClickHouse read for the answer; under row-level security, rows and bytes read are
+    null (they count other tenants' rows scanned on the way)."""
+    if answer.stats is None:
+        return None
+    statistics = answer.stats.to_dict()
+    if answer.plan.query.security:
+        statistics.update(rows_read=None, bytes_read=None)
+    return statistics
 
 
 def _meta(answer: Answer) -> dict[str, Any]:
@@ -77,7 +102,7 @@ def _meta(answer: Answer) -> dict[str, Any]:
         "limit": plan.query.limit,
         "elapsed_ms": round(answer.elapsed_ms, 3),
         "columns": list(plan.columns),
-        "statistics": answer.stats.to_dict() if answer.stats else None,
+        "statistics": _statistics(answer),
     }
 
 
@@ -142,7 +167,8 @@ def model_meta(state: State) -> dict[str, Any]:
     """The compiled model as the caller may see it (only the members its credential may
     read); without one (ClickHouse unreachable since start-up), the model as validated,
     marked ``compiled: false``."""
-    return meta_for(_whole_meta(state), current_access())
+    secured = frozenset(s.name for s in state.model.sources if s.security)
+    return meta_for(_whole_meta(state), current_access(), secured)
 
 
 def _whole_meta(state: State) -> dict[str, Any]:

@@ -348,9 +348,10 @@ def test_admin_and_ingestion_refuse_cross_site_requests(model: Model,
                              headers={"Origin": "https://evil.test",
                                       "Content-Type": "application/json"})
         assert answer.status_code == 403
-        # queries stay callable cross-site (read-only; CORS decides what a page may read)
+        # queries are refused cross-site too (a foreign page could read the answer through
+        # DNS rebinding); CORS-allowed origins are answered (test_hosts.py)
         assert client.post("/v1/query", json=TOTALS,
-                           headers={"Origin": "https://evil.test"}).status_code == 200
+                           headers={"Origin": "https://evil.test"}).status_code == 403
 
 
 def test_cached_answers_never_cross_callers(model: Model, warehouse: Warehouse) -> None:
@@ -394,3 +395,39 @@ def test_ranges_cut_from_kept_answers_hold_only_the_callers_rows(model: Model,
             {"ts": "2026-01-02", "events": 1, "revenue": 5},
             {"ts": "2026-01-03", "events": 1, "revenue": 7}]
         assert cache.stats()["cuts"] == 4
+
+
+def test_a_tenant_sees_no_figure_over_other_tenants_rows(model: Model,
+                                                        warehouse: Warehouse) -> None:
+    """The probe's reproduction: ``region_daily`` showing 270 rows (3 regions x 90 days) let
+    a tenant count tenants. Rollup sizes, explain's estimates, rows and bytes read and
+    /metrics are over every tenant's rows: a tenant's credential sees none of them."""
+    tenant, tenant_key = _key({"read"}, {"tenant": 1})
+    scraper, scraper_key = _key({"metrics"})
+    body = {"measures": ["events"], "dimensions": ["tenant_id"], "grain": "day"}
+    with _client(model, warehouse, AccessSettings()) as open_client:
+        meta = open_client.get("/v1/meta").json()
+        assert any(r["rows"] for r in meta["sources"][0]["rollups"]), meta  # the whole figure
+        explained = open_client.post("/v1/explain", json=body).json()
+        assert any(c["rows"] for c in explained["candidates"]), explained
+    access = AccessSettings(keys=(tenant_key, scraper_key))
+    with _client(model, warehouse, access) as client:
+        meta = client.get("/v1/meta", headers=_bearer(tenant)).json()
+        assert meta["sources"][0]["rollups"], meta
+        for rollup in meta["sources"][0]["rollups"]:
+            assert rollup["rows"] is None and rollup["bytes"] is None, rollup
+        explained = client.post("/v1/explain", json=body, headers=_bearer(tenant)).json()
+        assert explained["estimate"] == {"read_bytes": None, "rows": None, "tables": None}
+        for candidate in explained["candidates"]:
+            assert [candidate[k] for k in ("rows", "bytes", "read_bytes", "estimated_ms")] == [
+                None] * 4, candidate
+        answer = client.post("/v1/query", json=body, headers=_bearer(tenant))
+        assert answer.status_code == 200
+        statistics = answer.json()["meta"]["statistics"]
+        assert statistics is not None and statistics["rows_read"] is None
+        assert statistics["bytes_read"] is None
+        refused = client.get("/metrics", headers=_bearer(tenant))
+        assert refused.status_code == 403
+        assert "lacks the 'metrics' scope" in refused.json()["error"]["message"]
+        scraped = client.get("/metrics", headers=_bearer(scraper))
+        assert scraped.status_code == 200 and "semantic_" in scraped.text
