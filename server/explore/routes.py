@@ -22,6 +22,12 @@ ASSETS = {"app.js": "text/javascript", "chart.js": "text/javascript", "style.css
 PAGE = "explore.html"
 #: assets never change while the server runs; a reload of the page revalidates them
 CACHE = {"Cache-Control": "no-cache"}
+#: the page may hold an API key (the tab's storage): no other site may frame it, and it runs
+#: only its own scripts and styles and talks only to this server
+POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+          "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HEADERS = {**CACHE, "Content-Security-Policy": POLICY, "X-Frame-Options": "DENY",
+           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
 def _read(name: str) -> bytes:
@@ -39,7 +45,7 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
 
     @get(["/explore", "/explore/model"], include_in_schema=False)
     async def explore() -> Response[bytes]:
-        return Response(content=page, media_type="text/html; charset=utf-8", headers=CACHE)
+        return Response(content=page, media_type="text/html; charset=utf-8", headers=HEADERS)
 
     @get("/explore/static/{name:str}", include_in_schema=False)
     async def static(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -47,6 +53,6 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
         if name not in assets:
             raise NotFoundException(detail=f"no asset {name}")
         return Response(content=assets[name], media_type=f"{ASSETS[name]}; charset=utf-8",
-                        headers=CACHE)
+                        headers=HEADERS)
 
     return [root, explore, static]

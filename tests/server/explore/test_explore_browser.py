@@ -7,12 +7,13 @@ kept in ``test-artifacts/``.
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from sqlglot import exp
 
 from engine.query.security import Access
@@ -163,8 +164,8 @@ def test_explore_form_state_lives_in_the_url(server: Server, page: Page,
     page.check("#dimensions input[value='region']")
     page.click("#add-filter")
     values = page.locator("#filters .filter-values")
-    page.wait_for_function("document.querySelectorAll('#filters .filter-values option')"
-                           ".length === 3")  # offered from the data
+    # offered from the data (waited for by selector: the page's policy refuses eval)
+    expect(values.locator("option")).to_have_count(3)
     assert values.locator("option").all_inner_texts() == ["asia", "eu", "us"]
     values.select_option(["eu", "us"])
     page.check("input[name=range-kind][value=absolute]")
@@ -191,8 +192,7 @@ def test_explore_form_state_lives_in_the_url(server: Server, page: Page,
         assert other.locator("rect.bar").count() == 2
         assert other.locator("#measures input[value='events']").is_checked()
         assert other.locator("#from").input_value() == "2026-01-03"
-        other.wait_for_function("document.querySelectorAll("
-                                "'#filters .filter-values option:checked').length === 2")
+        expect(other.locator("#filters .filter-values option:checked")).to_have_count(2)
         selected = other.locator("#filters .filter-values option:checked").all_inner_texts()
         assert selected == ["eu", "us"]
         _shot(other, "explore-shared-url.png")
@@ -243,3 +243,27 @@ def test_explore_with_access_control_asks_for_a_key(model: Model, warehouse: War
             context.close()
     # the browser reports the refused requests made before the key was given, nothing else
     assert errors and all("401" in error for error in errors)
+
+
+def test_explore_cannot_be_framed_and_runs_under_its_policy(server: Server,
+                                                            browser: Browser) -> None:
+    """The page may hold an API key: another site's page that frames it gets nothing (the
+    browser refuses, per ``frame-ancestors 'none'``), while the page itself, under its
+    Content-Security-Policy, runs (the ``page`` fixture of the other tests fails on any
+    console error, a policy violation included)."""
+    with urllib.request.urlopen(f"{server.url}/explore", timeout=10) as response:  # noqa: S310
+        policy = response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+        assert response.headers["X-Frame-Options"] == "DENY"
+    context = browser.new_context()
+    framing = context.new_page()
+    refused: list[str] = []
+    framing.on("console", lambda message: refused.append(message.text))
+    # a page of another origin (about:blank content) frames it
+    framing.set_content(f'<iframe id="f" src="{server.url}/explore"></iframe>')
+    framing.wait_for_timeout(1500)
+    frame = framing.frame_locator("#f")
+    assert frame.locator("body[data-ready='1']").count() == 0
+    assert any("frame-ancestors" in text or "Refused to display" in text for text in refused), \
+        refused
+    context.close()
