@@ -10,7 +10,9 @@ applies all of that itself. Either way, a tool's answer is the route's JSON answ
 from __future__ import annotations
 
 import json
+import math
 import urllib.parse
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import msgspec
@@ -96,6 +98,29 @@ class StateBackend:
                                         DEFAULT_LIMIT if limit is None else limit, contains)
 
 
+def _non_finite(value: object, path: str) -> str | None:
+    """Where in ``value`` a NaN or infinite number sits (JSON has none), as a field path."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, object]] = ((f"{path}.{k}" if path else str(k), v)
+                                               for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    return next((found for key, item in items if (found := _non_finite(item, key))), None)
+
+
+def _json_body(payload: object) -> bytes:
+    """The arguments as the JSON the server reads; a NaN or infinite number (which JSON
+    cannot carry) is refused here, naming its field, as the server refuses a non-integer."""
+    field = _non_finite(payload, "")
+    if field is not None:
+        raise QueryError(field, f"'{field}' must be a finite number, not NaN or infinite")
+    return json.dumps(payload).encode()
+
+
 class ClientBackend:
     """Answers from a running server's HTTP API (its credential: ``$SEMANTIC_API_KEY``)."""
 
@@ -104,7 +129,7 @@ class ClientBackend:
 
     async def _call(self, method: str, path: str, payload: object = None,
                     params: dict[str, object] | None = None) -> dict[str, Any]:
-        body = json.dumps(payload).encode() if payload is not None else None
+        body = _json_body(payload) if payload is not None else None
 
         def call() -> dict[str, Any]:
             return self.client.call(method, path, body, params=params)
