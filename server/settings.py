@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from engine.query.limits import QueryLimits
 from engine.query.request import MAX_LIMIT, MAX_OFFSET
@@ -151,17 +152,26 @@ class Settings:
     def location(self) -> str:
         """Where the data lives, without credentials, for messages and logs."""
         if self.clickhouse_url:
-            from urllib.parse import urlsplit
-
             parts = urlsplit(self.clickhouse_url)
             return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
         return f"embedded chDB at {self.data_dir}"
 
 
+#: the scheme of an embedded chDB data directory named as a URL (``chdb:///path``)
+EMBEDDED_SCHEME = "chdb://"
+
+
 def load_settings(model_path: str | None = None) -> Settings:
+    """The settings of this process; ``CLICKHOUSE_URL=chdb:///path`` names the embedded
+    engine's data directory, as ``SEMANTIC_DATA_DIR`` does."""
+    url = os.environ.get("CLICKHOUSE_URL") or None
+    data_dir = Path(os.environ.get("SEMANTIC_DATA_DIR", DEFAULT_DATA_DIR))
+    if url is not None and url.startswith(EMBEDDED_SCHEME):
+        data_dir = Path(url.removeprefix(EMBEDDED_SCHEME) or DEFAULT_DATA_DIR)
+        url = None
     return Settings(
-        clickhouse_url=os.environ.get("CLICKHOUSE_URL") or None,
-        data_dir=Path(os.environ.get("SEMANTIC_DATA_DIR", DEFAULT_DATA_DIR)),
+        clickhouse_url=url,
+        data_dir=data_dir,
         model_path=Path(model_path or os.environ.get("SEMANTIC_MODEL", DEFAULT_MODEL)),
         limits=load_operating_limits(),
         log_format=os.environ.get("SEMANTIC_LOG_FORMAT", "plain").strip().lower() or "plain",

@@ -3,10 +3,12 @@ variable."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from semantic.errors import SemanticError
-from server.settings import OperatingLimits, load_operating_limits
+from server.settings import OperatingLimits, load_operating_limits, load_settings
 
 
 def test_config_limits_defaults_and_overrides() -> None:
@@ -34,3 +36,18 @@ def test_config_malformed_limit_names_the_variable(variable: str, value: str,
                                                    message: str) -> None:
     with pytest.raises(SemanticError, match=message.replace("(", r"\(").replace(".", r"\.")):
         load_operating_limits({variable: value})
+
+
+def test_a_chdb_url_names_the_embedded_data_directory(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    """The probe's reproduction: ``CLICKHOUSE_URL=chdb:///path`` made the banner and the
+    "data directory in use" error say ``chdb://None``."""
+    monkeypatch.setenv("CLICKHOUSE_URL", f"chdb://{tmp_path}")
+    settings = load_settings()
+    assert settings.embedded and settings.data_dir == tmp_path
+    assert settings.location == f"embedded chDB at {tmp_path}"
+    assert settings.dsn == f"chdb://{tmp_path.resolve()}"
+    assert "None" not in settings.location
+    monkeypatch.setenv("CLICKHOUSE_URL", "http://user:secret@db.example:8123/")
+    remote = load_settings()
+    assert not remote.embedded and remote.location == "http://db.example:8123"
