@@ -17,9 +17,9 @@ from typing import Any
 
 import msgspec
 from anyio import to_thread
-from litestar import Request, Response, Router, get, post
+from litestar import HttpMethod, Request, Response, Router, get, route
 from litestar.exceptions import HTTPException
-from litestar.params import RawBody
+from litestar.handlers import HTTPRouteHandler
 
 from engine.query.request import QueryError
 from engine.serving.plan import Plan
@@ -182,14 +182,21 @@ def route_handlers(state: State) -> list[Router]:
         plans = [(t, await to_thread.run_sync(runtime.plan, t.query)) for t in translated]
         return query_type, plans
 
-    @get("/load")
-    async def load_get(request: Request[Any, Any, Any]) -> Response[bytes]:
-        params = request.query_params
-        return await load(params.get("query"), params.get("queryType"))
+    #: GET (the query in the URL) and POST (in the body) are one handler per path, so an
+    #: OPTIONS request's Allow lists both
+    def both(path: str) -> HTTPRouteHandler:
+        return route(path, http_method=[HttpMethod.GET, HttpMethod.POST], status_code=200,
+                     request_max_body_size=state.limits.body_bytes)
 
-    @post("/load", status_code=200, request_max_body_size=state.limits.body_bytes)
-    async def load_post(body: RawBody) -> Response[bytes]:
-        value = _post_body(body)
+    async def arguments(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """The request's ``query`` and ``queryType``, from the URL (GET) or the body (POST)."""
+        if request.method == HttpMethod.GET:
+            return dict(request.query_params)
+        return _post_body(await request.body())
+
+    @both("/load")
+    async def load_route(request: Request[Any, Any, Any]) -> Response[bytes]:
+        value = await arguments(request)
         return await load(value.get("query"), value.get("queryType"))
 
     @get("/meta")
@@ -233,22 +240,13 @@ def route_handlers(state: State) -> list[Router]:
         return Response(content=encode(body), media_type=JSON,
                         headers={TABLE_HEADER: plans[0][1].table})
 
-    @get("/sql")
-    async def sql_get(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return await sql(request.query_params.get("query"))
+    @both("/sql")
+    async def sql_route(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return await sql((await arguments(request)).get("query"))
 
-    @post("/sql", status_code=200, request_max_body_size=state.limits.body_bytes)
-    async def sql_post(body: RawBody) -> Response[bytes]:
-        return await sql(_post_body(body).get("query"))
+    @both("/dry-run")
+    async def dry_run_route(request: Request[Any, Any, Any]) -> Response[bytes]:
+        return await dry_run((await arguments(request)).get("query"))
 
-    @get("/dry-run")
-    async def dry_run_get(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return await dry_run(request.query_params.get("query"))
-
-    @post("/dry-run", status_code=200, request_max_body_size=state.limits.body_bytes)
-    async def dry_run_post(body: RawBody) -> Response[bytes]:
-        return await dry_run(_post_body(body).get("query"))
-
-    return [Router(path=PREFIX, route_handlers=[load_get, load_post, meta, sql_get, sql_post,
-                                                dry_run_get, dry_run_post],
+    return [Router(path=PREFIX, route_handlers=[load_route, meta, sql_route, dry_run_route],
                    exception_handlers={Exception: _handle})]

@@ -49,12 +49,12 @@ def read_query(state: State, runtime: Runtime, body: bytes) -> Query:
 
 
 def explain_query(runtime: Runtime, query: Query) -> dict[str, Any]:
-    """``/v1/explain``: the plan of ``query`` and what it is expected to read."""
+    """``/v1/explain``: the plan of ``query`` and what it is expected to read (not under
+    row-level security: ClickHouse's estimate is over every tenant's rows)."""
     plan = runtime.plan(query)
     explained = explain_plan(plan)
-    explained["estimate"] = estimate_plan(runtime, plan)
-    if plan.query.security:
-        return without_table_figures(explained)
+    explained["estimate"] = (estimate_plan(runtime, plan) if not plan.query.security else
+                             dict.fromkeys(("read_bytes", "rows", "tables")))
     return explained
 
 
@@ -62,12 +62,13 @@ def explain_query(runtime: Runtime, query: Query) -> dict[str, Any]:
 HIDDEN_FIGURES = ("rows", "bytes", "read_bytes", "estimated_ms")
 
 
-def without_table_figures(explained: dict[str, Any]) -> dict[str, Any]:
-    """An explain under row-level security: the rollups' sizes, the planner's estimates and
-    ClickHouse's row estimate are over every tenant's rows, so they are null."""
-    candidates = [dict(c, **dict.fromkeys(HIDDEN_FIGURES)) for c in explained["candidates"]]
-    return dict(explained, candidates=candidates,
-                estimate={"read_bytes": None, "rows": None, "tables": None})
+def _candidates(plan: Plan) -> list[dict[str, object]]:
+    """Every rollup's verdict; under row-level security without the rollups' sizes and the
+    planner's estimates (they are over every tenant's rows)."""
+    candidates = [c.to_dict() for c in plan.candidates]
+    if plan.query.security:
+        return [dict(c, **dict.fromkeys(HIDDEN_FIGURES)) for c in candidates]
+    return candidates
 
 
 def _range(plan: Plan) -> dict[str, Any] | None:
@@ -140,7 +141,7 @@ def explain_plan(plan: Plan) -> dict[str, Any]:
         "sql": plan.sql,
         "parameters": {k: json_value(v) for k, v in plan.parameters.items()},
         "pieces": [p.to_dict(plan.raw_table) for p in plan.pieces],
-        "candidates": [c.to_dict() for c in plan.candidates],
+        "candidates": _candidates(plan),
         "time_range": _range(plan),
         "timezone": plan.query.timezone,
     }

@@ -146,3 +146,19 @@ def test_foreign_origins_are_refused_on_every_route(model: Model, warehouse: War
         if secured:  # credentials guard every route: any host name is answered
             answer = client.get("/api/totals", headers={**credential, "host": EVIL_HOST})
             assert answer.status_code == 200
+
+
+def test_options_lists_every_method_of_every_route(model: Model, warehouse: Warehouse) -> None:
+    """The probe found OPTIONS on the Cube routes leaving POST out of ``Allow``."""
+    app = create_app(model, warehouse)
+    with TestClient(base_url=LOOPBACK, app=app) as client:
+        for route in app.routes:
+            methods = set(getattr(route, "methods", ()))
+            if not methods:  # a mounted ASGI app (/mcp) answers for itself
+                continue
+            path = re.sub(r"\{(\w+):\w+\}", lambda m: PARAMETERS[m.group(1)], route.path)
+            answer = client.options(path)
+            assert answer.status_code == 204, (path, answer.text)
+            assert set(answer.headers["allow"].split(", ")) == methods, (path, answer.headers)
+    assert {"GET", "POST", "OPTIONS"} <= next(
+        set(r.methods) for r in app.routes if r.path == "/cubejs-api/v1/load")  # type: ignore[attr-defined]

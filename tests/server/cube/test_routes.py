@@ -336,3 +336,17 @@ def test_extreme_dates_that_only_start_a_range_never_fail_the_server(client: Any
             assert answer.status_code in (200, 400), (route, operator, day, answer.text)
             if answer.status_code == 400:
                 assert answer.json()["field"].startswith(("time_range", "filters")), answer.text
+
+
+def test_sql_and_dry_run_show_a_tenant_no_whole_table_figure(client: Any) -> None:
+    """Rollup sizes and the planner's estimates are over every tenant's rows."""
+    query = json.dumps({"measures": ["events.events"], "dimensions": ["events.region"]})
+    sql = client.get("/cubejs-api/v1/sql", params={"query": query}, headers=auth())
+    dry = client.get("/cubejs-api/v1/dry-run", params={"query": query}, headers=auth())
+    assert sql.status_code == dry.status_code == 200
+    explained = [sql.json()["sql"]["routing"], *dry.json()["transformedQueries"]]
+    for routing in explained:
+        assert routing["candidates"], routing
+        for candidate in routing["candidates"]:
+            assert [candidate[k] for k in ("rows", "bytes", "read_bytes", "estimated_ms")] == [
+                None] * 4, candidate
