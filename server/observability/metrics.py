@@ -77,11 +77,17 @@ class QueryStats:
     read_rows: int | None
     read_bytes: int | None
     elapsed_ms: float | None
+    #: the answer was cut from a kept answer: ClickHouse read nothing for it
+    from_cache: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows_read": self.read_rows, "bytes_read": self.read_bytes,
                 "elapsed_ms": round(self.elapsed_ms, 3) if self.elapsed_ms is not None
-                else None}
+                else None, "from_cache": self.from_cache}
+
+
+#: what an answer cut from a kept answer read: nothing, from the cache
+FROM_CACHE = QueryStats(0, 0, 0.0, from_cache=True)
 
 
 def _integer(summary: Mapping[str, Any], key: str) -> int | None:

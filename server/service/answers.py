@@ -23,7 +23,7 @@ from engine.model.compiler import CompiledSource
 from engine.query.request import Filter, FilterNode, Query
 from engine.serving.plan import Plan
 from engine.serving.slices import bucket_starts, cut, whole_query
-from server.observability.metrics import count_answer
+from server.observability.metrics import FROM_CACHE, count_answer
 from server.observability.requests import note_answer
 from server.runtime.cache import Cached, ResultCache
 from server.runtime.compiled import Answer, Runtime
@@ -183,4 +183,4 @@ def _cut(cache: ResultCache, whole_plan: Plan, kept: Cached, query: Query) -> An
     values, truncated = cut(kept.values, kept.starts, query)
     cache.cuts += 1
     return Answer(replace(whole_plan, query=query), values, truncated,
-                  (time.perf_counter() - started) * 1000)
+                  (time.perf_counter() - started) * 1000, FROM_CACHE)

@@ -185,3 +185,21 @@ def test_a_range_of_a_kept_whole_answer_is_cut_without_planning(
     assert len(runtime._plans) == plans + 2  # the raw comparison's plan (two keys), no other
     again = _ask(client, second)
     assert again.headers[CACHE_HEADER] == "hit" and _cuts(client) == before + 1
+
+
+def test_a_cut_answer_says_it_read_nothing_from_clickhouse(
+        client: TestClient) -> None:  # type: ignore[type-arg]
+    """The probe found cut answers carrying ``meta.statistics: null``: they say what was read
+    (nothing: the numbers came from the kept answer), as a run answer says what ClickHouse
+    read."""
+    body = {"measures": ["revenue"], "dimensions": ["region"], "grain": "day"}
+    _ask(client, {**body, "time_range": {"from": _day(0), "to": _day(2)}})
+    before = _cuts(client)
+    cut = _ask(client, {**body, "time_range": {"from": _day(3), "to": _day(5)}}).json()
+    assert _cuts(client) == before + 1
+    assert cut["meta"]["statistics"] == {"rows_read": 0, "bytes_read": 0, "elapsed_ms": 0.0,
+                                         "from_cache": True}
+    run = _ask(client, {**body, "force_raw": True,
+                        "time_range": {"from": _day(3), "to": _day(5)}}).json()
+    assert run["meta"]["statistics"]["rows_read"] > 0
+    assert run["meta"]["statistics"]["from_cache"] is False
