@@ -8,6 +8,7 @@ the query handlers the tables and rows of their answer (``note_answer``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -17,6 +18,8 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.http.request_ids import current_request_id
+from server.http.serialize import encode
 from server.observability.logs import FIELDS
 from server.observability.metrics import REQUEST_SECONDS, REQUESTS, QueryStats
 
@@ -29,7 +32,7 @@ UNMATCHED = "unmatched"
 class RequestStats:
     """What one request did; filled in while it is answered."""
 
-    __slots__ = ("route", "tables", "rows", "read_rows", "read_bytes", "statements")
+    __slots__ = ("route", "tables", "rows", "read_rows", "read_bytes", "statements", "cut")
 
     def __init__(self) -> None:
         self.route: str | None = None
@@ -38,6 +41,8 @@ class RequestStats:
         self.read_rows = 0
         self.read_bytes = 0
         self.statements = 0
+        #: stopped when the shutdown grace period ended
+        self.cut = False
 
 
 _current: ContextVar[RequestStats | None] = ContextVar("request_stats", default=None)
@@ -63,6 +68,20 @@ def note_answer(tables: Sequence[str], rows: int | None, route: str | None = Non
             current.route = route
 
 
+async def _answer_cut(send: Send) -> None:
+    """A 503 for a request cut at shutdown, if the connection still takes it."""
+    body = encode({"error": {"code": "shutting_down", "field": None, "request_id":
+                             current_request_id(), "message": "the server is shutting down; "
+                             "this request was stopped before it finished: retry it"}})
+    try:
+        await send({"type": "http.response.start", "status": 503, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+    except (OSError, RuntimeError):  # the connection is gone already
+        pass
+
+
 def _log(method: str, path: str, status: int, seconds: float, stats: RequestStats) -> None:
     # 503 is the warehouse being away, which the warehouse logs once per change of state
     level = logging.WARNING if status >= 500 and status != 503 else logging.INFO
@@ -70,6 +89,8 @@ def _log(method: str, path: str, status: int, seconds: float, stats: RequestStat
         return
     latency_ms = round(seconds * 1000, 3)
     parts = [f"{method} {path} {status} {latency_ms:.1f} ms"]
+    if stats.cut:
+        parts.append("cut at shutdown")
     if stats.tables:
         parts.append(f"tables={','.join(stats.tables)}")
     if stats.rows is not None:
@@ -113,14 +134,24 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
         started = time.perf_counter()
         status = 500
 
+        started_response = False
+
         async def send_with_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started_response = message["status"], True
             await send(message)
 
         try:
             await app(scope, receive, send_with_status)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when the shutdown grace period
+            # ends: the request is cut (503, nothing half-done: an insert is one statement),
+            # not failed, so no traceback and no 500
+            status = 503
+            stats.cut = True
+            if not started_response:
+                await _answer_cut(send)
         finally:
             _current.reset(token)
             seconds = time.perf_counter() - started

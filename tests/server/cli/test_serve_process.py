@@ -150,6 +150,12 @@ def test_serve_sigterm_lets_requests_finish_within_the_grace_period_then_cuts_th
         assert short_replies and short_replies[0][0] == 200, short_replies
         assert json.loads(short_replies[0][1])["inserted"] == 3
         assert not long_replies or long_replies[0][0] != 200, long_replies
+        # the cut request is logged as cut (503), not as a 500 with a traceback
+        assert process.stdout is not None
+        output = process.stdout.read()
+        assert "Traceback" not in output and "Exception in ASGI" not in output, output
+        assert f"POST {path} 503" in output and "cut at shutdown" in output, output
+        assert f"POST {path} 500" not in output, output
     counts = semantic(data_dir, "query", "-m", "total_events", "-d", "region", "-f",
                       "region=graceful,cut", "--json")
     assert counts.returncode == 0, counts.stderr
