@@ -17,7 +17,7 @@ from server.cli.arguments import FILTER_HELP
 from server.cli.common import open_warehouse, running_server
 from server.cli.output import say
 from server.runtime.compiled import Runtime
-from server.service.queries import answer_body, decode_request, explain_plan
+from server.service.queries import decode_request, explain_plan, render_answer
 from server.settings import Settings
 
 #: CLI filter syntax, longest symbols first: MEMBER<op>VALUE[,VALUE...]
@@ -103,8 +103,10 @@ def _local(body: dict[str, Any], settings: Settings, model: Model,
         runtime = Runtime.start(model, warehouse)
         plan = runtime.plan(parse_query(decode_request(json.dumps(body).encode()),
                                         source_name=runtime.source_name))
-        answer: dict[str, Any] = explain_plan(plan) if explain else \
-            answer_body(runtime.run(plan))
+        if explain:
+            return explain_plan(plan)
+        # encoded and read back, as a running server's answer is: the same JSON values
+        answer: dict[str, Any] = json.loads(render_answer(runtime.run(plan)))
         return answer
     finally:
         warehouse.close()
