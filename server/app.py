@@ -102,6 +102,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
             yield
         finally:
             stop.set()
+            state.dispatcher.close()  # its idle worker threads end
             if close_warehouse:
                 warehouse.close()
 
@@ -122,9 +123,15 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                    middleware=[body_deadline_middleware(warehouse.limits.body_timeout),
                                access_middleware(access)], cors_config=cors,
                    logging_config=None)  # configured once, by server.observability.logs
+    # The generated endpoints' plain JSON GETs are answered ahead of the router, behind the
+    # same access control and body deadline as every route.
+    guard = access_middleware(access)
+    deadline = body_deadline_middleware(warehouse.limits.body_timeout)
+    handler = endpoints.endpoint_fast_path(state, app.asgi_handler,
+                                           lambda inner: guard(deadline(inner)))
     # Around the whole app, so requests no route matches get an id and a log line too; the
     # request log sits inside the id so its line carries the id.
-    app.asgi_handler = request_id_middleware(observe_requests(app.asgi_handler))
+    app.asgi_handler = request_id_middleware(observe_requests(handler))
     app.state.semantic = state
     return app
 

@@ -1,22 +1,28 @@
-"""Endpoints generated from the model's ``endpoints:``: one handler looks each up by path."""
+"""Endpoints generated from the model's ``endpoints:``: one handler looks each up by path,
+and a fast path answers their plain JSON GETs before the router (``endpoint_fast_path``)."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from engine.query.limits import check_query_limits
 from engine.query.request import Query, QueryError
+from semantic.errors import SemanticError
 from semantic.model import Endpoint, Model
 from semantic.suggest import shown
-from server.http.formats import JSON_FORMAT, requested_format
-from server.http.responses import JSON, TABLE_HEADER
+from server.http.formats import JSON_FORMAT, accepted_format, requested_format
+from server.http.responses import JSON, TABLE_HEADER, error_response
 from server.http.serialize import encode, json_rows
+from server.runtime.cache import Cached
 from server.runtime.compiled import Answer
 from server.runtime.state import State
 from server.service.answers import CACHE_HEADER, HIT, MISS, current_runtime, serve_answer
@@ -60,38 +66,72 @@ class _Parsed:
     render: Callable[[Answer], bytes]
 
 
-def _endpoint_handler(state: State) -> HTTPRouteHandler:
-    """One handler for every endpoint of the current model, looked up by path, so a reloaded
-    model's endpoints are served without a restart.
+class _Endpoints:
+    """The endpoints of the current model, looked up by path, so a reloaded model's endpoints
+    are served without a restart.
 
     What a request's path and query string make of the endpoint's query is kept per model (a
     dict lookup for a repeated request), and so is each endpoint's renderer."""
-    parsed: dict[tuple[str, bytes], _Parsed] = {}
-    renderers: dict[str, Callable[[Answer], bytes]] = {}
-    seen: list[Model | None] = [None]
 
-    def endpoint_for(model: Model, path: str, query_string: bytes,
-                     params: Callable[[], dict[str, list[str]]]) -> _Parsed:
-        if seen[0] is not model:  # a reloaded model: nothing kept is valid
-            parsed.clear()
-            renderers.clear()
-            seen[0] = model
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self._parsed: dict[tuple[str, bytes], _Parsed] = {}
+        self._renderers: dict[str, Callable[[Answer], bytes]] = {}
+        self._model: Model | None = None
+        self._paths: frozenset[str] = frozenset()
+        #: requests the fast path answered (answers and errors), for tests and monitoring
+        self.fast = 0
+
+    def _current(self, model: Model) -> None:
+        if self._model is not model:  # a reloaded model: nothing kept is valid
+            self._parsed.clear()
+            self._renderers.clear()
+            self._paths = frozenset(e.path for e in model.endpoints)
+            self._model = model
+
+    def serves(self, path: str) -> bool:
+        """Whether ``path`` is an endpoint of the model being served."""
+        self._current(self.state.model)
+        return path in self._paths
+
+    def parsed(self, model: Model, path: str, query_string: bytes,
+               params: Callable[[], dict[str, list[str]]]) -> _Parsed:
+        self._current(model)
         key = (path, query_string)
-        found = parsed.get(key)
+        found = self._parsed.get(key)
         if found is None:
             endpoint = next((e for e in model.endpoints if e.path == path), None)
             if endpoint is None:
                 raise UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta "
                                       "for the endpoints")
             query, origins = endpoint_query(endpoint, model, params())
-            render = renderers.get(path)
+            render = self._renderers.get(path)
             if render is None:
-                render = renderers[path] = _renderer(endpoint)
+                render = self._renderers[path] = _renderer(endpoint)
             found = _Parsed(endpoint.path, endpoint, query, origins, render)
-            if len(parsed) >= PARSED_QUERIES:
-                parsed.clear()
-            parsed[key] = found
+            if len(self._parsed) >= PARSED_QUERIES:
+                self._parsed.clear()
+            self._parsed[key] = found
         return found
+
+    async def answer(self, found: _Parsed) -> tuple[Cached, bool]:
+        """The JSON answer of a parsed endpoint request; a query error names the parameter."""
+        try:
+            check_query_limits(found.query, self.state.limits.query)
+            # the path tells apart the bodies of endpoints asking the same query (a reloaded
+            # model is a new runtime, which drops every cached answer)
+            return await serve_answer(self.state, found.path, found.query, found.render,
+                                      route=found.path)
+        except QueryError as exc:
+            raise QueryError(parameter_field(exc.field, found.origins), exc.message) from None
+
+
+def _headers(cached: Cached, hit: bool) -> dict[str, str]:
+    return {TABLE_HEADER: cached.table, CACHE_HEADER: HIT if hit else MISS, "Vary": "Accept"}
+
+
+def _endpoint_handler(state: State, endpoints: _Endpoints) -> HTTPRouteHandler:
+    """One handler for every endpoint of the current model, looked up by path."""
 
     async def handle(request: Request[Any, Any, Any]) -> Response[bytes] | Stream:
         path = "/" + request.path_params["path"].lstrip("/")
@@ -99,30 +139,104 @@ def _endpoint_handler(state: State) -> HTTPRouteHandler:
             raise UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta for "
                                   "the endpoints")
         runtime = await current_runtime(state)
-        found = endpoint_for(
+        found = endpoints.parsed(
             runtime.model, path, request.scope.get("query_string", b""),
             lambda: {k: request.query_params.getall(k) for k in request.query_params})
         answer_format = requested_format(request.headers.get("accept"),
                                          *request.query_params.getall("format", [])[-1:])
-        try:
-            check_query_limits(found.query, state.limits.query)
-            if answer_format is not JSON_FORMAT:
-                endpoint = found.endpoint
+        if answer_format is not JSON_FORMAT:
+            endpoint = found.endpoint
+            try:
+                check_query_limits(found.query, state.limits.query)
                 return await serve_formatted(
                     state, endpoint, found.query, answer_format, download=endpoint.path,
                     fields=[(f.name, f.member.name) for f in endpoint.fields],
                     route=endpoint.path)
-            # the path tells apart the bodies of endpoints asking the same query (a reloaded
-            # model is a new runtime, which drops every cached answer)
-            cached, hit = await serve_answer(state, found.path, found.query,
-                                             found.render, route=found.path)
-        except QueryError as exc:
-            raise QueryError(parameter_field(exc.field, found.origins), exc.message) from None
-        return Response(content=cached.body, media_type=JSON, headers={
-            TABLE_HEADER: cached.table, CACHE_HEADER: HIT if hit else MISS, "Vary": "Accept"})
+            except QueryError as exc:
+                raise QueryError(parameter_field(exc.field, found.origins),
+                                 exc.message) from None
+        cached, hit = await endpoints.answer(found)
+        return Response(content=cached.body, media_type=JSON, headers=_headers(cached, hit))
 
     return get("/{path:path}", name="endpoints")(handle)
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def endpoint_fast_path(state: State, app: ASGIApp,
+                       guard: Callable[[ASGIApp], ASGIApp]) -> ASGIApp:
+    """The generated endpoints' hot path, as ASGI in front of the Litestar ``app``: a GET of
+    an endpoint asking for JSON (no ``format`` parameter, no web ``Origin``) is answered here,
+    behind ``guard`` (the access control and body deadline every route has), by the same
+    service calls and with the same body and headers as the route; everything else goes to
+    ``app``. It skips what an answer from a warm plan does not need (routing, the handler's
+    signature and response objects), which is most of what the server adds to ClickHouse's
+    own time when the answer is not cached."""
+    endpoints = _endpoints_of(state)
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = state.started
+        accept = _header(scope, b"accept")
+        query_string: bytes = scope.get("query_string", b"")
+        if runtime is None or b"format" in query_string or not _asks_json(accept):
+            await app(scope, receive, send)
+            return
+        request: Request[Any, Any, Any] = Request(scope, receive)
+        endpoints.fast += 1
+        try:
+            found = endpoints.parsed(runtime.model, scope["path"], query_string, lambda: {
+                k: request.query_params.getall(k) for k in request.query_params})
+            cached, hit = await endpoints.answer(found)
+        except Exception as exc:  # noqa: BLE001 - answered as every route answers it
+            failed = error_response(request, exc)
+            await _send(send, failed.status_code, failed.content,  # type: ignore[arg-type]
+                        dict(failed.headers))
+            return
+        await _send(send, 200, cached.body, _headers(cached, hit))
+
+    guarded = guard(answer)
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == ScopeType.HTTP and scope.get("method") == "GET"
+                and endpoints.serves(scope["path"]) and _header(scope, b"origin") is None):
+            await guarded(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return dispatch
+
+
+def _asks_json(accept: str | None) -> bool:
+    """Whether an ``Accept`` header asks for JSON (a header that cannot be read goes to the
+    route, which answers it as it answers any)."""
+    try:
+        return accepted_format(accept) is JSON_FORMAT
+    except SemanticError:
+        return False
+
+
+#: the endpoints of each app's state, shared by its route and its fast path
+ENDPOINTS: weakref.WeakKeyDictionary[State, _Endpoints] = weakref.WeakKeyDictionary()
+
+
+def _endpoints_of(state: State) -> _Endpoints:
+    found = ENDPOINTS.get(state)
+    if found is None:
+        found = ENDPOINTS[state] = _Endpoints(state)
+    return found
+
+
 def route_handlers(state: State) -> list[HTTPRouteHandler]:
-    return [_endpoint_handler(state)]
+    return [_endpoint_handler(state, _endpoints_of(state))]

@@ -60,7 +60,7 @@ async def serve_answer(state: State, shape: Hashable, query: Query,
         found, hit = _unplanned(runtime, cache, shape, query, render)
     if found is None:
         if plan is None:
-            plan = await to_thread.run_sync(runtime.plan, query)
+            plan = await state.dispatcher.offload(lambda: runtime.plan(query))
         # the normalized query: resolved range and zone, limits, and every filter added
         # before planning (row-level security included)
         key = (shape, plan.query)

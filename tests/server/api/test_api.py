@@ -10,6 +10,7 @@ import sqlglot
 from litestar.testing import TestClient
 
 from semantic import load_model_text
+from server.api.endpoints import ENDPOINTS
 from server.app import TABLE_HEADER, create_app
 from server.warehouse.statements import Warehouse
 from tests.support import (
@@ -402,3 +403,29 @@ def test_api_request_id_on_every_answer(client: TestClient) -> None:  # type: ig
     assert missing.headers["X-Request-Id"] != ok.headers["X-Request-Id"]
     assert kept.headers["X-Request-Id"] == "abc-123"
     assert hostile.headers["X-Request-Id"] not in ("a b\"<script>", "")
+
+
+def test_endpoint_fast_path_answers_as_the_route_does(
+        client: TestClient) -> None:  # type: ignore[type-arg]
+    """A plain JSON GET of an endpoint is answered ahead of the router; ``?format=json`` (and
+    any request the fast path leaves alone) goes through the route. Both give the same status,
+    body and headers, answers and errors alike."""
+    requests = [("/api/totals", {}), ("/api/by-region", {"region": "eu"}),
+                ("/api/by-region", {"from": "2026-01-02", "to": "2026-02-01"}),
+                ("/api/by-region", {"from": "not a date"}),
+                ("/api/by-region", {"region": "x" * 5000}),
+                ("/api/by-region", {"limit": "-1"})]
+    endpoints = ENDPOINTS[client.app.state.semantic]
+    before = endpoints.fast
+    for path, params in requests:
+        fast = client.get(path, params=params)
+        routed = client.get(path, params={**params, "format": "json"})
+        assert fast.status_code == routed.status_code, (path, params, fast.text)
+        assert fast.content == routed.content or (
+            fast.json()["error"] | {"request_id": ""} ==
+            routed.json()["error"] | {"request_id": ""}), (path, params)
+        shown = {k: v for k, v in fast.headers.items() if k not in ("x-request-id",
+                                                                     "x-semantic-cache")}
+        assert shown == {k: v for k, v in routed.headers.items()
+                         if k not in ("x-request-id", "x-semantic-cache")}, (path, params)
+    assert endpoints.fast == before + len(requests)  # the plain GETs took the fast path
