@@ -4,6 +4,7 @@ ClickHouse reports for ``analytics.events``; the engine tests and the golden SQL
 from __future__ import annotations
 
 from engine.model.compiler import CompiledModel, SourceTypes, compile_model
+from engine.serving.plan import RollupStats
 from semantic import load_model
 from tests.processes import ROOT
 
@@ -25,3 +26,15 @@ EVENTS_TYPES = SourceTypes(
 
 def compiled_reference() -> CompiledModel:
     return compile_model(load_model(ROOT / "metrics.yaml"), {"events": EVENTS_TYPES})
+
+
+def reference_stats(**bytes_by_rollup: int) -> dict[str, RollupStats]:
+    """Sizes of the reference model's rollups, by rollup name (10 rows each), as the planner
+    reads them from ``system.parts``."""
+    tables = {r.name: r.qualified_table for r in compiled_reference().sources["events"].rollups}
+    return {tables[name]: RollupStats(10, size) for name, size in bytes_by_rollup.items()}
+
+
+#: every rollup of the reference model built, smaller where it aggregates more
+ALL_READY = reference_stats(totals=1_000, daily=90_000, region_daily=5_000,
+                            region_hourly=500_000)

@@ -76,11 +76,8 @@ def _count(value: dict[str, Any], key: str, default: int | None) -> int | None:
     return number
 
 
-def translate_query(body: object, cubes: Cubes, now: datetime,
-                    limits: QueryLimits | None = None) -> Translated:
-    """Our query for a Cube query; ``QueryError`` (400) naming the field Cube's way."""
-    limits = limits or QueryLimits()
-    max_rows = limits.rows
+def _check_supported(body: object) -> dict[str, Any]:
+    """The query object, refusing what Cube accepts but we cannot answer exactly."""
     if not isinstance(body, dict):
         raise QueryError("query", "the query is a JSON object like {\"measures\": "
                          "[\"events.total_events\"]}")
@@ -92,10 +89,20 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
         raise QueryError("responseFormat", "only the 'default' response format is supported")
     if _list(body, "segments"):
         raise QueryError("segments", "the model defines no segments; use filters")
+    return body
+
+
+#: a time dimension asked with a granularity: the member, the granularity, where it was asked
+Granularity = tuple[Member, str, str]
+
+
+def _members(body: dict[str, Any], cubes: Cubes) -> tuple[list[Member], list[Member],
+                                                             list[Granularity]]:
+    """The measures, the dimensions and the time granularities of ``dimensions``."""
     measures = [cubes.resolve(m, f"measures[{i}]", ("measure",))
                 for i, m in enumerate(_list(body, "measures"))]
     dimensions: list[Member] = []
-    granularities: list[tuple[Member, str, str]] = []
+    granularities: list[Granularity] = []
     for index, name in enumerate(_list(body, "dimensions")):
         where = f"dimensions[{index}]"
         if isinstance(name, str) and name.count(".") == 2:  # <cube>.<time>.<granularity>
@@ -108,12 +115,12 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
             raise QueryError(where, f"'{dimension.key}' is the time dimension: give it a "
                              f"granularity ('{dimension.key}.day') or put it in timeDimensions")
         dimensions.append(dimension)
-    timezone = body.get("timezone")
-    if timezone is not None and not isinstance(timezone, str):
-        raise QueryError("timezone", "'timezone' is an IANA time zone name")
-    members = measures + dimensions + [t for t, _, _ in granularities]
+    return measures, dimensions, granularities
+
+
+def _one_cube(cubes: Cubes, members: list[Member], time_dimensions: list[Any]) -> str:
+    """The one cube (source) the query's members belong to; several are refused (no joins)."""
     sources = {m.cube for m in members}
-    time_dimensions = _list(body, "timeDimensions")
     for item in time_dimensions:
         if isinstance(item, dict) and isinstance(item.get("dimension"), str):
             sources.add(str(item["dimension"]).split(".")[0])
@@ -121,18 +128,20 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
         raise QueryError("measures", f"members of several cubes ({', '.join(sorted(sources))}) "
                          "in one query: joins are not supported; query each cube on its own")
     source_name = sources.pop() if sources else next(iter(cubes.sources))
-    source = cubes.sources.get(source_name)
-    if source is None:
+    if source_name not in cubes.sources:
         raise QueryError("timeDimensions[0].dimension", f"unknown cube '{shown(source_name)}'"
                          f"; cubes: {', '.join(cubes.sources)}")
-    timezone = timezone or source.timezone
-    try:
-        zone = load_zone(timezone)
-    except ValueError as exc:
-        raise QueryError("timezone", str(exc)) from None
+    return source_name
+
+
+def _time_dimensions(items: list[Any], cubes: Cubes, zone: ZoneInfo, now: datetime,
+                     granularities: list[Granularity]) -> tuple[list[Bounds],
+                                                                list[dict[str, Any]]]:
+    """The ranges of ``timeDimensions`` and their echo as Cube normalizes them; their
+    granularities are added to ``granularities``."""
     bounds: list[Bounds] = []
-    normalized_times: list[dict[str, Any]] = []
-    for index, item in enumerate(time_dimensions):
+    normalized: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
         where = f"timeDimensions[{index}]"
         if not isinstance(item, dict):
             raise QueryError(where, "a time dimension is {\"dimension\", \"granularity\", "
@@ -150,14 +159,43 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
             start, end = resolve_range(item["dateRange"], zone, now, f"{where}.dateRange")
             bounds.append((start, end))
             echo["dateRange"] = cube_range((start, end), zone)
-        normalized_times.append(echo)
+        normalized.append(echo)
     for time, grain, where in granularities:
         if (time.key, grain) != (granularities[0][0].key, granularities[0][1]):
             raise QueryError(where, "one granularity per query: the time dimension is returned "
                              "once, bucketed one way")
     for time, grain, _ in granularities:
-        if not any(t.get("granularity") == grain for t in normalized_times):
-            normalized_times.append({"dimension": time.key, "granularity": grain})
+        if not any(t.get("granularity") == grain for t in normalized):
+            normalized.append({"dimension": time.key, "granularity": grain})
+    return bounds, normalized
+
+
+def _paging(body: dict[str, Any], max_rows: int) -> tuple[int | None, int]:
+    limit = _count(body, "limit", DEFAULT_LIMIT)
+    if limit == 0 or (limit is not None and limit > max_rows):
+        raise QueryError("limit", f"the limit is from 1 to {max_rows} rows "
+                         "(SEMANTIC_MAX_ROWS)")
+    return limit, _count(body, "offset", 0) or 0
+
+
+def translate_query(body: object, cubes: Cubes, now: datetime,
+                    limits: QueryLimits | None = None) -> Translated:
+    """Our query for a Cube query; ``QueryError`` (400) naming the field Cube's way."""
+    limits = limits or QueryLimits()
+    body = _check_supported(body)
+    measures, dimensions, granularities = _members(body, cubes)
+    if body.get("timezone") is not None and not isinstance(body["timezone"], str):
+        raise QueryError("timezone", "'timezone' is an IANA time zone name")
+    time_dimensions = _list(body, "timeDimensions")
+    source_name = _one_cube(cubes, measures + dimensions + [t for t, _, _ in granularities],
+                            time_dimensions)
+    timezone = body.get("timezone") or cubes.sources[source_name].timezone
+    try:
+        zone = load_zone(timezone)
+    except ValueError as exc:
+        raise QueryError("timezone", str(exc)) from None
+    bounds, normalized_times = _time_dimensions(time_dimensions, cubes, zone, now,
+                                                granularities)
     reader = FilterReader(cubes, zone, now, limits.filter_depth)
     filters: tuple[FilterNode, ...] = reader.read(body.get("filters", []))
     if any(m.cube != source_name for m in reader.members):
@@ -169,11 +207,7 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
     if not measures and not dimensions and bucket is None:
         raise QueryError("measures", "Query should contain either measures, dimensions or "
                          "timeDimensions with granularities in order to be valid")
-    limit = _count(body, "limit", DEFAULT_LIMIT)
-    if limit == 0 or (limit is not None and limit > max_rows):
-        raise QueryError("limit", f"the limit is from 1 to {max_rows} rows "
-                         "(SEMANTIC_MAX_ROWS)")
-    offset = _count(body, "offset", 0) or 0
+    limit, offset = _paging(body, limits.rows)
     columns = {m.name: m for m in dimensions}
     if time_member is not None:
         columns[time_member.name] = time_member

@@ -54,6 +54,48 @@ TYPED_ROWS = [
 ]
 
 
+#: the HTTP API tests' model (shared with the OpenAPI tests): endpoints of every shape
+API_MODEL = EVENTS_HEAD + """\
+    description: One row per event.
+    dimensions:
+      region: {{}}
+      plan: {{sql: "upper(tier)"}}
+    measures:
+      events: {{agg: count}}
+      revenue: {{agg: sum, column: amount}}
+      avg_amount: {{agg: avg, column: amount}}
+      users: {{agg: count_distinct, column: user}}
+      big: {{agg: count, filter: amount >= 10}}
+    metrics:
+      per_big: revenue / big
+    rollups:
+      totals: {{measures: [events, revenue, users]}}
+      by_region_day: {{dimensions: [region], grain: day, measures: [events, revenue, avg_amount]}}
+      by_region_hour: {{dimensions: [region], grain: hour, measures: [events, per_big]}}
+endpoints:
+  /api/totals:
+    returns: object
+    fields: {{n: events, rev: revenue, u: users}}
+  /api/by-region:
+    grain: day
+    fields: {{region: region, day: ts, n: events, avg: avg_amount}}
+    order: [region, day desc]
+  /api/by-plan:
+    fields: {{plan: plan, n: events}}
+    order: [n desc, plan]
+    limit: 1
+"""
+
+API_COLUMNS = "ts DateTime, region String, tier String, user String, amount Int64"
+API_ROWS = [
+    ("2026-01-01 10:00:00", "us", "free", "u1", 10),
+    ("2026-01-01 11:00:00", "us", "pro", "u2", 20),
+    ("2026-01-02 09:30:00", "eu", "pro", "u1", 5),
+    ("2026-01-03 23:59:59", "eu", "free", "u3", 0),
+    ("2026-02-01 00:00:00", "asia", "pro", "u4", 7),
+]
+
+
 @dataclass
 class Served:
     client: TestClient  # type: ignore[type-arg]

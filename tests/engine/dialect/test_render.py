@@ -27,7 +27,7 @@ from engine.serving.plan import Plan, RollupStats
 from engine.serving.router import plan_query
 from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
 from tests.reference import compiled_reference
-from tests.server.service.test_properties import NOW, ZONES, texts, time_ranges
+from tests.server.service.properties import NOW, ZONES, texts, time_ranges
 
 COMPILED = compiled_reference()
 SOURCE = COMPILED.sources["events"]

@@ -10,9 +10,8 @@ from engine.query.request import Filter, Query
 from engine.query.security import Access, AccessDenied, secure_query
 from engine.serving.router import plan_query
 from semantic import load_model_text
-from tests.engine.serving.test_planner import ALL_READY
 from tests.processes import ROOT
-from tests.reference import EVENTS_TYPES
+from tests.reference import ALL_READY, EVENTS_TYPES
 
 SECURED = (ROOT / "metrics.yaml").read_text().replace(
     "    rollups:\n", "    security:\n      regions: region\n    rollups:\n", 1)

@@ -17,18 +17,11 @@ from engine.model.compiler import CompiledRollup, CompiledSource
 from engine.query.request import Filter, FilterGroup, Query, QueryError, TimeRange
 from engine.serving.plan import Candidate, Plan, RollupStats
 from engine.serving.router import plan_query
-from tests.reference import compiled_reference
+from tests.reference import ALL_READY, compiled_reference, reference_stats
 
 COMPILED = compiled_reference()
 SOURCE = COMPILED.sources["events"]
 TABLES = {r.name: r.qualified_table for r in SOURCE.rollups}
-
-
-def _stats(**bytes_by_rollup: int) -> dict[str, RollupStats]:
-    return {TABLES[name]: RollupStats(10, size) for name, size in bytes_by_rollup.items()}
-
-
-ALL_READY = _stats(totals=1_000, daily=90_000, region_daily=5_000, region_hourly=500_000)
 
 
 def _reasons(query: Query, ready: dict[str, RollupStats]) -> dict[str, str | None]:
@@ -38,7 +31,7 @@ def _reasons(query: Query, ready: dict[str, RollupStats]) -> dict[str, str | Non
 def test_planner_picks_cheapest_usable_rollup() -> None:
     plan = plan_query(SOURCE, Query("events", ("total_events",)), ALL_READY)
     assert plan.rollup is not None and plan.rollup.name == "totals"
-    cheaper_region = _stats(totals=9_000, daily=90_000, region_daily=5_000)
+    cheaper_region = reference_stats(totals=9_000, daily=90_000, region_daily=5_000)
     plan = plan_query(SOURCE, Query("events", ("total_events",)), cheaper_region)
     assert plan.rollup is not None and plan.rollup.name == "region_daily"
 
@@ -85,7 +78,7 @@ def test_planner_grain_rules() -> None:
 
 
 def test_planner_never_uses_incomplete_rollups() -> None:
-    plan = plan_query(SOURCE, Query("events", ("total_events",)), _stats(daily=1))
+    plan = plan_query(SOURCE, Query("events", ("total_events",)), reference_stats(daily=1))
     assert plan.rollup is not None and plan.rollup.name == "daily"
     reasons = {c.rollup: c.reason for c in plan.candidates}
     assert reasons == {"totals": "not_built", "daily": None, "region_daily": "not_built",

@@ -13,8 +13,8 @@ from semantic import load_model_text
 from server.api.endpoints import ENDPOINTS
 from server.app import TABLE_HEADER, create_app
 from server.warehouse.statements import Warehouse
+from tests.server.conftest import API_COLUMNS, API_MODEL, API_ROWS
 from tests.support import (
-    EVENTS_HEAD,
     LOOPBACK,
     apply_text,
     create_events,
@@ -24,45 +24,7 @@ from tests.support import (
     serving,
 )
 
-MODEL = EVENTS_HEAD + """\
-    description: One row per event.
-    dimensions:
-      region: {{}}
-      plan: {{sql: "upper(tier)"}}
-    measures:
-      events: {{agg: count}}
-      revenue: {{agg: sum, column: amount}}
-      avg_amount: {{agg: avg, column: amount}}
-      users: {{agg: count_distinct, column: user}}
-      big: {{agg: count, filter: amount >= 10}}
-    metrics:
-      per_big: revenue / big
-    rollups:
-      totals: {{measures: [events, revenue, users]}}
-      by_region_day: {{dimensions: [region], grain: day, measures: [events, revenue, avg_amount]}}
-      by_region_hour: {{dimensions: [region], grain: hour, measures: [events, per_big]}}
-endpoints:
-  /api/totals:
-    returns: object
-    fields: {{n: events, rev: revenue, u: users}}
-  /api/by-region:
-    grain: day
-    fields: {{region: region, day: ts, n: events, avg: avg_amount}}
-    order: [region, day desc]
-  /api/by-plan:
-    fields: {{plan: plan, n: events}}
-    order: [n desc, plan]
-    limit: 1
-"""
-
-COLUMNS = "ts DateTime, region String, tier String, user String, amount Int64"
-ROWS = [
-    ("2026-01-01 10:00:00", "us", "free", "u1", 10),
-    ("2026-01-01 11:00:00", "us", "pro", "u2", 20),
-    ("2026-01-02 09:30:00", "eu", "pro", "u1", 5),
-    ("2026-01-03 23:59:59", "eu", "free", "u3", 0),
-    ("2026-02-01 00:00:00", "asia", "pro", "u4", 7),
-]
+MODEL, COLUMNS, ROWS = API_MODEL, API_COLUMNS, API_ROWS
 
 
 def _exec(warehouse: Warehouse, sql: str) -> list[tuple[object, ...]]:

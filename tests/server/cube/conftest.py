@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -68,3 +69,6 @@ def cube_model(warehouse: Warehouse) -> Iterator[Model]:
         loaded = load_model_text(model_text(MODEL, db=database), "test.yaml")
         apply_model(compile_against(loaded, warehouse), warehouse)
         yield loaded
+
+#: the clock of the translation tests (relative date ranges resolve against it)
+NOW = datetime(2026, 3, 29, 12, 34, 56, tzinfo=UTC)  # a Sunday

@@ -11,7 +11,7 @@ from server.cube.members import Cubes
 from server.cube.queries import BLENDING, COMPARE, REGULAR, pivot_query, translate_queries
 from server.cube.results import result_rows
 from tests.reference import compiled_reference
-from tests.server.cube.test_translate import NOW
+from tests.server.cube.conftest import NOW
 
 
 @pytest.fixture(scope="module")

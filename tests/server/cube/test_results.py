@@ -14,7 +14,7 @@ from server.cube.meta import cube_meta
 from server.cube.results import annotation, cube_value, result_rows
 from server.cube.translate import translate_query
 from tests.reference import compiled_reference
-from tests.server.cube.test_translate import NOW
+from tests.server.cube.conftest import NOW
 
 
 @pytest.fixture(scope="module")

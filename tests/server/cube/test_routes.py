@@ -18,9 +18,8 @@ from server.auth.keys import StoredKey, new_key
 from server.auth.settings import AccessSettings
 from server.warehouse.statements import Warehouse
 from tests.server.cube.conftest import ACCESS, token
-from tests.server.warehouse.test_outage import DRIVER_TEXT
-from tests.server.warehouse.test_outage import _client as outage_client
-from tests.standins import refusing_port
+from tests.standins import DRIVER_TEXT, refusing_port
+from tests.standins import unreachable_app as outage_client
 from tests.support import LOOPBACK
 
 Client = TestClient  # type: ignore[type-arg]

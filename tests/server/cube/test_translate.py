@@ -3,7 +3,6 @@ operators, default order, and the refusals (fast: no warehouse)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,8 +11,7 @@ from engine.query.request import Filter, FilterGroup, Order, QueryError, TimeRan
 from server.cube.members import Cubes
 from server.cube.translate import Translated, translate_query
 from tests.reference import compiled_reference
-
-NOW = datetime(2026, 3, 29, 12, 34, 56, tzinfo=UTC)  # a Sunday
+from tests.server.cube.conftest import NOW
 
 
 @pytest.fixture(scope="module")

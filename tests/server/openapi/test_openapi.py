@@ -30,7 +30,9 @@ from server.app import create_app
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
 from server.warehouse.statements import Warehouse
-from tests.server.api.test_api import COLUMNS, MODEL, ROWS
+from tests.server.conftest import API_COLUMNS as COLUMNS
+from tests.server.conftest import API_MODEL as MODEL
+from tests.server.conftest import API_ROWS as ROWS
 from tests.support import (
     LOOPBACK,
     apply_text,

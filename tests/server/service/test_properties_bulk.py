@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from server.warehouse.statements import Warehouse
-from tests.server.service.test_properties import (
+from tests.server.service.properties import (
     COLUMNS,
     MEASURES,
     MODEL,

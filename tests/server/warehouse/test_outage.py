@@ -10,41 +10,8 @@ import time
 import pytest
 from litestar.testing import TestClient
 
-from semantic import load_model_text
-from server.app import create_app
-from server.settings import OperatingLimits
-from server.warehouse.statements import Warehouse
-from tests.standins import black_hole, refusing_port
-from tests.support import LOOPBACK, model_text
-
-MODEL = """
-rollup_database: {db}
-sources:
-  events:
-    table: {db}.events
-    time: ts
-    dimensions: {{region: {{}}}}
-    measures: {{n: {{agg: count}}}}
-endpoints:
-  /api/totals:
-    returns: object
-    fields: {{n: n}}
-"""
-
-#: one second to connect, one to run a query (read timeout: 1 + 2 s)
-LIMITS = OperatingLimits(connect_timeout=1.0, query_timeout=1.0)
-BOUND = LIMITS.connect_timeout + LIMITS.read_timeout  # the documented worst case
-DRIVER_TEXT = ("urllib3", "HTTPConnectionPool", "Max retries", "timed out", "Errno",
-               "Traceback")
-
-
-
-
-def _client(port: int) -> TestClient:  # type: ignore[type-arg]
-    model = load_model_text(model_text(MODEL, db="nowhere"), "test.yaml")
-    url = f"http://127.0.0.1:{port}"
-    return TestClient(base_url=LOOPBACK, app=create_app(model, Warehouse(url, url, limits=LIMITS),
-                                     probe_seconds=0.2))
+from tests.standins import BOUND, DRIVER_TEXT, black_hole, refusing_port
+from tests.standins import unreachable_app as _client
 
 
 def _timed(client: TestClient, method: str, path: str,  # type: ignore[type-arg]
