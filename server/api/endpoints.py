@@ -193,14 +193,17 @@ def endpoint_fast_path(state: State, app: ASGIApp,
         if runtime is None or b"format" in query_string or not _asks_json(accept):
             await app(scope, receive, send)
             return
-        request: Request[Any, Any, Any] = Request(scope, receive)
         endpoints.fast += 1
+
+        def params() -> dict[str, list[str]]:  # read as the route reads them, when needed
+            query = Request(scope, receive).query_params
+            return {k: query.getall(k) for k in query}
+
         try:
-            found = endpoints.parsed(runtime.model, scope["path"], query_string, lambda: {
-                k: request.query_params.getall(k) for k in request.query_params})
+            found = endpoints.parsed(runtime.model, scope["path"], query_string, params)
             cached, hit = await endpoints.answer(found)
         except Exception as exc:  # noqa: BLE001 - answered as every route answers it
-            failed = error_response(request, exc)
+            failed = error_response(Request(scope, receive), exc)
             await _send(send, failed.status_code, failed.content,  # type: ignore[arg-type]
                         dict(failed.headers))
             return

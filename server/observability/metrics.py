@@ -98,11 +98,18 @@ def _integer(summary: Mapping[str, Any], key: str) -> int | None:
         return None
 
 
+#: the histogram's child per statement kind (a few fixed kinds; the label lookup locks)
+_TIMERS: dict[str, Any] = {}
+
+
 def record_statement(kind: str, seconds: float, summary: Mapping[str, Any] | None) -> QueryStats:
     """Count a statement ClickHouse answered; ``summary`` is clickhouse-connect's
     ``QueryResult.summary`` (the ``X-ClickHouse-Summary`` header over HTTP, the result's own
     statistics in chDB): ``read_rows``, ``read_bytes``, ``elapsed_ns`` as strings."""
-    CLICKHOUSE_SECONDS.labels(kind).observe(seconds)
+    timer = _TIMERS.get(kind)
+    if timer is None:
+        timer = _TIMERS[kind] = CLICKHOUSE_SECONDS.labels(kind)
+    timer.observe(seconds)
     summary = summary or {}
     rows, size = _integer(summary, "read_rows"), _integer(summary, "read_bytes")
     elapsed = _integer(summary, "elapsed_ns")

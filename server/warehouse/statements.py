@@ -67,6 +67,8 @@ class Warehouse:
         # server sends its headers after the query has run; chDB reports it in any case.
         self._query_settings: dict[str, object] = {} if self.embedded else {
             "wait_end_of_query": 1}
+        #: what a request's query runs with (its bounds), made once
+        self._bounded: dict[str, object] = {**self._query_settings, **self._bounds()}
 
     @property
     def dsn(self) -> str:
@@ -111,8 +113,11 @@ class Warehouse:
                 parameters: Mapping[str, object] | None, bounded: bool, raw: bool,
                 extra: Mapping[str, object] | None = None) -> tuple[Any, QueryStats]:
         sql = statement if isinstance(statement, str) else render(statement)
-        settings = {**self._query_settings, **(self._bounds() if bounded else {}),
-                    **(extra or {})}
+        if bounded and not extra:
+            settings = dict(self._bounded)  # the client may add to what it is given
+        else:
+            settings = {**self._query_settings, **(self._bounds() if bounded else {}),
+                        **(extra or {})}
         with self.pool.raw_slot(raw):
             started = time.perf_counter()
             with self.pool.guarded(self.limits.read_timeout, "a query", sql) as client:
