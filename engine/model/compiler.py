@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -149,6 +149,9 @@ class CompiledSource:
     metrics: Mapping[str, CompiledMetric]
     cluster: str | None = None
     engine: SourceEngine = SourceEngine()
+    #: ``components_of`` answers, by measure or metric (routing asks for them per piece)
+    _components_of: dict[str, tuple[ComponentKey, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -175,10 +178,13 @@ class CompiledSource:
 
     def components_of(self, name: str) -> tuple[ComponentKey, ...]:
         """Every stored partial a measure or metric needs."""
-        keys: list[ComponentKey] = []
-        for leaf in self.leaves(name):
-            keys += [k for k in self.measures[leaf].components if k not in keys]
-        return tuple(keys)
+        found = self._components_of.get(name)
+        if found is None:
+            keys: list[ComponentKey] = []
+            for leaf in self.leaves(name):
+                keys += [k for k in self.measures[leaf].components if k not in keys]
+            found = self._components_of[name] = tuple(keys)
+        return found
 
     @property
     def table(self) -> exp.Table:

@@ -5,7 +5,7 @@ and the raw table."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
@@ -104,6 +104,10 @@ class Costing:
     data: Interval | None
     raw: RollupStats | None
     weighted: bool = True
+    #: the columns each rollup's plan reads, by rollup name (the query is fixed): worked out
+    #: once, not once per piece priced
+    _columns: dict[str, dict[str, float]] = field(default_factory=dict, init=False, compare=False,
+                                                  repr=False)
 
     def _share(self, rollup: CompiledRollup | None, interval: Interval) -> float:
         # Rollups are ordered by bucket first, so a range reads its share of the table; so
@@ -113,7 +117,9 @@ class Costing:
         return fraction(interval, self.data) if rollup.grain else 1.0
 
     def _rollup_at(self, rollup: CompiledRollup, stats: RollupStats, share: float) -> float:
-        columns = columns_read(self.source, self.query, rollup)
+        columns = self._columns.get(rollup.name)
+        if columns is None:
+            columns = self._columns[rollup.name] = columns_read(self.source, self.query, rollup)
         if self.weighted:
             return work(stats, columns, share)
         return stats.read_bytes(columns) * share
@@ -141,7 +147,8 @@ class Costing:
         """A whole plan's cost. The pieces of one table share one branch of the query (one
         read of its parts); the raw table's read it whole when the source is not ordered by
         time."""
-        stats = dict(self.usable)
+        # by name: a compiled rollup hashes all it holds, which dominated pricing
+        stats = {rollup.name: size for rollup, size in self.usable}
         shares: dict[str, float] = {}
         rollups = {}
         for piece in pieces:
@@ -150,7 +157,7 @@ class Costing:
                 rollups[name] = piece.rollup
             shares[name] = shares.get(name, 0.0) + self._share(piece.rollup,
                                                                 (piece.start, piece.end))
-        total = sum(self._rollup_at(rollup, stats[rollup], min(1.0, shares[name]))
+        total = sum(self._rollup_at(rollup, stats[name], min(1.0, shares[name]))
                     for name, rollup in rollups.items())
         if "" in shares:
             total += self._raw_at(min(1.0, shares[""]))

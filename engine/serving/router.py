@@ -112,16 +112,18 @@ RENDERED = RenderMemo()
 
 def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupStats],
                now: datetime | None = None,
-               memo: RenderMemo | None = RENDERED) -> Plan:
+               memo: RenderMemo | None = RENDERED, normalized: bool = False) -> Plan:
     """Plan a query: validate it, pick the tables, build the SQL.
 
     ``ready`` maps complete rollup tables (``db.table``) to their size; rollups missing from it
     are never used. It may also give the source table's size, which prices raw pieces.
     ``query.force_raw`` skips rollups (for comparisons and benchmarks). ``now`` anchors relative
     time ranges. ``memo`` holds the text of statements rendered before, by shape (None:
-    render every time).
+    render every time). ``normalized``: the query is ``normalize_query``'s answer already (the
+    runtime normalizes once, for its plan cache's key).
     """
-    query = normalize_query(source, query, now)
+    if not normalized:
+        query = normalize_query(source, query, now)
     pieces, candidates = choose_pieces(source, query, {} if query.force_raw else ready)
     assert query.limit is not None
     fetch_limit = query.limit + 1  # one extra row tells the caller the answer was truncated

@@ -193,7 +193,7 @@ class Runtime:
             ready = self.ready
             plan = self._plans.get(key)
         if plan is None:
-            plan = plan_query(source, normalized, ready)
+            plan = plan_query(source, normalized, ready, normalized=True)
         if _weight(plan) > PLAN_CACHE_MAX_BYTES:
             return plan
         with self._lock:
