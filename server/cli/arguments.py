@@ -126,9 +126,11 @@ FILTER_HELP = ("MEMBER=V1[,V2], MEMBER!=V1[,V2], MEMBER>V (>=, <, <=), MEMBER~=T
 
 def _add_query_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--source", help="source name (default: the only one)")
-    command.add_argument("-m", "--measures", help="comma-separated measures and metrics")
-    command.add_argument("-d", "--dimensions", help="comma-separated dimensions (the time "
-                         "column needs --grain)")
+    command.add_argument("-m", "--measures", action="append", default=[],
+                         help="comma-separated measures and metrics (repeatable)")
+    command.add_argument("-d", "--dimensions", action="append", default=[],
+                         help="comma-separated dimensions (repeatable; the time column needs "
+                         "--grain)")
     command.add_argument("-g", "--grain", choices=GRAINS, help="time grain")
     command.add_argument("-f", "--filter", action="append", default=[], help=FILTER_HELP)
     command.add_argument("--from", dest="start", help="range start, inclusive: 2026-01-01, "

@@ -55,8 +55,10 @@ def parse_filter(text: str, aggregate: Callable[[str], bool]) -> dict[str, objec
     raise SemanticError(f"--filter {text!r}: write {FILTER_HELP}")
 
 
-def _split(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+def _split(given: str | list[str] | None) -> list[str]:
+    """Names given comma-separated, in one option or several (``-m a,b -m c``)."""
+    texts = [given] if isinstance(given, str) else given or []
+    return [part.strip() for text in texts for part in text.split(",") if part.strip()]
 
 
 def _aggregate(model: Model, source_name: str | None) -> Callable[[str], bool]:
