@@ -58,6 +58,21 @@ sources:
 """
 
 
+#: the smallest served model: events by region, a totals rollup and one endpoint
+TOTALS_MODEL = EVENTS_HEAD + """\
+    dimensions:
+      region: {{}}
+    measures:
+      events: {{agg: count}}
+    rollups:
+      totals: {{measures: [events]}}
+endpoints:
+  /api/totals:
+    returns: object
+    fields: {{n: events}}
+"""
+
+
 def create_events(warehouse: Warehouse, database: str, columns: str,
                   keys: str = "ORDER BY ts") -> str:
     """``{database}.events`` as a MergeTree table with ``columns`` as CREATE TABLE lists them

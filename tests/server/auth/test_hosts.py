@@ -20,8 +20,8 @@ from server.auth.middleware import HEALTH_PATHS, required_scope
 from server.auth.settings import AccessSettings
 from server.warehouse.statements import Warehouse
 from tests.support import (
-    EVENTS_HEAD,
     LOOPBACK,
+    TOTALS_MODEL,
     apply_text,
     create_events,
     fresh_database,
@@ -29,18 +29,7 @@ from tests.support import (
     model_text,
 )
 
-MODEL = EVENTS_HEAD + """\
-    dimensions:
-      region: {{}}
-    measures:
-      events: {{agg: count}}
-    rollups:
-      totals: {{measures: [events]}}
-endpoints:
-  /api/totals:
-    returns: object
-    fields: {{n: events}}
-"""
+MODEL = TOTALS_MODEL
 #: what the probe sent: a host name the attacker's DNS points at 127.0.0.1
 EVIL_HOST = "evil.example:3000"
 EVIL_ORIGIN = "http://evil.example:3000"

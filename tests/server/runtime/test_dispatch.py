@@ -21,20 +21,9 @@ from server.runtime.dispatch import Dispatcher
 from server.runtime.state import State
 from server.warehouse.pool import NoIdleClient
 from server.warehouse.statements import Warehouse
-from tests.support import EVENTS_HEAD, LOOPBACK, insert_rows, model_text
+from tests.support import LOOPBACK, TOTALS_MODEL, insert_rows, model_text
 
-MODEL = EVENTS_HEAD + """\
-    dimensions:
-      region: {{}}
-    measures:
-      events: {{agg: count}}
-    rollups:
-      totals: {{measures: [events]}}
-endpoints:
-  /api/totals:
-    returns: object
-    fields: {{n: events}}
-"""
+MODEL = TOTALS_MODEL
 
 
 @pytest.fixture
