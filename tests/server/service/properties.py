@@ -21,7 +21,7 @@ from semantic import Model
 from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
 from server.runtime.compiled import Runtime
 from server.warehouse.statements import Warehouse
-from tests.support import build, fresh_database, insert_rows, model_text
+from tests.support import EVENTS_HEAD, build, fresh_database, insert_rows, model_text
 
 COLUMNS = (
     ("ts", "DateTime"),
@@ -34,74 +34,68 @@ COLUMNS = (
 
 # Dimensions mix plain columns, a Nullable column and SQL expressions; `user` is an expression
 # that shadows the column its distinct-count measures read.
-MODEL = """
-    version: 1
-    rollup_database: {db}
-    sources:
-      events:
-        table: {db}.events
-        time: ts
-        dimensions:
-          region: {{}}
-          note: {{}}
-          region_upper: {{sql: upper(region)}}
-          amount_bucket: {{sql: "intDiv(amount, 10)"}}
-          user: {{sql: "left(user, 1)"}}
-        measures:
-          rows: {{agg: count}}
-          amount_sum: {{agg: sum, column: amount}}
-          amount_min: {{agg: min, column: amount}}
-          amount_max: {{agg: max, column: amount}}
-          amount_avg: {{agg: avg, column: amount}}
-          abs_amount_sum: {{agg: sum, sql: abs(amount)}}
-          price_sum: {{agg: sum, column: price}}
-          price_min: {{agg: min, column: price}}
-          price_max: {{agg: max, column: price}}
-          price_avg: {{agg: avg, column: price}}
-          users: {{agg: count_distinct, column: user}}
-          users_approx: {{agg: count_distinct_approx, column: user}}
-          notes: {{agg: count_distinct, column: note}}
-          note_max: {{agg: max, column: note}}
-          big_rows: {{agg: count, filter: amount > 0}}
-          big_sum: {{agg: sum, column: amount, filter: "amount > 0 AND region != ''"}}
-          big_price_min: {{agg: min, column: price, filter: amount > 0}}
-          big_users: {{agg: count_distinct, column: user, filter: amount > 0}}
-          amount_median: {{agg: median, column: amount, method: exact}}
-          amount_p90: {{agg: quantile, level: 0.9, column: amount}}
-        metrics:
-          mean_amount: amount_sum / rows
-          big_share: {{sql: big_rows / rows}}
-          spread: amount_max - amount_min
-          score: "big_share * 100 + spread - big_sum % 7"
-        rollups:
-          totals:
-            measures: [rows, amount_sum, amount_min, amount_max, amount_avg, abs_amount_sum,
-                       price_sum, price_min, price_max, price_avg, users, users_approx, notes,
-                       note_max, score, big_price_min, big_users, amount_median, amount_p90]
-          minutely:
-            dimensions: [region]
-            grain: minute
-            measures: [rows, amount_sum, users_approx, mean_amount, big_rows, amount_p90]
-          hourly:
-            dimensions: [region, note]
-            grain: hour
-            measures: [rows, amount_sum, amount_min, price_sum, price_avg, users, big_sum,
-                       big_users, amount_median]
-          daily:
-            dimensions: [region_upper, amount_bucket, user]
-            grain: day
-            measures: [rows, amount_avg, abs_amount_sum, price_min, price_max, users_approx,
-                       notes, big_share, big_price_min, amount_p90]
-          weekly:
-            dimensions: [note, region_upper]
-            grain: week
-            measures: [rows, amount_max, users, note_max, spread]
-          monthly:
-            dimensions: [region, note, region_upper, amount_bucket, user]
-            grain: month
-            measures: [rows, amount_sum, amount_min, amount_max, amount_avg, abs_amount_sum,
-                       price_sum, price_min, price_max, price_avg, users, users_approx, notes,
-                       note_max, score, big_price_min, big_users, amount_median, amount_p90]
+MODEL = EVENTS_HEAD + """\
+    dimensions:
+      region: {{}}
+      note: {{}}
+      region_upper: {{sql: upper(region)}}
+      amount_bucket: {{sql: "intDiv(amount, 10)"}}
+      user: {{sql: "left(user, 1)"}}
+    measures:
+      rows: {{agg: count}}
+      amount_sum: {{agg: sum, column: amount}}
+      amount_min: {{agg: min, column: amount}}
+      amount_max: {{agg: max, column: amount}}
+      amount_avg: {{agg: avg, column: amount}}
+      abs_amount_sum: {{agg: sum, sql: abs(amount)}}
+      price_sum: {{agg: sum, column: price}}
+      price_min: {{agg: min, column: price}}
+      price_max: {{agg: max, column: price}}
+      price_avg: {{agg: avg, column: price}}
+      users: {{agg: count_distinct, column: user}}
+      users_approx: {{agg: count_distinct_approx, column: user}}
+      notes: {{agg: count_distinct, column: note}}
+      note_max: {{agg: max, column: note}}
+      big_rows: {{agg: count, filter: amount > 0}}
+      big_sum: {{agg: sum, column: amount, filter: "amount > 0 AND region != ''"}}
+      big_price_min: {{agg: min, column: price, filter: amount > 0}}
+      big_users: {{agg: count_distinct, column: user, filter: amount > 0}}
+      amount_median: {{agg: median, column: amount, method: exact}}
+      amount_p90: {{agg: quantile, level: 0.9, column: amount}}
+    metrics:
+      mean_amount: amount_sum / rows
+      big_share: {{sql: big_rows / rows}}
+      spread: amount_max - amount_min
+      score: "big_share * 100 + spread - big_sum % 7"
+    rollups:
+      totals:
+        measures: [rows, amount_sum, amount_min, amount_max, amount_avg, abs_amount_sum,
+                   price_sum, price_min, price_max, price_avg, users, users_approx, notes,
+                   note_max, score, big_price_min, big_users, amount_median, amount_p90]
+      minutely:
+        dimensions: [region]
+        grain: minute
+        measures: [rows, amount_sum, users_approx, mean_amount, big_rows, amount_p90]
+      hourly:
+        dimensions: [region, note]
+        grain: hour
+        measures: [rows, amount_sum, amount_min, price_sum, price_avg, users, big_sum,
+                   big_users, amount_median]
+      daily:
+        dimensions: [region_upper, amount_bucket, user]
+        grain: day
+        measures: [rows, amount_avg, abs_amount_sum, price_min, price_max, users_approx,
+                   notes, big_share, big_price_min, amount_p90]
+      weekly:
+        dimensions: [note, region_upper]
+        grain: week
+        measures: [rows, amount_max, users, note_max, spread]
+      monthly:
+        dimensions: [region, note, region_upper, amount_bucket, user]
+        grain: month
+        measures: [rows, amount_sum, amount_min, amount_max, amount_avg, abs_amount_sum,
+                   price_sum, price_min, price_max, price_avg, users, users_approx, notes,
+                   note_max, score, big_price_min, big_users, amount_median, amount_p90]
 """
 
 DIMENSIONS = ("region", "note", "region_upper", "amount_bucket", "user")

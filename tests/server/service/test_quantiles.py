@@ -20,31 +20,25 @@ from hypothesis import strategies as st
 
 from engine.query.request import Query
 from server.warehouse.statements import Warehouse
-from tests.support import build, create_events, fresh_database, insert_rows, model_text
+from tests.support import EVENTS_HEAD, build, create_events, fresh_database, insert_rows, model_text
 
-MODEL = """
-    version: 1
-    rollup_database: {db}
-    sources:
-      events:
-        table: {db}.events
-        time: ts
-        dimensions:
-          region: {{}}
-        measures:
-          rows: {{agg: count}}
-          median_amount: {{agg: median, column: amount}}
-          p90_amount: {{agg: quantile, level: 0.9, column: amount}}
-          p10_price: {{agg: quantile, level: 0.1, column: price}}
-          p90_exact: {{agg: quantile, level: 0.9, column: amount, method: exact}}
-          median_exact: {{agg: median, column: price, method: exact}}
-          p90_paid: {{agg: quantile, level: 0.9, column: amount, filter: amount > 0}}
-        rollups:
-          daily:
-            dimensions: [region]
-            grain: day
-            measures: [rows, median_amount, p90_amount, p10_price, p90_exact, median_exact,
-                       p90_paid]
+MODEL = EVENTS_HEAD + """\
+    dimensions:
+      region: {{}}
+    measures:
+      rows: {{agg: count}}
+      median_amount: {{agg: median, column: amount}}
+      p90_amount: {{agg: quantile, level: 0.9, column: amount}}
+      p10_price: {{agg: quantile, level: 0.1, column: price}}
+      p90_exact: {{agg: quantile, level: 0.9, column: amount, method: exact}}
+      median_exact: {{agg: median, column: price, method: exact}}
+      p90_paid: {{agg: quantile, level: 0.9, column: amount, filter: amount > 0}}
+    rollups:
+      daily:
+        dimensions: [region]
+        grain: day
+        measures: [rows, median_amount, p90_amount, p10_price, p90_exact, median_exact,
+                   p90_paid]
 """
 
 TDIGEST = {"median_amount": ("amount", 0.5, False), "p90_amount": ("amount", 0.9, False),

@@ -23,29 +23,23 @@ from engine.query.security import Access
 from semantic import load_model_text
 from server.runtime.compiled import Runtime
 from server.warehouse.statements import Warehouse
-from tests.support import build, fresh_database, insert_rows, model_text
+from tests.support import EVENTS_HEAD, build, fresh_database, insert_rows, model_text
 
-SECURED = """
-    version: 1
-    rollup_database: {db}
-    sources:
-      events:
-        table: {db}.events
-        time: ts
-        dimensions:
-          tenant: {{}}
-          region: {{}}
-        measures:
-          rows: {{agg: count}}
-          amount: {{agg: sum, column: amount}}
-          low: {{agg: min, column: amount}}
-          users: {{agg: count_distinct, column: user}}
-        security:
-          tenant: tenant
-        rollups:
-          everyone: {{dimensions: [region], grain: day, measures: [rows, amount, low, users]}}
-          tenant_day: {{dimensions: [tenant, region], grain: day, measures: [rows, amount, users]}}
-          tenant_hour: {{dimensions: [tenant], grain: hour, measures: [rows, amount, low]}}
+SECURED = EVENTS_HEAD + """\
+    dimensions:
+      tenant: {{}}
+      region: {{}}
+    measures:
+      rows: {{agg: count}}
+      amount: {{agg: sum, column: amount}}
+      low: {{agg: min, column: amount}}
+      users: {{agg: count_distinct, column: user}}
+    security:
+      tenant: tenant
+    rollups:
+      everyone: {{dimensions: [region], grain: day, measures: [rows, amount, low, users]}}
+      tenant_day: {{dimensions: [tenant, region], grain: day, measures: [rows, amount, users]}}
+      tenant_hour: {{dimensions: [tenant], grain: hour, measures: [rows, amount, low]}}
 """
 
 ORACLE = """
