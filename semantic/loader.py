@@ -21,8 +21,10 @@ from semantic.model import (
     DEFAULT_TIMEZONE,
     GRAINS,
     METHODS,
+    RELATIONSHIPS,
     Dimension,
     Endpoint,
+    Join,
     Measure,
     Metric,
     Model,
@@ -41,8 +43,9 @@ TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_ROLLUP_DATABASE = "semantic"
 
 TOP_KEYS = ("version", "rollup_database", "cluster", "sources", "endpoints")
-SOURCE_KEYS = ("table", "local_table", "time", "timezone", "description", "dimensions",
-               "measures", "metrics", "rollups", "security")
+SOURCE_KEYS = ("table", "local_table", "time", "timezone", "description", "primary_key",
+               "joins", "dimensions", "measures", "metrics", "rollups", "security")
+JOIN_KEYS = ("source", "keys", "relationship")
 DIMENSION_KEYS = ("column", "sql", "description")
 MEASURE_KEYS = ("agg", "column", "sql", "filter", "level", "method", "description")
 METRIC_KEYS = ("sql", "description")
@@ -176,6 +179,65 @@ def _build_security_claim(reader: Reader, name: str, value: Any, location: Locat
     return SecurityClaim(name, Ref(value, location), location)
 
 
+def _build_join(reader: Reader, name: str, value: Any, location: Location,
+                path: tuple[str, ...]) -> Join | None:
+    node = reader.mapping(value, location, f"join '{name}'")
+    if node is None:
+        return None
+    reader.keys(node, path, JOIN_KEYS, f"join '{name}'", required=("source", "keys"))
+    target = reader.scalar(node, "source", path, str, "source")
+    relationship = None
+    if node.get("relationship") in ("one_to_many", "many_to_many"):
+        reader.error(reader.value_location(node, "relationship", path),
+                     f"join '{name}': relationship '{node['relationship']}' would repeat each "
+                     "row of this source once per matching row and multiply its measures; join "
+                     "from the source with many rows to the one with one row per key "
+                     "(many_to_one), and ask for the other source's measures from that source",
+                     "fan-out")
+    else:
+        relationship = reader.choice(node, "relationship", path, RELATIONSHIPS, "relationship")
+    keys: list[tuple[str, str]] = []
+    keys_location = reader.value_location(node, "keys", path) if "keys" in node else None
+    raw_keys = node.get("keys")
+    if raw_keys is not None:
+        if not isinstance(raw_keys, YamlMap) or not raw_keys:
+            assert keys_location is not None
+            reader.error(keys_location, f"join '{name}': keys must map this source's columns "
+                         "to the joined source's key columns (e.g. keys: {carrier: carrier}), "
+                         f"got {kind_of(raw_keys)}", "type")
+        else:
+            for left, right in raw_keys.items():
+                where = raw_keys.key_locations[left].at(*path, "keys", str(left))
+                if not isinstance(right, str):
+                    reader.error(where, f"join '{name}': key '{left}' must name a column of "
+                                 f"the joined source, got {kind_of(right)}", "type")
+                    continue
+                if reader.identifier(left, where, "key column") and \
+                        reader.identifier(right, where, "key column"):
+                    keys.append((str(left), right))
+    if target is None:
+        return None
+    return Join(name, Ref(target, reader.value_location(node, "source", path)), tuple(keys),
+                relationship or RELATIONSHIPS[0], location, keys_location)
+
+
+def _primary_key(reader: Reader, node: YamlMap,
+                 path: tuple[str, ...]) -> tuple[tuple[str, ...], Location | None]:
+    if node.get("primary_key") is None:
+        return (), None
+    where = reader.value_location(node, "primary_key", path)
+    value = node["primary_key"]
+    columns = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if not columns or any(not isinstance(c, str) for c in columns):
+        reader.error(where, "primary_key must name a column or list the columns that identify "
+                     f"a row, got {kind_of(value)}", "type")
+        return (), where
+    valid = [c for c in columns if reader.identifier(c, where, "primary key column")]
+    if len(set(valid)) != len(valid):
+        reader.error(where, "primary_key lists a column twice", "duplicate-reference")
+    return tuple(valid), where
+
+
 def _build_source(reader: Reader, name: str, value: Any, location: Location,
                   path: tuple[str, ...]) -> Source | None:
     node = reader.mapping(value, location, f"source '{name}'")
@@ -206,6 +268,11 @@ def _build_source(reader: Reader, name: str, value: Any, location: Location,
     def metric(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Metric | None:
         return _build_metric(reader, n, v, loc, p)
 
+    def join(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Join | None:
+        return _build_join(reader, n, v, loc, p)
+
+    joins = reader.entries(node, "joins", path, "join", join)
+    primary_key, primary_key_location = _primary_key(reader, node, path)
     dimensions = reader.entries(node, "dimensions", path, "dimension", dimension)
     measures = reader.entries(node, "measures", path, "measure", measure)
     metrics = reader.entries(node, "metrics", path, "metric", metric)
@@ -239,7 +306,7 @@ def _build_source(reader: Reader, name: str, value: Any, location: Location,
         return None
     return Source(name, table, time_column, dimensions, measures, rollups, location, time_location,
                   metrics, timezone or DEFAULT_TIMEZONE, timezone_location, local_table,
-                  security, description)
+                  security, description, primary_key, primary_key_location, joins)
 
 
 def _known_zone(name: str) -> bool:

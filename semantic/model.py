@@ -29,6 +29,9 @@ METHODS: dict[str, tuple[str, ...]] = {
     "count_distinct_approx": ("uniq", "hll12", "combined"),
 }
 RETURNS: tuple[str, ...] = ("object", "list")
+#: how many rows of the joined source match one row of the joining source: at most one, so a
+#: join never multiplies a measure (``one_to_many`` would, and is refused)
+RELATIONSHIPS: tuple[str, ...] = ("many_to_one", "one_to_one")
 #: filter operators of queries; each takes one value, a list, or none (``is_null``)
 FILTER_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte",
                                "contains", "starts_with", "ilike", "not_ilike", "is_null",
@@ -113,6 +116,20 @@ class SecurityClaim:
 
 
 @dataclass(frozen=True, slots=True)
+class Join:
+    """A LEFT JOIN from a source to another source by its primary key: ``keys`` maps this
+    source's columns to the joined source's key columns. Its dimensions are then addressed as
+    ``<join name>.<dimension>`` (and through its own joins, ``<join>.<join>.<dimension>``)."""
+
+    name: str
+    source: Ref
+    keys: tuple[tuple[str, str], ...]
+    relationship: str
+    location: Location = field(compare=False)
+    keys_location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """A raw table with its time column, dimensions, measures and rollups."""
 
@@ -133,6 +150,10 @@ class Source:
     #: row-level security: claims of the caller's credential -> dimensions they restrict
     security: tuple[SecurityClaim, ...] = ()
     description: str = ""
+    #: the columns that identify a row (a source others join to names them)
+    primary_key: tuple[str, ...] = ()
+    primary_key_location: Location | None = field(default=None, compare=False)
+    joins: tuple[Join, ...] = ()
 
     @property
     def database(self) -> str:
@@ -150,6 +171,9 @@ class Source:
 
     def metric(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name), None)
+
+    def join(self, name: str) -> Join | None:
+        return next((j for j in self.joins if j.name == name), None)
 
     def is_aggregate(self, name: str) -> bool:
         """Whether ``name`` is a measure or a metric (an aggregated member)."""

@@ -87,3 +87,16 @@ def time_span(type_name: str) -> tuple[datetime, datetime]:
     if base_type(type_name).startswith("DateTime64"):
         return datetime(1900, 1, 1, tzinfo=UTC), datetime(2299, 1, 1, tzinfo=UTC)
     return _EPOCH, datetime(2106, 1, 1, tzinfo=UTC)
+
+
+def nullable(type_name: str) -> str:
+    """The type ``toNullable`` gives a value of ``type_name`` (what a LEFT JOIN's columns have).
+
+    >>> nullable("LowCardinality(String)"), nullable("Nullable(Int64)"), nullable("UInt8")
+    ('LowCardinality(Nullable(String))', 'Nullable(Int64)', 'Nullable(UInt8)')
+    """
+    if type_name.startswith("Nullable(") or type_name.startswith("LowCardinality(Nullable("):
+        return type_name
+    if type_name.startswith("LowCardinality("):
+        return f"LowCardinality(Nullable({type_name[len('LowCardinality('):-1]}))"
+    return f"Nullable({type_name})"

@@ -17,7 +17,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from engine.dialect.aggregations import COMPONENTS, Aggregation, ComponentKind, aggregation_for
 from engine.dialect.functions import DERIVABLE_GRAINS, call
-from engine.dialect.types import FLOAT_TYPES
+from engine.dialect.types import FLOAT_TYPES, nullable
 from engine.model.expressions import (
     canonical_sql,
     check_expressions,
@@ -26,7 +26,17 @@ from engine.model.expressions import (
     metric_expression,
     parse_expression,
 )
+from engine.model.joins import (
+    Needs,
+    attribute_name,
+    join_clauses,
+    joined_column,
+    merge_needs,
+    rewrite_joined,
+    with_joins,
+)
 from semantic.errors import ModelError
+from semantic.joins import JoinPath, join_paths, joined_dimensions
 from semantic.model import Measure, Model, Rollup, Source
 
 #: Bump when the physical layout of rollups changes, so every rollup gets new tables.
@@ -35,6 +45,13 @@ LAYOUT_VERSION = 4
 #: (component kind, argument SQL, filter SQL)
 ComponentKey = tuple[str, str, str]
 ProbeKey = tuple[str, ...]
+#: the joins an expression reads: (path, attributes) pairs, hashable
+JoinNeeds = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+Paths = Mapping[tuple[str, ...], JoinPath]
+
+
+def frozen_needs(needs: Needs) -> JoinNeeds:
+    return tuple(sorted((path, tuple(sorted(attributes))) for path, attributes in needs.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +73,8 @@ class CompiledDimension:
     name: str
     expression: exp.Expression
     type: str
+    #: the joins it is reached through (``("plane",)`` for ``plane.manufacturer``); () if own
+    path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +85,8 @@ class CompiledComponent:
     condition: exp.Expression | None
     argument_type: str
     result_type: str
+    #: joined columns its argument or condition reads (``plane.seats``)
+    needs: JoinNeeds = ()
 
     @property
     def column_type(self) -> str:
@@ -119,6 +140,12 @@ class CompiledRollup:
     #: empty sorting key (``ORDER BY tuple()``) AggregatingMergeTree merges parts without
     #: aggregating their rows, so every insert would add a state to merge at read time
     constant_key: str | None = None
+    #: root columns stored so that joined dimensions can be looked up at query time:
+    #: (rollup column, source column, type); a joined dimension's attribute is never stored
+    keys: tuple[tuple[str, str, str], ...] = ()
+    #: tables whose attributes the rollup stores (measures over joined columns): it is stale
+    #: once one of them changes, until rebuilt
+    stores_from: tuple[str, ...] = ()
 
     @property
     def qualified_table(self) -> str:
@@ -135,6 +162,21 @@ class CompiledRollup:
     def component_column(self, key: ComponentKey) -> str | None:
         return next((column for column, c in self.components if c.key == key), None)
 
+    def stored_column(self, column: str) -> str | None:
+        """Where the rollup keeps the source column ``column`` as it is (a join key, or a
+        dimension that is that column), if it does."""
+        found = next((c for c, own, _ in self.keys if own == column), None)
+        if found is not None:
+            return found
+        return next((c for c, d in self.dimensions if not d.path and
+                     isinstance(d.expression, exp.Column) and not d.expression.table and
+                     d.expression.name == column), None)
+
+    @property
+    def needs(self) -> Needs:
+        """The joins filling the rollup reads (measures over joined columns)."""
+        return merge_needs(*({p: a for p, a in c.needs} for _, c in self.components))
+
 
 # weakly referenced: the planner's memo of rendered SQL must not keep a replaced model alive
 @dataclass(frozen=True, slots=True, weakref_slot=True)
@@ -149,6 +191,8 @@ class CompiledSource:
     metrics: Mapping[str, CompiledMetric]
     cluster: str | None = None
     engine: SourceEngine = SourceEngine()
+    #: every path through the source's joins (and theirs)
+    paths: Paths = field(default_factory=dict)
     #: ``components_of`` answers, by measure or metric (routing asks for them per piece)
     _components_of: dict[str, tuple[ComponentKey, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False)
@@ -216,14 +260,37 @@ class TypeProbe:
     keys: tuple[ProbeKey, ...]
 
 
-def _components_of(measure: Measure) -> tuple[ComponentKey, ...]:
-    arg_sql = canonical_sql(member_expression(measure))
-    condition_sql = canonical_sql(filter_expression(measure))
+def measure_expressions(measure: Measure, paths: Paths) -> tuple[
+        exp.Expression | None, exp.Expression | None, Needs]:
+    """A measure's argument and condition, joined columns (``plane.seats``) read as their
+    joins expose them, and the joins they need."""
+    argument = member_expression(measure)
+    condition = filter_expression(measure)
+    if not paths:
+        return argument, condition, {}
+
+    def known(path: tuple[str, ...], attribute: str) -> bool:
+        return path in paths
+
+    found: list[Needs] = []
+    if argument is not None:
+        argument, needs = rewrite_joined(argument, known)
+        found.append(needs)
+    if condition is not None:
+        condition, needs = rewrite_joined(condition, known)
+        found.append(needs)
+    return argument, condition, merge_needs(*found)
+
+
+def _components_of(measure: Measure, paths: Paths) -> tuple[ComponentKey, ...]:
+    argument, condition, _ = measure_expressions(measure, paths)
+    arg_sql = canonical_sql(argument)
+    condition_sql = canonical_sql(condition)
     return tuple((kind, arg_sql, condition_sql)
                  for kind in aggregation_for(measure.agg, measure.method).components)
 
 
-def type_probe(source: Source) -> TypeProbe:
+def type_probe(source: Source, paths: Paths | None = None) -> TypeProbe:
     """Build the probe for a source's dimension and aggregate types.
 
     >>> from semantic import load_model_text
@@ -239,6 +306,8 @@ def type_probe(source: Source) -> TypeProbe:
     """
     keys: list[ProbeKey] = []
     selects: list[exp.Expr] = []
+    paths = paths or {}
+    needs: list[Needs] = []
 
     def add(key: ProbeKey, expression: exp.Expr) -> None:
         if key not in keys:
@@ -250,14 +319,14 @@ def type_probe(source: Source) -> TypeProbe:
         assert expression is not None
         add(("value", canonical_sql(expression)), call("any", expression))
     for measure in source.measures:
-        argument = member_expression(measure)
-        condition = filter_expression(measure)
+        argument, condition, measure_needs = measure_expressions(measure, paths)
+        needs.append(measure_needs)
         if condition is not None:
             add(("value", canonical_sql(condition)), call("any", condition))
         if argument is None:
             continue
         add(("value", canonical_sql(argument)), call("any", argument))
-        for key in _components_of(measure):
+        for key in _components_of(measure, paths):
             kind = COMPONENTS[key[0]]
             if kind.simple and kind.name != "count":
                 add(key, kind.raw(argument.copy(),
@@ -268,7 +337,8 @@ def type_probe(source: Source) -> TypeProbe:
     if not selects:
         selects.append(exp.alias_(exp.Literal.number(1), "p0"))
         keys.append(("value", "1"))
-    select = exp.select(*selects).from_(exp.to_table(source.table))
+    select = with_joins(exp.select(*selects).from_(exp.to_table(source.table)),
+                        join_clauses(paths, merge_needs(*needs), exp.column))
     return TypeProbe(source.name, exp.Describe(this=exp.Subquery(this=select)), tuple(keys))
 
 
@@ -347,10 +417,24 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
     # the same name everywhere in the SELECT, so `upper(region) AS region` would silently change
     # `uniqState(region)` too. Only a dimension that *is* that column may keep its name.
     used: set[str] = set(source.columns)
-    dimensions = tuple(
-        (_dimension_column(source.dimensions[ref.name], used), source.dimensions[ref.name])
-        for ref in rollup.dimensions
-    )
+    own = [source.dimensions[ref.name] for ref in rollup.dimensions
+           if not source.dimensions[ref.name].path]
+    dimensions = tuple((_dimension_column(d, used), d) for d in own)
+    # A joined dimension is looked up at query time from the join key the rollup keeps, so
+    # the answer follows the dimension table as it is now (the states merge exactly when
+    # several keys share an attribute).
+    stored = {d.expression.name for _, d in dimensions
+              if isinstance(d.expression, exp.Column) and not d.expression.table}
+    key_columns: list[str] = []
+    for ref in rollup.dimensions:
+        path = source.dimensions[ref.name].path
+        if path:
+            for own_column, _ in source.paths[path[:1]].joins[0].keys:
+                if own_column not in stored and own_column not in key_columns:
+                    key_columns.append(own_column)
+    # the column keeps its own name: it is that column (as a dimension that is one does)
+    join_keys = tuple((column, column, source.columns[column]) for column in key_columns)
+    used |= set(key_columns)
     bucket = None
     if rollup.grain is not None:
         assert source.time is not None
@@ -364,6 +448,7 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         (_component_column(key, source.components[key].argument, used), source.components[key])
         for key in keys
     )
+    needs = merge_needs(*({p: a for p, a in c.needs} for _, c in components))
     layout = {
         "layout": LAYOUT_VERSION,
         "source": source.source.table,
@@ -373,13 +458,18 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         "dimensions": [[c, canonical_sql(d.expression), d.type] for c, d in dimensions],
         "components": [[c, *p.key, p.column_type] for c, p in components],
     }
+    if join_keys:
+        layout["keys"] = [list(k) for k in join_keys]
+    if needs:  # what the stored joined columns are read through
+        clauses = join_clauses(source.paths, needs, exp.column)
+        layout["joins"] = [canonical_sql(c) for c in clauses]
     if source.cluster is not None:
         layout["cluster"] = source.cluster
     partition = _rollup_partition(source, rollup.grain, bucket)
     if partition is not None:
         layout["partition"] = canonical_sql(partition)
     constant_key = None
-    if bucket is None and not dimensions:
+    if bucket is None and not dimensions and not join_keys:
         constant_key = _unique("_group", used)
         layout["key"] = constant_key
     digest = hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:10]
@@ -398,6 +488,10 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         cluster=source.cluster,
         partition=partition,
         constant_key=constant_key,
+        keys=join_keys,
+        stores_from=tuple(sorted({j_path.target.table for path in needs
+                                  for depth in range(1, len(path) + 1)
+                                  for j_path in (source.paths[path[:depth]],)})),
     )
 
 
@@ -411,8 +505,12 @@ class SourceTypes:
 
 
 def compile_source(source: Source, types: SourceTypes, database: str,
-                   cluster: str | None = None) -> CompiledSource:
+                   cluster: str | None = None, paths: Paths | None = None,
+                   joined: Mapping[str, CompiledDimension] | None = None) -> CompiledSource:
+    """Compile one source; ``paths`` are its joins' paths and ``joined`` the dimensions
+    reached through them (``compile_model`` gives both)."""
     probed = types.probed
+    paths = paths or {}
     time = None
     if source.time_column:
         time = CompiledDimension(source.time_column, exp.column(source.time_column),
@@ -423,18 +521,19 @@ def compile_source(source: Source, types: SourceTypes, database: str,
         assert expression is not None
         dimensions[dimension.name] = CompiledDimension(
             dimension.name, expression, probed[("value", canonical_sql(expression))])
+    dimensions.update(joined or {})
     measures: dict[str, CompiledMeasure] = {}
     components: dict[ComponentKey, CompiledComponent] = {}
     for measure in source.measures:
-        argument = member_expression(measure)
-        condition = filter_expression(measure)
-        keys = _components_of(measure)
+        argument, condition, needs = measure_expressions(measure, paths)
+        keys = _components_of(measure, paths)
         for key in keys:
             kind = COMPONENTS[key[0]]
             argument_type = probed[("value", key[1])] if argument is not None else ""
             result_type = "UInt64" if kind.name == "count" else probed.get(key, argument_type)
             components.setdefault(
-                key, CompiledComponent(key, kind, argument, condition, argument_type, result_type))
+                key, CompiledComponent(key, kind, argument, condition, argument_type, result_type,
+                                       frozen_needs(needs)))
         aggregation = aggregation_for(measure.agg, measure.method)
         exact, note = aggregation.exact, aggregation.note
         if measure.agg in ("sum", "avg") and argument is not None and \
@@ -447,7 +546,7 @@ def compile_source(source: Source, types: SourceTypes, database: str,
             exact, note)
     metrics = _compile_metrics(source, measures)
     compiled = CompiledSource(source, types.columns, time, dimensions, measures, components, (),
-                              metrics, cluster, types.engine)
+                              metrics, cluster, types.engine, paths)
     rollups = tuple(_compile_rollup(compiled, r, database) for r in source.rollups)
     return replace(compiled, rollups=rollups)
 
@@ -490,6 +589,22 @@ def compile_model(model: Model, types: Mapping[str, SourceTypes]) -> CompiledMod
         raise ModelError(issues)
     return CompiledModel(
         model,
-        {s.name: compile_source(s, types[s.name], model.rollup_database, model.cluster)
+        {s.name: compile_source(s, types[s.name], model.rollup_database, model.cluster,
+                                join_paths(model, s), _joined(model, s, types))
          for s in model.sources},
     )
+
+
+def _joined(model: Model, source: Source,
+            types: Mapping[str, SourceTypes]) -> dict[str, CompiledDimension]:
+    """The dimensions reached through joins, typed as the joins give them (Nullable: a row
+    without a match has none)."""
+    found = {}
+    for name, (path, dimension) in joined_dimensions(model, source).items():
+        expression = member_expression(dimension)
+        assert expression is not None
+        type_name = types[path.target.name].probed[("value", canonical_sql(expression))]
+        found[name] = CompiledDimension(name, joined_column(attribute_name(path.names,
+                                                                           dimension.name)),
+                                        nullable(type_name), path.names)
+    return found

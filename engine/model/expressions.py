@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from engine.dialect.types import value_kind
 from semantic.errors import Issue
+from semantic.joins import JoinPath, join_paths
 from semantic.location import Location
 from semantic.model import Dimension, Measure, Metric, Model, Source
 from semantic.suggest import did_you_mean
+
+#: what is wrong with a joined column (``plane.seats``) of a measure, or None
+JoinedCheck = Callable[[tuple[str, ...], str], str | None]
 
 
 def parse_expression(sql: str) -> exp.Expression:
@@ -61,7 +66,8 @@ def canonical_sql(expression: exp.Expression | None) -> str:
 
 
 def _expression_issues(expression_sql: str, location: Location, what: str,
-                       columns: Mapping[str, str] | None) -> Iterator[Issue]:
+                       columns: Mapping[str, str] | None,
+                       joined: JoinedCheck | None = None) -> Iterator[Issue]:
     try:
         expression = parse_expression(expression_sql)
     except (ParseError, TokenError) as exc:
@@ -77,13 +83,15 @@ def _expression_issues(expression_sql: str, location: Location, what: str,
     if expression.find(exp.AggFunc):
         yield Issue(location, f"{what}: {expression_sql!r} contains an aggregate function; "
                     "write the row-level expression and set 'agg' instead", "invalid-sql")
-    if columns is None:
-        return
     for column in expression.find_all(exp.Column):
         if column.table:
-            yield Issue(location, f"{what}: write column '{column.name}' without a table "
-                        "qualifier", "invalid-sql")
-        elif column.name not in columns:
+            path, attribute = tuple(p.name for p in column.parts[:-1]), column.name
+            problem = joined(path, attribute) if joined is not None else (
+                f"write column '{column.name}' without a table qualifier (joined columns, "
+                "such as plane.seats, are read by measures only)")
+            if problem:
+                yield Issue(location, f"{what}: {problem}", "unknown-column")
+        elif columns is not None and column.name not in columns:
             hint = did_you_mean(column.name, columns)
             yield Issue(location, f"{what}: column '{column.name}' does not exist in the "
                         f"source table{hint}", "unknown-column")
@@ -143,11 +151,19 @@ def _cycle_from(name: str, graph: Mapping[str, list[str]], path: list[str]) -> l
 
 
 def _member_issues(source: Source, member: Dimension | Measure, kind: str,
-                   columns: Mapping[str, str] | None) -> Iterator[Issue]:
+                   columns: Mapping[str, str] | None,
+                   joined: JoinedCheck | None = None) -> Iterator[Issue]:
     where = member.expression_location or member.location
     what = f"{kind} '{member.name}'"
     if member.sql is not None:
-        yield from _expression_issues(member.sql, where, what, columns)
+        yield from _expression_issues(member.sql, where, what, columns, joined)
+    elif member.column is not None and "." in member.column:
+        *path, attribute = member.column.split(".")
+        problem = joined(tuple(path), attribute) if joined is not None else (
+            f"a dimension cannot be a joined column; ask for '{member.column}' itself, which "
+            "every query, filter and rollup can name")
+        if problem:
+            yield Issue(where, f"{what}: {problem}", "unknown-column")
     elif member.column is not None and columns is not None and member.column not in columns:
         hint = did_you_mean(member.column, columns)
         yield Issue(where, f"{what}: column '{member.column}' does not exist in "
@@ -165,14 +181,16 @@ def check_expressions(model: Model,
     issues: list[Issue] = []
     for source in model.sources:
         source_columns = columns.get(source.name)
+        joined = _joined_check(source, join_paths(model, source), columns)
+        issues.extend(_key_issues(model, source, columns))
         for dimension in source.dimensions:
             issues.extend(_member_issues(source, dimension, "dimension", source_columns))
         for measure in source.measures:
-            issues.extend(_member_issues(source, measure, "measure", source_columns))
+            issues.extend(_member_issues(source, measure, "measure", source_columns, joined))
             if measure.filter is not None:
                 issues.extend(_expression_issues(
                     measure.filter, measure.filter_location or measure.location,
-                    f"measure '{measure.name}' filter", source_columns))
+                    f"measure '{measure.name}' filter", source_columns, joined))
         for metric in source.metrics:
             issues.extend(_metric_issues(source, metric))
         issues.extend(_metric_cycles(source))
@@ -187,6 +205,53 @@ def check_expressions(model: Model,
                 issues.append(Issue(location, f"time column '{source.time_column}' has type "
                                     f"{time_type}; it must be a Date or DateTime", "invalid-time"))
     return issues
+
+
+def _joined_check(source: Source, paths: Mapping[tuple[str, ...], JoinPath],
+                  columns: Mapping[str, Mapping[str, str] | None]) -> JoinedCheck:
+    def check(path: tuple[str, ...], attribute: str) -> str | None:
+        if path not in paths:
+            names = [".".join(p) for p in paths]
+            written = ".".join(path)
+            return (f"'{written}' is not a join of source '{source.name}'"
+                    f"{did_you_mean(written, names)}"
+                    + (f" (joins: {', '.join(names)})" if names else " (it has no joins)"))
+        target = paths[path].target
+        known = columns.get(target.name)
+        if target.dimension(attribute) is None and known is not None and attribute not in known:
+            return (f"'{attribute}' is neither a dimension of source '{target.name}' nor a "
+                    f"column of {target.table}{did_you_mean(attribute, [*known])}")
+        return None
+    return check
+
+
+def _key_issues(model: Model, source: Source,
+                columns: Mapping[str, Mapping[str, str] | None]) -> Iterator[Issue]:
+    """Key columns exist on both sides of each join, with types that compare."""
+    own = columns.get(source.name)
+    where = source.primary_key_location or source.location
+    for column in source.primary_key:
+        if own is not None and column not in own:
+            yield Issue(where, f"primary_key column '{column}' does not exist in "
+                        f"{source.table}{did_you_mean(column, [*own])}", "unknown-column")
+    for join in source.joins:
+        target = model.source(join.source.name)
+        theirs = columns.get(target.name) if target is not None else None
+        where = join.keys_location or join.location
+        for left, right in join.keys:
+            if own is not None and left not in own:
+                yield Issue(where, f"join '{join.name}': column '{left}' does not exist in "
+                            f"{source.table}{did_you_mean(left, [*own])}", "unknown-column")
+            elif theirs is not None and target is not None and right not in theirs:
+                yield Issue(where, f"join '{join.name}': column '{right}' does not exist in "
+                            f"{target.table}{did_you_mean(right, [*theirs])}",
+                            "unknown-column")
+            elif own is not None and theirs is not None and \
+                    value_kind(own[left]) != value_kind(theirs[right]):
+                yield Issue(where, f"join '{join.name}': key {left} ({own[left]}) cannot match "
+                            f"{join.source.name}.{right} ({theirs[right]}); the key columns "
+                            "need types of one kind (both strings, both integers, ...)",
+                            "key-type-mismatch")
 
 
 def _strip_nullable(type_name: str) -> str:

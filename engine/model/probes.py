@@ -10,7 +10,7 @@ fails are the per-expression probes run, to find which one ClickHouse rejects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -23,9 +23,12 @@ from engine.model.expressions import (
     member_expression,
     metric_expression,
 )
+from engine.model.joins import Needs, join_clauses, merge_needs, rewrite_joined, with_joins
+from semantic.joins import JoinPath
 from semantic.location import Location
 from semantic.model import Measure, Source
 
+Paths = Mapping[tuple[str, ...], JoinPath]
 #: rows the probes read; one block, enough to meet most values an expression rejects
 SAMPLE_ROWS = 1000
 
@@ -44,20 +47,26 @@ class ExpressionProbe:
 class _Sample:
     """The row-level expressions the probes read, computed once in a ``LIMIT`` subquery."""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, paths: Paths | None = None) -> None:
         self.table = table
+        self.paths = paths or {}
+        self.needs: Needs = {}
         self.columns: dict[str, tuple[str, exp.Expression]] = {}
 
     def ref(self, expression: exp.Expression) -> exp.Column:
         key = canonical_sql(expression)
         if key not in self.columns:
+            if self.paths:  # joined columns of measures, read through their joins
+                expression, needs = rewrite_joined(expression, lambda p, _: p in self.paths)
+                self.needs = merge_needs(self.needs, needs)
             self.columns[key] = (f"_e{len(self.columns)}", expression)
         return exp.column(self.columns[key][0])
 
     def select(self, outputs: list[exp.Expr]) -> exp.Select:
         inner = [exp.alias_(e.copy(), alias) for alias, e in self.columns.values()]
-        sample = exp.select(*(inner or [exp.alias_(exp.Literal.number(1), "_e")])).from_(
-            exp.to_table(self.table)).limit(SAMPLE_ROWS)
+        sample = with_joins(exp.select(*(inner or [exp.alias_(exp.Literal.number(1), "_e")]))
+                            .from_(exp.to_table(self.table)),
+                            join_clauses(self.paths, self.needs, exp.column)).limit(SAMPLE_ROWS)
         return exp.select(*[exp.alias_(o, f"_o{i}") for i, o in enumerate(outputs)]).from_(
             sample.subquery("sample"))
 
@@ -143,7 +152,7 @@ def _items(source: Source) -> Iterator[tuple[str, Location, str, str, Build]]:
                _metric_of(source, metric.name))
 
 
-def combined_probe(source: Source) -> exp.Select:
+def combined_probe(source: Source, paths: Paths | None = None) -> exp.Select:
     """Every expression of the source evaluated on the sample, in one query.
 
     >>> from semantic import load_model_text
@@ -158,15 +167,16 @@ def combined_probe(source: Source) -> exp.Select:
     'SELECT any(_e0) AS _o0, any(_e1) AS _o1, countIf(_e2) AS _o2, sumIf(_e1, _e2) AS _o3 \
 FROM (SELECT r AS _e0, v AS _e1, v > 0 AS _e2 FROM a.e LIMIT 1000) AS sample'
     """
-    sample = _Sample(source.table)
+    sample = _Sample(source.table, paths)
     outputs: list[exp.Expr] = [o for *_, build in _items(source) for o in build(sample)]
     return sample.select(outputs or [exp.Literal.number(1)])
 
 
-def expression_probes(source: Source) -> tuple[ExpressionProbe, ...]:
+def expression_probes(source: Source,
+                      paths: Paths | None = None) -> tuple[ExpressionProbe, ...]:
     """One probe per expression, in the order they are written, to locate a rejection."""
     probes = []
     for member, location, what, sql, build in _items(source):
-        sample = _Sample(source.table)
+        sample = _Sample(source.table, paths)
         probes.append(ExpressionProbe(member, location, what, sql, sample.select(build(sample))))
     return tuple(probes)

@@ -10,6 +10,7 @@ from sqlglot import exp
 from engine.dialect.functions import GRAIN_FUNCTIONS, GRAIN_TYPES, ROLLUP_ENGINE, call
 from engine.dialect.types import data_type, is_date_type
 from engine.model.compiler import CompiledRollup, CompiledSource
+from engine.model.joins import join_clauses, with_joins
 
 CATALOG_TABLE = "_rollups"
 #: a rollup partition's parts are merged into one once all are this old (seconds)
@@ -39,7 +40,8 @@ def bucket_expression(source: CompiledSource, grain: str,
 def _key_columns(rollup: CompiledRollup) -> list[str]:
     bucket = [rollup.bucket] if rollup.bucket else []
     constant = [rollup.constant_key] if rollup.constant_key else []
-    return bucket + [column for column, _ in rollup.dimensions] + constant
+    return (bucket + [column for column, _ in rollup.dimensions]
+            + [column for column, _, _ in rollup.keys] + constant)
 
 
 def _on_cluster(cluster: str | None) -> list[exp.Expr]:
@@ -63,6 +65,7 @@ def _rollup_columns(rollup: CompiledRollup, local: bool = True) -> list[exp.Colu
     if rollup.bucket and rollup.grain:
         columns.append(_column_def(rollup.bucket, GRAIN_TYPES[rollup.grain]))
     columns += [_column_def(column, d.type) for column, d in rollup.dimensions]
+    columns += [_column_def(column, type_text) for column, _, type_text in rollup.keys]
     columns += [_column_def(column, c.column_type) for column, c in rollup.components]
     return columns
 
@@ -99,7 +102,8 @@ def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.C
     settings = {"min_bytes_for_wide_part": 0, "min_rows_for_wide_part": 0,
                 "min_age_to_force_merge_seconds": MERGE_AFTER_SECONDS,
                 "min_age_to_force_merge_on_partition_only": 1}
-    if any(d.type.startswith("Nullable(") for _, d in rollup.dimensions):
+    if any("Nullable(" in d.type for _, d in rollup.dimensions) or \
+            any("Nullable(" in t for _, _, t in rollup.keys):
         settings["allow_nullable_key"] = 1
     properties.append(exp.SettingsProperty(expressions=[
         exp.EQ(this=exp.column(name), expression=exp.Literal.number(value))
@@ -140,11 +144,16 @@ def rollup_select(source: CompiledSource, rollup: CompiledRollup,
     for column, dimension in rollup.dimensions:
         selects.append(exp.alias_(dimension.expression.copy(), column))
         groups.append(dimension.expression.copy())
+    for column, own, _ in rollup.keys:
+        selects.append(exp.alias_(exp.column(own), column))
+        groups.append(exp.column(own))
     for column, component in rollup.components:
         argument = component.argument.copy() if component.argument is not None else None
         condition = component.condition.copy() if component.condition is not None else None
         selects.append(exp.alias_(component.kind.fill(argument, condition), column))
-    select = exp.select(*selects).from_(from_table or source.table)
+    # measures over joined columns read them through the joins as they are at insert time
+    select = with_joins(exp.select(*selects).from_(from_table or source.table),
+                        join_clauses(source.paths, rollup.needs, exp.column))
     return select.group_by(*groups) if groups else select
 
 

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from sqlglot import exp
+
 from engine.dialect.functions import DERIVABLE_GRAINS
 from engine.model.compiler import CompiledRollup, CompiledSource
 from engine.query.request import Interval, Query
@@ -15,20 +17,36 @@ from engine.time.ranges import ceil_instant, floor_instant, is_boundary
 from engine.time.zones import aligned_runs
 
 
+def covers(source: CompiledSource, rollup: CompiledRollup, name: str) -> bool:
+    """Whether the rollup can group by a dimension: it stores it, or stores the source column
+    it is, or (a joined dimension) stores the key columns its first join matches by."""
+    if any(d.name == name for _, d in rollup.dimensions):
+        return True
+    dimension = source.dimensions[name]
+    if dimension.path:
+        return all(rollup.stored_column(own) is not None
+                   for own, _ in source.paths[dimension.path[:1]].joins[0].keys)
+    expression = dimension.expression
+    return isinstance(expression, exp.Column) and not expression.table and \
+        rollup.stored_column(expression.name) is not None
+
+
 def static_reject(source: CompiledSource, query: Query,
                    rollup: CompiledRollup) -> Rejection | None:
     """Checks that do not depend on the time range."""
     time = source.time.name if source.time else None
-    covered = {d.name for _, d in rollup.dimensions}
+
+    def uncovered(name: str) -> bool:
+        return not covers(source, rollup, name)
     for name in query.dimensions:
-        if name != time and name not in covered:
+        if name != time and uncovered(name):
             return "missing_dimension", f"dimension '{name}' is not in the rollup"
     for name in sorted(query.security_members()):
-        if name not in covered:
+        if uncovered(name):
             return "security_filter_not_covered", (f"the caller's row-level security filter on "
                                                    f"'{name}' needs it as a rollup dimension")
     for name in sorted(query.filter_members()):
-        if name not in covered:
+        if uncovered(name):
             return "filter_not_covered", f"filter on '{name}' needs it as a rollup dimension"
     if query.grain is not None:
         if rollup.grain is None:

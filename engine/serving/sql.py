@@ -16,6 +16,7 @@ from sqlglot import exp
 from engine.dialect.functions import GRAIN_FUNCTIONS, call
 from engine.dialect.types import data_type, is_date_type
 from engine.model.compiler import CompiledRollup, CompiledSource, ComponentKey
+from engine.model.joins import Needs, join_clauses, with_joins
 from engine.query.request import Filter, FilterNode, Query
 from engine.rollups.ddl import bucket_expression
 from engine.time.ranges import floor_instant
@@ -142,9 +143,13 @@ class SqlBuilder:
         """A dimension (or the time bucket at the query grain) as the piece's table has it."""
         if name == self.time:
             return self._bucket(rollup)
-        if rollup is None:
-            return self.source.dimensions[name].expression.copy()
+        dimension = self.source.dimensions[name]
+        if rollup is None or dimension.path:  # a joined one is read through its join
+            return dimension.expression.copy()
         column = rollup.dimension_column(name)
+        if column is None:  # a dimension that is a column the rollup keeps as a join key
+            assert isinstance(dimension.expression, exp.Column)
+            column = rollup.stored_column(dimension.expression.name)
         assert column is not None
         return exp.column(column)
 
@@ -201,11 +206,44 @@ class SqlBuilder:
         return component.kind.raw(argument, condition, params)
 
     # pieces -----------------------------------------------------------------------------
+    def _needs(self, rollup: CompiledRollup | None) -> Needs:
+        """The joins a piece reads: those of joined dimensions the query groups or filters by,
+        and on raw rows those of measures over joined columns."""
+        needs: Needs = {}
+        query = self.query
+        for name in (*query.dimensions, *sorted(query.filter_members())):
+            dimension = self.source.dimensions.get(name)
+            if dimension is not None and dimension.path:
+                needs.setdefault(dimension.path, set()).add(name.rsplit(".", 1)[1])
+        if rollup is None:
+            for name in (*query.measures, *sorted(query.having_members())):
+                for key in self.source.components_of(name):
+                    for path, attributes in self.source.components[key].needs:
+                        needs.setdefault(path, set()).update(attributes)
+        return needs
+
+    def _from(self, select: exp.Select, rollup: CompiledRollup | None) -> exp.Select:
+        """``select`` reading the piece's table, with the joins it needs."""
+        table, _ = self._table(rollup)
+        select = select.from_(table, copy=False)
+        needs = self._needs(rollup)
+        if not needs:
+            return select
+
+        def left(column: str) -> exp.Expr:
+            if rollup is None:
+                return exp.column(column)
+            stored = rollup.stored_column(column)
+            assert stored is not None, (rollup.name, column)
+            return exp.column(stored)
+        return with_joins(select, join_clauses(self.source.paths, needs, left))
+
     def _table(self, rollup: CompiledRollup | None) -> tuple[exp.Table, set[str]]:
         if rollup is None:
             return self.source.table, set(self.source.columns)
         columns = {c for c, _ in rollup.dimensions} | {c for c, _ in rollup.components}
         columns |= {rollup.bucket} if rollup.bucket else set()
+        columns |= {c for c, _, _ in rollup.keys}
         return exp.table_(rollup.table, db=rollup.database), columns
 
     def _where(self, piece: Piece, more: tuple[Piece, ...] = ()) -> list[exp.Expr]:
@@ -313,7 +351,7 @@ class SqlBuilder:
             expression = self.measure(name, part)
             aliases[name] = _alias(name, expression, table_columns, used)
             selects.append(exp.alias_(expression, aliases[name], copy=False))
-        select = _filtered(exp.select(*selects).from_(table, copy=False), self._where(piece),
+        select = _filtered(self._from(exp.select(*selects), rollup), self._where(piece),
                            groups, self._having(lambda m: self.measure(m, part)))
         self._finish_order(aliases)
         return select
@@ -359,7 +397,7 @@ class SqlBuilder:
             # an empty piece yields no row, not a row of defaults (max() = 0) to merge
             nonempty: list[exp.Expr] = [] if groups else [
                 exp.GT(this=call("count"), expression=exp.Literal.number(0))]
-            branches.append(_filtered(exp.select(*selects).from_(table, copy=False),
+            branches.append(_filtered(self._from(exp.select(*selects), rollup),
                                       self._where(piece, tuple(same_table[1:])), groups,
                                       nonempty))
         union: exp.Query = branches[0]

@@ -18,6 +18,7 @@ from engine.model.compiler import (
 from engine.model.expressions import check_expressions
 from engine.model.probes import combined_probe, expression_probes
 from semantic.errors import Issue, ModelError
+from semantic.joins import join_paths
 from semantic.model import Model, Source
 from server.warehouse.availability import WarehouseError
 from server.warehouse.catalog import describe, table_columns
@@ -44,10 +45,11 @@ def rejection(exc: WarehouseError) -> str:
     return text.rstrip(". ") + (f" ({code.group(1)})" if code else "")
 
 
-def _locate(source: Source, warehouse: Warehouse, combined: WarehouseError) -> list[Issue]:
+def _locate(model: Model, source: Source, warehouse: Warehouse,
+            combined: WarehouseError) -> list[Issue]:
     issues: list[Issue] = []
     failed: set[str] = set()
-    for probe in expression_probes(source):
+    for probe in expression_probes(source, join_paths(model, source)):
         if probe.member in failed:  # its aggregate fails because its argument does
             continue
         try:
@@ -68,9 +70,9 @@ def probe_expressions(model: Model, warehouse: Warehouse) -> list[Issue]:
     issues: list[Issue] = []
     for source in model.sources:
         try:
-            warehouse.query(combined_probe(source))
+            warehouse.query(combined_probe(source, join_paths(model, source)))
         except WarehouseError as exc:
-            issues += _locate(source, warehouse, exc)
+            issues += _locate(model, source, warehouse, exc)
     return issues
 
 
@@ -100,7 +102,7 @@ def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
     engines = {f"{db}.{name}": SourceEngine(engine, partition, sorting, primary)
                for db, name, sorting, partition, engine, primary in keys.rows}
     for source in model.sources:
-        probe = type_probe(source)
+        probe = type_probe(source, join_paths(model, source))
         try:
             found_types = describe(warehouse, probe.statement)
         except WarehouseError as exc:

@@ -1,0 +1,142 @@
+"""Joined sources in SQL: ``LEFT ANY JOIN`` of each dimension table a statement reads, and the
+model expressions that name joined columns (``plane.seats``) rewritten to read them.
+
+Each join is a subquery over the joined source's table that exposes only what the statement
+needs, under names no column of the joining table can have: ``path.attribute`` for a joined
+dimension or column and ``path#column`` for key columns. Every exposed value is made Nullable,
+so a row without a match gets NULL (SQL's LEFT JOIN), not ClickHouse's default of an empty
+string or 0, and a deeper hop from an unmatched row matches nothing. ``ANY`` takes one row per
+key: a dimension table whose key is duplicated (refused by ``apply`` and ``verify``) still
+never multiplies a measure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from sqlglot import exp
+
+from engine.dialect.functions import call
+from engine.model.expressions import member_expression
+from semantic.joins import JoinPath, split_member
+
+#: paths -> the attributes (dimensions or columns of the joined source) a statement reads
+Needs = dict[tuple[str, ...], set[str]]
+
+
+def attribute_name(path: tuple[str, ...], attribute: str) -> str:
+    return ".".join((*path, attribute))
+
+
+def joined_column(name: str) -> exp.Column:
+    """A column exposed by a join (``airline.name``), as one quoted identifier."""
+    return exp.Column(this=exp.to_identifier(name, quoted=True))
+
+
+def _key_name(path: tuple[str, ...], column: str) -> str:
+    return f"{'.'.join(path)}#{column}"
+
+
+def member_path(column: exp.Column) -> tuple[tuple[str, ...], str] | None:
+    """``plane.seats`` (as parsed: table ``plane``, column ``seats``; or one dotted name) ->
+    ``(("plane",), "seats")``; None for a column of the source itself."""
+    parts = [p.name for p in column.parts]
+    if len(parts) == 1 and "." in parts[0]:
+        return split_member(parts[0])
+    if len(parts) == 1:
+        return None
+    return tuple(parts[:-1]), parts[-1]
+
+
+def rewrite_joined(expression: exp.Expression,
+                   resolve: Callable[[tuple[str, ...], str], bool]) -> tuple[exp.Expression,
+                                                                            Needs]:
+    """The expression with each joined column as the join exposes it, and the joins it reads.
+    ``resolve(path, attribute)`` says whether the path and attribute exist (checked before)."""
+    needs: Needs = {}
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column):
+            found = member_path(node)
+            if found is not None and resolve(*found):
+                path, attribute = found
+                needs.setdefault(path, set()).add(attribute)
+                return joined_column(attribute_name(path, attribute))
+        return node
+
+    rewritten = expression.copy().transform(rewrite)
+    assert isinstance(rewritten, exp.Expression)
+    return rewritten, needs
+
+
+def attribute_expression(path: JoinPath, attribute: str) -> exp.Expression:
+    """What a joined attribute is over its source's table: a dimension's expression, else the
+    column of that name."""
+    dimension = path.target.dimension(attribute)
+    expression = member_expression(dimension) if dimension is not None else None
+    return expression if expression is not None else exp.column(attribute)
+
+
+def merge_needs(*needs: Mapping[tuple[str, ...], Iterable[str]]) -> Needs:
+    merged: Needs = {}
+    for need in needs:
+        for path, attributes in need.items():
+            merged.setdefault(path, set()).update(attributes)
+    return merged
+
+
+def join_clauses(paths: Mapping[tuple[str, ...], JoinPath], needs: Mapping[tuple[str, ...],
+                                                                          Iterable[str]],
+                 left: Callable[[str], exp.Expr]) -> list[exp.Join]:
+    """``LEFT ANY JOIN`` clauses for the needed paths and every path they go through, parents
+    first. ``left(column)`` is how the joining relation has one of the root source's columns
+    (the column itself, or a rollup's stored key)."""
+    wanted: Needs = {}
+    for path, attributes in needs.items():
+        wanted.setdefault(path, set()).update(attributes)
+        for depth in range(1, len(path)):
+            wanted.setdefault(path[:depth], set())
+    keys_of_children: dict[tuple[str, ...], set[str]] = {}
+    for path in wanted:
+        if len(path) > 1:
+            join = paths[path].joins[-1]
+            keys_of_children.setdefault(path[:-1], set()).update(c for c, _ in join.keys)
+    clauses: list[exp.Join] = []
+    for path in sorted(wanted, key=lambda p: (len(p), p)):
+        join_path = paths[path]
+        join = join_path.joins[-1]
+        exposed: dict[str, exp.Expression] = {}
+        for _, right in join.keys:
+            exposed[_key_name(path, right)] = exp.column(right)
+        for column in sorted(keys_of_children.get(path, ())):
+            exposed[_key_name(path, column)] = exp.column(column)
+        for attribute in sorted(wanted[path]):
+            exposed[attribute_name(path, attribute)] = attribute_expression(join_path, attribute)
+        inner = exp.select(*(exp.alias_(call("toNullable", expression), name, quoted=True)
+                             for name, expression in exposed.items())).from_(
+            exp.to_table(join_path.target.table))
+        conditions: list[exp.Expr] = []
+        for own, right in join.keys:
+            near = left(own) if len(path) == 1 else joined_column(_key_name(path[:-1], own))
+            conditions.append(exp.EQ(this=near, expression=joined_column(_key_name(path,
+                                                                                   right))))
+        on = conditions[0]
+        for condition in conditions[1:]:
+            on = exp.And(this=on, expression=condition)
+        alias = exp.TableAlias(this=exp.to_identifier(f"_j{len(clauses)}"))
+        clauses.append(exp.Join(this=exp.Subquery(this=inner, alias=alias), side="LEFT",
+                                kind="ANY", on=on))
+    return clauses
+
+
+def with_joins(select: exp.Select, clauses: list[exp.Join]) -> exp.Select:
+    """``select`` with the join clauses after its FROM, in place."""
+    if clauses:
+        select.set("joins", [*(select.args.get("joins") or []), *clauses])
+    return select
+
+
+def root_key_columns(paths: Mapping[tuple[str, ...], JoinPath],
+                     needs: Iterable[tuple[str, ...]]) -> set[str]:
+    """The root source's columns the first hops of these paths join by."""
+    return {own for path in needs for own, _ in paths[path[:1]].joins[0].keys}
