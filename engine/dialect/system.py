@@ -35,6 +35,15 @@ PARTS_FINGERPRINT = _parse(
     "WHERE active AND database IN {dbs: Array(String)} GROUP BY database, table "
     "ORDER BY database, table"
 )
+#: when each table last changed (epoch seconds): its newest active part, or its metadata (a
+#: table swapped in by EXCHANGE or RENAME)
+TABLE_CHANGES = _parse(
+    "SELECT t.database, t.name, greatest(toUnixTimestamp(t.metadata_modification_time), "
+    "ifNull(p.changed, 0)) FROM system.tables AS t LEFT JOIN (SELECT database, table, "
+    "toUnixTimestamp(max(modification_time)) AS changed FROM system.parts WHERE active AND "
+    "database IN {dbs: Array(String)} GROUP BY database, table) AS p ON t.database = p.database "
+    "AND t.name = p.table WHERE t.database IN {dbs: Array(String)}"
+)
 TABLE_KEYS = _parse(
     "SELECT database, name, sorting_key, partition_key, engine, primary_key FROM system.tables "
     "WHERE database IN {dbs: Array(String)}"

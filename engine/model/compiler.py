@@ -146,6 +146,8 @@ class CompiledRollup:
     #: tables whose attributes the rollup stores (measures over joined columns): it is stale
     #: once one of them changes, until rebuilt
     stores_from: tuple[str, ...] = ()
+    #: the joined dimensions the rollup declares (looked up through ``keys``)
+    joined: tuple[str, ...] = ()
 
     @property
     def qualified_table(self) -> str:
@@ -489,6 +491,8 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         partition=partition,
         constant_key=constant_key,
         keys=join_keys,
+        joined=tuple(ref.name for ref in rollup.dimensions
+                     if source.dimensions[ref.name].path),
         stores_from=tuple(sorted({j_path.target.table for path in needs
                                   for depth in range(1, len(path) + 1)
                                   for j_path in (source.paths[path[:depth]],)})),

@@ -140,3 +140,16 @@ def root_key_columns(paths: Mapping[tuple[str, ...], JoinPath],
                      needs: Iterable[tuple[str, ...]]) -> set[str]:
     """The root source's columns the first hops of these paths join by."""
     return {own for path in needs for own, _ in paths[path[:1]].joins[0].keys}
+
+
+def duplicate_keys(table: str, columns: tuple[str, ...], limit: int = 5) -> exp.Select:
+    """Keys held by more than one row of ``table``: ``(key columns..., rows)``, the most
+    repeated first, then the number of such keys (the same on every row)."""
+    keys = [exp.column(c) for c in columns]
+    repeated = exp.select(*keys, exp.alias_(call("count"), "_rows")).from_(
+        exp.to_table(table)).group_by(*(k.copy() for k in keys)).having(
+        exp.GT(this=exp.column("_rows"), expression=exp.Literal.number(1)))
+    total = exp.Window(this=call("count"), partition_by=[])
+    return exp.select(*(k.copy() for k in keys), exp.column("_rows"),
+                      exp.alias_(total, "_keys")).from_(repeated.subquery("_repeated")).order_by(
+        exp.Ordered(this=exp.column("_rows"), desc=True)).limit(exp.Literal.number(limit))

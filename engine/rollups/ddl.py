@@ -322,6 +322,14 @@ def record_table_state(database: str, table: str, source: str, rollup: str,
     return exp.Insert(this=target, expression=exp.Values(expressions=[row]))
 
 
+def catalog_changes(database: str) -> exp.Select:
+    """When each rollup table last changed state (epoch seconds): a ``ready`` rollup was
+    complete since then."""
+    return (exp.select(exp.column("table_name"), exp.alias_(
+        call("toUnixTimestamp", call("max", exp.column("updated_at"))), "changed"))
+        .from_(_table(database, CATALOG_TABLE)).group_by(exp.column("table_name")))
+
+
 def catalog_query(database: str) -> exp.Select:
     """Latest state of every rollup table in the catalog."""
     keys = [exp.column(c) for c in CATALOG_COLUMNS[:3]]
@@ -343,6 +351,19 @@ def create_staging_table(table: exp.Table, columns: dict[str, str]) -> exp.Creat
     return exp.Create(this=exp.Schema(this=table, expressions=definitions), kind="TABLE",
                       properties=exp.Properties(expressions=[
                           exp.EngineProperty(this=call("Memory"))]))
+
+
+def create_like(table: exp.Table, like: exp.Table) -> exp.Create:
+    """``CREATE TABLE table AS like``: an empty table with ``like``'s columns and engine."""
+    return exp.Create(this=table, kind="TABLE", expression=like.copy())
+
+
+def exchange_tables(a: exp.Table, b: exp.Table) -> exp.Command:
+    """``EXCHANGE TABLES a AND b``: both names swap atomically (Atomic databases).
+
+    sqlglot has no node for it: the command is assembled from the nodes' generated names."""
+    return exp.Command(this="EXCHANGE", expression=f"TABLES {a.sql(dialect='clickhouse')} "
+                                                   f"AND {b.sql(dialect='clickhouse')}")
 
 
 def create_load_table(table: exp.Table, columns: dict[str, str]) -> exp.Create:

@@ -20,6 +20,8 @@ from engine.rollups import ddl
 READY = "ready"
 BUILDING = "building"
 DROPPED = "dropped"
+#: stores attributes of a dimension table that changed since it was built: not served
+STALE = "stale"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,11 @@ def plan_migration(model: CompiledModel, catalog: Mapping[str, str],
             steps.append(Step("create", name, rollup, tuple(_build_statements(model, rollup,
                                                                               False)),
                               "new rollup: create, feed from now on, backfill existing rows"))
+        elif state == STALE:
+            steps.append(Step("rebuild", name, rollup,
+                              tuple(_build_statements(model, rollup, True)),
+                              "stores attributes of a dimension table that changed since it "
+                              "was built (not served until rebuilt): build it again"))
         elif state == DROPPED:
             steps.append(Step("create", name, rollup,
                               tuple(_build_statements(model, rollup, True)),

@@ -41,7 +41,7 @@ class RollupStats:
 class Candidate:
     """A rollup considered for a query; ``reason`` says why it cannot answer (None if it can).
 
-    Reasons: ``not_built``, ``missing_dimension``, ``security_filter_not_covered``,
+    Reasons: ``not_built``, ``stale``, ``missing_dimension``, ``security_filter_not_covered``,
     ``filter_not_covered``,
     ``measure_not_derivable``, ``grain_not_derivable``, ``timezone``, ``range_not_aligned``.
     """

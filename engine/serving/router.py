@@ -28,7 +28,8 @@ from engine.serving.sql import SqlBuilder
 
 
 def choose_pieces(source: CompiledSource, query: Query,
-                  ready: Mapping[str, RollupStats]) -> tuple[tuple[Piece, ...],
+                  ready: Mapping[str, RollupStats],
+                  stale: Mapping[str, str] | None = None) -> tuple[tuple[Piece, ...],
                                                              tuple[Candidate, ...]]:
     """Evaluate every rollup and return the cheapest exact way to answer, with the reasons.
 
@@ -48,6 +49,8 @@ def choose_pieces(source: CompiledSource, query: Query,
     for rollup in source.rollups:
         stats = ready.get(rollup.qualified_table)
         rejection = static_reject(source, query, rollup)
+        if rejection is None and stale and rollup.qualified_table in stale:
+            rejection = ("stale", stale[rollup.qualified_table])
         if rejection is None and stats is None:
             rejection = ("not_built", "the rollup table is not built yet; run `semantic apply`")
         span = rollup_span(source, query, rollup, data) if rejection is None else None
@@ -112,19 +115,22 @@ RENDERED = RenderMemo()
 
 def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupStats],
                now: datetime | None = None,
-               memo: RenderMemo | None = RENDERED, normalized: bool = False) -> Plan:
+               memo: RenderMemo | None = RENDERED, normalized: bool = False,
+               stale: Mapping[str, str] | None = None) -> Plan:
     """Plan a query: validate it, pick the tables, build the SQL.
 
     ``ready`` maps complete rollup tables (``db.table``) to their size; rollups missing from it
     are never used. It may also give the source table's size, which prices raw pieces.
     ``query.force_raw`` skips rollups (for comparisons and benchmarks). ``now`` anchors relative
-    time ranges. ``memo`` holds the text of statements rendered before, by shape (None:
-    render every time). ``normalized``: the query is ``normalize_query``'s answer already (the
-    runtime normalizes once, for its plan cache's key).
+    time ranges. ``stale`` names rollups not to use and why (they store attributes of a
+    dimension table that changed since they were built). ``memo`` holds the text of
+    statements rendered before, by shape (None: render every time). ``normalized``: the
+    query is ``normalize_query``'s answer already (the runtime normalizes once, for its plan
+    cache's key).
     """
     if not normalized:
         query = normalize_query(source, query, now)
-    pieces, candidates = choose_pieces(source, query, {} if query.force_raw else ready)
+    pieces, candidates = choose_pieces(source, query, {} if query.force_raw else ready, stale)
     assert query.limit is not None
     fetch_limit = query.limit + 1  # one extra row tells the caller the answer was truncated
     builder = SqlBuilder(source, query)

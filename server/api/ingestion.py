@@ -62,7 +62,8 @@ def route_handlers(state: State) -> list[HTTPRouteHandler]:
           status_code=200)
     def commit(request: Request[Any, Any, Any]) -> Response[bytes]:
         load = request.path_params["load"]
-        inserted = commit_load(state.runtime(), request.path_params["source_name"], load)
+        inserted = commit_load(state.runtime(), request.path_params["source_name"], load,
+                               _truthy(request, "replace"))
         INGESTED_ROWS.labels(inserted.source).inc(inserted.rows)
         return json_response({"source": inserted.source, "table": inserted.table,
                               "inserted": inserted.rows, "load": load,

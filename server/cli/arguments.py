@@ -53,9 +53,13 @@ def _data_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     load.add_argument("--create", action="store_true", help="first create the source's table "
                       "from the file's schema as ClickHouse infers it (ordered and partitioned "
                       "by month by the time column), showing the types")
-    load.add_argument("--batch-rows", type=int, help="rows per request for CSV and JSON "
-                      "lines (default $SEMANTIC_MAX_BATCH_ROWS, 100,000); batches are also cut "
-                      "at $SEMANTIC_MAX_BODY_BYTES (64 MiB)")
+    load.add_argument("--replace", action="store_true", help="make the file the table's whole "
+                      "contents, swapped in at once when every row is staged (a dimension "
+                      "table: answers through its joins change at the swap; refused for a "
+                      "source with rollups of its own and for repeated primary keys)")
+    load.add_argument("--batch-rows", type=int, help="rows per request for CSV, JSON lines "
+                      "and Parquet (default $SEMANTIC_MAX_BATCH_ROWS, 100,000); batches are "
+                      "also cut at $SEMANTIC_MAX_BODY_BYTES (64 MiB)")
     add_server_argument(load)
 
 

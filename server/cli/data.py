@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from engine.ingestion.demo import DEMO_TABLE
 from engine.ingestion.files import FILE_FORMATS
 from semantic import load_model
-from semantic.errors import SemanticError
+from semantic.errors import ModelError, SemanticError
+from semantic.model import Model
 from server.cli.common import open_warehouse, running_server
 from server.cli.files import Batch, batches, create_table, file_format, read_file
 from server.cli.output import say
@@ -55,6 +57,21 @@ def _create(settings: Settings, source_name: str, path: Path, data: bytes, suffi
         warehouse.close()
 
 
+def loading_model(model: Model, source_name: str) -> Model:
+    """The model as far as loading one source needs it: that source, its columns and its
+    row-level security, and the sources joined to it that exist for staleness marks; tables
+    of a star schema load one by one, before the others exist (and before any apply)."""
+    source = model.source(source_name)
+    if source is None:
+        raise SemanticError(f"source '{source_name}' is not in {model.file} (its sources: "
+                            f"{', '.join(s.name for s in model.sources)})")
+    bare = replace(source, joins=(), measures=(), metrics=(), rollups=(),
+                   dimensions=tuple(d for d in source.dimensions if d.sql is None
+                                    and d.column is not None and "." not in d.column),
+                   security=tuple(c for c in source.security if "." not in c.dimension.name))
+    return replace(model, sources=(bare,), endpoints=())
+
+
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     """Load a file all or nothing: one batch is one checked INSERT; a bigger file is staged
     batch by batch (each checked) and then inserted in one statement, and a bad batch
@@ -67,7 +84,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     limits = settings.limits
     cut = batches(data, content_type, by_lines, args.batch_rows or limits.max_batch_rows,
                   limits.max_body_bytes)
-    load = uuid.uuid4().hex[:16] if len(cut) > 1 else None
+    # a replacing load is always staged: the table's rows are swapped only when all are in
+    load = uuid.uuid4().hex[:16] if len(cut) > 1 or args.replace else None
     client = running_server(args, settings)
     if args.create:
         if client is not None:
@@ -88,13 +106,18 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             return int(reply["staged" if load else "inserted"])
 
         def commit() -> int:
-            return int(remote.call("POST", f"{base}/loads/{load}/commit")["inserted"])
+            path = f"{base}/loads/{load}/commit" + ("?replace=true" if args.replace else "")
+            return int(remote.call("POST", path)["inserted"])
 
         def cancel() -> None:
             remote.call("DELETE", f"{base}/loads/{load}")
     else:
         warehouse = open_warehouse(settings, admin=True)
-        runtime = Runtime.start(load_model(settings.model_path), warehouse)
+        model = load_model(settings.model_path)
+        try:  # the whole model, so a replace marks the rollups storing the old rows stale
+            runtime = Runtime.start(model, warehouse)
+        except ModelError:  # other tables of the schema do not exist yet
+            runtime = Runtime.start(loading_model(model, args.source), warehouse)
 
         def send(batch: Batch) -> int:
             return ingest(runtime, args.source, batch.body, content_type, load=load,
@@ -102,7 +125,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 
         def commit() -> int:
             assert load is not None
-            return commit_load(runtime, args.source, load).rows
+            return commit_load(runtime, args.source, load, args.replace).rows
 
         def cancel() -> None:
             assert load is not None
@@ -128,8 +151,9 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if warehouse is not None:
             warehouse.close()
+    how = " (replacing its rows at once)" if args.replace else " (one statement)" if load else ""
     say(f"load: {done:,} rows into source '{args.source}' in "
-        f"{time.perf_counter() - started:.1f} s" + (" (one statement)" if load else ""))
+        f"{time.perf_counter() - started:.1f} s{how}")
     return 0
 
 

@@ -3,8 +3,12 @@ infers for them, and a source table made from one."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow
+from pyarrow import parquet
 
 from engine.dialect.render import render
 from engine.ingestion.files import (
@@ -16,6 +20,7 @@ from semantic.errors import SemanticError
 from semantic.model import Source
 from server.cli.arguments import LOAD_FORMATS
 from server.cli.output import say
+from server.service.ingestion import PARQUET_TYPES
 from server.warehouse.availability import WarehouseError
 from server.warehouse.catalog import table_columns
 from server.warehouse.statements import Warehouse
@@ -28,10 +33,39 @@ class Batch:
     rows: int
 
 
+def parquet_batches(data: bytes, size: int, max_bytes: int) -> list[Batch]:
+    """A Parquet file cut into Parquet files of at most ``size`` rows (fewer when that many
+    would exceed ``max_bytes``), read a record batch at a time; each batch's ``line_offset``
+    is the number of rows before it."""
+    try:
+        file = parquet.ParquetFile(io.BytesIO(data))
+    except (pyarrow.ArrowException, OSError) as exc:
+        raise SemanticError(f"cannot read the Parquet file: {exc}") from None
+    total = file.metadata.num_rows
+    if total <= size and len(data) <= max_bytes:
+        return [Batch(data, 0, total)]
+    # rows per batch so that a batch stays under max_bytes (the uncompressed size bounds what
+    # the batch's own Parquet file takes)
+    uncompressed = sum(file.metadata.row_group(i).total_byte_size
+                       for i in range(file.metadata.num_row_groups))
+    per_row = max(1, uncompressed // max(total, 1))
+    rows = max(1, min(size, max_bytes // (2 * per_row)))
+    cut: list[Batch] = []
+    offset = 0
+    for record_batch in file.iter_batches(batch_size=rows):
+        sink = io.BytesIO()
+        parquet.write_table(pyarrow.Table.from_batches([record_batch]), sink)
+        cut.append(Batch(sink.getvalue(), offset, record_batch.num_rows))
+        offset += record_batch.num_rows
+    return cut or [Batch(data, 0, 0)]
+
+
 def batches(data: bytes, content_type: str, by_lines: bool, size: int,
             max_bytes: int) -> list[Batch]:
     """The file cut into batches of at most ``size`` rows and ``max_bytes`` bytes (CSV keeps
-    its header in every batch); other formats go whole."""
+    its header in every batch, Parquet is cut into Parquet files); a JSON array goes whole."""
+    if content_type in PARQUET_TYPES:
+        return parquet_batches(data, size, max_bytes)
     if not by_lines:
         return [Batch(data, 0, 0)]
     lines = data.splitlines(keepends=True)

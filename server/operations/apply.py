@@ -23,8 +23,9 @@ from engine.rollups.ddl import PART_PARAMETER
 from engine.rollups.migration import READY, Statement, Step, plan_migration, setup_statements
 from engine.serving.plan import Plan
 from engine.serving.router import plan_query
-from semantic.errors import SemanticError
+from semantic.errors import ModelError, SemanticError
 from server.observability.metrics import BACKFILL_PROGRESS, BACKFILL_ROWS
+from server.operations.keys import key_issues
 from server.runtime.compiled import Runtime
 from server.warehouse.catalog import read_catalog_rows, table_columns, tables
 from server.warehouse.statements import Warehouse
@@ -120,6 +121,9 @@ def apply_model(compiled: CompiledModel, warehouse: Warehouse,
     the model uses (unless ``keep_unused``); report as it goes. New rollups are built before
     anything is dropped. ``drops_only`` runs (and reports) only the drops: the second half of
     an apply whose builds were done first."""
+    issues = key_issues(compiled.model, warehouse)
+    if issues:  # a repeated key would multiply measures through every join to it
+        raise ModelError(issues)
     for statement in setup_statements(compiled.model.rollup_database, compiled.model.cluster):
         warehouse.command(statement.expression)
     steps = migration_steps(compiled, warehouse, keep_unused)
@@ -217,6 +221,9 @@ def verify_model(compiled: CompiledModel, warehouse: Warehouse,
     """Compare every complete rollup with the raw table, group by group (its dimensions at its
     grain); return the rollups that drifted. T-digest quantiles are approximate by design and
     not compared."""
+    issues = key_issues(compiled.model, warehouse)
+    if issues:
+        raise ModelError(issues)
     runtime = Runtime.start(compiled.model, warehouse)
     drifts = []
     for source in compiled.sources.values():
@@ -228,7 +235,7 @@ def verify_model(compiled: CompiledModel, warehouse: Warehouse,
             measures = tuple(m for m in source.measures if all(
                 rollup.component_column(k) is not None for k in source.measures[m].components)
                 and source.measures[m].aggregation.exact)
-            dimensions = tuple(d.name for _, d in rollup.dimensions)
+            dimensions = tuple(d.name for _, d in rollup.dimensions) + rollup.joined
             if rollup.grain:
                 assert source.time is not None
                 dimensions += (source.time.name,)

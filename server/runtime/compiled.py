@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.dialect.system import TABLE_KEYS, bucket_bounds, leads_with
+from engine.dialect.system import TABLE_CHANGES, TABLE_KEYS, bucket_bounds, leads_with
 from engine.model.compiler import (
     CompiledModel,
     CompiledRollup,
@@ -19,7 +20,8 @@ from engine.model.compiler import (
 from engine.query.normalize import normalize_query
 from engine.query.request import Query, QueryError
 from engine.query.security import Access, secure_query
-from engine.rollups.migration import READY
+from engine.rollups.ddl import catalog_changes
+from engine.rollups.migration import READY, STALE
 from engine.serving.plan import Plan, RollupStats
 from engine.serving.router import plan_query
 from engine.time.ranges import add_grains
@@ -90,6 +92,9 @@ class Runtime:
         self.compiled = compiled
         self.warehouse = warehouse
         self.ready: dict[str, RollupStats] = {}
+        #: rollups storing attributes of a dimension table changed since they were built
+        #: (``db.table`` -> why): never served until rebuilt
+        self.stale: dict[str, str] = {}
         self._lock = threading.Lock()
         #: Plans are pure functions of the query and of ``ready``: cached until ``ready``
         #: changes, they keep sqlglot off the request path of repeated queries.
@@ -115,9 +120,10 @@ class Runtime:
         sources = [s.source for s in self.compiled.sources.values()]
         sizes = column_sizes(self.warehouse, sorted({database} | {s.database for s in sources}))
         ready = {}
+        stale = self._stale(catalog)
         for rollup in self.compiled.rollups:
             name = rollup.qualified_table
-            if catalog.get(name) == READY:
+            if catalog.get(name) == READY and name not in stale:
                 # On a cluster the Distributed table has no parts: this node's shard of the
                 # local table stands in for the relative sizes routing compares.
                 local = f"{rollup.database}.{rollup.local_table}"
@@ -138,10 +144,38 @@ class Runtime:
                 ready[source.table] = RollupStats(rows, sum(columns.values()), columns,
                                                   time_ordered=time_ordered, parts=parts)
         with self._lock:
-            if ready != self.ready:
+            if ready != self.ready or stale != self.stale:
                 self._plans.clear()
                 self.generation += 1
             self.ready = ready
+            self.stale = stale
+
+    def _stale(self, catalog: Mapping[str, str]) -> dict[str, str]:
+        """Rollups storing attributes read through joins whose tables changed after the
+        rollup was complete (or that an apply of a replacing load marked so)."""
+        storing = [r for r in self.compiled.rollups if r.stores_from]
+        if not storing or not catalog:
+            return {}
+        stale = {}
+        database = self.model.rollup_database
+        built = dict(self.warehouse.query(catalog_changes(database)).rows)
+        tables = sorted({t for r in storing for t in r.stores_from})
+        changes = {f"{db}.{name}": int(changed) for db, name, changed in self.warehouse.query(
+            TABLE_CHANGES, {"dbs": sorted({t.split(".", 1)[0] for t in tables})}).rows}
+        for rollup in storing:
+            name = rollup.qualified_table
+            if catalog.get(name) == STALE:
+                stale[name] = (f"stores attributes of {', '.join(rollup.stores_from)}, "
+                               "replaced since it was built; `semantic apply` rebuilds it")
+                continue
+            if catalog.get(name) != READY:
+                continue
+            since = int(built.get(rollup.table, 0))
+            changed = [t for t in rollup.stores_from if changes.get(t, 0) > since]
+            if changed:
+                stale[name] = (f"stores attributes of {', '.join(changed)}, changed since it "
+                               "was built; `semantic apply` rebuilds it")
+        return stale
 
     def _time_span(self, rollup: CompiledRollup) -> tuple[datetime | None, datetime | None]:
         assert rollup.bucket is not None and rollup.grain is not None
@@ -190,10 +224,10 @@ class Runtime:
         normalized = normalize_query(source, query, now)
         key = normalized
         with self._lock:
-            ready = self.ready
+            ready, stale = self.ready, self.stale
             plan = self._plans.get(key)
         if plan is None:
-            plan = plan_query(source, normalized, ready, normalized=True)
+            plan = plan_query(source, normalized, ready, normalized=True, stale=stale)
         if _weight(plan) > PLAN_CACHE_MAX_BYTES:
             return plan
         with self._lock:

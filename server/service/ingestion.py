@@ -27,8 +27,18 @@ from engine.dialect.render import render
 from engine.ingestion.rows import RowError, check_rows
 from engine.model.compiler import CompiledSource
 from engine.query.security import AccessDenied, check_written_rows, write_restrictions
-from engine.rollups.ddl import create_load_table, create_staging_table, insert_load
+from engine.rollups.ddl import (
+    create_database,
+    create_like,
+    create_load_table,
+    create_staging_table,
+    exchange_tables,
+    insert_load,
+    record_state,
+)
+from engine.rollups.migration import STALE
 from server.auth.principal import current_access, current_principal
+from server.operations.keys import duplicate_issue
 from server.runtime.compiled import Runtime
 from server.warehouse.catalog import tables
 
@@ -188,27 +198,71 @@ def ingest(runtime: Runtime, source_name: str, body: bytes, content_type: str,
     if load is not None:
         staging = _load_table(runtime, source, load)
         target = render(staging)
-        if not dry_run:
+        if not dry_run:  # staging works before the first apply made the rollup database
+            runtime.warehouse.command(create_database(runtime.model.rollup_database,
+                                                      runtime.model.cluster))
             runtime.warehouse.command(create_load_table(staging, dict(source.columns)))
     if not dry_run:
         runtime.warehouse.insert(target, list(source.columns), checked)
     return Inserted(source.name, target, len(checked), (time.perf_counter() - started) * 1000)
 
 
-def commit_load(runtime: Runtime, source_name: str, load: str) -> Inserted:
+def commit_load(runtime: Runtime, source_name: str, load: str,
+                replace: bool = False) -> Inserted:
     """Insert every row staged under ``load`` into the source in one statement, then drop
-    the staging table: the load goes in whole (or, if ClickHouse fails, stays staged)."""
+    the staging table: the load goes in whole (or, if ClickHouse fails, stays staged).
+
+    ``replace``: the staged rows become the table's whole contents instead, swapped in at
+    once (a dimension table: answers read through joins change at the swap)."""
     source = runtime.compiled.sources[runtime.source_name(source_name)]
     staging = _staged(runtime, source, load)
     _check_committed_rows(runtime, source, staging)
     started = time.perf_counter()
     rows = runtime.warehouse.query(exp.select(exp.Count(this=exp.Star())).from_(
         staging.copy())).rows[0][0]
-    runtime.warehouse.transfer(insert_load(source.source.table, staging,
-                                           list(source.columns)))
+    if replace:
+        _replace(runtime, source, staging)
+    else:
+        runtime.warehouse.transfer(insert_load(source.source.table, staging,
+                                               list(source.columns)))
     runtime.warehouse.command(exp.Drop(tables=[staging], kind="TABLE", exists=True))
+    if replace:
+        runtime.refresh()  # rollups storing the old attributes are not served from now on
     return Inserted(source.name, source.source.table, int(rows),
                     (time.perf_counter() - started) * 1000)
+
+
+def _replace(runtime: Runtime, source: CompiledSource, staging: exp.Table) -> None:
+    """Swap the staged rows in as the source table's contents: a copy of the table is filled
+    and exchanged with it in one atomic step, then the old rows are dropped. Refused for a
+    source with rollups of its own (their views feed on its inserts), for a caller limited to
+    some of its rows, and for rows whose primary key repeats."""
+    if source.rollups:
+        raise RowError("replace", f"source '{source.name}' has rollups fed by its inserts; "
+                       "replace swaps a dimension table's rows, so load this source's new "
+                       "rows without --replace")
+    access = current_access()
+    if access is not None and write_restrictions(source, list(source.columns), access):
+        raise AccessDenied("replace", "replacing a table removes rows outside the "
+                           "credential's row-level claims; use a credential without them")
+    if source.source.primary_key:
+        issue = duplicate_issue(runtime.warehouse, source.source, render(staging))
+        if issue is not None:
+            raise RowError("replace", issue.message.replace(source.source.table,
+                                                           "the staged rows"))
+    table = source.table
+    fresh = exp.table_(f"_replace_{table.name}_{uuid.uuid4().hex[:8]}", db=table.db)
+    warehouse = runtime.warehouse
+    with warehouse.ingestion_lock:
+        warehouse.command(create_like(fresh, table))
+        try:
+            warehouse.transfer(insert_load(render(fresh), staging, list(source.columns)))
+            warehouse.command(exchange_tables(table, fresh))
+        finally:
+            warehouse.command(exp.Drop(tables=[fresh], kind="TABLE", exists=True))
+        for rollup in runtime.compiled.rollups:
+            if source.source.table in rollup.stores_from:
+                warehouse.command(record_state(rollup, STALE))
 
 
 def cancel_load(runtime: Runtime, source_name: str, load: str) -> None:
