@@ -160,3 +160,83 @@ def assert_error(response: Any, status: int, field: str | None,
     assert error["request_id"] == response.headers["X-Request-Id"]
     assert len(response.content) < 4_000
     return dict(error)
+
+
+#: A small star schema: ``flights`` (the fact source) joins airlines, two airports and planes,
+#: and planes join their makers (``plane.maker.country`` is two hops). One flight's carrier
+#: (ZZ) and one's plane (N0) match nothing, so their joined dimensions are null; Delta flies
+#: nothing. American flies 3 flights (490 seats), United 1 (160). One endpoint shows a joined
+#: dimension.
+STAR_MODEL = """
+version: 1
+rollup_database: {db}
+sources:
+  airlines:
+    table: {db}.airlines
+    primary_key: carrier
+    dimensions:
+      carrier: {{}}
+      name: {{description: The airline's full name.}}
+  airports:
+    table: {db}.airports
+    primary_key: faa
+    dimensions: {{name: {{}}, tz: {{}}}}
+  makers:
+    table: {db}.makers
+    primary_key: id
+    dimensions: {{country: {{}}}}
+  planes:
+    table: {db}.planes
+    primary_key: tailnum
+    joins:
+      maker: {{source: makers, keys: {{maker_id: id}}}}
+    dimensions: {{model: {{}}, seats: {{}}}}
+  flights:
+    table: {db}.flights
+    time: ts
+    joins:
+      airline: {{source: airlines, keys: {{carrier: carrier}}}}
+      origin_airport: {{source: airports, keys: {{origin: faa}}}}
+      dest_airport: {{source: airports, keys: {{dest: faa}}, relationship: many_to_one}}
+      plane: {{source: planes, keys: {{tailnum: tailnum}}}}
+    dimensions:
+      carrier: {{}}
+      origin: {{}}
+    measures:
+      flights: {{agg: count}}
+      seats_flown: {{agg: sum, column: plane.seats}}
+    rollups:
+      by_airline_day: {{dimensions: [airline.name, origin], grain: day,
+                       measures: [flights, seats_flown]}}
+endpoints:
+  /api/by-airline:
+    source: flights
+    fields: {{airline: airline.name, n: flights, seats: seats_flown}}
+    order: [airline]
+"""
+
+STAR_TABLES = {
+    "airlines": ("carrier String, name String",
+                 [("AA", "American"), ("UA", "United"), ("DL", "Delta")]),
+    "airports": ("faa String, name String, tz String",
+                 [("JFK", "Kennedy", "America/New_York"), ("LGA", "LaGuardia", "America/New_York"),
+                  ("LAX", "Los Angeles", "America/Los_Angeles")]),
+    "makers": ("id UInt32, country String", [(1, "France"), (2, "USA")]),
+    "planes": ("tailnum String, model String, seats UInt16, maker_id UInt32",
+               [("N1", "A320", 150, 1), ("N2", "A321", 190, 1), ("N3", "737", 160, 2)]),
+    "flights": ("ts DateTime, carrier String, origin String, dest String, tailnum String",
+                [("2026-01-01 08:00:00", "AA", "JFK", "LAX", "N1"),
+                 ("2026-01-01 09:00:00", "AA", "JFK", "LAX", "N2"),
+                 ("2026-01-01 10:00:00", "AA", "LGA", "LAX", "N1"),
+                 ("2026-01-02 08:00:00", "UA", "JFK", "LGA", "N3"),
+                 ("2026-01-02 11:00:00", "ZZ", "LAX", "JFK", "N0")]),
+}
+
+
+def create_star(warehouse: Warehouse, database: str) -> Model:
+    """The tables of ``STAR_MODEL`` in ``database``, filled, and the model applied."""
+    for name, (columns, rows) in STAR_TABLES.items():
+        warehouse.command(parse_one(f"CREATE TABLE {database}.{name} ({columns}) "
+                                    "ENGINE = MergeTree ORDER BY tuple()", dialect="clickhouse"))
+        insert_rows(warehouse, f"{database}.{name}", rows)
+    return apply_text(warehouse, model_text(STAR_MODEL, db=database))

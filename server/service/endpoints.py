@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from engine.query.request import Filter, Order, Query, QueryError, TimeRange
 from semantic.errors import FieldError, SemanticError
+from semantic.joins import dimension_names
 from semantic.model import Endpoint, Model
 from semantic.suggest import did_you_mean, shown
 from server.runtime.compiled import Runtime
@@ -44,9 +45,10 @@ def parameter_field(field: str, params: list[str | None]) -> str:
 def endpoint_query(endpoint: Endpoint, model: Model,
                     params: dict[str, list[str]]) -> tuple[Query, list[str | None]]:
     """The saved query of an endpoint with the caller's parameters: ``?region=eu`` (repeat for
-    several values) filters a dimension; ``from``/``to`` or ``range`` (``last 7 days``) and
-    ``timezone`` set the time range; ``limit``/``offset`` page. Also returns, per filter, the
-    parameter it came from (None for the endpoint's own filters)."""
+    several values) filters a dimension (``?airline.name=United`` a joined one);
+    ``from``/``to`` or ``range`` (``last 7 days``) and ``timezone`` set the time range;
+    ``limit``/``offset`` page. Also returns, per filter, the parameter it came from (None for
+    the endpoint's own filters)."""
     source = model.source(endpoint.source.name)
     assert source is not None
     measures = tuple(f.member.name for f in endpoint.fields if source.is_aggregate(f.member.name))
@@ -74,11 +76,12 @@ def endpoint_query(endpoint: Endpoint, model: Model,
                 relative = value
             else:
                 timezone = value
-        elif source.dimension(key) is not None:
+        elif source.dimension(key) is not None or "." in key and key in dimension_names(
+                model, source):
             filters.append(Filter(key, "in" if len(values) > 1 else "eq", tuple(values)))
             origins.append(key)
         else:
-            known = [d.name for d in source.dimensions] + list(ENDPOINT_PARAMETERS)
+            known = dimension_names(model, source) + list(ENDPOINT_PARAMETERS)
             raise QueryError(shown(key), f"unknown query parameter '{shown(key)}'"
                              f"{did_you_mean(key, known)}; use a dimension filter or one of "
                              f"{', '.join(known)}")

@@ -1,7 +1,8 @@
 """What ``/v1/meta`` shows a caller whose credential may read only some members or rows.
 
 A key or token with ``members`` sees only those measures, metrics and dimensions (and the
-time column), the rollups' lists cut to them, and only the endpoints whose fields it may read,
+time column; a joined dimension by its dotted name), the rollups' lists cut to them, only the
+joins its dimensions and measures go through, and only the endpoints whose fields it may read,
 so the schema never names what a query by the same caller would be refused. A credential
 reading a source under row-level security (or carrying claims) sees no figure computed over
 the whole table: the rollups' ``rows`` and ``bytes`` are null (a tenant could count the other
@@ -28,6 +29,9 @@ def _source_for(source: dict[str, Any], members: frozenset[str]) -> dict[str, An
     shown["rollups"] = [dict(r, dimensions=_allowed(r["dimensions"], visible),
                              measures=_allowed(r["measures"], visible))
                         for r in source["rollups"]]
+    followed = {d["path"][0] for d in shown["dimensions"] if d.get("path")} | \
+        {path.split(".")[0] for m in shown["measures"] for path in m.get("joins") or ()}
+    shown["joins"] = [j for j in source.get("joins", []) if j["name"] in followed]
     return shown
 
 

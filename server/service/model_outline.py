@@ -2,13 +2,15 @@
 since start-up, or a table missing): the model as validated from the YAML alone.
 
 It has every name, expression and description, but no ClickHouse types, exactness or rollup
-sizes (those need the warehouse); ``compiled: false`` and ``reason`` say so.
+sizes (those need the warehouse); ``compiled: false`` and ``reason`` say so. The parts that
+need no warehouse (endpoints, joins) are described here for both.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from semantic.joins import joined_dimensions
 from semantic.model import Model, Source
 
 
@@ -25,23 +27,42 @@ def endpoints_meta(model: Model) -> list[dict[str, Any]]:
     ]
 
 
-def _source_outline(source: Source) -> dict[str, Any]:
+def joins_meta(source: Source) -> dict[str, Any]:
+    """The source's ``primary_key`` and its own ``joins`` (each join's target source, keys
+    as ``{this source's column: the target's key column}`` and relationship)."""
+    return {
+        "primary_key": list(source.primary_key),
+        "joins": [{"name": j.name, "source": j.source.name, "keys": dict(j.keys),
+                   "relationship": j.relationship} for j in source.joins],
+    }
+
+
+def _source_outline(model: Model, source: Source) -> dict[str, Any]:
+    dimensions: list[dict[str, Any]] = [
+        {"name": d.name, "type": None, "sql": d.sql or d.column or d.name,
+         "description": d.description, "path": [], "source": source.name}
+        for d in source.dimensions]
+    dimensions += [{"name": name, "type": None, "sql": d.sql or d.column or d.name,
+                    "description": d.description, "path": list(path.names),
+                    "source": path.target.name}
+                   for name, (path, d) in joined_dimensions(model, source).items()]
     return {
         "name": source.name,
         "description": source.description,
         "table": source.table,
         "time": {"name": source.time_column, "type": None} if source.time_column else None,
-        "dimensions": [{"name": d.name, "type": None, "sql": d.sql or d.column or d.name,
-                        "description": d.description} for d in source.dimensions],
+        **joins_meta(source),
+        "dimensions": dimensions,
         "timezone": source.timezone,
         "measures": [{"name": m.name, "agg": m.agg, "sql": m.sql or m.column, "filter": m.filter,
                       "level": m.level, "method": m.method, "exact": None, "exactness": None,
-                      "description": m.description} for m in source.measures],
+                      "joins": None, "description": m.description} for m in source.measures],
         "metrics": [{"name": m.name, "sql": m.sql, "measures": None, "exact": None,
                      "exactness": None, "description": m.description} for m in source.metrics],
         "rollups": [{"name": r.name, "table": None, "grain": r.grain,
                      "dimensions": [d.name for d in r.dimensions],
-                     "measures": [m.name for m in r.measures], "ready": False, "rows": None,
+                     "join_keys": None, "measures": [m.name for m in r.measures],
+                     "ready": False, "rows": None,
                      "bytes": None} for r in source.rollups],
     }
 
@@ -49,5 +70,5 @@ def _source_outline(source: Source) -> dict[str, Any]:
 def model_outline(model: Model, reason: str) -> dict[str, Any]:
     """The validated model in ``/v1/meta``'s shape, marked ``compiled: false``."""
     return {"compiled": False, "reason": reason,
-            "sources": [_source_outline(s) for s in model.sources],
+            "sources": [_source_outline(model, s) for s in model.sources],
             "endpoints": endpoints_meta(model)}

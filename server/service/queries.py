@@ -8,23 +8,25 @@ by the same path (``server.service.answers``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+from sqlglot import exp
 
 from engine.dialect.system import explain_estimate
-from engine.model.compiler import CompiledMeasure
+from engine.model.compiler import CompiledDimension, CompiledMeasure, CompiledSource
 from engine.query.fields import parse_query
 from engine.query.request import Query, QueryError
 from engine.serving.plan import Plan
 from semantic.errors import ModelError, SemanticError
-from semantic.model import Source
+from semantic.joins import split_member
 from server.auth.principal import current_access
 from server.http.serialize import encode, json_rows, json_value
 from server.runtime.compiled import Answer, Runtime
 from server.runtime.state import State
 from server.service.meta_access import meta_for
-from server.service.model_outline import endpoints_meta, model_outline
+from server.service.model_outline import endpoints_meta, joins_meta, model_outline
 from server.warehouse.availability import WarehouseUnavailable
 
 
@@ -117,19 +119,48 @@ def render_answer(answer: Answer) -> bytes:
     return encode(answer_body(answer))
 
 
-def _measure_meta(source: Source, compiled: CompiledMeasure) -> dict[str, Any]:
-    measure = source.measure(compiled.name)
+def _model_sql(expression: exp.Expression | None) -> str | None:
+    """An expression as the model writes it: a joined column (``plane.seats``), which the
+    compiled expression reads as the join exposes it (one quoted name), unquoted."""
+    if expression is None:
+        return None
+
+    def unquote(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and not node.table and "." in node.name:
+            return exp.column(exp.to_identifier(node.name, quoted=False))
+        return node
+
+    return expression.transform(unquote).sql(dialect="clickhouse")
+
+
+def _measure_meta(source: CompiledSource, compiled: CompiledMeasure) -> dict[str, Any]:
+    measure = source.source.measure(compiled.name)
     assert measure is not None
+    joins = sorted({".".join(path) for key in compiled.components
+                    for path, _ in source.components[key].needs})
     return {
-        "name": compiled.name, "agg": measure.agg,
-        "sql": (compiled.argument.sql(dialect="clickhouse")
-                if compiled.argument is not None else None),
-        "filter": (compiled.condition.sql(dialect="clickhouse")
-                   if compiled.condition is not None else None),
+        "name": compiled.name, "agg": measure.agg, "sql": _model_sql(compiled.argument),
+        "filter": _model_sql(compiled.condition),
         "level": measure.level, "method": measure.method,
         "exact": compiled.exact, "exactness": compiled.note,
-        "description": compiled.description,
+        "joins": joins, "description": compiled.description,
     }
+
+
+def _dimension_meta(sources: Mapping[str, CompiledSource], compiled: CompiledSource,
+                    dimension: CompiledDimension) -> dict[str, Any]:
+    """A dimension; a joined one (``airline.name``) shows the SQL and description it has in
+    the source it is declared in, and the joins it is reached through."""
+    declared_in = compiled.paths[dimension.path].target.name if dimension.path \
+        else compiled.name
+    _, name = split_member(dimension.name)
+    own = sources[declared_in].dimensions[name]
+    declared = sources[declared_in].source.dimension(name)
+    assert declared is not None
+    return {"name": dimension.name, "type": dimension.type,
+            "sql": own.expression.sql(dialect="clickhouse"),
+            "description": declared.description, "path": list(dimension.path),
+            "source": declared_in}
 
 
 def explain_plan(plan: Plan) -> dict[str, Any]:
@@ -181,11 +212,13 @@ def _whole_meta(state: State) -> dict[str, Any]:
     for compiled in runtime.compiled.sources.values():
         source = compiled.source
         rollups = []
+        declared = {r.name: r for r in source.rollups}
         for rollup in compiled.rollups:
             stats = runtime.ready.get(rollup.qualified_table)
             rollups.append({
                 "name": rollup.name, "table": rollup.qualified_table, "grain": rollup.grain,
-                "dimensions": [d.name for _, d in rollup.dimensions],
+                "dimensions": [d.name for d in declared[rollup.name].dimensions],
+                "join_keys": [column for column, _, _ in rollup.keys],
                 "measures": list(rollup.measures), "ready": stats is not None,
                 "rows": stats.rows if stats else None, "bytes": stats.bytes if stats else None,
             })
@@ -195,13 +228,11 @@ def _whole_meta(state: State) -> dict[str, Any]:
             "table": source.table,
             "time": ({"name": compiled.time.name, "type": compiled.time.type}
                      if compiled.time else None),
-            "dimensions": [
-                {"name": d.name, "type": d.type, "sql": d.expression.sql(dialect="clickhouse"),
-                 "description": source.dimension(d.name).description  # type: ignore[union-attr]
-                 } for d in compiled.dimensions.values()
-            ],
+            **joins_meta(source),
+            "dimensions": [_dimension_meta(runtime.compiled.sources, compiled, d)
+                           for d in compiled.dimensions.values()],
             "timezone": compiled.timezone,
-            "measures": [_measure_meta(source, m) for m in compiled.measures.values()],
+            "measures": [_measure_meta(compiled, m) for m in compiled.measures.values()],
             "metrics": [
                 {"name": m.name, "sql": m.expression.sql(dialect="clickhouse"),
                  "measures": list(m.leaves), "exact": m.exact, "exactness": m.note,

@@ -270,7 +270,7 @@ def test_api_unavailable_warehouse_answers_503_json() -> None:
         assert [m["name"] for m in source["measures"]] == ["events", "revenue", "avg_amount",
                                                           "users", "big"]
         assert source["dimensions"][1] == {"name": "plan", "type": None, "sql": "upper(tier)",
-                                           "description": ""}
+                                           "description": "", "path": [], "source": "events"}
         assert [e["path"] for e in meta.json()["endpoints"]] == ["/api/totals",
                                                                  "/api/by-region",
                                                                  "/api/by-plan"]
