@@ -94,7 +94,8 @@ EXPLAIN = _object({
 
 META = _object({
     "sources": {"type": "array", "items": {"type": "object", "required": [
-        "name", "table", "dimensions", "measures", "metrics", "rollups"]}},
+        "name", "table", "primary_key", "joins", "dimensions", "measures", "metrics",
+        "rollups"]}},
     "endpoints": {"type": "array", "items": {"type": "object", "required": ["path", "source"]}},
 }, description="The model: sources with their members and rollups, and the endpoints.")
 

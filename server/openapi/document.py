@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.query.limits import QueryLimits
 from engine.query.request import DEFAULT_LIMIT
+from semantic.joins import dimension_names, joined_dimensions
 from semantic.model import Endpoint, Model
 from server.http.formats import FORMATS, JSON_FORMAT
 from server.openapi.components import (
@@ -106,13 +107,15 @@ def _endpoint_operation(endpoint: Endpoint, model: Model, types: Mapping[str, Ma
                                                      "maximum": limits.offset}},
         FORMAT_PARAMETER,
     ]
-    for dimension in source.dimensions:
-        item = value_schema(dimension_types.get(dimension.name)) or STRING
+    dimensions = [(d.name, d) for d in source.dimensions]
+    dimensions += [(name, d) for name, (_, d) in joined_dimensions(model, source).items()]
+    for name, dimension in dimensions:
+        item = value_schema(dimension_types.get(name)) or STRING
         if isinstance(item.get("type"), list):
             item = {"type": item["type"][0]}
         parameters.append({
-            "name": dimension.name, "in": "query", "style": "form", "explode": True,
-            "description": f"only rows whose {dimension.name} is one of these values"
+            "name": name, "in": "query", "style": "form", "explode": True,
+            "description": f"only rows whose {name} is one of these values"
                            + (f" ({dimension.description})" if dimension.description else ""),
             "schema": {"type": "array", "items": item}})
     fields: dict[str, Schema] = {}
@@ -233,13 +236,13 @@ def build_document(model: Model, types: Mapping[str, Mapping[str, str]], secured
     }
     paths.update(admin_paths())
     paths.update(cube_paths())
-    dimension_names = sorted({d.name for s in model.sources for d in s.dimensions})
-    paths.update(other_paths(sources, dimension_names, assets or {}, public))
+    # joined dimensions (airline.name) by their dotted names, as queries name them
+    dimensions = sorted({d for s in model.sources for d in dimension_names(model, s)})
+    paths.update(other_paths(sources, dimensions, assets or {}, public))
     for endpoint in model.endpoints:
         paths[endpoint.path] = _endpoint_operation(endpoint, model, types, limits)
     measures = sorted({m.name for s in model.sources for m in s.measures}
                       | {m.name for s in model.sources for m in s.metrics})
-    dimensions = sorted({d.name for s in model.sources for d in s.dimensions})
     times = sorted({s.time_column for s in model.sources if s.time_column})
     schemas = {**COMPONENTS, "Query": query_schema(measures, dimensions + times, sources,
                                                      limits),
