@@ -42,7 +42,8 @@ MEMBERS_INPUT: Schema = {
 VALUES_INPUT: Schema = {
     "type": "object", "additionalProperties": False, "required": ["dimension"],
     "properties": {
-        "dimension": {"type": "string", "description": "a dimension of the source"},
+        "dimension": {"type": "string", "description": "a dimension of the source, or one "
+                      "it reaches through a join (airline.name)"},
         "source": {"type": "string", "description": "the source (default: the only one)"},
         "contains": {"type": "string", "description": "only values containing this text "
                      "(string dimensions)"},
@@ -56,15 +57,24 @@ def _object(properties: dict[str, Schema]) -> Schema:
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
+#: a source's joins, as ``/v1/meta`` lists them
+JOINS: Schema = {"type": "array", "items": _object({
+    "name": {"type": "string"}, "source": {"type": "string", "description": "the joined source"},
+    "keys": {"type": "object", "description": "this source's column -> the joined key column"},
+    "relationship": {"type": "string"},
+})}
+
 SOURCES_OUTPUT = _object({"sources": {"type": "array", "items": _object({
     "name": {"type": "string"}, "description": NULLABLE_STRING, "table": {"type": "string"},
     "time": {"type": ["object", "null"]}, "timezone": NULLABLE_STRING,
-    "dimensions": STRINGS, "measures": STRINGS, "metrics": STRINGS,
+    "dimensions": {**STRINGS, "description": "joined ones as <join>.<dimension>"},
+    "measures": STRINGS, "metrics": STRINGS, "joins": JOINS,
 })}})
 
 MEMBERS_OUTPUT: Schema = {
     "type": "object", "required": ["source"],
     "properties": {"source": {"type": "string"}, "time": {"type": ["object", "null"]},
+                   "joins": JOINS,
                    **{kind: {"type": "array", "items": {"type": "object",
                                                         "required": ["name", "description"]}}
                       for kind in MEMBER_KINDS}},

@@ -24,6 +24,24 @@ def table_text(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[s
     return ["  ".join(line).rstrip() for line in lines]
 
 
+def by_join(names: Sequence[str]) -> dict[str, list[str]]:
+    """Dimension names grouped by the joins they are reached through ("" for the source's own).
+
+    >>> by_join(["region", "airline.name", "plane.maker.country"])
+    {'': ['region'], 'airline': ['airline.name'], 'plane.maker': ['plane.maker.country']}
+    """
+    groups: dict[str, list[str]] = {"": []}
+    for name in names:
+        groups.setdefault(name.rpartition(".")[0], []).append(name)
+    return groups
+
+
+def _joins_line(joins: list[dict[str, Any]]) -> str:
+    return "  joins: " + ", ".join(
+        f"{j['name']} -> {j['source']} ("
+        + ", ".join(f"{own} = {key}" for own, key in j["keys"].items()) + ")" for j in joins)
+
+
 def sources_text(sources: list[dict[str, Any]]) -> str:
     lines = []
     for source in sources:
@@ -32,8 +50,13 @@ def sources_text(sources: list[dict[str, Any]]) -> str:
                      + (f", time column {time['name']}" if time else "")
                      + (f", time zone {source['timezone']}" if source.get("timezone") else "")
                      + ")" + (f": {source['description']}" if source.get("description") else ""))
-        for kind in ("dimensions", "measures", "metrics"):
+        own, *joined = by_join(source["dimensions"]).items()
+        lines.append(f"  dimensions: {', '.join(own[1]) or '(none)'}")
+        lines += [f"  dimensions through {path}: {', '.join(names)}" for path, names in joined]
+        for kind in ("measures", "metrics"):
             lines.append(f"  {kind}: {', '.join(source[kind]) or '(none)'}")
+        if source.get("joins"):
+            lines.append(_joins_line(source["joins"]))
     return "\n".join(lines)
 
 
@@ -46,15 +69,33 @@ def _member_line(kind: str, member: dict[str, Any]) -> str:
             + (f" [not exact: {exact}]" if exact else ""))
 
 
+def _dimension_lines(dimensions: list[dict[str, Any]]) -> list[str]:
+    """The source's own dimensions, then those of each join path under a heading."""
+    named = {d["name"]: d for d in dimensions}
+    own, *joined = by_join(list(named)).items()
+    lines = ["dimensions:"]
+    lines += [_member_line("dimensions", named[n]) for n in own[1]] or ["  (none)"]
+    for path, names in joined:
+        target = named[names[0]].get("source")
+        lines.append(f"dimensions through join{'s' if '.' in path else ''} {path}"
+                     + (f" (source {target})" if target else "") + ":")
+        lines += [_member_line("dimensions", named[n]) for n in names]
+    return lines
+
+
 def members_text(members: dict[str, Any]) -> str:
     lines = [f"source {members['source']}"]
     time = members.get("time")
     if time:
         lines.append(f"time column: {time['name']} ({time.get('type')}); query it with a grain")
     for kind in ("dimensions", "measures", "metrics"):
-        if kind in members:
+        if kind == "dimensions" and kind in members:
+            lines += _dimension_lines(members[kind])
+        elif kind in members:
             lines.append(f"{kind}:")
             lines += [_member_line(kind, m) for m in members[kind]] or ["  (none)"]
+    if members.get("joins"):
+        lines.append(_joins_line(members["joins"]).strip())
     return "\n".join(lines)
 
 

@@ -38,7 +38,9 @@ INSTRUCTIONS = """\
 A semantic layer over ClickHouse: named measures, metrics and dimensions of a few sources,
 answered exactly from the cheapest pre-aggregated rollup. Start with list_sources and
 list_members, then run_query with member names from them; explain_query shows which tables
-would answer and why; dimension_values lists the values a dimension takes (for filters)."""
+would answer and why; dimension_values lists the values a dimension takes (for filters).
+A source may join other sources: their dimensions are the source's too, named through the
+join (airline.name, plane.maker.country), in queries, filters and dimension_values alike."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,8 @@ async def list_sources(backend: Backend, arguments: dict[str, Any]) -> Answer:
     meta = await backend.meta()
     sources = [{"name": s["name"], "description": s.get("description"), "table": s["table"],
                 "time": s.get("time"), "timezone": s.get("timezone"),
-                **{kind: [m["name"] for m in s[kind]] for kind in schemas.MEMBER_KINDS}}
+                **{kind: [m["name"] for m in s[kind]] for kind in schemas.MEMBER_KINDS},
+                "joins": s.get("joins", [])}
                for s in meta["sources"]]
     return {"sources": sources}, sources_text(sources)
 
@@ -97,11 +100,13 @@ async def list_members(backend: Backend, arguments: dict[str, Any]) -> Answer:
                          f"{', '.join(schemas.MEMBER_KINDS)}")
     source = _source(await backend.meta(), args["source"])
     fields = {
-        "dimensions": ("name", "type", "description"),
+        "dimensions": ("name", "type", "description", "path", "source"),
         "measures": ("name", "agg", "exact", "exactness", "description"),
         "metrics": ("name", "sql", "measures", "exact", "exactness", "description"),
     }
     members: dict[str, Any] = {"source": source["name"], "time": source.get("time")}
+    if kind in (None, "dimensions"):  # the joins the joined dimensions go through
+        members["joins"] = source.get("joins", [])
     for each in schemas.MEMBER_KINDS:
         if kind in (None, each):
             members[each] = [{key: m.get(key) for key in fields[each]} for m in source[each]]
@@ -135,15 +140,20 @@ def tool_specs(limits: QueryLimits) -> tuple[ToolSpec, ...]:
     query_input = schemas.query_input(limits)
     return (
         ToolSpec("list_sources", "The sources (tables) of the model: description, time column, "
-                 "time zone and the names of their dimensions, measures and metrics.",
+                 "time zone, the names of their dimensions, measures and metrics, and their "
+                 "joins to other sources (whose dimensions they reach as <join>.<dimension>, "
+                 "e.g. airline.name).",
                  schemas.NO_ARGUMENTS, schemas.SOURCES_OUTPUT, list_sources),
         ToolSpec("list_members", "The dimensions (with their ClickHouse type), measures (with "
                  "their aggregation) and metrics (computed from measures) of a source, each "
-                 "with its description and whether its answers are exact.",
+                 "with its description and whether its answers are exact. Dimensions reached "
+                 "through a join are grouped by it and named <join>.<dimension> "
+                 "(airline.name; plane.maker.country through two joins).",
                  schemas.MEMBERS_INPUT, schemas.MEMBERS_OUTPUT, list_members),
         ToolSpec("run_query", "Compute measures and metrics by dimensions, at a time grain, "
                  "filtered, over a time range (the body of POST /v1/query). Answers the rows "
-                 "and which rollup or table served them. Example: {\"measures\": "
+                 "and which rollup or table served them; dimensions and filters may name "
+                 "joined dimensions (airline.name). Example: {\"measures\": "
                  "[\"total_events\"], \"dimensions\": [\"region\"], \"grain\": \"day\", "
                  "\"time_range\": \"last 7 days\"}.",
                  query_input, schemas.ANSWER_OUTPUT, run_query),
@@ -152,7 +162,8 @@ def tool_specs(limits: QueryLimits) -> tuple[ToolSpec, ...]:
                  "can or cannot serve), the SQL and its parameters.",
                  query_input, schemas.EXPLAIN_OUTPUT, explain_query),
         ToolSpec("dimension_values", "The distinct values of a dimension, sorted (for "
-                 "filters): optionally only those containing a text.",
+                 "filters), a joined one too (airline.name): optionally only those containing "
+                 "a text.",
                  schemas.VALUES_INPUT, schemas.VALUES_OUTPUT, dimension_values),
     )
 
