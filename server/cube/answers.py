@@ -168,12 +168,15 @@ class CubeAnswers:
     async def meta(self) -> CubeBody:
         """``meta``: the cubes, only the members the caller may read."""
         runtime = await current_runtime(self.state)
-        described = cube_meta(self.cubes(runtime))
+        cubes = self.cubes(runtime)
+        described = cube_meta(cubes)
         access = current_access()
         if access is not None and access.members is not None:
             allowed = access.members
             for cube in described["cubes"]:
+                members = cubes.members[cube["name"]]
                 for kind in ("measures", "dimensions"):
-                    cube[kind] = [m for m in cube[kind] if m["name"].split(".", 1)[1] in allowed
-                                  or m["type"] == "time"]
+                    cube[kind] = [m for m in cube[kind]
+                                  if (member := members[m["name"].split(".", 1)[1]]).kind == "time"
+                                  or member.query_name in allowed]
         return CubeBody(encode(described))

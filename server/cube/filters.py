@@ -115,7 +115,7 @@ class FilterReader:
                              "filter it with inDateRange, beforeDate, afterDate, ... or a "
                              "timeDimensions dateRange")
         if operator in ("set", "notSet"):
-            return Filter(member.name, "is_not_null" if operator == "set" else "is_null")
+            return Filter(member.query_name, "is_not_null" if operator == "set" else "is_null")
         if not texts:
             raise QueryError(f"{field}.values", f"operator '{operator}' needs values")
         typed = tuple(_number(t, f"{field}.values") for t in texts) \
@@ -125,12 +125,12 @@ class FilterReader:
         if operator in COMPARISONS:
             if len(typed) != 1:
                 raise QueryError(f"{field}.values", f"operator '{operator}' takes one value")
-            return Filter(member.name, COMPARISONS[operator], typed)
+            return Filter(member.query_name, COMPARISONS[operator], typed)
         if operator in ("equals", "in"):
-            return Filter(member.name, "eq" if len(typed) == 1 else "in", typed)
-        negated = Filter(member.name, "ne" if len(typed) == 1 else "not_in", typed)
+            return Filter(member.query_name, "eq" if len(typed) == 1 else "in", typed)
+        negated = Filter(member.query_name, "ne" if len(typed) == 1 else "not_in", typed)
         if member.nullable:  # Cube: ``<> v OR IS NULL``
-            return FilterGroup("or", (negated, Filter(member.name, "is_null")))
+            return FilterGroup("or", (negated, Filter(member.query_name, "is_null")))
         return negated
 
     def _date(self, member: Member, operator: str, texts: list[str], field: str,
@@ -194,11 +194,11 @@ def _likes(member: Member, operator: str, texts: list[str], field: str) -> Filte
     if operator in ("contains", "notContains"):
         texts = [_WILDCARDS.sub(r"\\\1", text) for text in texts]
     op = "not_ilike" if negated else "ilike"
-    leaves = tuple(Filter(member.name, op, (pattern.format(text),)) for text in texts)
+    leaves = tuple(Filter(member.query_name, op, (pattern.format(text),)) for text in texts)
     node: FilterNode = leaves[0] if len(leaves) == 1 else \
         FilterGroup("and" if negated else "or", leaves)
     if negated and member.nullable:
-        return FilterGroup("or", (node, Filter(member.name, "is_null")))
+        return FilterGroup("or", (node, Filter(member.query_name, "is_null")))
     return node
 
 

@@ -21,14 +21,14 @@ def cube_meta(cubes: Cubes) -> dict[str, Any]:
                 "name": member.key, "title": f"{humanize(name)} {humanize(member.name)}",
                 "shortTitle": humanize(member.name),
                 "description": member.description or None, "type": member.type,
-                "isVisible": True, "public": True, "meta": None}
+                "isVisible": True, "public": True, "meta": member.meta}
             if member.kind == "measure":
                 measures.append({**common, "aggType": member.agg_type, "cumulative": False,
                                  "cumulativeTotal": False, "drillMembers": [],
                                  "drillMembersGrouped": {"measures": [], "dimensions": []}})
             else:
-                entry: dict[str, Any] = {**common, "suggestFilterValues": True, "primaryKey": False,
-                         "aliasMember": None}
+                entry: dict[str, Any] = {**common, "suggestFilterValues": True,
+                                         "primaryKey": member.primary_key, "aliasMember": None}
                 if member.kind == "time":
                     entry["granularities"] = [
                         {"name": grain, "title": grain, "interval": f"1 {grain}",

@@ -1,9 +1,11 @@
 """A Cube query (the ``query`` of ``/cubejs-api/v1/load``) as our ``engine.query.request.Query``.
 
 What Cube's API gateway accepts is accepted here with Cube's meaning, or refused with a 400
-naming the field: several cubes in one query (no joins), ``segments`` (the model has none),
-``ungrouped: true`` (raw rows), ``second`` and custom granularities, and response formats
-other than ``default``. Requests of several queries are split first (``server.cube.queries``).
+naming the field: several cubes in one query (no joins between cubes: a source's joined
+dimensions are members of its own cube, ``flights.airline__name``, and the refusal names
+them), ``segments`` (the model has none), ``ungrouped: true`` (raw rows), ``second`` and
+custom granularities, and response formats other than ``default``. Requests of several
+queries are split first (``server.cube.queries``).
 """
 
 from __future__ import annotations
@@ -118,6 +120,27 @@ def _members(body: dict[str, Any], cubes: Cubes) -> tuple[list[Member], list[Mem
     return measures, dimensions, granularities
 
 
+def _joined_hint(cubes: Cubes, roots: list[str], members: list[Member]) -> str:
+    """Where the first of ``roots`` whose joins reach every other cube's dimension among
+    ``members`` has them as its own members (``flights.airline__name`` for
+    ``airlines.name``), as a hint; empty if none does."""
+    for root in roots:
+        found = []
+        for member in members:
+            if member.cube == root:
+                continue
+            names = [m.key for m in cubes.members.get(root, {}).values()
+                     if m.origin == member.cube and member.kind == "dimension"
+                     and m.query_name.rsplit(".", 1)[1] == member.query_name]
+            if not names:
+                break
+            found.append(f"'{member.key}' as {' or '.join(names)}")
+        else:
+            if found:
+                return f"cube '{root}' has {', '.join(dict.fromkeys(found))} through its joins"
+    return ""
+
+
 def _one_cube(cubes: Cubes, members: list[Member], time_dimensions: list[Any]) -> str:
     """The one cube (source) the query's members belong to; several are refused (no joins)."""
     sources = {m.cube for m in members}
@@ -125,8 +148,10 @@ def _one_cube(cubes: Cubes, members: list[Member], time_dimensions: list[Any]) -
         if isinstance(item, dict) and isinstance(item.get("dimension"), str):
             sources.add(str(item["dimension"]).split(".")[0])
     if len(sources) > 1:
+        hint = _joined_hint(cubes, sorted(sources), members)
         raise QueryError("measures", f"members of several cubes ({', '.join(sorted(sources))}) "
-                         "in one query: joins are not supported; query each cube on its own")
+                         "in one query: joins between cubes are not supported; "
+                         + (hint or "query each cube on its own"))
     source_name = sources.pop() if sources else next(iter(cubes.sources))
     if source_name not in cubes.sources:
         raise QueryError("timeDimensions[0].dimension", f"unknown cube '{shown(source_name)}'"
@@ -199,8 +224,9 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
     reader = FilterReader(cubes, zone, now, limits.filter_depth)
     filters: tuple[FilterNode, ...] = reader.read(body.get("filters", []))
     if any(m.cube != source_name for m in reader.members):
-        raise QueryError("filters", "filters on another cube's members: joins are not "
-                         "supported")
+        hint = _joined_hint(cubes, [source_name], reader.members)
+        raise QueryError("filters", "filters on another cube's members: joins between cubes "
+                         "are not supported" + (f"; {hint}" if hint else ""))
     interval = intersect(bounds + reader.bounds, "timeDimensions")
     bucket = granularities[0][1] if granularities else None
     time_member = granularities[0][0] if granularities else None
@@ -208,14 +234,14 @@ def translate_query(body: object, cubes: Cubes, now: datetime,
         raise QueryError("measures", "Query should contain either measures, dimensions or "
                          "timeDimensions with granularities in order to be valid")
     limit, offset = _paging(body, limits.rows)
-    columns = {m.name: m for m in dimensions}
+    columns = {m.query_name: m for m in dimensions}
     if time_member is not None:
-        columns[time_member.name] = time_member
-    columns.update({m.name: m for m in measures})
+        columns[time_member.query_name] = time_member
+    columns.update({m.query_name: m for m in measures})
     order = _order(body, cubes, list(columns), measures, dimensions, time_member)
     query = Query(
-        source=source_name, measures=tuple(m.name for m in measures),
-        dimensions=tuple(m.name for m in dimensions), grain=bucket, filters=filters,
+        source=source_name, measures=tuple(m.query_name for m in measures),
+        dimensions=tuple(m.query_name for m in dimensions), grain=bucket, filters=filters,
         order=order, limit=limit, offset=offset,
         time_range=None if interval is None else TimeRange(utc_text(interval[0]),
                                                            utc_text(interval[1])),
@@ -249,10 +275,10 @@ def _order(body: dict[str, Any], cubes: Cubes, returned: list[str], measures: li
     if raw is None:
         first: list[Order] = []
         if time is not None:
-            first = [Order(time.name)]
+            first = [Order(time.query_name)]
         elif measures and dimensions:
-            first = [Order(measures[0].name, descending=True)]
-        rest = [Order(d.name) for d in dimensions if Order(d.name) not in first]
+            first = [Order(measures[0].query_name, descending=True)]
+        rest = [Order(d.query_name) for d in dimensions if Order(d.query_name) not in first]
         return tuple(first + rest)
     if isinstance(raw, dict):
         pairs = list(raw.items())
@@ -269,7 +295,7 @@ def _order(body: dict[str, Any], cubes: Cubes, returned: list[str], measures: li
         if isinstance(name, str) and name.count(".") == 2:
             name = name.rsplit(".", 1)[0]
         member = cubes.resolve(name, where, ("measure", "dimension", "time"))
-        if member.name not in returned:
+        if member.query_name not in returned:
             raise QueryError(where, f"cannot order by '{member.key}': it is not in the query")
-        order.append(Order(member.name, direction == "desc"))
+        order.append(Order(member.query_name, direction == "desc"))
     return tuple(order)
