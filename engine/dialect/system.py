@@ -35,15 +35,6 @@ PARTS_FINGERPRINT = _parse(
     "WHERE active AND database IN {dbs: Array(String)} GROUP BY database, table "
     "ORDER BY database, table"
 )
-#: when each table last changed (epoch seconds): its newest active part, or its metadata (a
-#: table swapped in by EXCHANGE or RENAME)
-TABLE_CHANGES = _parse(
-    "SELECT t.database, t.name, greatest(toUnixTimestamp(t.metadata_modification_time), "
-    "ifNull(p.changed, 0)) FROM system.tables AS t LEFT JOIN (SELECT database, table, "
-    "toUnixTimestamp(max(modification_time)) AS changed FROM system.parts WHERE active AND "
-    "database IN {dbs: Array(String)} GROUP BY database, table) AS p ON t.database = p.database "
-    "AND t.name = p.table WHERE t.database IN {dbs: Array(String)}"
-)
 TABLE_KEYS = _parse(
     "SELECT database, name, sorting_key, partition_key, engine, primary_key FROM system.tables "
     "WHERE database IN {dbs: Array(String)}"
@@ -86,3 +77,29 @@ def leads_with(key: str, column: str) -> bool:
     """
     first = key.split(",", 1)[0]
     return re.search(rf"\b{re.escape(column)}\b", first) is not None
+
+
+def table_fingerprints(tables: list[str]) -> exp.Select:
+    """``(db.table, fingerprint)`` of each of ``tables``: its UUID and a hash of its active
+    parts' names, which change with every insert, mutation, merge or swap (EXCHANGE)."""
+    names = exp.Array(expressions=[exp.Literal.string(t) for t in tables])
+    databases = exp.Array(expressions=[exp.Literal.string(d)
+                                       for d in sorted({t.split(".", 1)[0] for t in tables})])
+    parts = _parse(
+        "SELECT database, table, cityHash64(arraySort(groupArray(name))) AS parts "
+        "FROM system.parts WHERE active GROUP BY database, table")
+    parts.set("where", exp.Where(this=exp.and_(
+        exp.column("active"), exp.In(this=exp.column("database"), field=databases.copy()))))
+    full = exp.func("concat", exp.column("database", "t"), exp.Literal.string("."),
+                    exp.column("name", "t"))
+    fingerprint = exp.func("concat", exp.func("toString", exp.column("uuid", "t")),
+                           exp.Literal.string(":"),
+                           exp.func("toString", exp.func("ifNull", exp.column("parts", "p"),
+                                                          exp.Literal.number(0))))
+    return (exp.select(exp.alias_(full, "input"), exp.alias_(fingerprint, "fingerprint"))
+            .from_(exp.table_("tables", db="system", alias="t"))
+            .join(parts.subquery("p"), on=exp.and_(
+                exp.EQ(this=exp.column("database", "t"), expression=exp.column("database", "p")),
+                exp.EQ(this=exp.column("name", "t"), expression=exp.column("table", "p"))),
+                join_type="LEFT")
+            .where(exp.In(this=full.copy(), field=names)))

@@ -49,6 +49,27 @@ def _check_names(names: tuple[str, ...], known: list[str], field_name: str, kind
         seen.add(name)
 
 
+def _check_joined_measures(source: CompiledSource, measures: tuple[str, ...]) -> None:
+    """A measure named through a join belongs to the joined source: refused with why (through
+    a many-to-one join it would be repeated once per row of this source)."""
+    for index, name in enumerate(measures):
+        path, _, member = name.rpartition(".")
+        if not path or name in source.measures or name in source.metrics:
+            continue
+        joined = source.paths.get(tuple(path.split(".")))
+        if joined is None:
+            continue
+        target = joined.target
+        kind = "a measure" if target.measure(member) or target.metric(member) else \
+            "a dimension" if target.dimension(member) else "not a member"
+        raise QueryError(f"measures[{index}]", f"'{shown(name)}' is {kind} of source "
+                         f"'{target.name}', reached through join '{path}'; measures belong to "
+                         f"their source (each {target.name} row repeats once per "
+                         f"{source.name} row, which would multiply it): ask source "
+                         f"'{target.name}' for it, or define a measure of '{source.name}' "
+                         f"over the joined column (e.g. {{agg: sum, column: {path}.<column>}})")
+
+
 def _is_string_type(type_name: str) -> bool:
     base = type_name
     while base.startswith(("Nullable(", "LowCardinality(")):
@@ -180,6 +201,7 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
     """
     time = source.time.name if source.time else None
     dimension_names = list(source.dimensions) + ([time] if time else [])
+    _check_joined_measures(source, query.measures)
     _check_names(query.measures, list(source.measures) + list(source.metrics), "measures",
                  "measure")
     _check_names(query.dimensions, dimension_names, "dimensions", "dimension")

@@ -8,11 +8,13 @@ from __future__ import annotations
 from sqlglot import exp
 
 from engine.dialect.functions import GRAIN_FUNCTIONS, GRAIN_TYPES, ROLLUP_ENGINE, call
+from engine.dialect.system import table_fingerprints
 from engine.dialect.types import data_type, is_date_type
 from engine.model.compiler import CompiledRollup, CompiledSource
 from engine.model.joins import join_clauses, with_joins
 
 CATALOG_TABLE = "_rollups"
+INPUTS_TABLE = "_rollup_inputs"
 #: a rollup partition's parts are merged into one once all are this old (seconds)
 MERGE_AFTER_SECONDS = 30
 CATALOG_COLUMNS = ("table_name", "source_name", "rollup_name", "state", "updated_at")
@@ -322,12 +324,42 @@ def record_table_state(database: str, table: str, source: str, rollup: str,
     return exp.Insert(this=target, expression=exp.Values(expressions=[row]))
 
 
-def catalog_changes(database: str) -> exp.Select:
-    """When each rollup table last changed state (epoch seconds): a ``ready`` rollup was
-    complete since then."""
-    return (exp.select(exp.column("table_name"), exp.alias_(
-        call("toUnixTimestamp", call("max", exp.column("updated_at"))), "changed"))
-        .from_(_table(database, CATALOG_TABLE)).group_by(exp.column("table_name")))
+def create_inputs_catalog(database: str, cluster: str | None = None) -> exp.Create:
+    """What the tables a rollup stores attributes of looked like when its build began (their
+    fingerprints, ``engine.dialect.system.table_fingerprints``): once one differs, the
+    rollup is stale and not served until rebuilt."""
+    columns = [_column_def("table_name", "String"), _column_def("input", "String"),
+               _column_def("fingerprint", "String"), _column_def("updated_at", "DateTime64(6)")]
+    engine = call("ReplacingMergeTree", exp.column("updated_at")) if cluster is None else \
+        _replicated("ReplacingMergeTree", database, INPUTS_TABLE, exp.column("updated_at"),
+                    shard=False)
+    return exp.Create(
+        this=exp.Schema(this=_table(database, INPUTS_TABLE), expressions=columns),
+        kind="TABLE", exists=True,
+        properties=exp.Properties(expressions=[
+            *_on_cluster(cluster), exp.EngineProperty(this=engine),
+            exp.Order(expressions=[exp.Ordered(this=exp.Tuple(expressions=[
+                exp.column("table_name"), exp.column("input")]))])]))
+
+
+def record_inputs(rollup: CompiledRollup) -> exp.Insert:
+    """Record the fingerprints of the tables the rollup stores attributes of (before its
+    backfill reads them)."""
+    found = table_fingerprints(list(rollup.stores_from))
+    select = exp.select(exp.Literal.string(rollup.table), exp.column("input"),
+                        exp.column("fingerprint"), call("now64", exp.Literal.number(6))).from_(
+        found.subquery("found"))
+    target = exp.Schema(this=_table(rollup.database, INPUTS_TABLE), expressions=[
+        exp.to_identifier(c) for c in ("table_name", "input", "fingerprint", "updated_at")])
+    return exp.Insert(this=target, expression=select)
+
+
+def inputs_query(database: str) -> exp.Select:
+    """The latest recorded fingerprint of each (rollup table, input table)."""
+    keys = [exp.column("table_name"), exp.column("input")]
+    return (exp.select(*keys, exp.alias_(call("argMax", exp.column("fingerprint"),
+                                               exp.column("updated_at")), "fingerprint"))
+            .from_(_table(database, INPUTS_TABLE)).group_by(*(k.copy() for k in keys)))
 
 
 def catalog_query(database: str) -> exp.Select:

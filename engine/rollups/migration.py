@@ -61,6 +61,8 @@ def _build_statements(model: CompiledModel, rollup: CompiledRollup,
             statements.append(Statement(ddl.drop_table(local, cluster=cluster)))
     statements += [
         Statement(ddl.record_state(rollup, BUILDING)),
+        # what the tables it stores attributes of look like before its backfill reads them
+        *([Statement(ddl.record_inputs(rollup))] if rollup.stores_from else []),
         Statement(ddl.create_rollup_table(source, rollup)),
         *([Statement(ddl.create_distributed_rollup(rollup))] if cluster else []),
         Statement(ddl.create_snapshot_table(source, rollup)),
@@ -149,4 +151,5 @@ def plan_migration(model: CompiledModel, catalog: Mapping[str, str],
 def setup_statements(database: str, cluster: str | None = None) -> tuple[Statement, ...]:
     """The rollup database and its catalog, created before anything else."""
     return (Statement(ddl.create_database(database, cluster)),
-            Statement(ddl.create_catalog(database, cluster)))
+            Statement(ddl.create_catalog(database, cluster)),
+            Statement(ddl.create_inputs_catalog(database, cluster)))

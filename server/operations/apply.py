@@ -20,14 +20,21 @@ from engine.model.compiler import CompiledModel, CompiledRollup, CompiledSource
 from engine.query.request import Query
 from engine.rollups import ddl
 from engine.rollups.ddl import PART_PARAMETER
-from engine.rollups.migration import READY, Statement, Step, plan_migration, setup_statements
+from engine.rollups.migration import (
+    READY,
+    STALE,
+    Statement,
+    Step,
+    plan_migration,
+    setup_statements,
+)
 from engine.serving.plan import Plan
 from engine.serving.router import plan_query
 from semantic.errors import ModelError, SemanticError
 from server.observability.metrics import BACKFILL_PROGRESS, BACKFILL_ROWS
 from server.operations.keys import key_issues
 from server.runtime.compiled import Runtime
-from server.warehouse.catalog import read_catalog_rows, table_columns, tables
+from server.warehouse.catalog import read_catalog_rows, stale_rollups, table_columns, tables
 from server.warehouse.statements import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -40,6 +47,8 @@ def migration_steps(compiled: CompiledModel, warehouse: Warehouse,
     database = compiled.model.rollup_database
     rows = read_catalog_rows(warehouse, database)
     catalog = {name: state for name, _, _, state in rows}
+    # a rollup whose stored attributes changed since its build is rebuilt like a marked one
+    catalog.update(dict.fromkeys(stale_rollups(warehouse, compiled.rollups, catalog), STALE))
     owners = {name: (source, rollup) for name, source, rollup, _ in rows}
     existing = tables(warehouse, [database])
     return plan_migration(compiled, catalog, existing, owners, keep_unused)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.dialect.system import TABLE_CHANGES, TABLE_KEYS, bucket_bounds, leads_with
+from engine.dialect.system import TABLE_KEYS, bucket_bounds, leads_with
 from engine.model.compiler import (
     CompiledModel,
     CompiledRollup,
@@ -20,8 +19,7 @@ from engine.model.compiler import (
 from engine.query.normalize import normalize_query
 from engine.query.request import Query, QueryError
 from engine.query.security import Access, secure_query
-from engine.rollups.ddl import catalog_changes
-from engine.rollups.migration import READY, STALE
+from engine.rollups.migration import READY
 from engine.serving.plan import Plan, RollupStats
 from engine.serving.router import plan_query
 from engine.time.ranges import add_grains
@@ -30,7 +28,7 @@ from semantic.suggest import did_you_mean, shown
 from server.auth.principal import current_access
 from server.observability.metrics import QueryStats
 from server.runtime.compile import compile_against
-from server.warehouse.catalog import column_sizes, read_catalog
+from server.warehouse.catalog import column_sizes, read_catalog, stale_rollups
 from server.warehouse.statements import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -120,7 +118,7 @@ class Runtime:
         sources = [s.source for s in self.compiled.sources.values()]
         sizes = column_sizes(self.warehouse, sorted({database} | {s.database for s in sources}))
         ready = {}
-        stale = self._stale(catalog)
+        stale = stale_rollups(self.warehouse, self.compiled.rollups, catalog)
         for rollup in self.compiled.rollups:
             name = rollup.qualified_table
             if catalog.get(name) == READY and name not in stale:
@@ -149,33 +147,6 @@ class Runtime:
                 self.generation += 1
             self.ready = ready
             self.stale = stale
-
-    def _stale(self, catalog: Mapping[str, str]) -> dict[str, str]:
-        """Rollups storing attributes read through joins whose tables changed after the
-        rollup was complete (or that an apply of a replacing load marked so)."""
-        storing = [r for r in self.compiled.rollups if r.stores_from]
-        if not storing or not catalog:
-            return {}
-        stale = {}
-        database = self.model.rollup_database
-        built = dict(self.warehouse.query(catalog_changes(database)).rows)
-        tables = sorted({t for r in storing for t in r.stores_from})
-        changes = {f"{db}.{name}": int(changed) for db, name, changed in self.warehouse.query(
-            TABLE_CHANGES, {"dbs": sorted({t.split(".", 1)[0] for t in tables})}).rows}
-        for rollup in storing:
-            name = rollup.qualified_table
-            if catalog.get(name) == STALE:
-                stale[name] = (f"stores attributes of {', '.join(rollup.stores_from)}, "
-                               "replaced since it was built; `semantic apply` rebuilds it")
-                continue
-            if catalog.get(name) != READY:
-                continue
-            since = int(built.get(rollup.table, 0))
-            changed = [t for t in rollup.stores_from if changes.get(t, 0) > since]
-            if changed:
-                stale[name] = (f"stores attributes of {', '.join(changed)}, changed since it "
-                               "was built; `semantic apply` rebuilds it")
-        return stale
 
     def _time_span(self, rollup: CompiledRollup) -> tuple[datetime | None, datetime | None]:
         assert rollup.bucket is not None and rollup.grain is not None

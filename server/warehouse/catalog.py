@@ -3,12 +3,14 @@ result, and the rollup catalog, read from ClickHouse's ``system`` tables and our
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlglot import exp
 
 from engine.dialect import system
-from engine.rollups.ddl import CATALOG_TABLE, catalog_query
+from engine.model.compiler import CompiledRollup
+from engine.rollups.ddl import CATALOG_TABLE, catalog_query, inputs_query
+from engine.rollups.migration import READY, STALE
 from server.warehouse.statements import Warehouse
 
 
@@ -55,3 +57,27 @@ def read_catalog_rows(warehouse: Warehouse,
 def read_catalog(warehouse: Warehouse, database: str) -> dict[str, str]:
     """``db.table`` -> latest state of every rollup table in the catalog (empty if none)."""
     return {name: state for name, _, _, state in read_catalog_rows(warehouse, database)}
+
+
+def stale_rollups(warehouse: Warehouse, rollups: Iterable[CompiledRollup],
+                  catalog: Mapping[str, str]) -> dict[str, str]:
+    """``db.table`` -> why, for complete rollups storing attributes read through joins whose
+    tables changed since the rollup's build began (their fingerprints differ), and those a
+    replacing load marked stale."""
+    storing = [r for r in rollups if r.stores_from and
+               catalog.get(r.qualified_table) in (READY, STALE)]
+    if not storing:
+        return {}
+    recorded = {(table, name): fingerprint for table, name, fingerprint in
+                warehouse.query(inputs_query(storing[0].database)).rows}
+    current = dict(warehouse.query(system.table_fingerprints(
+        sorted({t for r in storing for t in r.stores_from}))).rows)
+    stale = {}
+    for rollup in storing:
+        changed = [t for t in rollup.stores_from
+                   if recorded.get((rollup.table, t)) != current.get(t)]
+        if catalog.get(rollup.qualified_table) == STALE or changed:
+            stale[rollup.qualified_table] = (
+                f"stores attributes of {', '.join(changed or rollup.stores_from)}, changed "
+                "since it was built; `semantic apply` rebuilds it")
+    return stale
