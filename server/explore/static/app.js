@@ -103,9 +103,52 @@ function currentSource() {
   return META.sources.find(s => s.name === $("source").value) || META.sources[0];
 }
 
+function checkbox(name, text, checked, describe) {
+  return make("label", {title: describe(name) || ""},
+    make("input", {type: "checkbox", value: name, checked: checked.includes(name)}), ` ${text}`);
+}
+
 function checkboxes(container, names, checked, describe) {
-  container.replaceChildren(...names.map(name => make("label", {title: describe(name) || ""},
-    make("input", {type: "checkbox", value: name, checked: checked.includes(name)}), ` ${name}`)));
+  container.replaceChildren(...names.map(name => checkbox(name, name, checked, describe)));
+}
+
+// A joined dimension is named by its path of joins and the joined source's dimension
+// (airline.name, plane.maker.country). The server may give the path; the name says it anyway
+// (a member's own name never holds a dot).
+function joinPath(dimension) {
+  if (Array.isArray(dimension.path)) return dimension.path.join(".");
+  const dot = dimension.name.lastIndexOf(".");
+  return dot < 0 ? "" : dimension.name.slice(0, dot);
+}
+
+// [path, dimensions] pairs: the source's own dimensions (path "") first, then one group per
+// join path in the order the server lists them
+function dimensionGroups(source) {
+  const groups = new Map([["", []]]);
+  for (const dimension of source.dimensions) {
+    const path = joinPath(dimension);
+    if (!groups.has(path)) groups.set(path, []);
+    groups.get(path).push(dimension);
+  }
+  return [...groups].filter(([, dimensions]) => dimensions.length);
+}
+
+// the source's own dimensions, then a titled group of checkboxes per join
+function dimensionBoxes(container, source, checked, describe) {
+  container.replaceChildren(...dimensionGroups(source).flatMap(([path, dimensions]) => {
+    const boxes = dimensions.map(d => checkbox(d.name, path ? d.name.slice(path.length + 1) : d.name,
+                                               checked, describe));
+    return path ? [make("fieldset", {className: "join", title: `joined through ${path}`},
+                        make("legend", {}, path), ...boxes)] : boxes;
+  }));
+}
+
+// <option>s of every dimension, the joined ones in an <optgroup> per join
+function dimensionOptions(source) {
+  return dimensionGroups(source).flatMap(([path, dimensions]) => {
+    const options = dimensions.map(d => make("option", {value: d.name}, d.name));
+    return path ? [make("optgroup", {label: path}, ...options)] : options;
+  });
 }
 
 function fillMembers(state) {
@@ -114,7 +157,8 @@ function fillMembers(state) {
   const describe = name => (aggregates.find(m => m.name === name) ||
                             source.dimensions.find(d => d.name === name) || {}).description;
   checkboxes($("measures"), aggregates.map(m => m.name), state.measures, describe);
-  checkboxes($("dimensions"), source.dimensions.map(d => d.name), state.dimensions, describe);
+  dimensionBoxes($("dimensions"), source, state.dimensions, describe);
+  $("add-filter").disabled = !source.dimensions.length;
   $("grain").replaceChildren(make("option", {value: ""}, "none"),
     ...(source.time ? GRAINS : []).map(g => make("option", {value: g}, g)));
   $("grain").value = state.grain;
@@ -123,8 +167,7 @@ function fillMembers(state) {
 
 function filterRow(filter) {
   const source = currentSource();
-  const member = make("select", {className: "filter-member"},
-    ...source.dimensions.map(d => make("option", {value: d.name}, d.name)));
+  const member = make("select", {className: "filter-member"}, ...dimensionOptions(source));
   member.value = filter.member || source.dimensions[0].name;
   const op = make("select", {className: "filter-op"}, ...FILTER_OPS.map(o => make("option", {value: o}, o)));
   op.value = FILTER_OPS.includes(filter.op) ? filter.op : "in";
@@ -139,7 +182,9 @@ function filterRow(filter) {
       const path = `/v1/sources/${encodeURIComponent(source.name)}/dimensions/` +
                    `${encodeURIComponent(member.value)}/values?limit=200`;
       api("GET", path).then(answer => {
-        const options = [...new Set([...answer.values.map(String), ...wanted.map(String)])];
+        // null (a row without a match through a join) is no value to pick: `in` never matches it
+        const found = answer.values.filter(v => v !== null).map(String);
+        const options = [...new Set([...found, ...wanted.map(String)])];
         select.replaceChildren(...options.map(v => make("option", {value: v, selected: wanted.map(String).includes(v)}, v)));
       }).catch(e => showError(e.message));
     } else {
@@ -302,14 +347,20 @@ function startModel() {
   $("nav-model").className = "current";
   const out = $("model");
   for (const s of META.sources) {
+    const key = s.primary_key && s.primary_key.length ? `; primary key ${s.primary_key.join(", ")}` : "";
+    const joins = s.joins || [];
     out.append(make("h2", {}, `Source ${s.name}`),
-      make("p", {}, `Table ${s.table}; time column ${s.time ? `${s.time.name} (${s.time.type})` : "none"}; zone ${s.timezone}.`),
+      make("p", {}, `Table ${s.table}; time column ${s.time ? `${s.time.name} (${s.time.type})` : "none"}; zone ${s.timezone}${key}.`),
+      ...(joins.length ? [make("h3", {}, "Joins"), tableOf(["name", "source", "keys", "relationship"],
+        joins.map(j => [j.name, j.source, Object.entries(j.keys || {}).map(([own, other]) => `${own} = ${j.source}.${other}`).join(", "),
+                        j.relationship]))] : []),
       make("h3", {}, "Measures"),
       tableOf(["name", "agg", "exact", "exactness", "description"], s.measures.map(m => [m.name, m.agg, m.exact ? "yes" : "no", m.exactness, m.description])),
       make("h3", {}, "Metrics"),
       tableOf(["name", "sql", "exact", "exactness", "description"], s.metrics.map(m => [m.name, m.sql, m.exact ? "yes" : "no", m.exactness, m.description])),
       make("h3", {}, "Dimensions"),
-      tableOf(["name", "type", "sql", "description"], s.dimensions.map(d => [d.name, d.type, d.sql, d.description])),
+      tableOf(["name", "joined through", "type", "sql", "description"],
+        s.dimensions.map(d => [d.name, joinPath(d), d.type, d.sql, d.description])),
       make("h3", {}, "Rollups"),
       tableOf(["name", "grain", "dimensions", "measures", "ready", "rows", "bytes", "table"],
         s.rollups.map(r => [r.name, r.grain || "", r.dimensions.join(", "), r.measures.join(", "), r.ready ? "ready" : "not built", r.rows, r.bytes, r.table])));

@@ -1,5 +1,6 @@
 """The explore page in a real headless Chromium (Debian's ``chromium``, driven by Playwright),
-against a real server on the loopback answering from the embedded engine.
+against a real server on the loopback answering from the embedded engine: on an events table,
+and on a star schema whose joined dimensions it groups by join.
 
 ``scripts/install-browser.sh`` installs the browser (``make test`` runs it). Screenshots are
 kept in ``test-artifacts/``.
@@ -18,6 +19,7 @@ from sqlglot import exp
 
 from engine.query.security import Access
 from semantic import Model, load_model_text
+from semantic.joins import joined_dimensions
 from server.app import create_app
 from server.auth.keys import StoredKey, new_key
 from server.auth.settings import AccessSettings
@@ -25,7 +27,14 @@ from server.operations.apply import apply_model
 from server.runtime.compile import compile_against
 from server.warehouse.statements import Warehouse
 from tests.processes import Server
-from tests.support import EVENTS_HEAD, insert_rows, model_text
+from tests.support import (
+    EVENTS_HEAD,
+    STAR_TABLES,
+    create_star,
+    fresh_database,
+    insert_rows,
+    model_text,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -56,8 +65,6 @@ ROWS = [(f"2026-01-{1 + day:02d} {hour:02d}:00:00", region, day * 10 + hour)
 
 @pytest.fixture(scope="module")
 def model(warehouse: Warehouse) -> Iterator[Model]:
-    from tests.support import fresh_database
-
     with fresh_database(warehouse, "explore") as database:
         warehouse.command(exp.Create(
             this=exp.Schema(this=exp.to_table(f"{database}.events"), expressions=[
@@ -79,6 +86,16 @@ def model(warehouse: Warehouse) -> Iterator[Model]:
 def server(model: Model, warehouse: Warehouse) -> Iterator[Server]:
     with Server(create_app(model, warehouse)) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def star(warehouse: Warehouse) -> Iterator[tuple[Server, Model]]:
+    """The star schema of ``tests/support.py`` served: flights joined to airlines, airports,
+    planes and (two hops) the planes' makers."""
+    with fresh_database(warehouse, "explore_star") as database:
+        model = create_star(warehouse, database)
+        with Server(create_app(model, warehouse)) as running:
+            yield running, model
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +284,99 @@ def test_explore_cannot_be_framed_and_runs_under_its_policy(server: Server,
     assert any("frame-ancestors" in text or "Refused to display" in text for text in refused), \
         refused
     context.close()
+
+
+def _star_flights() -> list[dict[str, Any]]:
+    """Each flight with its airline's name, its plane's seats and its maker's country (None
+    where a join matches nothing), worked out here from the rows of the tables."""
+    airlines = {carrier: name for carrier, name, *_ in STAR_TABLES["airlines"][1]}
+    planes = {tailnum: (seats, maker) for tailnum, _, seats, maker, *_ in STAR_TABLES["planes"][1]}
+    makers = {maker: country for maker, country, *_ in STAR_TABLES["makers"][1]}
+    flights = []
+    for _, carrier, _, _, tailnum, *_ in STAR_TABLES["flights"][1]:
+        seats, maker = planes.get(tailnum, (None, None))
+        flights.append({"airline": airlines.get(carrier), "seats": seats,
+                        "country": makers.get(maker)})
+    return flights
+
+
+def _by_airline(flights: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """airline name -> [flights, seats flown] as the page shows them (unmatched left out)."""
+    names = sorted({f["airline"] for f in flights if f["airline"] is not None})
+    return {name: [str(sum(f["airline"] == name for f in flights)),
+                   str(sum(f["seats"] or 0 for f in flights if f["airline"] == name))]
+            for name in names}
+
+
+def test_explore_groups_joined_dimensions_and_answers_by_them(star: tuple[Server, Model],
+                                                              page: Page) -> None:
+    server, model = star
+    flights_source = model.source("flights")
+    assert flights_source is not None
+    groups: dict[str, list[str]] = {}  # join path -> its dimensions, in the model's order
+    for path, dimension in joined_dimensions(model, flights_source).values():
+        groups.setdefault(path.name, []).append(dimension.name)
+    assert {"airline", "plane.maker"} <= set(groups)
+    page.goto(f"{server.url}/explore?source=flights")
+    page.wait_for_selector("body[data-ready='1']")
+    # the source's own dimensions, then one group per join path holding its dimensions
+    assert page.locator("#dimensions > label").all_inner_texts() == [
+        f" {d.name}" for d in flights_source.dimensions]
+    fieldsets = page.locator("#dimensions fieldset.join")
+    assert fieldsets.locator("legend").all_inner_texts() == list(groups)
+    for index, names in enumerate(groups.values()):
+        assert fieldsets.nth(index).locator("label").all_inner_texts() == [f" {n}" for n in names]
+    page.check("#measures input[value='flights']")
+    page.check("#measures input[value='seats_flown']")
+    fieldsets.nth(0).locator("input[value='airline.name']").check()
+    page.fill("#order", "airline.name")
+    page.click("#run")
+    _wait_runs(page, 1)
+    assert page.locator("#error").is_hidden()
+    header, rows = _table(page)
+    expected = server.post("/v1/query", {
+        "source": "flights", "measures": ["flights", "seats_flown"],
+        "dimensions": ["airline.name"], "order": ["airline.name"], "limit": 1000})
+    assert header == expected["meta"]["columns"] == ["airline.name", "flights", "seats_flown"]
+    assert rows == _cells(expected)
+    flights = _star_flights()
+    assert {row[0]: row[1:] for row in rows if row[0]} == _by_airline(flights)
+    # the flights no airline matches: a group of their own, without a name
+    assert [row[:2] for row in rows if not row[0]] == [
+        ["", str(sum(f["airline"] is None for f in flights))]]
+    bars = page.locator("svg[data-measure='flights'] rect.bar")
+    assert [bar.get_attribute("data-y") for bar in bars.all()] == [row[1] for row in rows]
+    assert "d=airline.name" in page.url
+    _shot(page, "explore-joined.png")
+
+    # a filter two joins away: its picker groups the joined dimensions the same way
+    page.click("#add-filter")
+    member = page.locator("#filters .filter-member")
+    labels = [group.get_attribute("label") for group in member.locator("optgroup").all()]
+    assert labels == list(groups)
+    assert member.locator("optgroup[label='plane.maker'] option").all_inner_texts() == [
+        f"plane.maker.{name}" for name in groups["plane.maker"]]
+    member.select_option("plane.maker.country")
+    countries = sorted({f["country"] for f in flights if f["country"] is not None})
+    values = page.locator("#filters .filter-values option")
+    expect(values).to_have_count(len(countries))  # from the data; null is no value to pick
+    assert values.all_inner_texts() == countries
+    page.locator("#filters .filter-values").select_option([countries[0]])
+    page.click("#run")
+    _wait_runs(page, 2)
+    header, rows = _table(page)
+    assert {row[0]: row[1:] for row in rows} == _by_airline(
+        [f for f in flights if f["country"] == countries[0]])
+    assert "plane.maker.country" in page.url
+
+
+def test_model_page_shows_joins_and_joined_dimensions(star: tuple[Server, Model],
+                                                      page: Page) -> None:
+    server, _ = star
+    page.goto(f"{server.url}/explore/model")
+    page.wait_for_selector("body[data-ready='1']")
+    text = page.locator("#model").inner_text()
+    assert "primary key carrier" in text
+    assert "airline\tairlines\tcarrier = airlines.carrier\tmany_to_one" in text
+    assert "plane.maker.country\tplane.maker\t" in text
+    _shot(page, "explore-model-joins.png")
