@@ -1,0 +1,85 @@
+"""Hostile queries over a star schema: asking a joined source's member as a measure (which a
+many-to-one join would multiply), unknown paths, filters and orders by joined dimensions with
+bad values: a 400 in the one error shape naming the field, never an inflated answer. And a
+dimension table whose key repeats is refused by apply, naming the keys, so nothing is built."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlglot import parse_one
+
+from semantic import ModelError
+from server.warehouse.statements import Warehouse
+from tests.support import (
+    STAR_MODEL,
+    apply_text,
+    assert_error,
+    create_star,
+    fresh_database,
+    insert_rows,
+    model_text,
+    serving,
+)
+
+
+@pytest.fixture(scope="module")
+def client(warehouse: Warehouse) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with fresh_database(warehouse, "joins") as db, \
+            serving(warehouse, create_star(warehouse, db)) as client:
+        yield client
+
+
+def post(client: TestClient, **body: object) -> Any:  # type: ignore[type-arg]
+    return client.post("/v1/query", json={"source": "flights", "measures": ["flights"], **body})
+
+
+def test_a_joined_member_asked_as_a_measure_is_400_with_what_to_write(
+        client: TestClient) -> None:  # type: ignore[type-arg]
+    error = assert_error(post(client, measures=["flights", "plane.seats"]), 400, "measures[1]")
+    assert "dimension of source 'planes'" in error["message"]
+    assert "{agg: sum, column: plane.<column>}" in error["message"]
+    error = assert_error(post(client, measures=["airline.flights"]), 400, "measures[0]")
+    assert "not a member of source 'airlines'" in error["message"]
+
+
+def test_unknown_joined_paths_are_400_with_did_you_mean(
+        client: TestClient) -> None:  # type: ignore[type-arg]
+    error = assert_error(post(client, dimensions=["airline.nam"]), 400, "dimensions[0]")
+    assert "did you mean 'airline.name'" in error["message"]
+    error = assert_error(post(client, dimensions=["plane.maker.contry"]), 400, "dimensions[0]")
+    assert "plane.maker.country" in error["message"]
+    assert_error(post(client, filters=[{"member": "airline", "value": "x"}]), 400,
+                 "filters[0].member")
+
+
+def test_joined_filters_are_typed_and_answers_count_each_flight_once(
+        client: TestClient) -> None:  # type: ignore[type-arg]
+    error = assert_error(post(client, filters=[{"member": "plane.seats", "value": "many"}]),
+                         400, "filters[0].value")
+    assert "plane.seats" in error["message"]
+    both = post(client, dimensions=["origin_airport.name", "dest_airport.name"],
+                filters=[{"member": "plane.maker.country", "op": "is_not_null"}])
+    assert both.status_code == 200, both.text
+    assert sum(row["flights"] for row in both.json()["data"]) == 4  # N0 has no plane row
+    total = post(client).json()["data"][0]["flights"]
+    everything = post(client, dimensions=["airline.name", "plane.maker.country",
+                                          "origin_airport.tz", "dest_airport.tz"])
+    assert sum(row["flights"] for row in everything.json()["data"]) == total == 5
+
+
+def test_apply_refuses_a_dimension_table_whose_key_repeats(warehouse: Warehouse) -> None:
+    with fresh_database(warehouse, "dupes") as db:
+        create_star(warehouse, db)
+        insert_rows(warehouse, f"{db}.planes", [("N1", "A320neo", 170, 1)])
+        with pytest.raises(ModelError) as info:
+            apply_text(warehouse, model_text(STAR_MODEL, db=db))
+        [issue] = info.value.issues
+        assert issue.code == "duplicate-key"
+        assert f"1 primary key value(s) of {db}.planes repeat, e.g. tailnum='N1' (2 rows)" \
+            in issue.message
+        assert (issue.location.line, issue.location.column) == (21, 18)
+        assert warehouse.query(parse_one(f"SELECT count() FROM {db}.planes")).rows[0][0] == 4
