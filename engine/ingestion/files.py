@@ -1,5 +1,5 @@
-"""Bringing your own data: a source table from a file's schema, and a model scaffolded from a
-table's columns.
+"""Bringing your own data: a source table from a file's schema, and the statements that
+describe a file or table for ``semantic init`` (the model it writes is ``scaffold``'s).
 
 ClickHouse infers the schema (``DESCRIBE format(...)``); this module only builds statements and
 text. The time column orders and partitions the table (by month), so rollups of it are
@@ -8,8 +8,6 @@ partitioned the same way and ranges on it prune.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
@@ -27,13 +25,10 @@ FILE_FORMATS = {
 }
 DATA_PARAMETER = "data"
 TIME_TYPES = ("Date", "Date32", "DateTime", "DateTime64")
-NUMBER_TYPES = ("Int", "UInt", "Float", "Decimal")
-#: string columns with at most this many distinct values become dimensions
-DIMENSION_CARDINALITY = 1000
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _file_table(fmt: str) -> exp.Table:
+def file_table(fmt: str) -> exp.Table:
+    """A file's rows, its bytes bound as the ``data`` parameter."""
     placeholder = exp.Placeholder(this=DATA_PARAMETER, kind=data_type("String"))
     return exp.Table(this=call("format", exp.var(fmt), placeholder))
 
@@ -44,13 +39,13 @@ def describe_file(fmt: str) -> exp.Describe:
     >>> describe_file("Parquet").sql(dialect="clickhouse")
     'DESCRIBE format(Parquet, {data: String})'
     """
-    return exp.Describe(this=_file_table(fmt))
+    return exp.Describe(this=file_table(fmt))
 
 
 def distinct_counts(columns: Sequence[str], table: str | None, fmt: str | None = None,
                     sample_rows: int = 100_000) -> exp.Select:
     """Rows and distinct values of ``columns`` over a sample of a table (or of a file)."""
-    source: exp.Expression = exp.to_table(table) if table else _file_table(fmt or "")
+    source: exp.Expression = exp.to_table(table) if table else file_table(fmt or "")
     sample = exp.select("*").from_(source).limit(sample_rows).subquery("sample")
     return exp.select(call("count"), *[call("uniqExact", exp.column(c, quoted=True))
                                        for c in columns]).from_(sample)
@@ -88,77 +83,3 @@ toYYYYMM(ts) ORDER BY (ts)'
                                  exists=True)
     return create_database, exp.Create(this=schema, kind="TABLE",
                                        properties=exp.Properties(expressions=properties))
-
-
-def _quoted(text: str) -> str:
-    """A YAML double-quoted scalar (a column named ``yes`` or ``null`` stays a string)."""
-    return json.dumps(text)
-
-
-def _member_name(column: str, prefix: str = "") -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", f"{prefix}{column}")
-    return name if _IDENTIFIER.match(name) else f"c_{name}"
-
-
-def scaffold_model(source: str, table: str, columns: Mapping[str, str],
-                   distinct: Mapping[str, int], rows: int) -> str:
-    """A ``metrics.yaml`` for a table: its time column, dimensions from low-cardinality text
-    columns, a count, a sum per numeric column, one rollup and one endpoint; with comments
-    saying what to edit."""
-    time = time_column(columns)
-    dimensions = [c for c, kind in columns.items() if c != time
-                  and base_type(kind).split("(")[0] in ("String", "FixedString", "Enum8",
-                                                        "Enum16", "Bool")
-                  and distinct.get(c, DIMENSION_CARDINALITY + 1) <= DIMENSION_CARDINALITY]
-    numbers = [c for c, kind in columns.items() if c != time and c not in dimensions
-               and base_type(kind).startswith(NUMBER_TYPES)]
-    lines = [
-        "# Scaffolded by `semantic init`: edit freely, then `semantic validate` and",
-        "# `semantic plan` / `semantic apply`. Every key is described in docs/model.md.",
-        "version: 1",
-        "rollup_database: semantic",
-        "",
-        "sources:",
-        f"  {source}:",
-        f"    table: {table}",
-    ]
-    if time is not None:
-        lines.append(f"    time: {_quoted(time)}   # rollups and ranges bucket this column")
-    else:
-        lines.append("    # no Date/DateTime column was found: add `time:` to get time grains")
-    dimension_names = []
-    lines.append(f"    dimensions:                  # text columns with at most "
-                 f"{DIMENSION_CARDINALITY} distinct values in {rows:,} rows")
-    for column in dimensions:
-        name = _member_name(column)
-        dimension_names.append(name)
-        lines.append(f"      {name}: {{column: {_quoted(column)}}}   # {distinct.get(column, 0)} "
-                     "values")
-    if not dimensions:
-        lines[-1] = "    dimensions: {}              # none found: add the columns you group by"
-    lines.append("    measures:                    # a count, and a sum per numeric column")
-    measure_names = ["row_count"]
-    lines.append("      row_count: {agg: count}")
-    for column in numbers:
-        name = _member_name(column, "total_")
-        measure_names.append(name)
-        lines.append(f"      {name}: {{agg: sum, column: {_quoted(column)}}}   # or avg, min, max")
-    rollup_dimensions = dimension_names[:1]
-    grain = "day" if time is not None else None
-    rollup_name = "daily" if grain else "summary"
-    lines += ["    rollups:                     # what to precompute; add more as queries need",
-              f"      {rollup_name}:",
-              f"        dimensions: [{', '.join(rollup_dimensions)}]"]
-    if grain:
-        lines.append(f"        grain: {grain}")
-    lines += [f"        measures: [{', '.join(measure_names)}]",
-              "",
-              "endpoints:                       # GET paths answering a saved query",
-              f"  /api/{source}:"]
-    if grain:
-        lines.append(f"    grain: {grain}")
-    fields = list(rollup_dimensions) + ([f"{grain}: {_quoted(time or '')}"] if grain else []) \
-        + measure_names
-    lines.append("    fields:")
-    lines += [f"      {f}" if ":" in f else f"      {f}: {f}" for f in fields]
-    return "\n".join(lines) + "\n"

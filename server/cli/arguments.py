@@ -167,7 +167,9 @@ def _queries_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def _scaffold_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init = commands.add_parser("init", help="write a metrics.yaml for a file or a table: time "
-                               "column, dimensions, measures, a daily rollup, an endpoint")
+                               "column, dimensions, measures, a daily rollup, an endpoint, and "
+                               "joins to tables of its database holding its columns' values "
+                               "as keys")
     init.add_argument("source", help="name of the source in the model")
     init.add_argument("--file", help="a .csv/.jsonl/.json/.parquet file to describe (then "
                       "`semantic load SOURCE FILE --create` creates the table and loads it)")

@@ -1,0 +1,1 @@
+"""Bringing your own data: scaffolded models and the joins they suggest."""
