@@ -32,6 +32,7 @@ from semantic.model import (
     Rollup,
     SecurityClaim,
     Source,
+    default_source,
 )
 from semantic.parsing import YamlMap, parse_yaml
 from semantic.reader import Reader, kind_of
@@ -347,10 +348,13 @@ def build_model(document: Any, file: str) -> tuple[Model | None, list[Issue]]:
     if isinstance(top.get("sources"), dict) and not top["sources"]:
         reader.error(reader.value_location(top, "sources", ()), "the model declares no sources",
                      "missing-key")
-    only = None
-    if isinstance(top.get("sources"), YamlMap) and len(top["sources"]) == 1:
-        name = next(iter(top["sources"]))
-        only = Ref(str(name), top["sources"].key_locations[name].at("sources", str(name)))
+    only = None  # the source an endpoint naming none reads, as a query naming none asks
+    named = top.get("sources")
+    if isinstance(named, YamlMap):
+        name = default_source([(str(n), isinstance(v, YamlMap) and bool(
+            v.get("measures") or v.get("metrics"))) for n, v in named.items()])
+        if name is not None:
+            only = Ref(name, named.key_locations[name].at("sources", name))
 
     def endpoint(n: str, v: Any, loc: Location, p: tuple[str, ...]) -> Endpoint | None:
         return build_endpoint(reader, n, v, loc, p, only)

@@ -185,6 +185,16 @@ class Source:
                 + tuple(m.name for m in self.measures) + tuple(m.name for m in self.metrics))
 
 
+def default_source(sources: list[tuple[str, bool]]) -> str | None:
+    """The source a query naming none asks, from ``(name, has measures or metrics)`` pairs:
+    the only source, else the only one with measures (the dimension tables a star schema's
+    facts join have none); None when that is ambiguous."""
+    if len(sources) == 1:
+        return sources[0][0]
+    measured = [name for name, aggregated in sources if aggregated]
+    return measured[0] if len(measured) == 1 else None
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     """One JSON field of an endpoint: its name in the response and the member it shows."""

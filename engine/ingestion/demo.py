@@ -46,6 +46,44 @@ def create_demo_table(table: str = DEMO_TABLE) -> list[exp.Expression]:
     ]
 
 
+#: the users the events name, one row each: a dimension table the reference model joins.
+#: Users numbered USERS_KNOWN and above have no row, so about 1 % of events match no user
+#: (their country is NULL, as a LEFT JOIN gives it).
+USERS_KNOWN = 9_900
+_USER_COLUMNS = "user_id String, country String, plan String"
+_USER_GENERATOR = """
+SELECT
+  concat('usr_', leftPad(toString(number), 4, '0')) AS user_id,
+  arrayElement(['US', 'DE', 'FR', 'JP', 'BR'], (cityHash64({seed: UInt64}, number, 5) % 5) + 1)
+    AS country,
+  arrayElement(['free', 'pro', 'team'], (cityHash64({seed: UInt64}, number, 6) % 3) + 1) AS plan
+FROM numbers({count: UInt64})
+"""
+
+
+def users_table(events_table: str = DEMO_TABLE) -> str:
+    """The demo's users table: ``users`` beside the events table."""
+    return f"{exp.to_table(events_table).db}.users"
+
+
+def create_users_table(table: str) -> exp.Create:
+    """The users dimension table, keyed (and ordered) by ``user_id``."""
+    schema = sqlglot.parse_one(f"CREATE TABLE t ({_USER_COLUMNS})", dialect="clickhouse")
+    properties = sqlglot.parse_one(
+        "CREATE TABLE t (x UInt8) ENGINE = MergeTree() ORDER BY user_id", dialect="clickhouse",
+    ).args["properties"]
+    columns = schema.this.expressions
+    return exp.Create(this=exp.Schema(this=exp.to_table(table), expressions=columns),
+                      kind="TABLE", exists=True, properties=properties)
+
+
+def users_insert(table: str, seed: int) -> tuple[exp.Insert, dict[str, int]]:
+    """``INSERT ... SELECT`` of the demo's users (country and plan drawn from the seed)."""
+    select = sqlglot.parse_one(_USER_GENERATOR, dialect="clickhouse")
+    assert isinstance(select, exp.Select)
+    return exp.insert(select, exp.to_table(table)), {"seed": seed, "count": USERS_KNOWN}
+
+
 def demo_insert(table: str, start: int, count: int, seed: int) -> tuple[exp.Insert,
                                                                           dict[str, int]]:
     """``INSERT ... SELECT`` of ``count`` generated rows numbered from ``start``.

@@ -96,7 +96,7 @@ FIELDS: tuple[RequestField, ...] = (
                             "maximum": v.limits.rows}),
     RequestField("offset", "rows to skip first",
                  lambda v: {"type": "integer", "minimum": 0, "maximum": v.limits.offset}),
-    RequestField("source", "the source; needed when the model has several",
+    RequestField("source", "the source (default: the only one with measures)",
                  lambda v: {"type": ["string", "null"], "enum": [*v.sources, None]}
                  if v.sources else NULLABLE_STRING),
     RequestField("force_raw", "skip the rollups and read the raw table (for comparisons)",

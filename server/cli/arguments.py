@@ -129,7 +129,7 @@ FILTER_HELP = ("MEMBER=V1[,V2], MEMBER!=V1[,V2], MEMBER>V (>=, <, <=), MEMBER~=T
 
 
 def _add_query_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--source", help="source name (default: the only one)")
+    command.add_argument("--source", help="source name (default: the only one with measures)")
     command.add_argument("-m", "--measures", action="append", default=[],
                          help="comma-separated measures and metrics (repeatable)")
     command.add_argument("-d", "--dimensions", action="append", default=[],

@@ -21,6 +21,7 @@ from anyio import to_thread
 from engine.query.fields import parse_query
 from engine.query.request import Query, QueryError
 from semantic.errors import FieldError, SemanticError
+from semantic.model import default_source
 from server.client import Client
 from server.runtime.compiled import Runtime
 from server.runtime.state import State
@@ -151,11 +152,13 @@ class ClientBackend:
 
     async def values(self, source: str | None, dimension: str, contains: str | None,
                      limit: int | None) -> dict[str, Any]:
-        if source is None:  # the route names its source; the query API defaults to the only one
-            names = [s["name"] for s in (await self.meta())["sources"]]
-            if len(names) != 1:
-                raise QueryError("source", f"name a source: one of {', '.join(names)}")
-            source = names[0]
+        if source is None:  # the route names its source; the query API has a default
+            sources = (await self.meta())["sources"]
+            source = default_source([(s["name"], bool(s.get("measures") or s.get("metrics")))
+                                     for s in sources])
+            if source is None:
+                raise QueryError("source", "name a source: one of "
+                                 f"{', '.join(s['name'] for s in sources)}")
         path = (f"/v1/sources/{urllib.parse.quote(source, safe='')}/dimensions/"
                 f"{urllib.parse.quote(dimension, safe='')}/values")
         return await self._call("GET", path, params={"contains": contains, "limit": limit})

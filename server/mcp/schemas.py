@@ -33,7 +33,8 @@ NO_ARGUMENTS: Schema = {"type": "object", "properties": {}, "additionalPropertie
 MEMBERS_INPUT: Schema = {
     "type": "object", "additionalProperties": False,
     "properties": {
-        "source": {"type": "string", "description": "the source (default: the only one)"},
+        "source": {"type": "string",
+                   "description": "the source (default: the only one with measures)"},
         "kind": {"type": "string", "enum": list(MEMBER_KINDS),
                  "description": "only this kind of member (default: all three)"},
     },
@@ -44,7 +45,8 @@ VALUES_INPUT: Schema = {
     "properties": {
         "dimension": {"type": "string", "description": "a dimension of the source, or one "
                       "it reaches through a join (airline.name)"},
-        "source": {"type": "string", "description": "the source (default: the only one)"},
+        "source": {"type": "string",
+                   "description": "the source (default: the only one with measures)"},
         "contains": {"type": "string", "description": "only values containing this text "
                      "(string dimensions)"},
         "limit": {"type": "integer", "minimum": 1, "maximum": 1000,

@@ -23,6 +23,7 @@ from mcp.server.lowlevel import Server
 from engine.query.limits import QueryLimits
 from engine.query.request import QueryError
 from semantic.errors import SemanticError
+from semantic.model import default_source
 from semantic.suggest import did_you_mean, shown
 from server.http.responses import INTERNAL, OWN_MESSAGES, SERVER_MESSAGES, error_body
 from server.mcp import schemas
@@ -67,12 +68,14 @@ def _checked(arguments: dict[str, Any], kinds: dict[str, type]) -> dict[str, Any
 
 
 def _source(meta: dict[str, Any], name: str | None) -> dict[str, Any]:
-    """The source of the meta answer named ``name`` (default: the only one), as the query API
-    resolves it."""
+    """The source of the meta answer named ``name`` (default: the only one with measures), as
+    the query API resolves it."""
     sources: dict[str, dict[str, Any]] = {s["name"]: s for s in meta["sources"]}
     if name is None:
-        if len(sources) == 1:
-            return next(iter(sources.values()))
+        default = default_source([(n, bool(s.get("measures") or s.get("metrics")))
+                                  for n, s in sources.items()])
+        if default is not None:
+            return sources[default]
         raise QueryError("source", f"name a source: one of {', '.join(sources)}")
     if name not in sources:
         raise QueryError("source", f"unknown source '{shown(name)}'"

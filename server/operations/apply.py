@@ -15,7 +15,13 @@ from engine.dialect import system as introspection
 from engine.dialect.functions import call
 from engine.dialect.render import Rendered, render
 from engine.dialect.types import data_type
-from engine.ingestion.demo import create_demo_table, demo_insert
+from engine.ingestion.demo import (
+    create_demo_table,
+    create_users_table,
+    demo_insert,
+    users_insert,
+    users_table,
+)
 from engine.model.compiler import CompiledModel, CompiledRollup, CompiledSource
 from engine.query.request import Query
 from engine.rollups import ddl
@@ -187,6 +193,13 @@ def fill_demo(warehouse: Warehouse, rows: int, seed: int, table: str, append: bo
         return existing
     total = load_demo(warehouse, rows, seed, table, report)
     report(f"{table}: {total:,} rows (seed {seed})")
+    users = users_table(table)
+    if not row_count(warehouse, users):
+        warehouse.command(create_users_table(users))
+        statement, parameters = users_insert(users, seed)
+        with warehouse.ingestion_lock:
+            warehouse.command(statement, parameters)
+        report(f"{users}: {row_count(warehouse, users):,} users (joined to {table} by user_id)")
     return total
 
 

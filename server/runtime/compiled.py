@@ -23,7 +23,7 @@ from engine.rollups.migration import READY
 from engine.serving.plan import Plan, RollupStats
 from engine.serving.router import plan_query
 from engine.time.ranges import add_grains
-from semantic.model import Model
+from semantic.model import Model, default_source
 from semantic.suggest import did_you_mean, shown
 from server.auth.principal import current_access
 from server.observability.metrics import QueryStats
@@ -161,8 +161,10 @@ class Runtime:
     def source_name(self, requested: str | None) -> str:
         names = list(self.compiled.sources)
         if requested is None:
-            if len(names) == 1:
-                return names[0]
+            default = default_source([(s.name, bool(s.measures or s.metrics))
+                                      for s in self.compiled.sources.values()])
+            if default is not None:
+                return default
             raise QueryError("source", f"name a source: one of {', '.join(names)}")
         if requested not in self.compiled.sources:
             raise QueryError("source", f"unknown source '{shown(requested)}'"

@@ -37,4 +37,14 @@ ALTER TABLE semantic.events_region_hourly_a9c61b93bd_snapshot ATTACH PARTITION A
 INSERT INTO semantic.events_region_hourly_a9c61b93bd SELECT toStartOfHour(event_ts, 'UTC') AS event_ts_hour, region AS region, count() AS count_all, sum(revenue) AS sum_revenue, count(revenue) AS count_revenue, countIf(revenue > 0) AS count_all_if_49119b5d FROM semantic.events_region_hourly_a9c61b93bd_snapshot WHERE _part = {part: String} GROUP BY toStartOfHour(event_ts, 'UTC'), region;
 DROP TABLE IF EXISTS semantic.events_region_hourly_a9c61b93bd_snapshot;
 OPTIMIZE TABLE semantic.events_region_hourly_a9c61b93bd FINAL;
-INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_region_hourly_a9c61b93bd', 'events', 'region_hourly', 'ready', now64(6))
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_region_hourly_a9c61b93bd', 'events', 'region_hourly', 'ready', now64(6));
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_users_monthly_a92a1eafc8', 'events', 'users_monthly', 'building', now64(6));
+CREATE TABLE IF NOT EXISTS semantic.events_users_monthly_a92a1eafc8 (event_ts_month DATE, user_id String, count_all SimpleAggregateFunction(sum, UInt64), sum_revenue SimpleAggregateFunction(sum, Float64), uniqexact_user_id AggregateFunction(uniqExact, String)) ENGINE=AggregatingMergeTree() ORDER BY (event_ts_month, user_id) SETTINGS min_bytes_for_wide_part = 0, min_rows_for_wide_part = 0, min_age_to_force_merge_seconds = 30, min_age_to_force_merge_on_partition_only = 1;
+CREATE TABLE IF NOT EXISTS semantic.events_users_monthly_a92a1eafc8_snapshot AS analytics.events;
+SYSTEM STOP MERGES semantic.events_users_monthly_a92a1eafc8_snapshot;
+CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_users_monthly_a92a1eafc8_mv TO semantic.events_users_monthly_a92a1eafc8 AS SELECT toStartOfMonth(event_ts, 'UTC') AS event_ts_month, user_id AS user_id, count() AS count_all, sum(revenue) AS sum_revenue, uniqExactState(user_id) AS uniqexact_user_id FROM analytics.events GROUP BY toStartOfMonth(event_ts, 'UTC'), user_id;
+ALTER TABLE semantic.events_users_monthly_a92a1eafc8_snapshot ATTACH PARTITION ALL FROM analytics.events;
+INSERT INTO semantic.events_users_monthly_a92a1eafc8 SELECT toStartOfMonth(event_ts, 'UTC') AS event_ts_month, user_id AS user_id, count() AS count_all, sum(revenue) AS sum_revenue, uniqExactState(user_id) AS uniqexact_user_id FROM semantic.events_users_monthly_a92a1eafc8_snapshot WHERE _part = {part: String} GROUP BY toStartOfMonth(event_ts, 'UTC'), user_id;
+DROP TABLE IF EXISTS semantic.events_users_monthly_a92a1eafc8_snapshot;
+OPTIMIZE TABLE semantic.events_users_monthly_a92a1eafc8 FINAL;
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_users_monthly_a92a1eafc8', 'events', 'users_monthly', 'ready', now64(6))

@@ -11,21 +11,24 @@ from engine.query.security import Access, AccessDenied, secure_query
 from engine.serving.router import plan_query
 from semantic import load_model_text
 from tests.processes import ROOT
-from tests.reference import ALL_READY, EVENTS_TYPES
+from tests.reference import ALL_READY, EVENTS_TYPES, USERS_TYPES
 
 SECURED = (ROOT / "metrics.yaml").read_text().replace(
     "    rollups:\n", "    security:\n      regions: region\n    rollups:\n", 1)
 MODEL = load_model_text(SECURED, "metrics.yaml")
-SOURCE = compile_model(MODEL, {"events": EVENTS_TYPES}).sources["events"]
+SOURCE = compile_model(MODEL, {"events": EVENTS_TYPES, "users": USERS_TYPES}).sources["events"]
 
 
 def test_secured_model_warns_about_rollups_without_the_security_dimension() -> None:
     assert [w.render() for w in MODEL.warnings] == [
-        "metrics.yaml:63:9: warning: rollup 'totals' lacks security dimension 'region' (claim "
+        "metrics.yaml:67:9: warning: rollup 'totals' lacks security dimension 'region' (claim "
         "'regions'), so it can never serve callers restricted by it; add 'region' to its "
         "dimensions [rollup-not-secured]",
-        "metrics.yaml:65:9: warning: rollup 'daily' lacks security dimension 'region' (claim "
+        "metrics.yaml:69:9: warning: rollup 'daily' lacks security dimension 'region' (claim "
         "'regions'), so it can never serve callers restricted by it; add 'region' to its "
+        "dimensions [rollup-not-secured]",
+        "metrics.yaml:83:9: warning: rollup 'users_monthly' lacks security dimension 'region' "
+        "(claim 'regions'), so it can never serve callers restricted by it; add 'region' to its "
         "dimensions [rollup-not-secured]",
     ]
 
@@ -44,7 +47,8 @@ def test_secured_query_routes_only_to_rollups_with_the_secured_dimension() -> No
     reasons = {c.rollup: c.reason for c in plan.candidates}
     assert reasons == {"totals": "security_filter_not_covered",
                        "daily": "security_filter_not_covered",
-                       "region_daily": None, "region_hourly": None}
+                       "region_daily": None, "region_hourly": None,
+                       "users_monthly": "security_filter_not_covered"}
     assert plan.rollup is not None and plan.rollup.name == "region_daily"
     assert "region IN {p0: Array(String)}" in plan.sql
     assert plan.parameters == {"p0": ["eu-central"]}
@@ -98,6 +102,6 @@ def test_members_restrict_what_a_caller_may_read() -> None:
 
 def test_unsecured_source_is_unchanged() -> None:
     plain = compile_model(load_model_text((ROOT / "metrics.yaml").read_text(), "m.yaml"),
-                          {"events": EVENTS_TYPES}).sources["events"]
+                          {"events": EVENTS_TYPES, "users": USERS_TYPES}).sources["events"]
     query = Query("events", ("total_events",))
     assert secure_query(plain, query, Access.of({})) is query

@@ -20,7 +20,7 @@ from engine.serving.plan import RollupStats
 from engine.serving.router import plan_query
 from semantic import load_model_text
 from tests.processes import ROOT
-from tests.reference import EVENTS_TYPES, compiled_reference
+from tests.reference import EVENTS_TYPES, USERS_TYPES, compiled_reference
 
 GOLDEN = ROOT / "tests" / "golden"
 
@@ -74,6 +74,14 @@ QUERIES = {
     "query_quantiles": Query(
         "events", ("revenue_p90", "median_revenue"), ("region",), "week",
         (Filter("region", "in", ("us-east", "eu-central")),)),
+    # a joined dimension from the rollup keeping the join key, the attribute looked up after
+    "query_joined_country": Query(
+        "events", ("total_events", "exact_users"), ("user.country",),
+        filters=(Filter("user.plan", "eq", ("pro",)),)),
+    # the same over raw rows, with a ragged range: the join is read by both pieces
+    "query_joined_ragged": Query(
+        "events", ("total_events",), ("user.country",), "month",
+        time_range=TimeRange("2026-01-15T10:00:00Z", "2026-03-01")),
 }
 
 
@@ -90,7 +98,8 @@ def compiled_cluster() -> CompiledModel:
     engine = SourceEngine("ReplicatedMergeTree", "toYYYYMM(event_ts)", "event_ts, event_id",
                           "event_ts, event_id")
     types = dataclasses.replace(EVENTS_TYPES, engine=engine)
-    return compile_model(load_model_text(text, "metrics.yaml"), {"events": types})
+    return compile_model(load_model_text(text, "metrics.yaml"),
+                         {"events": types, "users": USERS_TYPES})
 
 
 def _cluster_cases() -> dict[str, str]:

@@ -17,10 +17,9 @@ from engine.model.compiler import CompiledRollup, CompiledSource
 from engine.query.request import Filter, FilterGroup, Query, QueryError, TimeRange
 from engine.serving.plan import Candidate, Plan, RollupStats
 from engine.serving.router import plan_query
-from tests.reference import ALL_READY, compiled_reference, reference_stats
+from tests.reference import ALL_READY, reference_events, reference_stats
 
-COMPILED = compiled_reference()
-SOURCE = COMPILED.sources["events"]
+SOURCE = reference_events()
 TABLES = {r.name: r.qualified_table for r in SOURCE.rollups}
 
 

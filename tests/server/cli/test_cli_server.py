@@ -114,15 +114,16 @@ def test_cli_serve_prints_what_it_serves(served: Served) -> None:
     record = json.loads((served.data_dir / "server.json").read_text())
     assert record == {"pid": served.server.pid, "url": served.url}
     assert served.server.stdout is not None
-    lines = [served.server.stdout.readline().rstrip("\n") for _ in range(8)]
+    lines = [served.server.stdout.readline().rstrip("\n") for _ in range(9)]
     assert lines[0] == "model:     metrics.yaml"
     assert lines[1] == f"warehouse: embedded chDB at {served.data_dir}"
     assert lines[2] == "access:    access control off"
-    assert lines[3] == "rollups:   4/4 ready"
-    assert lines[4] == "endpoints: 2"
+    assert lines[3] == "rollups:   5/5 ready"
+    assert lines[4] == "endpoints: 3"
     assert lines[5].startswith("  GET /api/metrics <- rollup totals (semantic.events_totals_")
     assert lines[6].startswith("  GET /api/breakdown <- rollup region_daily (")
-    assert lines[7] == (f"listening: {served.url} (reload the model with SIGHUP or POST "
+    assert lines[7].startswith("  GET /api/by-country <- ")
+    assert lines[8] == (f"listening: {served.url} (reload the model with SIGHUP or POST "
                         "/v1/admin/reload)")
 
 
@@ -173,13 +174,13 @@ def test_cli_commands_change_data_through_running_server(served: Served,
     assert json.loads(total.stdout)["data"] == [{"total_events": 3107}]
     repaired = semantic(served.data_dir, "repair", "--all")
     assert repaired.returncode == 0, repaired.stderr
-    assert repaired.stdout.endswith("repair: 4 rollup(s) rebuilt\n")
+    assert repaired.stdout.endswith("repair: 5 rollup(s) rebuilt\n")
     verified = semantic(served.data_dir, "verify")
     assert verified.returncode == 0 and verified.stdout.endswith(
         "verify: every rollup equals the raw table\n")
     applied = semantic(served.data_dir, "apply")
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout.endswith("apply: 0 rollup(s) built, 4 unchanged\n")
+    assert applied.stdout.endswith("apply: 0 rollup(s) built, 5 unchanged\n")
 
 
 def test_cli_command_needing_the_engine_itself_says_the_server_holds_it(served: Served,
