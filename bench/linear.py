@@ -29,7 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.model.compiler import SourceTypes, compile_model  # noqa: E402
+from engine.model.compiled import SourceTypes  # noqa: E402
+from engine.model.compiler import compile_model  # noqa: E402
 from engine.query.fields import parse_query  # noqa: E402
 from engine.query.limits import QueryLimits  # noqa: E402
 from engine.serving.plan import RollupStats  # noqa: E402

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from engine.dialect.types import time_span
-from engine.model.compiler import CompiledSource
+from engine.model.compiled import CompiledSource
 from engine.query.request import (
     DEFAULT_LIMIT,
     MAX_LIMIT,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
-from engine.model.compiler import CompiledSource
+from engine.model.compiled import CompiledSource
 from engine.query.request import Filter, Query
 from semantic.errors import FieldError
 

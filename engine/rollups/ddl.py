@@ -10,7 +10,7 @@ from sqlglot import exp
 from engine.dialect.functions import GRAIN_FUNCTIONS, GRAIN_TYPES, ROLLUP_ENGINE, call
 from engine.dialect.system import table_fingerprints
 from engine.dialect.types import data_type, is_date_type
-from engine.model.compiler import CompiledRollup, CompiledSource
+from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.model.joins import join_clauses, with_joins
 
 CATALOG_TABLE = "_rollups"

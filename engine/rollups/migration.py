@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from engine.model.compiler import CompiledModel, CompiledRollup
+from engine.model.compiled import CompiledModel, CompiledRollup
 from engine.rollups import ddl
 
 READY = "ready"

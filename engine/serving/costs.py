@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
-from engine.model.compiler import CompiledRollup, CompiledSource
+from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.request import Interval, Query
 from engine.serving.coverage import fraction, rollup_span
 from engine.serving.plan import Piece, RollupStats, Span

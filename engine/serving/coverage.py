@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from engine.dialect.functions import DERIVABLE_GRAINS
-from engine.model.compiler import CompiledRollup, CompiledSource
+from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.request import Interval, Query
 from engine.serving.plan import Rejection, RollupStats, Span
 from engine.time.ranges import ceil_instant, floor_instant, is_boundary

@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from engine.dialect.functions import call
 from engine.dialect.types import base_type
-from engine.model.compiler import CompiledSource
+from engine.model.compiled import CompiledSource
 from engine.serving.plan import Plan
 
 #: the derived table the wrapper reads

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlglot import exp
 
 from engine.dialect.render import Rendered
-from engine.model.compiler import CompiledRollup
+from engine.model.compiled import CompiledRollup
 from engine.query.request import Interval, Query
 
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from engine.dialect.render import RenderMemo, render
-from engine.model.compiler import CompiledRollup, CompiledSource
+from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.normalize import normalize_query
 from engine.query.request import Query
 from engine.serving.costs import (

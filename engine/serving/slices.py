@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.dialect.types import is_date_type
-from engine.model.compiler import CompiledSource
+from engine.model.compiled import CompiledSource
 from engine.query.request import DEFAULT_LIMIT, Query
 from engine.time.ranges import floor_instant
 

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from engine.dialect.functions import GRAIN_FUNCTIONS, call
 from engine.dialect.types import data_type, is_date_type
-from engine.model.compiler import CompiledRollup, CompiledSource, ComponentKey
+from engine.model.compiled import CompiledRollup, CompiledSource, ComponentKey
 from engine.model.joins import Needs, join_clauses, with_joins
 from engine.query.request import Filter, FilterNode, Query
 from engine.rollups.ddl import bucket_expression
