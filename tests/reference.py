@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.model.compiler import CompiledModel, CompiledSource, SourceTypes, compile_model
+from engine.model.compiled import CompiledModel, CompiledSource, SourceTypes
+from engine.model.compiler import compile_model
 from engine.serving.plan import RollupStats
 from semantic import load_model
 from tests.processes import ROOT

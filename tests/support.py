@@ -12,7 +12,7 @@ from typing import Any
 from litestar.testing import TestClient
 from sqlglot import exp, parse_one
 
-from engine.model.compiler import CompiledModel
+from engine.model.compiled import CompiledModel
 from semantic import Model, load_model_text
 from server.app import create_app
 from server.operations.apply import apply_model

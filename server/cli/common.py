@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from engine.model.compiler import CompiledModel
+from engine.model.compiled import CompiledModel
 from semantic import load_model
 from server.client import Client, answers, recorded_url
 from server.operations.validation import check_offline

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from engine.model.compiler import CompiledSource
+from engine.model.compiled import CompiledSource
 from engine.query.request import QueryError
 from semantic.model import GRAINS
 from semantic.suggest import did_you_mean, shown

@@ -22,7 +22,7 @@ from engine.ingestion.demo import (
     users_insert,
     users_table,
 )
-from engine.model.compiler import CompiledModel, CompiledRollup, CompiledSource
+from engine.model.compiled import CompiledModel, CompiledRollup, CompiledSource
 from engine.query.request import Query
 from engine.rollups import ddl
 from engine.rollups.ddl import PART_PARAMETER

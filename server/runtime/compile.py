@@ -8,13 +8,8 @@ from __future__ import annotations
 import re
 
 from engine.dialect.system import TABLE_KEYS
-from engine.model.compiler import (
-    CompiledModel,
-    SourceEngine,
-    SourceTypes,
-    compile_model,
-    type_probe,
-)
+from engine.model.compiled import CompiledModel, SourceEngine, SourceTypes
+from engine.model.compiler import compile_model, type_probe
 from engine.model.expressions import check_expressions
 from engine.model.probes import combined_probe, expression_probes
 from semantic.errors import Issue, ModelError

@@ -12,10 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.dialect.system import TABLE_KEYS, bucket_bounds, leads_with
-from engine.model.compiler import (
-    CompiledModel,
-    CompiledRollup,
-)
+from engine.model.compiled import CompiledModel, CompiledRollup
 from engine.query.normalize import normalize_query
 from engine.query.request import Query, QueryError
 from engine.query.security import Access, secure_query

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from anyio import to_thread
 
-from engine.model.compiler import CompiledSource
+from engine.model.compiled import CompiledSource
 from engine.query.request import Filter, FilterNode, Query
 from engine.serving.plan import Plan
 from engine.serving.slices import bucket_starts, cut, whole_query

@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from engine.dialect.render import render
 from engine.ingestion.rows import RowError, check_rows
-from engine.model.compiler import CompiledSource
+from engine.model.compiled import CompiledSource
 from engine.query.security import AccessDenied, check_written_rows, write_restrictions
 from engine.rollups.ddl import (
     create_database,

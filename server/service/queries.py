@@ -15,7 +15,7 @@ import msgspec
 from sqlglot import exp
 
 from engine.dialect.system import explain_estimate
-from engine.model.compiler import CompiledDimension, CompiledMeasure, CompiledSource
+from engine.model.compiled import CompiledDimension, CompiledMeasure, CompiledSource
 from engine.query.fields import parse_query
 from engine.query.request import Query, QueryError
 from engine.serving.plan import Plan

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlglot import exp
 
 from engine.dialect import system
-from engine.model.compiler import CompiledRollup
+from engine.model.compiled import CompiledRollup
 from engine.rollups.ddl import CATALOG_TABLE, catalog_query, inputs_query
 from engine.rollups.migration import READY, STALE
 from server.warehouse.statements import Warehouse

@@ -11,7 +11,8 @@ import pytest
 import sqlglot
 
 from engine.dialect.render import render
-from engine.model.compiler import CompiledModel, SourceEngine, compile_model
+from engine.model.compiled import CompiledModel, SourceEngine
+from engine.model.compiler import compile_model
 from engine.query.request import Filter, Order, Query, TimeRange
 from engine.rollups import ddl
 from engine.rollups.migration import plan_migration, setup_statements

@@ -13,7 +13,7 @@ import pytest
 from sqlglot import exp
 
 from engine.dialect.functions import DERIVABLE_GRAINS
-from engine.model.compiler import CompiledRollup, CompiledSource
+from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.request import Filter, FilterGroup, Query, QueryError, TimeRange
 from engine.serving.plan import Candidate, Plan, RollupStats
 from engine.serving.router import plan_query

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from engine.model.compiler import CompiledModel
+from engine.model.compiled import CompiledModel
 from engine.query.request import Filter, FilterGroup, Order, QueryError
 from engine.query.security import Access
 from semantic import Model, load_model_text

@@ -15,7 +15,8 @@ from litestar.testing import TestClient
 from sqlglot import exp
 
 from engine.dialect.render import render
-from engine.model.compiler import CompiledModel, compile_model
+from engine.model.compiled import CompiledModel
+from engine.model.compiler import compile_model
 from engine.query.request import Query
 from engine.rollups import ddl
 from engine.rollups.migration import DROPPED, setup_statements
