@@ -186,13 +186,15 @@ def load_demo(warehouse: Warehouse, rows: int, seed: int, table: str,
 def fill_demo(warehouse: Warehouse, rows: int, seed: int, table: str, append: bool,
               report: Report = lambda line: None) -> int:
     """``semantic demo``: fill ``table`` with the reference data unless it has rows already
-    (``append`` adds ``rows`` more); report what was done and return the table's rows."""
+    (``append`` adds ``rows`` more), and its users table unless that has rows; report what was
+    done and return the table's rows."""
     existing = row_count(warehouse, table)
     if existing and not append:
         report(f"{table} already has {existing:,} rows; nothing inserted (--append adds more)")
-        return existing
-    total = load_demo(warehouse, rows, seed, table, report)
-    report(f"{table}: {total:,} rows (seed {seed})")
+        total = existing
+    else:
+        total = load_demo(warehouse, rows, seed, table, report)
+        report(f"{table}: {total:,} rows (seed {seed})")
     users = users_table(table)
     if not row_count(warehouse, users):
         warehouse.command(create_users_table(users))
