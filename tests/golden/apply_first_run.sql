@@ -47,4 +47,14 @@ ALTER TABLE semantic.events_users_monthly_a92a1eafc8_snapshot ATTACH PARTITION A
 INSERT INTO semantic.events_users_monthly_a92a1eafc8 SELECT toStartOfMonth(event_ts, 'UTC') AS event_ts_month, user_id AS user_id, count() AS count_all, sum(revenue) AS sum_revenue, uniqExactState(user_id) AS uniqexact_user_id FROM semantic.events_users_monthly_a92a1eafc8_snapshot WHERE _part = {part: String} GROUP BY toStartOfMonth(event_ts, 'UTC'), user_id;
 DROP TABLE IF EXISTS semantic.events_users_monthly_a92a1eafc8_snapshot;
 OPTIMIZE TABLE semantic.events_users_monthly_a92a1eafc8 FINAL;
-INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_users_monthly_a92a1eafc8', 'events', 'users_monthly', 'ready', now64(6))
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_users_monthly_a92a1eafc8', 'events', 'users_monthly', 'ready', now64(6));
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_users_all_5e45214471', 'events', 'users_all', 'building', now64(6));
+CREATE TABLE IF NOT EXISTS semantic.events_users_all_5e45214471 (user_id String, count_all SimpleAggregateFunction(sum, UInt64), sum_revenue SimpleAggregateFunction(sum, Float64), uniqexact_user_id AggregateFunction(uniqExact, String)) ENGINE=AggregatingMergeTree() ORDER BY user_id SETTINGS min_bytes_for_wide_part = 0, min_rows_for_wide_part = 0, min_age_to_force_merge_seconds = 30, min_age_to_force_merge_on_partition_only = 1;
+CREATE TABLE IF NOT EXISTS semantic.events_users_all_5e45214471_snapshot AS analytics.events;
+SYSTEM STOP MERGES semantic.events_users_all_5e45214471_snapshot;
+CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_users_all_5e45214471_mv TO semantic.events_users_all_5e45214471 AS SELECT user_id AS user_id, count() AS count_all, sum(revenue) AS sum_revenue, uniqExactState(user_id) AS uniqexact_user_id FROM analytics.events GROUP BY user_id;
+ALTER TABLE semantic.events_users_all_5e45214471_snapshot ATTACH PARTITION ALL FROM analytics.events;
+INSERT INTO semantic.events_users_all_5e45214471 SELECT user_id AS user_id, count() AS count_all, sum(revenue) AS sum_revenue, uniqExactState(user_id) AS uniqexact_user_id FROM semantic.events_users_all_5e45214471_snapshot WHERE _part = {part: String} GROUP BY user_id;
+DROP TABLE IF EXISTS semantic.events_users_all_5e45214471_snapshot;
+OPTIMIZE TABLE semantic.events_users_all_5e45214471 FINAL;
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_users_all_5e45214471', 'events', 'users_all', 'ready', now64(6))

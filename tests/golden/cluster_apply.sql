@@ -51,6 +51,16 @@ INSERT INTO semantic.events_users_monthly_d5adb3913f SELECT toStartOfMonth(event
 DROP TABLE IF EXISTS semantic.events_users_monthly_d5adb3913f_snapshot ON CLUSTER main SYNC;
 OPTIMIZE TABLE semantic.events_users_monthly_d5adb3913f_local ON CLUSTER main FINAL;
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_users_monthly_d5adb3913f', 'events', 'users_monthly', 'ready', now64(6));
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_users_all_d413ef8097', 'events', 'users_all', 'building', now64(6));
+CREATE TABLE IF NOT EXISTS semantic.events_users_all_d413ef8097_local ON CLUSTER main (user_id String, count_all SimpleAggregateFunction(sum, UInt64), sum_revenue SimpleAggregateFunction(sum, Float64), uniqexact_user_id AggregateFunction(uniqExact, String)) ENGINE=ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/semantic/events_users_all_d413ef8097_local', '{replica}') ORDER BY user_id SETTINGS min_bytes_for_wide_part = 0, min_rows_for_wide_part = 0, min_age_to_force_merge_seconds = 30, min_age_to_force_merge_on_partition_only = 1;
+CREATE TABLE IF NOT EXISTS semantic.events_users_all_d413ef8097 ON CLUSTER main (user_id String, count_all SimpleAggregateFunction(sum, UInt64), sum_revenue SimpleAggregateFunction(sum, Float64), uniqexact_user_id AggregateFunction(uniqExact, String)) ENGINE=Distributed(main, semantic, events_users_all_d413ef8097_local, rand());
+CREATE TABLE IF NOT EXISTS semantic.events_users_all_d413ef8097_snapshot ON CLUSTER main AS analytics.events_local ENGINE = MergeTree PARTITION BY (toYYYYMM(event_ts)) PRIMARY KEY (event_ts, event_id) ORDER BY (event_ts, event_id);
+CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_users_all_d413ef8097_mv ON CLUSTER main TO semantic.events_users_all_d413ef8097_local AS SELECT user_id AS user_id, count() AS count_all, sum(revenue) AS sum_revenue, uniqExactState(user_id) AS uniqexact_user_id FROM analytics.events_local GROUP BY user_id;
+ALTER TABLE semantic.events_users_all_d413ef8097_snapshot ON CLUSTER main ATTACH PARTITION ALL FROM analytics.events_local;
+INSERT INTO semantic.events_users_all_d413ef8097 SELECT user_id AS user_id, count() AS count_all, sum(revenue) AS sum_revenue, uniqExactState(user_id) AS uniqexact_user_id FROM cluster('main', semantic, events_users_all_d413ef8097_snapshot) GROUP BY user_id;
+DROP TABLE IF EXISTS semantic.events_users_all_d413ef8097_snapshot ON CLUSTER main SYNC;
+OPTIMIZE TABLE semantic.events_users_all_d413ef8097_local ON CLUSTER main FINAL;
+INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_users_all_d413ef8097', 'events', 'users_all', 'ready', now64(6));
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_old_0123456789', 'events', 'old', 'dropped', now64(6));
 DROP VIEW IF EXISTS semantic.events_old_0123456789_mv ON CLUSTER main SYNC;
 DROP TABLE IF EXISTS semantic.events_old_0123456789 ON CLUSTER main SYNC;

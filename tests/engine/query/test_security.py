@@ -30,6 +30,9 @@ def test_secured_model_warns_about_rollups_without_the_security_dimension() -> N
         "metrics.yaml:83:9: warning: rollup 'users_monthly' lacks security dimension 'region' "
         "(claim 'regions'), so it can never serve callers restricted by it; add 'region' to its "
         "dimensions [rollup-not-secured]",
+        "metrics.yaml:87:9: warning: rollup 'users_all' lacks security dimension 'region' "
+        "(claim 'regions'), so it can never serve callers restricted by it; add 'region' to its "
+        "dimensions [rollup-not-secured]",
     ]
 
 
@@ -48,7 +51,8 @@ def test_secured_query_routes_only_to_rollups_with_the_secured_dimension() -> No
     assert reasons == {"totals": "security_filter_not_covered",
                        "daily": "security_filter_not_covered",
                        "region_daily": None, "region_hourly": None,
-                       "users_monthly": "security_filter_not_covered"}
+                       "users_monthly": "security_filter_not_covered",
+                       "users_all": "security_filter_not_covered"}
     assert plan.rollup is not None and plan.rollup.name == "region_daily"
     assert "region IN {p0: Array(String)}" in plan.sql
     assert plan.parameters == {"p0": ["eu-central"]}

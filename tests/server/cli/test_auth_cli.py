@@ -99,4 +99,4 @@ def test_validate_prints_warnings_and_succeeds(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (f"{model}:67:9: warning: rollup 'totals' lacks security dimension 'region'"
             in result.stdout)
-    assert "ok, 3 warning(s)" in result.stdout
+    assert "ok, 4 warning(s)" in result.stdout

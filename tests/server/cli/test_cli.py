@@ -47,15 +47,15 @@ def test_cli_demo_apply_query_plan_round_trip(data_dir: Path) -> None:
 
     plan = semantic(data_dir, "plan")
     assert plan.returncode == 0, plan.stderr
-    assert plan.stdout.startswith("-- plan: 5 create")
+    assert plan.stdout.startswith("-- plan: 6 create")
     assert "CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_totals_" in plan.stdout
 
     first = semantic(data_dir, "apply")
     assert first.returncode == 0, first.stderr
-    assert "apply: 5 rollup(s) built, 0 unchanged" in first.stdout
+    assert "apply: 6 rollup(s) built, 0 unchanged" in first.stdout
     second = semantic(data_dir, "apply")
-    assert "apply: 0 rollup(s) built, 5 unchanged" in second.stdout
-    assert semantic(data_dir, "plan").stdout.startswith("-- plan: 5 keep")
+    assert "apply: 0 rollup(s) built, 6 unchanged" in second.stdout
+    assert semantic(data_dir, "plan").stdout.startswith("-- plan: 6 keep")
 
     served = semantic(data_dir, "query", "-m", "total_events,unique_users", "--json")
     raw = semantic(data_dir, "query", "-m", "total_events,unique_users", "--json", "--raw")
@@ -125,9 +125,9 @@ def test_cli_load_direct_then_through_the_running_server(tmp_path: Path) -> None
         assert applied.returncode == 0, applied.stderr
         assert f"through {url} (it keeps serving meanwhile)" in applied.stdout
         # nothing changed: each rollup reported once, no switch
-        assert applied.stdout.count("keep ") == 5, applied.stdout
+        assert applied.stdout.count("keep ") == 6, applied.stdout
         assert "switched to the new model" not in applied.stdout
-        assert applied.stdout.endswith("apply: 0 rollup(s) built, 5 unchanged\n")
+        assert applied.stdout.endswith("apply: 0 rollup(s) built, 6 unchanged\n")
         rejected = semantic(data_dir, "load", "events", str(bad), "--server", url)
         assert rejected.returncode == 2 and "(field: line 2.event_ts)" in rejected.stderr
         request = urllib.request.Request(f"{url}/v1/query", method="POST", data=json.dumps(
@@ -146,7 +146,7 @@ def test_cli_validate_without_warehouse_says_what_it_did_not_check(tmp_path: Pat
     result = subprocess.run([sys.executable, "-m", "server.cli", "validate"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("metrics.yaml: ok without the warehouse (2 source(s), 5 "
+    assert result.stdout.startswith("metrics.yaml: ok without the warehouse (2 source(s), 6 "
                                     "rollup(s), 3 endpoint(s); structure, references and SQL "
                                     "syntax checked). NOT checked: tables and columns, types, "
                                     "every expression evaluated on a sample of its source, "

@@ -118,7 +118,7 @@ def test_cli_serve_prints_what_it_serves(served: Served) -> None:
     assert lines[0] == "model:     metrics.yaml"
     assert lines[1] == f"warehouse: embedded chDB at {served.data_dir}"
     assert lines[2] == "access:    access control off"
-    assert lines[3] == "rollups:   5/5 ready"
+    assert lines[3] == "rollups:   6/6 ready"
     assert lines[4] == "endpoints: 3"
     assert lines[5].startswith("  GET /api/metrics <- rollup totals (semantic.events_totals_")
     assert lines[6].startswith("  GET /api/breakdown <- rollup region_daily (")
@@ -174,13 +174,13 @@ def test_cli_commands_change_data_through_running_server(served: Served,
     assert json.loads(total.stdout)["data"] == [{"total_events": 3107}]
     repaired = semantic(served.data_dir, "repair", "--all")
     assert repaired.returncode == 0, repaired.stderr
-    assert repaired.stdout.endswith("repair: 5 rollup(s) rebuilt\n")
+    assert repaired.stdout.endswith("repair: 6 rollup(s) rebuilt\n")
     verified = semantic(served.data_dir, "verify")
     assert verified.returncode == 0 and verified.stdout.endswith(
         "verify: every rollup equals the raw table\n")
     applied = semantic(served.data_dir, "apply")
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout.endswith("apply: 0 rollup(s) built, 5 unchanged\n")
+    assert applied.stdout.endswith("apply: 0 rollup(s) built, 6 unchanged\n")
 
 
 def test_cli_command_needing_the_engine_itself_says_the_server_holds_it(served: Served,
