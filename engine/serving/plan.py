@@ -96,6 +96,8 @@ class Plan:
     raw_table: str
     #: the column holding epoch seconds to show as instants in ``query.timezone``, if any
     instant_column: str | None = None
+    #: whether the statement joins dimension tables (their hash tables build in parallel)
+    joins: bool = False
 
     @property
     def tables(self) -> tuple[str, ...]:
