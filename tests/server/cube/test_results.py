@@ -52,7 +52,9 @@ def test_result_rows_key_time_by_granularity_and_by_member(cubes: Cubes) -> None
 
 
 def test_cube_meta_describes_every_member(cubes: Cubes) -> None:
-    (cube,) = cube_meta(cubes)["cubes"]
+    cube, users = cube_meta(cubes)["cubes"]  # the dimension table is a cube of its own
+    assert users["name"] == "users" and [d["name"] for d in users["dimensions"]] == [
+        "users.country", "users.plan"]
     assert cube["name"] == "events" and cube["type"] == "cube" and cube["segments"] == []
     measures = {m["name"]: m for m in cube["measures"]}
     assert measures["events.total_events"]["aggType"] == "count"

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from semantic import load_model
 from server.app import TABLE_HEADER, create_app
-from server.operations.apply import apply_model, load_demo
+from server.operations.apply import apply_model, fill_demo, load_demo
 from server.runtime.compile import compile_against
 from server.warehouse.statements import Warehouse
 from tests.support import LOOPBACK
@@ -31,7 +31,7 @@ def _raw(warehouse: Warehouse, sql: str) -> list[tuple[object, ...]]:
 
 @pytest.fixture(scope="module")
 def scenario(warehouse: Warehouse) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    load_demo(warehouse, ROWS, seed=1, table="analytics.events")
+    fill_demo(warehouse, ROWS, seed=1, table="analytics.events", append=False)
     model = load_model(ROOT / "metrics.yaml")
     apply_model(compile_against(model, warehouse), warehouse)
     with TestClient(base_url=LOOPBACK, app=create_app(model, warehouse)) as client:
@@ -73,6 +73,34 @@ def test_scenario_breakdown_equals_raw_group_by_row_for_row(
     assert len(body) == 270
     assert list(body[0]) == ["region", "day", "cnt"]
     assert body == _expected_breakdown(warehouse)
+
+
+# users joined by hand, with SQL's NULL for an event whose user has no row
+RAW_BY_COUNTRY = ("SELECT u.country, count(), sum(e.revenue), uniqExact(e.user_id) "
+                  "FROM analytics.events AS e LEFT JOIN analytics.users AS u "
+                  "ON e.user_id = u.user_id GROUP BY u.country ORDER BY u.country "
+                  "SETTINGS join_use_nulls = 1")
+
+
+def test_scenario_by_country_joins_users_from_a_rollup_and_follows_them(
+        scenario: TestClient, warehouse: Warehouse) -> None:  # type: ignore[type-arg]
+    response = scenario.get("/api/by-country")
+    assert response.status_code == 200
+    assert response.headers[TABLE_HEADER].startswith("semantic.events_users_all_")
+    expected = [{"country": c, "cnt": n, "revenue": r, "users": u}
+                for c, n, r, u in _raw(warehouse, RAW_BY_COUNTRY)]
+    assert response.json() == expected
+    assert [row["country"] for row in expected] == ["BR", "DE", "FR", "JP", "US", None]
+    assert 0 < expected[-1]["cnt"] < ROWS // 50  # about 1 % of events have no user row
+    # a user moves to another country: the next answer shows it (the rollup keeps user_id)
+    warehouse.command(sqlglot.parse_one(
+        "ALTER TABLE analytics.users UPDATE country = 'FR' WHERE country = 'BR' "
+        "SETTINGS mutations_sync = 2", dialect="clickhouse"))
+    moved = scenario.get("/api/by-country")
+    assert moved.headers[TABLE_HEADER].startswith("semantic.events_users_all_")
+    assert moved.json() == [{"country": c, "cnt": n, "revenue": r, "users": u}
+                            for c, n, r, u in _raw(warehouse, RAW_BY_COUNTRY)]
+    assert [row["country"] for row in moved.json()] == ["DE", "FR", "JP", "US", None]
 
 
 def test_scenario_new_rows_show_up_immediately(
