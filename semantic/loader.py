@@ -305,9 +305,27 @@ def _build_source(reader: Reader, name: str, value: Any, location: Location,
     description = reader.scalar(node, "description", path, str, "description") or ""
     if table is None:
         return None
+    dimensions += _join_key_dimensions(joins, dimensions, measures, metrics, time_column)
     return Source(name, table, time_column, dimensions, measures, rollups, location, time_location,
                   metrics, timezone or DEFAULT_TIMEZONE, timezone_location, local_table,
                   security, description, primary_key, primary_key_location, joins)
+
+
+def _join_key_dimensions(joins: tuple[Join, ...], dimensions: tuple[Dimension, ...],
+                         measures: tuple[Measure, ...], metrics: tuple[Metric, ...],
+                         time_column: str | None) -> tuple[Dimension, ...]:
+    """A join's key columns are dimensions of the joining source too (``origin`` beside
+    ``origin_airport.name``), unless a member already has that name."""
+    taken = {m.name for m in (*dimensions, *measures, *metrics)} | {time_column}
+    implicit: list[Dimension] = []
+    for join in joins:
+        for own, _ in join.keys:
+            if own not in taken:
+                taken.add(own)
+                where = join.keys_location or join.location
+                implicit.append(Dimension(own, own, None, f"The key of join '{join.name}'.",
+                                          where, where))
+    return tuple(implicit)
 
 
 def _known_zone(name: str) -> bool:

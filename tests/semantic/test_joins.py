@@ -54,8 +54,10 @@ def test_paths_reach_two_hops_and_both_roles() -> None:
     model = load_model_text(STAR, "test.yaml")
     facts = model.source("facts")
     assert facts is not None
+    # the join keys are dimensions of their source too
     assert dimension_names(model, facts) == [
-        "user.country", "referrer.country", "user.team.name", "referrer.team.name"]
+        "user_id", "referrer_id", "user.country", "user.team_id", "referrer.country",
+        "referrer.team_id", "user.team.name", "referrer.team.name"]
     assert check_expressions(model, COLUMNS) == []
 
 

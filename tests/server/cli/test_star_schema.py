@@ -23,6 +23,8 @@ import pytest
 
 from tests.processes import ROOT, free_port, semantic
 
+# the issue's model as written (join keys such as `origin` are dimensions by themselves), with
+# a second rollup for the plane and destination questions
 MODEL = """\
 version: 1
 rollup_database: semantic
@@ -48,7 +50,6 @@ sources:
       origin_airport: {source: airports, keys: {origin: faa}}
       dest_airport:   {source: airports, keys: {dest: faa}}
       plane:          {source: planes,   keys: {tailnum: tailnum}}
-    dimensions: {carrier: {}, origin: {}, dest: {}, tailnum: {}}
     measures:
       flights: {agg: count}
       seats_flown: {agg: sum, column: plane.seats}
