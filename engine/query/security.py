@@ -148,10 +148,12 @@ def write_restrictions(source: CompiledSource, columns: Sequence[str],
         dimension = source.dimensions[secured.dimension.name]
         expression = dimension.expression
         if not isinstance(expression, exp.Column) or expression.name not in columns:
+            what = (f"reached through join '{'.'.join(dimension.path)}'" if dimension.path
+                    else "an expression")
             raise AccessDenied("source", f"the credential's claim '{secured.claim}' restricts "
-                               f"dimension '{dimension.name}', which is an expression: rows "
-                               "cannot be checked against it; write with a credential that "
-                               "does not carry the claim")
+                               f"dimension '{dimension.name}', {what}: rows cannot be checked "
+                               "against it; write with a credential that does not carry the "
+                               "claim")
         restrictions.append(WriteRestriction(secured.claim, expression.name, frozenset(
             _claim_value(v, dimension.type, secured.claim) for v in values)))
     return restrictions

@@ -6,13 +6,17 @@ dimension table whose key repeats is refused by apply, naming the keys, so nothi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 from sqlglot import parse_one
 
+from engine.query.request import Query
+from engine.query.security import Access, AccessDenied, write_restrictions
 from semantic import ModelError
+from server.runtime.compiled import Runtime
 from server.warehouse.statements import Warehouse
 from tests.support import (
     STAR_MODEL,
@@ -83,3 +87,31 @@ def test_apply_refuses_a_dimension_table_whose_key_repeats(warehouse: Warehouse)
             in issue.message
         assert (issue.location.line, issue.location.column) == (21, 18)
         assert warehouse.query(parse_one(f"SELECT count() FROM {db}.planes")).rows[0][0] == 4
+
+
+def test_row_level_security_on_a_joined_dimension(warehouse: Warehouse) -> None:
+    """A claim restricting a dimension two joins away: the caller sees only flights whose
+    plane's maker is in its countries, from the rollup keeping the key and from raw rows."""
+    secured = STAR_MODEL.replace(
+        "    rollups:\n      by_airline_day",
+        "    security:\n      countries: plane.maker.country\n"
+        "    rollups:\n      by_tail_day: {{dimensions: [plane.maker.country, airline.name], "
+        "grain: day, measures: [flights]}}\n      by_airline_day")
+    with fresh_database(warehouse, "joinsec") as db:
+        create_star(warehouse, db)
+        model = apply_text(warehouse, model_text(secured, db=db))
+        runtime = Runtime.start(model, warehouse)
+        query = Query("flights", ("flights",), ("airline.name",), limit=100)
+        for countries, expected in ((["France"], {"American": 3}),
+                                    (["USA"], {"United": 1})):
+            access = Access.of({"countries": countries})
+            plan = runtime.plan(query, access=access)
+            assert plan.rollup is not None and plan.rollup.name == "by_tail_day"
+            raw = runtime.plan(replace(query, force_raw=True), access=access)
+            for answer in (runtime.run(plan), runtime.run(raw)):
+                assert {r["airline.name"]: r["flights"] for r in answer.rows} == expected
+        with pytest.raises(AccessDenied):  # an empty claim reads no rows
+            runtime.plan(query, access=Access.of({"countries": []}))
+        with pytest.raises(AccessDenied, match="reached through join 'plane.maker'"):
+            write_restrictions(runtime.compiled.sources["flights"], ["tailnum"],
+                               Access.of({"countries": ["France"]}))
