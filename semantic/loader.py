@@ -316,7 +316,10 @@ def _join_key_dimensions(joins: tuple[Join, ...], dimensions: tuple[Dimension, .
                          time_column: str | None) -> tuple[Dimension, ...]:
     """A join's key columns are dimensions of the joining source too (``origin`` beside
     ``origin_airport.name``), unless a member already has that name."""
-    taken = {m.name for m in (*dimensions, *measures, *metrics)} | {time_column}
+    taken: set[str | None] = {time_column}
+    taken.update(d.name for d in dimensions)
+    taken.update(m.name for m in measures)
+    taken.update(m.name for m in metrics)
     implicit: list[Dimension] = []
     for join in joins:
         for own, _ in join.keys:

@@ -94,6 +94,7 @@ def choose_pieces(source: CompiledSource, query: Query,
     for rollup, stats in usable:
         detail = "can answer" if not spans[rollup.name].edges else \
             "can answer the aligned middle of the range; the edges come from elsewhere"
+        detail += _join_detail(source, query, rollup)
         if cheaper_raw:
             detail += ("; reading the raw table is estimated cheaper "
                        f"({costing.priced(raw_only) / 1e6:.3g} ms)")
@@ -108,6 +109,23 @@ def choose_pieces(source: CompiledSource, query: Query,
     # The piece holding most of the data comes first: it names the answer's main table.
     pieces = sorted(best[1], key=lambda p: -fraction((p.start, p.end), data))
     return tuple(pieces), tuple(candidates)
+
+
+def _join_detail(source: CompiledSource, query: Query, rollup: CompiledRollup) -> str:
+    """How a usable rollup answers the query's joined dimensions and stored joined columns."""
+    paths = sorted({source.dimensions[name].path[:1] for name in
+                    (*query.dimensions, *query.filter_members())
+                    if name in source.dimensions and source.dimensions[name].path})
+    said = ""
+    if paths:
+        keys = sorted({own for path in paths for own, _ in source.paths[path].joins[0].keys})
+        tables = sorted({source.paths[path].target.table for path in paths})
+        said = (f"; joins {', '.join(tables)} when the query runs, by the key it keeps "
+                f"({', '.join(keys)}): the attributes are current")
+    if rollup.stores_from:
+        said += (f"; stores values read through joins from {', '.join(rollup.stores_from)} "
+                 "when rows arrived (not served once they change, until rebuilt)")
+    return said
 
 
 #: serving SQL rendered so far, by the query's shape: a query asked again with other values
