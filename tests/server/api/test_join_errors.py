@@ -15,7 +15,9 @@ from sqlglot import parse_one
 
 from engine.query.request import Query
 from engine.query.security import Access, AccessDenied, write_restrictions
-from semantic import ModelError
+from semantic import ModelError, load_model_text
+from server.operations.apply import verify_model
+from server.runtime.compile import compile_against
 from server.runtime.compiled import Runtime
 from server.warehouse.statements import Warehouse
 from tests.support import (
@@ -86,6 +88,10 @@ def test_apply_refuses_a_dimension_table_whose_key_repeats(warehouse: Warehouse)
         assert f"1 primary key value(s) of {db}.planes repeat, e.g. tailnum='N1' (2 rows)" \
             in issue.message
         assert (issue.location.line, issue.location.column) == (21, 18)
+        compiled = compile_against(load_model_text(model_text(STAR_MODEL, db=db), "t.yaml"),
+                                   warehouse)
+        with pytest.raises(ModelError, match="tailnum='N1' \\(2 rows\\)"):
+            verify_model(compiled, warehouse)
         assert warehouse.query(parse_one(f"SELECT count() FROM {db}.planes")).rows[0][0] == 4
 
 
