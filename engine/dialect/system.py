@@ -80,22 +80,34 @@ def leads_with(key: str, column: str) -> bool:
 
 
 def table_fingerprints(tables: list[str]) -> exp.Select:
-    """``(db.table, fingerprint)`` of each of ``tables``: its UUID and a hash of its active
-    parts' names, which change with every insert, mutation, merge or swap (EXCHANGE)."""
+    """``(db.table, fingerprint)`` of each of ``tables``, which changes when its rows do and
+    not when background merges rewrite its parts: its UUID (a swap by EXCHANGE changes it),
+    its rows, the newest block inserted and the newest mutation applied (from the active
+    parts). A table without parts to read this from (a view, Memory, Log) cannot be versioned:
+    its fingerprint differs every time, so what stores its values is never served."""
     names = exp.Array(expressions=[exp.Literal.string(t) for t in tables])
     databases = exp.Array(expressions=[exp.Literal.string(d)
                                        for d in sorted({t.split(".", 1)[0] for t in tables})])
     parts = _parse(
-        "SELECT database, table, cityHash64(arraySort(groupArray(name))) AS parts "
-        "FROM system.parts WHERE active GROUP BY database, table")
+        "SELECT database, table, concat(toString(sum(rows)), ':', "
+        "toString(max(max_block_number)), ':', "
+        "toString(max(toUInt64OrZero(splitByChar('_', name)[5])))) AS version "
+        "FROM system.parts GROUP BY database, table")
     parts.set("where", exp.Where(this=exp.and_(
         exp.column("active"), exp.In(this=exp.column("database"), field=databases.copy()))))
     full = exp.func("concat", exp.column("database", "t"), exp.Literal.string("."),
                     exp.column("name", "t"))
-    fingerprint = exp.func("concat", exp.func("toString", exp.column("uuid", "t")),
+    versioned = exp.func("concat", exp.func("toString", exp.column("uuid", "t")),
+                         exp.Literal.string(":"),
+                         exp.func("ifNull", exp.column("version", "p"),
+                                  exp.Literal.string("empty")))
+    unversioned = exp.func("concat", exp.Literal.string("unversioned:"),
+                           exp.func("toString", exp.func("now64", exp.Literal.number(6))),
                            exp.Literal.string(":"),
-                           exp.func("toString", exp.func("ifNull", exp.column("parts", "p"),
-                                                          exp.Literal.number(0))))
+                           exp.func("toString", exp.func("rand")))
+    fingerprint = exp.If(this=exp.Like(this=exp.column("engine", "t"),
+                                       expression=exp.Literal.string("%MergeTree")),
+                         true=versioned, false=unversioned)
     return (exp.select(exp.alias_(full, "input"), exp.alias_(fingerprint, "fingerprint"))
             .from_(exp.table_("tables", db="system", alias="t"))
             .join(parts.subquery("p"), on=exp.and_(

@@ -92,11 +92,26 @@ def time_span(type_name: str) -> tuple[datetime, datetime]:
 def nullable(type_name: str) -> str:
     """The type ``toNullable`` gives a value of ``type_name`` (what a LEFT JOIN's columns have).
 
+    Arrays, maps and the like cannot be Nullable: they stay as they are (a row without a match
+    gets an empty one).
+
     >>> nullable("LowCardinality(String)"), nullable("Nullable(Int64)"), nullable("UInt8")
     ('LowCardinality(Nullable(String))', 'Nullable(Int64)', 'Nullable(UInt8)')
+    >>> nullable("Array(String)")
+    'Array(String)'
     """
     if type_name.startswith("Nullable(") or type_name.startswith("LowCardinality(Nullable("):
+        return type_name
+    if not can_be_nullable(type_name):
         return type_name
     if type_name.startswith("LowCardinality("):
         return f"LowCardinality(Nullable({type_name[len('LowCardinality('):-1]}))"
     return f"Nullable({type_name})"
+
+
+#: types ClickHouse cannot wrap in Nullable
+NOT_NULLABLE_PREFIXES = ("Array(", "Map(", "Nested(", "Variant(", "Dynamic", "JSON", "Object(")
+
+
+def can_be_nullable(type_name: str) -> bool:
+    return not type_name.startswith(NOT_NULLABLE_PREFIXES)

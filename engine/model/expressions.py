@@ -60,6 +60,37 @@ METRIC_NODES = (exp.Column, exp.Identifier, exp.Literal, exp.Paren, exp.Add, exp
 METRIC_FUNCTIONS = ("round", "abs", "least", "greatest", "coalesce", "ifnull")
 
 
+def dotted_parts(node: exp.Expr) -> list[str] | None:
+    """The name parts of a column reference written with dots (``plane.seats``,
+    ``a.b.c.d.e.w``: sqlglot reads five or more parts as ``Dot(Column(a.b.c.d.e), w)``), or
+    None for anything else."""
+    if isinstance(node, exp.Column):
+        return [p.name for p in node.parts]
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Identifier):
+        inner = dotted_parts(node.this)
+        return None if inner is None else [*inner, node.expression.name]
+    return None
+
+
+def joined_references(expression: exp.Expression) -> list[tuple[exp.Expr, tuple[str, ...],
+                                                                  str]]:
+    """Every reference to a joined column in ``expression``: (node, join path, column)."""
+    found: list[tuple[exp.Expr, tuple[str, ...], str]] = []
+    inside: set[int] = set()
+    for node in expression.walk():
+        if id(node) in inside or not isinstance(node, exp.Column | exp.Dot):
+            continue
+        parts = dotted_parts(node)
+        if parts is None:
+            continue
+        inside.update(id(n) for n in node.walk())
+        if len(parts) == 1 and "." in parts[0]:
+            parts = parts[0].split(".")
+        if len(parts) > 1:
+            found.append((node, tuple(parts[:-1]), parts[-1]))
+    return found
+
+
 def canonical_sql(expression: exp.Expression | None) -> str:
     """A stable text form of an expression, used as a key and in table-name hashes."""
     return "" if expression is None else expression.sql(dialect="clickhouse")
@@ -83,15 +114,18 @@ def _expression_issues(expression_sql: str, location: Location, what: str,
     if expression.find(exp.AggFunc):
         yield Issue(location, f"{what}: {expression_sql!r} contains an aggregate function; "
                     "write the row-level expression and set 'agg' instead", "invalid-sql")
+    references = joined_references(expression)
+    for _, path, attribute in references:
+        problem = joined(path, attribute) if joined is not None else (
+            f"write column '{attribute}' without a table qualifier (joined columns, such as "
+            "plane.seats, are read by measures only)")
+        if problem:
+            yield Issue(location, f"{what}: {problem}", "unknown-column")
+    qualified = {id(n) for node, _, _ in references for n in node.walk()}
     for column in expression.find_all(exp.Column):
-        if column.table:
-            path, attribute = tuple(p.name for p in column.parts[:-1]), column.name
-            problem = joined(path, attribute) if joined is not None else (
-                f"write column '{column.name}' without a table qualifier (joined columns, "
-                "such as plane.seats, are read by measures only)")
-            if problem:
-                yield Issue(location, f"{what}: {problem}", "unknown-column")
-        elif columns is not None and column.name not in columns:
+        if id(column) in qualified:
+            continue
+        if columns is not None and column.name not in columns:
             hint = did_you_mean(column.name, columns)
             yield Issue(location, f"{what}: column '{column.name}' does not exist in the "
                         f"source table{hint}", "unknown-column")

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from sqlglot import exp
 
 from engine.dialect.functions import call
-from engine.model.expressions import member_expression
-from semantic.joins import JoinPath, split_member
+from engine.model.expressions import joined_references, member_expression
+from semantic.joins import JoinPath
 
 #: paths -> the attributes (dimensions or columns of the joined source) a statement reads
 Needs = dict[tuple[str, ...], set[str]]
@@ -37,35 +37,21 @@ def _key_name(path: tuple[str, ...], column: str) -> str:
     return f"{'.'.join(path)}#{column}"
 
 
-def member_path(column: exp.Column) -> tuple[tuple[str, ...], str] | None:
-    """``plane.seats`` (as parsed: table ``plane``, column ``seats``; or one dotted name) ->
-    ``(("plane",), "seats")``; None for a column of the source itself."""
-    parts = [p.name for p in column.parts]
-    if len(parts) == 1 and "." in parts[0]:
-        return split_member(parts[0])
-    if len(parts) == 1:
-        return None
-    return tuple(parts[:-1]), parts[-1]
-
-
 def rewrite_joined(expression: exp.Expression,
                    resolve: Callable[[tuple[str, ...], str], bool]) -> tuple[exp.Expression,
                                                                             Needs]:
     """The expression with each joined column as the join exposes it, and the joins it reads.
     ``resolve(path, attribute)`` says whether the path and attribute exist (checked before)."""
     needs: Needs = {}
-
-    def rewrite(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Column):
-            found = member_path(node)
-            if found is not None and resolve(*found):
-                path, attribute = found
-                needs.setdefault(path, set()).add(attribute)
-                return joined_column(attribute_name(path, attribute))
-        return node
-
-    rewritten = expression.copy().transform(rewrite)
-    assert isinstance(rewritten, exp.Expression)
+    rewritten = expression.copy()
+    for node, path, attribute in joined_references(rewritten):
+        if resolve(path, attribute):
+            needs.setdefault(path, set()).add(attribute)
+            replacement = joined_column(attribute_name(path, attribute))
+            if node is rewritten:
+                rewritten = replacement
+            else:
+                node.replace(replacement)
     return rewritten, needs
 
 
@@ -87,10 +73,12 @@ def merge_needs(*needs: Mapping[tuple[str, ...], Iterable[str]]) -> Needs:
 
 def join_clauses(paths: Mapping[tuple[str, ...], JoinPath], needs: Mapping[tuple[str, ...],
                                                                           Iterable[str]],
-                 left: Callable[[str], exp.Expr]) -> list[exp.Join]:
+                 left: Callable[[str], exp.Expr],
+                 plain: frozenset[str] = frozenset()) -> list[exp.Join]:
     """``LEFT ANY JOIN`` clauses for the needed paths and every path they go through, parents
     first. ``left(column)`` is how the joining relation has one of the root source's columns
-    (the column itself, or a rollup's stored key)."""
+    (the column itself, or a rollup's stored key). ``plain`` names exposed attributes of types
+    that cannot be Nullable (arrays, maps): they are exposed as they are."""
     wanted: Needs = {}
     for path, attributes in needs.items():
         wanted.setdefault(path, set()).update(attributes)
@@ -112,7 +100,8 @@ def join_clauses(paths: Mapping[tuple[str, ...], JoinPath], needs: Mapping[tuple
             exposed[_key_name(path, column)] = exp.column(column)
         for attribute in sorted(wanted[path]):
             exposed[attribute_name(path, attribute)] = attribute_expression(join_path, attribute)
-        inner = exp.select(*(exp.alias_(call("toNullable", expression), name, quoted=True)
+        inner = exp.select(*(exp.alias_(expression if name in plain else
+                                        call("toNullable", expression), name, quoted=True)
                              for name, expression in exposed.items())).from_(
             exp.to_table(join_path.target.table))
         conditions: list[exp.Expr] = []
@@ -146,10 +135,23 @@ def duplicate_keys(table: str, columns: tuple[str, ...], limit: int = 5) -> exp.
     """Keys held by more than one row of ``table``: ``(key columns..., rows)``, the most
     repeated first, then the number of such keys (the same on every row)."""
     keys = [exp.column(c) for c in columns]
+    # a NULL key matches no row, so NULLs may repeat
+    not_null = [call("isNotNull", k.copy()) for k in keys]
     repeated = exp.select(*keys, exp.alias_(call("count"), "_rows")).from_(
-        exp.to_table(table)).group_by(*(k.copy() for k in keys)).having(
+        exp.to_table(table)).where(exp.and_(*not_null)).group_by(
+        *(k.copy() for k in keys)).having(
         exp.GT(this=exp.column("_rows"), expression=exp.Literal.number(1)))
     total = exp.Window(this=call("count"), partition_by=[])
     return exp.select(*(k.copy() for k in keys), exp.column("_rows"),
                       exp.alias_(total, "_keys")).from_(repeated.subquery("_repeated")).order_by(
         exp.Ordered(this=exp.column("_rows"), desc=True)).limit(exp.Literal.number(limit))
+
+
+def join_probe(table: str, paths: Mapping[tuple[str, ...], JoinPath],
+               path: tuple[str, ...]) -> exp.Select:
+    """A query joining ``path`` (and the joins before it) that returns no rows: ClickHouse
+    plans the join conditions, so keys it cannot compare (no common type) are found before any
+    query needs them (``DESCRIBE`` does not plan the join)."""
+    select = with_joins(exp.select(exp.Literal.number(1)).from_(exp.to_table(table)),
+                        join_clauses(paths, {path: set()}, exp.column))
+    return select.limit(exp.Literal.number(0))

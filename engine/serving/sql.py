@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from engine.dialect.functions import GRAIN_FUNCTIONS, call
-from engine.dialect.types import data_type, is_date_type
+from engine.dialect.types import can_be_nullable, data_type, is_date_type
 from engine.model.compiled import CompiledRollup, CompiledSource, ComponentKey
 from engine.model.joins import Needs, join_clauses, with_joins
 from engine.query.request import Filter, FilterNode, Query
@@ -236,7 +236,9 @@ class SqlBuilder:
             stored = rollup.stored_column(column)
             assert stored is not None, (rollup.name, column)
             return exp.column(stored)
-        return with_joins(select, join_clauses(self.source.paths, needs, left))
+        plain = frozenset(name for name, d in self.source.dimensions.items()
+                          if d.path and not can_be_nullable(d.type))
+        return with_joins(select, join_clauses(self.source.paths, needs, left, plain))
 
     def _table(self, rollup: CompiledRollup | None) -> tuple[exp.Table, set[str]]:
         if rollup is None:

@@ -79,6 +79,12 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     engine."""
 
     path = Path(args.file)
+    if args.replace:  # refused before anything is staged (the server refuses it too)
+        declared = load_model(settings.model_path).source(args.source)
+        if declared is not None and declared.rollups:
+            raise SemanticError(f"source '{args.source}' has rollups fed by its inserts; "
+                                "--replace swaps a dimension table's rows, so load this "
+                                "source's new rows without --replace")
     suffix, content_type, by_lines = file_format(path, args.format)
     data = read_file(path)
     limits = settings.limits

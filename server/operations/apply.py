@@ -254,7 +254,9 @@ def verify_model(compiled: CompiledModel, warehouse: Warehouse,
         for rollup in source.rollups:
             stats = runtime.ready.get(rollup.qualified_table)
             if stats is None:
-                report(f"skip     {rollup.qualified_table}: not built")
+                why = runtime.stale.get(rollup.qualified_table)
+                report(f"skip     {rollup.qualified_table}: "
+                       + (f"stale: {why}" if why else "not built"))
                 continue
             measures = tuple(m for m in source.measures if all(
                 rollup.component_column(k) is not None for k in source.measures[m].components)

@@ -11,6 +11,7 @@ from engine.dialect.system import TABLE_KEYS
 from engine.model.compiled import CompiledModel, SourceEngine, SourceTypes
 from engine.model.compiler import compile_model, type_probe
 from engine.model.expressions import check_expressions
+from engine.model.joins import join_probe
 from engine.model.probes import combined_probe, expression_probes
 from semantic.errors import Issue, ModelError
 from semantic.joins import join_paths
@@ -71,6 +72,27 @@ def probe_expressions(model: Model, warehouse: Warehouse) -> list[Issue]:
     return issues
 
 
+def probe_joins(model: Model, warehouse: Warehouse) -> list[Issue]:
+    """Issues for joins whose keys ClickHouse cannot compare (no common type)."""
+    issues: list[Issue] = []
+    failed: set[int] = set()  # joins already reported (a join is reached by several paths)
+    for source in model.sources:
+        paths = join_paths(model, source)
+        for path in sorted(paths, key=len):
+            joins = paths[path].joins
+            if any(id(j) in failed for j in joins):
+                continue
+            try:
+                warehouse.query(join_probe(source.table, paths, path))
+            except WarehouseError as exc:
+                join = joins[-1]
+                failed.add(id(join))
+                issues.append(Issue(join.keys_location or join.location,
+                                    f"join '{join.name}': ClickHouse cannot match its keys: "
+                                    f"{rejection(exc)}", "key-type-mismatch"))
+    return issues
+
+
 def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
     """Ask the warehouse for every source's columns and model-expression types.
 
@@ -89,7 +111,7 @@ def read_types(model: Model, warehouse: Warehouse) -> dict[str, SourceTypes]:
     issues += check_expressions(model, columns)
     if issues:
         raise ModelError(issues)
-    issues = probe_expressions(model, warehouse)
+    issues = probe_expressions(model, warehouse) + probe_joins(model, warehouse)
     if issues:
         raise ModelError(issues)
     types = {}

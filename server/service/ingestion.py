@@ -204,7 +204,16 @@ def ingest(runtime: Runtime, source_name: str, body: bytes, content_type: str,
             runtime.warehouse.command(create_load_table(staging, dict(source.columns)))
     if not dry_run:
         runtime.warehouse.insert(target, list(source.columns), checked)
+        if load is None:
+            _stores_changed(runtime, source)
     return Inserted(source.name, target, len(checked), (time.perf_counter() - started) * 1000)
+
+
+def _stores_changed(runtime: Runtime, source: CompiledSource) -> None:
+    """After rows reach ``source``: rollups storing values read through joins from its table
+    are stale from now on (the refresh marks them before the write is answered)."""
+    if any(source.source.table in r.stores_from for r in runtime.compiled.rollups):
+        runtime.refresh()
 
 
 def commit_load(runtime: Runtime, source_name: str, load: str,
@@ -226,8 +235,7 @@ def commit_load(runtime: Runtime, source_name: str, load: str,
         runtime.warehouse.transfer(insert_load(source.source.table, staging,
                                                list(source.columns)))
     runtime.warehouse.command(exp.Drop(tables=[staging], kind="TABLE", exists=True))
-    if replace:
-        runtime.refresh()  # rollups storing the old attributes are not served from now on
+    _stores_changed(runtime, source)
     return Inserted(source.name, source.source.table, int(rows),
                     (time.perf_counter() - started) * 1000)
 

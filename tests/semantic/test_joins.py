@@ -8,9 +8,10 @@ import textwrap
 
 import pytest
 
+from engine.model.compiler import measure_expressions
 from engine.model.expressions import check_expressions
 from semantic import ModelError, load_model_text
-from semantic.joins import dimension_names
+from semantic.joins import dimension_names, join_paths
 
 STAR = """\
 sources:
@@ -125,3 +126,34 @@ def test_key_columns_and_joined_columns_are_checked_against_the_tables() -> None
     rendered = [i.render() for i in check_expressions(model, missing)]
     assert any("join 'referrer': column 'referrer_id' does not exist in d.facts" in line
                for line in rendered), rendered
+
+
+def test_four_hops_in_sql_and_filters_resolve() -> None:
+    text = """\
+sources:
+  e: {table: d.e, primary_key: id, dimensions: {label: {}}}
+  dd: {table: d.dd, primary_key: id, joins: {e: {source: e, keys: {e_id: id}}}}
+  c: {table: d.c, primary_key: id, joins: {d: {source: dd, keys: {d_id: id}}}}
+  b: {table: d.b, primary_key: id, joins: {c: {source: c, keys: {c_id: id}}}}
+  a:
+    table: d.a
+    joins: {b: {source: b, keys: {b_id: id}}}
+    measures:
+      w: {agg: sum, sql: "b.c.d.e.w * 2", filter: "b.c.d.e.label != 'E9'"}
+"""
+    model = load_model_text(text, "test.yaml")
+    columns = {"e": {"id": "UInt8", "label": "String", "w": "Int64"},
+               "dd": {"id": "UInt8", "e_id": "UInt8"}, "c": {"id": "UInt8", "d_id": "UInt8"},
+               "b": {"id": "UInt8", "c_id": "UInt8"}, "a": {"b_id": "UInt8"}}
+    assert check_expressions(model, columns) == []
+    source = model.source("a")
+    assert source is not None
+    argument, condition, needs = measure_expressions(source.measures[0], join_paths(model, source))
+    assert argument is not None and condition is not None
+    assert argument.sql(dialect="clickhouse") == '"b.c.d.e.w" * 2'
+    assert condition.sql(dialect="clickhouse") == "\"b.c.d.e.label\" <> 'E9'"
+    assert needs == {("b", "c", "d", "e"): {"w", "label"}}
+    bad = [i.render() for i in check_expressions(
+        model, {**columns, "e": {"id": "UInt8", "label": "String"}})]
+    assert any("'w' is neither a dimension of source 'e' nor a column of d.e" in line
+               for line in bad), bad

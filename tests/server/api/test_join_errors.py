@@ -121,3 +121,61 @@ def test_row_level_security_on_a_joined_dimension(warehouse: Warehouse) -> None:
         with pytest.raises(AccessDenied, match="reached through join 'plane.maker'"):
             write_restrictions(runtime.compiled.sources["flights"], ["tailnum"],
                                Access.of({"countries": ["France"]}))
+
+
+def _seats(client: TestClient) -> tuple[dict[Any, Any], Any]:  # type: ignore[type-arg]
+    answer = post(client, measures=["flights", "seats_flown"], dimensions=["airline.name"])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    return {r["airline.name"]: r["seats_flown"] for r in body["data"]}, body["meta"]["rollup"]
+
+
+def test_stored_joined_values_follow_writes_merges_and_views(warehouse: Warehouse) -> None:
+    """A rollup storing seats_flown: rows written into planes through the service make it
+    stale before the write is answered; a merge of planes' parts does not; a dimension table
+    that is a view cannot be versioned, so what stores its values is never served."""
+    with fresh_database(warehouse, "stored") as db:
+        with serving(warehouse, create_star(warehouse, db)) as client:
+            before, rollup = _seats(client)
+            assert rollup == "by_airline_day" and before[None] is None  # N0 has no plane
+            warehouse.command(parse_one(f"OPTIMIZE TABLE {db}.planes FINAL"))
+            client.app.state.semantic.runtime().refresh()
+            assert _seats(client) == (before, "by_airline_day")  # a merge changes nothing
+            written = client.post("/v1/sources/planes/rows", json=[
+                {"tailnum": "N0", "model": "X", "seats": 100, "maker_id": 2}])
+            assert written.status_code == 200, written.text
+            after, rollup = _seats(client)
+            assert rollup is None and after[None] == 100
+            explained = client.post("/v1/explain", json={
+                "source": "flights", "measures": ["seats_flown"],
+                "dimensions": ["airline.name"]}).json()
+            [stale] = [c for c in explained["candidates"] if c["rollup"] == "by_airline_day"]
+            assert stale["reason"] == "stale" and f"{db}.planes" in stale["detail"]
+    with fresh_database(warehouse, "viewed") as db:
+        create_star(warehouse, db)
+        for statement in (f"RENAME TABLE {db}.planes TO {db}.planes_raw",
+                          f"CREATE VIEW {db}.planes AS SELECT * FROM {db}.planes_raw"):
+            warehouse.command(parse_one(statement, dialect="clickhouse"))
+        with serving(warehouse, apply_text(warehouse, model_text(STAR_MODEL, db=db))) as client:
+            _, rollup = _seats(client)
+            assert rollup is None
+
+
+def test_keys_clickhouse_cannot_compare_and_null_keys(warehouse: Warehouse) -> None:
+    with fresh_database(warehouse, "keys") as db:
+        create_star(warehouse, db)
+        warehouse.command(parse_one(f"ALTER TABLE {db}.makers MODIFY COLUMN id Float64",
+                                    dialect="clickhouse"))
+        warehouse.command(parse_one(f"ALTER TABLE {db}.planes MODIFY COLUMN maker_id "
+                                    "Decimal(10, 2)", dialect="clickhouse"))
+        with pytest.raises(ModelError) as info:
+            apply_text(warehouse, model_text(STAR_MODEL, db=db))
+        [issue] = info.value.issues
+        assert issue.code == "key-type-mismatch" and "join 'maker'" \
+            in issue.message and "cannot match its keys" in issue.message
+    with fresh_database(warehouse, "nullkeys") as db:
+        create_star(warehouse, db)
+        warehouse.command(parse_one(f"ALTER TABLE {db}.airlines MODIFY COLUMN carrier "
+                                    "Nullable(String)", dialect="clickhouse"))
+        insert_rows(warehouse, f"{db}.airlines", [(None, "nobody"), (None, "no one")])
+        apply_text(warehouse, model_text(STAR_MODEL, db=db))  # NULL keys match nothing

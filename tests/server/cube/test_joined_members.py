@@ -27,9 +27,10 @@ from tests.server.cube.conftest import NOW
 from tests.support import STAR_MODEL, create_star, fresh_database, model_text, serving
 
 #: cube flights' dimensions as Cube names them
-FLIGHTS = ["carrier", "origin", "airline__carrier", "airline__name", "origin_airport__name",
-           "origin_airport__tz", "dest_airport__name", "dest_airport__tz", "plane__model",
-           "plane__seats", "plane__maker__country"]
+FLIGHTS = ["carrier", "origin", "dest", "tailnum", "airline__carrier", "airline__name",
+           "origin_airport__name", "origin_airport__tz", "dest_airport__name",
+           "dest_airport__tz", "plane__model", "plane__seats", "plane__maker_id",
+           "plane__maker__country"]
 
 
 @dataclass

@@ -62,18 +62,18 @@ def test_list_sources_names_joined_dimensions_and_groups_them_by_join(
     structured, text = _call(client, "list_sources", {})
     flights = next(s for s in structured["sources"] if s["name"] == "flights")
     assert flights["dimensions"] == [
-        "carrier", "origin", "airline.carrier", "airline.name", "origin_airport.name",
-        "origin_airport.tz", "dest_airport.name", "dest_airport.tz", "plane.model",
-        "plane.seats", "plane.maker.country"]
+        "carrier", "origin", "dest", "tailnum", "airline.carrier", "airline.name",
+        "origin_airport.name", "origin_airport.tz", "dest_airport.name", "dest_airport.tz",
+        "plane.model", "plane.seats", "plane.maker_id", "plane.maker.country"]
     assert flights["joins"] == JOINS
     assert next(s for s in structured["sources"] if s["name"] == "airlines")["joins"] == []
     shown = text[text.index("flights (table"):].splitlines()
     assert shown[1:7] == [
-        "  dimensions: carrier, origin",
+        "  dimensions: carrier, origin, dest, tailnum",
         "  dimensions through airline: airline.carrier, airline.name",
         "  dimensions through origin_airport: origin_airport.name, origin_airport.tz",
         "  dimensions through dest_airport: dest_airport.name, dest_airport.tz",
-        "  dimensions through plane: plane.model, plane.seats",
+        "  dimensions through plane: plane.model, plane.seats, plane.maker_id",
         "  dimensions through plane.maker: plane.maker.country"]
     assert shown[-1] == ("  joins: airline -> airlines (carrier = carrier), origin_airport -> "
                          "airports (origin = faa), dest_airport -> airports (dest = faa), "
@@ -94,8 +94,10 @@ def test_list_members_marks_each_joined_dimension_with_its_path_and_source(
     assert structured["joins"] == JOINS
     lines = text.splitlines()
     start = lines.index("dimensions through join airline (source airlines):")
-    assert lines[start - 3:start + 3] == [
+    assert lines[start - 5:start + 3] == [
         "dimensions:", "  carrier (String)", "  origin (String)",
+        "  dest (String): The key of join 'dest_airport'.",
+        "  tailnum (String): The key of join 'plane'.",
         "dimensions through join airline (source airlines):",
         "  airline.carrier (Nullable(String))",
         "  airline.name (Nullable(String)): The airline's full name."]

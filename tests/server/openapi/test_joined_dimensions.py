@@ -36,9 +36,9 @@ EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "6"))
 #: the routes that take dimension names
 ROUTES = ("/v1/meta", "/v1/query", "/v1/explain",
           "/v1/sources/{source}/dimensions/{dimension}/values", "/api/by-airline")
-FLIGHTS = ["carrier", "origin", "airline.carrier", "airline.name", "origin_airport.name",
-           "origin_airport.tz", "dest_airport.name", "dest_airport.tz", "plane.model",
-           "plane.seats", "plane.maker.country"]
+FLIGHTS = ["carrier", "origin", "dest", "tailnum", "airline.carrier", "airline.name",
+           "origin_airport.name", "origin_airport.tz", "dest_airport.name", "dest_airport.tz",
+           "plane.model", "plane.seats", "plane.maker_id", "plane.maker.country"]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_openapi_enumerates_joined_dimensions_where_it_enumerates_dimensions(
     dimension = next(p for p in values["parameters"] if p["name"] == "dimension")
     # every source's dimensions, its joined ones included (planes reach maker.country)
     assert set(dimension["schema"]["enum"]) == {*FLIGHTS, "name", "tz", "country", "model",
-                                                "seats", "maker.country"}
+                                                "seats", "maker_id", "maker.country"}
     schemas = document["components"]["schemas"]
     grouped = schemas["Query"]["properties"]["dimensions"]["items"]["enum"]
     assert set(grouped) == {*dimension["schema"]["enum"], "ts"}

@@ -18,10 +18,11 @@ from server.service.model_outline import model_outline
 from server.warehouse.statements import Warehouse
 from tests.support import assert_error, create_star, fresh_database, serving
 
-#: flights' joined dimensions, in the order meta lists them (after carrier and origin)
+#: flights' joined dimensions, in the order meta lists them (after its own: carrier, origin,
+#: and the join keys dest and tailnum); planes' join key maker_id is one of its dimensions too
 JOINED = ["airline.carrier", "airline.name", "origin_airport.name", "origin_airport.tz",
           "dest_airport.name", "dest_airport.tz", "plane.model", "plane.seats",
-          "plane.maker.country"]
+          "plane.maker_id", "plane.maker.country"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,8 @@ def test_meta_lists_joins_primary_keys_and_joined_dimensions(
          "relationship": "many_to_one"},
         {"name": "plane", "source": "planes", "keys": {"tailnum": "tailnum"},
          "relationship": "many_to_one"}]
-    assert [d["name"] for d in flights["dimensions"]] == ["carrier", "origin", *JOINED]
+    assert [d["name"] for d in flights["dimensions"]] == ["carrier", "origin", "dest",
+                                                           "tailnum", *JOINED]
     dimensions = _by_name(flights["dimensions"])
     assert dimensions["carrier"] == {"name": "carrier", "type": "String", "sql": "carrier",
                                      "description": "", "path": [], "source": "flights"}
@@ -81,7 +83,8 @@ def test_meta_lists_joins_primary_keys_and_joined_dimensions(
     assert (planes["primary_key"], planes["joins"]) == (["tailnum"], [
         {"name": "maker", "source": "makers", "keys": {"maker_id": "id"},
          "relationship": "many_to_one"}])
-    assert [d["name"] for d in planes["dimensions"]] == ["model", "seats", "maker.country"]
+    assert [d["name"] for d in planes["dimensions"]] == ["model", "seats", "maker_id",
+                                                         "maker.country"]
     assert _source(meta, "airlines")["primary_key"] == ["carrier"]
 
 
