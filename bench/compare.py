@@ -610,8 +610,8 @@ def _join_table(joins: dict[str, tuple[Load, str]]) -> list[str]:
     """The star-schema arms side by side, with the two ratios the join issue sets."""
     (joined, _), (key, _), (raw, _) = (joins[name] for name, _ in JOIN_ARMS)
     out = ["", "Star schema (`analytics.users`, 9,900 users, joined by `user_id`), cache off, 1 "
-           "connection: p50 / p99 (ms). The rollup `users_monthly` keeps `user_id`; the country "
-           "is looked up when the query runs.", "",
+           "connection: p50 / p99 (ms). The rollups `users_all` and `users_monthly` keep "
+           "`user_id`; the country is looked up when the query runs.", "",
            "| query | served from | p50 / p99 | req/s |", "|---|---|--:|--:|"]
     for name, _ in JOIN_ARMS:
         load, table = joins[name]
