@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,11 +15,18 @@ from semantic import load_model
 from semantic.errors import ModelError, SemanticError
 from semantic.model import Model
 from server.cli.common import open_warehouse, running_server
-from server.cli.files import Batch, batches, create_table, file_format, read_file
+from server.cli.files import (
+    Batch,
+    ParquetBatches,
+    batches,
+    create_table,
+    file_format,
+    read_file,
+)
 from server.cli.output import say
 from server.operations.apply import fill_demo
 from server.runtime.compiled import Runtime
-from server.service.ingestion import cancel_load, commit_load, ingest
+from server.service.ingestion import PARQUET_TYPES, cancel_load, commit_load, ingest
 from server.settings import Settings
 
 
@@ -86,10 +94,15 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
                                 "--replace swaps a dimension table's rows, so load this "
                                 "source's new rows without --replace")
     suffix, content_type, by_lines = file_format(path, args.format)
-    data = read_file(path)
     limits = settings.limits
-    cut = batches(data, content_type, by_lines, args.batch_rows or limits.max_batch_rows,
-                  limits.max_body_bytes)
+    size = args.batch_rows or limits.max_batch_rows
+    cut: Sequence[Batch] | ParquetBatches
+    if content_type in PARQUET_TYPES:  # read a batch at a time: any size in bounded memory
+        cut = ParquetBatches(path, size, limits.max_body_bytes)
+        data = cut.sample() if args.create else b""
+    else:
+        data = read_file(path)
+        cut = batches(data, content_type, by_lines, size, limits.max_body_bytes)
     # a replacing load is always staged: the table's rows are swapped only when all are in
     load = uuid.uuid4().hex[:16] if len(cut) > 1 or args.replace else None
     client = running_server(args, settings)

@@ -4,6 +4,7 @@ infers for them, and a source table made from one."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,6 @@ from semantic.errors import SemanticError
 from semantic.model import Source
 from server.cli.arguments import LOAD_FORMATS
 from server.cli.output import say
-from server.service.ingestion import PARQUET_TYPES
 from server.warehouse.availability import WarehouseError
 from server.warehouse.catalog import table_columns
 from server.warehouse.statements import Warehouse
@@ -33,39 +33,53 @@ class Batch:
     rows: int
 
 
-def parquet_batches(data: bytes, size: int, max_bytes: int) -> list[Batch]:
+class ParquetBatches:
     """A Parquet file cut into Parquet files of at most ``size`` rows (fewer when that many
-    would exceed ``max_bytes``), read a record batch at a time; each batch's ``line_offset``
-    is the number of rows before it."""
-    try:
-        file = parquet.ParquetFile(io.BytesIO(data))
-    except (pyarrow.ArrowException, OSError) as exc:
-        raise SemanticError(f"cannot read the Parquet file: {exc}") from None
-    total = file.metadata.num_rows
-    if total <= size and len(data) <= max_bytes:
-        return [Batch(data, 0, total)]
-    # rows per batch so that a batch stays under max_bytes (the uncompressed size bounds what
-    # the batch's own Parquet file takes)
-    uncompressed = sum(file.metadata.row_group(i).total_byte_size
-                       for i in range(file.metadata.num_row_groups))
-    per_row = max(1, uncompressed // max(total, 1))
-    rows = max(1, min(size, max_bytes // (2 * per_row)))
-    cut: list[Batch] = []
-    offset = 0
-    for record_batch in file.iter_batches(batch_size=rows):
-        sink = io.BytesIO()
-        parquet.write_table(pyarrow.Table.from_batches([record_batch]), sink)
-        cut.append(Batch(sink.getvalue(), offset, record_batch.num_rows))
-        offset += record_batch.num_rows
-    return cut or [Batch(data, 0, 0)]
+    would exceed ``max_bytes``), read from the file a record batch at a time, so a file of any
+    size loads in bounded memory; each batch's ``line_offset`` is the rows before it."""
+
+    def __init__(self, path: Path, size: int, max_bytes: int) -> None:
+        try:
+            self.file = parquet.ParquetFile(path, memory_map=True)
+        except (pyarrow.ArrowException, OSError) as exc:
+            raise SemanticError(f"cannot read {path} as Parquet: {exc}") from None
+        meta = self.file.metadata
+        self.total = int(meta.num_rows)
+        # the uncompressed size bounds what a batch's own Parquet file takes
+        uncompressed = sum(int(meta.row_group(i).total_byte_size)
+                           for i in range(meta.num_row_groups))
+        per_row = max(1, uncompressed // max(self.total, 1))
+        self.rows: int = max(1, min(size, max_bytes // (2 * per_row)))
+
+    def __len__(self) -> int:
+        return max(1, -(-self.total // self.rows))
+
+    def __iter__(self) -> Iterator[Batch]:
+        offset = 0
+        for record_batch in self.file.iter_batches(batch_size=self.rows):
+            yield Batch(_parquet_bytes(pyarrow.Table.from_batches([record_batch])), offset,
+                        record_batch.num_rows)
+            offset += record_batch.num_rows
+        if offset == 0:  # no rows: one empty batch, as a file of other formats gives
+            yield Batch(_parquet_bytes(self.file.schema_arrow.empty_table()), 0, 0)
+
+    def sample(self, rows: int = 1000) -> bytes:
+        """The first rows as a Parquet file, for ClickHouse to infer the columns from."""
+        for record_batch in self.file.iter_batches(batch_size=rows):
+            return _parquet_bytes(pyarrow.Table.from_batches([record_batch]))
+        return _parquet_bytes(self.file.schema_arrow.empty_table())
+
+
+def _parquet_bytes(table: pyarrow.Table) -> bytes:
+    sink = io.BytesIO()
+    parquet.write_table(table, sink)
+    return sink.getvalue()
 
 
 def batches(data: bytes, content_type: str, by_lines: bool, size: int,
             max_bytes: int) -> list[Batch]:
     """The file cut into batches of at most ``size`` rows and ``max_bytes`` bytes (CSV keeps
-    its header in every batch, Parquet is cut into Parquet files); a JSON array goes whole."""
-    if content_type in PARQUET_TYPES:
-        return parquet_batches(data, size, max_bytes)
+    its header in every batch); a JSON array goes whole (Parquet: ``ParquetBatches``)."""
     if not by_lines:
         return [Batch(data, 0, 0)]
     lines = data.splitlines(keepends=True)
