@@ -94,13 +94,19 @@ def join_clauses(paths: Mapping[tuple[str, ...], JoinPath], needs: Mapping[tuple
         join_path = paths[path]
         join = join_path.joins[-1]
         exposed: dict[str, exp.Expression] = {}
+        # the key matched here is read only by the ON clause: as it is (a Nullable key would
+        # cost the hash table); keys the next joins match by must be NULL where this one
+        # matched nothing, like every attribute
+        as_is = set(plain)
         for _, right in join.keys:
             exposed[_key_name(path, right)] = exp.column(right)
+            as_is.add(_key_name(path, right))
         for column in sorted(keys_of_children.get(path, ())):
             exposed[_key_name(path, column)] = exp.column(column)
+            as_is.discard(_key_name(path, column))
         for attribute in sorted(wanted[path]):
             exposed[attribute_name(path, attribute)] = attribute_expression(join_path, attribute)
-        inner = exp.select(*(exp.alias_(expression if name in plain else
+        inner = exp.select(*(exp.alias_(expression if name in as_is else
                                         call("toNullable", expression), name, quoted=True)
                              for name, expression in exposed.items())).from_(
             exp.to_table(join_path.target.table))
