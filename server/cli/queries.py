@@ -124,7 +124,9 @@ def _ask(args: argparse.Namespace, settings: Settings, explain: bool) -> dict[st
 
 
 def print_table(columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    cells = [[str(row[c]) for c in columns] for row in rows]
+    """Rows as aligned text; a missing value (a joined dimension without a match) is ``null``,
+    as the JSON answer has it."""
+    cells = [["null" if row[c] is None else str(row[c]) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for r in cells:

@@ -161,6 +161,12 @@ def test_joined_dimensions_from_rollups_equal_the_raw_join_and_follow_a_replace(
                             "plane.manufacturer")
         assert manufacturers[None] == sum(frames["flights"].tailnum.isna()) + sum(
             ~frames["flights"].tailnum.dropna().isin(frames["planes"].tailnum))
+        # the command line, through the running server: the unmatched group reads null
+        shown = semantic(star["data_dir"], "--model", str(star["model"]), "query", "--source",
+                         "flights", "-m", "flights", "-d", "plane.manufacturer")
+        assert shown.returncode == 0, shown.stderr
+        nulls = [line.split() for line in shown.stdout.splitlines() if line.startswith("null")]
+        assert nulls == [["null", str(manufacturers[None])]]
         # a filter and a grain by joined dimensions, from the rollup, equal to raw
         body = {"source": "flights", "measures": ["flights", "seats_flown"],
                 "dimensions": ["airline.name"], "grain": "month",
