@@ -11,8 +11,11 @@ from server.cube.members import Cubes, humanize
 
 
 def cube_meta(cubes: Cubes) -> dict[str, Any]:
+    """Each cube is a connected component of its own: a query names one source (a source's
+    joined dimensions are members of its cube, ``flights.airline__name``), so a client offers
+    no member of another cube beside those already chosen."""
     described = []
-    for name, members in cubes.members.items():
+    for component, (name, members) in enumerate(cubes.members.items(), start=1):
         source = cubes.sources[name].source
         measures: list[dict[str, Any]] = []
         dimensions: list[dict[str, Any]] = []
@@ -36,7 +39,7 @@ def cube_meta(cubes: Cubes) -> dict[str, Any]:
                 dimensions.append(entry)
         described.append({
             "name": name, "title": humanize(name), "description": source.description or None,
-            "type": "cube", "isVisible": True, "public": True, "connectedComponent": 1,
+            "type": "cube", "isVisible": True, "public": True, "connectedComponent": component,
             "measures": measures, "dimensions": dimensions, "segments": [],
             "hierarchies": [], "folders": [], "nestedFolders": []})
     return {"cubes": described}

@@ -55,6 +55,8 @@ def test_cube_meta_describes_every_member(cubes: Cubes) -> None:
     cube, users = cube_meta(cubes)["cubes"]  # the dimension table is a cube of its own
     assert users["name"] == "users" and [d["name"] for d in users["dimensions"]] == [
         "users.country", "users.plan"]
+    # a query names one cube: each is a component of its own (its joins are its members)
+    assert (cube["connectedComponent"], users["connectedComponent"]) == (1, 2)
     assert cube["name"] == "events" and cube["type"] == "cube" and cube["segments"] == []
     measures = {m["name"]: m for m in cube["measures"]}
     assert measures["events.total_events"]["aggType"] == "count"
