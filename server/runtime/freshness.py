@@ -24,10 +24,13 @@ class PartsWatcher:
     check; ``check`` runs one check (the thread calls it every ``interval`` seconds)."""
 
     def __init__(self, warehouse: Warehouse, databases: Callable[[], Sequence[str]],
-                 interval: float) -> None:
+                 interval: float, on_change: Callable[[], None] = lambda: None) -> None:
         self.warehouse = warehouse
         self.databases = databases
         self.interval = interval
+        #: called after a change is seen (rollups storing values of a changed dimension table
+        #: are then found stale, within the same bound as cached answers)
+        self.on_change = on_change
         self.stamp = 0
         self._fingerprint: object = None
 
@@ -40,6 +43,7 @@ class PartsWatcher:
             return False
         self._fingerprint = fingerprint
         self.stamp += 1
+        self.on_change()
         return True
 
     def run(self, stop: threading.Event) -> None:

@@ -65,7 +65,7 @@ class State:
         self._said_down = False
         #: writers outside this service exist only on a ClickHouse server
         self.watcher = None if warehouse.embedded or max_staleness <= 0 else PartsWatcher(
-            warehouse, self._watched_databases, max_staleness)
+            warehouse, self._watched_databases, max_staleness, self._outside_change)
         if not warehouse.embedded and max_staleness <= 0:
             cache_bytes = 0  # no bound on staleness: never cache
         self.cache = ResultCache(cache_bytes, self._data_stamp)
@@ -78,6 +78,13 @@ class State:
         runtime = self._runtime
         return (self.warehouse.writes, id(runtime), runtime.generation if runtime else 0,
                 self.watcher.stamp if self.watcher else 0)
+
+    def _outside_change(self) -> None:
+        """A write from outside this service: rollups storing values read through joins are
+        checked against their tables now, not at the next periodic refresh."""
+        runtime = self._runtime
+        if runtime is not None and any(r.stores_from for r in runtime.compiled.rollups):
+            runtime.refresh()
 
     def _watched_databases(self) -> list[str]:
         model = self.model

@@ -141,12 +141,15 @@ def test_cache_reload_starts_a_new_version(
 def test_parts_watcher_notices_writes_that_bypass_the_service(warehouse: Warehouse,
                                                               database: str) -> None:
     _source(warehouse, database)
-    watcher = PartsWatcher(warehouse, lambda: [database], interval=0.1)
+    changes: list[int] = []
+    watcher = PartsWatcher(warehouse, lambda: [database], interval=0.1,
+                           on_change=lambda: changes.append(watcher.stamp))
     assert watcher.check()  # the first fingerprint
     assert not watcher.check()
     stamp = watcher.stamp
     insert_rows(warehouse, f"{database}.events", [("2026-01-05 00:00:00", "eu", "u5")])
     assert watcher.check() and watcher.stamp == stamp + 1
+    assert changes == [stamp, stamp + 1]  # told of each change (stale rollups are found then)
     stop = threading.Event()
     thread = threading.Thread(target=watcher.run, args=(stop,))
     thread.start()
