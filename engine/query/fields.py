@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.query.limits import QueryLimits, check_query_limits
 from engine.query.request import (
+    FILLS,
     Filter,
     FilterGroup,
     FilterNode,
@@ -101,6 +102,10 @@ FIELDS: tuple[RequestField, ...] = (
                  if v.sources else NULLABLE_STRING),
     RequestField("force_raw", "skip the rollups and read the raw table (for comparisons)",
                  lambda v: {"type": "boolean"}),
+    RequestField("fill", "'zero' or 'null': every bucket of the time range at the grain, for "
+                 "each group of the other dimensions; a bucket without rows has counts and "
+                 "sums 0 ('zero') and every other measure null",
+                 lambda v: {"type": ["string", "null"], "enum": [*FILLS, None]}),
     RequestField("format", "the answer's format (default json); the Accept header can ask for "
                  "it too", lambda v: {"type": ["string", "null"], "enum": [*v.formats, None]}
                  if v.formats else NULLABLE_STRING),
@@ -291,7 +296,7 @@ def parse_query(value: object, limits: QueryLimits | None = None,
     _unknown_keys(value, REQUEST_FIELDS, "")
     _strings(value, "measures")
     _strings(value, "dimensions")
-    for key in ("grain", "timezone", "source", "format"):
+    for key in ("grain", "timezone", "source", "format", "fill"):
         _optional_string(value, key)
     items = value.get("filters", [])
     _expect(isinstance(items, list), "filters", "a list of filters", items)
@@ -330,6 +335,7 @@ def parse_query(value: object, limits: QueryLimits | None = None,
         timezone=value.get("timezone"),
         force_raw=force_raw,
         format=value.get("format"),
+        fill=value.get("fill"),
     )
     check_query_limits(query, limits)
     return query

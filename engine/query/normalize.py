@@ -12,6 +12,7 @@ from engine.dialect.types import time_span
 from engine.model.compiled import CompiledSource
 from engine.query.request import (
     DEFAULT_LIMIT,
+    FILLS,
     MAX_LIMIT,
     MAX_OFFSET,
     Filter,
@@ -28,6 +29,10 @@ from engine.time.zones import zone as load_zone
 from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
 from semantic.suggest import did_you_mean, shown
 
+#: the shortest length of a bucket of each grain, to bound how many buckets a range holds
+GRAIN_SECONDS = {"minute": 60, "hour": 3600, "day": 86400 - 3600, "week": 7 * 86400 - 3600,
+                 "month": 28 * 86400 - 3600, "quarter": 89 * 86400 - 3600,
+                 "year": 365 * 86400 - 3600}
 #: operators that compare a measure's value (HAVING)
 MEASURE_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte",
                                 "is_null", "is_not_null")
@@ -193,6 +198,29 @@ def _storable(source: CompiledSource, interval: Interval, start_field: str,
     return (None if start is not None and start < first else start), end
 
 
+#: buckets a filled answer may have at most (per group of the other dimensions)
+MAX_FILL_BUCKETS = MAX_LIMIT
+
+
+def _check_fill(fill: str, grain: str | None, interval: Interval | None,
+                zone: ZoneInfo) -> None:
+    if fill not in FILLS:
+        raise QueryError("fill", f"unknown fill '{shown(fill)}'{did_you_mean(fill, FILLS)}; "
+                         "use 'zero' (counts and sums 0) or 'null'")
+    if grain is None:
+        raise QueryError("fill", "fill needs a 'grain': it returns every bucket of the range")
+    if interval is None or None in interval:
+        raise QueryError("fill", "fill needs a 'time_range' with both 'from' and 'to' (or a "
+                         "relative range): it returns every bucket of that range")
+    start, end = interval
+    assert start is not None and end is not None
+    buckets = (end - start).total_seconds() / GRAIN_SECONDS[grain]
+    if buckets > MAX_FILL_BUCKETS:
+        raise QueryError("fill", f"the range holds about {buckets:,.0f} {grain}s; fill returns "
+                         f"at most {MAX_FILL_BUCKETS:,} buckets: a coarser grain or a shorter "
+                         "range")
+
+
 def normalize_query(source: CompiledSource, query: Query, now: datetime | None = None) -> Query:
     """Check a query against the source and fill defaults (time dimension, time zone, order,
     limit); resolve its time range against ``now`` and split WHERE from HAVING filters.
@@ -225,6 +253,8 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
     except ValueError as exc:
         raise QueryError("timezone", str(exc)) from None
     interval = _resolve_interval(source, query, zone, now)
+    if query.fill is not None:
+        _check_fill(query.fill, query.grain, interval, zone)
     where: list[FilterNode] = []
     having: list[FilterNode] = []
     for index, node in enumerate((*query.filters, *query.having)):

@@ -10,6 +10,7 @@ from datetime import datetime
 from semantic.errors import FieldError
 
 DEFAULT_LIMIT = 10_000
+FILLS: tuple[str, ...] = ("zero", "null")
 MAX_LIMIT = 100_000
 #: the engine's own bound (ClickHouse reads OFFSET as UInt64); the server's setting is lower
 MAX_OFFSET = 10**15
@@ -84,6 +85,9 @@ class Query:
     #: the answer's format as the request names it (json, csv, parquet, arrow); cleared by
     #: ``normalize_query``, so every format of a query shares its plan and cached answer
     format: str | None = None
+    #: ``zero`` or ``null``: every bucket of the time range at the grain, for each group of
+    #: the other dimensions (counts and sums 0 with ``zero``, every other measure null)
+    fill: str | None = None
 
     def filter_members(self) -> set[str]:
         """Dimensions the WHERE clause reads: the filters' and the security conditions'."""

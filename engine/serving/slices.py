@@ -35,7 +35,8 @@ def whole_query(source: CompiledSource, query: Query) -> Query | None:
     ``Date`` time column asked in another zone than the model's."""
     time = source.time
     if query.interval is None or query.grain is None or time is None or \
-            time.name not in query.dimensions or query.timezone is None:
+            time.name not in query.dimensions or query.timezone is None or \
+            query.fill is not None:  # a filled answer has buckets no whole answer has
         return None
     if is_date_type(time.type) and query.timezone != source.timezone:
         return None

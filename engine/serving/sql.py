@@ -19,7 +19,7 @@ from engine.model.compiled import CompiledRollup, CompiledSource, ComponentKey
 from engine.model.joins import Needs, join_clauses, with_joins
 from engine.query.request import Filter, FilterNode, Query
 from engine.rollups.ddl import bucket_expression
-from engine.time.ranges import floor_instant
+from engine.time.ranges import ceil_instant, floor_instant
 
 if TYPE_CHECKING:
     from engine.serving.plan import Piece
@@ -303,6 +303,8 @@ class SqlBuilder:
     def build(self, pieces: tuple[Piece, ...],
               fetch_limit: int) -> tuple[exp.Select, dict[str, object], tuple[str, ...]]:
         statement = (self._single(pieces[0]) if len(pieces) == 1 else self._merged(pieces))
+        if self.query.fill is not None:
+            statement = self._filled(statement)
         if self._order:
             statement = statement.order_by(*(exp.Ordered(this=exp.column(alias), desc=descending)
                                              for alias, descending in self._order), copy=False)
@@ -325,7 +327,7 @@ class SqlBuilder:
         """
         query = self.query
         return (query.measures, query.dimensions, query.grain, self.zone, query.order,
-                fetch_limit, query.offset,
+                fetch_limit, query.offset, query.fill,
                 tuple(_filter_shape(node) for node in query.security),
                 tuple(_filter_shape(node) for node in query.filters),
                 tuple(_filter_shape(node) for node in query.having),
@@ -334,6 +336,55 @@ class SqlBuilder:
 
     def _finish_order(self, aliases: dict[str, str]) -> None:
         self._order = [(aliases[s.member], s.descending) for s in self.query.order]
+        self._aliases = aliases
+
+    def _filled(self, answer: exp.Select) -> exp.Select:
+        """``answer`` with every bucket of the range at the query's grain, for each group of
+        the other dimensions that appears in it: ``ORDER BY <dimensions>, <bucket> WITH FILL``
+        fills each group (sorting prefix) from the range's first bucket to the bucket after
+        its last. A filled row holds its type's default, so a measure that is not 0 over no
+        rows (or every measure, ``fill: null``) is made Nullable first; the query's own order
+        and limit apply to the filled rows (by the caller, around this)."""
+        query = self.query
+        assert self.time is not None and query.grain is not None and query.interval is not None
+        start, end = query.interval
+        assert start is not None and end is not None
+        aliases = self._aliases
+        zone = ZoneInfo(self.zone)
+        first = floor_instant(start, query.grain, zone)
+        after = ceil_instant(end, query.grain, zone)
+        if self.instant_output():  # epoch seconds: minute and hour buckets
+            low: exp.Expr = self._bind(int(first.timestamp()), "Int64")
+            high: exp.Expr = self._bind(int(after.timestamp()), "Int64")
+            step: exp.Expr = exp.Literal.number(60 if query.grain == "minute" else 3600)
+        else:  # days and coarser are dates of the zone
+            low = self._bind(first.astimezone(zone).date().isoformat(), "Date")
+            high = self._bind(after.astimezone(zone).date().isoformat(), "Date")
+            step = exp.Interval(this=exp.Literal.string("1"),
+                                unit=exp.var(query.grain.upper()))
+        inner = exp.Subquery(this=answer, alias=exp.TableAlias(this=exp.to_identifier("_a")))
+        selects: list[exp.Expr] = []
+        for name in query.dimensions:
+            selects.append(exp.alias_(exp.column(aliases[name], "_a"), aliases[name]))
+        for name in query.measures:
+            value: exp.Expr = exp.column(aliases[name], "_a")
+            if query.fill == "null" or not self._zero_when_empty(name):
+                value = call("toNullable", value)
+            selects.append(exp.alias_(value, aliases[name]))
+        prefix = [exp.Ordered(this=exp.column(aliases[n]), nulls_first=False)
+                  for n in query.dimensions if n != self.time]
+        bucket = exp.Ordered(this=exp.column(aliases[self.time]), nulls_first=False,
+                             with_fill=exp.WithFill(from_=low, to=high, step=step))
+        filled = exp.select(*selects).from_(inner).order_by(*prefix, bucket, copy=False)
+        names = [aliases[n] for n in (*query.dimensions, *query.measures)]
+        return exp.select(*(exp.column(n) for n in names)).from_(
+            exp.Subquery(this=filled, alias=exp.TableAlias(this=exp.to_identifier("_filled"))))
+
+    def _zero_when_empty(self, name: str) -> bool:
+        """Whether a measure is 0 over no rows (counts and sums), as a filled bucket shows."""
+        measure = self.source.measures.get(name)
+        return measure is not None and measure.aggregation.name.split(":")[0] in (
+            "count", "sum", "count_distinct", "count_distinct_approx")
 
     def _single(self, piece: Piece) -> exp.Select:
         rollup = piece.rollup
