@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from engine.dialect.types import base_type
 from engine.ingestion.files import time_column
 from engine.ingestion.joins import SuggestedJoin, attribute_columns
+from engine.model.compiler import unique_name
 
 NUMBER_TYPES = ("Int", "UInt", "Float", "Decimal")
 #: string columns with at most this many distinct values become dimensions
@@ -40,16 +41,6 @@ def _member_name(column: str, prefix: str = "") -> str:
     return name if _IDENTIFIER.match(name) and name.lower() not in _YAML_WORDS else f"c_{name}"
 
 
-def _unused(name: str, taken: set[str]) -> str:
-    """``name``, or ``name_2``, ``name_3``... if taken; the result is taken from then on."""
-    chosen, n = name, 1
-    while chosen in taken:
-        n += 1
-        chosen = f"{name}_{n}"
-    taken.add(chosen)
-    return chosen
-
-
 @dataclass(slots=True)
 class _Joined:
     """A joined table as a source of the scaffolded model."""
@@ -66,7 +57,7 @@ class _Joined:
 
 def _attributes(columns: Mapping[str, str], key: str) -> list[tuple[str, str]]:
     taken: set[str] = set()
-    return [(_unused(_member_name(column), taken), column)
+    return [(unique_name(_member_name(column), taken), column)
             for column in attribute_columns(columns, key)]
 
 
@@ -86,14 +77,14 @@ def _plan_joins(source: str, members: set[str], joins: Sequence[SuggestedJoin],
             if not attributes:
                 continue  # nothing to add (the caller gave no columns)
             table_name = candidate.table.split(".", 1)[1]
-            name = _unused(_member_name(table_name), source_names)
+            name = unique_name(_member_name(table_name), source_names)
             sources[place] = _Joined(candidate.table, name, candidate.key, join.key_rows,
                                      attributes)
         target = sources[place]
         name = _member_name(candidate.name)
         if name in join_names:  # e.g. a `carrier` dimension and `carrier` -> carriers.carrier
             name = _member_name(candidate.table.split(".", 1)[1])
-        target.joins.append((_unused(name, join_names), join))
+        target.joins.append((unique_name(name, join_names), join))
     return list(sources.values())
 
 
@@ -167,8 +158,8 @@ def scaffold_model(source: str, table: str, columns: Mapping[str, str],
     else:
         lines.append("    # no Date/DateTime column was found: add `time:` to get time grains")
     taken = {"row_count"}
-    dimension_names = [_unused(_member_name(column), taken) for column in dimensions]
-    measure_names = ["row_count"] + [_unused(_member_name(column, "total_"), taken)
+    dimension_names = [unique_name(_member_name(column), taken) for column in dimensions]
+    measure_names = ["row_count"] + [unique_name(_member_name(column, "total_"), taken)
                                      for column in numbers]
     targets = _plan_joins(source, {*taken, *([time] if time else [])}, joins, joined or {})
     if targets:

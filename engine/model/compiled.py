@@ -4,7 +4,7 @@ the warehouse's types, and as routing, SQL building and DDL read them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -20,6 +20,11 @@ ProbeKey = tuple[str, ...]
 #: the joins an expression reads: (path, attributes) pairs, hashable
 JoinNeeds = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
 Paths = Mapping[tuple[str, ...], JoinPath]
+
+
+def needs_of(components: Iterable[CompiledComponent]) -> Needs:
+    """The joins reading the components' arguments and conditions need, merged."""
+    return merge_needs(*({p: a for p, a in c.needs} for c in components))
 
 
 def frozen_needs(needs: Needs) -> JoinNeeds:
@@ -149,7 +154,7 @@ class CompiledRollup:
     @property
     def needs(self) -> Needs:
         """The joins filling the rollup reads (measures over joined columns)."""
-        return merge_needs(*({p: a for p, a in c.needs} for _, c in self.components))
+        return needs_of(c for _, c in self.components)
 
 
 # weakly referenced: the planner's memo of rendered SQL must not keep a replaced model alive

@@ -31,6 +31,7 @@ from engine.model.compiled import (
     ProbeKey,
     SourceTypes,
     frozen_needs,
+    needs_of,
 )
 from engine.model.expressions import (
     canonical_sql,
@@ -161,7 +162,7 @@ def _component_column(key: ComponentKey, argument: exp.Expression | None, used: 
         base = f"{short}_{hashlib.sha1(arg_sql.encode()).hexdigest()[:8]}"
     if condition_sql:
         base += f"_if_{hashlib.sha1(condition_sql.encode()).hexdigest()[:8]}"
-    return _unique(_NAME_SAFE.sub("_", base), used)
+    return unique_name(_NAME_SAFE.sub("_", base), used)
 
 
 def _dimension_column(dimension: CompiledDimension, used: set[str]) -> str:
@@ -169,10 +170,11 @@ def _dimension_column(dimension: CompiledDimension, used: set[str]) -> str:
     if isinstance(expression, exp.Column) and expression.name == dimension.name:
         used.add(dimension.name)
         return dimension.name
-    return _unique(dimension.name, used)
+    return unique_name(dimension.name, used)
 
 
-def _unique(name: str, used: set[str]) -> str:
+def unique_name(name: str, used: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``... if used; the result is used from then on."""
     candidate, n = name, 1
     while candidate in used:
         n += 1
@@ -243,7 +245,7 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
     bucket = None
     if rollup.grain is not None:
         assert source.time is not None
-        bucket = _unique(f"{source.time.name}_{rollup.grain}", used)
+        bucket = unique_name(f"{source.time.name}_{rollup.grain}", used)
     keys: list[ComponentKey] = []
     for ref in rollup.measures:
         for key in source.components_of(ref.name):
@@ -253,7 +255,7 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         (_component_column(key, source.components[key].argument, used), source.components[key])
         for key in keys
     )
-    needs = merge_needs(*({p: a for p, a in c.needs} for _, c in components))
+    needs = needs_of(c for _, c in components)
     layout = {
         "layout": LAYOUT_VERSION,
         "source": source.source.table,
@@ -275,7 +277,7 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         layout["partition"] = canonical_sql(partition)
     constant_key = None
     if bucket is None and not dimensions and not join_keys:
-        constant_key = _unique("_group", used)
+        constant_key = unique_name("_group", used)
         layout["key"] = constant_key
     digest = hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()[:10]
     table = f"{source.name}_{rollup.name}_{digest}"

@@ -131,12 +131,6 @@ def with_joins(select: exp.Select, clauses: list[exp.Join]) -> exp.Select:
     return select
 
 
-def root_key_columns(paths: Mapping[tuple[str, ...], JoinPath],
-                     needs: Iterable[tuple[str, ...]]) -> set[str]:
-    """The root source's columns the first hops of these paths join by."""
-    return {own for path in needs for own, _ in paths[path[:1]].joins[0].keys}
-
-
 def duplicate_keys(table: str, columns: tuple[str, ...], limit: int = 5) -> exp.Select:
     """Keys held by more than one row of ``table``: ``(key columns..., rows)``, the most
     repeated first, then the number of such keys (the same on every row)."""

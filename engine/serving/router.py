@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from sqlglot import exp
-
 from engine.dialect.render import RenderMemo, render
 from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.normalize import normalize_query
@@ -161,5 +159,5 @@ def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupS
     rollup = pieces[0].rollup
     table = rollup.qualified_table if rollup else source.source.table
     return Plan(query, rollup, table, pieces, candidates, statement, sql, parameters, columns,
-                source.source.table, instant_column, statement.find(exp.Join) is not None)
+                source.source.table, instant_column, builder.joins)
 

@@ -99,6 +99,8 @@ class SqlBuilder:
         self.source = source
         self.query = query
         self.parameters: dict[str, object] = {}
+        #: whether a piece of the statement joins dimension tables
+        self.joins = False
         self.time = source.time.name if source.time else None
         self.zone = query.timezone or source.timezone
 
@@ -238,6 +240,7 @@ class SqlBuilder:
             return exp.column(stored)
         plain = frozenset(name for name, d in self.source.dimensions.items()
                           if d.path and not can_be_nullable(d.type))
+        self.joins = True
         return with_joins(select, join_clauses(self.source.paths, needs, left, plain))
 
     def _table(self, rollup: CompiledRollup | None) -> tuple[exp.Table, set[str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from engine.ingestion.demo import DEMO_TABLE
 from engine.ingestion.files import FILE_FORMATS
 from semantic import load_model
-from semantic.errors import ModelError, SemanticError
+from semantic.errors import SemanticError
 from semantic.model import Model
 from server.cli.common import open_warehouse, running_server
 from server.cli.files import (
@@ -51,9 +51,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 
-def _create(settings: Settings, source_name: str, path: Path, data: bytes, suffix: str) -> None:
-
-    model = load_model(settings.model_path)
+def _create(settings: Settings, model: Model, source_name: str, path: Path, data: bytes,
+            suffix: str) -> None:
     source = model.source(source_name)
     if source is None:
         raise SemanticError(f"source '{source_name}' is not in {settings.model_path} (its "
@@ -66,16 +65,15 @@ def _create(settings: Settings, source_name: str, path: Path, data: bytes, suffi
 
 
 def loading_model(model: Model, source_name: str) -> Model:
-    """The model as far as loading one source needs it: that source, its columns and its
-    row-level security, and the sources joined to it that exist for staleness marks; tables
-    of a star schema load one by one, before the others exist (and before any apply)."""
+    """The model as far as loading one source needs it: that source with its own dimensions
+    and the row-level security on them (no joins, measures or rollups), so the tables of a
+    star schema load one by one, before the others exist and before any apply. (Rollups
+    storing values of the table notice the new rows by its fingerprint.)"""
     source = model.source(source_name)
     if source is None:
         raise SemanticError(f"source '{source_name}' is not in {model.file} (its sources: "
                             f"{', '.join(s.name for s in model.sources)})")
     bare = replace(source, joins=(), measures=(), metrics=(), rollups=(),
-                   dimensions=tuple(d for d in source.dimensions if d.sql is None
-                                    and d.column is not None and "." not in d.column),
                    security=tuple(c for c in source.security if "." not in c.dimension.name))
     return replace(model, sources=(bare,), endpoints=())
 
@@ -87,8 +85,9 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     engine."""
 
     path = Path(args.file)
+    model = load_model(settings.model_path)
     if args.replace:  # refused before anything is staged (the server refuses it too)
-        declared = load_model(settings.model_path).source(args.source)
+        declared = model.source(args.source)
         if declared is not None and declared.rollups:
             raise SemanticError(f"source '{args.source}' has rollups fed by its inserts; "
                                 "--replace swaps a dimension table's rows, so load this "
@@ -111,7 +110,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             raise SemanticError("--create needs the engine in this process: stop the server "
                                 f"at {client.url} first (it cannot serve a source whose table "
                                 "does not exist yet)")
-        _create(settings, args.source, path, data, suffix)
+        _create(settings, model, args.source, path, data, suffix)
     started = time.perf_counter()
     warehouse = None
     if client is not None:
@@ -132,11 +131,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             remote.call("DELETE", f"{base}/loads/{load}")
     else:
         warehouse = open_warehouse(settings, admin=True)
-        model = load_model(settings.model_path)
-        try:  # the whole model, so a replace marks the rollups storing the old rows stale
-            runtime = Runtime.start(model, warehouse)
-        except ModelError:  # other tables of the schema do not exist yet
-            runtime = Runtime.start(loading_model(model, args.source), warehouse)
+        runtime = Runtime.start(loading_model(model, args.source), warehouse)
 
         def send(batch: Batch) -> int:
             return ingest(runtime, args.source, batch.body, content_type, load=load,

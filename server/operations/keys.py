@@ -15,9 +15,10 @@ def joined_sources(model: Model) -> list[Source]:
     return [s for s in model.sources if s.name in targets and s.primary_key]
 
 
-def duplicate_issue(warehouse: Warehouse, source: Source, table: str | None = None) -> Issue | None:
+def duplicate_issue(warehouse: Warehouse, source: Source, table: str | None = None,
+                    what: str | None = None) -> Issue | None:
     """An issue naming the repeated keys of ``source`` (read from ``table``, by default its
-    own), or None when every key is unique."""
+    own, and called ``what`` in the message), or None when every key is unique."""
     rows = warehouse.query(duplicate_keys(table or source.table, source.primary_key)).rows
     if not rows:
         return None
@@ -27,7 +28,7 @@ def duplicate_issue(warehouse: Warehouse, source: Source, table: str | None = No
         + f" ({row[width]} rows)" for row in rows)
     count = rows[0][width + 1]
     return Issue(source.primary_key_location or source.location,
-                 f"source '{source.name}': {count} primary key value(s) of {source.table} "
+                 f"source '{source.name}': {count} primary key value(s) of {what or source.table} "
                  f"repeat, e.g. {examples}; a join would match such rows more than once and "
                  f"multiply measures: make ({', '.join(source.primary_key)}) unique",
                  "duplicate-key")

@@ -34,9 +34,7 @@ from engine.rollups.ddl import (
     create_staging_table,
     exchange_tables,
     insert_load,
-    record_state,
 )
-from engine.rollups.migration import STALE
 from server.auth.principal import current_access, current_principal
 from server.operations.keys import duplicate_issue
 from server.runtime.compiled import Runtime
@@ -254,10 +252,10 @@ def _replace(runtime: Runtime, source: CompiledSource, staging: exp.Table) -> No
         raise AccessDenied("replace", "replacing a table removes rows outside the "
                            "credential's row-level claims; use a credential without them")
     if source.source.primary_key:
-        issue = duplicate_issue(runtime.warehouse, source.source, render(staging))
+        issue = duplicate_issue(runtime.warehouse, source.source, render(staging),
+                                "the staged rows")
         if issue is not None:
-            raise RowError("replace", issue.message.replace(source.source.table,
-                                                           "the staged rows"))
+            raise RowError("replace", issue.message)
     table = source.table
     fresh = exp.table_(f"_replace_{table.name}_{uuid.uuid4().hex[:8]}", db=table.db)
     warehouse = runtime.warehouse
@@ -268,9 +266,6 @@ def _replace(runtime: Runtime, source: CompiledSource, staging: exp.Table) -> No
             warehouse.command(exchange_tables(table, fresh))
         finally:
             warehouse.command(exp.Drop(tables=[fresh], kind="TABLE", exists=True))
-        for rollup in runtime.compiled.rollups:
-            if source.source.table in rollup.stores_from:
-                warehouse.command(record_state(rollup, STALE))
 
 
 def cancel_load(runtime: Runtime, source_name: str, load: str) -> None:

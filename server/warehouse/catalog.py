@@ -10,7 +10,7 @@ from sqlglot import exp
 from engine.dialect import system
 from engine.model.compiled import CompiledRollup
 from engine.rollups.ddl import CATALOG_TABLE, catalog_query, inputs_query
-from engine.rollups.migration import READY, STALE
+from engine.rollups.migration import READY
 from server.warehouse.statements import Warehouse
 
 
@@ -62,10 +62,9 @@ def read_catalog(warehouse: Warehouse, database: str) -> dict[str, str]:
 def stale_rollups(warehouse: Warehouse, rollups: Iterable[CompiledRollup],
                   catalog: Mapping[str, str]) -> dict[str, str]:
     """``db.table`` -> why, for complete rollups storing attributes read through joins whose
-    tables changed since the rollup's build began (their fingerprints differ), and those a
-    replacing load marked stale."""
-    storing = [r for r in rollups if r.stores_from and
-               catalog.get(r.qualified_table) in (READY, STALE)]
+    tables changed since the rollup's build began (their fingerprints differ: an insert, a
+    mutation, a table swapped in by a replacing load)."""
+    storing = [r for r in rollups if r.stores_from and catalog.get(r.qualified_table) == READY]
     if not storing:
         return {}
     recorded = {(table, name): fingerprint for table, name, fingerprint in
@@ -76,8 +75,8 @@ def stale_rollups(warehouse: Warehouse, rollups: Iterable[CompiledRollup],
     for rollup in storing:
         changed = [t for t in rollup.stores_from
                    if recorded.get((rollup.table, t)) != current.get(t)]
-        if catalog.get(rollup.qualified_table) == STALE or changed:
+        if changed:
             stale[rollup.qualified_table] = (
-                f"stores attributes of {', '.join(changed or rollup.stores_from)}, changed "
-                "since it was built; `semantic apply` rebuilds it")
+                f"stores attributes of {', '.join(changed)}, changed since it was built; "
+                "`semantic apply` rebuilds it")
     return stale
