@@ -215,6 +215,13 @@ endpoints:
     order: [airline]
 """
 
+#: the flights source's dimensions as the model lists them: its own (carrier, origin and the join
+#: keys dest and tailnum), then those reached through joins (planes' key maker_id included)
+STAR_DIMENSIONS = [
+    "carrier", "origin", "dest", "tailnum", "airline.carrier", "airline.name",
+    "origin_airport.name", "origin_airport.tz", "dest_airport.name", "dest_airport.tz",
+    "plane.model", "plane.seats", "plane.maker_id", "plane.maker.country"]
+
 STAR_TABLES = {
     "airlines": ("carrier String, name String",
                  [("AA", "American"), ("UA", "United"), ("DL", "Delta")]),

@@ -24,13 +24,18 @@ from server.cube.translate import translate_query
 from server.runtime.compile import compile_against
 from server.warehouse.statements import Warehouse
 from tests.server.cube.conftest import NOW
-from tests.support import STAR_MODEL, create_star, fresh_database, model_text, serving
+from tests.support import (
+    STAR_DIMENSIONS,
+    STAR_MODEL,
+    create_star,
+    fresh_database,
+    model_text,
+    serving,
+)
 
 #: cube flights' dimensions as Cube names them
-FLIGHTS = ["carrier", "origin", "dest", "tailnum", "airline__carrier", "airline__name",
-           "origin_airport__name", "origin_airport__tz", "dest_airport__name",
-           "dest_airport__tz", "plane__model", "plane__seats", "plane__maker_id",
-           "plane__maker__country"]
+#: Cube names a path's dots "__"
+FLIGHTS = [name.replace(".", "__") for name in STAR_DIMENSIONS]
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from server.warehouse.statements import Warehouse
-from tests.support import create_star, fresh_database, serving
+from tests.support import STAR_DIMENSIONS, create_star, fresh_database, serving
 
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 JOINS = [
@@ -61,10 +61,7 @@ def test_list_sources_names_joined_dimensions_and_groups_them_by_join(
         client: TestClient) -> None:  # type: ignore[type-arg]
     structured, text = _call(client, "list_sources", {})
     flights = next(s for s in structured["sources"] if s["name"] == "flights")
-    assert flights["dimensions"] == [
-        "carrier", "origin", "dest", "tailnum", "airline.carrier", "airline.name",
-        "origin_airport.name", "origin_airport.tz", "dest_airport.name", "dest_airport.tz",
-        "plane.model", "plane.seats", "plane.maker_id", "plane.maker.country"]
+    assert flights["dimensions"] == STAR_DIMENSIONS
     assert flights["joins"] == JOINS
     assert next(s for s in structured["sources"] if s["name"] == "airlines")["joins"] == []
     shown = text[text.index("flights (table"):].splitlines()

@@ -28,7 +28,7 @@ from schemathesis.python import asgi
 from server.app import create_app
 from server.auth.settings import AccessSettings
 from server.warehouse.statements import Warehouse
-from tests.support import LOOPBACK, create_star, fresh_database
+from tests.support import LOOPBACK, STAR_DIMENSIONS, create_star, fresh_database
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
@@ -36,9 +36,7 @@ EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "6"))
 #: the routes that take dimension names
 ROUTES = ("/v1/meta", "/v1/query", "/v1/explain",
           "/v1/sources/{source}/dimensions/{dimension}/values", "/api/by-airline")
-FLIGHTS = ["carrier", "origin", "dest", "tailnum", "airline.carrier", "airline.name",
-           "origin_airport.name", "origin_airport.tz", "dest_airport.name", "dest_airport.tz",
-           "plane.model", "plane.seats", "plane.maker_id", "plane.maker.country"]
+FLIGHTS = STAR_DIMENSIONS
 
 
 @pytest.fixture(scope="module")

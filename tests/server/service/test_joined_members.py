@@ -16,13 +16,10 @@ from semantic import Model
 from server.service.meta_access import meta_for
 from server.service.model_outline import model_outline
 from server.warehouse.statements import Warehouse
-from tests.support import assert_error, create_star, fresh_database, serving
+from tests.support import STAR_DIMENSIONS, assert_error, create_star, fresh_database, serving
 
-#: flights' joined dimensions, in the order meta lists them (after its own: carrier, origin,
-#: and the join keys dest and tailnum); planes' join key maker_id is one of its dimensions too
-JOINED = ["airline.carrier", "airline.name", "origin_airport.name", "origin_airport.tz",
-          "dest_airport.name", "dest_airport.tz", "plane.model", "plane.seats",
-          "plane.maker_id", "plane.maker.country"]
+#: flights' joined dimensions, in the order meta lists them (after its own four)
+JOINED = STAR_DIMENSIONS[4:]
 
 
 @pytest.fixture(scope="module")
