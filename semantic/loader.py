@@ -21,8 +21,11 @@ from semantic.model import (
     DEFAULT_TIMEZONE,
     GRAINS,
     METHODS,
+    PERIODS,
     RELATIONSHIPS,
+    TIME_FUNCTIONS,
     Dimension,
+    Duration,
     Endpoint,
     Join,
     Measure,
@@ -32,7 +35,9 @@ from semantic.model import (
     Rollup,
     SecurityClaim,
     Source,
+    TimeFunction,
     default_source,
+    parse_duration,
 )
 from semantic.parsing import YamlMap, parse_yaml
 from semantic.reader import Reader, kind_of
@@ -144,12 +149,57 @@ def _build_metric(reader: Reader, name: str, value: Any, location: Location,
     node = reader.mapping(value, location, f"metric '{name}'")
     if node is None:
         return None
+    functions = [key for key in node if key in TIME_FUNCTIONS]
+    description = reader.scalar(node, "description", path, str, "description") or ""
+    if functions:
+        reader.keys(node, path, (functions[0], "description"), f"metric '{name}'")
+        time = _time_function(reader, name, node, functions[0], path)
+        if time is None:
+            return None
+        return Metric(name, time.measure.name, description, location, time.measure.location,
+                      time)
     reader.keys(node, path, METRIC_KEYS, f"metric '{name}'", required=("sql",))
     sql = reader.scalar(node, "sql", path, str, "sql")
-    description = reader.scalar(node, "description", path, str, "description") or ""
     if sql is None:
         return None
     return Metric(name, sql, description, location, reader.value_location(node, "sql", path))
+
+
+#: the keys of each time function (all required)
+TIME_FUNCTION_KEYS: dict[str, tuple[str, ...]] = {
+    "rolling": ("measure", "window"), "to_date": ("measure", "period"),
+    "cumulative": ("measure",), "offset": ("measure", "by"),
+}
+
+
+def _time_function(reader: Reader, name: str, node: YamlMap, kind: str,
+                   path: tuple[str, ...]) -> TimeFunction | None:
+    """``{rolling: {measure: flights, window: 7 days}}`` and the other ``TIME_FUNCTIONS``."""
+    what = f"metric '{name}' ({kind})"
+    inner = reader.mapping(node[kind], reader.value_location(node, kind, path), what)
+    if inner is None:
+        return None
+    at = (*path, kind)
+    keys = TIME_FUNCTION_KEYS[kind]
+    reader.keys(inner, at, keys, what, required=keys)
+    measure = reader.scalar(inner, "measure", at, str, "measure")
+    durations: dict[str, Duration] = {}
+    for key in ("window", "by"):
+        if key not in keys or inner.get(key) is None:
+            continue
+        text = inner[key]
+        try:
+            durations[key] = parse_duration(text if isinstance(text, str) else "")
+        except ValueError as exc:
+            reader.error(reader.value_location(inner, key, at), f"{what}: {key}: {exc}, got "
+                         f"{text!r}", f"invalid-{key}")
+    period = reader.choice(inner, "period", at, PERIODS, "period") if "period" in keys else None
+    if measure is None or any(key in inner and key not in durations for key in ("window", "by")) \
+            or ("period" in keys and period is None):
+        return None
+    return TimeFunction(kind, Ref(measure, reader.value_location(inner, "measure", at)),
+                        node.key_locations[kind].at(*path, kind), durations.get("window"),
+                        period, durations.get("by"))
 
 
 def _build_rollup(reader: Reader, name: str, value: Any, location: Location,

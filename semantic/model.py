@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from semantic.errors import Issue
@@ -39,6 +40,34 @@ FILTER_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "l
 LIST_OPS: tuple[str, ...] = ("in", "not_in")
 NULLARY_OPS: tuple[str, ...] = ("is_null", "is_not_null")
 DEFAULT_TIMEZONE = "UTC"
+#: derived time measures (``metrics:`` entries): at a bucket B of the query's grain,
+#: ``rolling`` aggregates the window ending where B ends, ``to_date`` the period containing B
+#: up to B's end, ``cumulative`` everything up to B's end, ``offset`` the bucket ``by`` earlier
+TIME_FUNCTIONS: tuple[str, ...] = ("rolling", "to_date", "cumulative", "offset")
+#: the periods a ``to_date`` measure restarts at
+PERIODS: tuple[str, ...] = ("week", "month", "quarter", "year")
+_DURATION = re.compile(r"\s*(\d{1,6})\s+([a-z]+?)s?\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """``count`` units of time (a unit is a grain name): a window, an offset."""
+
+    count: int
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.unit}{'' if self.count == 1 else 's'}"
+
+
+def parse_duration(text: str) -> Duration:
+    """``'7 days'``, ``'1 year'``, ``'4 weeks'``: a positive count and a unit (a grain name,
+    singular or plural). Raises ``ValueError`` saying what is expected."""
+    match = _DURATION.fullmatch(text.lower()) if isinstance(text, str) else None
+    if match is None or match[2] not in GRAINS or not 1 <= int(match[1]) <= 100_000:
+        raise ValueError(f"expected 'N unit' with N from 1 to 100000 and a unit of "
+                         f"{', '.join(GRAINS)} (e.g. '7 days', '1 year')")
+    return Duration(int(match[1]), match[2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +113,36 @@ class Measure:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeFunction:
+    """A measure aggregated over other buckets than the one a row shows (``TIME_FUNCTIONS``):
+    ``window`` for ``rolling``, ``period`` for ``to_date``, ``by`` for ``offset``."""
+
+    kind: str
+    measure: Ref
+    location: Location = field(compare=False)
+    window: Duration | None = None
+    period: str | None = None
+    by: Duration | None = None
+
+    def describe(self) -> str:
+        what = {"rolling": f"over the {self.window} ending with each bucket",
+                "to_date": f"from the start of the {self.period} to the end of each bucket",
+                "cumulative": "over everything up to the end of each bucket",
+                "offset": f"at the bucket {self.by} earlier"}[self.kind]
+        return f"{self.measure.name} {what}"
+
+
+@dataclass(frozen=True, slots=True)
 class Metric:
-    """A derived metric: an arithmetic expression over measures and other metrics."""
+    """A derived metric: an arithmetic expression over measures and other metrics, or a time
+    function of one measure (``time``; ``sql`` is then that measure's name)."""
 
     name: str
     sql: str
     description: str
     location: Location = field(compare=False)
     expression_location: Location | None = field(default=None, compare=False)
+    time: TimeFunction | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,10 @@ def _check_rollup_refs(model: Model, source: Source) -> Iterator[Issue]:
         for ref in rollup.measures:
             if ref.name not in measure_names:
                 yield _unknown(ref, "measure", measure_names, where, "unknown-measure")
+            elif (metric := source.metric(ref.name)) is not None and metric.time is not None:
+                yield Issue(ref.location, f"metric '{ref.name}' ({metric.time.kind}) is "
+                            f"computed from the buckets of '{metric.sql}' when asked: list "
+                            f"'{metric.sql}' in the rollup", "time-metric-in-rollup")
         yield from _duplicates(rollup.dimensions + rollup.measures, f"rollup '{rollup.name}'")
         if rollup.grain and not source.time_column:
             yield Issue(rollup.location, f"rollup '{rollup.name}' has a grain but source "

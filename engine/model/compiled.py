@@ -12,7 +12,7 @@ from sqlglot import exp
 from engine.dialect.aggregations import Aggregation, ComponentKind
 from engine.model.joins import Needs, merge_needs
 from semantic.joins import JoinPath
-from semantic.model import Model, Source
+from semantic.model import Model, Source, TimeFunction
 
 #: (component kind, argument SQL, filter SQL)
 ComponentKey = tuple[str, str, str]
@@ -95,6 +95,10 @@ class CompiledMetric:
     description: str
     exact: bool
     note: str
+    #: a time function of the measure ``expression`` names (rolling, to_date, ...)
+    time: TimeFunction | None = None
+    #: whether it is a time function or computed from one (its query reads other buckets)
+    windowed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +198,22 @@ class CompiledSource:
 
     def is_aggregate(self, name: str) -> bool:
         return name in self.measures or name in self.metrics
+
+    def windowed(self, name: str) -> bool:
+        """Whether a member is a time function or computed from one (it reads other buckets)."""
+        metric = self.metrics.get(name)
+        return metric is not None and metric.windowed
+
+    def atoms(self, name: str) -> tuple[str, ...]:
+        """The measures and time functions a measure or metric is computed from, bucket by
+        bucket (a time function is one: it reads other buckets of its measure)."""
+        metric = self.metrics.get(name)
+        if metric is None or metric.time is not None:
+            return (name,)
+        found: list[str] = []
+        for column in metric.expression.find_all(exp.Column):
+            found += [atom for atom in self.atoms(column.name) if atom not in found]
+        return tuple(found)
 
     def leaves(self, name: str) -> tuple[str, ...]:
         """The measures a measure or metric is computed from."""

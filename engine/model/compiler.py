@@ -372,8 +372,10 @@ def _compile_metrics(source: Source,
             note = ("exact: computed from exact measures; division by zero gives null"
                     if not inexact else
                     f"as exact as {', '.join(inexact)} (see those measures)")
+            windowed = metric.time is not None or any(
+                compiled[ref].windowed for ref in names if ref in compiled)
             compiled[name] = CompiledMetric(name, expression, tuple(leaves), metric.description,
-                                            not inexact, note)
+                                            not inexact, note, metric.time, windowed)
             del pending[name]
         assert len(pending) < progress, "metric cycles are rejected by check_expressions"
     return compiled

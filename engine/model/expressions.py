@@ -134,6 +134,17 @@ def _expression_issues(expression_sql: str, location: Location, what: str,
 def _metric_issues(source: Source, metric: Metric) -> Iterator[Issue]:
     where = metric.expression_location or metric.location
     what = f"metric '{metric.name}'"
+    if metric.time is not None:
+        measures = [m.name for m in source.measures]
+        if metric.sql not in measures:
+            kind = "a metric" if source.metric(metric.sql) else "not a measure"
+            yield Issue(where, f"{what}: '{metric.sql}' is {kind} of source '{source.name}'; "
+                        f"{metric.time.kind} takes a measure{did_you_mean(metric.sql, measures)}"
+                        f" (defined: {', '.join(measures) or 'none'})", "unknown-measure")
+        if source.time_column is None:
+            yield Issue(metric.time.location, f"{what}: source '{source.name}' has no time "
+                        f"column for {metric.time.kind} to move along", "no-time-column")
+        return
     try:
         expression = metric_expression(metric)
     except (ParseError, TokenError) as exc:

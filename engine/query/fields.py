@@ -106,6 +106,12 @@ FIELDS: tuple[RequestField, ...] = (
                  "each group of the other dimensions; a bucket without rows has counts and "
                  "sums 0 ('zero') and every other measure null",
                  lambda v: {"type": ["string", "null"], "enum": [*FILLS, None]}),
+    RequestField("compare", "{\"offset\": \"1 year\"} (any 'N unit') or {\"offset\": "
+                 "\"previous_period\"} (back by the range's length): adds m__compare (each "
+                 "measure at the bucket, or range, moved back), m__change and m__change_ratio",
+                 lambda v: {"type": ["object", "null"], "additionalProperties": False,
+                            "required": ["offset"], "properties": {"offset": {
+                                "type": "string", "examples": ["1 year", "previous_period"]}}}),
     RequestField("format", "the answer's format (default json); the Accept header can ask for "
                  "it too", lambda v: {"type": ["string", "null"], "enum": [*v.formats, None]}
                  if v.formats else NULLABLE_STRING),
@@ -283,6 +289,21 @@ def to_filter(item: object, where: str, depth: int = 0,
     return Filter(member, op, values)
 
 
+def _compare(value: object) -> str | None:
+    """``{"offset": "1 year"}`` -> ``"1 year"`` (checked against the query when normalized)."""
+    if value is None:
+        return None
+    _expect(isinstance(value, dict), "compare", "an object such as {\"offset\": \"1 year\"}",
+            value)
+    assert isinstance(value, dict)
+    _unknown_keys(value, ("offset",), "compare")
+    offset = value.get("offset")
+    _expect(isinstance(offset, str), "compare.offset", "a string such as '1 year' or "
+            "'previous_period'", offset)
+    assert isinstance(offset, str)
+    return offset
+
+
 def parse_query(value: object, limits: QueryLimits | None = None,
                 source_name: Callable[[str | None], str] = lambda name: name or "") -> Query:
     """A request (decoded JSON) read as a ``Query`` within ``limits``; every error is a
@@ -306,6 +327,7 @@ def parse_query(value: object, limits: QueryLimits | None = None,
     force_raw = value.get("force_raw", False)
     _expect(isinstance(force_raw, bool), "force_raw", "true or false", force_raw)
     time_range = _time_range(value)
+    compare = _compare(value.get("compare"))
     asked_order = _order(value)
     source = source_name(value.get("source"))
     if len(items) > limits.filters:
@@ -336,6 +358,7 @@ def parse_query(value: object, limits: QueryLimits | None = None,
         force_raw=force_raw,
         format=value.get("format"),
         fill=value.get("fill"),
+        compare=compare,
     )
     check_query_limits(query, limits)
     return query

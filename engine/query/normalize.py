@@ -24,9 +24,10 @@ from engine.query.request import (
     QueryError,
 )
 from engine.query.values import measure_value, typed_value
-from engine.time.ranges import parse_instant, resolve_relative
+from engine.time.ranges import ceil_instant, floor_instant, parse_instant, resolve_relative
+from engine.time.shifts import check_offset, check_period, previous_period, window_buckets
 from engine.time.zones import zone as load_zone
-from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
+from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS, parse_duration
 from semantic.suggest import did_you_mean, shown
 
 #: the shortest length of a bucket of each grain, to bound how many buckets a range holds
@@ -221,6 +222,82 @@ def _check_fill(fill: str, grain: str | None, interval: Interval | None,
                          "range")
 
 
+#: the suffixes of the columns a comparison adds for each measure asked
+COMPARE_SUFFIXES: tuple[str, ...] = ("__compare", "__change", "__change_ratio")
+
+
+def compared_columns(query: Query) -> tuple[str, ...]:
+    """The columns ``compare`` adds: ``m__compare``, ``m__change``, ``m__change_ratio`` for
+    each measure ``m`` asked."""
+    if query.compare is None:
+        return ()
+    return tuple(f"{m}{suffix}" for m in query.measures for suffix in COMPARE_SUFFIXES)
+
+
+def _check_time_functions(source: CompiledSource, query: Query, names: list[str],
+                          grain: str | None) -> None:
+    """Each time function the query computes fits its grain (a rolling window of whole
+    buckets, a to-date period of whole buckets, an offset from bucket start to bucket start).
+    ``names``: the measures asked, then the measures of measure filters."""
+    for index, name in enumerate(names):
+        where = f"measures[{index}]" if index < len(query.measures) else "filters"
+        for atom in source.atoms(name):
+            metric = source.metrics.get(atom)
+            if metric is None or metric.time is None:
+                continue
+            function = metric.time
+            said = f"'{name}'" + (f" (through '{atom}')" if atom != name else "")
+            if grain is None:
+                raise QueryError("grain", f"{said} is {function.describe()}: give a 'grain' "
+                                 f"({', '.join(GRAINS)}) for its buckets")
+            try:
+                if function.window is not None:
+                    window_buckets(function.window, grain)
+                if function.period is not None:
+                    check_period(function.period, grain)
+                if function.by is not None:
+                    check_offset(function.by, grain)
+            except ValueError as exc:
+                raise QueryError(where, f"{said} at {grain} grain: {exc}") from None
+
+
+def _widened(interval: Interval | None, grain: str, zone: ZoneInfo) -> Interval | None:
+    """The range out to whole buckets of ``grain`` (a time function's answer is per bucket)."""
+    if interval is None:
+        return None
+    start, end = interval
+    return (floor_instant(start, grain, zone) if start is not None else None,
+            ceil_instant(end, grain, zone) if end is not None else None)
+
+
+def _compare(source: CompiledSource, text: str, grain: str | None, interval: Interval | None,
+             zone: ZoneInfo) -> str:
+    """``compare.offset`` as ``N unit``: ``previous_period`` is the range's length."""
+    if source.time is None:
+        raise QueryError("compare", f"source '{source.name}' has no time column to compare "
+                         "along")
+    if grain is None and (interval is None or None in interval):
+        raise QueryError("compare", "a comparison without a 'grain' compares the time range "
+                         "with the range moved back: give a 'time_range' with 'from' and 'to'")
+    if text.strip().lower() == "previous_period":
+        if interval is None or None in interval:
+            raise QueryError("compare.offset", "previous_period is the time range's length: "
+                             "give a 'time_range' with 'from' and 'to' (or a relative range)")
+        start, end = interval
+        assert start is not None and end is not None
+        try:
+            return str(previous_period(start, end, zone))
+        except ValueError as exc:
+            raise QueryError("compare.offset", str(exc)) from None
+    try:
+        by = parse_duration(text)
+        check_offset(by, grain)
+    except ValueError as exc:
+        raise QueryError("compare.offset", f"'{shown(text)}': {exc}; or 'previous_period'") \
+            from None
+    return str(by)
+
+
 def normalize_query(source: CompiledSource, query: Query, now: datetime | None = None) -> Query:
     """Check a query against the source and fill defaults (time dimension, time zone, order,
     limit); resolve its time range against ``now`` and split WHERE from HAVING filters.
@@ -253,14 +330,23 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
     except ValueError as exc:
         raise QueryError("timezone", str(exc)) from None
     interval = _resolve_interval(source, query, zone, now)
-    if query.fill is not None:
-        _check_fill(query.fill, query.grain, interval, zone)
     where: list[FilterNode] = []
     having: list[FilterNode] = []
     for index, node in enumerate((*query.filters, *query.having)):
         checked, aggregate = _check_filter(source, node, f"filters[{index}]")
         (having if aggregate else where).append(checked)
-    returned = list(dimensions) + list(query.measures)
+    aggregated = [*query.measures, *sorted(replace(query, having=tuple(having))
+                                           .having_members() - set(query.measures))]
+    _check_time_functions(source, query, aggregated, query.grain)
+    if query.grain is not None and (query.compare is not None or
+                                    any(source.windowed(name) for name in aggregated)):
+        interval = _widened(interval, query.grain, zone)
+    compare = None if query.compare is None else \
+        _compare(source, query.compare, query.grain, interval, zone)
+    if query.fill is not None:
+        _check_fill(query.fill, query.grain, interval, zone)
+    returned = list(dimensions) + list(query.measures) + list(
+        compared_columns(replace(query, compare=compare)))
     ordered: set[str] = set()
     for index, sort in enumerate(query.order):
         if sort.member not in returned:
@@ -278,4 +364,4 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
         raise QueryError("offset", f"offset must be an integer from 0 to {MAX_OFFSET}")
     return replace(query, dimensions=dimensions, order=order, limit=limit, timezone=timezone,
                    filters=tuple(where), having=tuple(having), interval=interval,
-                   time_range=None, format=None)
+                   time_range=None, format=None, compare=compare)

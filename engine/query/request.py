@@ -88,6 +88,9 @@ class Query:
     #: ``zero`` or ``null``: every bucket of the time range at the grain, for each group of
     #: the other dimensions (counts and sums 0 with ``zero``, every other measure null)
     fill: str | None = None
+    #: how far back ``m__compare`` columns look: ``N unit`` or ``previous_period`` as asked,
+    #: ``N unit`` once normalized
+    compare: str | None = None
 
     def filter_members(self) -> set[str]:
         """Dimensions the WHERE clause reads: the filters' and the security conditions'."""

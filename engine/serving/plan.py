@@ -98,6 +98,11 @@ class Plan:
     instant_column: str | None = None
     #: whether the statement joins dimension tables (their hash tables build in parallel)
     joins: bool = False
+    #: a query with time functions or a comparison: the ranges it reads, why, and the
+    #: pieces of each (``pieces`` holds them all)
+    reads: tuple[tuple[dict[str, object], tuple[Piece, ...]], ...] = ()
+    #: what each time function and the comparison compute (``windows.describe``)
+    windows: tuple[dict[str, object], ...] = ()
 
     @property
     def tables(self) -> tuple[str, ...]:

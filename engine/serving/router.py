@@ -15,7 +15,7 @@ from datetime import datetime
 from engine.dialect.render import RenderMemo, render
 from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.normalize import normalize_query
-from engine.query.request import Query
+from engine.query.request import Query, QueryError
 from engine.serving.costs import (
     EDGE_DEPTH,
     RAW_MARGIN,
@@ -25,6 +25,7 @@ from engine.serving.costs import (
 from engine.serving.coverage import data_span, fraction, rollup_span, static_reject
 from engine.serving.plan import Candidate, Piece, Plan, RollupStats, Span
 from engine.serving.sql import SqlBuilder
+from engine.serving.windows import WindowedSqlBuilder, describe, is_windowed, window_reads
 
 
 def choose_pieces(source: CompiledSource, query: Query,
@@ -148,9 +149,12 @@ def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupS
     """
     if not normalized:
         query = normalize_query(source, query, now)
-    pieces, candidates = choose_pieces(source, query, {} if query.force_raw else ready, stale)
     assert query.limit is not None
     fetch_limit = query.limit + 1  # one extra row tells the caller the answer was truncated
+    if is_windowed(source, query):
+        return _plan_windowed(source, query, {} if query.force_raw else ready, memo, stale,
+                              fetch_limit)
+    pieces, candidates = choose_pieces(source, query, {} if query.force_raw else ready, stale)
     builder = SqlBuilder(source, query)
     statement, parameters, columns = builder.build(pieces, fetch_limit)
     sql = render(statement) if memo is None else \
@@ -161,3 +165,33 @@ def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupS
     return Plan(query, rollup, table, pieces, candidates, statement, sql, parameters, columns,
                 source.source.table, instant_column, builder.joins)
 
+
+
+def _plan_windowed(source: CompiledSource, query: Query, ready: Mapping[str, RollupStats],
+                   memo: RenderMemo | None, stale: Mapping[str, str] | None,
+                   fetch_limit: int) -> Plan:
+    """A query with time functions or a comparison: each range it reads (the answer's and
+    its lookback) routed like any query, combined by ``engine.serving.windows``."""
+    try:
+        reads = window_reads(source, query)
+    except ValueError as exc:  # a lookback past year 1
+        raise QueryError("time_range", str(exc)) from None
+    routed = []
+    candidates: tuple[Candidate, ...] = ()
+    for read in reads:
+        pieces, found = choose_pieces(source, read.query, ready, stale)
+        routed.append((read, pieces))
+        candidates = candidates or found
+    builder = WindowedSqlBuilder(source, query)
+    chosen = tuple(routed)
+    statement, parameters, columns = builder.build_windowed(chosen, fetch_limit)
+    sql = render(statement) if memo is None else \
+        memo.render(statement, builder.windowed_shape(chosen, fetch_limit), owner=source)
+    instant_column = builder.time if builder.instant_output() else None
+    pieces = tuple(p for _, read_pieces in routed for p in read_pieces)
+    rollup = pieces[0].rollup
+    table = rollup.qualified_table if rollup else source.source.table
+    return Plan(query, rollup, table, pieces, candidates, statement, sql, parameters, columns,
+                source.source.table, instant_column, builder.joins,
+                tuple((read.to_dict(), read_pieces) for read, read_pieces in routed),
+                describe(source, query))

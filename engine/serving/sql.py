@@ -6,7 +6,7 @@ Every request value is bound as a ``{pN:Type}`` parameter; identifiers come from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -80,15 +80,15 @@ def _safe_divisions(expression: exp.Expr) -> exp.Expr:
     return expression.transform(rewrite)
 
 
-def _filtered(select: exp.Select, where: list[exp.Expr], groups: list[exp.Expr],
-              having: list[exp.Expr]) -> exp.Select:
+def _filtered(select: exp.Select, where: Sequence[exp.Expr], groups: Sequence[exp.Expr],
+              having: Sequence[exp.Expr]) -> exp.Select:
     """``select`` with its WHERE, GROUP BY and HAVING, each set once, in place."""
     if where:
-        select.set("where", exp.Where(this=_connect(where, exp.And)))
+        select.set("where", exp.Where(this=_connect(list(where), exp.And)))
     if groups:
         select = select.group_by(*groups, copy=False)
     if having:
-        select.set("having", exp.Having(this=_connect(having, exp.And)))
+        select.set("having", exp.Having(this=_connect(list(having), exp.And)))
     return select
 
 
@@ -378,10 +378,24 @@ class SqlBuilder:
                   for n in query.dimensions if n != self.time]
         bucket = exp.Ordered(this=exp.column(aliases[self.time]), nulls_first=False,
                              with_fill=exp.WithFill(from_=low, to=high, step=step))
-        filled = exp.select(*selects).from_(inner).order_by(*prefix, bucket, copy=False)
         names = [aliases[n] for n in (*query.dimensions, *query.measures)]
-        return exp.select(*(exp.column(n) for n in names)).from_(
-            exp.Subquery(this=filled, alias=exp.TableAlias(this=exp.to_identifier("_filled"))))
+        if prefix:
+            # over no rows at all, WITH FILL still fills one series, its dimensions at their
+            # types' defaults: keep only groups with a row of the answer
+            here = _alias("_here", None, set(), set(names))
+            answer.select(exp.alias_(exp.Literal.number(1), here), copy=False)
+            selects.append(exp.alias_(exp.column(here, "_a"), here))
+        filled = exp.select(*selects).from_(inner).order_by(*prefix, bucket, copy=False)
+        rows = exp.Subquery(this=filled, alias=exp.TableAlias(this=exp.to_identifier("_filled")))
+        if not prefix:
+            return exp.select(*(exp.column(n) for n in names)).from_(rows)
+        group = _alias("_group", None, set(), {*names, here})
+        marked = exp.select(*(exp.column(n) for n in (*names, here)), exp.alias_(
+            exp.Window(this=call("max", exp.column(here)),
+                       partition_by=[o.this.copy() for o in prefix]), group)).from_(rows)
+        return exp.select(*(exp.column(n) for n in names)).from_(exp.Subquery(
+            this=marked, alias=exp.TableAlias(this=exp.to_identifier("_groups")))).where(
+            exp.EQ(this=exp.column(group), expression=exp.Literal.number(1)), copy=False)
 
     def _zero_when_empty(self, name: str) -> bool:
         """Whether a measure is 0 over no rows (counts and sums), as a filled bucket shows."""
@@ -412,28 +426,34 @@ class SqlBuilder:
         self._finish_order(aliases)
         return select
 
-    def _merged(self, pieces: tuple[Piece, ...]) -> exp.Select:
-        """``SELECT ... FROM (piece UNION ALL piece ...) GROUP BY ...``: each piece yields
-        partial aggregates (states, or sums/mins/maxes) that the outer query merges."""
+    def components(self, names: tuple[str, ...]) -> list[ComponentKey]:
+        """The partials ``names`` and the query's measure conditions need, each once."""
         keys: list[ComponentKey] = []
-        for name in (*self.query.measures, *sorted(self.query.having_members())):
+        for name in (*names, *sorted(self.query.having_members())):
             keys += [k for k in self.source.components_of(name) if k not in keys]
-        inner_columns: set[str] = set()
+        return keys
+
+    def columns_of(self, pieces: tuple[Piece, ...]) -> set[str]:
+        """Every column of the tables ``pieces`` read (names an outer query must not reuse)."""
+        columns: set[str] = set()
         for piece in pieces:
-            inner_columns |= self._table(piece.rollup)[1]
-        used = set(inner_columns)
-        dimension_names = [_alias(f"_d{i}", None, set(), used)
-                           for i in range(len(self.query.dimensions))]
-        part_names = {key: _alias(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
+            columns |= self._table(piece.rollup)[1]
+        return columns
+
+    def partials(self, pieces: tuple[Piece, ...], dimension_names: list[str],
+                 part_names: dict[ComponentKey, str],
+                 extra: tuple[exp.Expr, ...] = ()) -> exp.Query:
+        """``piece UNION ALL piece ...``: each piece's dimensions (as ``dimension_names``) and
+        partial aggregates (as ``part_names``), grouped; one branch per table, its ranges
+        OR-ed. ``extra``: aliased constants every branch selects too."""
         by_table: dict[str | None, list[Piece]] = {}
-        for piece in pieces:  # one branch per table, its ranges OR-ed
+        for piece in pieces:
             by_table.setdefault(piece.rollup.name if piece.rollup else None, []).append(piece)
         branches: list[exp.Select] = []
         for same_table in by_table.values():
             piece = same_table[0]
             rollup = piece.rollup
-            table, _ = self._table(rollup)
-            selects: list[exp.Expr] = []
+            selects: list[exp.Expr] = [e.copy() for e in extra]
             groups: list[exp.Expr] = []
             for name, alias in zip(self.query.dimensions, dimension_names, strict=True):
                 expression = self.dimension(name, rollup)
@@ -459,6 +479,17 @@ class SqlBuilder:
         union: exp.Query = branches[0]
         for branch in branches[1:]:
             union = exp.union(union, branch, distinct=False, copy=False)
+        return union
+
+    def _merged(self, pieces: tuple[Piece, ...]) -> exp.Select:
+        """``SELECT ... FROM (piece UNION ALL piece ...) GROUP BY ...``: each piece yields
+        partial aggregates (states, or sums/mins/maxes) that the outer query merges."""
+        keys = self.components(self.query.measures)
+        used = self.columns_of(pieces)
+        dimension_names = [_alias(f"_d{i}", None, set(), used)
+                           for i in range(len(self.query.dimensions))]
+        part_names = {key: _alias(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
+        union = self.partials(pieces, dimension_names, part_names)
 
         def part(key: ComponentKey, params: tuple[float, ...]) -> exp.Expr:
             return self.source.components[key].kind.combine(exp.column(part_names[key]), params)

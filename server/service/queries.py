@@ -172,6 +172,9 @@ def explain_plan(plan: Plan) -> dict[str, Any]:
         "sql": plan.sql,
         "parameters": {k: json_value(v) for k, v in plan.parameters.items()},
         "pieces": [p.to_dict(plan.raw_table) for p in plan.pieces],
+        "reads": [{**read, "pieces": [p.to_dict(plan.raw_table) for p in pieces]}
+                  for read, pieces in plan.reads],
+        "windows": [dict(window) for window in plan.windows],
         "candidates": _candidates(plan),
         "time_range": _range(plan),
         "timezone": plan.query.timezone,

@@ -1,0 +1,513 @@
+"""Time functions (rolling, to-date, cumulative, offset) and comparisons, served from the same
+pieces as any query: each bucket's partial aggregates are read once (rollup middles, edges
+from finer rollups or raw rows), over the answer's range and the lookback its windows need,
+then combined across buckets by ClickHouse.
+
+The statement, from the inside out:
+
+1. ``partials``: every piece grouped by the dimensions and the bucket, its partials (states,
+   sums, mins, maxes) as ``_c0, _c1, ...`` (``SqlBuilder.partials``, as a merged query).
+2. ``buckets``: one row per group and bucket, partials merged but kept partial
+   (``uniqExactMergeState``), and ``_here = 1``; with ``fill``, every bucket of the range
+   (``WITH FILL``: a filled row holds empty states and ``_here = 0``).
+3. ``values``: each measure and time function as a window function over the buckets of its
+   group, ordered by the bucket's number (``RANGE`` frames, so a missing bucket is a gap, not
+   a row): ``uniqExactMerge(_c0) OVER (PARTITION BY region ORDER BY toRelativeDayNum(day)
+   RANGE BETWEEN 6 PRECEDING AND CURRENT ROW)`` is a 7-day distinct count. A frame without
+   rows gives null, or 0 for counts and sums.
+4. ``shifted`` (offsets, then a comparison): each row is repeated at the buckets that look
+   back to it (``arrayJoin``; at day grain a month back from the 29th-31st is the month's
+   last day, so a bucket may be looked back to from up to four), then grouped again, so a
+   row holds its own values and those of the bucket ``by`` earlier, in one pass, no join.
+5. the answer: metrics over those values, the range applied after the windows (``WHERE``
+   runs first, so the lookback must be read and cut here), measure conditions, order, limit.
+
+A comparison without a grain reads the range and the range moved back as two tagged reads
+(``_b`` 0 and 1) and shifts the tag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlglot import exp
+
+from engine.dialect.functions import GRAIN_FUNCTIONS, call
+from engine.dialect.types import is_date_type
+from engine.model.compiled import CompiledSource, ComponentKey
+from engine.query.normalize import COMPARE_SUFFIXES
+from engine.query.request import Interval, Query
+from engine.serving.plan import Piece
+from engine.serving.sql import (
+    SqlBuilder,
+    _alias,
+    _connect,
+    _filtered,
+    _instant_text,
+    _safe_divisions,
+)
+from engine.time.ranges import add_grains, floor_instant
+from engine.time.shifts import move_back, size, window_buckets
+from semantic.model import Duration, TimeFunction, parse_duration
+
+#: grain -> the bucket's number (consecutive buckets differ by 1), for RANGE frames
+_NUMBERS: dict[str, Callable[[exp.Expr], exp.Expr]] = {
+    "minute": lambda b: call("intDiv", call("toUnixTimestamp", b), exp.Literal.number(60)),
+    "hour": lambda b: call("intDiv", call("toUnixTimestamp", b), exp.Literal.number(3600)),
+    "day": lambda b: call("toRelativeDayNum", b),
+    "week": lambda b: call("intDiv", call("toRelativeDayNum", b), exp.Literal.number(7)),
+    "month": lambda b: call("toRelativeMonthNum", b),
+    "quarter": lambda b: call("intDiv", call("toRelativeMonthNum", b), exp.Literal.number(3)),
+    "year": lambda b: call("toRelativeYearNum", b),
+}
+#: aggregations whose value over no rows is 0 (the rest are null there)
+ZERO_WHEN_EMPTY = ("count", "sum", "count_distinct", "count_distinct_approx")
+
+
+def is_windowed(source: CompiledSource, query: Query) -> bool:
+    """Whether a query computes a time function or a comparison (this module answers it)."""
+    return query.compare is not None or any(
+        source.windowed(name) for name in (*query.measures, *query.having_members()))
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A range the answer reads, and why: the answer's buckets and the lookback of its windows
+    and offsets (``answer``), or for a comparison without a grain the moved range
+    (``compare``). ``query`` is what routing chooses its pieces for."""
+
+    purpose: str
+    interval: Interval
+    query: Query
+
+    def to_dict(self) -> dict[str, object]:
+        start, end = self.interval
+        return {"purpose": self.purpose, "from": start.isoformat() if start else None,
+                "to": end.isoformat() if end else None}
+
+
+def _atoms(source: CompiledSource, query: Query) -> list[str]:
+    """The measures and time functions the answer's measures and conditions are made of."""
+    found: list[str] = []
+    for name in (*query.measures, *sorted(query.having_members())):
+        found += [atom for atom in source.atoms(name) if atom not in found]
+    return found
+
+
+def _function(source: CompiledSource, atom: str) -> TimeFunction | None:
+    metric = source.metrics.get(atom)
+    return metric.time if metric is not None else None
+
+
+def _base(source: CompiledSource, atom: str) -> str:
+    """The measure an atom aggregates."""
+    function = _function(source, atom)
+    return function.measure.name if function is not None else atom
+
+
+def _lookback(source: CompiledSource, atom: str, start: datetime, grain: str,
+              zone: ZoneInfo) -> datetime | None:
+    """Where the rows of ``atom`` at the bucket starting at ``start`` begin (None: the
+    beginning)."""
+    function = _function(source, atom)
+    if function is None:
+        return start
+    if function.window is not None:
+        return add_grains(start, grain, 1 - window_buckets(function.window, grain), zone)
+    if function.period is not None:
+        return floor_instant(start, function.period, zone)
+    if function.by is not None:
+        return move_back(start, function.by, zone)
+    return None  # cumulative
+
+
+def window_reads(source: CompiledSource, query: Query) -> tuple[Read, ...]:
+    """The ranges a windowed query reads: one, from the earliest bucket any window, offset or
+    comparison looks back to, to the range's end; without a grain, the range and the range
+    moved back. Raises ``ValueError`` if a lookback leaves the years 1 to 9999."""
+    zone = ZoneInfo(query.timezone or source.timezone)
+    atoms = _atoms(source, query)
+    measures = tuple(dict.fromkeys(_base(source, atom) for atom in atoms))
+    plain = replace(query, measures=measures, having=(), order=(), fill=None, compare=None,
+                    offset=0)
+    start, end = query.interval or (None, None)
+    if query.grain is None:
+        assert query.compare is not None and start is not None and end is not None
+        by = parse_duration(query.compare)
+        moved = (move_back(start, by, zone), move_back(end, by, zone))
+        return (Read("answer", (start, end), replace(plain, interval=(start, end))),
+                Read("compare", moved, replace(plain, interval=moved)))
+    starts: list[datetime | None] = []
+    if start is not None:
+        origins = [start] + ([move_back(start, parse_duration(query.compare), zone)]
+                             if query.compare else [])
+        starts = [_lookback(source, atom, origin, query.grain, zone)
+                  for origin in origins for atom in atoms]
+    first = None if start is None or None in starts else min(s for s in starts if s)
+    return (Read("answer", (first, end), replace(plain, interval=(first, end))),)
+
+
+def describe(source: CompiledSource, query: Query) -> tuple[dict[str, object], ...]:
+    """What each time function of the answer and its comparison compute (for explain)."""
+    said: list[dict[str, object]] = []
+    for atom in _atoms(source, query):
+        function = _function(source, atom)
+        if function is None:
+            continue
+        said.append({"member": atom, "function": function.kind,
+                     "measure": function.measure.name,
+                     "window": str(function.window) if function.window else None,
+                     "period": function.period,
+                     "by": str(function.by) if function.by else None,
+                     "detail": function.describe()})
+    if query.compare is not None:
+        said.append({"member": None, "function": "compare", "measure": None, "window": None,
+                     "period": None, "by": query.compare,
+                     "detail": f"each measure also at the bucket {query.compare} earlier"
+                     if query.grain else f"each measure also over the range {query.compare} "
+                     "earlier"})
+    return tuple(said)
+
+
+def _forward(bucket: exp.Expr, by: Duration, grain: str | None) -> exp.Expr:
+    """The buckets that ``by`` back from land on ``bucket`` (an array): the bucket ``by``
+    later, or at day grain and a move in months, each of the four days from it whose month
+    back is ``bucket`` (none when ``bucket`` is a 29th-31st that no month-back reaches)."""
+    if grain is None:  # the tags of a comparison without a grain: 1 (moved range) -> 0
+        return exp.Array(expressions=[exp.Sub(this=bucket, expression=exp.Literal.number(1))])
+    family, length = size(by)
+    n = exp.Literal.number(length)
+    if family == "clock":
+        return exp.Array(expressions=[call("addMinutes", bucket, n)])
+    if family == "days":
+        return exp.Array(expressions=[call("addDays", bucket, n)])
+    later = call("addMonths", bucket, n)
+    if grain != "day":
+        return exp.Array(expressions=[later])
+    day = exp.to_identifier("_x")
+    index = exp.to_identifier("_i")
+    candidates = call("arrayMap", exp.Lambda(this=call("addDays", later.copy(),
+                                                       exp.column(index)),
+                                             expressions=[index]),
+                      call("range", exp.Literal.number(4)))
+    reaches = exp.EQ(this=call("subtractMonths", exp.column(day), n.copy()),
+                     expression=bucket.copy())
+    return call("arrayFilter", exp.Lambda(this=reaches, expressions=[day]), candidates)
+
+
+class WindowedSqlBuilder(SqlBuilder):
+    """Builds the statement of a query with time functions or a comparison."""
+
+    def build_windowed(self, reads: tuple[tuple[Read, tuple[Piece, ...]], ...],
+                       fetch_limit: int) -> tuple[exp.Select, dict[str, object],
+                                                  tuple[str, ...]]:
+        query = self.query
+        self.atoms = _atoms(self.source, query)
+        measures = tuple(dict.fromkeys(_base(self.source, atom) for atom in self.atoms))
+        keys = self.components(measures)
+        pieces = tuple(p for _, read_pieces in reads for p in read_pieces)
+        used = self.columns_of(pieces) | {"_b", "_here", "_s", "_group"}
+        self.group_names = [_alias(f"_d{i}", None, set(), used)
+                            for i, name in enumerate(query.dimensions) if name != self.time]
+        names = iter(self.group_names)
+        dimension_names = ["_b" if name == self.time else next(names)
+                           for name in query.dimensions]
+        part_names = {key: _alias(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
+        self.value_names = {atom: _alias(f"_v{i}", None, set(), used)
+                            for i, atom in enumerate(self.atoms)}
+        union: exp.Query | None = None
+        for tag, (_read, read_pieces) in enumerate(reads):
+            extra = () if query.grain else (exp.alias_(exp.Literal.number(tag), "_b"),)
+            branch = self.partials(read_pieces, dimension_names, part_names, extra)
+            union = branch if union is None else exp.union(union, branch, distinct=False,
+                                                             copy=False)
+        assert union is not None
+        relation = self._buckets(union, part_names, reads[0][0].interval)
+        relation = self._values(relation, part_names)
+        offsets = sorted({f.by for atom in self.atoms if (f := _function(self.source, atom))
+                          and f.by is not None}, key=str)
+        if offsets:
+            relation = self._shifted(relation, list(self.value_names.values()), [
+                (by, [(self.value_names[atom], self.value_names[atom])
+                      for atom in self.atoms
+                      if (f := _function(self.source, atom)) and f.by == by])
+                for by in offsets])
+        compared: dict[str, str] = {}
+        if query.compare is not None:
+            compared = {atom: _alias(f"_p{i}", None, set(), used)
+                        for i, atom in enumerate(self.atoms)}
+            relation = self._shifted(relation, list(self.value_names.values()), [
+                (parse_duration(query.compare),
+                 [(self.value_names[atom], compared[atom]) for atom in self.atoms])])
+        statement = self._answer(relation, compared)
+        if query.dimensions or query.offset:
+            statement = statement.limit(exp.Literal.number(fetch_limit), copy=False)
+        if query.offset:
+            statement = statement.offset(exp.Literal.number(query.offset), copy=False)
+        columns = (*query.dimensions, *query.measures, *(
+            f"{m}{suffix}" for m in query.measures for suffix in COMPARE_SUFFIXES
+            if query.compare is not None))
+        return statement, self.parameters, tuple(columns)
+
+    def windowed_shape(self, reads: tuple[tuple[Read, tuple[Piece, ...]], ...],
+                       fetch_limit: int) -> Hashable:
+        """As ``shape``, with the reads (which bounds each has) and the comparison."""
+        pieces = tuple(p for _, read_pieces in reads for p in read_pieces)
+        return ("windowed", self.query.compare, self.shape(pieces, fetch_limit),
+                tuple((read.purpose, read.interval[0] is not None, read.interval[1] is not None,
+                       len(read_pieces)) for read, read_pieces in reads))
+
+    # 2. one row per group and bucket ----------------------------------------------------
+    def _buckets(self, union: exp.Query, part_names: dict[ComponentKey, str],
+                 interval: Interval) -> exp.Select:
+        groups = [exp.column(n) for n in (*self.group_names, "_b")]
+        selects: list[exp.Expr] = [g.copy() for g in groups]
+        for key, alias in part_names.items():
+            kind = self.source.components[key].kind
+            merged = kind.merge_state(exp.column(alias))
+            if kind.name in ("min", "max"):  # a filled bucket's NULL is no value; its 0 would be
+                merged = call("toNullable", merged)
+            selects.append(exp.alias_(merged, alias))
+        selects.append(exp.alias_(exp.Literal.number(1), "_here"))
+        pieces = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("_p")))
+        select = _filtered(exp.select(*selects).from_(pieces), [], groups, [])
+        if not self._dense():
+            return select
+        low, high, step = self._fill_bounds(interval)
+        prefix = [exp.Ordered(this=exp.column(n), nulls_first=False) for n in self.group_names]
+        bucket = exp.Ordered(this=exp.column("_b"), nulls_first=False,
+                             with_fill=exp.WithFill(from_=low, to=high, step=step))
+        return select.order_by(*prefix, bucket, copy=False)
+
+    def _dense(self) -> bool:
+        """Whether every bucket needs a row: to fill the answer, or to compare a window's value
+        at a bucket without rows (a 7-day count of a day without rows is not 0)."""
+        return self.query.grain is not None and (self.query.fill is not None or (
+            self.query.compare is not None and any(
+                (f := _function(self.source, atom)) is not None and f.by is None
+                for atom in self.atoms)))
+
+    def _fill_bounds(self, interval: Interval) -> tuple[exp.Expr | None, exp.Expr | None,
+                                                        exp.Expr]:
+        """WITH FILL's FROM, TO and STEP: the read's first bucket (each group's first, when
+        the read has no start) to the bucket after the answer's last (each group's last,
+        when open)."""
+        query = self.query
+        assert query.grain is not None
+        start, end = interval
+        if start is None and query.interval is not None and query.interval[0] is not None:
+            # cumulative: from the first bucket the answer or its comparison shows (the rows
+            # before it stay, unfilled)
+            start = query.interval[0]
+            if query.compare is not None:
+                start = move_back(start, parse_duration(query.compare), ZoneInfo(self.zone))
+        unit = exp.var(query.grain.upper())
+        step = exp.Interval(this=exp.Literal.string("1"), unit=unit)
+        return (self._bucket_value(start) if start else None,
+                self._bucket_value(end) if end else None, step)
+
+    def _bucket_value(self, t: datetime) -> exp.Expr:
+        """A bucket boundary as the bucket column holds it: a date of the zone, or an
+        instant (minute and hour buckets)."""
+        assert self.query.grain is not None
+        if self.query.grain in ("minute", "hour") and self._instants():
+            return call("toDateTime", self._bind(_instant_text(t)[:19], "String"),
+                        exp.Literal.string("UTC"))
+        return self._bind(t.astimezone(ZoneInfo(self.zone)).date().isoformat(), "Date")
+
+    def _instants(self) -> bool:
+        return self.source.time is not None and not is_date_type(self.source.time.type)
+
+    # 3. measures and time functions over the buckets ------------------------------------
+    def _window(self, function: TimeFunction | None) -> exp.Window:
+        """The window of a time function over the buckets of a group (None: the bucket)."""
+        partition: list[exp.Expr] = [exp.column(n) for n in self.group_names]
+        bucket = exp.column("_b")
+        number = _NUMBERS[self.query.grain](bucket) if self.query.grain else bucket
+        start: dict[str, object]
+        if function is None or function.by is not None:
+            start = {"start": "CURRENT ROW"}
+        elif function.window is not None:
+            assert self.query.grain is not None
+            preceding = window_buckets(function.window, self.query.grain) - 1
+            start = ({"start": "CURRENT ROW"} if preceding == 0 else
+                     {"start": exp.Literal.number(preceding), "start_side": "PRECEDING"})
+        else:
+            start = {"start": "UNBOUNDED", "start_side": "PRECEDING"}
+        if function is not None and function.period is not None:
+            period = GRAIN_FUNCTIONS[function.period]
+            partition.append(call(period, bucket.copy(), exp.Literal.string(self.zone))
+                             if self._instant_buckets() else call(period, bucket.copy()))
+        spec = exp.WindowSpec(kind="RANGE", end="CURRENT ROW", **start)
+        return exp.Window(this=None, partition_by=partition,
+                          order=exp.Order(expressions=[exp.Ordered(this=number)]), spec=spec)
+
+    def _instant_buckets(self) -> bool:
+        return self.query.grain in ("minute", "hour") and self._instants()
+
+    def _values(self, buckets: exp.Select, part_names: dict[ComponentKey, str]) -> exp.Select:
+        selects: list[exp.Expr] = [exp.column(n) for n in (*self.group_names, "_b", "_here")]
+        if self.query.fill is not None and self.group_names:
+            # a group the answer has (a row in the range): the groups filled
+            inside = self._in_range()
+            counted: exp.Expr = call("if", _connect(inside, exp.And), exp.column("_here"),
+                                     exp.Literal.number(0)) if inside else exp.column("_here")
+            selects.append(exp.alias_(exp.Window(
+                this=call("max", counted),
+                partition_by=[exp.column(n) for n in self.group_names]), "_group"))
+        for atom in self.atoms:
+            function = _function(self.source, atom)
+            measure = self.source.measures[_base(self.source, atom)]
+
+            def windowed(expression: exp.Expr, fn: TimeFunction | None = function) -> exp.Expr:
+                window = self._window(fn)
+                window.set("this", expression)
+                return window
+
+            parts = [windowed(self.source.components[key].kind.combine(
+                exp.column(part_names[key]), measure.params)) for key in measure.components]
+            value = measure.aggregation.finish(parts)
+            zero = measure.aggregation.name.split(":")[0] in ZERO_WHEN_EMPTY
+            plain = function is None or function.by is not None
+            if not zero or (plain and self.query.fill == "null"):
+                # a frame of filled buckets only (no rows): null, as the measure over none
+                here: exp.Expr = exp.column("_here") if plain else \
+                    windowed(call("max", exp.column("_here")))
+                value = call("if", exp.EQ(this=here, expression=exp.Literal.number(0)),
+                             exp.Null(), value)
+            selects.append(exp.alias_(value, self.value_names[atom]))
+        return exp.select(*selects).from_(exp.Subquery(
+            this=buckets, alias=exp.TableAlias(this=exp.to_identifier("_buckets"))))
+
+    # 4. values of the bucket some time earlier ------------------------------------------
+    def _shifted(self, relation: exp.Select, carried: list[str],
+                 shifts: list[tuple[Duration, list[tuple[str, str]]]]) -> exp.Select:
+        """``relation`` (groups, ``_b``, ``_here``, value columns) with, for each shift
+        ``(by, [(column, as), ...])``, ``as`` set to ``column`` of the bucket ``by`` earlier
+        (null where that bucket has no row; 0 for counts and sums)."""
+        bucket = exp.column("_b")
+        arrays: list[exp.Expr] = [exp.Array(expressions=[exp.Tuple(expressions=[
+            bucket.copy(), exp.Literal.number(0)])])]
+        for number, (by, _) in enumerate(shifts, start=1):
+            later = exp.to_identifier("_y")
+            arrays.append(call("arrayMap", exp.Lambda(
+                this=exp.Tuple(expressions=[exp.column(later), exp.Literal.number(number)]),
+                expressions=[later]), _forward(bucket.copy(), by, self.query.grain)))
+        # renamed on the way in: ClickHouse reads an alias anywhere in its SELECT, so
+        # ``anyIf(_v0, ...) AS _v0`` would refer to itself
+        flags = ["_here", *(["_group"] if self.query.fill and self.group_names else [])]
+        inner = {column: f"_i{i}" for i, column in enumerate((*flags, *carried))}
+        rows = exp.select(*(exp.column(n) for n in self.group_names),
+                          *(exp.alias_(exp.column(c), i) for c, i in inner.items()),
+                          exp.alias_(call("arrayJoin", call("arrayConcat", *arrays)), "_s")).from_(
+            exp.Subquery(this=relation, alias=exp.TableAlias(this=exp.to_identifier("_r"))))
+        role = call("tupleElement", exp.column("_s"), exp.Literal.number(2))
+
+        def when(number: int) -> exp.Expr:
+            return exp.EQ(this=role.copy(), expression=exp.Literal.number(number))
+
+        selects: list[exp.Expr] = [exp.column(n) for n in self.group_names]
+        selects.append(exp.alias_(call("tupleElement", exp.column("_s"),
+                                       exp.Literal.number(1)), "_b"))
+        selects += [exp.alias_(call("maxIf", exp.column(inner[flag]), when(0)), flag)
+                    for flag in flags]
+        moved: dict[str, list[tuple[int, str]]] = {}
+        for number, (_, columns) in enumerate(shifts, start=1):
+            for column, alias in columns:
+                moved.setdefault(alias, []).append((number, column))
+        for column in carried:
+            if column in moved:
+                continue
+            selects.append(exp.alias_(call("anyIf", call("toNullable",
+                                                         exp.column(inner[column])),
+                                           when(0)), column))
+        by_value = {v: a for a, v in self.value_names.items()}
+        for alias, sources in moved.items():
+            number, column = sources[0]
+            value: exp.Expr = call("anyIf", call("toNullable", exp.column(inner[column])),
+                                   when(number))
+            measure = self.source.measures[_base(self.source, by_value[column])]
+            if measure.aggregation.name.split(":")[0] in ZERO_WHEN_EMPTY:
+                value = call("coalesce", value, exp.Literal.number(0))
+            selects.append(exp.alias_(value, alias))
+        groups = [exp.column(n) for n in self.group_names] + [exp.column("_b")]
+        shifted = exp.Subquery(this=rows, alias=exp.TableAlias(this=exp.to_identifier("_rows")))
+        return _filtered(exp.select(*selects).from_(shifted), [], groups, [])
+
+    # 5. the answer ----------------------------------------------------------------------
+    def _in_range(self) -> list[exp.Expr]:
+        """The answer's buckets: those of the range (the tag of the range, without grain)."""
+        query = self.query
+        if query.grain is None:
+            return [exp.EQ(this=exp.column("_b"), expression=exp.Literal.number(0))]
+        start, end = query.interval or (None, None)
+        conditions: list[exp.Expr] = []
+        if start is not None:
+            conditions.append(exp.GTE(this=exp.column("_b"),
+                                      expression=self._bucket_value(start)))
+        if end is not None:
+            conditions.append(exp.LT(this=exp.column("_b"), expression=self._bucket_value(end)))
+        return conditions
+
+    def _finished(self, name: str, columns: dict[str, str]) -> exp.Expr:
+        """A measure or metric computed from the atoms' ``columns``."""
+        if name in columns:
+            return exp.column(columns[name])
+        metric = self.source.metrics[name]
+
+        def substitute(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Column):
+                return exp.Paren(this=self._finished(node.name, columns))
+            return node
+        return _safe_divisions(metric.expression.copy()).transform(substitute)
+
+    def _answer(self, relation: exp.Select, compared: dict[str, str]) -> exp.Select:
+        query = self.query
+        used = {"_b", "_here", *self.group_names, *self.value_names.values(),
+                *compared.values()}
+        aliases: dict[str, str] = {}
+        selects: list[exp.Expr] = []
+        names = iter(self.group_names)
+        for name in query.dimensions:
+            inner = "_b" if name == self.time else next(names)
+            aliases[name] = _alias(name, None, used, set())
+            used.add(aliases[name])
+            selects.append(exp.alias_(self._shown(name, exp.column(inner)), aliases[name]))
+        for name in query.measures:
+            aliases[name] = _alias(name, None, used, set())
+            used.add(aliases[name])
+            selects.append(exp.alias_(self._finished(name, self.value_names), aliases[name]))
+        for name in query.measures if compared else ():
+            current = self._finished(name, self.value_names)
+            before = self._finished(name, compared)
+            computed = {
+                "__compare": before,
+                "__change": exp.Sub(this=exp.Paren(this=current.copy()),
+                                    expression=exp.Paren(this=before.copy())),
+                "__change_ratio": exp.Sub(
+                    this=exp.Div(this=exp.Paren(this=current.copy()),
+                                 expression=call("nullIf", before.copy(),
+                                                 exp.Literal.number(0))),
+                    expression=exp.Literal.number(1)),
+            }
+            for suffix in COMPARE_SUFFIXES:
+                aliases[name + suffix] = _alias(name + suffix, None, used, set())
+                used.add(aliases[name + suffix])
+                selects.append(exp.alias_(computed[suffix], aliases[name + suffix]))
+        where: list[exp.Expr] = []
+        if query.fill is None:
+            where.append(exp.EQ(this=exp.column("_here"), expression=exp.Literal.number(1)))
+        elif self.group_names:  # over no rows, WITH FILL fills one series of default groups
+            where.append(exp.EQ(this=exp.column("_group"), expression=exp.Literal.number(1)))
+        where += self._in_range()
+        where += self._having(lambda m: self._finished(m, self.value_names))
+        source = exp.Subquery(this=relation, alias=exp.TableAlias(this=exp.to_identifier("_w")))
+        select = _filtered(exp.select(*selects).from_(source), where, [], [])
+        self._finish_order(aliases)
+        if self._order:
+            select = select.order_by(*(exp.Ordered(this=exp.column(alias), desc=descending)
+                                       for alias, descending in self._order), copy=False)
+        return select
