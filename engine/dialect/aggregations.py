@@ -184,6 +184,15 @@ AGGREGATIONS: dict[str, Aggregation] = {
 }
 
 
+#: aggregations whose value over no rows is 0 (the others' is null)
+ZERO_WHEN_EMPTY: tuple[str, ...] = ("count", "sum", "count_distinct", "count_distinct_approx")
+
+
+def zero_when_empty(aggregation: Aggregation) -> bool:
+    """Whether an aggregation is 0 over no rows (counts and sums), not null."""
+    return aggregation.name.split(":")[0] in ZERO_WHEN_EMPTY
+
+
 def aggregation_for(agg: str, method: str | None) -> Aggregation:
     """The aggregation of a measure (``median`` is the 0.5 quantile; ``method`` picks a
     distinct-count or quantile algorithm)."""

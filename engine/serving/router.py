@@ -24,8 +24,9 @@ from engine.serving.costs import (
 )
 from engine.serving.coverage import data_span, fraction, rollup_span, static_reject
 from engine.serving.plan import Candidate, Piece, Plan, RollupStats, Span
+from engine.serving.reads import describe, is_windowed, window_reads
 from engine.serving.sql import SqlBuilder
-from engine.serving.windows import WindowedSqlBuilder, describe, is_windowed, window_reads
+from engine.serving.windows import WindowedSqlBuilder
 
 
 def choose_pieces(source: CompiledSource, query: Query,

@@ -6,19 +6,21 @@ Every request value is bound as a ``{pN:Type}`` parameter; identifiers come from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Hashable
+from datetime import UTC
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
+from engine.dialect.aggregations import zero_when_empty
 from engine.dialect.functions import GRAIN_FUNCTIONS, call
 from engine.dialect.types import can_be_nullable, data_type, is_date_type
 from engine.model.compiled import CompiledRollup, CompiledSource, ComponentKey
 from engine.model.joins import Needs, join_clauses, with_joins
 from engine.query.request import Filter, FilterNode, Query
 from engine.rollups.ddl import bucket_expression
+from engine.serving.clauses import alias_for, connect, filtered, instant_text, safe_divisions
 from engine.time.ranges import ceil_instant, floor_instant
 
 if TYPE_CHECKING:
@@ -31,65 +33,11 @@ _COMPARISONS: dict[str, type[exp.Binary]] = {
 INSTANT_TYPE = "DateTime64(6, 'UTC')"
 
 
-def _alias(name: str, expression: exp.Expr | None, table_columns: set[str],
-           used: set[str]) -> str:
-    """An output alias that cannot shadow a column of the table read (ClickHouse lets aliases
-    win over columns everywhere in a SELECT)."""
-    identity = isinstance(expression, exp.Column) and expression.name == name
-    alias, n = name, 1
-    while (alias in table_columns and not identity) or alias in used:
-        n += 1
-        alias = f"{name}_{n}"
-        identity = False
-    used.add(alias)
-    return alias
-
-
-def _instant_text(t: datetime) -> str:
-    # isoformat, not strftime: %Y writes year 1 as "1", which ClickHouse cannot read
-    return t.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _connect(conditions: list[exp.Expr], connector: type[exp.Connector]) -> exp.Expr:
-    """``a AND b AND c`` as one left-deep chain over the nodes as they are: no copies and no
-    parentheses around each step (``exp.and_`` and repeated ``Select.where`` add both, which
-    made building quadratic and rendering recurse once per condition). Operands are leaves or
-    parenthesized groups, so precedence holds; the generator walks such chains iteratively.
-    """
-    combined = conditions[0]
-    for condition in conditions[1:]:
-        combined = connector(this=combined, expression=condition)
-    return combined
-
-
 def _filter_shape(node: FilterNode) -> Hashable:
     """A filter without its values, which are bound as parameters (one array for a list)."""
     if isinstance(node, Filter):
         return "filter", node.member, node.op
     return "group", node.op, tuple(_filter_shape(item) for item in node.items)
-
-
-def _safe_divisions(expression: exp.Expr) -> exp.Expr:
-    """``a / b`` -> ``a / nullIf(b, 0)`` (and ``%`` alike): a metric divided by zero is null,
-    not inf, nan or an error."""
-    def rewrite(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Div | exp.Mod):
-            return type(node)(this=node.this,
-                              expression=call("nullIf", node.expression, exp.Literal.number(0)))
-        return node
-    return expression.transform(rewrite)
-
-
-def _filtered(select: exp.Select, where: Sequence[exp.Expr], groups: Sequence[exp.Expr],
-              having: Sequence[exp.Expr]) -> exp.Select:
-    """``select`` with its WHERE, GROUP BY and HAVING, each set once, in place."""
-    if where:
-        select.set("where", exp.Where(this=_connect(list(where), exp.And)))
-    if groups:
-        select = select.group_by(*groups, copy=False)
-    if having:
-        select.set("having", exp.Having(this=_connect(list(having), exp.And)))
-    return select
 
 
 class SqlBuilder:
@@ -137,7 +85,7 @@ class SqlBuilder:
         if isinstance(node, Filter):
             return leaf(node)
         parts = [self._tree(item, leaf) for item in node.items]
-        combined = _connect(parts, exp.And if node.op == "and" else exp.Or)
+        combined = connect(parts, exp.And if node.op == "and" else exp.Or)
         return exp.Paren(this=combined) if len(parts) > 1 else combined
 
     # members ----------------------------------------------------------------------------
@@ -188,7 +136,7 @@ class SqlBuilder:
                 if isinstance(node, exp.Column):
                     return exp.Paren(this=self.measure(node.name, part))
                 return node
-            return _safe_divisions(metric.expression.copy()).transform(substitute)
+            return safe_divisions(metric.expression.copy()).transform(substitute)
         measure = self.source.measures[name]
         return measure.aggregation.finish([part(key, measure.params)
                                            for key in measure.components])
@@ -278,7 +226,7 @@ class SqlBuilder:
             target = self.source.time.expression.copy()
             if is_date_type(self.source.time.type):  # a day starts at midnight in the model zone
                 target = call("toDateTime", target, exp.Literal.string(self.source.timezone))
-            return [op(this=target.copy(), expression=self._bind(_instant_text(t), INSTANT_TYPE))
+            return [op(this=target.copy(), expression=self._bind(instant_text(t), INSTANT_TYPE))
                     for t, op in bounds if t is not None]
         assert rollup.bucket is not None and rollup.grain is not None
         column = exp.column(rollup.bucket)
@@ -382,14 +330,14 @@ class SqlBuilder:
         if prefix:
             # over no rows at all, WITH FILL still fills one series, its dimensions at their
             # types' defaults: keep only groups with a row of the answer
-            here = _alias("_here", None, set(), set(names))
+            here = alias_for("_here", None, set(), set(names))
             answer.select(exp.alias_(exp.Literal.number(1), here), copy=False)
             selects.append(exp.alias_(exp.column(here, "_a"), here))
         filled = exp.select(*selects).from_(inner).order_by(*prefix, bucket, copy=False)
         rows = exp.Subquery(this=filled, alias=exp.TableAlias(this=exp.to_identifier("_filled")))
         if not prefix:
             return exp.select(*(exp.column(n) for n in names)).from_(rows)
-        group = _alias("_group", None, set(), {*names, here})
+        group = alias_for("_group", None, set(), {*names, here})
         marked = exp.select(*(exp.column(n) for n in (*names, here)), exp.alias_(
             exp.Window(this=call("max", exp.column(here)),
                        partition_by=[o.this.copy() for o in prefix]), group)).from_(rows)
@@ -400,8 +348,7 @@ class SqlBuilder:
     def _zero_when_empty(self, name: str) -> bool:
         """Whether a measure is 0 over no rows (counts and sums), as a filled bucket shows."""
         measure = self.source.measures.get(name)
-        return measure is not None and measure.aggregation.name.split(":")[0] in (
-            "count", "sum", "count_distinct", "count_distinct_approx")
+        return measure is not None and zero_when_empty(measure.aggregation)
 
     def _single(self, piece: Piece) -> exp.Select:
         rollup = piece.rollup
@@ -413,15 +360,15 @@ class SqlBuilder:
         groups: list[exp.Expr] = []
         for name in self.query.dimensions:
             expression = self.dimension(name, rollup)
-            aliases[name] = _alias(name, expression, table_columns, used)
+            aliases[name] = alias_for(name, expression, table_columns, used)
             selects.append(exp.alias_(self._shown(name, expression.copy()), aliases[name],
                                       copy=False))
             groups.append(expression)
         for name in self.query.measures:
             expression = self.measure(name, part)
-            aliases[name] = _alias(name, expression, table_columns, used)
+            aliases[name] = alias_for(name, expression, table_columns, used)
             selects.append(exp.alias_(expression, aliases[name], copy=False))
-        select = _filtered(self._from(exp.select(*selects), rollup), self._where(piece),
+        select = filtered(self._from(exp.select(*selects), rollup), self._where(piece),
                            groups, self._having(lambda m: self.measure(m, part)))
         self._finish_order(aliases)
         return select
@@ -473,7 +420,7 @@ class SqlBuilder:
             # an empty piece yields no row, not a row of defaults (max() = 0) to merge
             nonempty: list[exp.Expr] = [] if groups else [
                 exp.GT(this=call("count"), expression=exp.Literal.number(0))]
-            branches.append(_filtered(self._from(exp.select(*selects), rollup),
+            branches.append(filtered(self._from(exp.select(*selects), rollup),
                                       self._where(piece, tuple(same_table[1:])), groups,
                                       nonempty))
         union: exp.Query = branches[0]
@@ -486,9 +433,9 @@ class SqlBuilder:
         partial aggregates (states, or sums/mins/maxes) that the outer query merges."""
         keys = self.components(self.query.measures)
         used = self.columns_of(pieces)
-        dimension_names = [_alias(f"_d{i}", None, set(), used)
+        dimension_names = [alias_for(f"_d{i}", None, set(), used)
                            for i in range(len(self.query.dimensions))]
-        part_names = {key: _alias(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
+        part_names = {key: alias_for(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
         union = self.partials(pieces, dimension_names, part_names)
 
         def part(key: ComponentKey, params: tuple[float, ...]) -> exp.Expr:
@@ -499,17 +446,17 @@ class SqlBuilder:
         selects = []
         groups = []
         for name, inner in zip(self.query.dimensions, dimension_names, strict=True):
-            aliases[name] = _alias(name, None, outer_used, set())
+            aliases[name] = alias_for(name, None, outer_used, set())
             outer_used.add(aliases[name])
             selects.append(exp.alias_(self._shown(name, exp.column(inner)), aliases[name],
                                       copy=False))
             groups.append(exp.column(inner))
         for name in self.query.measures:
-            aliases[name] = _alias(name, None, outer_used, set())
+            aliases[name] = alias_for(name, None, outer_used, set())
             outer_used.add(aliases[name])
             selects.append(exp.alias_(self.measure(name, part), aliases[name], copy=False))
         derived = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("pieces")))
-        select = _filtered(exp.select(*selects).from_(derived, copy=False), [], groups,
+        select = filtered(exp.select(*selects).from_(derived, copy=False), [], groups,
                            self._having(lambda m: self.measure(m, part)))
         self._finish_order(aliases)
         return select

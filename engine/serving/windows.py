@@ -29,27 +29,21 @@ A comparison without a grain reads the range and the range moved back as two tag
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
+from engine.dialect.aggregations import zero_when_empty
 from engine.dialect.functions import GRAIN_FUNCTIONS, call
 from engine.dialect.types import is_date_type
-from engine.model.compiled import CompiledSource, ComponentKey
+from engine.model.compiled import ComponentKey
 from engine.query.normalize import COMPARE_SUFFIXES
-from engine.query.request import Interval, Query
+from engine.query.request import Interval
+from engine.serving.clauses import alias_for, connect, filtered, instant_text, safe_divisions
 from engine.serving.plan import Piece
-from engine.serving.sql import (
-    SqlBuilder,
-    _alias,
-    _connect,
-    _filtered,
-    _instant_text,
-    _safe_divisions,
-)
-from engine.time.ranges import add_grains, floor_instant
+from engine.serving.reads import Read, atoms, base_measure, time_function
+from engine.serving.sql import SqlBuilder
 from engine.time.shifts import move_back, size, window_buckets
 from semantic.model import Duration, TimeFunction, parse_duration
 
@@ -63,115 +57,6 @@ _NUMBERS: dict[str, Callable[[exp.Expr], exp.Expr]] = {
     "quarter": lambda b: call("intDiv", call("toRelativeMonthNum", b), exp.Literal.number(3)),
     "year": lambda b: call("toRelativeYearNum", b),
 }
-#: aggregations whose value over no rows is 0 (the rest are null there)
-ZERO_WHEN_EMPTY = ("count", "sum", "count_distinct", "count_distinct_approx")
-
-
-def is_windowed(source: CompiledSource, query: Query) -> bool:
-    """Whether a query computes a time function or a comparison (this module answers it)."""
-    return query.compare is not None or any(
-        source.windowed(name) for name in (*query.measures, *query.having_members()))
-
-
-@dataclass(frozen=True, slots=True)
-class Read:
-    """A range the answer reads, and why: the answer's buckets and the lookback of its windows
-    and offsets (``answer``), or for a comparison without a grain the moved range
-    (``compare``). ``query`` is what routing chooses its pieces for."""
-
-    purpose: str
-    interval: Interval
-    query: Query
-
-    def to_dict(self) -> dict[str, object]:
-        start, end = self.interval
-        return {"purpose": self.purpose, "from": start.isoformat() if start else None,
-                "to": end.isoformat() if end else None}
-
-
-def _atoms(source: CompiledSource, query: Query) -> list[str]:
-    """The measures and time functions the answer's measures and conditions are made of."""
-    found: list[str] = []
-    for name in (*query.measures, *sorted(query.having_members())):
-        found += [atom for atom in source.atoms(name) if atom not in found]
-    return found
-
-
-def _function(source: CompiledSource, atom: str) -> TimeFunction | None:
-    metric = source.metrics.get(atom)
-    return metric.time if metric is not None else None
-
-
-def _base(source: CompiledSource, atom: str) -> str:
-    """The measure an atom aggregates."""
-    function = _function(source, atom)
-    return function.measure.name if function is not None else atom
-
-
-def _lookback(source: CompiledSource, atom: str, start: datetime, grain: str,
-              zone: ZoneInfo) -> datetime | None:
-    """Where the rows of ``atom`` at the bucket starting at ``start`` begin (None: the
-    beginning)."""
-    function = _function(source, atom)
-    if function is None:
-        return start
-    if function.window is not None:
-        return add_grains(start, grain, 1 - window_buckets(function.window, grain), zone)
-    if function.period is not None:
-        return floor_instant(start, function.period, zone)
-    if function.by is not None:
-        return move_back(start, function.by, zone)
-    return None  # cumulative
-
-
-def window_reads(source: CompiledSource, query: Query) -> tuple[Read, ...]:
-    """The ranges a windowed query reads: one, from the earliest bucket any window, offset or
-    comparison looks back to, to the range's end; without a grain, the range and the range
-    moved back. Raises ``ValueError`` if a lookback leaves the years 1 to 9999."""
-    zone = ZoneInfo(query.timezone or source.timezone)
-    atoms = _atoms(source, query)
-    measures = tuple(dict.fromkeys(_base(source, atom) for atom in atoms))
-    plain = replace(query, measures=measures, having=(), order=(), fill=None, compare=None,
-                    offset=0)
-    start, end = query.interval or (None, None)
-    if query.grain is None:
-        assert query.compare is not None and start is not None and end is not None
-        by = parse_duration(query.compare)
-        moved = (move_back(start, by, zone), move_back(end, by, zone))
-        return (Read("answer", (start, end), replace(plain, interval=(start, end))),
-                Read("compare", moved, replace(plain, interval=moved)))
-    starts: list[datetime | None] = []
-    if start is not None:
-        origins = [start] + ([move_back(start, parse_duration(query.compare), zone)]
-                             if query.compare else [])
-        starts = [_lookback(source, atom, origin, query.grain, zone)
-                  for origin in origins for atom in atoms]
-    first = None if start is None or None in starts else min(s for s in starts if s)
-    return (Read("answer", (first, end), replace(plain, interval=(first, end))),)
-
-
-def describe(source: CompiledSource, query: Query) -> tuple[dict[str, object], ...]:
-    """What each time function of the answer and its comparison compute (for explain)."""
-    said: list[dict[str, object]] = []
-    for atom in _atoms(source, query):
-        function = _function(source, atom)
-        if function is None:
-            continue
-        said.append({"member": atom, "function": function.kind,
-                     "measure": function.measure.name,
-                     "window": str(function.window) if function.window else None,
-                     "period": function.period,
-                     "by": str(function.by) if function.by else None,
-                     "detail": function.describe()})
-    if query.compare is not None:
-        said.append({"member": None, "function": "compare", "measure": None, "window": None,
-                     "period": None, "by": query.compare,
-                     "detail": f"each measure also at the bucket {query.compare} earlier"
-                     if query.grain else f"each measure also over the range {query.compare} "
-                     "earlier"})
-    return tuple(said)
-
-
 def _forward(bucket: exp.Expr, by: Duration, grain: str | None) -> exp.Expr:
     """The buckets that ``by`` back from land on ``bucket`` (an array): the bucket ``by``
     later, or at day grain and a move in months, each of the four days from it whose month
@@ -205,18 +90,18 @@ class WindowedSqlBuilder(SqlBuilder):
                        fetch_limit: int) -> tuple[exp.Select, dict[str, object],
                                                   tuple[str, ...]]:
         query = self.query
-        self.atoms = _atoms(self.source, query)
-        measures = tuple(dict.fromkeys(_base(self.source, atom) for atom in self.atoms))
+        self.atoms = atoms(self.source, query)
+        measures = tuple(dict.fromkeys(base_measure(self.source, atom) for atom in self.atoms))
         keys = self.components(measures)
         pieces = tuple(p for _, read_pieces in reads for p in read_pieces)
         used = self.columns_of(pieces) | {"_b", "_here", "_s", "_group"}
-        self.group_names = [_alias(f"_d{i}", None, set(), used)
+        self.group_names = [alias_for(f"_d{i}", None, set(), used)
                             for i, name in enumerate(query.dimensions) if name != self.time]
         names = iter(self.group_names)
         dimension_names = ["_b" if name == self.time else next(names)
                            for name in query.dimensions]
-        part_names = {key: _alias(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
-        self.value_names = {atom: _alias(f"_v{i}", None, set(), used)
+        part_names = {key: alias_for(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
+        self.value_names = {atom: alias_for(f"_v{i}", None, set(), used)
                             for i, atom in enumerate(self.atoms)}
         union: exp.Query | None = None
         for tag, (_read, read_pieces) in enumerate(reads):
@@ -227,17 +112,17 @@ class WindowedSqlBuilder(SqlBuilder):
         assert union is not None
         relation = self._buckets(union, part_names, reads[0][0].interval)
         relation = self._values(relation, part_names)
-        offsets = sorted({f.by for atom in self.atoms if (f := _function(self.source, atom))
+        offsets = sorted({f.by for atom in self.atoms if (f := time_function(self.source, atom))
                           and f.by is not None}, key=str)
         if offsets:
             relation = self._shifted(relation, list(self.value_names.values()), [
                 (by, [(self.value_names[atom], self.value_names[atom])
                       for atom in self.atoms
-                      if (f := _function(self.source, atom)) and f.by == by])
+                      if (f := time_function(self.source, atom)) and f.by == by])
                 for by in offsets])
         compared: dict[str, str] = {}
         if query.compare is not None:
-            compared = {atom: _alias(f"_p{i}", None, set(), used)
+            compared = {atom: alias_for(f"_p{i}", None, set(), used)
                         for i, atom in enumerate(self.atoms)}
             relation = self._shifted(relation, list(self.value_names.values()), [
                 (parse_duration(query.compare),
@@ -273,7 +158,7 @@ class WindowedSqlBuilder(SqlBuilder):
             selects.append(exp.alias_(merged, alias))
         selects.append(exp.alias_(exp.Literal.number(1), "_here"))
         pieces = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("_p")))
-        select = _filtered(exp.select(*selects).from_(pieces), [], groups, [])
+        select = filtered(exp.select(*selects).from_(pieces), [], groups, [])
         if not self._dense():
             return select
         low, high, step = self._fill_bounds(interval)
@@ -287,7 +172,7 @@ class WindowedSqlBuilder(SqlBuilder):
         at a bucket without rows (a 7-day count of a day without rows is not 0)."""
         return self.query.grain is not None and (self.query.fill is not None or (
             self.query.compare is not None and any(
-                (f := _function(self.source, atom)) is not None and f.by is None
+                (f := time_function(self.source, atom)) is not None and f.by is None
                 for atom in self.atoms)))
 
     def _fill_bounds(self, interval: Interval) -> tuple[exp.Expr | None, exp.Expr | None,
@@ -314,7 +199,7 @@ class WindowedSqlBuilder(SqlBuilder):
         instant (minute and hour buckets)."""
         assert self.query.grain is not None
         if self.query.grain in ("minute", "hour") and self._instants():
-            return call("toDateTime", self._bind(_instant_text(t)[:19], "String"),
+            return call("toDateTime", self._bind(instant_text(t)[:19], "String"),
                         exp.Literal.string("UTC"))
         return self._bind(t.astimezone(ZoneInfo(self.zone)).date().isoformat(), "Date")
 
@@ -353,14 +238,14 @@ class WindowedSqlBuilder(SqlBuilder):
         if self.query.fill is not None and self.group_names:
             # a group the answer has (a row in the range): the groups filled
             inside = self._in_range()
-            counted: exp.Expr = call("if", _connect(inside, exp.And), exp.column("_here"),
+            counted: exp.Expr = call("if", connect(inside, exp.And), exp.column("_here"),
                                      exp.Literal.number(0)) if inside else exp.column("_here")
             selects.append(exp.alias_(exp.Window(
                 this=call("max", counted),
                 partition_by=[exp.column(n) for n in self.group_names]), "_group"))
         for atom in self.atoms:
-            function = _function(self.source, atom)
-            measure = self.source.measures[_base(self.source, atom)]
+            function = time_function(self.source, atom)
+            measure = self.source.measures[base_measure(self.source, atom)]
 
             def windowed(expression: exp.Expr, fn: TimeFunction | None = function) -> exp.Expr:
                 window = self._window(fn)
@@ -370,7 +255,7 @@ class WindowedSqlBuilder(SqlBuilder):
             parts = [windowed(self.source.components[key].kind.combine(
                 exp.column(part_names[key]), measure.params)) for key in measure.components]
             value = measure.aggregation.finish(parts)
-            zero = measure.aggregation.name.split(":")[0] in ZERO_WHEN_EMPTY
+            zero = zero_when_empty(measure.aggregation)
             plain = function is None or function.by is not None
             if not zero or (plain and self.query.fill == "null"):
                 # a frame of filled buckets only (no rows): null, as the measure over none
@@ -429,13 +314,13 @@ class WindowedSqlBuilder(SqlBuilder):
             number, column = sources[0]
             value: exp.Expr = call("anyIf", call("toNullable", exp.column(inner[column])),
                                    when(number))
-            measure = self.source.measures[_base(self.source, by_value[column])]
-            if measure.aggregation.name.split(":")[0] in ZERO_WHEN_EMPTY:
+            measure = self.source.measures[base_measure(self.source, by_value[column])]
+            if zero_when_empty(measure.aggregation):
                 value = call("coalesce", value, exp.Literal.number(0))
             selects.append(exp.alias_(value, alias))
         groups = [exp.column(n) for n in self.group_names] + [exp.column("_b")]
         shifted = exp.Subquery(this=rows, alias=exp.TableAlias(this=exp.to_identifier("_rows")))
-        return _filtered(exp.select(*selects).from_(shifted), [], groups, [])
+        return filtered(exp.select(*selects).from_(shifted), [], groups, [])
 
     # 5. the answer ----------------------------------------------------------------------
     def _in_range(self) -> list[exp.Expr]:
@@ -462,7 +347,7 @@ class WindowedSqlBuilder(SqlBuilder):
             if isinstance(node, exp.Column):
                 return exp.Paren(this=self._finished(node.name, columns))
             return node
-        return _safe_divisions(metric.expression.copy()).transform(substitute)
+        return safe_divisions(metric.expression.copy()).transform(substitute)
 
     def _answer(self, relation: exp.Select, compared: dict[str, str]) -> exp.Select:
         query = self.query
@@ -473,11 +358,11 @@ class WindowedSqlBuilder(SqlBuilder):
         names = iter(self.group_names)
         for name in query.dimensions:
             inner = "_b" if name == self.time else next(names)
-            aliases[name] = _alias(name, None, used, set())
+            aliases[name] = alias_for(name, None, used, set())
             used.add(aliases[name])
             selects.append(exp.alias_(self._shown(name, exp.column(inner)), aliases[name]))
         for name in query.measures:
-            aliases[name] = _alias(name, None, used, set())
+            aliases[name] = alias_for(name, None, used, set())
             used.add(aliases[name])
             selects.append(exp.alias_(self._finished(name, self.value_names), aliases[name]))
         for name in query.measures if compared else ():
@@ -494,7 +379,7 @@ class WindowedSqlBuilder(SqlBuilder):
                     expression=exp.Literal.number(1)),
             }
             for suffix in COMPARE_SUFFIXES:
-                aliases[name + suffix] = _alias(name + suffix, None, used, set())
+                aliases[name + suffix] = alias_for(name + suffix, None, used, set())
                 used.add(aliases[name + suffix])
                 selects.append(exp.alias_(computed[suffix], aliases[name + suffix]))
         where: list[exp.Expr] = []
@@ -505,7 +390,7 @@ class WindowedSqlBuilder(SqlBuilder):
         where += self._in_range()
         where += self._having(lambda m: self._finished(m, self.value_names))
         source = exp.Subquery(this=relation, alias=exp.TableAlias(this=exp.to_identifier("_w")))
-        select = _filtered(exp.select(*selects).from_(source), where, [], [])
+        select = filtered(exp.select(*selects).from_(source), where, [], [])
         self._finish_order(aliases)
         if self._order:
             select = select.order_by(*(exp.Ordered(this=exp.column(alias), desc=descending)
