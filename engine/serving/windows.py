@@ -8,8 +8,9 @@ The statement, from the inside out:
 1. ``partials``: every piece grouped by the dimensions and the bucket, its partials (states,
    sums, mins, maxes) as ``_c0, _c1, ...`` (``SqlBuilder.partials``, as a merged query).
 2. ``buckets``: one row per group and bucket, partials merged but kept partial
-   (``uniqExactMergeState``), and ``_here = 1``; with ``fill``, every bucket of the range
-   (``WITH FILL``: a filled row holds empty states and ``_here = 0``).
+   (``uniqExactMergeState``), and ``_here = 1``; with ``fill``, or to compare a window's
+   value at a bucket without rows, every bucket of the range (``WITH FILL``: a filled row
+   holds empty states, NULL mins and maxes, and ``_here = 0``).
 3. ``values``: each measure and time function as a window function over the buckets of its
    group, ordered by the bucket's number (``RANGE`` frames, so a missing bucket is a gap, not
    a row): ``uniqExactMerge(_c0) OVER (PARTITION BY region ORDER BY toRelativeDayNum(day)
@@ -141,7 +142,9 @@ class WindowedSqlBuilder(SqlBuilder):
                        fetch_limit: int) -> Hashable:
         """As ``shape``, with the reads (which bounds each has) and the comparison."""
         pieces = tuple(p for _, read_pieces in reads for p in read_pieces)
-        return ("windowed", self.query.compare, self.shape(pieces, fetch_limit),
+        interval = self.query.interval or (None, None)
+        return ("windowed", self.query.compare, tuple(t is not None for t in interval),
+                self.shape(pieces, fetch_limit),
                 tuple((read.purpose, read.interval[0] is not None, read.interval[1] is not None,
                        len(read_pieces)) for read, read_pieces in reads))
 

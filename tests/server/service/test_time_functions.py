@@ -145,6 +145,13 @@ def test_cut_answers_of_a_kept_whole_answer_stay_exact(client: Any) -> None:
         assert _ask(client, **body)["data"] == _ask(client, **body, force_raw=True)["data"]
 
 
+def test_ranges_open_or_closed_at_the_start_render_their_own_statements(client: Any) -> None:
+    """A cumulative count reads from the beginning either way; the answer's range differs."""
+    for time_range in ({"to": "2024-01-05"}, {"from": "2024-01-03", "to": "2024-01-05"}):
+        data = _both(client, measures=["n_all"], grain="day", time_range=time_range)
+        assert data[0]["ts"] == time_range.get("from", "2024-01-01")
+
+
 def test_fill_gives_filled_days_their_windows(client: Any) -> None:
     data = _both(client, measures=["n", "n_7d"], grain="day", fill="zero",
                  time_range={"from": "2024-06-18", "to": "2024-07-05"})
