@@ -286,7 +286,7 @@ def _compare(source: CompiledSource, text: str, grain: str | None, interval: Int
         start, end = interval
         assert start is not None and end is not None
         try:
-            return str(previous_period(start, end, zone))
+            return str(previous_period(start, end, zone, grain))
         except ValueError as exc:
             raise QueryError("compare.offset", str(exc)) from None
     try:

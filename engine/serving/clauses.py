@@ -3,7 +3,7 @@ ClickHouse reads them, AND/OR chains, safe division, and WHERE/GROUP BY/HAVING s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlglot import exp
@@ -51,6 +51,16 @@ def safe_divisions(expression: exp.Expr) -> exp.Expr:
                               expression=call("nullIf", node.expression, exp.Literal.number(0)))
         return node
     return expression.transform(rewrite)
+
+
+def over_members(expression: exp.Expr, member: Callable[[str], exp.Expr]) -> exp.Expr:
+    """A metric's expression with each measure or metric it names replaced by ``member(name)``
+    (parenthesized), its divisions safe."""
+    def substitute(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column):
+            return exp.Paren(this=member(node.name))
+        return node
+    return safe_divisions(expression.copy()).transform(substitute)
 
 
 def filtered(select: exp.Select, where: Sequence[exp.Expr], groups: Sequence[exp.Expr],

@@ -20,7 +20,7 @@ from engine.model.compiled import CompiledRollup, CompiledSource, ComponentKey
 from engine.model.joins import Needs, join_clauses, with_joins
 from engine.query.request import Filter, FilterNode, Query
 from engine.rollups.ddl import bucket_expression
-from engine.serving.clauses import alias_for, connect, filtered, instant_text, safe_divisions
+from engine.serving.clauses import alias_for, connect, filtered, instant_text, over_members
 from engine.time.ranges import ceil_instant, floor_instant
 
 if TYPE_CHECKING:
@@ -132,11 +132,7 @@ class SqlBuilder:
         """A measure or metric finished from its parts (``part(key, params)``)."""
         metric = self.source.metrics.get(name)
         if metric is not None:
-            def substitute(node: exp.Expr) -> exp.Expr:
-                if isinstance(node, exp.Column):
-                    return exp.Paren(this=self.measure(node.name, part))
-                return node
-            return safe_divisions(metric.expression.copy()).transform(substitute)
+            return over_members(metric.expression, lambda member: self.measure(member, part))
         measure = self.source.measures[name]
         return measure.aggregation.finish([part(key, measure.params)
                                            for key in measure.components])

@@ -14,17 +14,20 @@ The statement, from the inside out:
 3. ``values``: each measure and time function as a window function over the buckets of its
    group, ordered by the bucket's number (``RANGE`` frames, so a missing bucket is a gap, not
    a row): ``uniqExactMerge(_c0) OVER (PARTITION BY region ORDER BY toRelativeDayNum(day)
-   RANGE BETWEEN 6 PRECEDING AND CURRENT ROW)`` is a 7-day distinct count. A frame without
-   rows gives null, or 0 for counts and sums.
-4. ``shifted`` (offsets, then a comparison): each row is repeated at the buckets that look
-   back to it (``arrayJoin``; at day grain a month back from the 29th-31st is the month's
-   last day, so a bucket may be looked back to from up to four), then grouped again, so a
-   row holds its own values and those of the bucket ``by`` earlier, in one pass, no join.
+   RANGE BETWEEN 6 PRECEDING AND CURRENT ROW)`` is a 7-day distinct count, ``BETWEEN 7
+   PRECEDING AND 7 PRECEDING`` the count a week before. A comparison is each value's frame
+   moved back (``BETWEEN 13 PRECEDING AND 7 PRECEDING``: the 7-day count a week earlier). A
+   frame without rows gives null, or 0 for counts and sums.
+4. ``shifted``, only where a move is no fixed number of buckets (months at day grain, a
+   month back from the 29th-31st being the month's last day) or moves a to-date period:
+   each row is repeated at the days that look back to it (``arrayJoin``, up to four), then
+   grouped again, so a row holds its own values and those of the day ``by`` earlier.
 5. the answer: metrics over those values, the range applied after the windows (``WHERE``
    runs first, so the lookback must be read and cut here), measure conditions, order, limit.
 
-A comparison without a grain reads the range and the range moved back as two tagged reads
-(``_b`` 0 and 1) and shifts the tag.
+Step 2 is left out when the pieces are one table (its rows are one per group and bucket
+already) and no bucket needs filling. A comparison without a grain reads the range and the
+range moved back as two tagged reads (``_b`` 0 and -1): a frame one tag back.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from engine.serving.clauses import alias_for, connect, filtered, instant_text, s
 from engine.serving.plan import Piece
 from engine.serving.reads import Read, atoms, base_measure, time_function
 from engine.serving.sql import SqlBuilder
-from engine.time.shifts import move_back, size, window_buckets
+from engine.time.shifts import move_back, shift_buckets, size, window_buckets
 from semantic.model import Duration, TimeFunction, parse_duration
 
 #: grain -> the bucket's number (consecutive buckets differ by 1), for RANGE frames
@@ -58,12 +61,13 @@ _NUMBERS: dict[str, Callable[[exp.Expr], exp.Expr]] = {
     "quarter": lambda b: call("intDiv", call("toRelativeMonthNum", b), exp.Literal.number(3)),
     "year": lambda b: call("toRelativeYearNum", b),
 }
-def _forward(bucket: exp.Expr, by: Duration, grain: str | None) -> exp.Expr:
+
+
+def _forward(bucket: exp.Expr, by: Duration, grain: str) -> exp.Expr:
     """The buckets that ``by`` back from land on ``bucket`` (an array): the bucket ``by``
     later, or at day grain and a move in months, each of the four days from it whose month
-    back is ``bucket`` (none when ``bucket`` is a 29th-31st that no month-back reaches)."""
-    if grain is None:  # the tags of a comparison without a grain: 1 (moved range) -> 0
-        return exp.Array(expressions=[exp.Sub(this=bucket, expression=exp.Literal.number(1))])
+    back is ``bucket`` (none when ``bucket`` is a 29th-31st no month back reaches; several
+    when it is a month's last day)."""
     family, length = size(by)
     n = exp.Literal.number(length)
     if family == "clock":
@@ -82,6 +86,15 @@ def _forward(bucket: exp.Expr, by: Duration, grain: str | None) -> exp.Expr:
     reaches = exp.EQ(this=call("subtractMonths", exp.column(day), n.copy()),
                      expression=bucket.copy())
     return call("arrayFilter", exp.Lambda(this=reaches, expressions=[day]), candidates)
+
+
+def _preceding(n: int | None) -> dict[str, object]:
+    """A frame bound ``n`` buckets back (None: unbounded)."""
+    if n is None:
+        return {"this": "UNBOUNDED", "side": "PRECEDING"}
+    if n == 0:
+        return {"this": "CURRENT ROW", "side": None}
+    return {"this": exp.Literal.number(n), "side": "PRECEDING"}
 
 
 class WindowedSqlBuilder(SqlBuilder):
@@ -104,30 +117,48 @@ class WindowedSqlBuilder(SqlBuilder):
         part_names = {key: alias_for(f"_c{i}", None, set(), used) for i, key in enumerate(keys)}
         self.value_names = {atom: alias_for(f"_v{i}", None, set(), used)
                             for i, atom in enumerate(self.atoms)}
+        # a comparison is a frame moved back, unless it lands on other days than a fixed
+        # number of buckets (months at day grain) or moves a to-date period: then a shift
+        self.back = None if query.compare is None else 1 if query.grain is None else \
+            shift_buckets(parse_duration(query.compare), query.grain)
+        if any(self._clamped(atom) or (f := time_function(self.source, atom)) is not None and
+               f.period is not None for atom in self.atoms):
+            self.back = None
+        compared = {} if query.compare is None else {
+            atom: alias_for(f"_p{i}", None, set(), used) for i, atom in enumerate(self.atoms)}
+        # one branch already has one row per group and bucket: no regrouping unless filled
+        branches = sum(len({p.rollup.name if p.rollup else None for p in read_pieces})
+                       for _, read_pieces in reads)
+        here = exp.alias_(exp.Literal.number(1), "_here")
         union: exp.Query | None = None
         for tag, (_read, read_pieces) in enumerate(reads):
-            extra = () if query.grain else (exp.alias_(exp.Literal.number(tag), "_b"),)
+            extra: tuple[exp.Expr, ...] = () if query.grain else (
+                exp.alias_(exp.Literal.number(-tag), "_b"),)  # the moved range: -1
+            if branches == 1 and not self._dense():
+                extra += (here,)
             branch = self.partials(read_pieces, dimension_names, part_names, extra)
             union = branch if union is None else exp.union(union, branch, distinct=False,
                                                              copy=False)
         assert union is not None
-        relation = self._buckets(union, part_names, reads[0][0].interval)
-        relation = self._values(relation, part_names)
-        offsets = sorted({f.by for atom in self.atoms if (f := time_function(self.source, atom))
-                          and f.by is not None}, key=str)
-        if offsets:
-            relation = self._shifted(relation, list(self.value_names.values()), [
-                (by, [(self.value_names[atom], self.value_names[atom])
-                      for atom in self.atoms
-                      if (f := time_function(self.source, atom)) and f.by == by])
-                for by in offsets])
-        compared: dict[str, str] = {}
-        if query.compare is not None:
-            compared = {atom: alias_for(f"_p{i}", None, set(), used)
-                        for i, atom in enumerate(self.atoms)}
-            relation = self._shifted(relation, list(self.value_names.values()), [
-                (parse_duration(query.compare),
-                 [(self.value_names[atom], compared[atom]) for atom in self.atoms])])
+        relation: exp.Query = union
+        if branches > 1 or self._dense():
+            relation = self._buckets(union, part_names, reads[0][0].interval)
+        relation = self._values(relation, part_names,
+                                compared if self.back is not None else {})
+        clamped = [atom for atom in self.atoms if self._clamped(atom)]
+        #: whether the relation has rows of buckets without rows (filled or shifted in),
+        #: which the answer leaves out unless filling
+        self.rows_without_data = self._dense() or bool(clamped) or \
+            (bool(compared) and self.back is None)
+        for atom in clamped:
+            by = time_function(self.source, atom).by  # type: ignore[union-attr]
+            assert by is not None
+            relation = self._shifted(relation, by, [
+                (self.value_names[atom], self.value_names[atom])])
+        if compared and self.back is None:
+            by = parse_duration(query.compare or "")
+            relation = self._shifted(relation, by, [
+                (self.value_names[atom], compared[atom]) for atom in self.atoms])
         statement = self._answer(relation, compared)
         if query.dimensions or query.offset:
             statement = statement.limit(exp.Literal.number(fetch_limit), copy=False)
@@ -137,6 +168,15 @@ class WindowedSqlBuilder(SqlBuilder):
             f"{m}{suffix}" for m in query.measures for suffix in COMPARE_SUFFIXES
             if query.compare is not None))
         return statement, self.parameters, tuple(columns)
+
+    def _clamped(self, atom: str) -> bool:
+        """Whether an offset moves day buckets by months (its frame is no fixed distance)."""
+        function = time_function(self.source, atom)
+        return function is not None and self._clamped_by(function)
+
+    def _clamped_by(self, function: TimeFunction) -> bool:
+        return function.by is not None and self.query.grain is not None and \
+            shift_buckets(function.by, self.query.grain) is None
 
     def windowed_shape(self, reads: tuple[tuple[Read, tuple[Piece, ...]], ...],
                        fetch_limit: int) -> Hashable:
@@ -171,12 +211,12 @@ class WindowedSqlBuilder(SqlBuilder):
         return select.order_by(*prefix, bucket, copy=False)
 
     def _dense(self) -> bool:
-        """Whether every bucket needs a row: to fill the answer, or to compare a window's value
-        at a bucket without rows (a 7-day count of a day without rows is not 0)."""
+        """Whether every bucket needs a row: to fill the answer, or for a comparison made by
+        a shift to find a time function's value at a bucket without rows (a 7-day count of
+        a day without rows is not 0)."""
         return self.query.grain is not None and (self.query.fill is not None or (
-            self.query.compare is not None and any(
-                (f := time_function(self.source, atom)) is not None and f.by is None
-                for atom in self.atoms)))
+            self.query.compare is not None and self.back is None and any(
+                time_function(self.source, atom) is not None for atom in self.atoms)))
 
     def _fill_bounds(self, interval: Interval) -> tuple[exp.Expr | None, exp.Expr | None,
                                                         exp.Expr]:
@@ -210,33 +250,41 @@ class WindowedSqlBuilder(SqlBuilder):
         return self.source.time is not None and not is_date_type(self.source.time.type)
 
     # 3. measures and time functions over the buckets ------------------------------------
-    def _window(self, function: TimeFunction | None) -> exp.Window:
-        """The window of a time function over the buckets of a group (None: the bucket)."""
+    def _window(self, function: TimeFunction | None, back: int = 0) -> exp.Window:
+        """The window of a time function (None: the measure) at the bucket ``back`` buckets
+        before each row's, over the buckets of its group: a frame of bucket numbers."""
+        grain = self.query.grain
         partition: list[exp.Expr] = [exp.column(n) for n in self.group_names]
         bucket = exp.column("_b")
-        number = _NUMBERS[self.query.grain](bucket) if self.query.grain else bucket
-        start: dict[str, object]
-        if function is None or function.by is not None:
-            start = {"start": "CURRENT ROW"}
-        elif function.window is not None:
-            assert self.query.grain is not None
-            preceding = window_buckets(function.window, self.query.grain) - 1
-            start = ({"start": "CURRENT ROW"} if preceding == 0 else
-                     {"start": exp.Literal.number(preceding), "start_side": "PRECEDING"})
-        else:
-            start = {"start": "UNBOUNDED", "start_side": "PRECEDING"}
+        number = _NUMBERS[grain](bucket) if grain else bucket
+        distance = back
+        if function is not None and function.by is not None and not self._clamped_by(function):
+            assert grain is not None
+            distance += shift_buckets(function.by, grain) or 0
+        start: int | None = distance
+        if function is not None and function.window is not None:
+            assert grain is not None
+            start = distance + window_buckets(function.window, grain) - 1
+        elif function is not None and function.by is None:  # to date, cumulative
+            start = None
         if function is not None and function.period is not None:
+            assert back == 0, "a to-date value of another bucket is shifted, not framed"
             period = GRAIN_FUNCTIONS[function.period]
             partition.append(call(period, bucket.copy(), exp.Literal.string(self.zone))
                              if self._instant_buckets() else call(period, bucket.copy()))
-        spec = exp.WindowSpec(kind="RANGE", end="CURRENT ROW", **start)
+        first, last = _preceding(start), _preceding(distance)
+        spec = exp.WindowSpec(kind="RANGE", start=first["this"], start_side=first["side"],
+                              end=last["this"], end_side=last["side"])
         return exp.Window(this=None, partition_by=partition,
                           order=exp.Order(expressions=[exp.Ordered(this=number)]), spec=spec)
 
     def _instant_buckets(self) -> bool:
         return self.query.grain in ("minute", "hour") and self._instants()
 
-    def _values(self, buckets: exp.Select, part_names: dict[ComponentKey, str]) -> exp.Select:
+    def _values(self, buckets: exp.Query, part_names: dict[ComponentKey, str],
+                compared: dict[str, str]) -> exp.Select:
+        """Each atom's value at each row's bucket (as ``value_names``) and, for a comparison
+        made by frames, at the bucket ``back`` before it (as ``compared``)."""
         selects: list[exp.Expr] = [exp.column(n) for n in (*self.group_names, "_b", "_here")]
         if self.query.fill is not None and self.group_names:
             # a group the answer has (a row in the range): the groups filled
@@ -247,43 +295,62 @@ class WindowedSqlBuilder(SqlBuilder):
                 this=call("max", counted),
                 partition_by=[exp.column(n) for n in self.group_names]), "_group"))
         for atom in self.atoms:
-            function = time_function(self.source, atom)
-            measure = self.source.measures[base_measure(self.source, atom)]
-
-            def windowed(expression: exp.Expr, fn: TimeFunction | None = function) -> exp.Expr:
-                window = self._window(fn)
-                window.set("this", expression)
-                return window
-
-            parts = [windowed(self.source.components[key].kind.combine(
-                exp.column(part_names[key]), measure.params)) for key in measure.components]
-            value = measure.aggregation.finish(parts)
-            zero = zero_when_empty(measure.aggregation)
-            plain = function is None or function.by is not None
-            if not zero or (plain and self.query.fill == "null"):
-                # a frame of filled buckets only (no rows): null, as the measure over none
-                here: exp.Expr = exp.column("_here") if plain else \
-                    windowed(call("max", exp.column("_here")))
-                value = call("if", exp.EQ(this=here, expression=exp.Literal.number(0)),
-                             exp.Null(), value)
-            selects.append(exp.alias_(value, self.value_names[atom]))
+            selects.append(exp.alias_(self._value(atom, part_names, 0),
+                                      self.value_names[atom]))
+            if atom in compared:
+                assert self.back is not None
+                selects.append(exp.alias_(self._value(atom, part_names, self.back),
+                                          compared[atom]))
         return exp.select(*selects).from_(exp.Subquery(
             this=buckets, alias=exp.TableAlias(this=exp.to_identifier("_buckets"))))
 
+    def _value(self, atom: str, part_names: dict[ComponentKey, str], back: int) -> exp.Expr:
+        """An atom at the bucket ``back`` before each row's: its measure finished from window
+        functions over the frame; null over a frame without rows unless 0 (counts, sums)."""
+        function = time_function(self.source, atom)
+        measure = self.source.measures[base_measure(self.source, atom)]
+
+        def windowed(expression: exp.Expr) -> exp.Expr:
+            window = self._window(function, back)
+            window.set("this", expression)
+            return window
+
+        # at the row's own bucket, a row holds the bucket's partials: a sum, min or max is
+        # its value (no window); a state is merged by a window of that one row
+        current = back == 0 and (function is None or self._clamped_by(function))
+        parts = []
+        for key in measure.components:
+            kind = self.source.components[key].kind
+            column = exp.column(part_names[key])
+            parts.append(column if current and kind.simple else
+                         windowed(kind.combine(column, measure.params)))
+        value = measure.aggregation.finish(parts)
+        # a measure of a filled bucket with fill: null
+        blank = self.query.fill == "null" and back == 0 and function is None
+        if not zero_when_empty(measure.aggregation) or blank:
+            here: exp.Expr = exp.column("_here") if current else \
+                windowed(call("max", exp.column("_here")))
+            value = call("if", exp.EQ(this=here, expression=exp.Literal.number(0)),
+                         exp.Null(), value)
+        return value
+
     # 4. values of the bucket some time earlier ------------------------------------------
-    def _shifted(self, relation: exp.Select, carried: list[str],
-                 shifts: list[tuple[Duration, list[tuple[str, str]]]]) -> exp.Select:
-        """``relation`` (groups, ``_b``, ``_here``, value columns) with, for each shift
-        ``(by, [(column, as), ...])``, ``as`` set to ``column`` of the bucket ``by`` earlier
-        (null where that bucket has no row; 0 for counts and sums)."""
+    def _shifted(self, relation: exp.Select, by: Duration,
+                 columns: list[tuple[str, str]]) -> exp.Select:
+        """``relation`` (groups, ``_b``, ``_here``, value columns) with each ``(column, as)``:
+        ``as`` set to ``column`` of the bucket ``by`` earlier (at day grain a month back
+        from the 29th-31st is the month's last day; null where that bucket has no row, 0
+        for counts and sums). Each row is repeated at the buckets that look back to it
+        (``arrayJoin``) and grouped again."""
+        assert self.query.grain is not None
         bucket = exp.column("_b")
-        arrays: list[exp.Expr] = [exp.Array(expressions=[exp.Tuple(expressions=[
-            bucket.copy(), exp.Literal.number(0)])])]
-        for number, (by, _) in enumerate(shifts, start=1):
-            later = exp.to_identifier("_y")
-            arrays.append(call("arrayMap", exp.Lambda(
-                this=exp.Tuple(expressions=[exp.column(later), exp.Literal.number(number)]),
-                expressions=[later]), _forward(bucket.copy(), by, self.query.grain)))
+        later = exp.to_identifier("_y")
+        arrays = [exp.Array(expressions=[exp.Tuple(expressions=[bucket.copy(),
+                                                                exp.Literal.number(0)])]),
+                  call("arrayMap", exp.Lambda(
+                      this=exp.Tuple(expressions=[exp.column(later), exp.Literal.number(1)]),
+                      expressions=[later]), _forward(bucket.copy(), by, self.query.grain))]
+        carried = list(self.value_names.values())
         # renamed on the way in: ClickHouse reads an alias anywhere in its SELECT, so
         # ``anyIf(_v0, ...) AS _v0`` would refer to itself
         flags = ["_here", *(["_group"] if self.query.fill and self.group_names else [])]
@@ -302,22 +369,15 @@ class WindowedSqlBuilder(SqlBuilder):
                                        exp.Literal.number(1)), "_b"))
         selects += [exp.alias_(call("maxIf", exp.column(inner[flag]), when(0)), flag)
                     for flag in flags]
-        moved: dict[str, list[tuple[int, str]]] = {}
-        for number, (_, columns) in enumerate(shifts, start=1):
-            for column, alias in columns:
-                moved.setdefault(alias, []).append((number, column))
-        for column in carried:
-            if column in moved:
-                continue
-            selects.append(exp.alias_(call("anyIf", call("toNullable",
-                                                         exp.column(inner[column])),
-                                           when(0)), column))
-        by_value = {v: a for a, v in self.value_names.items()}
-        for alias, sources in moved.items():
-            number, column = sources[0]
+        moved = dict((alias, column) for column, alias in columns)
+        selects += [exp.alias_(call("anyIf", call("toNullable", exp.column(inner[column])),
+                                    when(0)), column)
+                    for column in carried if column not in moved]
+        atom_of = {v: a for a, v in self.value_names.items()}
+        for alias, column in moved.items():
             value: exp.Expr = call("anyIf", call("toNullable", exp.column(inner[column])),
-                                   when(number))
-            measure = self.source.measures[base_measure(self.source, by_value[column])]
+                                   when(1))
+            measure = self.source.measures[base_measure(self.source, atom_of[column])]
             if zero_when_empty(measure.aggregation):
                 value = call("coalesce", value, exp.Literal.number(0))
             selects.append(exp.alias_(value, alias))
@@ -387,7 +447,9 @@ class WindowedSqlBuilder(SqlBuilder):
                 selects.append(exp.alias_(computed[suffix], aliases[name + suffix]))
         where: list[exp.Expr] = []
         if query.fill is None:
-            where.append(exp.EQ(this=exp.column("_here"), expression=exp.Literal.number(1)))
+            if self.rows_without_data:
+                where.append(exp.EQ(this=exp.column("_here"),
+                                    expression=exp.Literal.number(1)))
         elif self.group_names:  # over no rows, WITH FILL fills one series of default groups
             where.append(exp.EQ(this=exp.column("_group"), expression=exp.Literal.number(1)))
         where += self._in_range()

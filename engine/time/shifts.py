@@ -71,6 +71,15 @@ def check_offset(by: Duration, grain: str | None) -> None:
                          f"{grain}: {_suggest(grain)}")
 
 
+def shift_buckets(by: Duration, grain: str) -> int | None:
+    """How many ``grain`` buckets back ``by`` moves every bucket (None when it depends on the
+    bucket: months at day grain, clamped at a month's end). ``by`` fits ``grain``
+    (``check_offset``)."""
+    family, length = size(by)
+    grain_family, grain_size = UNITS[grain]
+    return length // grain_size if family == grain_family else None
+
+
 def _suggest(grain: str) -> str:
     return {
         "minute": "use minutes or hours",
@@ -101,13 +110,18 @@ def period_start(t: datetime, period: str, zone: ZoneInfo) -> datetime:
     return floor_instant(t, period, zone)
 
 
-def previous_period(start: datetime, end: datetime, zone: ZoneInfo) -> Duration:
+def previous_period(start: datetime, end: datetime, zone: ZoneInfo,
+                    grain: str | None = None) -> Duration:
     """The length of ``[start, end)`` in the largest unit that measures it exactly (moving
     ``start`` forward by it gives ``end``): ``[2013-03-01, 2013-05-01)`` is 2 months,
-    ``[2013-03-03, 2013-03-10)`` 7 days. Raises ``ValueError`` if no whole number of
-    minutes measures it."""
+    ``[2013-03-03, 2013-03-10)`` 7 days. At minute and hour grain, in hours or minutes (the
+    units that move those buckets: two days over a DST change are 47 or 49 hours). Raises
+    ``ValueError`` if no whole number of minutes measures it."""
     seconds = (end - start).total_seconds()
-    for unit in LARGEST_FIRST:
+    units = [u for u in LARGEST_FIRST
+             if grain is None or UNITS[u][0] == UNITS[grain][0] or
+             (grain == "day" and UNITS[u][0] == "months")]
+    for unit in units:
         family, unit_size = UNITS[unit]
         rough = seconds / {"clock": 60, "days": 86_400, "months": 30.436875 * 86_400}[family]
         estimate = round(rough / unit_size)

@@ -308,7 +308,7 @@ class Oracle:
             keys |= {(group, b) for group in groups for b in buckets}
         back = None
         if ask.compare == "previous_period":
-            back = _previous(first, stop, self.zone)
+            back = _previous(first, stop, self.zone, ask.grain)
         elif ask.compare:
             count, unit = ask.compare.split()
             back = (int(count), unit.rstrip("s"))
@@ -332,8 +332,10 @@ class Oracle:
         return truth
 
 
-def _previous(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[int, str]:
-    for unit in ("year", "quarter", "month", "day", "hour"):
+def _previous(start: datetime, end: datetime, zone: ZoneInfo, grain: str) -> tuple[int, str]:
+    """The range's length in the largest unit measuring it; in hours at hour grain."""
+    units = ("hour",) if grain == "hour" else ("year", "quarter", "month", "day")
+    for unit in units:
         for count in range(1, 2000):
             moved = _move(start, count, unit, zone)
             if moved == end:
