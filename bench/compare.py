@@ -88,6 +88,24 @@ JOIN_ARMS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+#: time functions and comparisons (`bench/time.yaml`, over the reference table), cache off, 1
+#: connection: the plain query, the same with a time function or a comparison (from rollups),
+#: and that from the raw table; over a year's range
+TIME_MODEL = ROOT / "bench" / "time.yaml"
+YEAR = {"from": "2025-04-01", "to": "2026-04-01"}
+DAILY_USERS: dict[str, Any] = {"measures": ["active_users"], "grain": "day", "time_range": YEAR}
+MONTHLY: dict[str, Any] = {"measures": ["total_events", "total_revenue"],
+                           "dimensions": ["region"], "grain": "month", "time_range": YEAR}
+#: (what, plain query, the query with a time function or a comparison)
+TIME_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("7-day rolling exact users by day (bitmap)", DAILY_USERS,
+     {**DAILY_USERS, "measures": ["active_users_7d"]}),
+    ("7-day rolling exact users by day (uniqExact)", {**DAILY_USERS, "measures": ["exact_users"]},
+     {**DAILY_USERS, "measures": ["exact_users_7d"]}),
+    ("month over month by region", MONTHLY, {**MONTHLY, "compare": {"offset": "1 month"}}),
+]
+
+
 PREFACE = """# Benchmarks
 
 Written by `make bench` (`bench/compare.py`): our server against the obvious hand-written fix
@@ -531,6 +549,7 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
                    f"{_cell(loads['ours, cache off'])} | {_cell(loads['raw table'])} |")
     out += _note_unmeasured(x for loads in mix.values() for x in loads.values())
     out += _join_table(joins)
+    out += run_time(ours_dir, duration, port)
     out += ["", "Whole mix, cycling the shapes: requests/s (p99 ms).", "",
             "| server | 1c | 8c | 32c | errors |", "|---|--:|--:|--:|--:|"]
     for label, loads in mix_load.items():
@@ -568,6 +587,38 @@ def _same_plan(port: int, body: dict[str, Any], table: str) -> bool:
     raw = _get(port, "/v1/explain", {**body, "force_raw": True})
     return bool(routed["table"] == table and routed["sql"] == raw["sql"]
                 and routed["parameters"] == raw["parameters"])
+
+
+def run_time(data_dir: Path, duration: float, port: int) -> list[str]:
+    """Time functions and comparisons over the reference table (`bench/time.yaml`): each
+    against the plain query and against the raw table, answers checked equal first."""
+    env = _env(data_dir, SEMANTIC_MODEL=str(TIME_MODEL), SEMANTIC_CACHE_BYTES="0")
+    _run([sys.executable, "-m", "server.cli", "apply"], env)
+    out = ["", "Time functions and comparisons (`bench/time.yaml`) over a year's range (the "
+           "data holds 90 days), cache off, 1 connection: p50 / p99 (ms).", "",
+           "| query | plain query | with it, from rollups | with it, raw table | "
+           "with it / plain | raw / with it |", "|---|--:|--:|--:|--:|--:|"]
+    loads: list[Load] = []
+    with server([sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port",
+                 str(port), "--log-level", "warning"], env, port):
+        for name, plain, body in TIME_CASES:
+            routed = _get(port, "/v1/query", body)
+            raw = _get(port, "/v1/query", {**body, "force_raw": True})
+            if not _same(routed["data"], raw["data"]) or not routed["data"] or \
+                    "analytics.events" in routed["meta"]["tables"]:
+                raise SystemExit(f"{name}: not answered from rollups equal to the raw table")
+            measured = [wrk(port, [post_line("/v1/query", b)], 1, duration)
+                        for b in (plain, body, {**body, "force_raw": True})]
+            loads += measured
+            base, served, direct = measured
+            ratios = (f"**{served.p50_ms / base.p50_ms:.2f}** | "
+                      f"**{direct.p50_ms / served.p50_ms:.1f}x**"
+                      if base.p50_ms and served.p50_ms and direct.p50_ms else "n/a | n/a")
+            out.append(f"| {name} | {_cell(base)} | {_cell(served)} | {_cell(direct)} | "
+                       f"{ratios} |")
+            say(f"  {name}: " + " vs ".join(_summary(x) for x in measured))
+    out += ["", "Targets: with it / plain at most 2, raw / with it at least 20x."]
+    return [*out, *_note_unmeasured(loads)]
 
 
 def run_flights(base: Path, duration: float, port: int) -> list[str]:
