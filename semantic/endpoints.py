@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from semantic.location import Location
-from semantic.model import GRAINS, RETURNS, Endpoint, EndpointFilter, Field, OrderItem, Ref
+from semantic.model import QUERY_GRAINS, RETURNS, Endpoint, EndpointFilter, Field, OrderItem, Ref
 from semantic.parsing import YamlMap
 from semantic.reader import Reader, kind_of
 
@@ -59,7 +59,7 @@ def build_endpoint(reader: Reader, path_name: str, value: Any, location: Locatio
     source = (Ref(source_name, reader.value_location(node, "source", path))
               if source_name is not None else default_source)
     returns = reader.choice(node, "returns", path, RETURNS, "returns") or "list"
-    grain = reader.choice(node, "grain", path, GRAINS, "grain")
+    grain = reader.choice(node, "grain", path, QUERY_GRAINS, "grain")
     limit = reader.scalar(node, "limit", path, int, "limit")
     if limit is not None and limit < 1:
         reader.error(reader.value_location(node, "limit", path), "limit must be at least 1",

@@ -21,9 +21,11 @@ from semantic.model import (
     DEFAULT_TIMEZONE,
     GRAINS,
     METHODS,
+    MONTH_NAMES,
     PERIODS,
     RELATIONSHIPS,
     TIME_FUNCTIONS,
+    WEEKDAYS,
     Dimension,
     Duration,
     Endpoint,
@@ -49,8 +51,9 @@ TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_ROLLUP_DATABASE = "semantic"
 
 TOP_KEYS = ("version", "rollup_database", "cluster", "sources", "endpoints")
-SOURCE_KEYS = ("table", "local_table", "time", "timezone", "description", "primary_key",
-               "joins", "dimensions", "measures", "metrics", "rollups", "security")
+SOURCE_KEYS = ("table", "local_table", "time", "timezone", "week_start", "fiscal_year_start",
+               "description", "primary_key", "joins", "dimensions", "measures", "metrics",
+               "rollups", "security")
 JOIN_KEYS = ("source", "keys", "relationship")
 DIMENSION_KEYS = ("column", "sql", "description")
 MEASURE_KEYS = ("agg", "column", "sql", "filter", "level", "method", "description")
@@ -353,12 +356,16 @@ def _build_source(reader: Reader, name: str, value: Any, location: Location,
                      "invalid-table")
         local_table = None
     description = reader.scalar(node, "description", path, str, "description") or ""
+    week_start = reader.choice(node, "week_start", path, WEEKDAYS, "week_start")
+    fiscal_start = reader.choice(node, "fiscal_year_start", path, MONTH_NAMES,
+                                 "fiscal_year_start")
     if table is None:
         return None
     dimensions += _join_key_dimensions(joins, dimensions, measures, metrics, time_column)
     return Source(name, table, time_column, dimensions, measures, rollups, location, time_location,
                   metrics, timezone or DEFAULT_TIMEZONE, timezone_location, local_table,
-                  security, description, primary_key, primary_key_location, joins)
+                  security, description, primary_key, primary_key_location, joins,
+                  week_start or WEEKDAYS[0], fiscal_start or MONTH_NAMES[0])
 
 
 def _join_key_dimensions(joins: tuple[Join, ...], dimensions: tuple[Dimension, ...],

@@ -9,6 +9,15 @@ from semantic.errors import Issue
 from semantic.location import Location
 
 GRAINS: tuple[str, ...] = ("minute", "hour", "day", "week", "month", "quarter", "year")
+#: grains of the fiscal calendar (``fiscal_year_start``): queries and endpoints may ask for
+#: them; rollups keep calendar grains (a month rollup serves every fiscal calendar)
+FISCAL_GRAINS: tuple[str, ...] = ("fiscal_quarter", "fiscal_year")
+QUERY_GRAINS: tuple[str, ...] = GRAINS + FISCAL_GRAINS
+WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday",
+                             "saturday", "sunday")
+MONTH_NAMES: tuple[str, ...] = ("january", "february", "march", "april", "may", "june",
+                                "july", "august", "september", "october", "november",
+                                "december")
 AGGREGATIONS: tuple[str, ...] = (
     "count",
     "sum",
@@ -45,7 +54,8 @@ DEFAULT_TIMEZONE = "UTC"
 #: up to B's end, ``cumulative`` everything up to B's end, ``offset`` the bucket ``by`` earlier
 TIME_FUNCTIONS: tuple[str, ...] = ("rolling", "to_date", "cumulative", "offset")
 #: the periods a ``to_date`` measure restarts at
-PERIODS: tuple[str, ...] = ("week", "month", "quarter", "year")
+PERIODS: tuple[str, ...] = ("week", "month", "quarter", "year", "fiscal_quarter",
+                            "fiscal_year")
 _DURATION = re.compile(r"\s*(\d{1,6})\s+([a-z]+?)s?\s*")
 
 
@@ -205,6 +215,10 @@ class Source:
     primary_key: tuple[str, ...] = ()
     primary_key_location: Location | None = field(default=None, compare=False)
     joins: tuple[Join, ...] = ()
+    #: the day weeks start on (week grain, week rollups, to-date weeks), a ``WEEKDAYS`` name
+    week_start: str = "monday"
+    #: the month fiscal years start in (grains fiscal_quarter and fiscal_year), ``MONTH_NAMES``
+    fiscal_year_start: str = "january"
 
     @property
     def database(self) -> str:

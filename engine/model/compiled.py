@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from engine.dialect.aggregations import Aggregation, ComponentKind
 from engine.model.joins import Needs, merge_needs
+from engine.time.ranges import Calendar
 from semantic.joins import JoinPath
 from semantic.model import Model, Source, TimeFunction
 
@@ -97,8 +98,6 @@ class CompiledMetric:
     note: str
     #: a time function of the measure ``expression`` names (rolling, to_date, ...)
     time: TimeFunction | None = None
-    #: whether it is a time function or computed from one (its query reads other buckets)
-    windowed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,13 +195,17 @@ class CompiledSource:
     def timezone(self) -> str:
         return self.source.timezone
 
+    @property
+    def calendar(self) -> Calendar:
+        """The source's weeks and fiscal years: week rollups are cut in it."""
+        return Calendar.named(self.source.week_start, self.source.fiscal_year_start)
+
     def is_aggregate(self, name: str) -> bool:
         return name in self.measures or name in self.metrics
 
     def windowed(self, name: str) -> bool:
         """Whether a member is a time function or computed from one (it reads other buckets)."""
-        metric = self.metrics.get(name)
-        return metric is not None and metric.windowed
+        return any(atom in self.metrics for atom in self.atoms(name))
 
     def atoms(self, name: str) -> tuple[str, ...]:
         """The measures and time functions a measure or metric is computed from, bucket by

@@ -272,6 +272,8 @@ def _compile_rollup(source: CompiledSource, rollup: Rollup, database: str) -> Co
         layout["joins"] = [canonical_sql(c) for c in clauses]
     if source.cluster is not None:
         layout["cluster"] = source.cluster
+    if rollup.grain == "week" and source.source.week_start != "monday":
+        layout["week_start"] = source.source.week_start  # its buckets start on that day
     partition = _rollup_partition(source, rollup.grain, bucket)
     if partition is not None:
         layout["partition"] = canonical_sql(partition)
@@ -372,10 +374,8 @@ def _compile_metrics(source: Source,
             note = ("exact: computed from exact measures; division by zero gives null"
                     if not inexact else
                     f"as exact as {', '.join(inexact)} (see those measures)")
-            windowed = metric.time is not None or any(
-                compiled[ref].windowed for ref in names if ref in compiled)
             compiled[name] = CompiledMetric(name, expression, tuple(leaves), metric.description,
-                                            not inexact, note, metric.time, windowed)
+                                            not inexact, note, metric.time)
             del pending[name]
         assert len(pending) < progress, "metric cycles are rejected by check_expressions"
     return compiled

@@ -24,7 +24,7 @@ from engine.query.request import (
     QueryError,
     TimeRange,
 )
-from semantic.model import FILTER_OPS, GRAINS, NULLARY_OPS
+from semantic.model import FILTER_OPS, MONTH_NAMES, NULLARY_OPS, QUERY_GRAINS, WEEKDAYS
 from semantic.suggest import did_you_mean, shown
 
 Schema = dict[str, Any]
@@ -73,7 +73,7 @@ FIELDS: tuple[RequestField, ...] = (
     RequestField("dimensions", "dimensions to group by; the time column needs a grain",
                  lambda v: {"type": "array", "items": _names(v.dimensions)}),
     RequestField("grain", "buckets the time column, returned under its own name",
-                 lambda v: {"type": ["string", "null"], "enum": [*GRAINS, None]}),
+                 lambda v: {"type": ["string", "null"], "enum": [*QUERY_GRAINS, None]}),
     RequestField("filters", "all must hold: {\"member\", \"op\", \"value\"|\"values\"} (op: "
                  "eq, ne, in, not_in, gt, gte, lt, lte, contains, starts_with, is_null, "
                  "is_not_null) or "
@@ -112,6 +112,11 @@ FIELDS: tuple[RequestField, ...] = (
                  lambda v: {"type": ["object", "null"], "additionalProperties": False,
                             "required": ["offset"], "properties": {"offset": {
                                 "type": "string", "examples": ["1 year", "previous_period"]}}}),
+    RequestField("week_start", "the day weeks start on (default: the source's week_start, "
+                 "monday)", lambda v: {"type": ["string", "null"], "enum": [*WEEKDAYS, None]}),
+    RequestField("fiscal_year_start", "the month fiscal years start in, for the grains "
+                 "fiscal_quarter and fiscal_year (default: the source's, january)",
+                 lambda v: {"type": ["string", "null"], "enum": [*MONTH_NAMES, None]}),
     RequestField("format", "the answer's format (default json); the Accept header can ask for "
                  "it too", lambda v: {"type": ["string", "null"], "enum": [*v.formats, None]}
                  if v.formats else NULLABLE_STRING),
@@ -317,7 +322,8 @@ def parse_query(value: object, limits: QueryLimits | None = None,
     _unknown_keys(value, REQUEST_FIELDS, "")
     _strings(value, "measures")
     _strings(value, "dimensions")
-    for key in ("grain", "timezone", "source", "format", "fill"):
+    for key in ("grain", "timezone", "source", "format", "fill", "week_start",
+                "fiscal_year_start"):
         _optional_string(value, key)
     items = value.get("filters", [])
     _expect(isinstance(items, list), "filters", "a list of filters", items)
@@ -359,6 +365,8 @@ def parse_query(value: object, limits: QueryLimits | None = None,
         format=value.get("format"),
         fill=value.get("fill"),
         compare=compare,
+        week_start=value.get("week_start"),
+        fiscal_year_start=value.get("fiscal_year_start"),
     )
     check_query_limits(query, limits)
     return query

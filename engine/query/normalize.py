@@ -24,16 +24,31 @@ from engine.query.request import (
     QueryError,
 )
 from engine.query.values import measure_value, typed_value
-from engine.time.ranges import ceil_instant, floor_instant, parse_instant, resolve_relative
+from engine.time.ranges import (
+    Calendar,
+    ceil_instant,
+    floor_instant,
+    parse_instant,
+    resolve_relative,
+)
 from engine.time.shifts import check_offset, check_period, previous_period, window_buckets
 from engine.time.zones import zone as load_zone
-from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS, parse_duration
+from semantic.model import (
+    FILTER_OPS,
+    LIST_OPS,
+    MONTH_NAMES,
+    NULLARY_OPS,
+    QUERY_GRAINS,
+    WEEKDAYS,
+    parse_duration,
+)
 from semantic.suggest import did_you_mean, shown
 
 #: the shortest length of a bucket of each grain, to bound how many buckets a range holds
 GRAIN_SECONDS = {"minute": 60, "hour": 3600, "day": 86400 - 3600, "week": 7 * 86400 - 3600,
                  "month": 28 * 86400 - 3600, "quarter": 89 * 86400 - 3600,
-                 "year": 365 * 86400 - 3600}
+                 "year": 365 * 86400 - 3600, "fiscal_quarter": 89 * 86400 - 3600,
+                 "fiscal_year": 365 * 86400 - 3600}
 #: operators that compare a measure's value (HAVING)
 MEASURE_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte",
                                 "is_null", "is_not_null")
@@ -235,7 +250,7 @@ def compared_columns(query: Query) -> tuple[str, ...]:
 
 
 def _check_time_functions(source: CompiledSource, query: Query, names: list[str],
-                          grain: str | None) -> None:
+                          grain: str | None, calendar: Calendar) -> None:
     """Each time function the query computes fits its grain (a rolling window of whole
     buckets, a to-date period of whole buckets, an offset from bucket start to bucket start).
     ``names``: the measures asked, then the measures of measure filters."""
@@ -249,25 +264,33 @@ def _check_time_functions(source: CompiledSource, query: Query, names: list[str]
             said = f"'{name}'" + (f" (through '{atom}')" if atom != name else "")
             if grain is None:
                 raise QueryError("grain", f"{said} is {function.describe()}: give a 'grain' "
-                                 f"({', '.join(GRAINS)}) for its buckets")
+                                 f"({', '.join(QUERY_GRAINS)}) for its buckets")
             try:
                 if function.window is not None:
                     window_buckets(function.window, grain)
                 if function.period is not None:
-                    check_period(function.period, grain)
+                    check_period(function.period, grain, calendar)
                 if function.by is not None:
                     check_offset(function.by, grain)
             except ValueError as exc:
                 raise QueryError(where, f"{said} at {grain} grain: {exc}") from None
 
 
-def _widened(interval: Interval | None, grain: str, zone: ZoneInfo) -> Interval | None:
+def _widened(interval: Interval | None, grain: str, zone: ZoneInfo,
+             calendar: Calendar) -> Interval | None:
     """The range out to whole buckets of ``grain`` (a time function's answer is per bucket)."""
     if interval is None:
         return None
     start, end = interval
-    return (floor_instant(start, grain, zone) if start is not None else None,
-            ceil_instant(end, grain, zone) if end is not None else None)
+    return (floor_instant(start, grain, zone, calendar) if start is not None else None,
+            ceil_instant(end, grain, zone, calendar) if end is not None else None)
+
+
+def _choice(value: str | None, choices: tuple[str, ...], field: str) -> str | None:
+    if value is not None and value not in choices:
+        raise QueryError(field, f"unknown {field} '{shown(value)}'"
+                         f"{did_you_mean(value, choices)}; use one of {', '.join(choices)}")
+    return value
 
 
 def _compare(source: CompiledSource, text: str, grain: str | None, interval: Interval | None,
@@ -314,21 +337,26 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
         raise QueryError("measures", "ask for at least one measure or dimension")
     dimensions = query.dimensions
     if query.grain is not None:
-        if query.grain not in GRAINS:
+        if query.grain not in QUERY_GRAINS:
             raise QueryError("grain", f"unknown grain '{shown(query.grain)}'"
-                             f"{did_you_mean(query.grain, GRAINS)}; use one of {', '.join(GRAINS)}")
+                             f"{did_you_mean(query.grain, QUERY_GRAINS)}; use one of "
+                             f"{', '.join(QUERY_GRAINS)}")
         if time is None:
             raise QueryError("grain", f"source '{source.name}' has no time column to bucket")
         if time not in dimensions:
             dimensions = (*dimensions, time)
     elif time is not None and time in dimensions:
         raise QueryError("grain", f"dimension '{time}' is the time column: give a 'grain' "
-                         f"({', '.join(GRAINS)})")
+                         f"({', '.join(QUERY_GRAINS)})")
     timezone = query.timezone or source.timezone
     try:
         zone = load_zone(timezone)
     except ValueError as exc:
         raise QueryError("timezone", str(exc)) from None
+    week_start = _choice(query.week_start, WEEKDAYS, "week_start") or source.source.week_start
+    fiscal_year_start = _choice(query.fiscal_year_start, MONTH_NAMES, "fiscal_year_start") or \
+        source.source.fiscal_year_start
+    calendar = Calendar.named(week_start, fiscal_year_start)
     interval = _resolve_interval(source, query, zone, now)
     where: list[FilterNode] = []
     having: list[FilterNode] = []
@@ -337,10 +365,10 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
         (having if aggregate else where).append(checked)
     aggregated = [*query.measures, *sorted(replace(query, having=tuple(having))
                                            .having_members() - set(query.measures))]
-    _check_time_functions(source, query, aggregated, query.grain)
+    _check_time_functions(source, query, aggregated, query.grain, calendar)
     if query.grain is not None and (query.compare is not None or
                                     any(source.windowed(name) for name in aggregated)):
-        interval = _widened(interval, query.grain, zone)
+        interval = _widened(interval, query.grain, zone, calendar)
     compare = None if query.compare is None else \
         _compare(source, query.compare, query.grain, interval, zone)
     if query.fill is not None:
@@ -364,4 +392,5 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
         raise QueryError("offset", f"offset must be an integer from 0 to {MAX_OFFSET}")
     return replace(query, dimensions=dimensions, order=order, limit=limit, timezone=timezone,
                    filters=tuple(where), having=tuple(having), interval=interval,
-                   time_range=None, format=None, compare=compare)
+                   time_range=None, format=None, compare=compare, week_start=week_start,
+                   fiscal_year_start=fiscal_year_start)

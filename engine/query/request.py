@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.time.ranges import Calendar
 from semantic.errors import FieldError
 
 DEFAULT_LIMIT = 10_000
@@ -91,6 +92,15 @@ class Query:
     #: how far back ``m__compare`` columns look: ``N unit`` or ``previous_period`` as asked,
     #: ``N unit`` once normalized
     compare: str | None = None
+    #: the calendar's overrides (``WEEKDAYS`` and ``MONTH_NAMES`` names); set from the source's
+    #: by ``normalize_query``
+    week_start: str | None = None
+    fiscal_year_start: str | None = None
+
+    @property
+    def calendar(self) -> Calendar:
+        """Where the query's weeks and fiscal years start (ISO and January until normalized)."""
+        return Calendar.named(self.week_start or "monday", self.fiscal_year_start or "january")
 
     def filter_members(self) -> set[str]:
         """Dimensions the WHERE clause reads: the filters' and the security conditions'."""

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from engine.dialect.functions import GRAIN_FUNCTIONS, GRAIN_TYPES, ROLLUP_ENGINE, call
+from engine.dialect.functions import GRAIN_TYPES, ROLLUP_ENGINE, bucket_call, call
 from engine.dialect.system import table_fingerprints
 from engine.dialect.types import data_type, is_date_type
 from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.model.joins import join_clauses, with_joins
+from engine.time.ranges import Calendar
 
 CATALOG_TABLE = "_rollups"
 INPUTS_TABLE = "_rollup_inputs"
@@ -28,15 +29,15 @@ def _table(database: str, name: str) -> exp.Table:
     return exp.table_(name, db=database)
 
 
-def bucket_expression(source: CompiledSource, grain: str,
-                      timezone: str | None = None) -> exp.Expression:
-    """The time column truncated to ``grain`` in a time zone (the source's by default), e.g.
-    ``toDate(event_ts, 'UTC')``. A Date column is already a calendar day: it takes no zone."""
+def bucket_expression(source: CompiledSource, grain: str, timezone: str | None = None,
+                      calendar: Calendar | None = None) -> exp.Expr:
+    """The time column truncated to ``grain`` in a time zone and calendar (the source's by
+    default), e.g. ``toDate(event_ts, 'UTC')``. A Date column is already a calendar day: it
+    takes no zone."""
     assert source.time is not None
     column = source.time.expression.copy()
-    if is_date_type(source.time.type):
-        return call(GRAIN_FUNCTIONS[grain], column)
-    return call(GRAIN_FUNCTIONS[grain], column, exp.Literal.string(timezone or source.timezone))
+    zone = None if is_date_type(source.time.type) else (timezone or source.timezone)
+    return bucket_call(grain, column, zone, calendar or source.calendar)
 
 
 def _key_columns(rollup: CompiledRollup) -> list[str]:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
-from engine.dialect.functions import DERIVABLE_GRAINS
+from engine.dialect.functions import DERIVABLE_GRAINS, derivable
 from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.request import Interval, Query
 from engine.serving.plan import Rejection, RollupStats, Span
@@ -51,9 +51,10 @@ def static_reject(source: CompiledSource, query: Query,
     if query.grain is not None:
         if rollup.grain is None:
             return "grain_not_derivable", "the rollup has no time grain"
-        if query.grain not in DERIVABLE_GRAINS[rollup.grain]:
+        if not derivable(rollup.grain, source.calendar, query.grain, query.calendar):
             return "grain_not_derivable", (f"grain '{query.grain}' cannot be derived from the "
-                                           f"rollup's '{rollup.grain}'")
+                                           f"rollup's '{rollup.grain}'"
+                                           + _calendar_said(source, query, rollup.grain))
     keys = {c.key for _, c in rollup.components}
     for name in (*query.measures, *sorted(query.having_members() - set(query.measures))):
         missing = [k for k in source.components_of(name) if k not in keys]
@@ -63,6 +64,16 @@ def static_reject(source: CompiledSource, query: Query,
             return "measure_not_derivable", (f"measure '{name}' needs {what}, which the rollup "
                                              "does not store")
     return None
+
+
+def _calendar_said(source: CompiledSource, query: Query, stored: str) -> str:
+    """Why a stored grain does not serve a grain it would in another calendar."""
+    if query.grain not in DERIVABLE_GRAINS[stored]:
+        return ""
+    if stored == "week":
+        return (f" (its weeks start on {source.source.week_start}, the query's on "
+                f"{query.week_start})")
+    return f" (fiscal years start in {query.fiscal_year_start})"
 
 
 def later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -88,7 +99,7 @@ def rollup_span(source: CompiledSource, query: Query, rollup: CompiledRollup,
     if query.grain is not None and query.timezone != source.timezone:
         unit = {"minute": 60, "hour": 3600}.get(grain)
         runs = aligned_runs(query.timezone, source.timezone, unit,
-                            lambda t: is_boundary(t, grain, rollup_zone))
+                            lambda t: is_boundary(t, grain, rollup_zone, source.calendar))
     else:
         runs = ((None, None),)
     chosen: Interval | None = None
@@ -110,8 +121,9 @@ def rollup_span(source: CompiledSource, query: Query, rollup: CompiledRollup,
                             f"offsets differ by a fraction of a{'n' if step == 'hour' else ''} "
                             f"{step} (a finer rollup or the raw table is needed)")
     low, high = chosen
-    middle_start = ceil_instant(low, grain, rollup_zone) if low is not None else None
-    middle_end = floor_instant(high, grain, rollup_zone) if high is not None else None
+    calendar = source.calendar  # a week rollup's weeks start on the source's day
+    middle_start = ceil_instant(low, grain, rollup_zone, calendar) if low is not None else None
+    middle_end = floor_instant(high, grain, rollup_zone, calendar) if high is not None else None
     if middle_start is not None and middle_end is not None and middle_start >= middle_end:
         return "range_not_aligned", (f"no whole {grain} bucket ({source.timezone}) lies inside "
                                      "the range")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from engine.model.compiled import CompiledSource
 from engine.query.request import Interval, Query
-from engine.time.ranges import add_grains, floor_instant
+from engine.time.ranges import Calendar, add_grains, floor_instant
 from engine.time.shifts import move_back, window_buckets
 from semantic.model import TimeFunction, parse_duration
 
@@ -57,7 +57,7 @@ def base_measure(source: CompiledSource, atom: str) -> str:
 
 
 def _lookback(source: CompiledSource, atom: str, start: datetime, grain: str,
-              zone: ZoneInfo) -> datetime | None:
+              zone: ZoneInfo, query_calendar: Calendar) -> datetime | None:
     """Where the rows of ``atom`` at the bucket starting at ``start`` begin (None: the
     beginning)."""
     function = time_function(source, atom)
@@ -66,7 +66,7 @@ def _lookback(source: CompiledSource, atom: str, start: datetime, grain: str,
     if function.window is not None:
         return add_grains(start, grain, 1 - window_buckets(function.window, grain), zone)
     if function.period is not None:
-        return floor_instant(start, function.period, zone)
+        return floor_instant(start, function.period, zone, query_calendar)
     if function.by is not None:
         return move_back(start, function.by, zone)
     return None  # cumulative
@@ -92,7 +92,7 @@ def window_reads(source: CompiledSource, query: Query) -> tuple[Read, ...]:
     if start is not None:
         origins = [start] + ([move_back(start, parse_duration(query.compare), zone)]
                              if query.compare else [])
-        starts = [_lookback(source, atom, origin, query.grain, zone)
+        starts = [_lookback(source, atom, origin, query.grain, zone, query.calendar)
                   for origin in origins for atom in made_of]
     first = None if start is None or None in starts else min(s for s in starts if s)
     return (Read("answer", (first, end), replace(plain, interval=(first, end))),)

@@ -167,7 +167,6 @@ def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupS
                 source.source.table, instant_column, builder.joins)
 
 
-
 def _plan_windowed(source: CompiledSource, query: Query, ready: Mapping[str, RollupStats],
                    memo: RenderMemo | None, stale: Mapping[str, str] | None,
                    fetch_limit: int) -> Plan:

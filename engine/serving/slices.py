@@ -42,7 +42,7 @@ def whole_query(source: CompiledSource, query: Query) -> Query | None:
         return None
     zone = ZoneInfo(query.timezone)
     for bound in query.interval:
-        if bound is not None and floor_instant(bound, query.grain, zone) != bound:
+        if bound is not None and floor_instant(bound, query.grain, zone, query.calendar) != bound:
             return None
     return replace(query, interval=None, offset=0, limit=WHOLE_LIMIT)
 

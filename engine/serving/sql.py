@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from engine.dialect.aggregations import zero_when_empty
-from engine.dialect.functions import GRAIN_FUNCTIONS, call
+from engine.dialect.functions import bucket_call, call
 from engine.dialect.types import can_be_nullable, data_type, is_date_type
 from engine.model.compiled import CompiledRollup, CompiledSource, ComponentKey
 from engine.model.joins import Needs, join_clauses, with_joins
@@ -31,6 +31,12 @@ _COMPARISONS: dict[str, type[exp.Binary]] = {
     "eq": exp.EQ, "ne": exp.NEQ, "gt": exp.GT, "gte": exp.GTE, "lt": exp.LT, "lte": exp.LTE,
 }
 INSTANT_TYPE = "DateTime64(6, 'UTC')"
+
+
+def grain_step(grain: str) -> exp.Interval:
+    """One bucket of a day-or-coarser grain as an interval (a fiscal quarter is 3 months)."""
+    unit = {"fiscal_quarter": "QUARTER", "fiscal_year": "YEAR"}.get(grain, grain.upper())
+    return exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit))
 
 
 def _filter_shape(node: FilterNode) -> Hashable:
@@ -107,14 +113,14 @@ class SqlBuilder:
         grain = self.query.grain
         assert grain is not None
         if rollup is None:
-            return bucket_expression(self.source, grain, self.zone)
+            return bucket_expression(self.source, grain, self.zone, self.query.calendar)
         assert rollup.bucket is not None and rollup.grain is not None
         column = exp.column(rollup.bucket)
         if grain == rollup.grain and self.zone == self.source.timezone:
-            return column
-        if rollup.grain in ("minute", "hour"):  # instants: cut again in the query's zone
-            return call(GRAIN_FUNCTIONS[grain], column, exp.Literal.string(self.zone))
-        return call(GRAIN_FUNCTIONS[grain], column)  # calendar days of the same zone
+            return column  # (a week rollup serves only its own week start: coverage)
+        # instants are cut again in the query's zone; days are calendar days of the same zone
+        zone = self.zone if rollup.grain in ("minute", "hour") else None
+        return bucket_call(grain, column, zone, self.query.calendar)
 
     def instant_output(self) -> bool:
         """Whether the time column is returned as epoch seconds (minute and hour buckets), for
@@ -232,7 +238,8 @@ class SqlBuilder:
             if t is None:
                 continue
             # Exact only on a bucket boundary, which the planner guarantees for rollup pieces.
-            assert floor_instant(t, rollup.grain, zone) == t, (t, rollup.grain)
+            assert floor_instant(t, rollup.grain, zone, self.source.calendar) == t, \
+                (t, rollup.grain)
             if rollup.grain in ("minute", "hour"):
                 value = self._bind(t.astimezone(UTC).replace(tzinfo=None).isoformat(
                     sep=" ", timespec="seconds"), "DateTime('UTC')")
@@ -274,7 +281,7 @@ class SqlBuilder:
         """
         query = self.query
         return (query.measures, query.dimensions, query.grain, self.zone, query.order,
-                fetch_limit, query.offset, query.fill,
+                fetch_limit, query.offset, query.fill, query.calendar,
                 tuple(_filter_shape(node) for node in query.security),
                 tuple(_filter_shape(node) for node in query.filters),
                 tuple(_filter_shape(node) for node in query.having),
@@ -298,8 +305,8 @@ class SqlBuilder:
         assert start is not None and end is not None
         aliases = self._aliases
         zone = ZoneInfo(self.zone)
-        first = floor_instant(start, query.grain, zone)
-        after = ceil_instant(end, query.grain, zone)
+        first = floor_instant(start, query.grain, zone, query.calendar)
+        after = ceil_instant(end, query.grain, zone, query.calendar)
         if self.instant_output():  # epoch seconds: minute and hour buckets
             low: exp.Expr = self._bind(int(first.timestamp()), "Int64")
             high: exp.Expr = self._bind(int(after.timestamp()), "Int64")
@@ -307,8 +314,7 @@ class SqlBuilder:
         else:  # days and coarser are dates of the zone
             low = self._bind(first.astimezone(zone).date().isoformat(), "Date")
             high = self._bind(after.astimezone(zone).date().isoformat(), "Date")
-            step = exp.Interval(this=exp.Literal.string("1"),
-                                unit=exp.var(query.grain.upper()))
+            step = grain_step(query.grain)
         inner = exp.Subquery(this=answer, alias=exp.TableAlias(this=exp.to_identifier("_a")))
         selects: list[exp.Expr] = []
         for name in query.dimensions:

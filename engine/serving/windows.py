@@ -39,15 +39,15 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from engine.dialect.aggregations import zero_when_empty
-from engine.dialect.functions import GRAIN_FUNCTIONS, call
+from engine.dialect.functions import bucket_call, call
 from engine.dialect.types import is_date_type
 from engine.model.compiled import ComponentKey
-from engine.query.normalize import COMPARE_SUFFIXES
+from engine.query.normalize import COMPARE_SUFFIXES, compared_columns
 from engine.query.request import Interval
 from engine.serving.clauses import alias_for, connect, filtered, instant_text, safe_divisions
 from engine.serving.plan import Piece
 from engine.serving.reads import Read, atoms, base_measure, time_function
-from engine.serving.sql import SqlBuilder
+from engine.serving.sql import SqlBuilder, grain_step
 from engine.time.shifts import move_back, shift_buckets, size, window_buckets
 from semantic.model import Duration, TimeFunction, parse_duration
 
@@ -60,6 +60,11 @@ _NUMBERS: dict[str, Callable[[exp.Expr], exp.Expr]] = {
     "month": lambda b: call("toRelativeMonthNum", b),
     "quarter": lambda b: call("intDiv", call("toRelativeMonthNum", b), exp.Literal.number(3)),
     "year": lambda b: call("toRelativeYearNum", b),
+    # fiscal quarters and years are 3 and 12 months apart, wherever they start
+    "fiscal_quarter": lambda b: call("intDiv", call("toRelativeMonthNum", b),
+                                     exp.Literal.number(3)),
+    "fiscal_year": lambda b: call("intDiv", call("toRelativeMonthNum", b),
+                                  exp.Literal.number(12)),
 }
 
 
@@ -164,10 +169,8 @@ class WindowedSqlBuilder(SqlBuilder):
             statement = statement.limit(exp.Literal.number(fetch_limit), copy=False)
         if query.offset:
             statement = statement.offset(exp.Literal.number(query.offset), copy=False)
-        columns = (*query.dimensions, *query.measures, *(
-            f"{m}{suffix}" for m in query.measures for suffix in COMPARE_SUFFIXES
-            if query.compare is not None))
-        return statement, self.parameters, tuple(columns)
+        return statement, self.parameters, (*query.dimensions, *query.measures,
+                                             *compared_columns(query))
 
     def _clamped(self, atom: str) -> bool:
         """Whether an offset moves day buckets by months (its frame is no fixed distance)."""
@@ -232,8 +235,7 @@ class WindowedSqlBuilder(SqlBuilder):
             start = query.interval[0]
             if query.compare is not None:
                 start = move_back(start, parse_duration(query.compare), ZoneInfo(self.zone))
-        unit = exp.var(query.grain.upper())
-        step = exp.Interval(this=exp.Literal.string("1"), unit=unit)
+        step = grain_step(query.grain)
         return (self._bucket_value(start) if start else None,
                 self._bucket_value(end) if end else None, step)
 
@@ -269,9 +271,9 @@ class WindowedSqlBuilder(SqlBuilder):
             start = None
         if function is not None and function.period is not None:
             assert back == 0, "a to-date value of another bucket is shifted, not framed"
-            period = GRAIN_FUNCTIONS[function.period]
-            partition.append(call(period, bucket.copy(), exp.Literal.string(self.zone))
-                             if self._instant_buckets() else call(period, bucket.copy()))
+            partition.append(bucket_call(function.period, bucket.copy(),
+                                         self.zone if self._instant_buckets() else None,
+                                         self.query.calendar))
         first, last = _preceding(start), _preceding(distance)
         spec = exp.WindowSpec(kind="RANGE", start=first["this"], start_side=first["side"],
                               end=last["this"], end_side=last["side"])

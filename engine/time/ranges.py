@@ -1,17 +1,18 @@
 """Time ranges ``[from, to)``: parsing instants, grain buckets in a zone, relative ranges.
 
 Every datetime returned is aware and in UTC. Grain buckets are taken on the wall clock of the
-zone (weeks start on Monday, ISO), the way ClickHouse's ``toStartOf*`` functions do with a
-time zone argument.
+zone, the way ClickHouse's ``toStartOf*`` functions do with a time zone argument, in a
+``Calendar``: weeks start on Monday (ISO) and fiscal years in January unless it says otherwise.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from semantic.model import GRAINS
+from semantic.model import GRAINS, MONTH_NAMES, QUERY_GRAINS, WEEKDAYS
 from semantic.suggest import shown
 
 EXACT_SECONDS = {"minute": 60, "hour": 3600}
@@ -39,9 +40,28 @@ _RELATIVE = re.compile(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """Where weeks and fiscal years start: ``week_start`` days after Monday (0-6), fiscal
+    years in month ``fiscal_start`` (1-12)."""
+
+    week_start: int = 0
+    fiscal_start: int = 1
+
+    @classmethod
+    def named(cls, week_start: str, fiscal_year_start: str) -> Calendar:
+        return cls(WEEKDAYS.index(week_start), MONTH_NAMES.index(fiscal_year_start) + 1)
+
+
+#: ISO weeks and fiscal years that are calendar years
+DEFAULT_CALENDAR = Calendar()
+#: grain -> the calendar grain whose length its buckets have (fiscal quarters are 3 months)
+LENGTHS = {"fiscal_quarter": "quarter", "fiscal_year": "year"}
+
+
 def _check_grain(grain: str) -> None:
-    if grain not in GRAINS:
-        raise ValueError(f"unknown grain '{grain}'; expected one of {', '.join(GRAINS)}")
+    if grain not in QUERY_GRAINS:
+        raise ValueError(f"unknown grain '{grain}'; expected one of {', '.join(QUERY_GRAINS)}")
 
 
 def parse_instant(text: str, zone: ZoneInfo) -> datetime:
@@ -89,12 +109,16 @@ def _fixed_offset(text: str, error: str) -> timezone:
     return timezone(-delta if text[0] == "-" else delta)
 
 
-def floor_instant(t: datetime, grain: str, zone: ZoneInfo) -> datetime:
-    """The start of the ``grain`` bucket of ``zone`` that contains ``t``.
+def floor_instant(t: datetime, grain: str, zone: ZoneInfo,
+                  calendar: Calendar = DEFAULT_CALENDAR) -> datetime:
+    """The start of the ``grain`` bucket of ``zone`` (and ``calendar``) that contains ``t``.
 
     >>> berlin = ZoneInfo("Europe/Berlin")
     >>> floor_instant(datetime(2026, 3, 29, 12, 34, tzinfo=UTC), "week", berlin).isoformat()
     '2026-03-22T23:00:00+00:00'
+    >>> floor_instant(datetime(2013, 9, 30, tzinfo=UTC), "fiscal_year", UTC,
+    ...               Calendar(fiscal_start=10)).isoformat()
+    '2012-10-01T00:00:00+00:00'
     """
     _check_grain(grain)
     local = _aware(t).astimezone(zone)
@@ -105,13 +129,15 @@ def floor_instant(t: datetime, grain: str, zone: ZoneInfo) -> datetime:
     else:
         day = local.date()
         if grain == "week":
-            day -= timedelta(days=day.weekday())
+            day -= timedelta(days=(day.weekday() - calendar.week_start) % 7)
         elif grain == "month":
             day = day.replace(day=1)
-        elif grain == "quarter":
-            day = day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
-        elif grain == "year":
-            day = day.replace(month=1, day=1)
+        elif grain in ("quarter", "year", "fiscal_quarter", "fiscal_year"):
+            months = 3 if grain.endswith("quarter") else 12
+            first = calendar.fiscal_start if grain.startswith("fiscal") else 1
+            month = (day.month - first) % months  # months into the bucket
+            index = day.year * 12 + day.month - 1 - month
+            day = date(index // 12, index % 12 + 1, 1)
         # fold=0: the first instant of the day even if midnight occurs twice; a skipped
         # midnight resolves to the instant the day's clock starts.
         start = datetime(day.year, day.month, day.day, tzinfo=zone)
@@ -121,13 +147,14 @@ def floor_instant(t: datetime, grain: str, zone: ZoneInfo) -> datetime:
         raise ValueError(f"the {grain} of {t.isoformat()} starts before year 1") from None
 
 
-def ceil_instant(t: datetime, grain: str, zone: ZoneInfo) -> datetime:
+def ceil_instant(t: datetime, grain: str, zone: ZoneInfo,
+                 calendar: Calendar = DEFAULT_CALENDAR) -> datetime:
     """The first ``grain`` boundary of ``zone`` at or after ``t`` (``t`` itself if it is one).
 
     >>> ceil_instant(datetime(2026, 3, 29, 0, 1, tzinfo=UTC), "day", UTC).isoformat()
     '2026-03-30T00:00:00+00:00'
     """
-    start = floor_instant(t, grain, zone)
+    start = floor_instant(t, grain, zone, calendar)
     return start if start == t else add_grains(start, grain, 1, zone)
 
 
@@ -143,6 +170,7 @@ def add_grains(t: datetime, grain: str, n: int, zone: ZoneInfo) -> datetime:
     """
     _check_grain(grain)
     _aware(t)
+    grain = LENGTHS.get(grain, grain)
     try:
         if grain in EXACT_SECONDS:
             return (t + timedelta(seconds=n * EXACT_SECONDS[grain])).astimezone(UTC)
@@ -154,7 +182,8 @@ def add_grains(t: datetime, grain: str, n: int, zone: ZoneInfo) -> datetime:
             year, month0 = divmod(local.year * 12 + local.month - 1 + months, 12)
             day = date(year, month0 + 1, min(local.day, _days_in_month(year, month0 + 1)))
         # A boundary maps to the start of the target day, even where the clock skips midnight.
-        clock = time() if floor_instant(t, grain, zone) == t else local.time()
+        clock = time() if t == datetime.combine(local.date(), time(), tzinfo=zone).astimezone(
+            UTC) and grain not in EXACT_SECONDS else local.time()
         return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValueError(
@@ -174,14 +203,15 @@ def _aware(t: datetime) -> datetime:
     return t
 
 
-def is_boundary(epoch_seconds: int, grain: str, zone: ZoneInfo) -> bool:
+def is_boundary(epoch_seconds: int, grain: str, zone: ZoneInfo,
+                calendar: Calendar = DEFAULT_CALENDAR) -> bool:
     """Whether the instant ``epoch_seconds`` starts a ``grain`` bucket of ``zone``.
 
     >>> is_boundary(1774738800, "day", ZoneInfo("Europe/Berlin"))  # 2026-03-28T23:00Z
     True
     """
     t = datetime.fromtimestamp(epoch_seconds, UTC)
-    return floor_instant(t, grain, zone) == t
+    return floor_instant(t, grain, zone, calendar) == t
 
 
 def resolve_relative(text: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -13,26 +13,20 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from engine.time.ranges import add_grains, floor_instant
-from semantic.model import Duration
+from engine.time.ranges import Calendar, add_grains
+from semantic.model import PERIODS, Duration
 
 #: unit -> (family, size in the family's base unit)
 UNITS: dict[str, tuple[str, int]] = {
     "minute": ("clock", 1), "hour": ("clock", 60),
     "day": ("days", 1), "week": ("days", 7),
     "month": ("months", 1), "quarter": ("months", 3), "year": ("months", 12),
+    # grains only: a fiscal quarter or year is as long as a calendar one
+    "fiscal_quarter": ("months", 3), "fiscal_year": ("months", 12),
 }
 #: the largest unit first: the one ``previous_period`` names a range's length in
 #: (weeks are said in days, as a week is 7 of them wherever it starts)
 LARGEST_FIRST: tuple[str, ...] = ("year", "quarter", "month", "day", "hour", "minute")
-#: a bucket of each grain -> the periods made of whole buckets of it (``to_date``)
-PERIODS_OF: dict[str, tuple[str, ...]] = {
-    "minute": ("week", "month", "quarter", "year"), "hour": ("week", "month", "quarter", "year"),
-    "day": ("week", "month", "quarter", "year"), "week": ("week",),
-    "month": ("month", "quarter", "year"), "quarter": ("quarter", "year"), "year": ("year",),
-}
-
-
 def _plural(unit: str) -> str:
     return f"{unit}s"
 
@@ -89,25 +83,47 @@ def _suggest(grain: str) -> str:
         "month": "use months, quarters or years",
         "quarter": "use quarters or years",
         "year": "use years",
+        "fiscal_quarter": "use quarters or years",
+        "fiscal_year": "use years",
     }[grain]
 
 
-def check_period(period: str, grain: str) -> None:
+def _months(grain: str, calendar: Calendar) -> tuple[int, int] | None:
+    """A month-family grain's length in months and the month (0-based, modulo its length) its
+    buckets start in."""
+    if grain == "month":
+        return 1, 0
+    if grain in ("quarter", "year"):
+        return (3 if grain == "quarter" else 12), 0
+    if grain in ("fiscal_quarter", "fiscal_year"):
+        length = 3 if grain == "fiscal_quarter" else 12
+        return length, (calendar.fiscal_start - 1) % length
+    return None
+
+
+def period_fits(period: str, grain: str, calendar: Calendar) -> bool:
+    """Whether a ``period`` is made of whole ``grain`` buckets (both in ``calendar``)."""
+    if grain in ("minute", "hour", "day"):
+        return True
+    if grain == "week" or period == "week":
+        return grain == period
+    outer, inner = _months(period, calendar), _months(grain, calendar)
+    assert outer is not None and inner is not None
+    return outer[0] % inner[0] == 0 and (outer[1] - inner[1]) % inner[0] == 0
+
+
+def check_period(period: str, grain: str, calendar: Calendar) -> None:
     """Raise ``ValueError`` unless ``period`` is made of whole ``grain`` buckets."""
-    if period not in PERIODS_OF[grain]:
+    if not period_fits(period, grain, calendar):
+        fitting = [p for p in PERIODS if period_fits(p, grain, calendar)]
         raise ValueError(f"a {period} is not made of whole {_plural(grain)} (a week can "
-                         f"straddle two months); to-date periods at {grain} grain: "
-                         f"{', '.join(PERIODS_OF[grain])}")
+                         f"straddle two months, a quarter two fiscal quarters); to-date "
+                         f"periods at {grain} grain: {', '.join(fitting) or 'none'}")
 
 
 def move_back(t: datetime, by: Duration, zone: ZoneInfo) -> datetime:
     """The instant ``by`` before ``t`` on the wall clock of ``zone`` (months clamped)."""
     return add_grains(t, by.unit, -by.count, zone)
-
-
-def period_start(t: datetime, period: str, zone: ZoneInfo) -> datetime:
-    """The start of the ``period`` holding ``t``."""
-    return floor_instant(t, period, zone)
 
 
 def previous_period(start: datetime, end: datetime, zone: ZoneInfo,

@@ -374,7 +374,7 @@ def _repair_partitions(source: CompiledSource, rollup: CompiledRollup, staging: 
         lambda n: exp.column("b") if isinstance(n, exp.Column) else n)).distinct().from_(
         exp.select(exp.alias_(call("arrayJoin", placeholder), "b")).subquery())
 
-    def in_partitions(bucket: exp.Expression) -> exp.Expression:
+    def in_partitions(bucket: exp.Expr) -> exp.Expression:
         key = rollup.partition.copy().transform(  # type: ignore[union-attr]
             lambda n: bucket.copy() if isinstance(n, exp.Column) else n)
         return exp.In(this=key, query=wanted.copy().subquery())

@@ -187,9 +187,9 @@ def test_load_model_text_suggests_known_key_for_unknown_key() -> None:
                 agg: count
         """) == [
         "test.yaml:4:5: error: unknown key 'mesures' in source 'events'; did you mean 'measures'?;"
-        " allowed keys: table, local_table, time, timezone, description, primary_key, joins,"
-            " dimensions, measures,"
-        " metrics, rollups, security [unknown-key]",
+        " allowed keys: table, local_table, time, timezone, week_start, fiscal_year_start,"
+        " description, primary_key, joins, dimensions, measures, metrics, rollups, security"
+        " [unknown-key]",
     ]
 
 

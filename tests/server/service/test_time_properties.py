@@ -28,16 +28,19 @@ from hypothesis import strategies as st
 from engine.query.request import Filter, Query, TimeRange
 from server.runtime.compiled import Runtime
 from server.warehouse.statements import Warehouse
-from tests.support import build, create_events, fresh_database, insert_rows, model_text
+from tests.support import (
+    EVENTS_HEAD,
+    build,
+    create_events,
+    fresh_database,
+    insert_rows,
+    model_text,
+)
 
-MODEL = """
-version: 1
-rollup_database: {db}
-sources:
-  events:
-    table: {db}.events
-    time: ts
+MODEL = EVENTS_HEAD + """\
     timezone: Europe/Berlin
+    week_start: sunday
+    fiscal_year_start: october
     dimensions: {{region: {{}}}}
     measures:
       n: {{agg: count}}
@@ -56,6 +59,8 @@ sources:
       users_mtd: {{to_date: {{measure: users, period: month}}}}
       p50_qtd: {{to_date: {{measure: p50, period: quarter}}}}
       amount_ytd: {{to_date: {{measure: amount, period: year}}}}
+      n_fqtd: {{to_date: {{measure: n, period: fiscal_quarter}}}}
+      users_fytd: {{to_date: {{measure: users, period: fiscal_year}}}}
       n_all: {{cumulative: {{measure: n}}}}
       users_all: {{cumulative: {{measure: users}}}}
       n_lm: {{offset: {{measure: n, by: 1 month}}}}
@@ -72,6 +77,10 @@ sources:
         dimensions: [region]
         grain: day
         measures: [n, users, amount, max_amount]
+      weekly:
+        dimensions: [region]
+        grain: week
+        measures: [n, users]
       monthly:
         grain: month
         measures: [n, users, amount, avg_amount, p50]
@@ -99,11 +108,18 @@ FUNCTIONS: dict[str, tuple[str, str, Any]] = {
     "avg_2q": ("rolling", "avg_amount", (2, "quarter")),
     "n_wtd": ("to_date", "n", "week"), "users_mtd": ("to_date", "users", "month"),
     "p50_qtd": ("to_date", "p50", "quarter"), "amount_ytd": ("to_date", "amount", "year"),
+    "n_fqtd": ("to_date", "n", "fiscal_quarter"), "users_fytd": ("to_date", "users", "fiscal_year"),
     "n_all": ("cumulative", "n", None), "users_all": ("cumulative", "users", None),
     "n_lm": ("offset", "n", (1, "month")), "users_ly": ("offset", "users", (1, "year")),
     "amount_lw": ("offset", "amount", (1, "week")), "max_3h": ("offset", "max_amount", (3, "hour")),
 }
-MONTHS = {"month": 1, "quarter": 3, "year": 12}
+MONTHS = {"month": 1, "quarter": 3, "year": 12, "fiscal_quarter": 3, "fiscal_year": 12}
+#: the model's calendar and the overrides queries try
+WEEK_STARTS = ("sunday", "monday", "wednesday")
+FISCAL_STARTS = ("october", "january", "february")
+WEEKDAY = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4,
+           "saturday": 5, "sunday": 6}
+MONTH = {"january": 1, "february": 2, "october": 10}
 
 
 def _in_buckets(count: int, unit: str, grain: str) -> int:
@@ -122,17 +138,21 @@ def _median_exact(values: list[int]) -> float:
 
 
 # the calendar, written here -------------------------------------------------------------
-def _floor(t: datetime, unit: str, zone: ZoneInfo) -> datetime:
+def _floor(t: datetime, unit: str, zone: ZoneInfo, week_start: str = "monday",
+           fiscal_start: str = "january") -> datetime:
+    """The start of the bucket holding ``t``: weeks from ``week_start``, fiscal quarters and
+    years from the first of ``fiscal_start``."""
     local = t.astimezone(zone)
     if unit == "hour":
         return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
     day = local.date()
     if unit == "week":
-        day -= timedelta(days=day.weekday())
+        day -= timedelta(days=(day.weekday() - WEEKDAY[week_start]) % 7)
     elif unit in MONTHS:
-        month = (day.month - 1) // MONTHS[unit] * MONTHS[unit] + 1 if unit != "month" else \
-            day.month
-        day = day.replace(month=month, day=1)
+        first = MONTH[fiscal_start] if unit.startswith("fiscal") else 1
+        back = (day.month - first) % MONTHS[unit]  # months since the bucket began
+        index = day.year * 12 + day.month - 1 - back
+        day = date(index // 12, index % 12 + 1, 1)
     return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 
@@ -186,29 +206,36 @@ class Ask:
     compare: str | None
     fill: str | None
     region: str | None
+    week_start: str | None = None  # None: the model's (sunday)
+    fiscal_start: str | None = None  # None: the model's (october)
 
 
-GRAINS = ("hour", "day", "week", "month", "quarter")
+GRAINS = ("hour", "day", "week", "month", "quarter", "fiscal_quarter", "fiscal_year")
 #: what each grain can compute (the engine refuses the rest with a 400)
 FITS: dict[str, tuple[str, ...]] = {
     "hour": ("n", "users", "amount", "max_amount", "max_48h", "n_wtd", "users_mtd", "n_all",
-             "max_3h"),
+             "max_3h", "n_fqtd"),
     "day": ("n", "users", "avg_amount", "p50", "n_7d", "users_2w", "n_wtd", "users_mtd",
             "p50_qtd", "amount_ytd", "n_all", "users_all", "n_lm", "users_ly", "amount_lw",
-            "per_user_2w"),
+            "per_user_2w", "n_fqtd", "users_fytd"),
     "week": ("n", "users", "users_2w", "n_wtd", "n_all", "amount_lw"),
     "month": ("n", "users", "p50", "amount_3m", "avg_2q", "users_mtd", "p50_qtd",
-              "amount_ytd", "n_lm", "users_ly", "users_all"),
+              "amount_ytd", "n_lm", "users_ly", "users_all", "n_fqtd", "users_fytd"),
     "quarter": ("n", "avg_amount", "avg_2q", "p50_qtd", "amount_ytd", "users_ly", "n_all"),
+    "fiscal_quarter": ("n", "users", "avg_2q", "n_fqtd", "users_fytd", "users_ly", "n_all"),
+    "fiscal_year": ("n", "users", "users_fytd", "users_ly", "n_all"),
 }
 COMPARES: dict[str, tuple[str | None, ...]] = {
     "hour": (None, "24 hours", "previous_period"), "day": (None, "1 year", "1 month", "7 days",
                                                            "previous_period"),
     "week": (None, "1 week", "52 weeks"), "month": (None, "1 year", "previous_period"),
     "quarter": (None, "1 year", "1 quarter"),
+    "fiscal_quarter": (None, "1 year", "1 quarter", "previous_period"),
+    "fiscal_year": (None, "1 year", "previous_period"),
 }
 #: how long a range of each grain may be (days), to keep hour answers small
-SPANS = {"hour": 4, "day": 70, "week": 120, "month": 400, "quarter": 500}
+SPANS = {"hour": 4, "day": 70, "week": 120, "month": 400, "quarter": 500,
+         "fiscal_quarter": 500, "fiscal_year": 700}
 
 
 @st.composite
@@ -222,7 +249,9 @@ def asks(draw: st.DrawFn) -> Ask:
         start=draw(st.integers(0, 700)), days=draw(st.integers(1, SPANS[grain])),
         ragged=draw(st.booleans()), compare=draw(st.sampled_from(COMPARES[grain])),
         fill=draw(st.sampled_from((None, None, "zero", "null"))),
-        region=draw(st.sampled_from((None, None, "us"))))
+        region=draw(st.sampled_from((None, None, "us"))),
+        week_start=draw(st.sampled_from((None, *WEEK_STARTS))),
+        fiscal_start=draw(st.sampled_from((None, *FISCAL_STARTS))))
 
 
 def _range(ask: Ask) -> tuple[datetime, datetime]:
@@ -239,7 +268,8 @@ def _query(ask: Ask) -> Query:
     return Query("events", ask.measures, ("region",) if ask.by_region else (), ask.grain,
                  filters, limit=100_000, timezone=ask.timezone,
                  time_range=TimeRange(start.isoformat(), end.isoformat()),
-                 compare=ask.compare, fill=ask.fill)
+                 compare=ask.compare, fill=ask.fill, week_start=ask.week_start,
+                 fiscal_year_start=ask.fiscal_start)
 
 
 Truth = dict[tuple[Any, ...], dict[str, Any]]
@@ -256,6 +286,10 @@ class Oracle:
             # a plain query reads its range as given (no bucket is widened)
             start, end = _range(ask)
             self.rows = [r for r in self.rows if start <= r[0] < end]
+
+    def floor(self, t: datetime, unit: str) -> datetime:
+        return _floor(t, unit, self.zone, self.ask.week_start or "sunday",
+                      self.ask.fiscal_start or "october")
 
     def group(self, region: str) -> str | None:
         return region if self.ask.by_region else None
@@ -282,7 +316,7 @@ class Oracle:
             buckets = _in_buckets(count, unit, self.ask.grain)
             return MEASURES[measure](self.between(group, self.later(bucket, 1 - buckets), end))
         if kind == "to_date":
-            return MEASURES[measure](self.between(group, _floor(bucket, argument, self.zone),
+            return MEASURES[measure](self.between(group, self.floor(bucket, argument),
                                                   end))
         if kind == "cumulative":
             return MEASURES[measure](self.between(group, None, end))
@@ -293,10 +327,10 @@ class Oracle:
     def answer(self) -> Truth:
         ask = self.ask
         start, end = _range(ask)
-        first = _floor(start, ask.grain, self.zone)
-        stop = end if _floor(end, ask.grain, self.zone) == end else \
-            self.later(_floor(end, ask.grain, self.zone))
-        present = {(self.group(region), _floor(ts, ask.grain, self.zone))
+        first = self.floor(start, ask.grain)
+        stop = end if self.floor(end, ask.grain) == end else \
+            self.later(self.floor(end, ask.grain))
+        present = {(self.group(region), self.floor(ts, ask.grain))
                    for ts, region, _, _ in self.rows if first <= ts < stop}
         keys = set(present)
         if ask.fill:
@@ -334,7 +368,8 @@ class Oracle:
 
 def _previous(start: datetime, end: datetime, zone: ZoneInfo, grain: str) -> tuple[int, str]:
     """The range's length in the largest unit measuring it; in hours at hour grain."""
-    units = ("hour",) if grain == "hour" else ("year", "quarter", "month", "day")
+    units = {"hour": ("hour",), "week": ("day",)}.get(grain, ("year", "quarter", "month",
+                                                                "day"))
     for unit in units:
         for count in range(1, 2000):
             moved = _move(start, count, unit, zone)
