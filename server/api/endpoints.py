@@ -28,17 +28,18 @@ from server.runtime.state import State
 from server.service.answers import CACHE_HEADER, HIT, MISS, current_runtime, serve_answer
 from server.service.endpoints import (
     UnknownEndpoint,
+    endpoint_fields,
     endpoint_query,
     parameter_field,
 )
 from server.service.formatted import serve_formatted
 
 
-def _renderer(endpoint: Endpoint) -> Callable[[Answer], bytes]:
-    """Encodes an answer as the endpoint's body: its fields under their JSON names, a list or
-    (``returns: object``) the first row."""
-    names = tuple(f.name for f in endpoint.fields)
-    members = tuple(f.member.name for f in endpoint.fields)
+def _renderer(endpoint: Endpoint, fields: list[tuple[str, str]]) -> Callable[[Answer], bytes]:
+    """Encodes an answer as the endpoint's body: its ``fields`` (JSON name, member) under
+    their JSON names, a list or (``returns: object``) the first row."""
+    names = tuple(name for name, _ in fields)
+    members = tuple(member for _, member in fields)
 
     def render(answer: Answer) -> bytes:
         index = {name: i for i, name in enumerate(answer.plan.columns)}
@@ -76,7 +77,7 @@ class _Endpoints:
     def __init__(self, state: State) -> None:
         self.state = state
         self._parsed: dict[tuple[str, bytes], _Parsed] = {}
-        self._renderers: dict[str, Callable[[Answer], bytes]] = {}
+        self._renderers: dict[tuple[str, bool], Callable[[Answer], bytes]] = {}
         self._model: Model | None = None
         self._paths: frozenset[str] = frozenset()
         #: requests the fast path answered (answers and errors), for tests and monitoring
@@ -105,9 +106,11 @@ class _Endpoints:
                 raise UnknownEndpoint("path", f"no endpoint at {shown(path)}; see /v1/meta "
                                       "for the endpoints")
             query, origins = endpoint_query(endpoint, model, params())
-            render = self._renderers.get(path)
+            compared = query.compare is not None
+            render = self._renderers.get((path, compared))
             if render is None:
-                render = self._renderers[path] = _renderer(endpoint)
+                render = self._renderers[(path, compared)] = _renderer(
+                    endpoint, endpoint_fields(endpoint, model, compared))
             found = _Parsed(endpoint.path, endpoint, query, origins, render)
             if len(self._parsed) >= PARSED_QUERIES:
                 self._parsed.clear()
@@ -150,7 +153,8 @@ def _endpoint_handler(state: State, endpoints: _Endpoints) -> HTTPRouteHandler:
                 check_query_limits(found.query, state.limits.query)
                 return await serve_formatted(
                     state, endpoint, found.query, answer_format, download=endpoint.path,
-                    fields=[(f.name, f.member.name) for f in endpoint.fields],
+                    fields=endpoint_fields(endpoint, runtime.model,
+                                           found.query.compare is not None),
                     route=endpoint.path)
             except QueryError as exc:
                 raise QueryError(parameter_field(exc.field, found.origins),

@@ -88,6 +88,15 @@ EXPLAIN = _object({
     "pieces": {"type": "array", "items": _object({
         "table": STRING, "rollup": NULLABLE_STRING, "from": NULLABLE_STRING,
         "to": NULLABLE_STRING})},
+    "reads": {"type": "array", "description": "with time functions or a comparison: the "
+              "ranges read (the answer's and the lookback of its windows) and their pieces",
+              "items": _object({"purpose": STRING, "from": NULLABLE_STRING,
+                                "to": NULLABLE_STRING, "pieces": {"type": "array"}})},
+    "windows": {"type": "array", "description": "what each time function and the comparison "
+                "compute", "items": _object({
+                    "member": NULLABLE_STRING, "function": STRING, "measure": NULLABLE_STRING,
+                    "window": NULLABLE_STRING, "period": NULLABLE_STRING,
+                    "by": NULLABLE_STRING, "detail": STRING})},
     "candidates": {"type": "array", "items": ref("Candidate")},
     "time_range": TIME_RANGE, "timezone": NULLABLE_STRING,
 })

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.query.limits import QueryLimits
+from engine.query.normalize import COMPARE_SUFFIXES
 from engine.query.request import DEFAULT_LIMIT
 from semantic.joins import dimension_names, joined_dimensions
 from semantic.model import Endpoint, Model
@@ -99,6 +100,9 @@ def _endpoint_operation(endpoint: Endpoint, model: Model, types: Mapping[str, Ma
          "description": "relative range instead of from/to: today, 'last 7 days', ..."},
         {"name": "timezone", "in": "query", "schema": STRING,
          "description": f"IANA zone (default {source.timezone})"},
+        {"name": "compare", "in": "query", "schema": STRING,
+         "description": "'1 year' (any 'N unit') or 'previous_period': adds <field>__compare, "
+                        "<field>__change and <field>__change_ratio for each measure field"},
         {"name": "limit", "in": "query", "schema": {
             "type": "integer", "minimum": 1, "maximum": min(endpoint.limit or limits.rows,
                                                             limits.rows),
@@ -130,7 +134,12 @@ def _endpoint_operation(endpoint: Endpoint, model: Model, types: Mapping[str, Ma
         if endpoint.returns == "object" and isinstance(schema.get("type"), str):
             schema = {**schema, "type": [schema["type"], "null"]}
         fields[field.name] = schema
-    row: Schema = {"type": "object", "properties": fields, "required": list(fields)}
+    required = list(fields)
+    for field in endpoint.fields:  # with ?compare= only
+        if source.is_aggregate(field.member.name):
+            fields.update({field.name + suffix: {"type": ["number", "null"]}
+                           for suffix in COMPARE_SUFFIXES})
+    row: Schema = {"type": "object", "properties": fields, "required": required}
     body = row if endpoint.returns == "object" else {"type": "array", "items": row}
     return {"get": {
         "summary": endpoint.description or f"Endpoint {endpoint.path}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from engine.query.normalize import COMPARE_SUFFIXES
 from engine.query.request import Filter, Order, Query, QueryError, TimeRange
 from semantic.errors import FieldError, SemanticError
 from semantic.joins import dimension_names
@@ -13,7 +14,8 @@ from semantic.suggest import did_you_mean, shown
 from server.runtime.compiled import Runtime
 
 #: query parameters every generated endpoint takes besides dimension filters
-ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "limit", "offset", "format")
+ENDPOINT_PARAMETERS = ("from", "to", "range", "timezone", "compare", "limit", "offset",
+                       "format")
 
 
 class UnknownEndpoint(FieldError):
@@ -47,6 +49,7 @@ def endpoint_query(endpoint: Endpoint, model: Model,
     """The saved query of an endpoint with the caller's parameters: ``?region=eu`` (repeat for
     several values) filters a dimension (``?airline.name=United`` a joined one);
     ``from``/``to`` or ``range`` (``last 7 days``) and ``timezone`` set the time range;
+    ``compare`` (``1 year``, ``previous_period``) adds each measure's compared columns;
     ``limit``/``offset`` page. Also returns, per filter, the parameter it came from (None for
     the endpoint's own filters)."""
     source = model.source(endpoint.source.name)
@@ -58,7 +61,7 @@ def endpoint_query(endpoint: Endpoint, model: Model,
     filters = [Filter(f.dimension.name, f.op, f.values) for f in endpoint.filters]
     origins: list[str | None] = [None] * len(filters)
     limit, offset = endpoint.limit, 0
-    start = end = relative = timezone = None
+    start = end = relative = timezone = compare = None
     for key, values in params.items():
         if key == "format":  # the answer's format, not part of the query
             continue
@@ -66,9 +69,11 @@ def endpoint_query(endpoint: Endpoint, model: Model,
             limit = _integer("limit", values)  # replaces the endpoint's own (query bounds)
         elif key == "offset":
             offset = _integer("offset", values)
-        elif key in ("from", "to", "range", "timezone"):
+        elif key in ("from", "to", "range", "timezone", "compare"):
             value = values[-1]
-            if key == "from":
+            if key == "compare":
+                compare = value
+            elif key == "from":
                 start = value
             elif key == "to":
                 end = value
@@ -103,7 +108,19 @@ def endpoint_query(endpoint: Endpoint, model: Model,
         offset=offset,
         time_range=time_range,
         timezone=timezone,
+        compare=compare,
     ), origins
+
+
+def endpoint_fields(endpoint: Endpoint, model: Model, compared: bool) -> list[tuple[str, str]]:
+    """An endpoint's (JSON name, member) pairs; with a comparison, each measure field's
+    compared columns too, named after the field (``n__compare`` for ``n: total_events``)."""
+    fields = [(f.name, f.member.name) for f in endpoint.fields]
+    source = model.source(endpoint.source.name)
+    if not compared or source is None:
+        return fields
+    return fields + [(name + suffix, member + suffix) for name, member in fields
+                     if source.is_aggregate(member) for suffix in COMPARE_SUFFIXES]
 
 
 def endpoint_routing(runtime: Runtime) -> Iterator[str]:

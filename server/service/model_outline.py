@@ -11,7 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from semantic.joins import joined_dimensions
-from semantic.model import Model, Source
+from semantic.model import Model, Source, TimeFunction
+
+
+def time_meta(function: TimeFunction | None) -> dict[str, Any] | None:
+    """A time function as meta shows it (None for a metric of measures)."""
+    if function is None:
+        return None
+    return {"function": function.kind, "measure": function.measure.name,
+            "window": str(function.window) if function.window else None,
+            "period": function.period, "by": str(function.by) if function.by else None,
+            "detail": function.describe()}
 
 
 def endpoints_meta(model: Model) -> list[dict[str, Any]]:
@@ -54,11 +64,14 @@ def _source_outline(model: Model, source: Source) -> dict[str, Any]:
         **joins_meta(source),
         "dimensions": dimensions,
         "timezone": source.timezone,
+        "week_start": source.week_start,
+        "fiscal_year_start": source.fiscal_year_start,
         "measures": [{"name": m.name, "agg": m.agg, "sql": m.sql or m.column, "filter": m.filter,
                       "level": m.level, "method": m.method, "exact": None, "exactness": None,
                       "joins": None, "description": m.description} for m in source.measures],
         "metrics": [{"name": m.name, "sql": m.sql, "measures": None, "exact": None,
-                     "exactness": None, "description": m.description} for m in source.metrics],
+                     "exactness": None, "time": time_meta(m.time), "description": m.description}
+                    for m in source.metrics],
         "rollups": [{"name": r.name, "table": None, "grain": r.grain,
                      "dimensions": [d.name for d in r.dimensions],
                      "join_keys": None, "measures": [m.name for m in r.measures],

@@ -26,7 +26,7 @@ from server.http.serialize import encode, json_rows, json_value
 from server.runtime.compiled import Answer, Runtime
 from server.runtime.state import State
 from server.service.meta_access import meta_for
-from server.service.model_outline import endpoints_meta, joins_meta, model_outline
+from server.service.model_outline import endpoints_meta, joins_meta, model_outline, time_meta
 from server.warehouse.availability import WarehouseUnavailable
 
 
@@ -235,11 +235,14 @@ def _whole_meta(state: State) -> dict[str, Any]:
             "dimensions": [_dimension_meta(runtime.compiled.sources, compiled, d)
                            for d in compiled.dimensions.values()],
             "timezone": compiled.timezone,
+            "week_start": source.week_start,
+            "fiscal_year_start": source.fiscal_year_start,
             "measures": [_measure_meta(compiled, m) for m in compiled.measures.values()],
             "metrics": [
                 {"name": m.name, "sql": m.expression.sql(dialect="clickhouse"),
                  "measures": list(m.leaves), "exact": m.exact, "exactness": m.note,
-                 "description": m.description} for m in compiled.metrics.values()
+                 "time": time_meta(m.time), "description": m.description}
+                for m in compiled.metrics.values()
             ],
             "rollups": rollups,
         })

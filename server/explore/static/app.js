@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = id => document.getElementById(id);
-const GRAINS = ["minute", "hour", "day", "week", "month", "quarter", "year"];
+const GRAINS = ["minute", "hour", "day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year"];
 const FILTER_OPS = ["in", "not_in", "contains", "starts_with"];
 let META = null;
 // With access control on, the API wants "Authorization: Bearer <key>": the key typed into the
@@ -48,13 +48,16 @@ function cellText(value) {
 
 function list(text) { return (text || "").split(",").map(s => s.trim()).filter(Boolean); }
 
+//: the columns a comparison adds after each measure's name
+const COMPARED = ["__compare", "__change", "__change_ratio"];
+
 function readUrl() {
   const p = new URLSearchParams(location.search);
   let filters = [];
   try { filters = JSON.parse(p.get("f") || "[]"); } catch (e) { filters = []; }
   return {
     source: p.get("source") || "", measures: list(p.get("m")), dimensions: list(p.get("d")),
-    grain: p.get("grain") || "", tz: p.get("tz") || "", from: p.get("from") || "",
+    grain: p.get("grain") || "", compare: p.get("cmp") || "", tz: p.get("tz") || "", from: p.get("from") || "",
     to: p.get("to") || "", range: p.get("range") || "", filters: Array.isArray(filters) ? filters : [],
     order: p.get("order") || "", limit: p.get("limit") || "1000", raw: p.get("raw") === "1",
   };
@@ -67,6 +70,7 @@ function toUrl(state) {
   put("m", state.measures.join(","));
   put("d", state.dimensions.join(","));
   put("grain", state.grain);
+  put("cmp", state.compare);
   put("tz", state.tz);
   put("from", state.from);
   put("to", state.to);
@@ -82,6 +86,7 @@ function toBody(state) {
   const body = {measures: state.measures, dimensions: state.dimensions};
   if (state.source) body.source = state.source;
   if (state.grain) body.grain = state.grain;
+  if (state.compare) body.compare = {offset: state.compare};
   if (state.tz) body.timezone = state.tz;
   if (state.range) body.time_range = state.range;
   else if (state.from || state.to) {
@@ -214,7 +219,7 @@ function readForm() {
   const kind = document.querySelector("input[name=range-kind]:checked").value;
   return {
     source: $("source").value, measures: checked("measures"), dimensions: checked("dimensions"),
-    grain: $("grain").value, tz: $("tz").value.trim(),
+    grain: $("grain").value, compare: $("compare").value, tz: $("tz").value.trim(),
     from: kind === "absolute" ? $("from").value.trim() : "",
     to: kind === "absolute" ? $("to").value.trim() : "",
     range: kind === "relative" ? $("range").value.trim() : "",
@@ -226,6 +231,7 @@ function readForm() {
 function writeForm(state) {
   $("source").value = state.source || META.sources[0].name;
   fillMembers(state);
+  $("compare").value = state.compare || "";
   $("tz").value = state.tz;
   $("from").value = state.from;
   $("to").value = state.to;
@@ -245,8 +251,10 @@ function renderResults(answer, explain, roundTripMs, state) {
   const time = source && source.time && meta.columns.includes(source.time.name) && state.grain ? source.time.name : null;
   const aggregates = new Set([...source.measures, ...source.metrics].map(m => m.name));
   const measures = meta.columns.filter(c => aggregates.has(c));
-  const dims = meta.columns.filter(c => !aggregates.has(c) && c !== time);
-  SemanticChart.render($("chart"), answer.data, measures, time, dims);
+  // a comparison's columns (m__compare, m__change, m__change_ratio) are not dimensions
+  const compared = new Set(measures.flatMap(m => COMPARED.map(suffix => m + suffix)));
+  const dims = meta.columns.filter(c => !aggregates.has(c) && !compared.has(c) && c !== time);
+  SemanticChart.render($("chart"), answer.data, measures, time, dims, Boolean(state.compare));
 
   const stats = meta.statistics;
   $("timing").textContent = `${meta.rows} row(s) in ${meta.elapsed_ms} ms` +

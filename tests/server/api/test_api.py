@@ -226,7 +226,7 @@ def test_api_meta_and_health(client: TestClient, database: str) -> None:  # type
     assert source["metrics"] == [{
         "name": "per_big", "sql": "revenue / big", "measures": ["revenue", "big"],
         "exact": True, "exactness": "exact: computed from exact measures; division by zero "
-        "gives null", "description": ""}]
+        "gives null", "time": None, "description": ""}]
     assert {r["name"]: r["ready"] for r in source["rollups"]} == {
         "totals": True, "by_region_day": True, "by_region_hour": True}
     assert [e["path"] for e in meta["endpoints"]] == ["/api/totals", "/api/by-region",

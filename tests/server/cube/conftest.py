@@ -32,6 +32,7 @@ MODEL = EVENTS_HEAD + """\
       avg_amount: {{agg: avg, column: amount}}
     metrics:
       revenue_per_event: {{sql: revenue / events}}
+      events_3d: {{rolling: {{measure: events, window: 3 days}}}}
     security:
       tenant: tenant_id
     rollups:

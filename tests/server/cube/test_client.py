@@ -38,6 +38,9 @@ FILTERED = {"measures": ["events.revenue"], "dimensions": ["events.region"],
             "order": [["events.revenue", "desc"]], "limit": 1}
 
 
+ROLLING = {"measures": ["events.events_3d"],
+           "timeDimensions": [{"dimension": "events.ts", "granularity": "day",
+                               "dateRange": ["2026-01-03", "2026-01-07"]}]}
 COMPARE = {"measures": ["events.events"],
            "timeDimensions": [{"dimension": "events.ts", "granularity": "day",
                                "compareDateRange": [["2026-01-03", "2026-01-05"],
@@ -80,6 +83,7 @@ def test_cube_client_loads_pivots_and_describes(server: Server, tmp_path: Path) 
         {"name": "no_token", "kind": "load", "query": TABLE, "token": ""},
         {"name": "refused", "kind": "load", "query": {**TABLE, "segments": ["events.x"]}},
         {"name": "compare", "kind": "load", "query": COMPARE},
+        {"name": "rolling", "kind": "load", "query": ROLLING},
     ], tmp_path)
     for name in ("table", "series", "filtered", "meta", "dry", "sql", "other_tenant"):
         assert "error" not in got[name], (name, got[name])
@@ -135,6 +139,17 @@ def test_cube_client_loads_pivots_and_describes(server: Server, tmp_path: Path) 
     assert [[p[key] for key in ranges] for p in compare["chartPivot"]] == [
         [days.get(f"2026-01-{d:02d}", 0), days.get(f"2026-01-{d + 5:02d}", 0)]
         for d in (3, 4, 5)]
+
+    # a rolling window: three days ending with each day, from the rollup
+    rolling = got["rolling"]
+    assert "error" not in rolling, rolling
+    assert rolling["response"]["results"][0]["usedPreAggregations"]
+    window = {r["ts"]: r["events_3d"] for r in ours(server, {
+        "measures": ["events_3d"], "grain": "day",
+        "time_range": {"from": "2026-01-03", "to": "2026-01-08"}})}
+    assert [(p["x"][:10], p["events.events_3d"]) for p in rolling["chartPivot"]] == [
+        (f"2026-01-{d:02d}", window[f"2026-01-{d:02d}"]) for d in range(3, 8)]
+    assert window["2026-01-05"] == sum(days[f"2026-01-{d:02d}"] for d in (3, 4, 5))
 
     assert got["no_token"]["status"] == 403
     assert got["refused"]["status"] == 400 and "segments" in got["refused"]["error"]

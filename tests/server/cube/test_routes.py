@@ -156,7 +156,8 @@ def test_meta_dry_run_and_sql(client: Any) -> None:
     meta = client.get("/cubejs-api/v1/meta", headers=auth())
     (cube,) = meta.json()["cubes"]
     assert {m["name"] for m in cube["measures"]} == {
-        "events.events", "events.revenue", "events.avg_amount", "events.revenue_per_event"}
+        "events.events", "events.revenue", "events.avg_amount", "events.revenue_per_event",
+        "events.events_3d"}
     query = {"measures": ["events.revenue"],
              "timeDimensions": [{"dimension": "events.ts", "granularity": "month",
                                  "dateRange": "from 2026-01-01 to 2026-01-31"}]}

@@ -217,6 +217,35 @@ def test_explore_form_state_lives_in_the_url(server: Server, page: Page,
         other.close()
 
 
+def test_explore_draws_a_comparison_beside_each_series(server: Server, page: Page) -> None:
+    page.goto(f"{server.url}/explore?m=events&d=region&grain=day"
+              "&from=2026-01-04&to=2026-01-08")
+    _wait_runs(page, 1)
+    assert page.locator("circle.point.compared").count() == 0
+    page.select_option("#compare", "1 day")
+    page.click("#run")
+    _wait_runs(page, 2)
+    assert "cmp=1+day" in page.url
+    expected = server.post("/v1/query", {
+        "measures": ["events"], "dimensions": ["region"], "grain": "day", "limit": 1000,
+        "time_range": {"from": "2026-01-04", "to": "2026-01-08"},
+        "compare": {"offset": "1 day"}})
+    header, rows = _table(page)
+    assert header == expected["meta"]["columns"] == [
+        "region", "ts", "events", "events__compare", "events__change", "events__change_ratio"]
+    assert rows == _cells(expected)
+    # each region's series and its compared twin (the day before), one mark per row each
+    assert page.locator("circle.point:not(.compared)").count() == 12
+    compared = page.locator("circle.point.compared")
+    assert compared.count() == 12
+    shown = sorted((c.get_attribute("data-series"), c.get_attribute("data-x"),
+                    float(c.get_attribute("data-y") or "nan")) for c in compared.all())
+    assert shown == sorted((f"{row['region']} (compared)", row["ts"],
+                            float(row["events__compare"])) for row in expected["data"])
+    assert "eu (compared)" in page.locator(".legend").first.inner_text()
+    _shot(page, "explore-compare.png")
+
+
 def test_model_page_lists_members_and_opens_endpoints(server: Server, page: Page) -> None:
     page.goto(f"{server.url}/explore/model")
     page.wait_for_selector("body[data-ready='1']")

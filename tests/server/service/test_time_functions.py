@@ -30,6 +30,10 @@ MODEL = EVENTS_HEAD + """\
       per_user_7d: {{sql: n_7d / users_7d}}
     rollups:
       daily: {{grain: day, dimensions: [region], measures: [n, users, amount]}}
+endpoints:
+  /api/daily:
+    grain: day
+    fields: {{day: ts, cnt: n, week: n_7d}}
 """
 COLUMNS = "ts DateTime, region String, user_id UInt64, amount Int64"
 START = datetime(2024, 1, 1)
@@ -162,6 +166,46 @@ def test_fill_gives_filled_days_their_windows(client: Any) -> None:
     assert tail["2024-07-03"]["n_7d"] == 0
 
 
+def test_calendars_week_starts_and_fiscal_years(client: Any) -> None:
+    weeks = _both(client, measures=["n", "n_7d"], grain="week", week_start="sunday",
+                  time_range={"from": "2024-02-04", "to": "2024-03-03"})
+    assert [row["ts"] for row in weeks] == ["2024-02-04", "2024-02-11", "2024-02-18",
+                                            "2024-02-25"]  # Sundays
+    sunday = datetime(2024, 2, 10, 23)  # Berlin's 2024-02-11 in UTC
+    assert weeks[1]["n"] == _count(sunday, sunday + timedelta(days=7))
+    # a fiscal year starting in October holds 2024-06-23 in the bucket 2023-10-01
+    years = _both(client, measures=["n"], grain="fiscal_year", fiscal_year_start="october")
+    assert [row["ts"] for row in years] == ["2023-10-01"]
+    assert years[0]["n"] == len(rows())
+    quarters = _both(client, measures=["n", "n_all"], grain="fiscal_quarter",
+                     fiscal_year_start="november")
+    assert [row["ts"] for row in quarters] == ["2023-11-01", "2024-02-01", "2024-05-01"]
+    assert sum(row["n"] for row in quarters) == quarters[-1]["n_all"] == len(rows())
+
+
+def test_endpoints_take_a_comparison(client: Any) -> None:
+    response = client.get("/api/daily?from=2024-02-10&to=2024-02-13&compare=1%20week")
+    assert response.status_code == 200, response.text
+    rows = response.json()
+    expected = _ask(client, measures=["n", "n_7d"], grain="day", compare={"offset": "1 week"},
+                    time_range={"from": "2024-02-10", "to": "2024-02-13"})["data"]
+    assert rows == [{"day": r["ts"], "cnt": r["n"], "week": r["n_7d"],
+                     "cnt__compare": r["n__compare"], "cnt__change": r["n__change"],
+                     "cnt__change_ratio": r["n__change_ratio"],
+                     "week__compare": r["n_7d__compare"], "week__change": r["n_7d__change"],
+                     "week__change_ratio": r["n_7d__change_ratio"]} for r in expected]
+    assert list(client.get("/api/daily?from=2024-02-10&to=2024-02-13").json()[0]) == [
+        "day", "cnt", "week"]
+    csv = client.get("/api/daily?from=2024-02-10&to=2024-02-11&compare=1%20week&format=csv")
+    assert csv.text.splitlines()[0].replace('"', "") == \
+        "day,cnt,week,cnt__compare,cnt__change,cnt__change_ratio,week__compare,week__change," \
+        "week__change_ratio"
+    refused = client.get("/api/daily?compare=fortnight")
+    assert_error(refused, 400, "compare.offset")
+    parameters = client.get("/openapi.json").json()["paths"]["/api/daily"]["get"]["parameters"]
+    assert "compare" in [p["name"] for p in parameters]
+
+
 @pytest.mark.parametrize(("body", "field", "says"), [
     ({"measures": ["n_7d"]}, "grain", "give a 'grain'"),
     ({"measures": ["n", "per_user_7d"]}, "grain", "(through 'n_7d')"),
@@ -177,6 +221,12 @@ def test_fill_gives_filled_days_their_windows(client: Any) -> None:
     ({"measures": ["n"], "compare": {"offset": "1 day"}}, "compare", "without a 'grain'"),
     ({"measures": ["n"], "compare": "1 day"}, "compare", "an object"),
     ({"measures": ["n"], "compare": {"by": "1 day"}}, "compare.by", "unknown field"),
+    ({"measures": ["n"], "grain": "week", "week_start": "sundae"}, "week_start",
+     "did you mean 'sunday'"),
+    ({"measures": ["n"], "grain": "fiscal_year", "fiscal_year_start": 10},
+     "fiscal_year_start", "must be"),
+    ({"measures": ["n_mtd"], "grain": "fiscal_quarter"}, "measures[0]",
+     "a month is not made of whole fiscal_quarters"),
     ({"measures": ["n"], "grain": "day", "compare": {"offset": "1 day"},
       "order": ["-m__compare"]}, "order[0]", "not returned"),
 ])
