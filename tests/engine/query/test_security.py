@@ -21,16 +21,16 @@ SOURCE = compile_model(MODEL, {"events": EVENTS_TYPES, "users": USERS_TYPES}).so
 
 def test_secured_model_warns_about_rollups_without_the_security_dimension() -> None:
     assert [w.render() for w in MODEL.warnings] == [
-        "metrics.yaml:67:9: warning: rollup 'totals' lacks security dimension 'region' (claim "
+        "metrics.yaml:79:9: warning: rollup 'totals' lacks security dimension 'region' (claim "
         "'regions'), so it can never serve callers restricted by it; add 'region' to its "
         "dimensions [rollup-not-secured]",
-        "metrics.yaml:69:9: warning: rollup 'daily' lacks security dimension 'region' (claim "
+        "metrics.yaml:81:9: warning: rollup 'daily' lacks security dimension 'region' (claim "
         "'regions'), so it can never serve callers restricted by it; add 'region' to its "
         "dimensions [rollup-not-secured]",
-        "metrics.yaml:83:9: warning: rollup 'users_monthly' lacks security dimension 'region' "
+        "metrics.yaml:95:9: warning: rollup 'users_monthly' lacks security dimension 'region' "
         "(claim 'regions'), so it can never serve callers restricted by it; add 'region' to its "
         "dimensions [rollup-not-secured]",
-        "metrics.yaml:87:9: warning: rollup 'users_all' lacks security dimension 'region' "
+        "metrics.yaml:99:9: warning: rollup 'users_all' lacks security dimension 'region' "
         "(claim 'regions'), so it can never serve callers restricted by it; add 'region' to its "
         "dimensions [rollup-not-secured]",
     ]

@@ -97,6 +97,6 @@ def test_validate_prints_warnings_and_succeeds(tmp_path: Path) -> None:
                              "validate"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert (f"{model}:67:9: warning: rollup 'totals' lacks security dimension 'region'"
+    assert (f"{model}:79:9: warning: rollup 'totals' lacks security dimension 'region'"
             in result.stdout)
     assert "ok, 4 warning(s)" in result.stdout

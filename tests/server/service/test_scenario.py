@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,47 @@ def test_scenario_new_rows_show_up_immediately(
     assert after["total_events"] == before["total_events"] + 1000
     assert after == _expected_metrics(warehouse)
     assert scenario.get("/api/breakdown").json() == _expected_breakdown(warehouse)
+
+
+def test_scenario_time_functions_come_from_rollups_and_equal_the_rows(
+        scenario: TestClient, warehouse: Warehouse) -> None:  # type: ignore[type-arg]
+    """metrics.yaml's time functions by region and day over February, and month over month:
+    from rollups, equal to raw, and to sums of the days the test reads itself."""
+    daily = {(r, d): (c, v) for r, d, c, v in _raw(
+        warehouse, "SELECT region, toDate(event_ts) AS day, count(), sum(revenue) FROM "
+                   "analytics.events GROUP BY region, day")}
+    body = {"measures": ["total_events", "events_7d", "revenue_mtd", "events_all_time",
+                         "events_week_before"], "dimensions": ["region"], "grain": "day",
+            "time_range": {"from": "2026-02-01", "to": "2026-03-01"}}
+    routed = scenario.post("/v1/query", json=body).json()
+    assert "analytics.events" not in routed["meta"]["tables"], routed["meta"]
+    raw = scenario.post("/v1/query", json={**body, "force_raw": True}).json()
+    assert [{k: v for k, v in r.items() if k != "revenue_mtd"} for r in routed["data"]] == \
+        [{k: v for k, v in r.items() if k != "revenue_mtd"} for r in raw["data"]]
+    assert len(routed["data"]) == 3 * 28
+    for row in routed["data"]:
+        day = datetime.date.fromisoformat(row["event_ts"])
+
+        def events(days: range, region: str = row["region"], last: datetime.date = day) -> int:
+            return sum(daily.get((region, last - datetime.timedelta(days=n)), (0, 0))[0]
+                       for n in days)
+        assert row["total_events"] == events(range(1))
+        assert row["events_7d"] == events(range(7))
+        assert row["events_all_time"] == events(range((day - datetime.date(2026, 1, 1)).days + 1))
+        assert row["events_week_before"] == events(range(7, 8))
+        month = sum(daily.get((row["region"], day - datetime.timedelta(days=n)), (0, 0))[1]
+                    for n in range(day.day))
+        assert row["revenue_mtd"] == pytest.approx(month, rel=1e-12)
+    body = {"measures": ["total_events"], "dimensions": ["region"], "grain": "month",
+            "compare": {"offset": "1 month"},
+            "time_range": {"from": "2026-02-01", "to": "2026-04-01"}}
+    routed = scenario.post("/v1/query", json=body).json()
+    assert routed["meta"]["rollup"] == "region_daily"
+    assert routed["data"] == scenario.post("/v1/query", json={**body, "force_raw": True}
+                                           ).json()["data"]
+    for row in routed["data"]:
+        month = datetime.date.fromisoformat(row["event_ts"])
+        before = month.replace(month=month.month - 1)
+        assert row["total_events__compare"] == sum(
+            c for (r, d), (c, _) in daily.items()
+            if r == row["region"] and (d.year, d.month) == (before.year, before.month))
