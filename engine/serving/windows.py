@@ -44,7 +44,7 @@ from engine.dialect.types import is_date_type
 from engine.model.compiled import ComponentKey
 from engine.query.normalize import COMPARE_SUFFIXES, compared_columns
 from engine.query.request import Interval
-from engine.serving.clauses import alias_for, connect, filtered, instant_text, safe_divisions
+from engine.serving.clauses import alias_for, connect, filtered, instant_text, over_members
 from engine.serving.plan import Piece
 from engine.serving.reads import Read, atoms, base_measure, time_function
 from engine.serving.sql import SqlBuilder, grain_step
@@ -131,6 +131,7 @@ class WindowedSqlBuilder(SqlBuilder):
             self.back = None
         compared = {} if query.compare is None else {
             atom: alias_for(f"_p{i}", None, set(), used) for i, atom in enumerate(self.atoms)}
+        self.compared = compared
         # one branch already has one row per group and bucket: no regrouping unless filled
         branches = sum(len({p.rollup.name if p.rollup else None for p in read_pieces})
                        for _, read_pieces in reads)
@@ -148,13 +149,19 @@ class WindowedSqlBuilder(SqlBuilder):
         relation: exp.Query = union
         if branches > 1 or self._dense():
             relation = self._buckets(union, part_names, reads[0][0].interval)
-        relation = self._values(relation, part_names,
-                                compared if self.back is not None else {})
+        framed = compared if self.back is not None else {}
+        values, moved = self._value_expressions(part_names, framed)
         clamped = [atom for atom in self.atoms if self._clamped(atom)]
         #: whether the relation has rows of buckets without rows (filled or shifted in),
         #: which the answer leaves out unless filling
         self.rows_without_data = self._dense() or bool(clamped) or \
             (bool(compared) and self.back is None)
+        if not self.rows_without_data and query.fill is None:
+            # the windows, the metrics over them and the range (QUALIFY: after the windows)
+            # in one SELECT over the buckets
+            statement = self._answer(relation, values, moved, qualify=True)
+            return self._paged(statement, fetch_limit)
+        relation = self._values(relation, values, moved)
         for atom in clamped:
             by = time_function(self.source, atom).by  # type: ignore[union-attr]
             assert by is not None
@@ -164,7 +171,16 @@ class WindowedSqlBuilder(SqlBuilder):
             by = parse_duration(query.compare or "")
             relation = self._shifted(relation, by, [
                 (self.value_names[atom], compared[atom]) for atom in self.atoms])
-        statement = self._answer(relation, compared)
+        columns: dict[str, exp.Expr] = {
+            atom: exp.column(name) for atom, name in self.value_names.items()}
+        before: dict[str, exp.Expr] = {
+            atom: exp.column(name) for atom, name in compared.items()}
+        statement = self._answer(relation, columns, before)
+        return self._paged(statement, fetch_limit)
+
+    def _paged(self, statement: exp.Select, fetch_limit: int) -> tuple[
+            exp.Select, dict[str, object], tuple[str, ...]]:
+        query = self.query
         if query.dimensions or query.offset:
             statement = statement.limit(exp.Literal.number(fetch_limit), copy=False)
         if query.offset:
@@ -283,10 +299,22 @@ class WindowedSqlBuilder(SqlBuilder):
     def _instant_buckets(self) -> bool:
         return self.query.grain in ("minute", "hour") and self._instants()
 
-    def _values(self, buckets: exp.Query, part_names: dict[ComponentKey, str],
-                compared: dict[str, str]) -> exp.Select:
-        """Each atom's value at each row's bucket (as ``value_names``) and, for a comparison
-        made by frames, at the bucket ``back`` before it (as ``compared``)."""
+    def _value_expressions(self, part_names: dict[ComponentKey, str],
+                           framed: dict[str, str]) -> tuple[dict[str, exp.Expr],
+                                                            dict[str, exp.Expr]]:
+        """Each atom's value at each row's bucket and, for a comparison made by frames, at
+        the bucket ``back`` before it (for the atoms ``framed`` names)."""
+        values = {atom: self._value(atom, part_names, 0) for atom in self.atoms}
+        moved: dict[str, exp.Expr] = {}
+        for atom in framed:
+            assert self.back is not None
+            moved[atom] = self._value(atom, part_names, self.back)
+        return values, moved
+
+    def _values(self, buckets: exp.Query, values: dict[str, exp.Expr],
+                moved: dict[str, exp.Expr]) -> exp.Select:
+        """The buckets with each atom's value (as ``value_names``) and those framed back (as
+        ``compared``)."""
         selects: list[exp.Expr] = [exp.column(n) for n in (*self.group_names, "_b", "_here")]
         if self.query.fill is not None and self.group_names:
             # a group the answer has (a row in the range): the groups filled
@@ -296,13 +324,8 @@ class WindowedSqlBuilder(SqlBuilder):
             selects.append(exp.alias_(exp.Window(
                 this=call("max", counted),
                 partition_by=[exp.column(n) for n in self.group_names]), "_group"))
-        for atom in self.atoms:
-            selects.append(exp.alias_(self._value(atom, part_names, 0),
-                                      self.value_names[atom]))
-            if atom in compared:
-                assert self.back is not None
-                selects.append(exp.alias_(self._value(atom, part_names, self.back),
-                                          compared[atom]))
+        selects += [exp.alias_(value, self.value_names[atom]) for atom, value in values.items()]
+        selects += [exp.alias_(value, self.compared[atom]) for atom, value in moved.items()]
         return exp.select(*selects).from_(exp.Subquery(
             this=buckets, alias=exp.TableAlias(this=exp.to_identifier("_buckets"))))
 
@@ -402,22 +425,21 @@ class WindowedSqlBuilder(SqlBuilder):
             conditions.append(exp.LT(this=exp.column("_b"), expression=self._bucket_value(end)))
         return conditions
 
-    def _finished(self, name: str, columns: dict[str, str]) -> exp.Expr:
-        """A measure or metric computed from the atoms' ``columns``."""
+    def _finished(self, name: str, columns: dict[str, exp.Expr]) -> exp.Expr:
+        """A measure or metric computed from the atoms' values (``columns``)."""
         if name in columns:
-            return exp.column(columns[name])
-        metric = self.source.metrics[name]
+            return columns[name].copy()
+        return over_members(self.source.metrics[name].expression,
+                            lambda member: self._finished(member, columns))
 
-        def substitute(node: exp.Expr) -> exp.Expr:
-            if isinstance(node, exp.Column):
-                return exp.Paren(this=self._finished(node.name, columns))
-            return node
-        return safe_divisions(metric.expression.copy()).transform(substitute)
-
-    def _answer(self, relation: exp.Select, compared: dict[str, str]) -> exp.Select:
+    def _answer(self, relation: exp.Query, values: dict[str, exp.Expr],
+                compared: dict[str, exp.Expr], qualify: bool = False) -> exp.Select:
+        """The answer's columns, the range and measure conditions, the order: over
+        ``relation`` (the rows of each group and bucket with the atoms' values as columns),
+        or with ``qualify`` over the buckets themselves, ``values`` being the windows."""
         query = self.query
-        used = {"_b", "_here", *self.group_names, *self.value_names.values(),
-                *compared.values()}
+        used = {"_b", "_here", "_group", *self.group_names, *self.value_names.values(),
+                *self.compared.values()}
         aliases: dict[str, str] = {}
         selects: list[exp.Expr] = []
         names = iter(self.group_names)
@@ -429,12 +451,14 @@ class WindowedSqlBuilder(SqlBuilder):
         for name in query.measures:
             aliases[name] = alias_for(name, None, used, set())
             used.add(aliases[name])
-            selects.append(exp.alias_(self._finished(name, self.value_names), aliases[name]))
-        for name in query.measures if compared else ():
-            current = self._finished(name, self.value_names)
-            before = self._finished(name, compared)
+            selects.append(exp.alias_(self._finished(name, values), aliases[name]))
+        for name in query.measures if query.compare is not None else ():
+            # the change and its ratio name the columns they are computed from (ClickHouse
+            # reads an alias anywhere in its SELECT): each window is evaluated once
+            current: exp.Expr = exp.column(aliases[name])
+            before: exp.Expr = exp.column(alias_for(name + "__compare", None, used, set()))
             computed = {
-                "__compare": before,
+                "__compare": self._finished(name, compared),
                 "__change": exp.Sub(this=exp.Paren(this=current.copy()),
                                     expression=exp.Paren(this=before.copy())),
                 "__change_ratio": exp.Sub(
@@ -455,9 +479,15 @@ class WindowedSqlBuilder(SqlBuilder):
         elif self.group_names:  # over no rows, WITH FILL fills one series of default groups
             where.append(exp.EQ(this=exp.column("_group"), expression=exp.Literal.number(1)))
         where += self._in_range()
-        where += self._having(lambda m: self._finished(m, self.value_names))
-        source = exp.Subquery(this=relation, alias=exp.TableAlias(this=exp.to_identifier("_w")))
-        select = filtered(exp.select(*selects).from_(source), where, [], [])
+        where += self._having(lambda m: self._finished(m, values))
+        alias = "_buckets" if qualify else "_w"
+        source = exp.Subquery(this=relation, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+        if qualify:
+            select = exp.select(*selects).from_(source)
+            if where:
+                select.set("qualify", exp.Qualify(this=connect(where, exp.And)))
+        else:
+            select = filtered(exp.select(*selects).from_(source), where, [], [])
         self._finish_order(aliases)
         if self._order:
             select = select.order_by(*(exp.Ordered(this=exp.column(alias), desc=descending)
