@@ -162,11 +162,14 @@ class WindowedSqlBuilder(SqlBuilder):
             statement = self._answer(relation, values, moved, qualify=True)
             return self._paged(statement, fetch_limit)
         relation = self._values(relation, values, moved)
-        for atom in clamped:
-            by = time_function(self.source, atom).by  # type: ignore[union-attr]
-            assert by is not None
+        shifts: dict[Duration, list[str]] = {}
+        for atom in clamped:  # one shift per offset, for every atom moved by it
+            function = time_function(self.source, atom)
+            assert function is not None and function.by is not None
+            shifts.setdefault(function.by, []).append(atom)
+        for by, shifted in shifts.items():
             relation = self._shifted(relation, by, [
-                (self.value_names[atom], self.value_names[atom])])
+                (self.value_names[atom], self.value_names[atom]) for atom in shifted])
         if compared and self.back is None:
             by = parse_duration(query.compare or "")
             relation = self._shifted(relation, by, [
@@ -180,6 +183,7 @@ class WindowedSqlBuilder(SqlBuilder):
 
     def _paged(self, statement: exp.Select, fetch_limit: int) -> tuple[
             exp.Select, dict[str, object], tuple[str, ...]]:
+        """The statement with its limit and offset, its parameters and its columns."""
         query = self.query
         if query.dimensions or query.offset:
             statement = statement.limit(exp.Literal.number(fetch_limit), copy=False)

@@ -90,3 +90,16 @@ def test_over_stdio_the_client_backend_refuses_them_naming_the_field(number: flo
         assert getattr(raised.value, "field", None) == field, raised.value
         assert "finite" in str(getattr(raised.value, "message", raised.value))
     assert json.loads(json.dumps({"limit": 3}))  # finite numbers pass through as JSON
+
+
+def test_run_query_compares_as_v1_query_does(client: TestClient) -> None:  # type: ignore[type-arg]
+    body = {"measures": ["events"], "grain": "day", "compare": {"offset": "1 day"},
+            "time_range": {"from": "2026-01-01", "to": "2026-01-03"}}
+    result = _call(client, "run_query", body, "10")
+    assert not result["isError"], result
+    direct = client.post("/v1/query", json={**body, "limit": 10}).json()
+    assert result["structuredContent"]["data"] == direct["data"] == [
+        {"ts": "2026-01-01", "events": 1, "events__compare": 0, "events__change": 1,
+         "events__change_ratio": None},
+        {"ts": "2026-01-02", "events": 1, "events__compare": 1, "events__change": 0,
+         "events__change_ratio": 0}]
