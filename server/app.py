@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -37,7 +38,8 @@ from server.observability.requests import observe_requests
 from server.runtime.cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_STALENESS
 from server.runtime.compiled import Runtime
 from server.runtime.state import State
-from server.settings import Limits
+from server.settings import Limits, SqlSettings
+from server.sql.listener import Listener
 from server.warehouse.statements import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -53,14 +55,17 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                limits: Limits | None = None,
                probe_seconds: float = PROBE_SECONDS,
                cache_bytes: int = DEFAULT_MAX_BYTES,
-               max_staleness: float = DEFAULT_MAX_STALENESS) -> Litestar:
+               max_staleness: float = DEFAULT_MAX_STALENESS,
+               sql_socket: socket.socket | None = None,
+               sql: SqlSettings | None = None) -> Litestar:
     """Build the app for a validated model. The warehouse is shared, never opened here;
     ``runtime`` is the model already compiled against it, if the caller has one; ``load``
     reads the model file again for ``POST /v1/admin/reload``; ``access`` configures keys,
     JWTs and CORS (default: access control off, no cross-origin callers); ``limits`` bound
     what one request may ask (default: the ``SEMANTIC_MAX_*`` settings); ``cache_bytes``
     bounds the result cache (0: off); ``max_staleness`` is how often writes that bypass the
-    service are looked for on a ClickHouse server (0: no caching there)."""
+    service are looked for on a ClickHouse server (0: no caching there); ``sql_socket``, bound
+    by the caller, is where the SQL interface (``server.sql``) listens, set by ``sql``."""
     access = access or AccessSettings()
     state = State(model, warehouse, runtime, load, limits, cache_bytes, max_staleness)
     state.secured = access.enabled
@@ -98,10 +103,16 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
             attempt = state.start_compiling()
             wait = None if warehouse.embedded else warehouse.limits.connect_timeout
             await asyncio.to_thread(attempt.done.wait, wait)
+        listener = None
+        if sql_socket is not None:
+            listener = Listener(state, access, sql or SqlSettings())
+            await listener.start(sql_socket)
         try:
             yield
         finally:
             stop.set()
+            if listener is not None:
+                await listener.close()
             state.dispatcher.close()  # its idle worker threads end
             if close_warehouse:
                 warehouse.close()

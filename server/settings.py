@@ -118,6 +118,51 @@ def load_operating_limits(environ: Mapping[str, str] | None = None) -> Operating
     return OperatingLimits(**values)  # type: ignore[arg-type]
 
 
+#: the SQL interface's default port (PostgreSQL clients)
+DEFAULT_SQL_PORT = 15432
+
+
+@dataclass(frozen=True, slots=True)
+class SqlSettings:
+    """Where and how the SQL interface (PostgreSQL wire protocol) listens:
+    ``SEMANTIC_SQL_PORT`` (0: off; ``--sql-port``), ``SEMANTIC_SQL_HOST`` (default: the HTTP
+    API's address), ``SEMANTIC_SQL_TLS_CERT``/``_KEY`` (PEM files: TLS for clients that ask),
+    ``SEMANTIC_SQL_MAX_CONNECTIONS``, ``SEMANTIC_SQL_WRITE_TIMEOUT`` (seconds a client may take
+    to read an answer)."""
+
+    port: int = DEFAULT_SQL_PORT
+    host: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_connections: int = 100
+    write_timeout: float = 30.0
+
+
+def load_sql_settings(environ: Mapping[str, str] | None = None) -> SqlSettings:
+    """The SQL interface's settings; a malformed value is an error naming its variable.
+
+    >>> load_sql_settings({"SEMANTIC_SQL_PORT": "0"}).port
+    0
+    """
+    env = os.environ if environ is None else environ
+
+    def number(name: str, kind: type, default: float) -> object:
+        text = env.get(name, "").strip()
+        return _parse(name, kind, text) if text else default
+
+    port = number("SEMANTIC_SQL_PORT", int, DEFAULT_SQL_PORT)
+    assert isinstance(port, int)
+    if port > 65535:
+        raise SemanticError(f"SEMANTIC_SQL_PORT={port}: a port is at most 65535")
+    connections = number("SEMANTIC_SQL_MAX_CONNECTIONS", int, 100)
+    timeout = number("SEMANTIC_SQL_WRITE_TIMEOUT", float, 30.0)
+    assert isinstance(connections, int) and isinstance(timeout, float | int)
+    return SqlSettings(port=port, host=env.get("SEMANTIC_SQL_HOST") or None,
+                       tls_cert=env.get("SEMANTIC_SQL_TLS_CERT") or None,
+                       tls_key=env.get("SEMANTIC_SQL_TLS_KEY") or None,
+                       max_connections=max(1, connections), write_timeout=float(timeout))
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """``CLICKHOUSE_URL`` (unset: embedded chDB in ``SEMANTIC_DATA_DIR``), ``SEMANTIC_MODEL``."""
@@ -133,6 +178,7 @@ class Settings:
     #: on a ClickHouse server, how often writes that bypass the service are looked for
     #: (seconds; the longest an answer may be stale; 0: no caching there)
     cache_max_staleness: float = 1.0
+    sql: SqlSettings = field(default_factory=SqlSettings)
 
     @property
     def pool_size(self) -> int:
@@ -177,6 +223,7 @@ def load_settings(model_path: str | None = None) -> Settings:
         log_format=os.environ.get("SEMANTIC_LOG_FORMAT", "plain").strip().lower() or "plain",
         cache_bytes=int(os.environ.get("SEMANTIC_CACHE_BYTES", str(64 * 1024 * 1024))),
         cache_max_staleness=float(os.environ.get("SEMANTIC_CACHE_MAX_STALENESS", "1")),
+        sql=load_sql_settings(),
     )
 
 

@@ -21,14 +21,12 @@ import posixpath
 import re
 from collections.abc import Callable
 
-import anyio.to_thread
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.auth.keys import KeyStore, key_id
+from server.auth.credentials import Credentials
 from server.auth.principal import Principal, bind_principal, unbind_principal
 from server.auth.settings import AccessSettings
-from server.auth.tokens import TokenRejected, TokenVerifier
 from server.http.hosts import host_allowed, host_name, is_loopback, same_origin
 from server.http.request_ids import current_request_id
 from server.http.serialize import encode
@@ -102,8 +100,7 @@ class AccessMiddleware:
         self.app = app
         self.settings = settings
         self.origins = frozenset(settings.cors_origins)
-        self.keys = KeyStore(settings.keys)
-        self.tokens = TokenVerifier(settings.jwt) if settings.jwt.configured else None
+        self.credentials = Credentials(settings)
         #: with access control on, credentials guard every route and any Host is answered
         #: unless hosts are configured
         self.check_hosts = not settings.enabled or bool(settings.hosts)
@@ -210,7 +207,7 @@ class AccessMiddleware:
         if kind.lower() != "bearer" or not credential:
             return (401, "unauthorized", "the Authorization header must read 'Bearer "
                     "<API key or JWT>'", {"WWW-Authenticate": f'{REALM}, error="invalid_request"'})
-        principal = await self._principal(credential)
+        principal = await self.credentials.principal(credential)
         if isinstance(principal, str):
             logger.info("refused a credential on %s: %s", scope["path"], principal)
             return (401, "unauthorized", principal,
@@ -221,21 +218,6 @@ class AccessMiddleware:
                     {"WWW-Authenticate": f'{REALM}, error="insufficient_scope", '
                                          f'scope="{needed}"'})
         return principal
-
-    async def _principal(self, credential: str) -> Principal | str:
-        if key_id(credential) is not None:
-            stored = self.keys.check(credential)
-            if stored is None:
-                return "unknown or revoked API key"
-            return Principal(f"key:{stored.id}", stored.scopes, stored.access)
-        if self.tokens is None:
-            return "not a valid API key"
-        try:
-            if self.tokens.fetches:  # may fetch the JWKS: keep the event loop free
-                return await anyio.to_thread.run_sync(self.tokens.verify, credential)
-            return self.tokens.verify(credential)
-        except TokenRejected as exc:
-            return str(exc)
 
 
 def path_kind(scope: str) -> str:

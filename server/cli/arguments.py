@@ -188,6 +188,9 @@ def _add_serve_arguments(command: argparse.ArgumentParser) -> None:
                          f"{DEFAULT_HOST})")
     command.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default "
                          f"{DEFAULT_PORT}; 0 picks a free one)")
+    command.add_argument("--sql-port", type=int, default=None, help="port of the SQL interface "
+                         "(PostgreSQL wire protocol) on the same address (default "
+                         "$SEMANTIC_SQL_PORT or 15432; 0 turns it off)")
     command.add_argument("--log-level", default="info", type=str.lower,
                          choices=("debug", "info", "warning", "error"),
                          help="lowest level logged (default info: one line per request; warning "

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 
 from litestar import Litestar
 
@@ -35,14 +36,14 @@ from server.runtime.compile import compile_against
 from server.runtime.compiled import Runtime
 from server.runtime.state import State
 from server.service.endpoints import endpoint_routing
-from server.settings import Settings
+from server.settings import Settings, SqlSettings
 from server.warehouse.availability import WarehouseUnavailable
 
 logger = logging.getLogger(__name__)
 
 
 def summary(runtime: Runtime | None, settings: Settings, url: str,
-            access: AccessSettings) -> Iterator[str]:
+            access: AccessSettings, sql_url: str | None = None) -> Iterator[str]:
     """What a server serves: model file, warehouse, access control, rollups ready, endpoints,
     URL."""
     yield f"model:     {settings.model_path}"
@@ -58,6 +59,9 @@ def summary(runtime: Runtime | None, settings: Settings, url: str,
         yield f"endpoints: {len(runtime.model.endpoints)}"
         yield from endpoint_routing(runtime)
     yield f"listening: {url} (reload the model with SIGHUP or POST /v1/admin/reload)"
+    if sql_url is not None:
+        yield (f"sql:       {sql_url} (PostgreSQL clients"
+               + ("; the password is an API key or a JWT)" if access.enabled else ")"))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -91,18 +95,41 @@ def _access(settings: Settings, host: str, insecure: bool) -> AccessSettings:
     return access
 
 
-def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtime | None]:
+def _sql_socket(settings: Settings, args: argparse.Namespace,
+                insecure: bool) -> tuple[socket.socket | None, SqlSettings]:
+    """The SQL interface's socket (None when turned off) and its settings."""
+    sql = settings.sql
+    port = args.sql_port if args.sql_port is not None else sql.port
+    sql = replace(sql, port=port, host=sql.host or args.host)
+    if not port:
+        return None, sql
+    assert sql.host is not None
+    if sql.host != args.host:
+        _access(settings, sql.host, insecure)
+    return _bind(sql.host, port), sql
+
+
+def _start(settings: Settings, access: AccessSettings,
+           args: argparse.Namespace) -> tuple[Litestar, Runtime | None, str | None]:
     """The app, its model compiling against the warehouse in the background. Waits for that
     to refuse a model the warehouse contradicts (unknown columns, ...), but a ClickHouse
     server silent for longer than the connect timeout does not hold up listening."""
 
     model = load_model(settings.model_path)
     check_offline(model)
+    sock, sql = _sql_socket(settings, args, args.insecure)
     warehouse = open_warehouse(settings)
     app = create_app(model, warehouse, close_warehouse=True,
                      load=lambda: load_model(settings.model_path), access=access,
                      cache_bytes=settings.cache_bytes,
-                     max_staleness=settings.cache_max_staleness)
+                     max_staleness=settings.cache_max_staleness, sql_socket=sock, sql=sql)
+    sql_url = None
+    if sock is not None:
+        host, port = sock.getsockname()[:2]
+        sql_url = f"postgresql://{f'[{host}]' if ':' in host else host}:{port}/semantic"
+        if access.enabled and sql.tls_cert is None and not is_loopback(host):
+            logger.warning("the SQL interface on %s takes passwords (API keys, JWTs) without "
+                           "TLS: set SEMANTIC_SQL_TLS_CERT and SEMANTIC_SQL_TLS_KEY", host)
     attempt = app.state.semantic.start_compiling()
     limits = settings.limits
     attempt.done.wait(None if settings.embedded else limits.connect_timeout)
@@ -114,7 +141,7 @@ def _start(settings: Settings, access: AccessSettings) -> tuple[Litestar, Runtim
     elif attempt.runtime is None:
         logger.warning("ClickHouse at %s has not answered within %g s; listening anyway (503 "
                        "until the model is compiled)", settings.location, limits.connect_timeout)
-    return app, attempt.runtime
+    return app, attempt.runtime, sql_url
 
 
 def _reload_on_signal(state: State) -> None:
@@ -224,12 +251,12 @@ class ModelWatcher:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     access = _access(settings, args.host, args.insecure)
-    app, runtime = _start(settings, access)
+    app, runtime, sql_url = _start(settings, access, args)
     state: State = app.state.semantic
     _reload_on_signal(state)
 
     def started(url: str) -> None:
-        for line in summary(runtime, settings, url, access):
+        for line in summary(runtime, settings, url, access, sql_url):
             say(line)
 
     return _run(app, settings, args, started)
@@ -238,13 +265,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 
     access = _access(settings, args.host, args.insecure)
-    app, runtime = _start(settings, access)
+    app, runtime, sql_url = _start(settings, access, args)
     state: State = app.state.semantic
     _reload_on_signal(state)
     stop = threading.Event()
 
     def started(url: str) -> None:
-        for line in summary(runtime, settings, url, access):
+        for line in summary(runtime, settings, url, access, sql_url):
             say(line)
         say(f"watching {settings.model_path} for changes (every {args.poll:g} s)")
         watcher = ModelWatcher(state, settings, url, stop, args.poll)

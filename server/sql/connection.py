@@ -1,0 +1,611 @@
+"""One client of the SQL interface: the PostgreSQL wire protocol's start-up (TLS, password),
+simple and extended query protocols, cancel requests, and transactions as clients expect
+them (read-only: ``BEGIN``/``COMMIT`` are accepted, nothing is written).
+
+A statement over a model's table is translated (``server.sql.translate``) and answered by the
+service layer exactly as ``/v1/query`` answers it: the caller's row-level security, limits,
+routing and result cache. Catalog statements are answered by the connection's
+``server.sql.catalog``. The caller authenticated at start-up is bound to the connection's task,
+so every query runs as that caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
+
+from engine.query.fields import parse_query
+from semantic.errors import FieldError, SemanticError
+from server.auth.principal import Principal, bind_principal
+from server.runtime.compiled import Answer, Runtime
+from server.service.answers import current_runtime, serve_answer
+from server.service.queries import model_meta
+from server.sql import messages as msg
+from server.sql.catalog import SETTINGS, Catalog, is_catalog
+from server.sql.messages import ProtocolError, Reader
+from server.sql.schema import Schema, build_schema
+from server.sql.translate import (
+    SYNTAX_ERROR,
+    TOO_MANY_ROWS,
+    UNSUPPORTED,
+    Output,
+    SqlError,
+    Translated,
+    bind,
+    parameter_types,
+    translate,
+)
+from server.sql.types import BY_OID, TEXT, ParameterError, PgType, decode_parameter, encode_value
+
+if TYPE_CHECKING:
+    from server.sql.listener import Listener
+
+logger = logging.getLogger(__name__)
+
+#: statements accepted and answered without doing anything (a read-only session)
+_NO_OPS = {"LISTEN": "LISTEN", "UNLISTEN": "UNLISTEN", "DISCARD": "DISCARD ALL",
+           "SAVEPOINT": "SAVEPOINT", "RELEASE": "RELEASE", "CLOSE": "CLOSE CURSOR"}
+_TRANSACTION = {"BEGIN": "BEGIN", "START": "START TRANSACTION", "COMMIT": "COMMIT",
+                "END": "COMMIT", "ROLLBACK": "ROLLBACK", "ABORT": "ROLLBACK"}
+_OPERATOR = re.compile(r"OPERATOR\s*\(\s*pg_catalog\s*\.\s*([~!*<>=]+)\s*\)", re.IGNORECASE)
+_COLLATE = re.compile(r"COLLATE\s+pg_catalog\s*\.\s*\"?default\"?", re.IGNORECASE)
+_FIRST_WORD = re.compile(r"^\s*([A-Za-z]+)")
+#: errors of the layers below, by ``SemanticError.code``, as SQLSTATEs
+_SQLSTATES = {"busy": "53300", "query_timeout": "57014", "warehouse_timeout": "57014",
+              "warehouse_unavailable": "57P03", "query_too_large": "54000",
+              "forbidden": "42501", "invalid_query": "22023"}
+
+
+class Cancelled(Exception):
+    """The running statement was cancelled by a cancel request."""
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A parsed statement (``Parse``, or one statement of a simple ``Query``)."""
+
+    text: str
+    statement: exp.Expression | None
+    declared: list[int]
+    #: ``catalog``, ``model``, ``command`` or ``empty``
+    kind: str
+    translated: Translated | None = None
+
+    def parameter_count(self) -> int:
+        found = [int(p.name) for p in self.statement.find_all(exp.Parameter)
+                 if p.name.isdigit()] if self.statement is not None else []
+        return max([len(self.declared), *found], default=0)
+
+    def parameter_types(self) -> list[PgType]:
+        count = self.parameter_count()
+        inferred = (parameter_types(self.translated, count) if self.translated else
+                    [TEXT] * count)
+        return [BY_OID.get(self.declared[i], inferred[i]) if i < len(self.declared) and
+                self.declared[i] else inferred[i] for i in range(count)]
+
+
+@dataclass(slots=True)
+class Result:
+    names: tuple[str, ...]
+    types: tuple[PgType, ...]
+    formats: tuple[int, ...]
+    rows: list[bytes] = field(default_factory=list)
+    tag: str = ""
+
+
+@dataclass(slots=True)
+class Portal:
+    prepared: Prepared
+    values: list[Any]
+    formats: list[int]
+    result: Result | None = None
+    sent: int = 0
+
+
+def _formats(codes: Sequence[int], count: int) -> tuple[int, ...]:
+    if not codes:
+        return (0,) * count
+    if len(codes) == 1:
+        return (codes[0],) * count
+    if len(codes) != count:
+        raise SqlError("08P01", f"{len(codes)} result format codes for {count} columns")
+    return tuple(codes)
+
+
+class Connection:
+    def __init__(self, listener: Listener, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.listener = listener
+        self.state = listener.state
+        self.reader = reader
+        self.writer = writer
+        self.pid = listener.next_pid()
+        self.secret = secrets.randbits(32)
+        self.user = ""
+        self.database = "semantic"
+        self.settings: dict[str, str] = dict(SETTINGS)
+        self.statements: dict[str, Prepared] = {}
+        self.portals: dict[str, Portal] = {}
+        self.status = b"I"
+        self.running: asyncio.Task[Any] | None = None
+        self.cancelled = False
+        self._schema: tuple[Runtime, Schema] | None = None
+        self._catalog: tuple[Schema, Catalog] | None = None
+
+    # -- I/O ------------------------------------------------------------------------------
+
+    async def send(self, *chunks: bytes) -> None:
+        self.writer.write(b"".join(chunks))
+        try:
+            await asyncio.wait_for(self.writer.drain(), self.listener.write_timeout)
+        except TimeoutError:
+            raise ConnectionResetError("the client did not read its answer in time") from None
+
+    async def _read_exactly(self, size: int) -> bytes:
+        return await self.reader.readexactly(size)
+
+    async def read_message(self) -> tuple[bytes, bytes]:
+        header = await self._read_exactly(5)
+        kind, length = header[:1], int.from_bytes(header[1:], "big")
+        if length < 4 or length - 4 > self.listener.max_message:
+            await self.send(msg.error_response("54000", f"a message of {length} bytes is "
+                                               "larger than the server accepts",
+                                               severity="FATAL"))
+            raise ProtocolError("message too large")
+        return kind, await self._read_exactly(length - 4)
+
+    # -- start-up -------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """The start-up exchange; False when the connection is to be closed (a cancel
+        request, a refused credential, a broken start-up)."""
+        while True:
+            length = int.from_bytes(await self._read_exactly(4), "big")
+            if not 8 <= length <= 10_000:
+                raise ProtocolError("a start-up packet of an unexpected length")
+            payload = await self._read_exactly(length - 4)
+            code = int.from_bytes(payload[:4], "big")
+            if code == msg.CANCEL_REQUEST and len(payload) == 12:
+                self.listener.cancel(int.from_bytes(payload[4:8], "big"),
+                                     int.from_bytes(payload[8:12], "big"))
+                return False
+            if code == msg.SSL_REQUEST:
+                if self.listener.tls is None:
+                    await self.send(b"N")
+                else:
+                    await self.send(b"S")
+                    await self.writer.start_tls(self.listener.tls)
+                continue
+            if code == msg.GSS_REQUEST:
+                await self.send(b"N")
+                continue
+            if code != msg.PROTOCOL_3:
+                await self.send(msg.error_response("08P01", "only protocol 3.0 is supported",
+                                                   severity="FATAL"))
+                return False
+            break
+        parts = payload[4:].split(b"\x00")
+        params = {parts[i].decode(errors="replace"): parts[i + 1].decode(errors="replace")
+                  for i in range(0, len(parts) - 1, 2) if parts[i]}
+        self.user = params.get("user", "")
+        self.database = params.get("database") or self.user or "semantic"
+        if params.get("application_name"):
+            self.settings["application_name"] = params["application_name"]
+        if not await self._authenticate():
+            return False
+        statuses = {"server_version": self.settings["server_version"],
+                    "server_encoding": "UTF8", "client_encoding": "UTF8",
+                    "DateStyle": "ISO, MDY", "TimeZone": "UTC", "IntervalStyle": "postgres",
+                    "integer_datetimes": "on", "standard_conforming_strings": "on",
+                    "is_superuser": "off", "session_authorization": self.user,
+                    "application_name": self.settings["application_name"],
+                    "default_transaction_read_only": "on", "in_hot_standby": "off"}
+        await self.send(msg.authentication_ok(),
+                        *(msg.parameter_status(k, v) for k, v in statuses.items()),
+                        msg.backend_key(self.pid, self.secret), msg.ready_for_query(b"I"))
+        return True
+
+    async def _authenticate(self) -> bool:
+        credentials = self.listener.credentials
+        if credentials is None:
+            return True
+        await self.send(msg.authentication_cleartext())
+        kind, payload = await self.read_message()
+        if kind != b"p":
+            raise ProtocolError("expected a password message")
+        password = Reader(payload).cstring()
+        principal = await credentials.principal(password) if password else \
+            "send an API key or a JWT as the password"
+        if isinstance(principal, str):
+            logger.info("SQL interface refused a credential for user %r: %s", self.user[:100],
+                        principal)
+            await self.send(msg.error_response("28P01", f"password authentication failed: "
+                                               f"{principal}", severity="FATAL"))
+            return False
+        if "read" not in principal.scopes:
+            await self.send(msg.error_response(
+                "28000", "this credential lacks the 'read' scope (it has: "
+                f"{', '.join(sorted(principal.scopes)) or 'none'})", severity="FATAL"))
+            return False
+        self._bind(principal)
+        return True
+
+    def _bind(self, principal: Principal) -> None:
+        # the connection's task has its own context: the caller is bound for its lifetime
+        bind_principal(principal)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        skipping = False  # after an error in the extended protocol, until Sync
+        while True:
+            kind, payload = await self.read_message()
+            if kind == b"X":
+                return
+            if skipping and kind not in (b"S", b"Q"):
+                continue
+            skipping = False
+            try:
+                await self._dispatch(kind, payload)
+            except (SqlError, Exception) as exc:
+                if isinstance(exc, ConnectionError | ProtocolError | TimeoutError):
+                    raise
+                if not isinstance(exc, SqlError):  # a defect: said, logged, and the
+                    # connection goes on
+                    logger.exception("SQL statement failed on connection %d", self.pid)
+                    exc = SqlError("XX000", f"internal error ({type(exc).__name__}); the "
+                                   "server log has the details")
+                if self.status == b"T":
+                    self.status = b"E"
+                await self.send(msg.error_response(exc.sqlstate, exc.message, exc.hint))
+                if kind == b"Q":
+                    await self.send(msg.ready_for_query(self.status))
+                else:
+                    skipping = True
+
+    async def _dispatch(self, kind: bytes, payload: bytes) -> None:
+        reader = Reader(payload)
+        if kind == b"Q":
+            await self._simple(reader.cstring())
+        elif kind == b"P":
+            name, text = reader.cstring(), reader.cstring()
+            declared = [reader.int32() for _ in range(reader.int16())]
+            prepared = self._prepare_one(text, declared)
+            if name:
+                self.statements[name] = prepared
+            else:
+                self.statements[""] = prepared
+            await self.send(msg.PARSE_COMPLETE)
+        elif kind == b"B":
+            await self._bind_portal(reader)
+        elif kind == b"D":
+            which, name = reader.byte(), reader.cstring()
+            await self._describe(which, name)
+        elif kind == b"E":
+            name, limit = reader.cstring(), reader.int32()
+            portal = self.portals.get(name)
+            if portal is None:
+                raise SqlError("34000", f'portal "{name}" does not exist')
+            await self._execute(portal, limit)
+        elif kind == b"S":
+            self.portals.pop("", None)
+            await self.send(msg.ready_for_query(self.status))
+        elif kind == b"H":
+            pass
+        elif kind == b"C":
+            which, name = reader.byte(), reader.cstring()
+            (self.statements if which == b"S" else self.portals).pop(name, None)
+            await self.send(msg.CLOSE_COMPLETE)
+        elif kind in (b"d", b"c", b"f"):
+            raise SqlError("0A000", "COPY is not supported")
+        else:
+            raise SqlError("08P01", f"unexpected message type {kind!r}")
+
+    # -- statements -----------------------------------------------------------------------
+
+    def _parse(self, text: str) -> list[exp.Expression | None]:
+        if len(text) > self.listener.max_message:
+            raise SqlError("54000", "the statement is too long")
+        cleaned = _COLLATE.sub("", _OPERATOR.sub(r"\1", text))
+        try:
+            parsed = sqlglot.parse(cleaned, read="postgres")
+        except sqlglot.errors.ParseError as exc:
+            errors = exc.errors[0] if exc.errors else {}
+            raise SqlError(SYNTAX_ERROR, f"syntax error: {errors.get('description', exc)}"
+                           + (f" at line {errors['line']}, column {errors['col']}"
+                              if "line" in errors else "")) from None
+        except (sqlglot.errors.SqlglotError, RecursionError) as exc:
+            raise SqlError("54001", f"the statement cannot be read: {str(exc)[:300]}"
+                           if not isinstance(exc, RecursionError) else
+                           "the statement is nested too deeply") from None
+        return [s if isinstance(s, exp.Expression) else None for s in parsed]
+
+    def _classify(self, text: str, statement: exp.Expression | None,
+                  declared: list[int]) -> Prepared:
+        if statement is None:
+            return Prepared(text, None, declared, "empty")
+        if isinstance(statement, exp.Select | exp.Union | exp.Subquery) or (
+                isinstance(statement, exp.Select) and statement.args.get("with")):
+            if is_catalog(statement):
+                return Prepared(text, statement, declared, "catalog")
+            schema = self._schema_now()
+            translated = translate(statement, schema, self.state.limits.query.rows)
+            return Prepared(text, statement, declared, "model", translated)
+        return Prepared(text, statement, declared, "command")
+
+    def _prepare_one(self, text: str, declared: list[int]) -> Prepared:
+        statements = [s for s in self._parse(text) if s is not None]
+        if len(statements) > 1:
+            raise SqlError(SYNTAX_ERROR, "cannot insert multiple commands into a prepared "
+                           "statement")
+        return self._classify(text, statements[0] if statements else None, declared)
+
+    async def _simple(self, text: str) -> None:
+        statements = [s for s in self._parse(text) if s is not None]
+        if not statements:
+            await self.send(msg.EMPTY_QUERY, msg.ready_for_query(self.status))
+            return
+        for statement in statements:
+            prepared = self._classify(text, statement, [])
+            if prepared.parameter_count():
+                raise SqlError("08P01", f"there is no parameter ${prepared.parameter_count()}")
+            portal = Portal(prepared, [], [])
+            result = await self._result(portal)
+            head = msg.row_description(result.names, result.types, result.formats) \
+                if result.names else b""
+            await self.send(head, *result.rows, msg.command_complete(result.tag))
+        await self.send(msg.ready_for_query(self.status))
+
+    async def _bind_portal(self, reader: Reader) -> None:
+        portal_name, name = reader.cstring(), reader.cstring()
+        prepared = self.statements.get(name)
+        if prepared is None:
+            raise SqlError("26000", f'prepared statement "{name}" does not exist')
+        codes = [reader.int16() for _ in range(reader.int16())]
+        raw = [reader.value() for _ in range(reader.int16())]
+        formats = [reader.int16() for _ in range(reader.int16())]
+        types = prepared.parameter_types()
+        if len(raw) != len(types):
+            raise SqlError("08P01", f"bind message supplies {len(raw)} parameters, but "
+                           f"prepared statement \"{name}\" requires {len(types)}")
+        parameter_formats = _formats(codes, len(raw))
+        try:
+            values = [decode_parameter(data, types[i].oid, parameter_formats[i] == 1)
+                      for i, data in enumerate(raw)]
+        except (ParameterError, ValueError, UnicodeDecodeError) as exc:
+            raise SqlError("22P02", f"invalid parameter: {exc}") from None
+        self.portals[portal_name] = Portal(prepared, values, formats)
+        await self.send(msg.BIND_COMPLETE)
+
+    async def _describe(self, which: bytes, name: str) -> None:
+        if which == b"S":
+            prepared = self.statements.get(name)
+            if prepared is None:
+                raise SqlError("26000", f'prepared statement "{name}" does not exist')
+            head = msg.parameter_description(prepared.parameter_types())
+            names, types = self._shape(prepared)
+            await self.send(head, msg.row_description(names, types, (0,) * len(names))
+                            if names else msg.NO_DATA)
+            return
+        portal = self.portals.get(name)
+        if portal is None:
+            raise SqlError("34000", f'portal "{name}" does not exist')
+        if portal.prepared.kind in ("catalog", "command"):
+            portal.result = await self._result(portal)
+            result = portal.result
+            names, types, formats = result.names, result.types, result.formats
+        else:
+            names, types = self._shape(portal.prepared)
+            formats = _formats(portal.formats, len(names))
+        await self.send(msg.row_description(names, types, formats) if names else msg.NO_DATA)
+
+    def _shape(self, prepared: Prepared) -> tuple[tuple[str, ...], tuple[PgType, ...]]:
+        """The columns a statement answers, without running it (a catalog statement is run
+        with NULL parameters: it is cheap)."""
+        if prepared.translated is not None:
+            outputs = prepared.translated.outputs
+            return tuple(o.name for o in outputs), tuple(o.type for o in outputs)
+        if prepared.kind == "catalog":
+            assert prepared.statement is not None
+            answer = self._catalog_now().answer(prepared.statement,
+                                                [None] * prepared.parameter_count())
+            return answer.names, answer.types
+        if prepared.kind == "command" and _first_word(prepared) == "SHOW":
+            return (_show_name(prepared),), (TEXT,)
+        return (), ()
+
+    async def _execute(self, portal: Portal, limit: int) -> None:
+        if portal.result is None:
+            portal.result = await self._result(portal)
+        result = portal.result
+        rows = result.rows[portal.sent:]
+        if 0 < limit < len(rows):
+            portal.sent += limit
+            await self.send(*rows[:limit], msg.PORTAL_SUSPENDED)
+            return
+        portal.sent = len(result.rows)
+        if portal.prepared.kind == "empty":
+            await self.send(msg.EMPTY_QUERY)
+            return
+        await self.send(*rows, msg.command_complete(result.tag))
+
+    async def _result(self, portal: Portal) -> Result:
+        """Run a portal's statement: its columns, DataRows and command tag."""
+        prepared = portal.prepared
+        if self.status == b"E" and not (prepared.kind == "command" and _first_word(prepared)
+                                        in ("ROLLBACK", "ABORT", "COMMIT", "END")):
+            raise SqlError("25P02", "current transaction is aborted, commands ignored until "
+                           "end of transaction block")
+        if prepared.kind == "empty":
+            return Result((), (), ())
+        if prepared.kind == "command":
+            return self._command(prepared)
+        assert prepared.statement is not None
+        if prepared.kind == "catalog":
+            answer = self._catalog_now().answer(prepared.statement, portal.values)
+            formats = _formats(portal.formats, len(answer.names))
+            rows = [msg.data_row([encode_value(v, t.oid, f == 1) for v, t, f in
+                                  zip(row, answer.types, formats, strict=True)])
+                    for row in answer.rows]
+            return Result(answer.names, answer.types, formats, rows, f"SELECT {len(rows)}")
+        assert prepared.translated is not None
+        return await self._model(prepared.translated, portal)
+
+    async def _model(self, translated: Translated, portal: Portal) -> Result:
+        outputs = translated.outputs
+        formats = _formats(portal.formats, len(outputs))
+        body = bind(translated, portal.values)
+        runtime = await current_runtime(self.state)
+        try:
+            query = parse_query(body, self.state.limits.query, runtime.source_name)
+        except FieldError as exc:
+            raise SqlError("22023", exc.message) from None
+        shape = ("sql", tuple((o.member, o.type.oid) for o in outputs), formats)
+
+        def render(answer: Answer) -> bytes:
+            return _render(answer, outputs, formats, translated.limited)
+
+        self.running = asyncio.current_task()
+        self.cancelled = False
+        try:
+            cached, _ = await serve_answer(self.state, shape, query, render, route="sql")
+        except asyncio.CancelledError:
+            if not self.cancelled:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            raise SqlError("57014", "canceling statement due to user request") from None
+        except SqlError:
+            raise
+        except SemanticError as exc:
+            raise SqlError(_SQLSTATES.get(exc.code, "42000"), exc.message) from None
+        finally:
+            self.running = None
+        rows = list(msg.split_rows(cached.body))
+        return Result(tuple(o.name for o in outputs), tuple(o.type for o in outputs), formats,
+                      rows, f"SELECT {len(rows)}")
+
+    def cancel(self) -> None:
+        if self.running is not None:
+            self.cancelled = True
+            self.running.cancel()
+
+    # -- commands -------------------------------------------------------------------------
+
+    def _command(self, prepared: Prepared) -> Result:
+        statement = prepared.statement
+        word = _first_word(prepared)
+        if isinstance(statement, exp.Transaction) or word in _TRANSACTION:
+            tag = _TRANSACTION.get(word, "BEGIN")
+            self.status = b"T" if tag in ("BEGIN", "START TRANSACTION") else b"I"
+            return Result((), (), (), tag=tag)
+        if isinstance(statement, exp.Commit | exp.Rollback):
+            self.status = b"I"
+            return Result((), (), (), tag="COMMIT" if isinstance(statement, exp.Commit)
+                          else "ROLLBACK")
+        if isinstance(statement, exp.Set) or word in ("SET", "RESET"):
+            self._set(prepared)
+            return Result((), (), (), tag=word or "SET")
+        if word == "SHOW":
+            name = _show_name(prepared)
+            value = self.settings.get(name)
+            if name == "all":
+                raise SqlError(UNSUPPORTED, "SHOW ALL is not supported; SHOW one setting")
+            if value is None:
+                raise SqlError("42704", f'unrecognized configuration parameter "{name}"')
+            return Result((name,), (TEXT,), (0,),
+                          [msg.data_row([value.encode()])], "SHOW")
+        if word in _NO_OPS:
+            return Result((), (), (), tag=_NO_OPS[word])
+        if word == "DEALLOCATE":
+            return Result((), (), (), tag="DEALLOCATE")
+        raise SqlError("25006", f"{word or 'this statement'} cannot run here: the SQL interface "
+                       "is read-only and answers SELECT over the model's tables",
+                       hint="the tables: " + ", ".join(self._schema_now()))
+
+    def _set(self, prepared: Prepared) -> None:
+        statement = prepared.statement
+        if isinstance(statement, exp.Set):
+            for item in statement.expressions:
+                assignment = item.this
+                if isinstance(assignment, exp.EQ):
+                    name = assignment.this.name.lower()
+                    value = assignment.expression
+                    self.settings[name] = value.name if isinstance(
+                        value, exp.Literal | exp.Var | exp.Column | exp.Identifier) else \
+                        value.sql("postgres")
+            return
+        words = prepared.text.strip().rstrip(";").split(None, 3)
+        if len(words) >= 3 and words[1].upper() == "TIME" and words[2].upper() == "ZONE":
+            self.settings["timezone"] = prepared.text.split(None, 3)[-1].strip(" ;'\"")
+
+    # -- the model as the caller sees it --------------------------------------------------
+
+    def _schema_now(self) -> Schema:
+        runtime = self.state.started
+        if runtime is None:
+            raise SqlError("57P03", "the model is not compiled yet (ClickHouse unreachable); "
+                           "try again shortly")
+        if self._schema is None or self._schema[0] is not runtime:
+            self._schema = (runtime, build_schema(model_meta(self.state), runtime.compiled))
+        return self._schema[1]
+
+    def _catalog_now(self) -> Catalog:
+        schema = self._schema_now() if self.state.started is not None else {}
+        if self._catalog is None or self._catalog[0] is not schema:
+            self._catalog = (schema, Catalog(schema, self.user, self.database,
+                                             self.settings.get))
+        return self._catalog[1]
+
+
+def _render(answer: Answer, outputs: tuple[Output, ...], formats: tuple[int, ...],
+            limited: bool) -> bytes:
+    """An answer's rows as DataRows of the statement's columns."""
+    if answer.truncated and not limited:
+        raise SqlError(TOO_MANY_ROWS, f"the answer has more than {answer.plan.query.limit} "
+                       "rows; add a LIMIT or narrow it with WHERE")
+    columns = {name: i for i, name in enumerate(answer.plan.columns)}
+    picked = [(answer.values[columns[o.member]], o.type.oid, f == 1)
+              for o, f in zip(outputs, formats, strict=True)]
+    return b"".join(msg.data_row([encode_value(column[row], oid, binary)
+                                  for column, oid, binary in picked])
+                    for row in range(answer.count))
+
+
+def _first_word(prepared: Prepared) -> str:
+    """What kind of command a statement is, as its first keyword (``SHOW``, ``DROP``)."""
+    statement = prepared.statement
+    if isinstance(statement, exp.Command):
+        return str(statement.this).upper()
+    if isinstance(statement, exp.Set):
+        return "SET"
+    if isinstance(statement, exp.Transaction):
+        return "BEGIN"
+    if isinstance(statement, exp.Commit | exp.Rollback):
+        return statement.key.upper()
+    return statement.key.upper() if statement is not None else ""
+
+
+#: ``SHOW`` names that differ from the setting they show
+_SHOW_ALIASES = {"transaction_isolation_level": "transaction_isolation",
+                 "time_zone": "timezone"}
+
+
+def _show_name(prepared: Prepared) -> str:
+    """The setting a ``SHOW`` names, as the column of its answer is named."""
+    statement = prepared.statement
+    text = prepared.text.strip().rstrip(";").split(None, 1)[-1]
+    if isinstance(statement, exp.Command) and statement.expression is not None:
+        text = str(statement.expression.name if isinstance(statement.expression, exp.Literal)
+                   else statement.expression.sql("postgres"))
+    name = "_".join(text.strip().strip('"').lower().split())
+    return _SHOW_ALIASES.get(name, name)

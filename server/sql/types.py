@@ -1,0 +1,284 @@
+"""PostgreSQL types of the SQL interface: the OIDs answers are described with, the type of each
+ClickHouse type, and values encoded in the text and binary result formats (and bound
+parameters decoded from them).
+
+Only the types an answer can hold are here: booleans, integers, floats, numerics, text, dates,
+timestamps (with and without a zone), and the catalog's ``oid``/``name``/``char``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class PgType:
+    name: str
+    oid: int
+    size: int  # typlen: -1 for variable length
+    #: pg_type's one-letter category (N numeric, S string, D date/time, B boolean, U user)
+    category: str
+
+
+BOOL = PgType("bool", 16, 1, "B")
+NAME = PgType("name", 19, 64, "S")
+INT8 = PgType("int8", 20, 8, "N")
+INT2 = PgType("int2", 21, 2, "N")
+INT4 = PgType("int4", 23, 4, "N")
+TEXT = PgType("text", 25, -1, "S")
+OID = PgType("oid", 26, 4, "N")
+FLOAT4 = PgType("float4", 700, 4, "N")
+FLOAT8 = PgType("float8", 701, 8, "N")
+VARCHAR = PgType("varchar", 1043, -1, "S")
+DATE = PgType("date", 1082, 4, "D")
+TIMESTAMP = PgType("timestamp", 1114, 8, "D")
+TIMESTAMPTZ = PgType("timestamptz", 1184, 8, "D")
+NUMERIC = PgType("numeric", 1700, -1, "N")
+CHAR = PgType("char", 18, 1, "S")
+
+TYPES: tuple[PgType, ...] = (BOOL, NAME, INT8, INT2, INT4, TEXT, OID, FLOAT4, FLOAT8, VARCHAR,
+                             DATE, TIMESTAMP, TIMESTAMPTZ, NUMERIC, CHAR)
+BY_OID = {t.oid: t for t in TYPES}
+#: the names a client may write a parameter's type with (``$1::int``), for decoding
+SQL_NAMES = {"boolean": BOOL, "bigint": INT8, "integer": INT4, "smallint": INT2,
+             "double precision": FLOAT8, "real": FLOAT4, "character varying": VARCHAR,
+             "timestamp without time zone": TIMESTAMP, "timestamp with time zone": TIMESTAMPTZ,
+             **{t.name: t for t in TYPES}}
+
+_WRAPPERS = re.compile(r"^(?:Nullable|LowCardinality)\((.*)\)$")
+
+
+def clickhouse_type(name: str) -> PgType:
+    """The PostgreSQL type a ClickHouse type is answered as.
+
+    >>> [clickhouse_type(t).name for t in ("LowCardinality(Nullable(String))", "UInt32",
+    ...  "UInt64", "Int64", "Float32", "Decimal(18, 2)", "Date32", "DateTime('UTC')", "Bool")]
+    ['text', 'int8', 'numeric', 'int8', 'float8', 'numeric', 'date', 'timestamp', 'bool']
+    """
+    while (inner := _WRAPPERS.match(name)) is not None:
+        name = inner.group(1)
+    if name.startswith(("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32")):
+        return INT8
+    if name.startswith(("UInt64", "Int128", "UInt128", "Int256", "UInt256", "Decimal")):
+        return NUMERIC
+    if name.startswith("Float"):
+        return FLOAT8
+    if name.startswith("Date32") or name == "Date":
+        return DATE
+    if name.startswith("DateTime"):
+        return TIMESTAMP
+    if name == "Bool":
+        return BOOL
+    return TEXT
+
+
+def format_type(oid: int) -> str:
+    """``pg_catalog.format_type``: the type's SQL name."""
+    named = {v.oid: k for k, v in SQL_NAMES.items() if " " in k or k in ("boolean", "bigint",
+                                                                       "integer", "smallint")}
+    return named.get(oid) or (BY_OID[oid].name if oid in BY_OID else "unknown")
+
+
+# -- text format --------------------------------------------------------------------------
+
+def _text_float(value: Any) -> bytes:
+    number = float(value)
+    if math.isnan(number):
+        return b"NaN"
+    if math.isinf(number):
+        return b"Infinity" if number > 0 else b"-Infinity"
+    return repr(number).encode()
+
+
+def _text_timestamp(value: Any) -> bytes:
+    if isinstance(value, dt.datetime):
+        naive: dt.datetime = value.replace(tzinfo=None)
+        return naive.isoformat(" ").encode()
+    if isinstance(value, dt.date):
+        return f"{value.isoformat()} 00:00:00".encode()
+    return str(value).encode()
+
+
+def _text_timestamptz(value: Any) -> bytes:
+    if isinstance(value, dt.datetime):
+        aware: dt.datetime = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        text = aware.isoformat(" ")
+        return (text[:-3] if text.endswith(":00") else text).encode()
+    return _text_timestamp(value)
+
+
+def _text_date(value: Any) -> bytes:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return value.isoformat().encode() if isinstance(value, dt.date) else str(value).encode()
+
+
+def _text_bool(value: Any) -> bytes:
+    if isinstance(value, str):
+        return b"t" if value.lower() in ("t", "true", "1", "yes") else b"f"
+    return b"t" if value else b"f"
+
+
+def _text_numeric(value: Any) -> bytes:
+    if isinstance(value, float):
+        return _text_float(value)
+    return str(value).encode()
+
+
+def _text_plain(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+TEXT_ENCODERS: dict[int, Callable[[Any], bytes]] = {
+    BOOL.oid: _text_bool, FLOAT4.oid: _text_float, FLOAT8.oid: _text_float,
+    NUMERIC.oid: _text_numeric, DATE.oid: _text_date, TIMESTAMP.oid: _text_timestamp,
+    TIMESTAMPTZ.oid: _text_timestamptz,
+}
+
+# -- binary format ------------------------------------------------------------------------
+
+_EPOCH = dt.datetime(2000, 1, 1)
+_EPOCH_DATE = dt.date(2000, 1, 1)
+
+
+def _micros(value: dt.datetime) -> int:
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _binary_timestamp(value: Any) -> bytes:
+    if isinstance(value, dt.datetime):
+        value = value.replace(tzinfo=None)
+    elif isinstance(value, dt.date):
+        value = dt.datetime.combine(value, dt.time())
+    return struct.pack("!q", _micros(value))
+
+
+def _binary_timestamptz(value: Any) -> bytes:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return _binary_timestamp(value)
+
+
+def _binary_date(value: Any) -> bytes:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return struct.pack("!i", (value - _EPOCH_DATE).days)
+
+
+def _binary_numeric(value: Any) -> bytes:
+    """PostgreSQL's numeric: base-10000 digits, a weight, a sign and a display scale."""
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    if number.is_nan() or (isinstance(value, float) and not math.isfinite(value)):
+        return struct.pack("!hhhh", 0, 0, 0xC000, 0)
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    scale = max(0, -exponent)
+    text = "".join(map(str, digits))
+    # pad to whole base-10000 groups on both sides of the decimal point
+    integer = text[:len(text) + exponent] if exponent < 0 else text + "0" * exponent
+    fraction = text[len(text) + exponent:] if exponent < 0 else ""
+    integer = integer.lstrip("0")
+    integer = "0" * (-len(integer) % 4) + integer
+    fraction = fraction + "0" * (-len(fraction) % 4)
+    groups = [int(integer[i:i + 4]) for i in range(0, len(integer), 4)]
+    groups += [int(fraction[i:i + 4]) for i in range(0, len(fraction), 4)]
+    weight = len(integer) // 4 - 1
+    while groups and groups[-1] == 0:
+        groups.pop()
+    while groups and groups[0] == 0:
+        groups.pop(0)
+        weight -= 1
+    if not groups:
+        weight = 0
+    return struct.pack(f"!hhhh{len(groups)}h", len(groups), weight,
+                       0x4000 if sign else 0, scale, *groups)
+
+
+BINARY_ENCODERS: dict[int, Callable[[Any], bytes]] = {
+    BOOL.oid: lambda v: b"\x01" if _text_bool(v) == b"t" else b"\x00",
+    INT2.oid: lambda v: struct.pack("!h", int(v)),
+    INT4.oid: lambda v: struct.pack("!i", int(v)),
+    OID.oid: lambda v: struct.pack("!I", int(v)),
+    INT8.oid: lambda v: struct.pack("!q", int(v)),
+    FLOAT4.oid: lambda v: struct.pack("!f", float(v)),
+    FLOAT8.oid: lambda v: struct.pack("!d", float(v)),
+    NUMERIC.oid: _binary_numeric,
+    DATE.oid: _binary_date,
+    TIMESTAMP.oid: _binary_timestamp,
+    TIMESTAMPTZ.oid: _binary_timestamptz,
+    CHAR.oid: lambda v: str(v).encode()[:1],
+}
+
+
+def binary_capable(oid: int) -> bool:
+    """Whether values of this type can be sent in the binary format (text-like types are
+    their UTF-8 bytes either way)."""
+    return oid in BINARY_ENCODERS or oid in (TEXT.oid, VARCHAR.oid, NAME.oid)
+
+
+def encode_value(value: Any, oid: int, binary: bool) -> bytes | None:
+    """One value of a DataRow; None is SQL NULL (a NaN of a float is NaN, not NULL)."""
+    if value is None:
+        return None
+    if binary:
+        encoder = BINARY_ENCODERS.get(oid)
+        if encoder is not None:
+            return encoder(value)
+        return _text_plain(value)
+    return TEXT_ENCODERS.get(oid, _text_plain)(value)
+
+
+# -- parameters ---------------------------------------------------------------------------
+
+class ParameterError(ValueError):
+    """A bound parameter that cannot be read as its declared type."""
+
+
+def decode_parameter(data: bytes | None, oid: int, binary: bool) -> Any:
+    """A bound parameter as the Python value it stands for in the statement."""
+    if data is None:
+        return None
+    if not binary:
+        text = data.decode("utf-8")
+        if oid in (INT2.oid, INT4.oid, INT8.oid, OID.oid):
+            return int(text)
+        if oid in (FLOAT4.oid, FLOAT8.oid, NUMERIC.oid):
+            return Decimal(text) if oid == NUMERIC.oid else float(text)
+        if oid == BOOL.oid:
+            return text.lower() in ("t", "true", "1", "yes", "on")
+        return text
+    try:
+        if oid == INT2.oid:
+            return struct.unpack("!h", data)[0]
+        if oid == INT4.oid:
+            return struct.unpack("!i", data)[0]
+        if oid == OID.oid:
+            return struct.unpack("!I", data)[0]
+        if oid == INT8.oid:
+            return struct.unpack("!q", data)[0]
+        if oid == FLOAT4.oid:
+            return struct.unpack("!f", data)[0]
+        if oid == FLOAT8.oid:
+            return struct.unpack("!d", data)[0]
+        if oid == BOOL.oid:
+            return data != b"\x00"
+        if oid == DATE.oid:
+            return _EPOCH_DATE + dt.timedelta(days=struct.unpack("!i", data)[0])
+        if oid in (TIMESTAMP.oid, TIMESTAMPTZ.oid):
+            moment = _EPOCH + dt.timedelta(microseconds=struct.unpack("!q", data)[0])
+            return moment.replace(tzinfo=dt.UTC) if oid == TIMESTAMPTZ.oid else moment
+    except struct.error:
+        raise ParameterError(f"a binary parameter of type {BY_OID[oid].name} has "
+                             f"{len(data)} bytes") from None
+    if oid in (TEXT.oid, VARCHAR.oid, NAME.oid, 0):
+        return data.decode("utf-8")
+    raise ParameterError(f"binary parameters of type oid {oid} are not supported; send "
+                         "them as text")
