@@ -47,6 +47,7 @@ PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test: setup
 	sh scripts/install-browser.sh
+	sh scripts/install-psql.sh
 	sh scripts/install-node-deps.sh
 	$(BIN)/ruff check semantic engine server tests bench
 	@# mypy runs beside pytest (the suite waits on servers and subprocesses often enough to
@@ -58,6 +59,7 @@ test: setup
 
 test-thorough: setup
 	sh scripts/install-browser.sh
+	sh scripts/install-psql.sh
 	sh scripts/install-node-deps.sh
 	$(BIN)/ruff check semantic engine server tests bench
 	$(BIN)/mypy

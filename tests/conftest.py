@@ -25,6 +25,10 @@ settings.register_profile(
 # The fast profile by default (what `make test` and CI run); `make test-thorough` runs "dev".
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Servers started by the tests (`semantic serve` in a process) would all take the SQL
+# interface's default port: it is off unless a test turns it on (--sql-port).
+os.environ["SEMANTIC_SQL_PORT"] = "0"
+
 
 #: The test files that take longest (CLI and server processes, properties that run hundreds of
 #: queries), longest first. They are collected first, so that with ``--dist loadfile

@@ -43,12 +43,18 @@ from server.sql.types import (
 logger = logging.getLogger(__name__)
 
 _MISSING_FUNCTION = re.compile(r"no such function: (\w+)$")
+_MISSING_COLUMN = re.compile(r"no such column: (?:(\w+)\.)?(\w+)$")
 
 SERVER_VERSION = "14.11"
 VERSION = (f"PostgreSQL {SERVER_VERSION} (semantic: a semantic layer over ClickHouse) on "
            "x86_64-pc-linux-gnu, 64-bit")
 NAMESPACES = {"pg_catalog": 11, "public": 2200, "information_schema": 13000}
 FIRST_TABLE_OID = 16384
+#: the catalog tables introspection names by ``'pg_catalog.pg_class'::regclass``
+SYSTEM_OIDS = {"pg_class": 1259, "pg_type": 1247, "pg_attribute": 1249, "pg_proc": 1255,
+               "pg_namespace": 2615, "pg_constraint": 2606, "pg_database": 1262,
+               "pg_description": 2609, "pg_index": 2610, "pg_am": 2601, "pg_trigger": 2620,
+               "pg_rewrite": 2618, "pg_attrdef": 2604, "pg_collation": 3456}
 DATABASE_OID = 16383
 OWNER_OID = 10
 
@@ -73,7 +79,8 @@ PG_CATALOG: dict[str, tuple[tuple[str, str], ...]] = {
         ("atttypmod", _I), ("attbyval", _B), ("attstorage", _T), ("attalign", _T),
         ("attnotnull", _B), ("atthasdef", _B), ("atthasmissing", _B), ("attidentity", _T),
         ("attgenerated", _T), ("attisdropped", _B), ("attislocal", _B), ("attinhcount", _I),
-        ("attcollation", _I), ("attacl", _T), ("attoptions", _T), ("attfdwoptions", _T)),
+        ("attcollation", _I), ("attacl", _T), ("attoptions", _T), ("attfdwoptions", _T),
+        ("attcompression", _T)),
     "pg_type": (
         ("oid", _I), ("typname", _T), ("typnamespace", _I), ("typowner", _I), ("typlen", _I),
         ("typbyval", _B), ("typtype", _T), ("typcategory", _T), ("typispreferred", _B),
@@ -315,7 +322,8 @@ class Catalog:
 
     def _describe(self, oid: int, number: int, text: str) -> None:
         self.descriptions[(oid, number)] = text
-        self._insert("pg_description", [{"objoid": oid, "classoid": 1259, "objsubid": number,
+        self._insert("pg_description", [{"objoid": oid, "classoid": SYSTEM_OIDS["pg_class"],
+                                         "objsubid": number,
                                          "description": text}])
 
     # -- functions ------------------------------------------------------------------------
@@ -433,6 +441,8 @@ class Catalog:
                 if kind == "regclass" and isinstance(node.this, exp.Literal) and \
                         node.this.is_string and not node.this.this.isdigit():
                     name = node.this.this.rsplit(".", 1)[-1].strip('"')
+                    if name in SYSTEM_OIDS:
+                        return exp.Literal.number(SYSTEM_OIDS[name])
                     return exp.select("oid").from_("pg_catalog.pg_class").where(
                         exp.column("relname").eq(exp.Literal.string(name))).subquery()
                 if kind == "regtype":
@@ -500,11 +510,19 @@ class Catalog:
         """A catalog statement's answer (its column names, types and rows)."""
         rewritten = self._rewrite(statement, values)
         select = rewritten if isinstance(rewritten, exp.Select) else None
-        for attempt in (rewritten, _without_failing(rewritten)):
+        attempts = [rewritten, _without_failing(rewritten)]
+        while attempts:
+            attempt = attempts.pop(0)
             try:
                 cursor = self._run(attempt.sql("sqlite"))
             except (sqlite3.Error, sqlglot.errors.SqlglotError, ValueError,
                     OverflowError) as exc:
+                missing = _MISSING_COLUMN.match(str(exc))
+                if missing is not None and len(attempts) < 16:
+                    # a column of a newer PostgreSQL than this catalog has: NULL
+                    attempts.insert(0, _without_column(attempt, missing.group(1) or "",
+                                                       missing.group(2)))
+                    continue
                 logger.debug("catalog statement not evaluated (%s): %s", exc,
                              statement.sql("postgres")[:500])
                 continue
@@ -533,6 +551,20 @@ def _cast_kind(to: exp.Expression | None) -> str:
     text = (to.name if isinstance(to, exp.ObjectIdentifier) else
             kind.name if isinstance(kind, exp.Dot) else to.sql("postgres"))
     return text.lower().rsplit(".", 1)[-1]
+
+
+def _without_column(statement: exp.Expression, table: str, name: str) -> exp.Expression:
+    """The statement with a column the catalog lacks read as NULL."""
+
+    def drop(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.name == name and (
+                not table or node.table == table):
+            return exp.null()
+        return node
+
+    changed = statement.transform(drop)
+    assert isinstance(changed, exp.Expression)
+    return changed
 
 
 def _without_failing(statement: exp.Expression) -> exp.Expression:

@@ -1,0 +1,113 @@
+"""A secured source served through the SQL interface (and HTTP, to compare): two tenants, three
+regions, ten days, a rollup by tenant, region and day; a service key sees every row, JWTs
+carry the ``tenant`` claim row-level security reads."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import pytest
+from sqlglot import parse_one
+
+from semantic import Model, load_model_text
+from server.app import create_app
+from engine.query.security import Access
+from server.auth.keys import StoredKey, hash_key, new_key
+from server.auth.settings import AccessSettings
+from server.auth.tokens import JwtSettings
+from server.operations.apply import apply_model
+from server.runtime.compile import compile_against
+from server.settings import SqlSettings
+from server.warehouse.statements import Warehouse
+from tests.processes import Server
+from tests.support import EVENTS_HEAD, fresh_database, insert_rows, model_text
+
+MODEL = EVENTS_HEAD + """\
+    description: One row per event.
+    dimensions:
+      tenant_id: {{}}
+      region: {{description: Where the event happened.}}
+      note: {{}}
+    measures:
+      events: {{agg: count, description: Number of events.}}
+      revenue: {{agg: sum, column: amount}}
+      users: {{agg: count_distinct, column: note}}
+      biggest: {{agg: max, column: amount}}
+    metrics:
+      revenue_per_event: {{sql: revenue / events}}
+    security:
+      tenant: tenant_id
+    rollups:
+      by_tenant_region_day:
+        dimensions: [tenant_id, region]
+        grain: day
+        measures: [events, revenue, users, biggest]
+"""
+
+#: 10 days x 3 regions x 2 tenants, a different count and amount in each cell; some notes null
+ROWS = [(f"2026-01-{1 + day:02d} {hour:02d}:30:00", tenant, region,
+         None if hour % 3 == 0 else f"n{hour}", day * 10 + hour + tenant)
+        for day in range(10) for tenant in (1, 2)
+        for r, region in enumerate(("asia", "eu", "us"))
+        for hour in range(1 + (day + r + tenant) % 4)]
+SECRET = "sql-interface-test-secret-of-32-bytes-or-more"
+
+
+def token(tenant: int | list[int], scope: str = "read") -> str:
+    payload: dict[str, Any] = {"sub": "app", "scope": scope, "tenant": tenant,
+                               "exp": int(time.time()) + 3600}
+    return jwt.encode(payload, SECRET, algorithm="HS256")
+
+
+@dataclass(frozen=True)
+class Running:
+    server: Server
+    port: int
+    key: str  # a key of both tenants: every row
+
+    def dsn(self, password: str | None = None, **options: str) -> str:
+        extra = "".join(f"&{k}={v}" for k, v in options.items())
+        return (f"postgresql://analyst:{password or self.key}@127.0.0.1:{self.port}/semantic"
+                f"?sslmode=disable{extra}")
+
+    def query(self, body: dict[str, Any], password: str | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.server.post("/v1/query", body,
+                                                      key=password or self.key)["data"]
+        return rows
+
+
+@pytest.fixture(scope="module")
+def sql_model(warehouse: Warehouse) -> Iterator[Model]:
+    with fresh_database(warehouse, "sql") as database:
+        warehouse.command(parse_one(
+            f"CREATE TABLE {database}.events (ts DateTime, tenant_id UInt32, region String, "
+            "note Nullable(String), amount Int64) ENGINE = MergeTree ORDER BY ts",
+            dialect="clickhouse"))
+        insert_rows(warehouse, f"{database}.events", ROWS)
+        loaded = load_model_text(model_text(MODEL, db=database), "test.yaml")
+        apply_model(compile_against(loaded, warehouse), warehouse)
+        yield loaded
+
+
+def serve_sql(model: Model, warehouse: Warehouse, access: AccessSettings,
+              sql: SqlSettings | None = None) -> tuple[Server, int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    app = create_app(model, warehouse, access=access, sql_socket=sock, sql=sql)
+    return Server(app), sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def running(sql_model: Model, warehouse: Warehouse) -> Iterator[Running]:
+    key, key_id, _ = new_key()
+    stored = StoredKey(key_id, hash_key(key), frozenset({"read"}), Access.of({"tenant": [1, 2]}))
+    access = AccessSettings(keys=(stored,), jwt=JwtSettings(secret=SECRET))
+    server, port = serve_sql(sql_model, warehouse, access)
+    with server:
+        yield Running(server, port, key)
