@@ -514,7 +514,7 @@ class Catalog:
         while attempts:
             attempt = attempts.pop(0)
             try:
-                cursor = self._run(attempt.sql("sqlite"))
+                cursor = self._run(attempt.sql("sqlite", identify=True))
             except (sqlite3.Error, sqlglot.errors.SqlglotError, ValueError,
                     OverflowError) as exc:
                 missing = _MISSING_COLUMN.match(str(exc))
