@@ -4,6 +4,9 @@
 #              missing, for the explore page's test, and the Cube client (npm ci; needs Node)
 #              for the Cube API's test
 # make test-thorough - the same with the thorough hypothesis profile (8x the examples)
+# make test-superset - Apache Superset (in its own venv, .venv-superset) against the SQL
+#              interface: register the server as a database, create a dataset, run a chart's
+#              data request and compare it with /v1/query (what CI runs after make test)
 # make bench - side by side through HTTP (wrk): our server vs hand-written MVs vs the raw
 #              table, at 5M and 50M rows; writes docs/benchmarks.md. Quicker:
 #              make bench BENCH_ROWS=5000000 BENCH_DURATION=1
@@ -16,7 +19,7 @@ PORT   ?= 3000
 BENCH_ROWS     ?= 5000000,50000000
 BENCH_DURATION ?= 5
 
-.PHONY: run test test-thorough bench setup clean
+.PHONY: run test test-thorough test-superset bench setup clean
 
 # uv (installed into the venv first, so only Python is needed) downloads and installs in
 # parallel: about twice as fast as pip for a fresh venv. Plain pip when uv cannot be had.
@@ -65,10 +68,14 @@ test-thorough: setup
 	$(BIN)/mypy
 	HYPOTHESIS_PROFILE=dev $(PYTEST)
 
+test-superset: setup
+	sh scripts/install-superset.sh
+	.venv-superset/bin/python tests/superset/check.py
+
 bench: setup
 	sh scripts/install-wrk.sh
 	$(BIN)/python bench/compare.py --rows $(BENCH_ROWS) --duration $(BENCH_DURATION) \
 		--output docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .hypothesis test-artifacts tests/cube_client/node_modules
+	rm -rf $(VENV) .venv-superset .data .pytest_cache .hypothesis test-artifacts tests/cube_client/node_modules

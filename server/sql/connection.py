@@ -50,6 +50,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
+class _CommandFallback(logging.Filter):
+    """sqlglot warns when it reads a statement as a plain command (``SHOW ...``,
+    ``SAVEPOINT ...``): clients send those all the time, and they are answered here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Falling back to parsing as a 'Command'" not in record.getMessage()
+
+
+logging.getLogger("sqlglot").addFilter(_CommandFallback())
+
 #: statements accepted and answered without doing anything (a read-only session)
 _NO_OPS = {"LISTEN": "LISTEN", "UNLISTEN": "UNLISTEN", "DISCARD": "DISCARD ALL",
            "SAVEPOINT": "SAVEPOINT", "RELEASE": "RELEASE", "CLOSE": "CLOSE CURSOR"}
