@@ -14,9 +14,9 @@ import jwt
 import pytest
 from sqlglot import parse_one
 
+from engine.query.security import Access
 from semantic import Model, load_model_text
 from server.app import create_app
-from engine.query.security import Access
 from server.auth.keys import StoredKey, hash_key, new_key
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings

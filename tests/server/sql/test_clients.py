@@ -43,7 +43,8 @@ def _days(rows: list[tuple[Any, ...]], index: int) -> list[tuple[Any, ...]]:
 
 # -- psql -----------------------------------------------------------------------------------
 
-def _psql(running: Running, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+def _psql(running: Running, *args: str,
+          password: str | None = None) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("psql")
     assert binary is not None, "psql is required (scripts/install-psql.sh installs it)"
     env = dict(os.environ, PGPASSWORD=password or running.key, PGCONNECT_TIMEOUT="10")
