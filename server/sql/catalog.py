@@ -420,6 +420,8 @@ class Catalog:
                 return parameter(node)
             if isinstance(node, exp.CurrentUser | exp.SessionUser):
                 return exp.Literal.string(user)
+            if isinstance(node, exp.CurrentVersion):
+                return exp.Literal.string(VERSION)
             if isinstance(node, exp.CurrentSchema):
                 return exp.Literal.string("public")
             if isinstance(node, exp.CurrentDatabase | exp.CurrentCatalog):

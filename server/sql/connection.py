@@ -75,8 +75,17 @@ _SQLSTATES = {"busy": "53300", "query_timeout": "57014", "warehouse_timeout": "5
               "forbidden": "42501", "invalid_query": "22023"}
 
 
-class Cancelled(Exception):
-    """The running statement was cancelled by a cancel request."""
+#: a message up to this size that is larger than accepted is read past and refused (the
+#: connection goes on); a larger one ends the connection
+DISCARD_LIMIT = 64 * 1024 * 1024
+
+
+class Oversized(Exception):
+    """A message larger than the server accepts, read past."""
+
+    def __init__(self, kind: bytes, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(slots=True)
@@ -166,11 +175,18 @@ class Connection:
     async def read_message(self) -> tuple[bytes, bytes]:
         header = await self._read_exactly(5)
         kind, length = header[:1], int.from_bytes(header[1:], "big")
-        if length < 4 or length - 4 > self.listener.max_message:
+        if length < 4 or length - 4 > DISCARD_LIMIT:
             await self.send(msg.error_response("54000", f"a message of {length} bytes is "
                                                "larger than the server accepts",
                                                severity="FATAL"))
             raise ProtocolError("message too large")
+        if length - 4 > self.listener.max_message:
+            left = length - 4
+            while left:  # read past it: the connection goes on
+                left -= len(await self._read_exactly(min(left, 1 << 16)))
+            raise Oversized(kind, f"a message of {length} bytes is larger than the server "
+                            f"accepts ({self.listener.max_message}; "
+                            "SEMANTIC_MAX_QUERY_BODY_BYTES)")
         return kind, await self._read_exactly(length - 4)
 
     # -- start-up -------------------------------------------------------------------------
@@ -258,7 +274,15 @@ class Connection:
     async def serve(self) -> None:
         skipping = False  # after an error in the extended protocol, until Sync
         while True:
-            kind, payload = await self.read_message()
+            try:
+                kind, payload = await self.read_message()
+            except Oversized as exc:
+                await self.send(msg.error_response("54000", str(exc)))
+                if exc.kind == b"Q":
+                    await self.send(msg.ready_for_query(self.status))
+                else:
+                    skipping = True
+                continue
             if kind == b"X":
                 return
             if skipping and kind not in (b"S", b"Q"):
@@ -478,7 +502,7 @@ class Connection:
         try:
             query = parse_query(body, self.state.limits.query, runtime.source_name)
         except FieldError as exc:
-            raise SqlError("22023", exc.message) from None
+            raise SqlError("22023", f"{_clause(exc.field)}: {exc.message}") from None
         shape = ("sql", tuple((o.member, o.type.oid) for o in outputs), formats)
 
         def render(answer: Answer) -> bytes:
@@ -498,7 +522,9 @@ class Connection:
         except SqlError:
             raise
         except SemanticError as exc:
-            raise SqlError(_SQLSTATES.get(exc.code, "42000"), exc.message) from None
+            said = (f"{_clause(exc.field)}: {exc.message}" if isinstance(exc, FieldError)
+                    else exc.message)
+            raise SqlError(_SQLSTATES.get(exc.code, "42000"), said) from None
         finally:
             self.running = None
         rows = list(msg.split_rows(cached.body))
@@ -590,6 +616,24 @@ def _render(answer: Answer, outputs: tuple[Output, ...], formats: tuple[int, ...
     return b"".join(msg.data_row([encode_value(column[row], oid, binary)
                                   for column, oid, binary in picked])
                     for row in range(answer.count))
+
+
+#: the part of a statement each field of the query it became comes from
+_CLAUSES = (("time_range.from", "the lower bound on the time column"),
+            ("time_range.to", "the upper bound on the time column"),
+            ("time_range", "the range on the time column"), ("filters", "WHERE or HAVING"),
+            ("limit", "LIMIT"), ("offset", "OFFSET"), ("order", "ORDER BY"),
+            ("measures", "the select list"), ("dimensions", "the select list or GROUP BY"))
+
+
+def _clause(field: str | None) -> str:
+    """Where in the SQL statement a field of its query comes from.
+
+    >>> _clause("time_range.from"), _clause("filters[2].value"), _clause(None)
+    ('the lower bound on the time column', 'WHERE or HAVING', 'the statement')
+    """
+    return next((said for prefix, said in _CLAUSES if field and field.startswith(prefix)),
+                field or "the statement")
 
 
 def _first_word(prepared: Prepared) -> str:

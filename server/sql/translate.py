@@ -222,13 +222,14 @@ def _aggregate(builder: _Builder, node: exp.Expression) -> tuple[str, PgType]:
                 raise SqlError(UNSUPPORTED, f"{table.name} has no unfiltered count measure for "
                                "COUNT(*)", hint=_measures_hint(table))
             return found.name, INT8
-        if isinstance(argument, exp.Distinct) and len(argument.expressions) == 1:
-            column = builder.column(argument.expressions[0], "COUNT(DISTINCT ...)'s argument")
-            found = table.measure_for("count_distinct", column.name)
+        if isinstance(argument, exp.Distinct) and len(argument.expressions) == 1 and \
+                isinstance(argument.expressions[0], exp.Column):
+            name = argument.expressions[0].name
+            found = table.measure_for("count_distinct", name)
             if found is None:
-                raise SqlError(UNSUPPORTED, f"no exact distinct count of {column.name} is "
-                               f"defined for {shown}; add a measure with agg: count_distinct "
-                               f"and column: {column.name}", hint=_measures_hint(table))
+                raise SqlError(UNSUPPORTED, f"no exact distinct count of {name} is defined for "
+                               f"{shown}; add a measure with agg: count_distinct and column: "
+                               f"{name}", hint=_measures_hint(table))
             return found.name, INT8
         raise SqlError(UNSUPPORTED, f"{shown} cannot be answered: COUNT(*) counts rows with the "
                        "model's count measure, COUNT(DISTINCT column) uses its exact distinct "
@@ -242,6 +243,12 @@ def _aggregate(builder: _Builder, node: exp.Expression) -> tuple[str, PgType]:
     argument = node.this
     if isinstance(argument, exp.Distinct):
         raise SqlError(UNSUPPORTED, f"{shown}: DISTINCT is supported in COUNT only")
+    if isinstance(argument, exp.Column) and table.column(argument.name) is None:
+        # a column of the source's table the model aggregates (SUM(amount)): its measure
+        found = next((m for kind in kinds if (m := table.measure_for(kind, argument.name))),
+                     None)
+        if found is not None:
+            return found.name, found.type
     column = builder.column(argument, f"{function}'s argument")
     if column.kind in (MEASURE, METRIC):
         if column.agg in kinds:
@@ -332,6 +339,11 @@ def _leaf(builder: _Builder, node: exp.Expression, measures: bool,
         return _node(builder, node.this, measures, not negate)
     if isinstance(node, exp.Paren):
         return _node(builder, node.this, measures, negate)
+    if isinstance(node, exp.In | exp.Between | exp.Like | exp.ILike) and \
+            node.args.get("negate"):  # x NOT IN (...), NOT BETWEEN, NOT LIKE, NOT ILIKE
+        plain = node.copy()
+        plain.set("negate", None)
+        return _leaf(builder, plain, measures, not negate)
     op: str
     values: list[object]
     if type(node) in _COMPARISONS:
@@ -583,7 +595,10 @@ def _select(select: exp.Select, schema: Schema, ctes: Mapping[str, exp.Expressio
     if having is not None:
         filters.append(_node(builder, having.this, measures=True))
     dimensions = [i.member for i in items if i.kind == "dimension"]
-    dimensions += [m for m in grouped or () if m not in dimensions]
+    time = source.time
+    # the grain's bucket is returned under the time column's name without being listed
+    dimensions += [m for m in grouped or () if m not in dimensions
+                   and not (time is not None and m == time.name)]
     body: dict[str, Any] = {"source": source.name,
                             "measures": list(dict.fromkeys(i.member for i in measures)),
                             "dimensions": list(dict.fromkeys(dimensions))}
