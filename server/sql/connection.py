@@ -15,6 +15,7 @@ import asyncio
 import logging
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -510,8 +511,9 @@ class Connection:
 
         self.running = asyncio.current_task()
         self.cancelled = False
+        started = time.perf_counter()
         try:
-            cached, _ = await serve_answer(self.state, shape, query, render, route="sql")
+            cached, hit = await serve_answer(self.state, shape, query, render, route="sql")
         except asyncio.CancelledError:
             if not self.cancelled:
                 raise
@@ -528,6 +530,9 @@ class Connection:
         finally:
             self.running = None
         rows = list(msg.split_rows(cached.body))
+        logger.info("sql %d: %s, %d rows from %s%s in %.1f ms", self.pid, query.source,
+                    len(rows), cached.table, " (cached)" if hit else "",
+                    (time.perf_counter() - started) * 1000)
         return Result(tuple(o.name for o in outputs), tuple(o.type for o in outputs), formats,
                       rows, f"SELECT {len(rows)}")
 

@@ -247,3 +247,21 @@ def test_serve_load_is_all_or_nothing_takes_large_files_and_cuts_slow_bodies(dat
                 data = json.loads(response.read())["data"]
             counts[region] = data[0]["total_events"] if data else 0
     assert counts == {"atomic": 0, "big": count, "staged": 25, "slow": 0}
+
+
+def test_serve_speaks_sql_on_its_port_and_refuses_an_open_sql_address(data_dir: Path) -> None:
+    import psycopg
+
+    sql_port = free_port()
+    with serving(data_dir, SEMANTIC_SQL_PORT=str(sql_port)) as (process, url):
+        total = _get(f"{url}/api/metrics")[1]["total_events"]
+        dsn = f"postgresql://analyst@127.0.0.1:{sql_port}/semantic?sslmode=disable"
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (total,)
+        process.terminate()
+        banner = process.communicate(timeout=60)[0]
+    assert f"sql:       postgresql://127.0.0.1:{sql_port}/semantic" in banner
+    refused = semantic(data_dir, "serve", "--port", str(free_port()), "--sql-port",
+                       str(free_port()), SEMANTIC_SQL_HOST="0.0.0.0")
+    assert refused.returncode != 0
+    assert "refusing to listen on 0.0.0.0 without access control" in refused.stderr
