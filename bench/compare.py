@@ -550,6 +550,9 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
     out += _note_unmeasured(x for loads in mix.values() for x in loads.values())
     out += _join_table(joins)
     out += run_time(ours_dir, duration, port)
+    from sql import run_sql  # it imports this module's helpers
+
+    out += run_sql(ours_dir, duration, port)
     out += ["", "Whole mix, cycling the shapes: requests/s (p99 ms).", "",
             "| server | 1c | 8c | 32c | errors |", "|---|--:|--:|--:|--:|"]
     for label, loads in mix_load.items():

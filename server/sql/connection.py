@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +25,8 @@ from sqlglot import exp
 
 from engine.query.fields import parse_query
 from semantic.errors import FieldError, SemanticError
-from server.auth.principal import Principal, bind_principal
-from server.runtime.compiled import Answer, Runtime
+from server.auth.principal import Principal, bind_principal, current_access
+from server.runtime.compiled import Answer
 from server.service.answers import current_runtime, serve_answer
 from server.service.queries import model_meta
 from server.sql import messages as msg
@@ -158,7 +158,6 @@ class Connection:
         self.status = b"I"
         self.running: asyncio.Task[Any] | None = None
         self.cancelled = False
-        self._schema: tuple[Runtime, Schema] | None = None
         self._catalog: tuple[Schema, Catalog] | None = None
 
     # -- I/O ------------------------------------------------------------------------------
@@ -377,20 +376,38 @@ class Connection:
             return Prepared(text, statement, declared, "model", translated)
         return Prepared(text, statement, declared, "command")
 
+    def _prepared(self, text: str, declared: list[int]) -> list[Prepared]:
+        """The statements of ``text``, parsed and translated once per text and caller's view
+        of the model (the listener keeps them: tools send the same text again and again)."""
+        serial = self._view()[1] if self.state.started is not None else 0
+        key = (serial, text, tuple(declared))
+        found = self.listener.statements.get(key)
+        if found is not None:
+            return found
+        prepared = [self._classify(text, statement, declared)
+                    for statement in self._parse(text) if statement is not None]
+        self.listener.statements.put(key, prepared)
+        return prepared
+
     def _prepare_one(self, text: str, declared: list[int]) -> Prepared:
-        statements = [s for s in self._parse(text) if s is not None]
+        statements = self._prepared(text, declared)
         if len(statements) > 1:
             raise SqlError(SYNTAX_ERROR, "cannot insert multiple commands into a prepared "
                            "statement")
-        return self._classify(text, statements[0] if statements else None, declared)
+        return statements[0] if statements else Prepared(text, None, declared, "empty")
 
     async def _simple(self, text: str) -> None:
-        statements = [s for s in self._parse(text) if s is not None]
-        if not statements:
-            await self.send(msg.EMPTY_QUERY, msg.ready_for_query(self.status))
-            return
-        for statement in statements:
-            prepared = self._classify(text, statement, [])
+        statements: Iterable[Prepared]
+        try:
+            statements = self._prepared(text, [])
+        except SqlError:
+            # PostgreSQL runs a simple query's statements one by one: those before the one
+            # that cannot be answered still run (each classified when its turn comes)
+            parsed = [s for s in self._parse(text) if s is not None]
+            statements = (self._classify(text, statement, []) for statement in parsed)
+        ran = False
+        for prepared in statements:
+            ran = True
             if prepared.parameter_count():
                 raise SqlError("08P01", f"there is no parameter ${prepared.parameter_count()}")
             portal = Portal(prepared, [], [])
@@ -398,6 +415,8 @@ class Connection:
             head = msg.row_description(result.names, result.types, result.formats) \
                 if result.names else b""
             await self.send(head, *result.rows, msg.command_complete(result.tag))
+        if not ran:
+            await self.send(msg.EMPTY_QUERY)
         await self.send(msg.ready_for_query(self.status))
 
     async def _bind_portal(self, reader: Reader) -> None:
@@ -593,13 +612,16 @@ class Connection:
     # -- the model as the caller sees it --------------------------------------------------
 
     def _schema_now(self) -> Schema:
+        return self._view()[0]
+
+    def _view(self) -> tuple[Schema, int]:
+        """The tables the caller sees and their serial number (the listener's)."""
         runtime = self.state.started
         if runtime is None:
             raise SqlError("57P03", "the model is not compiled yet (ClickHouse unreachable); "
                            "try again shortly")
-        if self._schema is None or self._schema[0] is not runtime:
-            self._schema = (runtime, build_schema(model_meta(self.state), runtime.compiled))
-        return self._schema[1]
+        return self.listener.schema(runtime, current_access(), lambda: build_schema(
+            model_meta(self.state), runtime.compiled))
 
     def _catalog_now(self) -> Catalog:
         schema = self._schema_now() if self.state.started is not None else {}

@@ -14,14 +14,19 @@ import logging
 import os
 import socket
 import ssl
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
+from engine.query.security import Access
 from server.auth.credentials import Credentials
 from server.auth.settings import AccessSettings
+from server.runtime.compiled import Runtime
 from server.runtime.state import State
 from server.settings import SqlSettings
 from server.sql import messages as msg
-from server.sql.connection import Connection
+from server.sql.connection import Connection, Prepared
 from server.sql.messages import ProtocolError
+from server.sql.schema import Schema
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,26 @@ def tls_context(settings: SqlSettings) -> ssl.SSLContext | None:
     return context
 
 
+class StatementCache:
+    """Statements parsed and translated, by the caller's view of the model and their text
+    (least recently used first out)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self.entries: OrderedDict[Hashable, list[Prepared]] = OrderedDict()
+
+    def get(self, key: Hashable) -> list[Prepared] | None:
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key)
+        return found
+
+    def put(self, key: Hashable, prepared: list[Prepared]) -> None:
+        self.entries[key] = prepared
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
 class Listener:
     def __init__(self, state: State, access: AccessSettings, settings: SqlSettings) -> None:
         self.state = state
@@ -45,8 +70,26 @@ class Listener:
         #: the largest message (a statement, a bind): the query body limit, at least 1 MiB
         self.max_message = max(state.limits.body_bytes, 1024 * 1024)
         self.connections: dict[int, Connection] = {}
+        self.statements = StatementCache()
+        #: each caller's view of the model (by its access), for the runtime it was made from
+        self._schemas: dict[Access | None, tuple[Runtime, Schema, int]] = {}
+        self._serial = 0
         self._pids = itertools.count((os.getpid() % 10_000) * 100_000 + 1)
         self.server: asyncio.Server | None = None
+
+    def schema(self, runtime: Runtime, access: Access | None,
+               build: Callable[[], Schema]) -> tuple[Schema, int]:
+        """The tables ``access`` sees in ``runtime``'s model, built once per access, and the
+        serial number cached statements are keyed by (a new one for every schema built)."""
+        found = self._schemas.get(access)
+        if found is not None and found[0] is runtime:
+            return found[1], found[2]
+        if len(self._schemas) >= 1024:
+            self._schemas.clear()
+        self._serial += 1
+        schema = build()
+        self._schemas[access] = (runtime, schema, self._serial)
+        return schema, self._serial
 
     def next_pid(self) -> int:
         return next(self._pids) % 2**31
