@@ -12,6 +12,7 @@ so every query runs as that caller.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import re
 import secrets
@@ -638,7 +639,8 @@ def _render(answer: Answer, outputs: tuple[Output, ...], formats: tuple[int, ...
         raise SqlError(TOO_MANY_ROWS, f"the answer has more than {answer.plan.query.limit} "
                        "rows; add a LIMIT or narrow it with WHERE")
     columns = {name: i for i, name in enumerate(answer.plan.columns)}
-    picked = [(answer.values[columns[o.member]], o.type.oid, f == 1)
+    picked = [([_year(v) for v in answer.values[columns[o.member]]] if o.part == "year" else
+               answer.values[columns[o.member]], o.type.oid, f == 1)
               for o, f in zip(outputs, formats, strict=True)]
     return b"".join(msg.data_row([encode_value(column[row], oid, binary)
                                   for column, oid, binary in picked])
@@ -661,6 +663,10 @@ def _clause(field: str | None) -> str:
     """
     return next((said for prefix, said in _CLAUSES if field and field.startswith(prefix)),
                 field or "the statement")
+
+
+def _year(value: object) -> object:
+    return value.year if isinstance(value, dt.date) else value
 
 
 def _first_word(prepared: Prepared) -> str:

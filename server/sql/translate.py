@@ -24,7 +24,7 @@ from typing import Any
 from sqlglot import exp
 
 from server.sql.schema import DIMENSION, MEASURE, METRIC, TIME, Column, Schema, Table
-from server.sql.types import FLOAT8, INT8, TEXT, TIMESTAMP, PgType
+from server.sql.types import DATE, FLOAT8, INT8, TEXT, TIMESTAMP, PgType
 
 SYNTAX_ERROR = "42601"
 UNSUPPORTED = "0A000"
@@ -82,6 +82,8 @@ class Output:
     name: str
     type: PgType
     member: str
+    #: the part of a time bucket shown (``year``), None for the value itself
+    part: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,8 @@ class _Item:
     type: PgType
     key: str  # the expression's SQL, to match GROUP BY and ORDER BY items
     grain: str | None = None
+    #: the part of the bucket shown (``year``: its number), None for the bucket itself
+    part: str | None = None
 
 
 @dataclass(slots=True)
@@ -268,10 +272,15 @@ def _aggregate(builder: _Builder, node: exp.Expression) -> tuple[str, PgType]:
 def _item(builder: _Builder, node: exp.Expression) -> _Item:
     name = node.alias if isinstance(node, exp.Alias) else None
     inner = node.this if isinstance(node, exp.Alias) else node
+    day = _day_of(builder, inner)
+    if day is not None:
+        return replace(day, name=name or output_name(node))
     while isinstance(inner, exp.Cast | exp.Paren):
         inner = inner.this
     key = inner.sql("postgres")
     name = name or output_name(node)
+    if isinstance(inner, exp.Extract):
+        return _extract(builder, inner, name, key)
     if isinstance(inner, exp.Star):
         raise SqlError(UNSUPPORTED, f"SELECT * over {builder.table.name} would return raw rows, "
                        "which the model does not answer; name dimensions and measures: SELECT "
@@ -297,13 +306,47 @@ def _item(builder: _Builder, node: exp.Expression) -> _Item:
         if grain is None:
             raise SqlError(UNSUPPORTED, f"date_trunc('{unit}', ...): the grains are "
                            f"{', '.join(GRAINS)}")
-        if builder.grain is not None and builder.grain != grain:
-            raise SqlError(UNSUPPORTED, "a query has one grain: date_trunc with "
-                           f"'{builder.grain}' and '{grain}'")
-        builder.grain = grain
+        _grain(builder, grain)
         return _Item("grain", column.name, name, TIMESTAMP, key, grain)
     member, typed = _aggregate(builder, inner)
     return _Item("measure", member, name, typed, key)
+
+
+def _grain(builder: _Builder, grain: str) -> None:
+    if builder.grain is not None and builder.grain != grain:
+        raise SqlError(UNSUPPORTED, "a query has one grain: date_trunc with "
+                       f"'{builder.grain}' and '{grain}'")
+    builder.grain = grain
+
+
+def _day_of(builder: _Builder, node: exp.Expression) -> _Item | None:
+    """``ts::date``, ``CAST(ts AS DATE)``, ``DATE(ts)`` of the time column: the day grain,
+    answered as dates."""
+    if isinstance(node, exp.Cast) and node.to.this in (exp.DType.DATE, exp.DType.DATE32):
+        argument = node.this
+    elif isinstance(node, exp.Date) and not node.expressions:
+        argument = node.this
+    else:
+        return None
+    time = builder.table.time
+    if time is None or not isinstance(argument, exp.Column) or argument.name != time.name:
+        return None
+    _grain(builder, "day")
+    return _Item("grain", time.name, "", DATE, node.sql("postgres"), "day")
+
+
+def _extract(builder: _Builder, node: exp.Extract, name: str, key: str) -> _Item:
+    """``EXTRACT(YEAR FROM ts)`` (or ``date_part('year', ts)``): the year grain, answered as
+    the year's number. Other fields repeat across years (a month of every year) and are not a
+    grain of the model."""
+    column = builder.column(node.expression, "EXTRACT's argument")
+    field = node.this.name.lower()
+    if column.kind != TIME or field != "year":
+        raise SqlError(UNSUPPORTED, f"EXTRACT({field.upper()} FROM {column.name}) cannot be "
+                       "answered: EXTRACT(YEAR FROM <time column>) is the year grain; for "
+                       f"other buckets write date_trunc('{field}', {column.name})")
+    _grain(builder, "year")
+    return _Item("grain", column.name, name, INT8, key, "year", part="year")
 
 
 # -- WHERE and HAVING ---------------------------------------------------------------------
@@ -613,7 +656,7 @@ def _select(select: exp.Select, schema: Schema, ctes: Mapping[str, exp.Expressio
     if order:
         body["order"] = order
     limited = _limits(select, body, builder, max_rows)
-    outputs = tuple(Output(i.name, i.type, i.member) for i in items)
+    outputs = tuple(Output(i.name, i.type, i.member, i.part) for i in items)
     return Translated(body, outputs, builder.parameters, limited)
 
 

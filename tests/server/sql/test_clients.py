@@ -109,6 +109,19 @@ def test_psycopg_binds_parameters_and_prepares_statements(running: Running) -> N
             assert conn.execute(statement, params, prepare=True).fetchall() == expected
 
 
+def test_psycopg_answers_year_and_day_buckets(running: Running) -> None:
+    with psycopg.connect(running.dsn()) as conn:
+        years = conn.execute("SELECT EXTRACT(YEAR FROM ts) AS y, COUNT(*) FROM events "
+                             "GROUP BY 1").fetchall()
+        days = conn.execute("SELECT ts::date AS d, COUNT(*) FROM events WHERE region = 'eu' "
+                            "GROUP BY 1 ORDER BY 1 LIMIT 3").fetchall()
+    assert years == [(2026, running.query({"measures": ["events"]})[0]["events"])]
+    expected = running.query({"measures": ["events"], "grain": "day", "order": ["ts"],
+                              "filters": [{"member": "region", "op": "eq", "value": "eu"}],
+                              "limit": 3})
+    assert days == [(dt.date.fromisoformat(r["ts"]), r["events"]) for r in expected]
+
+
 # -- asyncpg --------------------------------------------------------------------------------
 
 def test_asyncpg_prepared_statements_in_binary(running: Running) -> None:

@@ -106,6 +106,20 @@ def test_ranges_on_the_time_column_become_the_time_range(condition: str,
     assert body(f"SELECT COUNT(*) FROM events WHERE {condition}")["time_range"] == time_range
 
 
+@pytest.mark.parametrize("bucket, grain, shown", [
+    ("date_trunc('month', ts)", "month", "timestamp"), ("ts::date", "day", "date"),
+    ("CAST(ts AS DATE)", "day", "date"), ("DATE(ts)", "day", "date"),
+    ("EXTRACT(YEAR FROM ts)", "year", "int8"), ("date_part('year', ts)", "year", "int8"),
+])
+def test_buckets_of_the_time_column_are_grains(bucket: str, grain: str, shown: str) -> None:
+    translated = translate(sqlglot.parse_one(
+        f"SELECT {bucket} AS b, COUNT(*) FROM events GROUP BY 1 ORDER BY b", read="postgres"),
+        SCHEMA, 100)
+    assert translated.body["grain"] == grain and translated.body["dimensions"] == []
+    assert translated.body["order"] == [{"member": "ts", "direction": "asc"}]
+    assert translated.outputs[0].type.name == shown
+
+
 def test_parameters_are_bound_into_the_body() -> None:
     found = body("SELECT region, COUNT(*) FROM events WHERE ts >= $1 AND region = $2 "
                  "AND tenant_id IN ($3, $4) GROUP BY 1 LIMIT $5",
@@ -163,6 +177,8 @@ def test_without_limit_the_most_rows_are_asked_and_more_is_an_error() -> None:
      "0A000", "one grain"),
     ("SELECT date_trunc('second', ts), COUNT(*) FROM events GROUP BY 1", "0A000", "grains are"),
     ("INSERT INTO events VALUES (1)", "0A000", "read with SELECT"),
+    ("SELECT EXTRACT(MONTH FROM ts), COUNT(*) FROM events GROUP BY 1", "0A000",
+     "date_trunc('month', ts)"),
 ])
 def test_what_cannot_be_answered_exactly_is_an_error_saying_what_to_write(
         sql: str, sqlstate: str, says: str) -> None:
