@@ -154,6 +154,19 @@ def main() -> int:
             "sqlalchemy_uri": f"postgresql+psycopg2://analyst@127.0.0.1:{sql_port}/semantic",
             "expose_in_sqllab": True})
         say(f"database registered (id {database['id']})")
+        # what the dataset screen lists before a dataset is created
+        base = f"/api/v1/database/{database['id']}"
+        schemas = api.call("GET", f"{base}/schemas/?q=(force:!t)")["result"]
+        tables = [t["value"] for t in api.call(
+            "GET", f"{base}/tables/?q=(force:!t,schema_name:public)")["result"]]
+        metadata = api.call("GET", f"{base}/table_metadata/?name=events&schema=public")
+        described = {c["name"]: c.get("comment") for c in metadata["columns"]}
+        if "public" not in schemas or "events" not in tables or \
+                described.get("total_events") != "measure: Number of events.":
+            raise SystemExit(f"superset check: the dataset screen read schemas {schemas}, "
+                             f"tables {tables}, columns {described}")
+        say(f"dataset screen: schemas {schemas}, tables {tables}, {len(described)} columns "
+            "with their descriptions")
         dataset = api.call("POST", "/api/v1/dataset/", {
             "database": database["id"], "schema": "public", "table_name": "events"})
         columns = {c["column_name"]: c for c in

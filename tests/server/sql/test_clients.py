@@ -2,7 +2,7 @@
 postgresql-client, installed by scripts/install-psql.sh), psycopg 3 (text and binary results,
 server-side parameters, prepared statements), asyncpg (binary, prepared statements), and
 SQLAlchemy's inspector with ``pandas.read_sql``. Answers are compared with ``/v1/query``'s for
-the same question, and must come from the rollup."""
+the same question, and come from the rollup (the server's answer counter says so)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import sqlalchemy
 
+from server.observability.metrics import ANSWERS
 from tests.server.sql.conftest import Running, token
 
 GROUPED = ("SELECT region, date_trunc('day', ts) AS day, MEASURE(events) AS events, "
@@ -28,6 +29,14 @@ GROUPED_BODY = {"measures": ["events", "revenue"], "dimensions": ["region"], "gr
                 "filters": [{"member": "region", "op": "in", "values": ["eu", "us"]}],
                 "time_range": {"from": "2026-01-03", "to": "2026-01-07"},
                 "order": ["region", "ts"]}
+
+
+ROLLUP = "by_tenant_region_day"
+
+
+def _served_by_rollup() -> float:
+    """How many answers the rollup has served in this process (the server runs in it)."""
+    return float(ANSWERS.labels("events", ROLLUP)._value.get())
 
 
 def _expected(running: Running, body: dict[str, Any],
@@ -68,8 +77,10 @@ def test_psql_lists_and_describes_the_model_tables(running: Running) -> None:
 
 
 def test_psql_answers_a_grouped_query_as_the_http_api(running: Running) -> None:
+    before = _served_by_rollup()
     done = _psql(running, "-A", "-t", "-F", ",", "-c", GROUPED)
     assert done.returncode == 0, done.stderr
+    assert _served_by_rollup() == before + 1
     rows = [line.split(",") for line in done.stdout.strip().splitlines()]
     expected = _expected(running, GROUPED_BODY)
     assert len(rows) == len(expected) > 0
@@ -90,7 +101,9 @@ def test_psycopg_text_and_binary_results_equal_the_http_api(running: Running) ->
     expected = _expected(running, GROUPED_BODY)
     with psycopg.connect(running.dsn()) as conn:
         for binary in (False, True):
+            before = _served_by_rollup()
             rows = conn.cursor(binary=binary).execute(GROUPED).fetchall()
+            assert _served_by_rollup() == before + 1
             assert _days(rows, 1) == expected
             assert isinstance(rows[0][2], int)
 
@@ -143,10 +156,30 @@ def test_asyncpg_prepared_statements_in_binary(running: Running) -> None:
         finally:
             await conn.close()
 
+    before = _served_by_rollup()
     rows = asyncio.run(fetch())
+    assert _served_by_rollup() == before + 1
     assert [(r[0], r[1].date().isoformat(), r[2], r[3], r[4]) for r in rows] == [
         (e["region"], e["ts"], e["events"], e["biggest"], e["revenue_per_event"])
         for e in expected]
+
+
+def test_asyncpg_cursor_fetches_an_answer_in_parts(running: Running) -> None:
+    """A cursor executes its portal a few rows at a time (PortalSuspended in between)."""
+    statement = ("SELECT region, date_trunc('day', ts) AS day, COUNT(*) FROM events "
+                 "GROUP BY 1, 2 ORDER BY 1, 2")
+
+    async def fetch() -> tuple[list[Any], list[Any]]:
+        conn = await asyncpg.connect(running.dsn())
+        try:
+            async with conn.transaction():
+                parts = [tuple(r) async for r in conn.cursor(statement, prefetch=4)]
+            return parts, [tuple(r) for r in await conn.fetch(statement)]
+        finally:
+            await conn.close()
+
+    parts, whole = asyncio.run(fetch())
+    assert parts == whole and len(whole) > 4
 
 
 # -- SQLAlchemy and pandas ------------------------------------------------------------------
@@ -167,8 +200,10 @@ def test_sqlalchemy_inspects_the_tables_and_pandas_reads_an_answer(running: Runn
         assert inspector.get_foreign_keys("events") == []
         assert inspector.get_indexes("events") == []
         assert inspector.get_table_comment("events")["text"] == "One row per event."
+        before = _served_by_rollup()
         frame = pd.read_sql("SELECT region, MEASURE(events) AS events FROM events "
                             "GROUP BY region ORDER BY events DESC", engine)
+        assert _served_by_rollup() == before + 1
     finally:
         engine.dispose()
     expected = running.query({"measures": ["events"], "dimensions": ["region"],
