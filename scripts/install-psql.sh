@@ -5,18 +5,5 @@ set -eu
 if command -v psql >/dev/null 2>&1; then
     exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=sudo
-else
-    SUDO=
-fi
-install() {
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        postgresql-client >/dev/null
-}
-# as for the browser: the package index is refreshed only when the install needs it
-if ! install 2>/dev/null; then
-    $SUDO apt-get update -qq
-    install
-fi
+sh "$(dirname "$0")/apt-install.sh" postgresql-client
 echo "installed $(psql --version)"

@@ -247,3 +247,28 @@ def create_star(warehouse: Warehouse, database: str) -> Model:
                                     "ENGINE = MergeTree ORDER BY tuple()", dialect="clickhouse"))
         insert_rows(warehouse, f"{database}.{name}", rows)
     return apply_text(warehouse, model_text(STAR_MODEL, db=database))
+
+
+#: a secured source's rows: 10 days x 3 regions x 2 tenants, a different count and amount in
+#: each cell, some notes null (the Cube API's and the SQL interface's tests)
+TENANT_ROWS = [(f"2026-01-{1 + day:02d} {hour:02d}:30:00", tenant, region,
+                None if hour % 3 == 0 else f"n{hour}", day * 10 + hour + tenant)
+               for day in range(10) for tenant in (1, 2)
+               for r, region in enumerate(("asia", "eu", "us"))
+               for hour in range(1 + (day + r + tenant) % 4)]
+
+
+@contextmanager
+def tenant_events(warehouse: Warehouse, prefix: str, model: str) -> Iterator[Model]:
+    """``TENANT_ROWS`` in a fresh ``events`` table (ts, tenant_id, region, note, amount) and
+    ``model`` (with ``{db}`` for its database) applied over it."""
+    with fresh_database(warehouse, prefix) as database:
+        warehouse.command(parse_one(
+            f"CREATE TABLE {database}.events (ts DateTime, tenant_id UInt32, region String, "
+            "note Nullable(String), amount Int64) ENGINE = MergeTree ORDER BY ts",
+            dialect="clickhouse"))
+        insert_rows(warehouse, f"{database}.events", TENANT_ROWS)
+        loaded = load_model_text(model_text(model, db=database), "test.yaml")
+        apply_model(compile_against(loaded, warehouse), warehouse)
+        yield loaded
+

@@ -10,15 +10,12 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlglot import parse_one
 
-from semantic import Model, load_model_text
+from semantic import Model
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
-from server.operations.apply import apply_model
-from server.runtime.compile import compile_against
 from server.warehouse.statements import Warehouse
-from tests.support import EVENTS_HEAD, fresh_database, insert_rows, model_text
+from tests.support import EVENTS_HEAD, TENANT_ROWS, tenant_events
 
 MODEL = EVENTS_HEAD + """\
     description: One row per event.
@@ -42,12 +39,7 @@ MODEL = EVENTS_HEAD + """\
         measures: [events, revenue, avg_amount]
 """
 
-#: 10 days x 3 regions x 2 tenants, a different count and amount in each cell; some notes null
-ROWS = [(f"2026-01-{1 + day:02d} {hour:02d}:30:00", tenant, region,
-         None if hour % 3 == 0 else f"n{hour}", day * 10 + hour + tenant)
-        for day in range(10) for tenant in (1, 2)
-        for r, region in enumerate(("asia", "eu", "us"))
-        for hour in range(1 + (day + r + tenant) % 4)]
+ROWS = TENANT_ROWS
 SECRET = "cube-api-test-secret-of-32-bytes-or-more"
 ACCESS = AccessSettings(jwt=JwtSettings(secret=SECRET))
 
@@ -61,14 +53,7 @@ def token(tenant: int | list[int], scope: str = "read") -> str:
 
 @pytest.fixture(scope="module")
 def cube_model(warehouse: Warehouse) -> Iterator[Model]:
-    with fresh_database(warehouse, "cube") as database:
-        warehouse.command(parse_one(
-            f"CREATE TABLE {database}.events (ts DateTime, tenant_id UInt32, region String, "
-            "note Nullable(String), amount Int64) ENGINE = MergeTree ORDER BY ts",
-            dialect="clickhouse"))
-        insert_rows(warehouse, f"{database}.events", ROWS)
-        loaded = load_model_text(model_text(MODEL, db=database), "test.yaml")
-        apply_model(compile_against(loaded, warehouse), warehouse)
+    with tenant_events(warehouse, "cube", MODEL) as loaded:
         yield loaded
 
 #: the clock of the translation tests (relative date ranges resolve against it)

@@ -12,20 +12,17 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlglot import parse_one
 
 from engine.query.security import Access
-from semantic import Model, load_model_text
+from semantic import Model
 from server.app import create_app
 from server.auth.keys import StoredKey, hash_key, new_key
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
-from server.operations.apply import apply_model
-from server.runtime.compile import compile_against
 from server.settings import SqlSettings
 from server.warehouse.statements import Warehouse
 from tests.processes import Server
-from tests.support import EVENTS_HEAD, fresh_database, insert_rows, model_text
+from tests.support import EVENTS_HEAD, TENANT_ROWS, tenant_events
 
 MODEL = EVENTS_HEAD + """\
     description: One row per event.
@@ -51,12 +48,7 @@ MODEL = EVENTS_HEAD + """\
         measures: [events, revenue, users, biggest]
 """
 
-#: 10 days x 3 regions x 2 tenants, a different count and amount in each cell; some notes null
-ROWS = [(f"2026-01-{1 + day:02d} {hour:02d}:30:00", tenant, region,
-         None if hour % 3 == 0 else f"n{hour}", day * 10 + hour + tenant)
-        for day in range(10) for tenant in (1, 2)
-        for r, region in enumerate(("asia", "eu", "us"))
-        for hour in range(1 + (day + r + tenant) % 4)]
+ROWS = TENANT_ROWS
 SECRET = "sql-interface-test-secret-of-32-bytes-or-more"
 
 
@@ -85,14 +77,7 @@ class Running:
 
 @pytest.fixture(scope="module")
 def sql_model(warehouse: Warehouse) -> Iterator[Model]:
-    with fresh_database(warehouse, "sql") as database:
-        warehouse.command(parse_one(
-            f"CREATE TABLE {database}.events (ts DateTime, tenant_id UInt32, region String, "
-            "note Nullable(String), amount Int64) ENGINE = MergeTree ORDER BY ts",
-            dialect="clickhouse"))
-        insert_rows(warehouse, f"{database}.events", ROWS)
-        loaded = load_model_text(model_text(MODEL, db=database), "test.yaml")
-        apply_model(compile_against(loaded, warehouse), warehouse)
+    with tenant_events(warehouse, "sql", MODEL) as loaded:
         yield loaded
 
 
