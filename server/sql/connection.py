@@ -71,6 +71,10 @@ _TRANSACTION = {"BEGIN": "BEGIN", "START": "START TRANSACTION", "COMMIT": "COMMI
 _OPERATOR = re.compile(r"OPERATOR\s*\(\s*pg_catalog\s*\.\s*([~!*<>=]+)\s*\)", re.IGNORECASE)
 _COLLATE = re.compile(r"COLLATE\s+pg_catalog\s*\.\s*\"?default\"?", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"^\s*([A-Za-z]+)")
+#: the session setting that chooses the zone of buckets and time literals (``/v1/query``'s
+#: ``timezone``): ``SET semantic.timezone = 'Europe/Berlin'``. PostgreSQL's own ``TimeZone``
+#: does not change them, as it does not change ``date_trunc`` of a timestamp without zone.
+TIMEZONE_SETTING = "semantic.timezone"
 #: errors of the layers below, by ``SemanticError.code``, as SQLSTATEs
 _SQLSTATES = {"busy": "53300", "query_timeout": "57014", "warehouse_timeout": "57014",
               "warehouse_unavailable": "57P03", "query_too_large": "54000",
@@ -225,8 +229,10 @@ class Connection:
                   for i in range(0, len(parts) - 1, 2) if parts[i]}
         self.user = params.get("user", "")
         self.database = params.get("database") or self.user or "semantic"
-        if params.get("application_name"):
-            self.settings["application_name"] = params["application_name"]
+        for name, value in params.items():
+            if name not in ("user", "database", "options", "replication"):
+                self.settings[name.lower()] = value
+        self.settings.update(_options(params.get("options", "")))
         if not await self._authenticate():
             return False
         statuses = {"server_version": self.settings["server_version"],
@@ -519,6 +525,9 @@ class Connection:
         outputs = translated.outputs
         formats = _formats(portal.formats, len(outputs))
         body = bind(translated, portal.values)
+        zone = self.settings.get(TIMEZONE_SETTING)
+        if zone:
+            body["timezone"] = zone
         runtime = await current_runtime(self.state)
         try:
             query = parse_query(body, self.state.limits.query, runtime.source_name)
@@ -600,7 +609,7 @@ class Connection:
             for item in statement.expressions:
                 assignment = item.this
                 if isinstance(assignment, exp.EQ):
-                    name = assignment.this.name.lower()
+                    name = assignment.this.sql("postgres").strip('"').lower()
                     value = assignment.expression
                     self.settings[name] = value.name if isinstance(
                         value, exp.Literal | exp.Var | exp.Column | exp.Identifier) else \
@@ -663,6 +672,29 @@ def _clause(field: str | None) -> str:
     """
     return next((said for prefix, said in _CLAUSES if field and field.startswith(prefix)),
                 field or "the statement")
+
+
+def _options(text: str) -> dict[str, str]:
+    """Settings of a start-up packet's ``options`` (``-c name=value``, ``--name=value``).
+
+    >>> _options("-c semantic.timezone=Europe/Berlin --search_path=public")
+    {'semantic.timezone': 'Europe/Berlin', 'search_path': 'public'}
+    """
+    found: dict[str, str] = {}
+    words = text.split()
+    for index, word in enumerate(words):
+        if word == "-c" and index + 1 < len(words):
+            word = words[index + 1]
+        elif word.startswith("-c"):
+            word = word[2:]
+        elif word.startswith("--"):
+            word = word[2:]
+        else:
+            continue
+        name, equals, value = word.partition("=")
+        if equals:
+            found[name.lower().replace("-", "_")] = value
+    return found
 
 
 def _year(value: object) -> object:

@@ -161,6 +161,26 @@ def test_transactions_settings_and_show(running: Running) -> None:
         assert conn.execute("SELECT version()").fetchone()[0].startswith("PostgreSQL 14")
 
 
+def test_the_session_chooses_the_zone_of_buckets(running: Running) -> None:
+    statement = ("SELECT date_trunc('day', ts) AS day, COUNT(*) FROM events "
+                 "WHERE ts >= '2026-01-02' AND ts < '2026-01-04' GROUP BY 1 ORDER BY 1")
+    body = {"measures": ["events"], "grain": "day", "order": ["ts"],
+            "time_range": {"from": "2026-01-02", "to": "2026-01-04"}}
+    with psycopg.connect(running.dsn(), autocommit=True) as conn:
+        utc = conn.execute(statement).fetchall()
+        conn.execute("SET TIME ZONE 'America/Los_Angeles'")  # PostgreSQL's own: buckets unchanged
+        assert conn.execute(statement).fetchall() == utc
+        conn.execute("SET semantic.timezone = 'America/Los_Angeles'")
+        pacific = conn.execute(statement).fetchall()
+    expected = running.query({**body, "timezone": "America/Los_Angeles"})
+    assert [(d.date().isoformat(), n) for d, n in pacific] == [
+        (r["ts"], r["events"]) for r in expected]
+    assert pacific != utc
+    with psycopg.connect(running.dsn(options="-c%20semantic.timezone%3DAmerica/Los_Angeles"),
+                         autocommit=True) as conn:
+        assert conn.execute(statement).fetchall() == pacific
+
+
 def _certificate(folder: Path) -> tuple[str, str]:
     cert, key = folder / "server.crt", folder / "server.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
