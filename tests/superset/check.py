@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import shutil
@@ -90,10 +91,13 @@ SQLALCHEMY_DATABASE_URI = "sqlite:///{home}/superset.db"
 WTF_CSRF_ENABLED = False
 TALISMAN_ENABLED = False
 RATELIMIT_ENABLED = False
+LOG_LEVEL = "WARNING"
+CONTENT_SECURITY_POLICY_WARNING = False
 CACHE_CONFIG = {{"CACHE_TYPE": "NullCache"}}
 DATA_CACHE_CONFIG = {{"CACHE_TYPE": "NullCache"}}
 """)
     os.environ["SUPERSET_CONFIG_PATH"] = str(config)
+    logging.disable(logging.INFO)  # Superset and its migrations say much at INFO
     os.environ["SUPERSET_HOME"] = str(home)
     import superset
     from flask_migrate import upgrade
