@@ -63,7 +63,9 @@ def _order_schema(v: Vocabulary) -> Schema:
          "description": "a returned member; '-' prefix for descending"},
         {"type": "object", "additionalProperties": False, "required": ["member"],
          "properties": {"member": _names(returned),
-                        "direction": {"type": "string", "enum": ["asc", "desc"]}}},
+                        "direction": {"type": "string", "enum": ["asc", "desc"]},
+                        "nulls": {"type": "string", "enum": ["first", "last"],
+                                  "description": "where NULLs go (default: last)"}}},
     ]}}
 
 
@@ -190,11 +192,11 @@ def _integer(body: dict[str, Any], key: str, optional: bool) -> None:
     _expect(ok, key, "an integer", value)
 
 
-def _order(body: dict[str, Any]) -> list[str | tuple[str, str]]:
+def _order(body: dict[str, Any]) -> list[str | tuple[str, str, str | None]]:
     value = body.get("order", [])
     _expect(isinstance(value, list), "order", "a list of members ('-name' for descending) or "
             "{\"member\", \"direction\"} objects", value)
-    order: list[str | tuple[str, str]] = []
+    order: list[str | tuple[str, str, str | None]] = []
     for index, item in enumerate(value):
         where = f"order[{index}]"
         if isinstance(item, str):
@@ -202,12 +204,14 @@ def _order(body: dict[str, Any]) -> list[str | tuple[str, str]]:
             continue
         _expect(isinstance(item, dict), where, "a member name or {\"member\", \"direction\"}",
                 item)
-        _unknown_keys(item, ("member", "direction"), where)
+        _unknown_keys(item, ("member", "direction", "nulls"), where)
         _expect(isinstance(item.get("member"), str), f"{where}.member", "a member name",
                 item.get("member"))
         direction = item.get("direction", "asc")
         _expect(isinstance(direction, str), f"{where}.direction", "'asc' or 'desc'", direction)
-        order.append((item["member"], direction))
+        nulls = item.get("nulls")
+        _expect(nulls in (None, "first", "last"), f"{where}.nulls", "'first' or 'last'", nulls)
+        order.append((item["member"], direction, nulls))
     return order
 
 
@@ -346,7 +350,8 @@ def parse_query(value: object, limits: QueryLimits | None = None,
         if isinstance(item, str):
             order.append(Order(item.lstrip("-"), item.startswith("-")))
         elif item[1] in ("asc", "desc"):
-            order.append(Order(item[0], item[1] == "desc"))
+            # NULLs last is ClickHouse's own order: one query, whether written or not
+            order.append(Order(item[0], item[1] == "desc", True if item[2] == "first" else None))
         else:
             raise QueryError(f"order[{index}].direction", "direction must be 'asc' or 'desc', "
                              f"not '{shown(item[1])}'")

@@ -47,6 +47,8 @@ FilterNode = Filter | FilterGroup
 class Order:
     member: str
     descending: bool = False
+    #: NULLs first (True), or None: last, ClickHouse's default in either direction
+    nulls_first: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,3 +73,12 @@ def filtered(select: exp.Select, where: Sequence[exp.Expr], groups: Sequence[exp
     if having:
         select.set("having", exp.Having(this=connect(list(having), exp.And)))
     return select
+
+
+def ordered(alias: str, descending: bool, nulls_first: bool | None) -> exp.Ordered:
+    """``alias [DESC] [NULLS FIRST|LAST]``; without a choice ClickHouse's default (NULLs last,
+    either direction) is left to it."""
+    found = exp.Ordered(this=exp.column(alias), desc=descending)
+    if nulls_first is not None:
+        found.set("nulls_first", nulls_first)
+    return found

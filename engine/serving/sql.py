@@ -20,7 +20,14 @@ from engine.model.compiled import CompiledRollup, CompiledSource, ComponentKey
 from engine.model.joins import Needs, join_clauses, with_joins
 from engine.query.request import Filter, FilterNode, Query
 from engine.rollups.ddl import bucket_expression
-from engine.serving.clauses import alias_for, connect, filtered, instant_text, over_members
+from engine.serving.clauses import (
+    alias_for,
+    connect,
+    filtered,
+    instant_text,
+    ordered,
+    over_members,
+)
 from engine.time.ranges import ceil_instant, floor_instant
 
 if TYPE_CHECKING:
@@ -260,8 +267,9 @@ class SqlBuilder:
         if self.query.fill is not None:
             statement = self._filled(statement)
         if self._order:
-            statement = statement.order_by(*(exp.Ordered(this=exp.column(alias), desc=descending)
-                                             for alias, descending in self._order), copy=False)
+            statement = statement.order_by(*(ordered(alias, descending, nulls_first)
+                                             for alias, descending, nulls_first in self._order),
+                                           copy=False)
         # Without dimensions the answer is one row at most (aggregates without GROUP BY), so
         # no LIMIT is needed: the engine then plans one step less (about 0.25 ms of a 3-4 ms
         # totals query). Literals, not ints: sqlglot parses an int given to limit/offset as SQL.
@@ -289,7 +297,8 @@ class SqlBuilder:
                        piece.end is not None) for piece in pieces))
 
     def _finish_order(self, aliases: dict[str, str]) -> None:
-        self._order = [(aliases[s.member], s.descending) for s in self.query.order]
+        self._order = [(aliases[s.member], s.descending, s.nulls_first)
+                       for s in self.query.order]
         self._aliases = aliases
 
     def _filled(self, answer: exp.Select) -> exp.Select:

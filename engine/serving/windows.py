@@ -44,7 +44,14 @@ from engine.dialect.types import is_date_type
 from engine.model.compiled import ComponentKey
 from engine.query.normalize import COMPARE_SUFFIXES, compared_columns
 from engine.query.request import Interval
-from engine.serving.clauses import alias_for, connect, filtered, instant_text, over_members
+from engine.serving.clauses import (
+    alias_for,
+    connect,
+    filtered,
+    instant_text,
+    ordered,
+    over_members,
+)
 from engine.serving.plan import Piece
 from engine.serving.reads import Read, atoms, base_measure, time_function
 from engine.serving.sql import SqlBuilder, grain_step
@@ -494,6 +501,7 @@ class WindowedSqlBuilder(SqlBuilder):
             select = filtered(exp.select(*selects).from_(source), where, [], [])
         self._finish_order(aliases)
         if self._order:
-            select = select.order_by(*(exp.Ordered(this=exp.column(alias), desc=descending)
-                                       for alias, descending in self._order), copy=False)
+            select = select.order_by(*(ordered(alias, descending, nulls_first)
+                                       for alias, descending, nulls_first in self._order),
+                                     copy=False)
         return select

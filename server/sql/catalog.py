@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -200,6 +201,18 @@ _COLUMN_TYPES.update(relname=NAME, nspname=NAME, attname=NAME, typname=NAME, dat
                      rolname=NAME, usename=NAME)
 
 
+class CatalogTimeout(Exception):
+    """A catalog statement ran longer than its statement timeout."""
+
+
+class UnknownFunction(Exception):
+    """A statement calls a function that is neither PostgreSQL's catalog's nor SQL's."""
+
+
+class UnknownColumn(Exception):
+    """A statement without a table names a column."""
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogAnswer:
     names: tuple[str, ...]
@@ -212,7 +225,19 @@ def is_catalog(statement: exp.Expression) -> bool:
     tables = list(statement.find_all(exp.Table))
     ctes = {cte.alias for cte in statement.find_all(exp.CTE)}
     return all(t.db in ("pg_catalog", "information_schema") or t.name.startswith("pg_")
-               or t.name in ctes or (not t.name and t.this is not None) for t in tables)
+               or (t.name in ctes and not t.db) or (not t.name and t.this is not None)
+               for t in tables) and not any(
+        t.name in ctes and not t.db and _reads_model(statement, t.name, ctes) for t in tables)
+
+
+def _reads_model(statement: exp.Expression, name: str, ctes: set[str]) -> bool:
+    """Whether the CTE ``name`` reads a table outside the catalog (then the statement is
+    over the model, wrapped)."""
+    body = next((c.this for c in statement.find_all(exp.CTE) if c.alias == name), None)
+    return body is not None and any(
+        t.db not in ("pg_catalog", "information_schema") and not t.name.startswith("pg_")
+        and not (t.name in ctes and not t.db and t.name != name)
+        for t in body.find_all(exp.Table))
 
 
 def _array_text(values: Iterable[object]) -> str:
@@ -273,6 +298,8 @@ class Catalog:
                                    "rolcanlogin": 1, "rolconnlimit": -1}])
         self._insert("pg_user", [{"usename": self.user, "usesysid": OWNER_OID}])
         self._insert("pg_am", [{"oid": 2, "amname": "heap", "amtype": "t"}])
+        self._insert("pg_tablespace", [{"oid": 1663, "spcname": "pg_default",
+                                        "spcowner": OWNER_OID}])
         self._insert("pg_type", [{
             "oid": t.oid, "typname": t.name, "typnamespace": NAMESPACES["pg_catalog"],
             "typowner": OWNER_OID, "typlen": t.size, "typbyval": int(0 < t.size <= 8),
@@ -488,16 +515,18 @@ class Catalog:
                 typed = BOOL
             elif isinstance(node, exp.Count):
                 typed = INT8
-            if typed is None:
-                sample = next((row[index] for row in rows if row[index] is not None), None)
-                typed = INT8 if isinstance(sample, int) else FLOAT8 if isinstance(
-                    sample, float) else TEXT
+            if typed is None:  # from every value: a CASE may mix kinds
+                seen = {type(row[index]) for row in rows if row[index] is not None}
+                typed = INT8 if seen == {int} else FLOAT8 if seen and seen <= {int, float} \
+                    else TEXT
             types.append(typed)
         return tuple(types)
 
-    def _run(self, text: str) -> sqlite3.Cursor:
-        """Run ``text``; a function PostgreSQL has and this catalog lacks answers NULL (it is
-        registered as such on first use)."""
+    def _run(self, text: str, lenient: bool) -> sqlite3.Cursor:
+        """Run ``text``; in a statement over catalog tables (``lenient``), a function of
+        PostgreSQL this catalog lacks answers NULL (it is registered as such on first use);
+        elsewhere only catalog-named ones do (``pg_...``, ``..._description``), and any other
+        unknown function is an error."""
         for _ in range(8):
             try:
                 return self.db.execute(text)
@@ -505,22 +534,48 @@ class Catalog:
                 missing = _MISSING_FUNCTION.match(str(exc))
                 if missing is None:
                     raise
-                self.db.create_function(missing.group(1), -1, lambda *args: None)
+                name = missing.group(1).lower()
+                if not lenient and not name.startswith(("pg_", "has_", "to_reg")) and \
+                        not name.endswith(("_description", "_is_visible")):
+                    raise UnknownFunction(f"function {name}() does not exist") from None
+                self.db.create_function(name, -1, lambda *args: None)
         return self.db.execute(text)
 
-    def answer(self, statement: exp.Expression, values: Sequence[object] = ()) -> CatalogAnswer:
-        """A catalog statement's answer (its column names, types and rows)."""
+    def answer(self, statement: exp.Expression, values: Sequence[object] = (),
+               timeout: float = 10.0) -> CatalogAnswer:
+        """A catalog statement's answer (its column names, types and rows), within
+        ``timeout`` seconds (a recursive or cross-joined statement is stopped there)."""
+        deadline = time.monotonic() + timeout
+        self.db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            return self._answer(statement, values)
+        finally:
+            self.db.set_progress_handler(None, 0)
+
+    def _answer(self, statement: exp.Expression, values: Sequence[object]) -> CatalogAnswer:
         rewritten = self._rewrite(statement, values)
         select = rewritten if isinstance(rewritten, exp.Select) else None
+        if select is not None and not select.args.get("from_") and \
+                not select.args.get("from"):
+            column = next(select.find_all(exp.Column), None)
+            if column is not None:
+                raise UnknownColumn(f'column "{column.name}" does not exist (name a table: '
+                                    "SELECT ... FROM events)")
         attempts = [rewritten, _without_failing(rewritten)]
         while attempts:
             attempt = attempts.pop(0)
             try:
-                cursor = self._run(attempt.sql("sqlite", identify=True))
+                cursor = self._run(attempt.sql("sqlite", identify=True),
+                                   lenient=any(True for _ in attempt.find_all(exp.Table)))
+            except UnknownFunction:
+                raise
             except (sqlite3.Error, sqlglot.errors.SqlglotError, ValueError,
                     OverflowError) as exc:
+                if str(exc) == "interrupted":
+                    raise CatalogTimeout("canceling statement due to statement timeout (a "
+                                         "catalog statement)") from None
                 missing = _MISSING_COLUMN.match(str(exc))
-                if missing is not None and len(attempts) < 16:
+                if missing is not None and len(attempts) < 16 and select is not None:
                     # a column of a newer PostgreSQL than this catalog has: NULL
                     attempts.insert(0, _without_column(attempt, missing.group(1) or "",
                                                        missing.group(2)))

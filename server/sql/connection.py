@@ -23,18 +23,28 @@ from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from engine.query.fields import parse_query
 from semantic.errors import FieldError, SemanticError
-from server.auth.principal import Principal, bind_principal, current_access
+from server.auth.principal import Principal, bind_principal, current_access, current_principal
 from server.runtime.compiled import Answer
 from server.service.answers import current_runtime, serve_answer
 from server.service.queries import model_meta
 from server.sql import messages as msg
-from server.sql.catalog import SETTINGS, Catalog, is_catalog
+from server.sql.catalog import (
+    SETTINGS,
+    Catalog,
+    CatalogAnswer,
+    CatalogTimeout,
+    UnknownColumn,
+    UnknownFunction,
+    is_catalog,
+)
 from server.sql.messages import ProtocolError, Reader
 from server.sql.schema import Schema, build_schema
 from server.sql.translate import (
+    MAX_PARAMETERS,
     SYNTAX_ERROR,
     TOO_MANY_ROWS,
     UNSUPPORTED,
@@ -63,9 +73,24 @@ class _CommandFallback(logging.Filter):
 
 logging.getLogger("sqlglot").addFilter(_CommandFallback())
 
+#: statements up to this long are kept parsed and translated (longer ones are parsed on a
+#: worker thread each time)
+CACHED_TEXT = 16 * 1024
 #: statements accepted and answered without doing anything (a read-only session)
-_NO_OPS = {"LISTEN": "LISTEN", "UNLISTEN": "UNLISTEN", "DISCARD": "DISCARD ALL",
-           "SAVEPOINT": "SAVEPOINT", "RELEASE": "RELEASE", "CLOSE": "CLOSE CURSOR"}
+_NO_OPS = {"LISTEN": "LISTEN", "UNLISTEN": "UNLISTEN", "NOTIFY": "NOTIFY",
+           "DISCARD": "DISCARD ALL", "SAVEPOINT": "SAVEPOINT", "RELEASE": "RELEASE"}
+#: statements that would write: refused as in a read-only transaction
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER",
+                     "TRUNCATE", "GRANT", "REVOKE", "COMMENT", "VACUUM", "ANALYZE", "REINDEX",
+                     "CLUSTER", "REFRESH", "LOCK", "COPY", "SECURITY", "IMPORT"})
+_DECLARE = re.compile(r"DECLARE\s+(?P<name>\"[^\"]+\"|\w+)\s+(?:BINARY\s+)?(?:(?:ASENSITIVE|"
+                      r"INSENSITIVE)\s+)?(?:(?:NO\s+)?SCROLL\s+)?CURSOR\s+"
+                      r"(?:(?P<hold>WITH)\s+HOLD\s+|WITHOUT\s+HOLD\s+)?FOR\s+(?P<query>.+)$",
+                      re.IGNORECASE | re.DOTALL)
+_FETCH = re.compile(r"(?P<verb>FETCH|MOVE)\s+(?:(?:FORWARD|NEXT)\s+)?(?:(?P<count>\d+)\s+|"
+                    r"(?P<all>ALL)\s+)?(?:(?:FROM|IN)\s+)?(?P<name>\"[^\"]+\"|\w+)$",
+                    re.IGNORECASE)
+_CLOSE = re.compile(r"CLOSE\s+(?P<name>\"[^\"]+\"|\w+)$", re.IGNORECASE)
 _TRANSACTION = {"BEGIN": "BEGIN", "START": "START TRANSACTION", "COMMIT": "COMMIT",
                 "END": "COMMIT", "ROLLBACK": "ROLLBACK", "ABORT": "ROLLBACK"}
 _OPERATOR = re.compile(r"OPERATOR\s*\(\s*pg_catalog\s*\.\s*([~!*<>=]+)\s*\)", re.IGNORECASE)
@@ -108,7 +133,10 @@ class Prepared:
     def parameter_count(self) -> int:
         found = [int(p.name) for p in self.statement.find_all(exp.Parameter)
                  if p.name.isdigit()] if self.statement is not None else []
-        return max([len(self.declared), *found], default=0)
+        count = max([len(self.declared), *found], default=0)
+        if count > MAX_PARAMETERS:
+            raise SqlError("54000", f"a statement has at most {MAX_PARAMETERS} parameters")
+        return count
 
     def parameter_types(self) -> list[PgType]:
         count = self.parameter_count()
@@ -137,6 +165,8 @@ class Portal:
 
 
 def _formats(codes: Sequence[int], count: int) -> tuple[int, ...]:
+    if any(code not in (0, 1) for code in codes):
+        raise SqlError("08P01", "format codes are 0 (text) or 1 (binary)")
     if not codes:
         return (0,) * count
     if len(codes) == 1:
@@ -161,6 +191,9 @@ class Connection:
         self.statements: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
         self.status = b"I"
+        self.principal: Principal | None = None
+        #: cursors declared (DECLARE ... CURSOR FOR), their answers and how far fetched
+        self.cursors: dict[str, Portal] = {}
         self.running: asyncio.Task[Any] | None = None
         self.cancelled = False
         self._catalog: tuple[Schema, Catalog] | None = None
@@ -168,11 +201,15 @@ class Connection:
     # -- I/O ------------------------------------------------------------------------------
 
     async def send(self, *chunks: bytes) -> None:
-        self.writer.write(b"".join(chunks))
+        if self.writer.is_closing():
+            raise ConnectionResetError("the client has gone")
         try:
+            self.writer.write(b"".join(chunks))
             await asyncio.wait_for(self.writer.drain(), self.listener.write_timeout)
         except TimeoutError:
             raise ConnectionResetError("the client did not read its answer in time") from None
+        except RuntimeError as exc:  # the transport closed under the write
+            raise ConnectionResetError(str(exc)) from None
 
     async def _read_exactly(self, size: int) -> bytes:
         return await self.reader.readexactly(size)
@@ -196,9 +233,10 @@ class Connection:
 
     # -- start-up -------------------------------------------------------------------------
 
-    async def start(self) -> bool:
+    async def start(self, refused: bool = False) -> bool:
         """The start-up exchange; False when the connection is to be closed (a cancel
-        request, a refused credential, a broken start-up)."""
+        request, a refused credential, a broken start-up, or ``refused``: one connection too
+        many, said once the client can read it)."""
         while True:
             length = int.from_bytes(await self._read_exactly(4), "big")
             if not 8 <= length <= 10_000:
@@ -224,6 +262,12 @@ class Connection:
                                                    severity="FATAL"))
                 return False
             break
+        if refused:
+            await self.send(msg.error_response(
+                "53300", f"sorry, too many clients already (at most "
+                f"{self.listener.max_connections}; SEMANTIC_SQL_MAX_CONNECTIONS)",
+                severity="FATAL"))
+            return False
         parts = payload[4:].split(b"\x00")
         params = {parts[i].decode(errors="replace"): parts[i + 1].decode(errors="replace")
                   for i in range(0, len(parts) - 1, 2) if parts[i]}
@@ -274,11 +318,17 @@ class Connection:
 
     def _bind(self, principal: Principal) -> None:
         # the connection's task has its own context: the caller is bound for its lifetime
+        # (start() runs in that task, so the binding outlives it)
         bind_principal(principal)
+        self.principal = principal
 
     # -- the loop -------------------------------------------------------------------------
 
     async def serve(self) -> None:
+        if self.listener.credentials is not None and (
+                self.principal is None or current_principal() is not self.principal):
+            raise ProtocolError("the caller is not bound to the connection")  # never serve
+            # a credential's statements without its row-level security
         skipping = False  # after an error in the extended protocol, until Sync
         while True:
             try:
@@ -320,11 +370,9 @@ class Connection:
         elif kind == b"P":
             name, text = reader.cstring(), reader.cstring()
             declared = [reader.int32() for _ in range(reader.int16())]
-            prepared = self._prepare_one(text, declared)
-            if name:
-                self.statements[name] = prepared
-            else:
-                self.statements[""] = prepared
+            if name and name in self.statements:
+                raise SqlError("42P05", f'prepared statement "{name}" already exists')
+            self.statements[name] = await self._prepare_one(text, declared)
             await self.send(msg.PARSE_COMPLETE)
         elif kind == b"B":
             await self._bind_portal(reader)
@@ -338,7 +386,10 @@ class Connection:
                 raise SqlError("34000", f'portal "{name}" does not exist')
             await self._execute(portal, limit)
         elif kind == b"S":
-            self.portals.pop("", None)
+            if self.status == b"I":  # the implicit transaction ends: so do its portals
+                self.portals.clear()
+            else:
+                self.portals.pop("", None)
             await self.send(msg.ready_for_query(self.status))
         elif kind == b"H":
             pass
@@ -358,7 +409,12 @@ class Connection:
             raise SqlError("54000", "the statement is too long")
         cleaned = _COLLATE.sub("", _OPERATOR.sub(r"\1", text))
         try:
-            parsed = sqlglot.parse(cleaned, read="postgres")
+            # unquoted names are folded to lower case, as PostgreSQL does
+            parsed = [normalize_identifiers(s, dialect="postgres") if s is not None else None
+                      for s in sqlglot.parse(cleaned, read="postgres")
+                      if not isinstance(s, exp.Semicolon)]  # a comment after the last ';'
+        except sqlglot.errors.TokenError as exc:
+            raise SqlError(SYNTAX_ERROR, f"syntax error: {str(exc)[:300]}") from None
         except sqlglot.errors.ParseError as exc:
             errors = exc.errors[0] if exc.errors else {}
             raise SqlError(SYNTAX_ERROR, f"syntax error: {errors.get('description', exc)}"
@@ -385,7 +441,8 @@ class Connection:
 
     def _prepared(self, text: str, declared: list[int]) -> list[Prepared]:
         """The statements of ``text``, parsed and translated once per text and caller's view
-        of the model (the listener keeps them: tools send the same text again and again)."""
+        of the model (the listener keeps short ones: tools send the same text again and
+        again)."""
         serial = self._view()[1] if self.state.started is not None else 0
         key = (serial, text, tuple(declared))
         found = self.listener.statements.get(key)
@@ -393,11 +450,19 @@ class Connection:
             return found
         prepared = [self._classify(text, statement, declared)
                     for statement in self._parse(text) if statement is not None]
-        self.listener.statements.put(key, prepared)
+        if len(text) <= CACHED_TEXT:
+            self.listener.statements.put(key, prepared)
         return prepared
 
-    def _prepare_one(self, text: str, declared: list[int]) -> Prepared:
-        statements = self._prepared(text, declared)
+    async def _parsed(self, text: str, declared: list[int]) -> list[Prepared]:
+        """``_prepared``, on a worker thread for a long text (parsing a huge IN list takes
+        a while: the event loop serves the other clients meanwhile)."""
+        if len(text) <= CACHED_TEXT:
+            return self._prepared(text, declared)
+        return await self.state.dispatcher.offload(lambda: self._prepared(text, declared))
+
+    async def _prepare_one(self, text: str, declared: list[int]) -> Prepared:
+        statements = await self._parsed(text, declared)
         if len(statements) > 1:
             raise SqlError(SYNTAX_ERROR, "cannot insert multiple commands into a prepared "
                            "statement")
@@ -406,7 +471,7 @@ class Connection:
     async def _simple(self, text: str) -> None:
         statements: Iterable[Prepared]
         try:
-            statements = self._prepared(text, [])
+            statements = await self._parsed(text, [])
         except SqlError:
             # PostgreSQL runs a simple query's statements one by one: those before the one
             # that cannot be answered still run (each classified when its turn comes)
@@ -416,7 +481,7 @@ class Connection:
         for prepared in statements:
             ran = True
             if prepared.parameter_count():
-                raise SqlError("08P01", f"there is no parameter ${prepared.parameter_count()}")
+                raise SqlError("42P02", f"there is no parameter ${prepared.parameter_count()}")
             portal = Portal(prepared, [], [])
             result = await self._result(portal)
             head = msg.row_description(result.names, result.types, result.formats) \
@@ -453,7 +518,7 @@ class Connection:
             if prepared is None:
                 raise SqlError("26000", f'prepared statement "{name}" does not exist')
             head = msg.parameter_description(prepared.parameter_types())
-            names, types = self._shape(prepared)
+            names, types = await self._shape(prepared)
             await self.send(head, msg.row_description(names, types, (0,) * len(names))
                             if names else msg.NO_DATA)
             return
@@ -465,11 +530,12 @@ class Connection:
             result = portal.result
             names, types, formats = result.names, result.types, result.formats
         else:
-            names, types = self._shape(portal.prepared)
+            names, types = await self._shape(portal.prepared)
             formats = _formats(portal.formats, len(names))
         await self.send(msg.row_description(names, types, formats) if names else msg.NO_DATA)
 
-    def _shape(self, prepared: Prepared) -> tuple[tuple[str, ...], tuple[PgType, ...]]:
+    async def _shape(self,
+                     prepared: Prepared) -> tuple[tuple[str, ...], tuple[PgType, ...]]:
         """The columns a statement answers, without running it (a catalog statement is run
         with NULL parameters: it is cheap)."""
         if prepared.translated is not None:
@@ -477,7 +543,7 @@ class Connection:
             return tuple(o.name for o in outputs), tuple(o.type for o in outputs)
         if prepared.kind == "catalog":
             assert prepared.statement is not None
-            answer = self._catalog_now().answer(prepared.statement,
+            answer = await self._catalog_answer(prepared.statement,
                                                 [None] * prepared.parameter_count())
             return answer.names, answer.types
         if prepared.kind == "command" and _first_word(prepared) == "SHOW":
@@ -509,10 +575,12 @@ class Connection:
         if prepared.kind == "empty":
             return Result((), (), ())
         if prepared.kind == "command":
+            if _first_word(prepared) in ("DECLARE", "FETCH", "MOVE", "CLOSE"):
+                return await self._cursor(prepared)
             return self._command(prepared)
         assert prepared.statement is not None
         if prepared.kind == "catalog":
-            answer = self._catalog_now().answer(prepared.statement, portal.values)
+            answer = await self._catalog_answer(prepared.statement, portal.values)
             formats = _formats(portal.formats, len(answer.names))
             rows = [msg.data_row([encode_value(v, t.oid, f == 1) for v, t, f in
                                   zip(row, answer.types, formats, strict=True)])
@@ -524,19 +592,21 @@ class Connection:
     async def _model(self, translated: Translated, portal: Portal) -> Result:
         outputs = translated.outputs
         formats = _formats(portal.formats, len(outputs))
-        body = bind(translated, portal.values)
+        bound = bind(translated, portal.values)
+        body = bound.body
         zone = self.settings.get(TIMEZONE_SETTING)
-        if zone:
-            body["timezone"] = zone
+        if zone:  # the statement's own (date_trunc's third argument) comes first
+            body.setdefault("timezone", zone)
         runtime = await current_runtime(self.state)
         try:
             query = parse_query(body, self.state.limits.query, runtime.source_name)
         except FieldError as exc:
             raise SqlError("22023", f"{_clause(exc.field)}: {exc.message}") from None
-        shape = ("sql", tuple((o.member, o.type.oid) for o in outputs), formats)
+        shape = ("sql", tuple((o.member, o.type.oid, o.part) for o in outputs), formats,
+                 bound.strict, bound.empty)
 
         def render(answer: Answer) -> bytes:
-            return _render(answer, outputs, formats, translated.limited)
+            return _render(answer, outputs, formats, bound.strict, bound.empty)
 
         self.running = asyncio.current_task()
         self.cancelled = False
@@ -575,22 +645,30 @@ class Connection:
     def _command(self, prepared: Prepared) -> Result:
         statement = prepared.statement
         word = _first_word(prepared)
-        if isinstance(statement, exp.Transaction) or word in _TRANSACTION:
+        if isinstance(statement, exp.Rollback) and statement.args.get("savepoint"):
+            if self.status == b"E":  # ROLLBACK TO SAVEPOINT: the block goes on
+                self.status = b"T"
+            return Result((), (), (), tag="ROLLBACK")
+        if isinstance(statement, exp.Transaction | exp.Commit | exp.Rollback) or \
+                word in _TRANSACTION:
             tag = _TRANSACTION.get(word, "BEGIN")
+            if isinstance(statement, exp.Commit | exp.Rollback):
+                tag = "COMMIT" if isinstance(statement, exp.Commit) else "ROLLBACK"
+            if tag == "COMMIT" and self.status == b"E":
+                tag = "ROLLBACK"  # a failed block is rolled back, as PostgreSQL says
             self.status = b"T" if tag in ("BEGIN", "START TRANSACTION") else b"I"
+            self.cursors.clear()
             return Result((), (), (), tag=tag)
-        if isinstance(statement, exp.Commit | exp.Rollback):
-            self.status = b"I"
-            return Result((), (), (), tag="COMMIT" if isinstance(statement, exp.Commit)
-                          else "ROLLBACK")
         if isinstance(statement, exp.Set) or word in ("SET", "RESET"):
             self._set(prepared)
             return Result((), (), (), tag=word or "SET")
         if word == "SHOW":
             name = _show_name(prepared)
-            value = self.settings.get(name)
             if name == "all":
-                raise SqlError(UNSUPPORTED, "SHOW ALL is not supported; SHOW one setting")
+                return Result(("name", "setting", "description"), (TEXT, TEXT, TEXT), (0, 0, 0),
+                              [msg.data_row([k.encode(), v.encode(), b""])
+                               for k, v in sorted(self.settings.items())], "SHOW")
+            value = self.settings.get(name)
             if value is None:
                 raise SqlError("42704", f'unrecognized configuration parameter "{name}"')
             return Result((name,), (TEXT,), (0,),
@@ -599,9 +677,55 @@ class Connection:
             return Result((), (), (), tag=_NO_OPS[word])
         if word == "DEALLOCATE":
             return Result((), (), (), tag="DEALLOCATE")
-        raise SqlError("25006", f"{word or 'this statement'} cannot run here: the SQL interface "
-                       "is read-only and answers SELECT over the model's tables",
-                       hint="the tables: " + ", ".join(self._schema_now()))
+        if word in _WRITES:
+            raise SqlError("25006", f"{word} cannot run here: the SQL interface is read-only and "
+                           "answers SELECT over the model's tables",
+                           hint="the tables: " + ", ".join(self._schema_now()))
+        raise SqlError(UNSUPPORTED, f"{word or 'this statement'} is not supported by the SQL "
+                       "interface; it answers SELECT over the model's tables (and DECLARE/FETCH "
+                       "cursors over them)")
+
+    async def _cursor(self, prepared: Prepared) -> Result:
+        """``DECLARE name CURSOR FOR <select>`` (answered at once, kept), ``FETCH [n] FROM
+        name`` (the next rows), ``CLOSE name``: server-side cursors as ODBC drivers and
+        psycopg2's named cursors use them."""
+        text = prepared.statement.sql("postgres") if isinstance(
+            prepared.statement, exp.Expression) else prepared.text
+        declared = _DECLARE.match(prepared.text.strip().rstrip(";")) or _DECLARE.match(text)
+        if declared is not None:
+            if self.status != b"T" and not declared.group("hold"):
+                raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
+            inner = await self._prepare_one(declared.group("query"), [])
+            if inner.kind not in ("model", "catalog"):
+                raise SqlError(UNSUPPORTED, "a cursor is declared for a SELECT")
+            self.cursors[_unquoted(declared.group("name"))] = Portal(
+                inner, [], [], await self._result(Portal(inner, [], [])))
+            return Result((), (), (), tag="DECLARE CURSOR")
+        fetched = _FETCH.match(prepared.text.strip().rstrip(";")) or _FETCH.match(text)
+        if fetched is not None:
+            name = _unquoted(fetched.group("name"))
+            portal = self.cursors.get(name)
+            if portal is None or portal.result is None:
+                raise SqlError("34000", f'cursor "{name}" does not exist')
+            count = fetched.group("count")
+            wanted = len(portal.result.rows) if count is None and fetched.group("all") else \
+                int(count or 1)
+            rows = portal.result.rows[portal.sent:portal.sent + wanted]
+            portal.sent += len(rows)
+            moved = fetched.group("verb").upper() == "MOVE"
+            result = portal.result
+            return Result(() if moved else result.names, () if moved else result.types,
+                          () if moved else result.formats, [] if moved else rows,
+                          f"{'MOVE' if moved else 'FETCH'} {len(rows)}")
+        closed = _CLOSE.match(prepared.text.strip().rstrip(";")) or _CLOSE.match(text)
+        if closed is not None:
+            name = _unquoted(closed.group("name"))
+            if name.upper() == "ALL":
+                self.cursors.clear()
+            elif self.cursors.pop(name, None) is None:
+                raise SqlError("34000", f'cursor "{name}" does not exist')
+            return Result((), (), (), tag="CLOSE CURSOR")
+        raise SqlError(SYNTAX_ERROR, f"cannot read the cursor statement {prepared.text[:200]!r}")
 
     def _set(self, prepared: Prepared) -> None:
         statement = prepared.statement
@@ -633,6 +757,23 @@ class Connection:
         return self.listener.schema(runtime, current_access(), lambda: build_schema(
             model_meta(self.state), runtime.compiled))
 
+    async def _catalog_answer(self, statement: exp.Expression,
+                              values: Sequence[object]) -> CatalogAnswer:
+        """A catalog statement answered on a worker thread, within the statement timeout."""
+        timeout = self.state.warehouse.limits.query_timeout
+
+        def answer() -> CatalogAnswer:
+            return self._catalog_now().answer(statement, values, timeout)
+
+        try:
+            return await self.state.dispatcher.offload(answer)
+        except CatalogTimeout as exc:
+            raise SqlError("57014", str(exc)) from None
+        except UnknownFunction as exc:
+            raise SqlError("42883", str(exc)) from None
+        except UnknownColumn as exc:
+            raise SqlError("42703", str(exc)) from None
+
     def _catalog_now(self) -> Catalog:
         schema = self._schema_now() if self.state.started is not None else {}
         if self._catalog is None or self._catalog[0] is not schema:
@@ -642,11 +783,14 @@ class Connection:
 
 
 def _render(answer: Answer, outputs: tuple[Output, ...], formats: tuple[int, ...],
-            limited: bool) -> bytes:
-    """An answer's rows as DataRows of the statement's columns."""
-    if answer.truncated and not limited:
+            strict: bool, empty: bool) -> bytes:
+    """An answer's rows as DataRows of the statement's columns (none for ``LIMIT 0``); an
+    answer cut short by the row limit is an error unless the statement asked for that."""
+    if answer.truncated and strict:
         raise SqlError(TOO_MANY_ROWS, f"the answer has more than {answer.plan.query.limit} "
                        "rows; add a LIMIT or narrow it with WHERE")
+    if empty:
+        return b""
     columns = {name: i for i, name in enumerate(answer.plan.columns)}
     picked = [([_year(v) for v in answer.values[columns[o.member]]] if o.part == "year" else
                answer.values[columns[o.member]], o.type.oid, f == 1)
@@ -701,6 +845,10 @@ def _year(value: object) -> object:
     return value.year if isinstance(value, dt.date) else value
 
 
+def _unquoted(name: str) -> str:
+    return name[1:-1] if name.startswith('"') else name.lower()
+
+
 def _first_word(prepared: Prepared) -> str:
     """What kind of command a statement is, as its first keyword (``SHOW``, ``DROP``)."""
     statement = prepared.statement
@@ -710,9 +858,12 @@ def _first_word(prepared: Prepared) -> str:
         return "SET"
     if isinstance(statement, exp.Transaction):
         return "BEGIN"
-    if isinstance(statement, exp.Commit | exp.Rollback):
-        return statement.key.upper()
-    return statement.key.upper() if statement is not None else ""
+    if statement is None:
+        return ""
+    if isinstance(statement, exp.Alias | exp.Column):  # LISTEN x, CLOSE x read as names
+        found = _FIRST_WORD.match(statement.sql("postgres"))
+        return found.group(1).upper() if found else ""
+    return statement.key.upper()
 
 
 #: ``SHOW`` names that differ from the setting they show

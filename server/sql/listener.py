@@ -9,6 +9,7 @@ that does not read its answer within ``write_timeout`` seconds is disconnected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -30,6 +31,9 @@ from server.sql.schema import Schema
 
 logger = logging.getLogger(__name__)
 
+#: seconds a client has to start up (TLS, password), as PostgreSQL's authentication_timeout
+STARTUP_TIMEOUT = 60.0
+
 
 def tls_context(settings: SqlSettings) -> ssl.SSLContext | None:
     """TLS for clients that ask for it, when a certificate is configured."""
@@ -44,7 +48,7 @@ class StatementCache:
     """Statements parsed and translated, by the caller's view of the model and their text
     (least recently used first out)."""
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 512) -> None:
         self.size = size
         self.entries: OrderedDict[Hashable, list[Prepared]] = OrderedDict()
 
@@ -70,6 +74,8 @@ class Listener:
         #: the largest message (a statement, a bind): the query body limit, at least 1 MiB
         self.max_message = max(state.limits.body_bytes, 1024 * 1024)
         self.connections: dict[int, Connection] = {}
+        #: sockets accepted and not yet closed (started up or not)
+        self.open = 0
         self.statements = StatementCache()
         #: each caller's view of the model (by its access), for the runtime it was made from
         self._schemas: dict[Access | None, tuple[Runtime, Schema, int]] = {}
@@ -112,17 +118,24 @@ class Listener:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = Connection(self, reader, writer)
+        self.open += 1  # counted from the accept: a client that never starts up counts too
         try:
-            if len(self.connections) >= self.max_connections:
-                await connection.send(msg.error_response(
-                    "53300", f"too many connections (at most {self.max_connections}; "
-                    "SEMANTIC_SQL_MAX_CONNECTIONS)", severity="FATAL"))
-                return
-            if not await connection.start():
+            # over the bound: refused after the start-up packet, so the client shows why
+            refused = self.open > self.max_connections
+            # in this task (not one wait_for would make): the caller bound at start-up stays
+            # bound for the statements
+            async with asyncio.timeout(STARTUP_TIMEOUT):
+                started = await connection.start(refused)
+            if not started:
                 return
             self.connections[connection.pid] = connection
             await connection.serve()
-        except (asyncio.IncompleteReadError, ConnectionError, ProtocolError, ssl.SSLError,
+        except ProtocolError as exc:
+            logger.debug("SQL connection %d broke the protocol: %s", connection.pid, exc)
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await connection.send(msg.error_response("08P01", f"protocol violation: {exc}",
+                                                         severity="FATAL"))
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError,
                 TimeoutError) as exc:
             logger.debug("SQL connection %d closed: %s", connection.pid, exc)
         except asyncio.CancelledError:
@@ -130,5 +143,6 @@ class Listener:
         except Exception:  # a defect: this connection ends, the listener goes on
             logger.exception("SQL connection %d failed", connection.pid)
         finally:
+            self.open -= 1
             self.connections.pop(connection.pid, None)
             writer.close()

@@ -17,14 +17,26 @@ message saying what to write instead; never a different question answered.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from sqlglot import exp
 
 from server.sql.schema import DIMENSION, MEASURE, METRIC, TIME, Column, Schema, Table
-from server.sql.types import DATE, FLOAT8, INT8, TEXT, TIMESTAMP, PgType
+from server.sql.types import (
+    DATE,
+    FLOAT8,
+    INT8,
+    NUMERIC,
+    SQL_NAMES,
+    TEXT,
+    TIMESTAMP,
+    PgType,
+    array_of,
+)
 
 SYNTAX_ERROR = "42601"
 UNSUPPORTED = "0A000"
@@ -34,6 +46,8 @@ GROUPING_ERROR = "42803"
 DATATYPE_MISMATCH = "42804"
 INVALID_PARAMETER = "22023"
 TOO_MANY_ROWS = "54000"
+#: the most parameters a statement may have (the protocol counts them in 16 bits)
+MAX_PARAMETERS = 32767
 
 GRAINS = {"minute": "minute", "hour": "hour", "day": "day", "week": "week", "month": "month",
           "quarter": "quarter", "year": "year"}
@@ -41,7 +55,8 @@ GRAINS = {"minute": "minute", "hour": "hour", "day": "day", "week": "week", "mon
 _AGGREGATES: dict[type[exp.Expression], tuple[str, ...]] = {
     exp.Sum: ("sum", "count"), exp.Min: ("min",), exp.Max: ("max",), exp.Avg: ("avg",),
 }
-_NEGATED = {"eq": "ne", "ne": "eq", "in": "not_in", "not_in": "in", "gt": "lte",
+_NEGATED = {"like": "not_like", "not_like": "like",
+            "eq": "ne", "ne": "eq", "in": "not_in", "not_in": "in", "gt": "lte",
             "lte": "gt", "lt": "gte", "gte": "lt", "is_null": "is_not_null",
             "is_not_null": "is_null", "ilike": "not_ilike", "not_ilike": "ilike"}
 _COMPARISONS: dict[type[exp.Expression], str] = {
@@ -64,6 +79,20 @@ class Param:
     """A bound parameter (``$1`` is index 0), resolved by ``bind``."""
 
     index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """A list parameter whose items are the values of an ``IN`` (``x = ANY($1)``)."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Naive:
+    """A bound value read as a timestamp without zone (its offset, if any, left out)."""
+
+    value: object
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +123,10 @@ class Translated:
     parameters: Mapping[int, PgType]
     #: whether the statement bounds its rows itself (else more rows than the limit is an error)
     limited: bool
+    #: the most rows an answer may have (``LIMIT ALL`` or ``NULL``: this)
+    max_rows: int = 100_000
+    #: ``LIMIT 0``: the statement's columns, no rows (tools ask it to learn them)
+    empty: bool = False
 
 
 @dataclass(slots=True)
@@ -115,11 +148,20 @@ class _Builder:
     grain: str | None = None
     #: output names of the select items -> their members (HAVING may name them)
     aliases: dict[str, str] = field(default_factory=dict)
+    #: the names a column may be qualified with (the table's, its alias)
+    qualifiers: frozenset[str] = frozenset()
+    #: the zone of ``date_trunc(unit, time, zone)``
+    zone: str | None = None
 
     def column(self, node: exp.Expression, context: str) -> Column:
+        while isinstance(node, exp.Cast) and _keeps_values(node):
+            node = node.this
         if not isinstance(node, exp.Column):
             raise SqlError(UNSUPPORTED, f"{context} must name a column of "
                            f"{self.table.name}, not {node.sql('postgres')[:200]}")
+        if node.table and node.table not in self.qualifiers:
+            raise SqlError(UNDEFINED_TABLE, f'missing FROM-clause entry for table '
+                           f'"{node.table}"')
         found = self.table.column(node.name)
         if found is None:
             raise SqlError(UNDEFINED_COLUMN, f'column "{node.name}" does not exist in '
@@ -132,10 +174,25 @@ class _Builder:
             index = _parameter_index(node)
             self.parameters.setdefault(index, column.type if column.kind != METRIC else FLOAT8)
             return Param(index)
-        if isinstance(node, exp.Cast | exp.StrToTime | exp.StrToDate | exp.TsOrDsToDate):
+        if isinstance(node, exp.Cast) and isinstance(node.this, exp.Placeholder | exp.Parameter):
+            # $1::timestamptz: the type the client binds it as
+            declared = SQL_NAMES.get(node.to.sql("postgres").lower())
+            if declared is not None:
+                self.parameters.setdefault(_parameter_index(node.this), declared)
+            value = self.value(node.this, column)
+            return value if declared is not TIMESTAMP else Naive(value)
+        if isinstance(node, exp.StrToTime | exp.StrToDate):
+            _check_format(node)
             return self.value(node.this, column)
+        if isinstance(node, exp.Cast | exp.TsOrDsToDate):
+            value = self.value(node.this, column)
+            zoned = isinstance(node, exp.Cast) and node.to.this in (
+                exp.DType.TIMESTAMPTZ, exp.DType.TIMESTAMPLTZ)
+            return value if zoned or not isinstance(value, str) else _naive(value)
         if isinstance(node, exp.Paren):
             return self.value(node.this, column)
+        if isinstance(node, exp.ByteString | exp.RawString | exp.UnicodeString):
+            return str(node.this)
         if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and \
                 not node.this.is_string:
             number = self.value(node.this, column)
@@ -143,9 +200,10 @@ class _Builder:
             return -number
         if isinstance(node, exp.Literal):
             if node.is_string:
-                return node.this
-            text = node.this
-            return int(text) if text.lstrip("-").isdigit() else float(text)
+                # a timestamp without zone ignores an offset written in a literal
+                return _naive(node.this) if column.kind == TIME else (
+                    _number(node.this) if column.kind in (MEASURE, METRIC) else node.this)
+            return _number(node.this)
         if isinstance(node, exp.Boolean):
             return "true" if node.this else "false"
         if isinstance(node, exp.Null):
@@ -155,10 +213,63 @@ class _Builder:
                        f"parameters only, not {node.sql('postgres')[:200]}")
 
 
+_OFFSET = re.compile(r"(?<=\d)\s*(Z|[+-]\d{2}(:?\d{2})?)$")
+#: TO_TIMESTAMP / TO_DATE formats that read the ISO forms the time range takes as they are
+_ISO_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
+                "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _naive(text: str) -> str:
+    """A time literal compared with the time column (a timestamp without zone) loses any
+    offset, as in PostgreSQL.
+
+    >>> _naive("2026-03-01 00:00:00+05:00"), _naive("2026-03-01T10:00Z"), _naive("x-1")
+    ('2026-03-01 00:00:00', '2026-03-01T10:00', 'x-1')
+    """
+    return _OFFSET.sub("", text) if re.match(r"\d{4}-\d{2}-\d{2}[T ]\d", text) else text
+
+
+def _number(text: str) -> object:
+    """A number written in a statement (or a string a measure is compared with, which
+    PostgreSQL reads as a number)."""
+    try:
+        return int(text) if text.strip().lstrip("-").isdigit() else float(text)
+    except ValueError:
+        return text
+
+
+def _check_format(node: exp.Expression) -> None:
+    written = node.args.get("format")
+    if isinstance(written, exp.Literal) and written.this not in _ISO_FORMATS:
+        raise SqlError(UNSUPPORTED, f"{node.sql('postgres')[:200]}: only ISO formats "
+                       "('YYYY-MM-DD HH24:MI:SS.US' and shorter) are read; write the value as "
+                       "'YYYY-MM-DD HH:MM:SS'")
+
+
+#: casts that leave values as they are, by the category of what they cast
+_KEEPING = {"N": ("double precision", "float8", "numeric", "decimal"),
+            "S": ("text", "varchar", "character varying"),
+            "D": ("timestamp", "timestamp without time zone")}
+
+
+def _keeps_values(node: exp.Cast, typed: PgType | None = None) -> bool:
+    """Whether a cast leaves its values as they are (``x::text`` of text, ``SUM(x)::numeric``,
+    ``n::bigint`` of an integer); one that rounds or reformats (``::int`` of a float) does
+    not."""
+    target = node.to.sql("postgres").lower()
+    if typed is None:
+        return target in _KEEPING["S"]
+    if typed in (INT8, NUMERIC) and target in ("bigint", "int8"):
+        return True
+    return target in _KEEPING.get(typed.category, ())
+
+
 def _parameter_index(node: exp.Expression) -> int:
     name = node.name if isinstance(node, exp.Parameter) else node.this
     if name is None or not str(name).isdigit() or int(name) < 1:
         raise SqlError(SYNTAX_ERROR, "write parameters as $1, $2, ...")
+    if int(name) > MAX_PARAMETERS:
+        raise SqlError(TOO_MANY_ROWS, f"a statement has at most {MAX_PARAMETERS} parameters")
     return int(name) - 1
 
 
@@ -220,7 +331,8 @@ def _aggregate(builder: _Builder, node: exp.Expression) -> tuple[str, PgType]:
         return _measure(table, column)
     if isinstance(node, exp.Count):
         argument = node.this
-        if isinstance(argument, exp.Star):
+        if isinstance(argument, exp.Star) or (isinstance(argument, exp.Literal) and
+                                              not argument.is_string):  # COUNT(1)
             found = table.measure_for("count", None)
             if found is None:
                 raise SqlError(UNSUPPORTED, f"{table.name} has no unfiltered count measure for "
@@ -275,10 +387,22 @@ def _item(builder: _Builder, node: exp.Expression) -> _Item:
     day = _day_of(builder, inner)
     if day is not None:
         return replace(day, name=name or output_name(node))
+    casts: list[exp.Cast] = []
     while isinstance(inner, exp.Cast | exp.Paren):
+        if isinstance(inner, exp.Cast):
+            casts.append(inner)
         inner = inner.this
+    item = _plain_item(builder, inner, name or output_name(node))
+    for cast in casts:
+        if not _keeps_values(cast, item.type):
+            raise SqlError(UNSUPPORTED, f"{cast.sql('postgres')[:200]}: the cast would change "
+                           f"the values of {item.name} ({item.type.name}); cast them in the "
+                           "tool, or select them as they are")
+    return item
+
+
+def _plain_item(builder: _Builder, inner: exp.Expression, name: str) -> _Item:
     key = inner.sql("postgres")
-    name = name or output_name(node)
     if isinstance(inner, exp.Extract):
         return _extract(builder, inner, name, key)
     if isinstance(inner, exp.Star):
@@ -306,6 +430,15 @@ def _item(builder: _Builder, node: exp.Expression) -> _Item:
         if grain is None:
             raise SqlError(UNSUPPORTED, f"date_trunc('{unit}', ...): the grains are "
                            f"{', '.join(GRAINS)}")
+        zone = inner.args.get("zone")
+        if zone is not None:
+            if not (isinstance(zone, exp.Literal) and zone.is_string):
+                raise SqlError(UNSUPPORTED, "date_trunc's zone must be a literal name, "
+                               "'Europe/Berlin'")
+            if builder.zone not in (None, zone.this):
+                raise SqlError(UNSUPPORTED, "a query has one time zone: date_trunc with "
+                               f"'{builder.zone}' and '{zone.this}'")
+            builder.zone = zone.this
         _grain(builder, grain)
         return _Item("grain", column.name, name, TIMESTAMP, key, grain)
     member, typed = _aggregate(builder, inner)
@@ -382,14 +515,34 @@ def _leaf(builder: _Builder, node: exp.Expression, measures: bool,
         return _node(builder, node.this, measures, not negate)
     if isinstance(node, exp.Paren):
         return _node(builder, node.this, measures, negate)
-    if isinstance(node, exp.In | exp.Between | exp.Like | exp.ILike) and \
-            node.args.get("negate"):  # x NOT IN (...), NOT BETWEEN, NOT LIKE, NOT ILIKE
+    if isinstance(node, exp.Between) and node.args.get("symmetric"):
+        raise SqlError(UNSUPPORTED, "BETWEEN SYMMETRIC cannot be answered; write the bounds in "
+                       "order")
+    if isinstance(node, exp.In | exp.Between | exp.Like | exp.ILike | exp.Is) and \
+            node.args.get("negate"):  # x NOT IN (...), NOT BETWEEN, NOT LIKE, IS NOT NULL
         plain = node.copy()
         plain.set("negate", None)
         return _leaf(builder, plain, measures, not negate)
     op: str
     values: list[object]
-    if type(node) in _COMPARISONS:
+    if isinstance(node, exp.EQ | exp.NEQ) and isinstance(node.expression, exp.Any | exp.All):
+        # x = ANY(ARRAY[...]) / x = ANY($1): IN; x <> ALL(...): NOT IN
+        member = _member(builder, node.this, measures)
+        listed = node.expression.this
+        while isinstance(listed, exp.Paren | exp.Cast):
+            listed = listed.this
+        if isinstance(node.expression, exp.Any) != isinstance(node, exp.EQ):
+            raise SqlError(UNSUPPORTED, f"{shown}: write = ANY(...) or <> ALL(...)")
+        op = "in" if isinstance(node, exp.EQ) else "not_in"
+        if isinstance(listed, exp.Array):
+            values = [builder.value(v, member) for v in listed.expressions]
+        elif isinstance(listed, exp.Placeholder | exp.Parameter):
+            index = _parameter_index(listed)
+            builder.parameters.setdefault(index, array_of(member.type))
+            values = [Spread(index)]
+        else:
+            raise SqlError(UNSUPPORTED, f"{shown}: ANY takes an ARRAY[...] or a parameter")
+    elif type(node) in _COMPARISONS:
         left, right = node.this, node.expression
         op = _COMPARISONS[type(node)]
         if not _is_member(left) and _is_member(right):
@@ -400,7 +553,13 @@ def _leaf(builder: _Builder, node: exp.Expression, measures: bool,
         member = _member(builder, node.this, measures)
         if node.args.get("query") is not None:
             raise SqlError(UNSUPPORTED, "IN (SELECT ...) cannot be answered; list the values")
-        values = [builder.value(v, member) for v in node.expressions]
+        listed = [v for v in node.expressions if not isinstance(v, exp.Null)]
+        if len(listed) < len(node.expressions) and negate:
+            raise SqlError(UNSUPPORTED, f"{shown}: NOT IN a list holding NULL is never true; "
+                           "leave NULL out (and add IS NOT NULL if meant)")
+        if not listed:
+            raise SqlError(UNSUPPORTED, f"{shown}: IN (NULL) is never true")
+        values = [builder.value(v, member) for v in listed]
         op = "in"
     elif isinstance(node, exp.Is):
         member = _member(builder, node.this, measures)
@@ -421,8 +580,10 @@ def _leaf(builder: _Builder, node: exp.Expression, measures: bool,
         pattern = builder.value(node.expression, member)
         if isinstance(node, exp.ILike):
             op, values = "ilike", [pattern]
+        elif isinstance(pattern, Param):
+            op, values = LIKE, [pattern]  # read when the pattern is bound
         else:
-            op, values = _like(member, pattern)
+            op, values = _like(member.name, pattern)
     else:
         raise SqlError(UNSUPPORTED, f"the condition {shown} cannot be answered; conditions "
                        "compare a column with values (=, <>, <, >, IN, BETWEEN, LIKE, ILIKE, "
@@ -433,7 +594,11 @@ def _leaf(builder: _Builder, node: exp.Expression, measures: bool,
     return _negated(leaf) if negate else leaf
 
 
-def _like(member: Column, pattern: object) -> tuple[str, list[object]]:
+#: a LIKE (NOT LIKE) whose pattern is a parameter, until it is bound
+LIKE, NOT_LIKE = "like", "not_like"
+
+
+def _like(member: str, pattern: object) -> tuple[str, list[object]]:
     """LIKE as the operators of ``/v1/query``: a pattern without wildcards is equality,
     ``abc%`` a prefix, ``%abc%`` a substring; other patterns are case-sensitive forms the
     query API has no operator for."""
@@ -446,7 +611,7 @@ def _like(member: Column, pattern: object) -> tuple[str, list[object]]:
                 return "starts_with", [inner]
             if pattern == f"%{inner}%":
                 return "contains", [inner]
-    raise SqlError(UNSUPPORTED, f"LIKE {pattern!r} on {member.name}: LIKE supports 'text', "
+    raise SqlError(UNSUPPORTED, f"LIKE {pattern!r} on {member}: LIKE supports 'text', "
                    "'prefix%' and '%part%' patterns; use ILIKE for other patterns (it "
                    "ignores case)")
 
@@ -525,17 +690,20 @@ def _where(builder: _Builder, node: exp.Expression | None) -> tuple[list[Any], _
     for part in _flatten(node, exp.And):
         while isinstance(part, exp.Paren):
             part = part.this
+        if _always_true(part):  # WHERE 1=1, WHERE TRUE (as tools start their conditions)
+            continue
         if time is not None and _on_time(part, time):
-            if isinstance(part, exp.Between):
+            if isinstance(part, exp.Between) and _is_column(part.this, time) and \
+                    not part.args.get("negate") and not part.args.get("symmetric"):
                 _time_bound(builder, time, "gte", builder.value(part.args["low"], time), bounds)
                 _time_bound(builder, time, "lte", builder.value(part.args["high"], time),
                             bounds)
                 continue
             if type(part) in _COMPARISONS:
                 left, right, op = part.this, part.expression, _COMPARISONS[type(part)]
-                if not (isinstance(left, exp.Column) and left.name == time.name):
+                if not _is_column(left, time):
                     left, right, op = right, left, _FLIPPED[op]
-                if isinstance(left, exp.Column) and left.name == time.name:
+                if _is_column(left, time) and not _on_time(right, time):
                     _time_bound(builder, time, op, builder.value(right, time), bounds)
                     continue
             raise SqlError(UNSUPPORTED, f"the time column {time.name} is filtered by a range "
@@ -547,6 +715,19 @@ def _where(builder: _Builder, node: exp.Expression | None) -> tuple[list[Any], _
 
 def _on_time(node: exp.Expression, time: Column) -> bool:
     return any(c.name == time.name for c in node.find_all(exp.Column))
+
+
+def _is_column(node: exp.Expression, time: Column) -> bool:
+    """The time column itself (a range on ``ts::date`` or ``date_trunc(...)`` is not one on
+    ``ts``)."""
+    return isinstance(node, exp.Column) and node.name == time.name
+
+
+def _always_true(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    return (isinstance(node, exp.EQ) and isinstance(node.this, exp.Literal) and
+            isinstance(node.expression, exp.Literal) and node.this == node.expression)
 
 
 # -- statements ---------------------------------------------------------------------------
@@ -577,6 +758,8 @@ def translate(statement: exp.Expression, schema: Schema, max_rows: int) -> Trans
     ctes: dict[str, exp.Expression] = {}
     with_ = statement.args.get("with_") or statement.args.get("with")
     if isinstance(with_, exp.With):
+        if with_.args.get("recursive"):
+            raise SqlError(UNSUPPORTED, "WITH RECURSIVE cannot be answered from the model")
         for cte in with_.expressions:
             ctes[cte.alias] = cte.this
     if isinstance(statement, exp.Subquery):
@@ -588,7 +771,9 @@ def translate(statement: exp.Expression, schema: Schema, max_rows: int) -> Trans
 
 
 def _source(select: exp.Select, schema: Schema, ctes: Mapping[str, exp.Expression],
-            max_rows: int) -> Table | Translated | tuple[Table, exp.Expression | None]:
+            max_rows: int) -> Translated | tuple[Table, exp.Expression | None, frozenset[str]]:
+    """What a SELECT reads: an answered subquery, or a table (with the conditions of a view
+    of it a tool wrapped, and the names its columns may be qualified with)."""
     from_ = select.args.get("from_") or select.args.get("from")
     if from_ is None:
         raise SqlError(UNSUPPORTED, "name a table: SELECT ... FROM events")
@@ -596,39 +781,51 @@ def _source(select: exp.Select, schema: Schema, ctes: Mapping[str, exp.Expressio
         raise SqlError(UNSUPPORTED, "joins between tables cannot be answered exactly; a "
                        "source's joined dimensions are its own columns (\"user.country\")")
     node = from_.this
+    if isinstance(node, exp.Table) and node.args.get("sample") is not None:
+        raise SqlError(UNSUPPORTED, "TABLESAMPLE cannot be answered exactly")
+    alias = node.alias
     if isinstance(node, exp.Table) and not node.db and node.name in ctes:
-        node = exp.Subquery(this=ctes[node.name].copy())
+        body = ctes[node.name].copy()
+        # the CTE's own body cannot name it (that would be WITH RECURSIVE)
+        ctes = {k: v for k, v in ctes.items() if k != node.name}
+        alias = alias or node.name
+        node = exp.Subquery(this=body)
     if isinstance(node, exp.Subquery):
         inner = node.this
         if isinstance(inner, exp.Select) and _is_view(inner):
             inner_from = inner.args.get("from_") or inner.args.get("from")
-            table = _table(schema, inner_from.this) if inner_from is not None else None
-            if table is None:
+            if inner_from is None or isinstance(inner_from.this, exp.Subquery):
                 raise SqlError(UNSUPPORTED, "name a table: SELECT ... FROM events")
+            table = _table(schema, inner_from.this)
             where = inner.args.get("where")
-            return table, where.this if where is not None else None
+            names = {table.name, inner_from.this.alias, alias or node.alias} - {""}
+            return table, where.this if where is not None else None, frozenset(names)
         if not isinstance(inner, exp.Select):
             raise SqlError(UNSUPPORTED, "a subquery in FROM must be a SELECT")
         return _select(inner, schema, ctes, max_rows)
-    return _table(schema, node)
+    table = _table(schema, node)
+    return table, None, frozenset({table.name, node.alias} - {""})
 
 
 def _select(select: exp.Select, schema: Schema, ctes: Mapping[str, exp.Expression],
             max_rows: int) -> Translated:
-    source = _source(select, schema, ctes, max_rows)
-    if isinstance(source, Translated):
-        return _outer(select, source)
-    extra_where: exp.Expression | None = None
-    if isinstance(source, tuple):
-        source, extra_where = source
-    builder = _Builder(source)
+    found = _source(select, schema, ctes, max_rows)
+    if isinstance(found, Translated):
+        return _outer(select, found, max_rows)
+    source, extra_where, qualifiers = found
+    builder = _Builder(source, qualifiers=qualifiers)
     items = [_item(builder, node) for node in select.expressions]
     builder.aliases = {i.name: i.member for i in items}
     measures = [i for i in items if i.kind == "measure"]
     grouped = _group_by(select, items, builder)
-    if not measures and grouped is None and not select.args.get("distinct"):
+    distinct = select.args.get("distinct")
+    if not measures and grouped is None and not distinct:
         raise SqlError(GROUPING_ERROR, "this would return raw rows, which the model does not "
                        "answer; add GROUP BY (or DISTINCT) over the columns, or a measure")
+    if distinct is not None and (distinct.args.get("on") is not None or any(
+            m not in {i.member for i in items} for m in grouped or ())):
+        raise SqlError(UNSUPPORTED, "DISTINCT ON, or DISTINCT over fewer columns than are "
+                       "grouped by, cannot be answered; group by the columns selected")
     where = select.args.get("where")
     condition = where.this if where is not None else None
     if extra_where is not None:
@@ -655,9 +852,11 @@ def _select(select: exp.Select, schema: Schema, ctes: Mapping[str, exp.Expressio
     order = _order(select, items, builder)
     if order:
         body["order"] = order
-    limited = _limits(select, body, builder, max_rows)
+    if builder.zone is not None:
+        body["timezone"] = builder.zone
+    limited, empty = _limits(select, body, builder, max_rows)
     outputs = tuple(Output(i.name, i.type, i.member, i.part) for i in items)
-    return Translated(body, outputs, builder.parameters, limited)
+    return Translated(body, outputs, builder.parameters, limited, max_rows, empty)
 
 
 def _group_by(select: exp.Select, items: list[_Item], builder: _Builder) -> list[str] | None:
@@ -702,7 +901,8 @@ def _reference(node: exp.Expression, items: list[_Item], builder: _Builder) -> _
     return _item(builder, node)
 
 
-def _order(select: exp.Select, items: list[_Item], builder: _Builder) -> list[dict[str, str]]:
+def _order(select: exp.Select, items: list[_Item],
+           builder: _Builder) -> list[dict[str, str]]:
     order = select.args.get("order")
     if order is None:
         return []
@@ -712,39 +912,68 @@ def _order(select: exp.Select, items: list[_Item], builder: _Builder) -> list[di
         item = _reference(ordered.this, items, builder)
         if item.member not in returned:
             raise SqlError(UNSUPPORTED, f"ORDER BY {item.name}: order by the columns returned")
-        members.append({"member": item.member,
-                        "direction": "desc" if ordered.args.get("desc") else "asc"})
+        members.append(_ordering(item.member, ordered))
     return members
 
 
+def _ordering(member: str, ordered: exp.Expression) -> dict[str, str]:
+    """An ORDER BY item; NULLs come where PostgreSQL puts them (last ascending, first
+    descending) unless ``NULLS FIRST``/``LAST`` says otherwise."""
+    descending = bool(ordered.args.get("desc"))
+    first = ordered.args.get("nulls_first")  # sqlglot sets PostgreSQL's default when unwritten
+    nulls_first = descending if first is None else bool(first)
+    found = {"member": member, "direction": "desc" if descending else "asc"}
+    return {**found, "nulls": "first"} if nulls_first else found
+
+
 def _integer(builder: _Builder, node: exp.Expression | None, what: str) -> object:
-    if node is None:
+    """A LIMIT or OFFSET: a whole number, a parameter, or None (``LIMIT ALL``, ``NULL``)."""
+    while isinstance(node, exp.Paren | exp.Cast):
+        node = node.this
+    if node is None or isinstance(node, exp.Null) or (isinstance(node, exp.Var)
+                                                      and node.name.upper() == "ALL"):
         return None
     if isinstance(node, exp.Placeholder | exp.Parameter):
         index = _parameter_index(node)
         builder.parameters.setdefault(index, INT8)
         return Param(index)
-    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+    if isinstance(node, exp.Literal) and node.this.strip().isdigit():
         return int(node.this)
-    if isinstance(node, exp.Null):
-        return None
     raise SqlError(SYNTAX_ERROR, f"{what} must be a whole number")
 
 
-def _limits(select: exp.Select, body: dict[str, Any], builder: _Builder,
-            max_rows: int) -> bool:
+def _limit_node(select: exp.Select) -> exp.Expression | None:
     limit = select.args.get("limit")
+    if isinstance(limit, exp.Fetch):  # FETCH FIRST n ROWS ONLY
+        options = limit.args.get("limit_options")
+        if options is not None and (options.args.get("percent") or
+                                    options.args.get("with_ties")):
+            raise SqlError(UNSUPPORTED, "FETCH ... PERCENT or WITH TIES cannot be answered")
+        count = limit.args.get("count")
+        return count if count is not None else exp.Literal.number(1)
+    return limit.expression if limit is not None else None
+
+
+def _limits(select: exp.Select, body: dict[str, Any], builder: _Builder,
+            max_rows: int) -> tuple[bool, bool]:
+    """The body's limit and offset; whether the statement bounds its rows itself, and
+    whether it asks for none (``LIMIT 0``)."""
     offset = select.args.get("offset")
-    count = _integer(builder, limit.expression if limit is not None else None, "LIMIT")
+    count = _integer(builder, _limit_node(select), "LIMIT")
     skip = _integer(builder, offset.expression if offset is not None else None, "OFFSET")
-    body["limit"] = count if count is not None else max_rows
     if skip is not None:
         body["offset"] = skip
-    return count is not None
+    if count == 0:
+        body["limit"] = 1
+        return True, True
+    if isinstance(count, int) and count > max_rows:  # more than an answer may have: all of it
+        count = None
+    body["limit"] = count
+    return count is not None, False
 
 
-def _outer(select: exp.Select, inner: Translated) -> Translated:
-    """A query over an answered subquery: columns of it, its order, and a smaller limit."""
+def _outer(select: exp.Select, inner: Translated, max_rows: int) -> Translated:
+    """A query over an answered subquery: columns of it, its order, a part of its rows."""
     for key in ("where", "group", "having", "joins"):
         if select.args.get(key):
             raise SqlError(UNSUPPORTED, f"{key.upper()} over a subquery that aggregates cannot "
@@ -761,9 +990,16 @@ def _outer(select: exp.Select, inner: Translated) -> Translated:
             raise SqlError(UNSUPPORTED, f"{node.sql('postgres')[:200]}: over a subquery, select "
                            f"its columns ({', '.join(by_name)})")
         outputs.append(replace(by_name[column.name], name=name or column.name))
+    if select.args.get("distinct") is not None and len(outputs) < len(inner.outputs):
+        raise SqlError(UNSUPPORTED, "DISTINCT over some of a subquery's columns cannot be "
+                       "answered; select DISTINCT inside it")
     body = dict(inner.body)
+    cut = inner.limited or bool(body.get("offset"))
     order = select.args.get("order")
     if order is not None:
+        if cut:
+            raise SqlError(UNSUPPORTED, "ORDER BY over a subquery with LIMIT or OFFSET cannot be "
+                           "answered; order inside the subquery")
         members = []
         for ordered in order.expressions:
             node = ordered.this
@@ -774,25 +1010,35 @@ def _outer(select: exp.Select, inner: Translated) -> Translated:
             if found is None:
                 raise SqlError(UNSUPPORTED, f"ORDER BY {node.sql('postgres')[:200]}: order by "
                                "the subquery's columns")
-            members.append({"member": found.member,
-                            "direction": "desc" if ordered.args.get("desc") else "asc"})
+            members.append(_ordering(found.member, ordered))
         body["order"] = members
     builder = _Builder(Table("", None, ()), dict(inner.parameters))
-    limited = inner.limited
-    limit = select.args.get("limit")
-    if limit is not None:
-        count = _integer(builder, limit.expression, "LIMIT")
-        if isinstance(count, int) and isinstance(body.get("limit"), int):
-            body["limit"] = min(count, body["limit"]) if inner.limited else count
-        elif count is not None:
-            body["limit"] = count
-        limited = limited or count is not None
     offset = select.args.get("offset")
-    if offset is not None:
-        if body.get("offset"):
-            raise SqlError(UNSUPPORTED, "OFFSET both inside and outside a subquery")
-        body["offset"] = _integer(builder, offset.expression, "OFFSET")
-    return Translated(body, tuple(outputs), builder.parameters, limited)
+    count = _integer(builder, _limit_node(select), "LIMIT")
+    skip = _integer(builder, offset.expression if offset is not None else None, "OFFSET")
+    if count is None and skip is None:
+        return replace(inner, body=body, outputs=tuple(outputs),
+                       parameters=builder.parameters)
+    inner_count = body.get("limit") if inner.limited else None
+    inner_skip = body.get("offset") or 0
+    if any(isinstance(v, Param) for v in (count, skip)) and (inner.limited or inner_skip) or \
+            isinstance(inner_count, Param) or isinstance(inner_skip, Param):
+        raise SqlError(UNSUPPORTED, "LIMIT and OFFSET both inside and outside a subquery must "
+                       "be numbers; write them in one place")
+    skip = skip or 0
+    if isinstance(inner_count, int):  # the outer rows are a part of the inner ones
+        left = inner_count - skip if isinstance(skip, int) else inner_count
+        count = left if count is None else min(count, left) if isinstance(count, int) else count
+    if isinstance(skip, int) and isinstance(inner_skip, int):
+        skip = inner_skip + skip
+    if skip:
+        body["offset"] = skip
+    empty = inner.empty or count == 0 or (isinstance(count, int) and count < 0)
+    if isinstance(count, int) and count > max_rows:
+        count = None
+    body["limit"] = 1 if empty else count
+    return Translated(body, tuple(outputs), builder.parameters, count is not None or empty,
+                      max_rows, empty)
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -803,9 +1049,17 @@ def _bound(value: object, values: list[object]) -> object:
             raise SqlError("08P01", f"the statement uses ${value.index + 1} but "
                            f"{len(values)} parameter(s) were bound")
         value = values[value.index]
+        if isinstance(value, list | tuple):
+            raise SqlError("42883", "a list (array) parameter is compared as one value; write "
+                           "= ANY($n) to compare with each of its items")
+    if isinstance(value, Naive):
+        bound = _bound(value.value, values)
+        return _naive(bound) if isinstance(bound, str) else bound
     if isinstance(value, After):
-        instant = _instant(_bound(value.value, values))
+        instant = _floor(_instant(_bound(value.value, values)), value.step)
         return (instant + value.step).isoformat(" ")
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat(" ") if isinstance(value, dt.datetime) else value.isoformat()
     if isinstance(value, bool):
@@ -816,6 +1070,20 @@ def _bound(value: object, values: list[object]) -> object:
     if not isinstance(value, str | int | float):
         return str(value)
     return value
+
+
+def _floor(instant: dt.datetime, step: dt.timedelta) -> dt.datetime:
+    """The last value of the column's resolution at or before ``instant``: a strict bound
+    moves from there by one step (``> 03.5`` is ``>= 04`` at whole seconds).
+
+    >>> str(_floor(dt.datetime(2026, 3, 1, 0, 0, 3, 500000), dt.timedelta(seconds=1)))
+    '2026-03-01 00:00:03'
+    """
+    if step >= dt.timedelta(days=1):
+        return instant.replace(hour=0, minute=0, second=0, microsecond=0)
+    micros = step // dt.timedelta(microseconds=1)
+    return instant - dt.timedelta(microseconds=(instant.second * 1_000_000
+                                                + instant.microsecond) % micros)
 
 
 def _instant(value: object) -> dt.datetime:
@@ -829,20 +1097,59 @@ def _instant(value: object) -> dt.datetime:
         raise SqlError("22007", f"invalid input syntax for type timestamp: {value!r}") from None
 
 
-def bind(translated: Translated, values: list[object]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A statement's query with its parameters bound."""
+
+    body: dict[str, Any]
+    #: more rows than the limit is an error (the statement did not bound its rows itself)
+    strict: bool
+    #: ``LIMIT 0``: no rows (the query is still checked and run)
+    empty: bool
+
+
+def bind(translated: Translated, values: list[object]) -> Bound:
     """The body with every parameter (and bound of the time column) replaced by its value."""
+
+    def leaf(node: dict[str, Any]) -> dict[str, Any]:
+        items: list[object] = []
+        for value in node.get("values", ()):
+            if isinstance(value, Spread):  # x = ANY($1): the list's items
+                listed = values[value.index] if value.index < len(values) else None
+                if not isinstance(listed, list | tuple):
+                    raise SqlError("42883", "= ANY($n) takes a list (an array) parameter")
+                items += [_bound(v, values) for v in listed if v is not None]
+            else:
+                items.append(_bound(value, values))
+        if node["op"] in (LIKE, NOT_LIKE):
+            op, items = _like(node["member"], items[0])
+            if node["op"] == NOT_LIKE:
+                op = _negated({"member": node["member"], "op": op})["op"]
+            return {**node, "op": op, "values": items}
+        if "values" in node and not items:
+            raise SqlError(UNSUPPORTED, f"the list compared with {node['member']} is empty")
+        return {**node, "values": items} if "values" in node else node
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
+            if "member" in node and "op" in node:
+                return leaf(node)
             return {k: walk(v) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v) for v in node]
-        if isinstance(node, Param | After):
+        if isinstance(node, Param | After | Naive):
             return _bound(node, values)
         return node
 
     body: dict[str, Any] = walk(translated.body)
-    return body
+    strict, empty = not translated.limited, translated.empty
+    limit = body.get("limit")
+    if limit is None or (isinstance(limit, int) and limit > translated.max_rows):
+        # no LIMIT (or NULL, ALL, more than an answer may have): all rows, or an error
+        body["limit"], strict = translated.max_rows, True
+    elif limit == 0:
+        body["limit"], empty = 1, True
+    return Bound(body, strict, empty)
 
 
 def parameter_types(translated: Translated, count: int) -> list[PgType]:

@@ -45,7 +45,19 @@ CHAR = PgType("char", 18, 1, "S")
 
 TYPES: tuple[PgType, ...] = (BOOL, NAME, INT8, INT2, INT4, TEXT, OID, FLOAT4, FLOAT8, VARCHAR,
                              DATE, TIMESTAMP, TIMESTAMPTZ, NUMERIC, CHAR)
-BY_OID = {t.oid: t for t in TYPES}
+#: the array of each type (parameters of ``x = ANY($1)``), by the element's oid
+ARRAYS: dict[int, PgType] = {
+    element.oid: PgType(f"_{element.name}", oid, -1, "A") for element, oid in (
+        (BOOL, 1000), (INT2, 1005), (INT4, 1007), (TEXT, 1009), (VARCHAR, 1015), (INT8, 1016),
+        (FLOAT4, 1021), (FLOAT8, 1022), (TIMESTAMP, 1115), (DATE, 1182), (TIMESTAMPTZ, 1185),
+        (NUMERIC, 1231))}
+ELEMENTS = {array.oid: element for element, array in
+            ((t, ARRAYS[t.oid]) for t in TYPES if t.oid in ARRAYS)}
+BY_OID = {t.oid: t for t in (*TYPES, *ARRAYS.values())}
+
+
+def array_of(element: PgType) -> PgType:
+    return ARRAYS.get(element.oid, ARRAYS[TEXT.oid])
 #: the names a client may write a parameter's type with (``$1::int``), for decoding
 SQL_NAMES = {"boolean": BOOL, "bigint": INT8, "integer": INT4, "smallint": INT2,
              "double precision": FLOAT8, "real": FLOAT4, "character varying": VARCHAR,
@@ -181,7 +193,7 @@ def _binary_numeric(value: Any) -> bytes:
     sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)
     scale = max(0, -exponent)
-    text = "".join(map(str, digits))
+    text = "".join(map(str, digits)).rjust(scale, "0")
     # pad to whole base-10000 groups on both sides of the decimal point
     integer = text[:len(text) + exponent] if exponent < 0 else text + "0" * exponent
     fraction = text[len(text) + exponent:] if exponent < 0 else ""
@@ -242,16 +254,95 @@ class ParameterError(ValueError):
     """A bound parameter that cannot be read as its declared type."""
 
 
+def _text_array(text: str) -> list[str | None]:
+    """A one-dimensional array literal's items.
+
+    >>> _text_array('{a,"b c",NULL,d}')
+    ['a', 'b c', None, 'd']
+    """
+    if not (text.startswith("{") and text.endswith("}")):
+        raise ParameterError(f"an array parameter must read {{a,b,...}}, not {text[:50]!r}")
+    items: list[str | None] = []
+    body, index = text[1:-1], 0
+    while index < len(body):
+        if body[index] == '"':
+            index += 1
+            chars: list[str] = []
+            while index < len(body) and body[index] != '"':
+                if body[index] == "\\":
+                    index += 1
+                chars.append(body[index])
+                index += 1
+            items.append("".join(chars))
+            index += 2  # the quote and the comma
+        else:
+            end = body.find(",", index)
+            end = len(body) if end < 0 else end
+            word = body[index:end]
+            if word.startswith("{"):
+                raise ParameterError("arrays of more than one dimension are not supported")
+            items.append(None if word.upper() == "NULL" else word)
+            index = end + 1
+    return items
+
+
+def _binary_array(data: bytes) -> list[Any]:
+    dims, _, element = struct.unpack_from("!iii", data)
+    if dims == 0:
+        return []
+    if dims != 1:
+        raise ParameterError("arrays of more than one dimension are not supported")
+    count = struct.unpack_from("!i", data, 12)[0]
+    offset = 20
+    items: list[Any] = []
+    for _ in range(count):
+        size = struct.unpack_from("!i", data, offset)[0]
+        offset += 4
+        if size < 0:
+            items.append(None)
+            continue
+        items.append(decode_parameter(data[offset:offset + size], element, True))
+        offset += size
+    return items
+
+
+def _binary_numeric_value(data: bytes) -> Decimal:
+    count, weight, sign, scale = struct.unpack_from("!hhHh", data)
+    if sign == 0xC000:
+        return Decimal("NaN")
+    digits = struct.unpack_from(f"!{count}h", data, 8)
+    value = Decimal(0)
+    for index, digit in enumerate(digits):
+        value += Decimal(digit).scaleb(4 * (weight - index))
+    value = -value if sign == 0x4000 else value
+    return value.quantize(Decimal(1).scaleb(-scale)) if scale else value
+
+
 def decode_parameter(data: bytes | None, oid: int, binary: bool) -> Any:
     """A bound parameter as the Python value it stands for in the statement."""
     if data is None:
         return None
+    if oid in ELEMENTS:
+        if binary:
+            return _binary_array(data)
+        element = ELEMENTS[oid].oid
+        return [decode_parameter(v.encode(), element, False) if v is not None else None
+                for v in _text_array(data.decode("utf-8"))]
+    try:
+        return _decode(data, oid, binary)
+    except OverflowError:
+        raise ParameterError(f"a {BY_OID[oid].name} parameter is out of range") from None
+
+
+def _decode(data: bytes, oid: int, binary: bool) -> Any:
     if not binary:
         text = data.decode("utf-8")
         if oid in (INT2.oid, INT4.oid, INT8.oid, OID.oid):
             return int(text)
         if oid in (FLOAT4.oid, FLOAT8.oid, NUMERIC.oid):
             return Decimal(text) if oid == NUMERIC.oid else float(text)
+        if oid in (DATE.oid, TIMESTAMP.oid, TIMESTAMPTZ.oid):
+            return text
         if oid == BOOL.oid:
             return text.lower() in ("t", "true", "1", "yes", "on")
         return text
@@ -275,6 +366,8 @@ def decode_parameter(data: bytes | None, oid: int, binary: bool) -> Any:
         if oid in (TIMESTAMP.oid, TIMESTAMPTZ.oid):
             moment = _EPOCH + dt.timedelta(microseconds=struct.unpack("!q", data)[0])
             return moment.replace(tzinfo=dt.UTC) if oid == TIMESTAMPTZ.oid else moment
+        if oid == NUMERIC.oid:
+            return _binary_numeric_value(data)
     except struct.error:
         raise ParameterError(f"a binary parameter of type {BY_OID[oid].name} has "
                              f"{len(data)} bytes") from None

@@ -30,7 +30,7 @@ SCHEMA = {"events": EVENTS}
 
 def body(sql: str, *values: Any) -> dict[str, Any]:
     translated = translate(sqlglot.parse_one(sql, read="postgres"), SCHEMA, 100_000)
-    return bind(translated, list(values))
+    return bind(translated, list(values)).body
 
 
 def error(sql: str) -> SqlError:
@@ -50,7 +50,7 @@ def test_a_grouped_query_becomes_dimensions_grain_measures_filters_order_limit()
         "filters": [{"member": "region", "op": "in", "values": ["us-east", "eu"]},
                     {"member": "revenue", "op": "gt", "values": [5]}],
         "time_range": {"from": "2026-03-01", "to": "2026-03-08"},
-        "order": [{"member": "events", "direction": "desc"},
+        "order": [{"member": "events", "direction": "desc", "nulls": "first"},
                   {"member": "ts", "direction": "asc"}],
         "limit": 10, "offset": 20}
 
@@ -144,10 +144,19 @@ def test_wrapping_subqueries_and_ctes_fold_in() -> None:
     assert view["filters"] == [{"member": "region", "op": "eq", "values": ["a"]}]
 
 
-def test_without_limit_the_most_rows_are_asked_and_more_is_an_error() -> None:
-    translated = translate(sqlglot.parse_one("SELECT region FROM events GROUP BY 1",
+@pytest.mark.parametrize("limit, rows, strict, empty", [
+    ("", 777, True, False), ("LIMIT ALL", 777, True, False), ("LIMIT NULL", 777, True, False),
+    ("LIMIT 5", 5, False, False), ("LIMIT 100000", 777, True, False),
+    ("LIMIT 0", 1, False, True), ("FETCH FIRST 3 ROWS ONLY", 3, False, False),
+    ("LIMIT $1::INTEGER", 9, False, False), ("LIMIT (4)", 4, False, False),
+    ("LIMIT '6'", 6, False, False),
+])
+def test_limits_ask_the_rows_wanted_and_more_than_allowed_is_all_or_an_error(
+        limit: str, rows: int, strict: bool, empty: bool) -> None:
+    translated = translate(sqlglot.parse_one(f"SELECT region FROM events GROUP BY 1 {limit}",
                                              read="postgres"), SCHEMA, 777)
-    assert translated.body["limit"] == 777 and not translated.limited
+    bound = bind(translated, [9])
+    assert (bound.body["limit"], bound.strict, bound.empty) == (rows, strict, empty)
 
 
 @pytest.mark.parametrize("sql, sqlstate, says", [
