@@ -657,6 +657,8 @@ class Connection:
             if tag == "COMMIT" and self.status == b"E":
                 tag = "ROLLBACK"  # a failed block is rolled back, as PostgreSQL says
             self.status = b"T" if tag in ("BEGIN", "START TRANSACTION") else b"I"
+            for name in self.cursors:  # a block's cursors end with it
+                self.portals.pop(name, None)
             self.cursors.clear()
             return Result((), (), (), tag=tag)
         if isinstance(statement, exp.Set) or word in ("SET", "RESET"):
@@ -698,7 +700,11 @@ class Connection:
             inner = await self._prepare_one(declared.group("query"), [])
             if inner.kind not in ("model", "catalog"):
                 raise SqlError(UNSUPPORTED, "a cursor is declared for a SELECT")
-            self.cursors[_unquoted(declared.group("name"))] = Portal(
+            name = _unquoted(declared.group("name"))
+            if name in self.cursors:
+                raise SqlError("42P03", f'cursor "{name}" already exists')
+            # a cursor is a portal too (clients describe it by that name)
+            self.cursors[name] = self.portals[name] = Portal(
                 inner, [], [], await self._result(Portal(inner, [], [])))
             return Result((), (), (), tag="DECLARE CURSOR")
         fetched = _FETCH.match(prepared.text.strip().rstrip(";")) or _FETCH.match(text)
@@ -721,9 +727,12 @@ class Connection:
         if closed is not None:
             name = _unquoted(closed.group("name"))
             if name.upper() == "ALL":
+                for each in self.cursors:
+                    self.portals.pop(each, None)
                 self.cursors.clear()
             elif self.cursors.pop(name, None) is None:
                 raise SqlError("34000", f'cursor "{name}" does not exist')
+            self.portals.pop(name, None)
             return Result((), (), (), tag="CLOSE CURSOR")
         raise SqlError(SYNTAX_ERROR, f"cannot read the cursor statement {prepared.text[:200]!r}")
 

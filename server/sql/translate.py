@@ -525,13 +525,14 @@ def _leaf(builder: _Builder, node: exp.Expression, measures: bool,
         return _leaf(builder, plain, measures, not negate)
     op: str
     values: list[object]
-    if isinstance(node, exp.EQ | exp.NEQ) and isinstance(node.expression, exp.Any | exp.All):
+    quantifier = _quantifier(node.expression) if isinstance(node, exp.EQ | exp.NEQ) else None
+    if quantifier is not None:
         # x = ANY(ARRAY[...]) / x = ANY($1): IN; x <> ALL(...): NOT IN
         member = _member(builder, node.this, measures)
-        listed = node.expression.this
+        kind, listed = quantifier
         while isinstance(listed, exp.Paren | exp.Cast):
             listed = listed.this
-        if isinstance(node.expression, exp.Any) != isinstance(node, exp.EQ):
+        if (kind == "any") != isinstance(node, exp.EQ):
             raise SqlError(UNSUPPORTED, f"{shown}: write = ANY(...) or <> ALL(...)")
         op = "in" if isinstance(node, exp.EQ) else "not_in"
         if isinstance(listed, exp.Array):
@@ -553,13 +554,13 @@ def _leaf(builder: _Builder, node: exp.Expression, measures: bool,
         member = _member(builder, node.this, measures)
         if node.args.get("query") is not None:
             raise SqlError(UNSUPPORTED, "IN (SELECT ...) cannot be answered; list the values")
-        listed = [v for v in node.expressions if not isinstance(v, exp.Null)]
-        if len(listed) < len(node.expressions) and negate:
+        items = [v for v in node.expressions if not isinstance(v, exp.Null)]
+        if len(items) < len(node.expressions) and negate:
             raise SqlError(UNSUPPORTED, f"{shown}: NOT IN a list holding NULL is never true; "
                            "leave NULL out (and add IS NOT NULL if meant)")
-        if not listed:
+        if not items:
             raise SqlError(UNSUPPORTED, f"{shown}: IN (NULL) is never true")
-        values = [builder.value(v, member) for v in listed]
+        values = [builder.value(v, member) for v in items]
         op = "in"
     elif isinstance(node, exp.Is):
         member = _member(builder, node.this, measures)
@@ -596,6 +597,17 @@ def _leaf(builder: _Builder, node: exp.Expression, measures: bool,
 
 #: a LIKE (NOT LIKE) whose pattern is a parameter, until it is bound
 LIKE, NOT_LIKE = "like", "not_like"
+
+
+def _quantifier(node: exp.Expression) -> tuple[str, exp.Expression] | None:
+    """``ANY(list)`` / ``ALL(list)``: which, and the list (sqlglot reads ``ALL(...)`` as a
+    function call)."""
+    if isinstance(node, exp.Any | exp.All):
+        return ("any" if isinstance(node, exp.Any) else "all"), node.this
+    if isinstance(node, exp.Anonymous) and str(node.this).upper() in ("ANY", "ALL") and \
+            len(node.expressions) == 1:
+        return str(node.this).lower(), node.expressions[0]
+    return None
 
 
 def _like(member: str, pattern: object) -> tuple[str, list[object]]:

@@ -19,7 +19,7 @@ from server.app import create_app
 from server.auth.keys import StoredKey, hash_key, new_key
 from server.auth.settings import AccessSettings
 from server.auth.tokens import JwtSettings
-from server.settings import SqlSettings
+from server.settings import Limits, SqlSettings
 from server.warehouse.statements import Warehouse
 from tests.processes import Server
 from tests.support import EVENTS_HEAD, TENANT_ROWS, tenant_events
@@ -82,11 +82,12 @@ def sql_model(warehouse: Warehouse) -> Iterator[Model]:
 
 
 def serve_sql(model: Model, warehouse: Warehouse, access: AccessSettings,
-              sql: SqlSettings | None = None) -> tuple[Server, int]:
+              sql: SqlSettings | None = None,
+              limits: Limits | None = None) -> tuple[Server, int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    app = create_app(model, warehouse, access=access, sql_socket=sock, sql=sql)
+    app = create_app(model, warehouse, access=access, sql_socket=sock, sql=sql, limits=limits)
     return Server(app), sock.getsockname()[1]
 
 

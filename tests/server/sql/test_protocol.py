@@ -11,15 +11,18 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
+import sqlglot
 from psycopg import errors
 
+from engine.query.limits import QueryLimits
 from semantic import Model
 from server.auth.settings import AccessSettings
-from server.settings import SqlSettings
+from server.settings import Limits, SqlSettings
 from server.warehouse.statements import Warehouse
 from tests.server.sql.conftest import ROWS, Running, serve_sql
 
@@ -210,9 +213,80 @@ def test_tls_when_a_certificate_is_configured(tls_server: int) -> None:
 
 
 def test_connections_beyond_the_bound_are_refused(tls_server: int) -> None:
-    dsn = f"postgresql://analyst@127.0.0.1:{tls_server}/semantic?sslmode=disable"
+    dsn = f"postgresql://analyst@127.0.0.1:{tls_server}/semantic"  # sslmode=prefer: TLS
     with psycopg.connect(dsn), psycopg.connect(dsn):
         with pytest.raises(psycopg.OperationalError, match="too many clients already"):
             psycopg.connect(dsn)
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_what_tools_send_is_answered_as_postgresql_would(running: Running) -> None:
+    notes = {"measures": ["events"], "dimensions": ["note"]}
+    with psycopg.connect(running.dsn(), autocommit=True) as conn:
+        # IS NOT NULL, unquoted upper-case names, PostgreSQL's NULL order (first, descending)
+        got = conn.execute("SELECT NOTE, COUNT(*) FROM EVENTS WHERE NOTE IS NOT NULL "
+                           "GROUP BY NOTE ORDER BY 1").fetchall()
+        assert got == [(r["note"], r["events"]) for r in running.query(
+            {**notes, "filters": [{"member": "note", "op": "is_not_null"}], "order": ["note"]})]
+        first = conn.execute("SELECT note, COUNT(*) FROM events GROUP BY 1 ORDER BY 1 DESC "
+                             "LIMIT 1").fetchone()
+        assert first is not None and first[0] is None
+        # LIMIT 0: the columns, no rows
+        cursor = conn.execute("SELECT region, COUNT(*) AS n FROM events GROUP BY 1 LIMIT 0")
+        assert cursor.fetchall() == [] and [d.name for d in cursor.description] == ["region", "n"]
+        # a list parameter, a LIKE pattern parameter, a Decimal against a measure
+        assert conn.execute("SELECT COUNT(*) FROM events WHERE region = ANY(%s)",
+                            [["eu", "us"]]).fetchone() == conn.execute(
+            "SELECT COUNT(*) FROM events WHERE region IN ('eu', 'us')").fetchone()
+        assert conn.execute("SELECT region FROM events WHERE region LIKE %s GROUP BY 1",
+                            ["e%"]).fetchall() == [("eu",)]
+        assert conn.execute("SELECT region FROM events GROUP BY 1 HAVING COUNT(*) > %s "
+                            "ORDER BY 1", [Decimal("0")]).fetchall() == [
+            ("asia",), ("eu",), ("us",)]
+
+
+def test_statements_without_a_table_are_not_answered_by_guesswork(running: Running) -> None:
+    assert _sqlstate(running, "SELECT region")[0] == "42703"
+    assert _sqlstate(running, "SELECT nonexistent_function(1)")[0] == "42883"
+    assert _sqlstate(running, "SELECT 'unterminated")[0] == "42601"
+
+
+def test_server_side_cursors_fetch_an_answer_in_parts(running: Running) -> None:
+    statement = "SELECT region, date_trunc('day', ts), COUNT(*) FROM events GROUP BY 1, 2 " \
+                "ORDER BY 1, 2"
+    with psycopg.connect(running.dsn()) as conn:
+        whole = conn.execute(statement).fetchall()
+        with conn.cursor(name="parts") as cursor:  # DECLARE ... CURSOR, FETCH FORWARD n
+            cursor.itersize = 7
+            cursor.execute(statement)
+            assert cursor.fetchmany(5) == whole[:5]
+            assert cursor.fetchall() == whole[5:]
+    assert len(whole) > 12
+
+
+def test_the_row_limit_is_never_hidden_by_the_cache(sql_model: Model,
+                                                    warehouse: Warehouse) -> None:
+    """An answer cut at the row limit for a statement that asked for it is not served to the
+    same statement without LIMIT (which is refused: more rows than an answer may have)."""
+    server, port = serve_sql(sql_model, warehouse, AccessSettings(),
+                             limits=Limits(query=QueryLimits(rows=2)))
+    statement = "SELECT region, COUNT(*) FROM events GROUP BY 1 ORDER BY 1"
+    with server, psycopg.connect(f"postgresql://a@127.0.0.1:{port}/s", autocommit=True) as conn:
+        for _ in range(2):
+            with pytest.raises(errors.ProgramLimitExceeded, match="more than 2 rows"):
+                conn.execute(statement)
+            assert len(conn.execute(statement + " LIMIT 2").fetchall()) == 2
+
+
+def test_a_long_catalog_statement_is_stopped_and_the_server_goes_on(running: Running) -> None:
+    from server.sql.catalog import SETTINGS, Catalog, CatalogTimeout
+
+    catalog = Catalog({}, "u", "d", SETTINGS.get)
+    endless = sqlglot.parse_one("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 "
+                                "FROM r) SELECT count(*) FROM r", read="postgres")
+    started = time.monotonic()
+    with pytest.raises(CatalogTimeout):
+        catalog.answer(endless, timeout=0.3)
+    assert time.monotonic() - started < 3
+    _alive(running)

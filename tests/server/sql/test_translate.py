@@ -4,10 +4,12 @@ built by hand), and the PostgreSQL errors of what cannot be answered exactly."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlglot
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from server.sql.schema import DIMENSION, MEASURE, METRIC, TIME, Column, Table
 from server.sql.translate import SqlError, bind, translate
@@ -29,7 +31,9 @@ SCHEMA = {"events": EVENTS}
 
 
 def body(sql: str, *values: Any) -> dict[str, Any]:
-    translated = translate(sqlglot.parse_one(sql, read="postgres"), SCHEMA, 100_000)
+    # unquoted names folded to lower case, as the connection reads statements
+    statement = normalize_identifiers(sqlglot.parse_one(sql, read="postgres"), dialect="postgres")
+    translated = translate(statement, SCHEMA, 100_000)
     return bind(translated, list(values)).body
 
 
@@ -194,3 +198,111 @@ def test_what_cannot_be_answered_exactly_is_an_error_saying_what_to_write(
     found = error(sql)
     assert found.sqlstate == sqlstate
     assert says in found.message + (found.hint or "")
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT COUNT(*) FROM events WHERE region IS NOT NULL",
+     [{"member": "region", "op": "is_not_null"}]),
+    ("SELECT COUNT(*) FROM events WHERE region NOT LIKE 'us%'", None),
+    ("SELECT COUNT(*) FROM events WHERE region = ANY(ARRAY['a', 'b'])",
+     [{"member": "region", "op": "in", "values": ["a", "b"]}]),
+    ("SELECT COUNT(*) FROM events WHERE region <> ALL(ARRAY['a'])",
+     [{"member": "region", "op": "not_in", "values": ["a"]}]),
+    ("SELECT COUNT(*) FROM events WHERE region IN ('a', NULL)",
+     [{"member": "region", "op": "in", "values": ["a"]}]),
+    ("SELECT COUNT(*) FROM events WHERE 1 = 1 AND TRUE AND REGION = 'a'",
+     [{"member": "region", "op": "eq", "values": ["a"]}]),
+    ("SELECT COUNT(*) FROM events WHERE region::text = E'a'",
+     [{"member": "region", "op": "eq", "values": ["a"]}]),
+    ("SELECT COUNT(*) FROM events HAVING COUNT(*) > '5'",
+     [{"member": "events", "op": "gt", "values": [5]}]),
+])
+def test_forms_tools_write_become_the_filters_they_mean(sql: str,
+                                                       expected: list[Any] | None) -> None:
+    if expected is None:  # NOT LIKE 'prefix%' has no operator: refused, not answered as LIKE
+        assert error(sql).sqlstate == "0A000"
+    else:
+        assert body(sql)["filters"] == expected
+
+
+def test_like_patterns_lists_and_numbers_bound_as_parameters() -> None:
+    assert body("SELECT COUNT(*) FROM events WHERE region LIKE $1", "us%")["filters"] == [
+        {"member": "region", "op": "starts_with", "values": ["us"]}]
+    assert body("SELECT COUNT(*) FROM events WHERE region = ANY($1)", ["a", "b"])["filters"] \
+        == [{"member": "region", "op": "in", "values": ["a", "b"]}]
+    with pytest.raises(SqlError) as caught:
+        body("SELECT COUNT(*) FROM events WHERE region = $1", ["a", "b"])
+    assert caught.value.sqlstate == "42883"
+    assert body("SELECT COUNT(*) FROM events HAVING COUNT(*) > $1",
+                Decimal("33300"))["filters"][0]["values"] == [33300]
+
+
+@pytest.mark.parametrize("condition, time_range", [
+    # the first whole second after 03.5 is 04; at or before 03.5 ends before 04
+    ("ts > '2026-03-01 00:00:03.5'", {"from": "2026-03-01 00:00:04"}),
+    ("ts <= '2026-03-01 00:00:03.5'", {"to": "2026-03-01 00:00:04"}),
+    # a timestamp without zone ignores an offset written in a literal, as PostgreSQL does
+    ("ts >= TIMESTAMP '2026-03-01 00:00:00+05:00'", {"from": "2026-03-01 00:00:00"}),
+])
+def test_bounds_at_the_resolution_of_the_time_column(condition: str,
+                                                     time_range: dict[str, str]) -> None:
+    assert body(f"SELECT COUNT(*) FROM events WHERE {condition}")["time_range"] == time_range
+
+
+def test_nulls_are_ordered_as_postgresql_orders_them() -> None:
+    found = body("SELECT region, COUNT(*) FROM events GROUP BY 1 ORDER BY 1 DESC, 2, "
+                 "1 NULLS FIRST")["order"]
+    assert found == [{"member": "region", "direction": "desc", "nulls": "first"},
+                     {"member": "events", "direction": "asc"},
+                     {"member": "region", "direction": "asc", "nulls": "first"}]
+
+
+def test_date_trunc_in_a_zone_sets_the_query_zone() -> None:
+    found = body("SELECT date_trunc('day', ts, 'Europe/Berlin'), COUNT(*) FROM events GROUP BY 1")
+    assert found["timezone"] == "Europe/Berlin" and found["grain"] == "day"
+
+
+@pytest.mark.parametrize("sql, limit, offset", [
+    ("SELECT * FROM (SELECT region, COUNT(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 2) t "
+     "OFFSET 1", 1, 1),
+    ("SELECT * FROM (SELECT region, COUNT(*) FROM events GROUP BY 1 LIMIT 5 OFFSET 2) t "
+     "LIMIT 10 OFFSET 1", 4, 3),
+    ("SELECT * FROM (SELECT region, COUNT(*) FROM events GROUP BY 1 LIMIT 1) t LIMIT 10", 1, None),
+])
+def test_limits_around_a_subquery_combine(sql: str, limit: int, offset: int | None) -> None:
+    found = body(sql)
+    assert (found["limit"], found.get("offset")) == (limit, offset)
+
+
+@pytest.mark.parametrize("sql, says", [
+    ("SELECT * FROM (SELECT region, COUNT(*) AS c FROM events GROUP BY 1 ORDER BY c DESC "
+     "LIMIT 2) t ORDER BY region", "order inside the subquery"),
+    ("SELECT DISTINCT region FROM (SELECT region, tenant_id, COUNT(*) FROM events "
+     "GROUP BY 1, 2) t", "DISTINCT over some"),
+    ("SELECT DISTINCT MAX(biggest) FROM events GROUP BY region", "DISTINCT"),
+    ("SELECT DISTINCT ON (region) region FROM events", "DISTINCT ON"),
+    ("SELECT COUNT(*) FROM events WHERE CAST(ts AS DATE) BETWEEN '2026-03-01' AND '2026-03-07'",
+     "filtered by a range"),
+    ("SELECT COUNT(*) FROM events WHERE date_trunc('month', ts) >= '2026-02-01'",
+     "filtered by a range"),
+    ("SELECT MAX(biggest)::int FROM events", "change the values"),
+    ("SELECT COUNT(*) FROM events WHERE ts >= TO_TIMESTAMP('2026-01-03', 'YYYY-DD-MM')",
+     "ISO formats"),
+    ("SELECT COUNT(*) FROM events WHERE region BETWEEN SYMMETRIC 'u' AND 'a'", "SYMMETRIC"),
+    ("SELECT COUNT(*) FROM events TABLESAMPLE BERNOULLI (1)", "TABLESAMPLE"),
+    ("SELECT x.region, COUNT(*) FROM events e GROUP BY 1", "missing FROM-clause entry"),
+    ("WITH RECURSIVE r AS (SELECT 1) SELECT COUNT(*) FROM events", "RECURSIVE"),
+    ("SELECT COUNT(*) FROM events WHERE region NOT IN ('a', NULL)", "never true"),
+])
+def test_forms_that_would_change_the_answer_are_refused(sql: str, says: str) -> None:
+    found = error(sql)
+    if says is not None:
+        assert says in found.message, found.message
+
+
+def test_a_cte_named_like_a_table_reads_the_table() -> None:
+    found = body("WITH events AS (SELECT * FROM public.events WHERE region = 'eu') "
+                 "SELECT region, COUNT(*) FROM events GROUP BY 1")
+    assert found["filters"] == [{"member": "region", "op": "eq", "values": ["eu"]}]
+    assert error("WITH a AS (SELECT region, COUNT(*) FROM a GROUP BY 1) SELECT * FROM a"
+                 ).sqlstate == "42P01"
