@@ -230,6 +230,38 @@ def is_catalog(statement: exp.Expression) -> bool:
         t.name in ctes and not t.db and _reads_model(statement, t.name, ctes) for t in tables)
 
 
+class InvalidValue(Exception):
+    """A constant expression PostgreSQL refuses (SQLite would answer NULL or 0)."""
+
+    def __init__(self, sqlstate: str, message: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+_NUMERIC_CASTS = ("int", "integer", "bigint", "smallint", "int2", "int4", "int8", "numeric",
+                  "decimal", "real", "double precision", "float4", "float8")
+
+
+def _check_constants(statement: exp.Expression) -> None:
+    """Refuse what PostgreSQL refuses in a statement without tables, where SQLite answers
+    otherwise: a division by a zero constant, a text constant cast to a number that is
+    not one."""
+    for division in statement.find_all(exp.Div, exp.Mod):
+        divisor = division.expression
+        if isinstance(divisor, exp.Literal) and not divisor.is_string and \
+                float(divisor.this) == 0:
+            raise InvalidValue("22012", "division by zero")
+    for cast in statement.find_all(exp.Cast):
+        target = cast.to.sql("postgres").lower()
+        if isinstance(cast.this, exp.Literal) and cast.this.is_string and \
+                target in _NUMERIC_CASTS:
+            try:
+                float(cast.this.this)
+            except ValueError:
+                raise InvalidValue("22P02", f'invalid input syntax for type {target}: '
+                                   f'"{cast.this.this[:100]}"') from None
+
+
 def _reads_model(statement: exp.Expression, name: str, ctes: set[str]) -> bool:
     """Whether the CTE ``name`` reads a table outside the catalog (then the statement is
     over the model, wrapped)."""
@@ -561,6 +593,7 @@ class Catalog:
             if column is not None:
                 raise UnknownColumn(f'column "{column.name}" does not exist (name a table: '
                                     "SELECT ... FROM events)")
+            _check_constants(statement)
         attempts = [rewritten, _without_failing(rewritten)]
         while attempts:
             attempt = attempts.pop(0)

@@ -37,6 +37,7 @@ from server.sql.catalog import (
     Catalog,
     CatalogAnswer,
     CatalogTimeout,
+    InvalidValue,
     UnknownColumn,
     UnknownFunction,
     is_catalog,
@@ -782,6 +783,8 @@ class Connection:
             raise SqlError("42883", str(exc)) from None
         except UnknownColumn as exc:
             raise SqlError("42703", str(exc)) from None
+        except InvalidValue as exc:
+            raise SqlError(exc.sqlstate, str(exc)) from None
 
     def _catalog_now(self) -> Catalog:
         schema = self._schema_now() if self.state.started is not None else {}

@@ -1146,7 +1146,9 @@ def bind(translated: Translated, values: list[object]) -> Bound:
         if isinstance(node, dict):
             if "member" in node and "op" in node:
                 return leaf(node)
-            return {k: walk(v) for k, v in node.items()}
+            return {k: None if k in ("limit", "offset") and isinstance(v, Param)
+                    and v.index < len(values) and values[v.index] is None  # LIMIT NULL
+                    else walk(v) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v) for v in node]
         if isinstance(node, Param | After | Naive):
@@ -1154,6 +1156,8 @@ def bind(translated: Translated, values: list[object]) -> Bound:
         return node
 
     body: dict[str, Any] = walk(translated.body)
+    if body.get("offset", 0) is None:
+        del body["offset"]
     strict, empty = not translated.limited, translated.empty
     limit = body.get("limit")
     if limit is None or (isinstance(limit, int) and limit > translated.max_rows):

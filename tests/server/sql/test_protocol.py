@@ -250,6 +250,8 @@ def test_statements_without_a_table_are_not_answered_by_guesswork(running: Runni
     assert _sqlstate(running, "SELECT region")[0] == "42703"
     assert _sqlstate(running, "SELECT nonexistent_function(1)")[0] == "42883"
     assert _sqlstate(running, "SELECT 'unterminated")[0] == "42601"
+    assert _sqlstate(running, "SELECT 1/0")[0] == "22012"
+    assert _sqlstate(running, "SELECT 'abc'::int")[0] == "22P02"
 
 
 def test_server_side_cursors_fetch_an_answer_in_parts(running: Running) -> None:

@@ -153,13 +153,13 @@ def test_wrapping_subqueries_and_ctes_fold_in() -> None:
     ("LIMIT 5", 5, False, False), ("LIMIT 100000", 777, True, False),
     ("LIMIT 0", 1, False, True), ("FETCH FIRST 3 ROWS ONLY", 3, False, False),
     ("LIMIT $1::INTEGER", 9, False, False), ("LIMIT (4)", 4, False, False),
-    ("LIMIT '6'", 6, False, False),
+    ("LIMIT '6'", 6, False, False), ("LIMIT $2 OFFSET $2", 777, True, False),
 ])
 def test_limits_ask_the_rows_wanted_and_more_than_allowed_is_all_or_an_error(
         limit: str, rows: int, strict: bool, empty: bool) -> None:
     translated = translate(sqlglot.parse_one(f"SELECT region FROM events GROUP BY 1 {limit}",
                                              read="postgres"), SCHEMA, 777)
-    bound = bind(translated, [9])
+    bound = bind(translated, [9, None])
     assert (bound.body["limit"], bound.strict, bound.empty) == (rows, strict, empty)
 
 
