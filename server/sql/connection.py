@@ -258,7 +258,7 @@ class Connection:
             if code == msg.GSS_REQUEST:
                 await self.send(b"N")
                 continue
-            if code != msg.PROTOCOL_3:
+            if code >> 16 != 3:
                 await self.send(msg.error_response("08P01", "only protocol 3.0 is supported",
                                                    severity="FATAL"))
                 return False
@@ -272,6 +272,9 @@ class Connection:
         parts = payload[4:].split(b"\x00")
         params = {parts[i].decode(errors="replace"): parts[i + 1].decode(errors="replace")
                   for i in range(0, len(parts) - 1, 2) if parts[i]}
+        options = [name for name in params if name.startswith("_pq_.")]
+        if code != msg.PROTOCOL_3 or options:  # a newer minor version, or protocol options
+            await self.send(msg.negotiate_protocol(0, options))
         self.user = params.get("user", "")
         self.database = params.get("database") or self.user or "semantic"
         for name, value in params.items():

@@ -37,6 +37,12 @@ def authentication_cleartext() -> bytes:
     return message(b"R", _INT32.pack(3))
 
 
+def negotiate_protocol(minor: int, unknown: list[str]) -> bytes:
+    """NegotiateProtocolVersion: the newest minor version of 3 spoken, options not known."""
+    return message(b"v", _INT32.pack(minor) + _INT32.pack(len(unknown))
+                   + b"".join(cstring(name) for name in unknown))
+
+
 def parameter_status(name: str, value: str) -> bytes:
     return message(b"S", cstring(name) + cstring(value))
 

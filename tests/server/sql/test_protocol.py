@@ -117,6 +117,13 @@ def test_oversized_and_garbage_messages_close_only_their_connection(running: Run
     with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
         sock.sendall(struct.pack("!ii", 8, 80877103))  # SSLRequest, then hang up
         assert sock.recv(1) == b"N"
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        # protocol 3.2 (a newer libpq): answered with NegotiateProtocolVersion, then 3.0
+        packet = b"user\x00analyst\x00_pq_.x\x001\x00\x00"
+        sock.sendall(struct.pack("!ii", 8 + len(packet), 196610) + packet)
+        reply = sock.recv(64)
+        assert reply[:1] == b"v" and struct.unpack("!ii", reply[5:13]) == (0, 1)
+        assert b"_pq_.x" in reply
     _alive(running)
 
 
