@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlglot
 from sqlglot import exp
@@ -596,7 +597,7 @@ class Connection:
     async def _model(self, translated: Translated, portal: Portal) -> Result:
         outputs = translated.outputs
         formats = _formats(portal.formats, len(outputs))
-        bound = bind(translated, portal.values)
+        bound = bind(translated, portal.values, dt.datetime.now(_zone(self.settings)))
         body = bound.body
         zone = self.settings.get(TIMEZONE_SETTING)
         if zone:  # the statement's own (date_trunc's third argument) comes first
@@ -854,6 +855,14 @@ def _options(text: str) -> dict[str, str]:
         if equals:
             found[name.lower().replace("-", "_")] = value
     return found
+
+
+def _zone(settings: dict[str, str]) -> ZoneInfo:
+    """The session's ``TimeZone``: where now() and current_date are read (UTC if unknown)."""
+    try:
+        return ZoneInfo(settings.get("timezone") or "UTC")
+    except (ValueError, ZoneInfoNotFoundError):
+        return ZoneInfo("UTC")
 
 
 def _year(value: object) -> object:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,8 @@ GROUPING_ERROR = "42803"
 DATATYPE_MISMATCH = "42804"
 INVALID_PARAMETER = "22023"
 TOO_MANY_ROWS = "54000"
+#: the clock of the statement being bound (``bind``'s ``now``)
+_NOW: ContextVar[dt.datetime | None] = ContextVar("sql_now", default=None)
 #: the most parameters a statement may have (the protocol counts them in 16 bits)
 MAX_PARAMETERS = 32767
 
@@ -86,6 +89,14 @@ class Spread:
     """A list parameter whose items are the values of an ``IN`` (``x = ANY($1)``)."""
 
     index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """A time computed from the clock (``now() - interval '7 days'``,
+    ``date_trunc('month', current_date)``), evaluated each time the statement runs."""
+
+    expression: exp.Expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +200,8 @@ class _Builder:
             zoned = isinstance(node, exp.Cast) and node.to.this in (
                 exp.DType.TIMESTAMPTZ, exp.DType.TIMESTAMPLTZ)
             return value if zoned or not isinstance(value, str) else _naive(value)
+        if column.kind == TIME and _relative(node):
+            return Moment(node.copy())  # now() - interval '7 days': evaluated when bound
         if isinstance(node, exp.Paren):
             return self.value(node.this, column)
         if isinstance(node, exp.ByteString | exp.RawString | exp.UnicodeString):
@@ -1064,6 +1077,9 @@ def _bound(value: object, values: list[object]) -> object:
         if isinstance(value, list | tuple):
             raise SqlError("42883", "a list (array) parameter is compared as one value; write "
                            "= ANY($n) to compare with each of its items")
+    if isinstance(value, Moment):
+        return evaluate_moment(value.expression, _NOW.get() or dt.datetime.now(dt.UTC)
+                               ).isoformat(" ")
     if isinstance(value, Naive):
         bound = _bound(value.value, values)
         return _naive(bound) if isinstance(bound, str) else bound
@@ -1082,6 +1098,99 @@ def _bound(value: object, values: list[object]) -> object:
     if not isinstance(value, str | int | float):
         return str(value)
     return value
+
+
+_CLOCK = (exp.CurrentTimestamp, exp.CurrentDate, exp.Localtimestamp, exp.CurrentDatetime)
+_SHIFTS = {"second": "seconds", "minute": "minutes", "hour": "hours", "day": "days",
+           "week": "weeks", "month": "months", "quarter": "quarters", "year": "years"}
+
+
+def _clock(node: exp.Expr) -> bool:
+    return isinstance(node, _CLOCK) or (isinstance(node, exp.Anonymous) and
+                                        str(node.this).lower() == "now")
+
+
+def _relative(node: exp.Expression) -> bool:
+    """Whether a value is computed from the clock."""
+    return any(_clock(n) for n in node.walk())
+
+
+def _interval(node: exp.Interval) -> tuple[int, str]:
+    """``INTERVAL '-30 day'``: how many of which unit."""
+    unit = node.args.get("unit")
+    text = f"{node.this.name} {unit.name if unit is not None else ''}".strip().lower()
+    found = re.fullmatch(r"([+-]?\d+)\s+([a-z]+?)s?", text)
+    if found is None or found.group(2) not in _SHIFTS:
+        raise SqlError(UNSUPPORTED, f"INTERVAL '{text}': write one count of one unit, "
+                       "INTERVAL '7 days'")
+    return int(found.group(1)), found.group(2)
+
+
+def _moved(moment: dt.datetime, count: int, unit: str) -> dt.datetime:
+    """``moment`` moved by ``count`` units in calendar arithmetic, on the wall clock (a
+    month from the 31st lands on the last day of the shorter month, as PostgreSQL does)."""
+    if unit in ("month", "quarter", "year"):
+        months = count * {"month": 1, "quarter": 3, "year": 12}[unit]
+        index = moment.year * 12 + moment.month - 1 + months
+        year, month = divmod(index, 12)
+        last = (dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+                - dt.timedelta(days=1)).day
+        return moment.replace(year=year, month=month + 1, day=min(moment.day, last))
+    return moment + dt.timedelta(**{_SHIFTS[unit]: count})
+
+
+def _truncated(moment: dt.datetime, unit: str) -> dt.datetime:
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    cuts = {"second": moment.replace(microsecond=0),
+            "minute": moment.replace(second=0, microsecond=0),
+            "hour": moment.replace(minute=0, second=0, microsecond=0), "day": day,
+            "week": day - dt.timedelta(days=day.weekday()), "month": day.replace(day=1),
+            "quarter": day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1),
+            "year": day.replace(day=1, month=1)}
+    if unit not in cuts:
+        raise SqlError(UNSUPPORTED, f"date_trunc('{unit}', ...) of the clock: the units are "
+                       f"{', '.join(cuts)}")
+    return cuts[unit]
+
+
+def evaluate_moment(node: exp.Expression, now: dt.datetime) -> dt.datetime:
+    """A value computed from the clock, at ``now`` (an aware time in the session's zone).
+
+    >>> import sqlglot, zoneinfo
+    >>> now = dt.datetime(2026, 3, 31, 15, 30, tzinfo=zoneinfo.ZoneInfo("UTC"))
+    >>> def at(text):
+    ...     return evaluate_moment(sqlglot.parse_one(text, read="postgres"), now).isoformat()
+    >>> at("now() - interval '7 days'"), at("date_trunc('day', now() + interval '-30 day')")
+    ('2026-03-24T15:30:00+00:00', '2026-03-01T00:00:00+00:00')
+    >>> at("date_trunc('month', current_date) - interval '1 month'"), at("current_date - 1")
+    ('2026-02-01T00:00:00+00:00', '2026-03-30T00:00:00+00:00')
+    >>> at("now() - interval '1 month'")
+    '2026-02-28T15:30:00+00:00'
+    """
+    if isinstance(node, exp.Paren):
+        return evaluate_moment(node.this, now)
+    if isinstance(node, exp.CurrentDate):
+        return _truncated(now, "day")
+    if _clock(node):
+        return now
+    if isinstance(node, exp.TimestampTrunc | exp.DateTrunc):
+        unit = node.unit.name.lower() if node.unit is not None else ""
+        return _truncated(evaluate_moment(node.this, now), unit)
+    if isinstance(node, exp.Cast) and node.to.this in (exp.DType.DATE, exp.DType.DATE32):
+        return _truncated(evaluate_moment(node.this, now), "day")
+    if isinstance(node, exp.Cast):
+        return evaluate_moment(node.this, now)
+    if isinstance(node, exp.Add | exp.Sub):
+        sign = 1 if isinstance(node, exp.Add) else -1
+        moment = evaluate_moment(node.this, now)
+        by = node.expression
+        if isinstance(by, exp.Interval):
+            count, unit = _interval(by)
+            return _moved(moment, sign * count, unit)
+        if isinstance(by, exp.Literal) and not by.is_string and by.this.isdigit():
+            return _moved(moment, sign * int(by.this), "day")  # a date plus days
+    raise SqlError(UNSUPPORTED, f"{node.sql('postgres')[:200]}: a time computed from the clock "
+                   "is now(), current_date, date_trunc of them and +/- INTERVAL 'n unit'")
 
 
 def _floor(instant: dt.datetime, step: dt.timedelta) -> dt.datetime:
@@ -1120,8 +1229,18 @@ class Bound:
     empty: bool
 
 
-def bind(translated: Translated, values: list[object]) -> Bound:
-    """The body with every parameter (and bound of the time column) replaced by its value."""
+def bind(translated: Translated, values: list[object], now: dt.datetime | None = None) -> Bound:
+    """The body with every parameter (and bound of the time column) replaced by its value;
+    times computed from the clock are evaluated at ``now`` (aware, in the session's zone;
+    default: the present, UTC)."""
+    token = _NOW.set(now)
+    try:
+        return _bind(translated, values)
+    finally:
+        _NOW.reset(token)
+
+
+def _bind(translated: Translated, values: list[object]) -> Bound:
 
     def leaf(node: dict[str, Any]) -> dict[str, Any]:
         items: list[object] = []
@@ -1151,7 +1270,7 @@ def bind(translated: Translated, values: list[object]) -> Bound:
                     else walk(v) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v) for v in node]
-        if isinstance(node, Param | After | Naive):
+        if isinstance(node, Param | After | Naive | Moment):
             return _bound(node, values)
         return node
 

@@ -253,6 +253,16 @@ def test_what_tools_send_is_answered_as_postgresql_would(running: Running) -> No
             ("asia",), ("eu",), ("us",)]
 
 
+def test_relative_dates_as_metabase_writes_them(running: Running) -> None:
+    everything = running.query({"measures": ["events"]})[0]["events"]
+    with psycopg.connect(running.dsn(), autocommit=True) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM events WHERE ts >= DATE_TRUNC('day', (NOW() "
+                            "+ INTERVAL '-36500 day')) AND ts < CURRENT_DATE + 1"
+                            ).fetchone() == (everything,)
+        assert conn.execute("SELECT COUNT(*) FROM events WHERE ts >= now() - interval '1 day'"
+                            ).fetchone() == (0,)  # the rows are of January 2026
+
+
 def test_statements_without_a_table_are_not_answered_by_guesswork(running: Running) -> None:
     assert _sqlstate(running, "SELECT region")[0] == "42703"
     assert _sqlstate(running, "SELECT nonexistent_function(1)")[0] == "42883"

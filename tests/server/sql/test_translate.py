@@ -306,3 +306,16 @@ def test_a_cte_named_like_a_table_reads_the_table() -> None:
     assert found["filters"] == [{"member": "region", "op": "eq", "values": ["eu"]}]
     assert error("WITH a AS (SELECT region, COUNT(*) FROM a GROUP BY 1) SELECT * FROM a"
                  ).sqlstate == "42P01"
+
+
+def test_times_from_the_clock_are_evaluated_when_bound() -> None:
+    translated = translate(sqlglot.parse_one(
+        "SELECT COUNT(*) FROM events WHERE ts >= DATE_TRUNC('day', (NOW() + INTERVAL '-30 day'))"
+        " AND ts < DATE_TRUNC('day', NOW())", read="postgres"), SCHEMA, 100)
+    now = dt.datetime(2026, 3, 31, 15, 30, tzinfo=dt.UTC)
+    assert bind(translated, [], now).body["time_range"] == {
+        "from": "2026-03-01 00:00:00+00:00", "to": "2026-03-31 00:00:00+00:00"}
+    later = bind(translated, [], now + dt.timedelta(days=1)).body["time_range"]
+    assert later["to"] == "2026-04-01 00:00:00+00:00"  # the statement kept, the clock moved
+    assert error("SELECT COUNT(*) FROM events WHERE ts >= now() - interval '1 day 2 hours'"
+                 ).sqlstate == "0A000"
