@@ -20,14 +20,7 @@ from engine.model.compiled import CompiledRollup, CompiledSource, ComponentKey
 from engine.model.joins import Needs, join_clauses, with_joins
 from engine.query.request import Filter, FilterNode, Query
 from engine.rollups.ddl import bucket_expression
-from engine.serving.clauses import (
-    alias_for,
-    connect,
-    filtered,
-    instant_text,
-    ordered,
-    over_members,
-)
+from engine.serving.clauses import alias_for, connect, filtered, instant_text, ordered, over_members
 from engine.time.ranges import ceil_instant, floor_instant
 
 if TYPE_CHECKING:

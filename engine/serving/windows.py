@@ -44,14 +44,7 @@ from engine.dialect.types import is_date_type
 from engine.model.compiled import ComponentKey
 from engine.query.normalize import COMPARE_SUFFIXES, compared_columns
 from engine.query.request import Interval
-from engine.serving.clauses import (
-    alias_for,
-    connect,
-    filtered,
-    instant_text,
-    ordered,
-    over_members,
-)
+from engine.serving.clauses import alias_for, connect, filtered, instant_text, ordered, over_members
 from engine.serving.plan import Piece
 from engine.serving.reads import Read, atoms, base_measure, time_function
 from engine.serving.sql import SqlBuilder, grain_step

@@ -12,174 +12,47 @@ so every query runs as that caller.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import re
 import secrets
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from engine.query.fields import parse_query
-from semantic.errors import FieldError, SemanticError
-from server.auth.principal import Principal, bind_principal, current_access, current_principal
-from server.runtime.compiled import Answer
-from server.service.answers import current_runtime, serve_answer
+from server.auth.principal import Principal, current_access, current_principal
 from server.service.queries import model_meta
 from server.sql import messages as msg
+from server.sql.answers import answer_query, catalog_answer, read_query
 from server.sql.catalog import (
     SETTINGS,
     Catalog,
     CatalogAnswer,
-    CatalogTimeout,
-    InvalidValue,
-    UnknownColumn,
-    UnknownFunction,
     is_catalog,
 )
-from server.sql.messages import ProtocolError, Reader
+from server.sql.commands import Commands
+from server.sql.errors import SYNTAX_ERROR, SqlError
+from server.sql.messages import DISCARD_LIMIT, Oversized, ProtocolError, Reader
 from server.sql.schema import Schema, build_schema
-from server.sql.translate import (
-    MAX_PARAMETERS,
-    SYNTAX_ERROR,
-    TOO_MANY_ROWS,
-    UNSUPPORTED,
-    Output,
-    SqlError,
-    Translated,
-    bind,
-    parameter_types,
-    translate,
+from server.sql.startup import Host, Startup
+from server.sql.statements import (
+    CACHED_TEXT,
+    Portal,
+    Prepared,
+    Result,
+    first_word,
+    parse_statements,
+    result_formats,
+    show_name,
 )
-from server.sql.types import BY_OID, TEXT, ParameterError, PgType, decode_parameter, encode_value
-
-if TYPE_CHECKING:
-    from server.sql.listener import Listener
+from server.sql.translate import Translated, translate
+from server.sql.types import TEXT, ParameterError, PgType, decode_parameter, encode_value
 
 logger = logging.getLogger(__name__)
 
 
-class _CommandFallback(logging.Filter):
-    """sqlglot warns when it reads a statement as a plain command (``SHOW ...``,
-    ``SAVEPOINT ...``): clients send those all the time, and they are answered here."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Falling back to parsing as a 'Command'" not in record.getMessage()
-
-
-logging.getLogger("sqlglot").addFilter(_CommandFallback())
-
-#: statements up to this long are kept parsed and translated (longer ones are parsed on a
-#: worker thread each time)
-CACHED_TEXT = 16 * 1024
-#: statements accepted and answered without doing anything (a read-only session)
-_NO_OPS = {"LISTEN": "LISTEN", "UNLISTEN": "UNLISTEN", "NOTIFY": "NOTIFY",
-           "DISCARD": "DISCARD ALL", "SAVEPOINT": "SAVEPOINT", "RELEASE": "RELEASE"}
-#: statements that would write: refused as in a read-only transaction
-_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER",
-                     "TRUNCATE", "GRANT", "REVOKE", "COMMENT", "VACUUM", "ANALYZE", "REINDEX",
-                     "CLUSTER", "REFRESH", "LOCK", "COPY", "SECURITY", "IMPORT"})
-_DECLARE = re.compile(r"DECLARE\s+(?P<name>\"[^\"]+\"|\w+)\s+(?:BINARY\s+)?(?:(?:ASENSITIVE|"
-                      r"INSENSITIVE)\s+)?(?:(?:NO\s+)?SCROLL\s+)?CURSOR\s+"
-                      r"(?:(?P<hold>WITH)\s+HOLD\s+|WITHOUT\s+HOLD\s+)?FOR\s+(?P<query>.+)$",
-                      re.IGNORECASE | re.DOTALL)
-_FETCH = re.compile(r"(?P<verb>FETCH|MOVE)\s+(?:(?:FORWARD|NEXT)\s+)?(?:(?P<count>\d+)\s+|"
-                    r"(?P<all>ALL)\s+)?(?:(?:FROM|IN)\s+)?(?P<name>\"[^\"]+\"|\w+)$",
-                    re.IGNORECASE)
-_CLOSE = re.compile(r"CLOSE\s+(?P<name>\"[^\"]+\"|\w+)$", re.IGNORECASE)
-_TRANSACTION = {"BEGIN": "BEGIN", "START": "START TRANSACTION", "COMMIT": "COMMIT",
-                "END": "COMMIT", "ROLLBACK": "ROLLBACK", "ABORT": "ROLLBACK"}
-_OPERATOR = re.compile(r"OPERATOR\s*\(\s*pg_catalog\s*\.\s*([~!*<>=]+)\s*\)", re.IGNORECASE)
-_COLLATE = re.compile(r"COLLATE\s+pg_catalog\s*\.\s*\"?default\"?", re.IGNORECASE)
-_FIRST_WORD = re.compile(r"^\s*([A-Za-z]+)")
-#: the session setting that chooses the zone of buckets and time literals (``/v1/query``'s
-#: ``timezone``): ``SET semantic.timezone = 'Europe/Berlin'``. PostgreSQL's own ``TimeZone``
-#: does not change them, as it does not change ``date_trunc`` of a timestamp without zone.
-TIMEZONE_SETTING = "semantic.timezone"
-#: errors of the layers below, by ``SemanticError.code``, as SQLSTATEs
-_SQLSTATES = {"busy": "53300", "query_timeout": "57014", "warehouse_timeout": "57014",
-              "warehouse_unavailable": "57P03", "query_too_large": "54000",
-              "forbidden": "42501", "invalid_query": "22023"}
-
-
-#: a message up to this size that is larger than accepted is read past and refused (the
-#: connection goes on); a larger one ends the connection
-DISCARD_LIMIT = 64 * 1024 * 1024
-
-
-class Oversized(Exception):
-    """A message larger than the server accepts, read past."""
-
-    def __init__(self, kind: bytes, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A parsed statement (``Parse``, or one statement of a simple ``Query``)."""
-
-    text: str
-    statement: exp.Expression | None
-    declared: list[int]
-    #: ``catalog``, ``model``, ``command`` or ``empty``
-    kind: str
-    translated: Translated | None = None
-
-    def parameter_count(self) -> int:
-        found = [int(p.name) for p in self.statement.find_all(exp.Parameter)
-                 if p.name.isdigit()] if self.statement is not None else []
-        count = max([len(self.declared), *found], default=0)
-        if count > MAX_PARAMETERS:
-            raise SqlError("54000", f"a statement has at most {MAX_PARAMETERS} parameters")
-        return count
-
-    def parameter_types(self) -> list[PgType]:
-        count = self.parameter_count()
-        inferred = (parameter_types(self.translated, count) if self.translated else
-                    [TEXT] * count)
-        return [BY_OID.get(self.declared[i], inferred[i]) if i < len(self.declared) and
-                self.declared[i] else inferred[i] for i in range(count)]
-
-
-@dataclass(slots=True)
-class Result:
-    names: tuple[str, ...]
-    types: tuple[PgType, ...]
-    formats: tuple[int, ...]
-    rows: list[bytes] = field(default_factory=list)
-    tag: str = ""
-
-
-@dataclass(slots=True)
-class Portal:
-    prepared: Prepared
-    values: list[Any]
-    formats: list[int]
-    result: Result | None = None
-    sent: int = 0
-
-
-def _formats(codes: Sequence[int], count: int) -> tuple[int, ...]:
-    if any(code not in (0, 1) for code in codes):
-        raise SqlError("08P01", "format codes are 0 (text) or 1 (binary)")
-    if not codes:
-        return (0,) * count
-    if len(codes) == 1:
-        return (codes[0],) * count
-    if len(codes) != count:
-        raise SqlError("08P01", f"{len(codes)} result format codes for {count} columns")
-    return tuple(codes)
-
-
-class Connection:
-    def __init__(self, listener: Listener, reader: asyncio.StreamReader,
+class Connection(Startup, Commands):
+    def __init__(self, listener: Host, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
         self.listener = listener
         self.state = listener.state
@@ -213,11 +86,8 @@ class Connection:
         except RuntimeError as exc:  # the transport closed under the write
             raise ConnectionResetError(str(exc)) from None
 
-    async def _read_exactly(self, size: int) -> bytes:
-        return await self.reader.readexactly(size)
-
     async def read_message(self) -> tuple[bytes, bytes]:
-        header = await self._read_exactly(5)
+        header = await self.reader.readexactly(5)
         kind, length = header[:1], int.from_bytes(header[1:], "big")
         if length < 4 or length - 4 > DISCARD_LIMIT:
             await self.send(msg.error_response("54000", f"a message of {length} bytes is "
@@ -227,105 +97,13 @@ class Connection:
         if length - 4 > self.listener.max_message:
             left = length - 4
             while left:  # read past it: the connection goes on
-                left -= len(await self._read_exactly(min(left, 1 << 16)))
+                left -= len(await self.reader.readexactly(min(left, 1 << 16)))
             raise Oversized(kind, f"a message of {length} bytes is larger than the server "
                             f"accepts ({self.listener.max_message}; "
                             "SEMANTIC_MAX_QUERY_BODY_BYTES)")
-        return kind, await self._read_exactly(length - 4)
+        return kind, await self.reader.readexactly(length - 4)
 
     # -- start-up -------------------------------------------------------------------------
-
-    async def start(self, refused: bool = False) -> bool:
-        """The start-up exchange; False when the connection is to be closed (a cancel
-        request, a refused credential, a broken start-up, or ``refused``: one connection too
-        many, said once the client can read it)."""
-        while True:
-            length = int.from_bytes(await self._read_exactly(4), "big")
-            if not 8 <= length <= 10_000:
-                raise ProtocolError("a start-up packet of an unexpected length")
-            payload = await self._read_exactly(length - 4)
-            code = int.from_bytes(payload[:4], "big")
-            if code == msg.CANCEL_REQUEST and len(payload) == 12:
-                self.listener.cancel(int.from_bytes(payload[4:8], "big"),
-                                     int.from_bytes(payload[8:12], "big"))
-                return False
-            if code == msg.SSL_REQUEST:
-                if self.listener.tls is None:
-                    await self.send(b"N")
-                else:
-                    await self.send(b"S")
-                    await self.writer.start_tls(self.listener.tls)
-                continue
-            if code == msg.GSS_REQUEST:
-                await self.send(b"N")
-                continue
-            if code >> 16 != 3:
-                await self.send(msg.error_response("08P01", "only protocol 3.0 is supported",
-                                                   severity="FATAL"))
-                return False
-            break
-        if refused:
-            await self.send(msg.error_response(
-                "53300", f"sorry, too many clients already (at most "
-                f"{self.listener.max_connections}; SEMANTIC_SQL_MAX_CONNECTIONS)",
-                severity="FATAL"))
-            return False
-        parts = payload[4:].split(b"\x00")
-        params = {parts[i].decode(errors="replace"): parts[i + 1].decode(errors="replace")
-                  for i in range(0, len(parts) - 1, 2) if parts[i]}
-        options = [name for name in params if name.startswith("_pq_.")]
-        if code != msg.PROTOCOL_3 or options:  # a newer minor version, or protocol options
-            await self.send(msg.negotiate_protocol(0, options))
-        self.user = params.get("user", "")
-        self.database = params.get("database") or self.user or "semantic"
-        for name, value in params.items():
-            if name not in ("user", "database", "options", "replication"):
-                self.settings[name.lower()] = value
-        self.settings.update(_options(params.get("options", "")))
-        if not await self._authenticate():
-            return False
-        statuses = {"server_version": self.settings["server_version"],
-                    "server_encoding": "UTF8", "client_encoding": "UTF8",
-                    "DateStyle": "ISO, MDY", "TimeZone": "UTC", "IntervalStyle": "postgres",
-                    "integer_datetimes": "on", "standard_conforming_strings": "on",
-                    "is_superuser": "off", "session_authorization": self.user,
-                    "application_name": self.settings["application_name"],
-                    "default_transaction_read_only": "on", "in_hot_standby": "off"}
-        await self.send(msg.authentication_ok(),
-                        *(msg.parameter_status(k, v) for k, v in statuses.items()),
-                        msg.backend_key(self.pid, self.secret), msg.ready_for_query(b"I"))
-        return True
-
-    async def _authenticate(self) -> bool:
-        credentials = self.listener.credentials
-        if credentials is None:
-            return True
-        await self.send(msg.authentication_cleartext())
-        kind, payload = await self.read_message()
-        if kind != b"p":
-            raise ProtocolError("expected a password message")
-        password = Reader(payload).cstring()
-        principal = await credentials.principal(password) if password else \
-            "send an API key or a JWT as the password"
-        if isinstance(principal, str):
-            logger.info("SQL interface refused a credential for user %r: %s", self.user[:100],
-                        principal)
-            await self.send(msg.error_response("28P01", f"password authentication failed: "
-                                               f"{principal}", severity="FATAL"))
-            return False
-        if "read" not in principal.scopes:
-            await self.send(msg.error_response(
-                "28000", "this credential lacks the 'read' scope (it has: "
-                f"{', '.join(sorted(principal.scopes)) or 'none'})", severity="FATAL"))
-            return False
-        self._bind(principal)
-        return True
-
-    def _bind(self, principal: Principal) -> None:
-        # the connection's task has its own context: the caller is bound for its lifetime
-        # (start() runs in that task, so the binding outlives it)
-        bind_principal(principal)
-        self.principal = principal
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -409,28 +187,6 @@ class Connection:
 
     # -- statements -----------------------------------------------------------------------
 
-    def _parse(self, text: str) -> list[exp.Expression | None]:
-        if len(text) > self.listener.max_message:
-            raise SqlError("54000", "the statement is too long")
-        cleaned = _COLLATE.sub("", _OPERATOR.sub(r"\1", text))
-        try:
-            # unquoted names are folded to lower case, as PostgreSQL does
-            parsed = [normalize_identifiers(s, dialect="postgres") if s is not None else None
-                      for s in sqlglot.parse(cleaned, read="postgres")
-                      if not isinstance(s, exp.Semicolon)]  # a comment after the last ';'
-        except sqlglot.errors.TokenError as exc:
-            raise SqlError(SYNTAX_ERROR, f"syntax error: {str(exc)[:300]}") from None
-        except sqlglot.errors.ParseError as exc:
-            errors = exc.errors[0] if exc.errors else {}
-            raise SqlError(SYNTAX_ERROR, f"syntax error: {errors.get('description', exc)}"
-                           + (f" at line {errors['line']}, column {errors['col']}"
-                              if "line" in errors else "")) from None
-        except (sqlglot.errors.SqlglotError, RecursionError) as exc:
-            raise SqlError("54001", f"the statement cannot be read: {str(exc)[:300]}"
-                           if not isinstance(exc, RecursionError) else
-                           "the statement is nested too deeply") from None
-        return [s if isinstance(s, exp.Expression) else None for s in parsed]
-
     def _classify(self, text: str, statement: exp.Expression | None,
                   declared: list[int]) -> Prepared:
         if statement is None:
@@ -453,8 +209,8 @@ class Connection:
         found = self.listener.statements.get(key)
         if found is not None:
             return found
-        prepared = [self._classify(text, statement, declared)
-                    for statement in self._parse(text) if statement is not None]
+        prepared = [self._classify(text, statement, declared) for statement in
+                    parse_statements(text, self.listener.max_message) if statement is not None]
         if len(text) <= CACHED_TEXT:
             self.listener.statements.put(key, prepared)
         return prepared
@@ -480,7 +236,7 @@ class Connection:
         except SqlError:
             # PostgreSQL runs a simple query's statements one by one: those before the one
             # that cannot be answered still run (each classified when its turn comes)
-            parsed = [s for s in self._parse(text) if s is not None]
+            parsed = [s for s in parse_statements(text, self.listener.max_message) if s is not None]
             statements = (self._classify(text, statement, []) for statement in parsed)
         ran = False
         for prepared in statements:
@@ -508,7 +264,7 @@ class Connection:
         if len(raw) != len(types):
             raise SqlError("08P01", f"bind message supplies {len(raw)} parameters, but "
                            f"prepared statement \"{name}\" requires {len(types)}")
-        parameter_formats = _formats(codes, len(raw))
+        parameter_formats = result_formats(codes, len(raw))
         try:
             values = [decode_parameter(data, types[i].oid, parameter_formats[i] == 1)
                       for i, data in enumerate(raw)]
@@ -536,7 +292,7 @@ class Connection:
             names, types, formats = result.names, result.types, result.formats
         else:
             names, types = await self._shape(portal.prepared)
-            formats = _formats(portal.formats, len(names))
+            formats = result_formats(portal.formats, len(names))
         await self.send(msg.row_description(names, types, formats) if names else msg.NO_DATA)
 
     async def _shape(self,
@@ -551,8 +307,8 @@ class Connection:
             answer = await self._catalog_answer(prepared.statement,
                                                 [None] * prepared.parameter_count())
             return answer.names, answer.types
-        if prepared.kind == "command" and _first_word(prepared) == "SHOW":
-            return (_show_name(prepared),), (TEXT,)
+        if prepared.kind == "command" and first_word(prepared) == "SHOW":
+            return (show_name(prepared),), (TEXT,)
         return (), ()
 
     async def _execute(self, portal: Portal, limit: int) -> None:
@@ -573,20 +329,20 @@ class Connection:
     async def _result(self, portal: Portal) -> Result:
         """Run a portal's statement: its columns, DataRows and command tag."""
         prepared = portal.prepared
-        if self.status == b"E" and not (prepared.kind == "command" and _first_word(prepared)
+        if self.status == b"E" and not (prepared.kind == "command" and first_word(prepared)
                                         in ("ROLLBACK", "ABORT", "COMMIT", "END")):
             raise SqlError("25P02", "current transaction is aborted, commands ignored until "
                            "end of transaction block")
         if prepared.kind == "empty":
             return Result((), (), ())
         if prepared.kind == "command":
-            if _first_word(prepared) in ("DECLARE", "FETCH", "MOVE", "CLOSE"):
+            if first_word(prepared) in ("DECLARE", "FETCH", "MOVE", "CLOSE"):
                 return await self._cursor(prepared)
             return self._command(prepared)
         assert prepared.statement is not None
         if prepared.kind == "catalog":
             answer = await self._catalog_answer(prepared.statement, portal.values)
-            formats = _formats(portal.formats, len(answer.names))
+            formats = result_formats(portal.formats, len(answer.names))
             rows = [msg.data_row([encode_value(v, t.oid, f == 1) for v, t, f in
                                   zip(row, answer.types, formats, strict=True)])
                     for row in answer.rows]
@@ -596,28 +352,13 @@ class Connection:
 
     async def _model(self, translated: Translated, portal: Portal) -> Result:
         outputs = translated.outputs
-        formats = _formats(portal.formats, len(outputs))
-        bound = bind(translated, portal.values, dt.datetime.now(_zone(self.settings)))
-        body = bound.body
-        zone = self.settings.get(TIMEZONE_SETTING)
-        if zone:  # the statement's own (date_trunc's third argument) comes first
-            body.setdefault("timezone", zone)
-        runtime = await current_runtime(self.state)
-        try:
-            query = parse_query(body, self.state.limits.query, runtime.source_name)
-        except FieldError as exc:
-            raise SqlError("22023", f"{_clause(exc.field)}: {exc.message}") from None
-        shape = ("sql", tuple((o.member, o.type.oid, o.part) for o in outputs), formats,
-                 bound.strict, bound.empty)
-
-        def render(answer: Answer) -> bytes:
-            return _render(answer, outputs, formats, bound.strict, bound.empty)
-
+        formats = result_formats(portal.formats, len(outputs))
+        query, bound = await read_query(self.state, translated, portal.values, self.settings)
         self.running = asyncio.current_task()
         self.cancelled = False
         started = time.perf_counter()
         try:
-            cached, hit = await serve_answer(self.state, shape, query, render, route="sql")
+            cached, hit = await answer_query(self.state, query, bound, outputs, formats)
         except asyncio.CancelledError:
             if not self.cancelled:
                 raise
@@ -625,12 +366,6 @@ class Connection:
             if task is not None:
                 task.uncancel()
             raise SqlError("57014", "canceling statement due to user request") from None
-        except SqlError:
-            raise
-        except SemanticError as exc:
-            said = (f"{_clause(exc.field)}: {exc.message}" if isinstance(exc, FieldError)
-                    else exc.message)
-            raise SqlError(_SQLSTATES.get(exc.code, "42000"), said) from None
         finally:
             self.running = None
         rows = list(msg.split_rows(cached.body))
@@ -646,116 +381,6 @@ class Connection:
             self.running.cancel()
 
     # -- commands -------------------------------------------------------------------------
-
-    def _command(self, prepared: Prepared) -> Result:
-        statement = prepared.statement
-        word = _first_word(prepared)
-        if isinstance(statement, exp.Rollback) and statement.args.get("savepoint"):
-            if self.status == b"E":  # ROLLBACK TO SAVEPOINT: the block goes on
-                self.status = b"T"
-            return Result((), (), (), tag="ROLLBACK")
-        if isinstance(statement, exp.Transaction | exp.Commit | exp.Rollback) or \
-                word in _TRANSACTION:
-            tag = _TRANSACTION.get(word, "BEGIN")
-            if isinstance(statement, exp.Commit | exp.Rollback):
-                tag = "COMMIT" if isinstance(statement, exp.Commit) else "ROLLBACK"
-            if tag == "COMMIT" and self.status == b"E":
-                tag = "ROLLBACK"  # a failed block is rolled back, as PostgreSQL says
-            self.status = b"T" if tag in ("BEGIN", "START TRANSACTION") else b"I"
-            for name in self.cursors:  # a block's cursors end with it
-                self.portals.pop(name, None)
-            self.cursors.clear()
-            return Result((), (), (), tag=tag)
-        if isinstance(statement, exp.Set) or word in ("SET", "RESET"):
-            self._set(prepared)
-            return Result((), (), (), tag=word or "SET")
-        if word == "SHOW":
-            name = _show_name(prepared)
-            if name == "all":
-                return Result(("name", "setting", "description"), (TEXT, TEXT, TEXT), (0, 0, 0),
-                              [msg.data_row([k.encode(), v.encode(), b""])
-                               for k, v in sorted(self.settings.items())], "SHOW")
-            value = self.settings.get(name)
-            if value is None:
-                raise SqlError("42704", f'unrecognized configuration parameter "{name}"')
-            return Result((name,), (TEXT,), (0,),
-                          [msg.data_row([value.encode()])], "SHOW")
-        if word in _NO_OPS:
-            return Result((), (), (), tag=_NO_OPS[word])
-        if word == "DEALLOCATE":
-            return Result((), (), (), tag="DEALLOCATE")
-        if word in _WRITES:
-            raise SqlError("25006", f"{word} cannot run here: the SQL interface is read-only and "
-                           "answers SELECT over the model's tables",
-                           hint="the tables: " + ", ".join(self._schema_now()))
-        raise SqlError(UNSUPPORTED, f"{word or 'this statement'} is not supported by the SQL "
-                       "interface; it answers SELECT over the model's tables (and DECLARE/FETCH "
-                       "cursors over them)")
-
-    async def _cursor(self, prepared: Prepared) -> Result:
-        """``DECLARE name CURSOR FOR <select>`` (answered at once, kept), ``FETCH [n] FROM
-        name`` (the next rows), ``CLOSE name``: server-side cursors as ODBC drivers and
-        psycopg2's named cursors use them."""
-        text = prepared.statement.sql("postgres") if isinstance(
-            prepared.statement, exp.Expression) else prepared.text
-        declared = _DECLARE.match(prepared.text.strip().rstrip(";")) or _DECLARE.match(text)
-        if declared is not None:
-            if self.status != b"T" and not declared.group("hold"):
-                raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
-            inner = await self._prepare_one(declared.group("query"), [])
-            if inner.kind not in ("model", "catalog"):
-                raise SqlError(UNSUPPORTED, "a cursor is declared for a SELECT")
-            name = _unquoted(declared.group("name"))
-            if name in self.cursors:
-                raise SqlError("42P03", f'cursor "{name}" already exists')
-            # a cursor is a portal too (clients describe it by that name)
-            self.cursors[name] = self.portals[name] = Portal(
-                inner, [], [], await self._result(Portal(inner, [], [])))
-            return Result((), (), (), tag="DECLARE CURSOR")
-        fetched = _FETCH.match(prepared.text.strip().rstrip(";")) or _FETCH.match(text)
-        if fetched is not None:
-            name = _unquoted(fetched.group("name"))
-            portal = self.cursors.get(name)
-            if portal is None or portal.result is None:
-                raise SqlError("34000", f'cursor "{name}" does not exist')
-            count = fetched.group("count")
-            wanted = len(portal.result.rows) if count is None and fetched.group("all") else \
-                int(count or 1)
-            rows = portal.result.rows[portal.sent:portal.sent + wanted]
-            portal.sent += len(rows)
-            moved = fetched.group("verb").upper() == "MOVE"
-            result = portal.result
-            return Result(() if moved else result.names, () if moved else result.types,
-                          () if moved else result.formats, [] if moved else rows,
-                          f"{'MOVE' if moved else 'FETCH'} {len(rows)}")
-        closed = _CLOSE.match(prepared.text.strip().rstrip(";")) or _CLOSE.match(text)
-        if closed is not None:
-            name = _unquoted(closed.group("name"))
-            if name.upper() == "ALL":
-                for each in self.cursors:
-                    self.portals.pop(each, None)
-                self.cursors.clear()
-            elif self.cursors.pop(name, None) is None:
-                raise SqlError("34000", f'cursor "{name}" does not exist')
-            self.portals.pop(name, None)
-            return Result((), (), (), tag="CLOSE CURSOR")
-        raise SqlError(SYNTAX_ERROR, f"cannot read the cursor statement {prepared.text[:200]!r}")
-
-    def _set(self, prepared: Prepared) -> None:
-        statement = prepared.statement
-        if isinstance(statement, exp.Set):
-            for item in statement.expressions:
-                assignment = item.this
-                if isinstance(assignment, exp.EQ):
-                    name = assignment.this.sql("postgres").strip('"').lower()
-                    value = assignment.expression
-                    self.settings[name] = value.name if isinstance(
-                        value, exp.Literal | exp.Var | exp.Column | exp.Identifier) else \
-                        value.sql("postgres")
-            return
-        words = prepared.text.strip().rstrip(";").split(None, 3)
-        if len(words) >= 3 and words[1].upper() == "TIME" and words[2].upper() == "ZONE":
-            self.settings["timezone"] = prepared.text.split(None, 3)[-1].strip(" ;'\"")
 
     # -- the model as the caller sees it --------------------------------------------------
 
@@ -773,22 +398,7 @@ class Connection:
 
     async def _catalog_answer(self, statement: exp.Expression,
                               values: Sequence[object]) -> CatalogAnswer:
-        """A catalog statement answered on a worker thread, within the statement timeout."""
-        timeout = self.state.warehouse.limits.query_timeout
-
-        def answer() -> CatalogAnswer:
-            return self._catalog_now().answer(statement, values, timeout)
-
-        try:
-            return await self.state.dispatcher.offload(answer)
-        except CatalogTimeout as exc:
-            raise SqlError("57014", str(exc)) from None
-        except UnknownFunction as exc:
-            raise SqlError("42883", str(exc)) from None
-        except UnknownColumn as exc:
-            raise SqlError("42703", str(exc)) from None
-        except InvalidValue as exc:
-            raise SqlError(exc.sqlstate, str(exc)) from None
+        return await catalog_answer(self.state, self._catalog_now, statement, values)
 
     def _catalog_now(self) -> Catalog:
         schema = self._schema_now() if self.state.started is not None else {}
@@ -796,111 +406,3 @@ class Connection:
             self._catalog = (schema, Catalog(schema, self.user, self.database,
                                              self.settings.get))
         return self._catalog[1]
-
-
-def _render(answer: Answer, outputs: tuple[Output, ...], formats: tuple[int, ...],
-            strict: bool, empty: bool) -> bytes:
-    """An answer's rows as DataRows of the statement's columns (none for ``LIMIT 0``); an
-    answer cut short by the row limit is an error unless the statement asked for that."""
-    if answer.truncated and strict:
-        raise SqlError(TOO_MANY_ROWS, f"the answer has more than {answer.plan.query.limit} "
-                       "rows; add a LIMIT or narrow it with WHERE")
-    if empty:
-        return b""
-    columns = {name: i for i, name in enumerate(answer.plan.columns)}
-    picked = [([_year(v) for v in answer.values[columns[o.member]]] if o.part == "year" else
-               answer.values[columns[o.member]], o.type.oid, f == 1)
-              for o, f in zip(outputs, formats, strict=True)]
-    return b"".join(msg.data_row([encode_value(column[row], oid, binary)
-                                  for column, oid, binary in picked])
-                    for row in range(answer.count))
-
-
-#: the part of a statement each field of the query it became comes from
-_CLAUSES = (("time_range.from", "the lower bound on the time column"),
-            ("time_range.to", "the upper bound on the time column"),
-            ("time_range", "the range on the time column"), ("filters", "WHERE or HAVING"),
-            ("limit", "LIMIT"), ("offset", "OFFSET"), ("order", "ORDER BY"),
-            ("measures", "the select list"), ("dimensions", "the select list or GROUP BY"))
-
-
-def _clause(field: str | None) -> str:
-    """Where in the SQL statement a field of its query comes from.
-
-    >>> _clause("time_range.from"), _clause("filters[2].value"), _clause(None)
-    ('the lower bound on the time column', 'WHERE or HAVING', 'the statement')
-    """
-    return next((said for prefix, said in _CLAUSES if field and field.startswith(prefix)),
-                field or "the statement")
-
-
-def _options(text: str) -> dict[str, str]:
-    """Settings of a start-up packet's ``options`` (``-c name=value``, ``--name=value``).
-
-    >>> _options("-c semantic.timezone=Europe/Berlin --search_path=public")
-    {'semantic.timezone': 'Europe/Berlin', 'search_path': 'public'}
-    """
-    found: dict[str, str] = {}
-    words = text.split()
-    for index, word in enumerate(words):
-        if word == "-c" and index + 1 < len(words):
-            word = words[index + 1]
-        elif word.startswith("-c"):
-            word = word[2:]
-        elif word.startswith("--"):
-            word = word[2:]
-        else:
-            continue
-        name, equals, value = word.partition("=")
-        if equals:
-            found[name.lower().replace("-", "_")] = value
-    return found
-
-
-def _zone(settings: dict[str, str]) -> ZoneInfo:
-    """The session's ``TimeZone``: where now() and current_date are read (UTC if unknown)."""
-    try:
-        return ZoneInfo(settings.get("timezone") or "UTC")
-    except (ValueError, ZoneInfoNotFoundError):
-        return ZoneInfo("UTC")
-
-
-def _year(value: object) -> object:
-    return value.year if isinstance(value, dt.date) else value
-
-
-def _unquoted(name: str) -> str:
-    return name[1:-1] if name.startswith('"') else name.lower()
-
-
-def _first_word(prepared: Prepared) -> str:
-    """What kind of command a statement is, as its first keyword (``SHOW``, ``DROP``)."""
-    statement = prepared.statement
-    if isinstance(statement, exp.Command):
-        return str(statement.this).upper()
-    if isinstance(statement, exp.Set):
-        return "SET"
-    if isinstance(statement, exp.Transaction):
-        return "BEGIN"
-    if statement is None:
-        return ""
-    if isinstance(statement, exp.Alias | exp.Column):  # LISTEN x, CLOSE x read as names
-        found = _FIRST_WORD.match(statement.sql("postgres"))
-        return found.group(1).upper() if found else ""
-    return statement.key.upper()
-
-
-#: ``SHOW`` names that differ from the setting they show
-_SHOW_ALIASES = {"transaction_isolation_level": "transaction_isolation",
-                 "time_zone": "timezone"}
-
-
-def _show_name(prepared: Prepared) -> str:
-    """The setting a ``SHOW`` names, as the column of its answer is named."""
-    statement = prepared.statement
-    text = prepared.text.strip().rstrip(";").split(None, 1)[-1]
-    if isinstance(statement, exp.Command) and statement.expression is not None:
-        text = str(statement.expression.name if isinstance(statement.expression, exp.Literal)
-                   else statement.expression.sql("postgres"))
-    name = "_".join(text.strip().strip('"').lower().split())
-    return _SHOW_ALIASES.get(name, name)

@@ -15,8 +15,7 @@ import logging
 import os
 import socket
 import ssl
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from engine.query.security import Access
 from server.auth.credentials import Credentials
@@ -25,9 +24,10 @@ from server.runtime.compiled import Runtime
 from server.runtime.state import State
 from server.settings import SqlSettings
 from server.sql import messages as msg
-from server.sql.connection import Connection, Prepared
+from server.sql.connection import Connection
 from server.sql.messages import ProtocolError
 from server.sql.schema import Schema
+from server.sql.statements import StatementCache
 
 logger = logging.getLogger(__name__)
 
@@ -42,26 +42,6 @@ def tls_context(settings: SqlSettings) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
     return context
-
-
-class StatementCache:
-    """Statements parsed and translated, by the caller's view of the model and their text
-    (least recently used first out)."""
-
-    def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self.entries: OrderedDict[Hashable, list[Prepared]] = OrderedDict()
-
-    def get(self, key: Hashable) -> list[Prepared] | None:
-        found = self.entries.get(key)
-        if found is not None:
-            self.entries.move_to_end(key)
-        return found
-
-    def put(self, key: Hashable, prepared: list[Prepared]) -> None:
-        self.entries[key] = prepared
-        if len(self.entries) > self.size:
-            self.entries.popitem(last=False)
 
 
 class Listener:

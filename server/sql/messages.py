@@ -21,6 +21,19 @@ class ProtocolError(Exception):
     """A message that breaks the protocol (the connection is closed after saying so)."""
 
 
+#: a message up to this size that is larger than accepted is read past and refused (the
+#: connection goes on); a larger one ends the connection
+DISCARD_LIMIT = 64 * 1024 * 1024
+
+
+class Oversized(Exception):
+    """A message larger than the server accepts, read past."""
+
+    def __init__(self, kind: bytes, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 def message(kind: bytes, payload: bytes = b"") -> bytes:
     return kind + _INT32.pack(len(payload) + 4) + payload
 
@@ -45,6 +58,29 @@ def negotiate_protocol(minor: int, unknown: list[str]) -> bytes:
 
 def parameter_status(name: str, value: str) -> bytes:
     return message(b"S", cstring(name) + cstring(value))
+
+
+def parameter_statuses(version: str, user: str, application: str) -> list[bytes]:
+    """The ParameterStatus messages after authentication (psycopg2 needs client_encoding;
+    psycopg2 sets DateStyle itself unless it starts with ISO)."""
+    statuses = {"server_version": version, "server_encoding": "UTF8",
+                "client_encoding": "UTF8", "DateStyle": "ISO, MDY", "TimeZone": "UTC",
+                "IntervalStyle": "postgres", "integer_datetimes": "on",
+                "standard_conforming_strings": "on", "is_superuser": "off",
+                "session_authorization": user, "application_name": application,
+                "default_transaction_read_only": "on", "in_hot_standby": "off"}
+    return [parameter_status(k, v) for k, v in statuses.items()]
+
+
+def startup_parameters(payload: bytes) -> dict[str, str]:
+    """The name/value pairs of a start-up packet (after its protocol version).
+
+    >>> startup_parameters(b"\\x00\\x03\\x00\\x00user\\x00ann\\x00database\\x00db\\x00\\x00")
+    {'user': 'ann', 'database': 'db'}
+    """
+    parts = payload[4:].split(b"\x00")
+    return {parts[i].decode(errors="replace"): parts[i + 1].decode(errors="replace")
+            for i in range(0, len(parts) - 1, 2) if parts[i]}
 
 
 def backend_key(pid: int, secret: int) -> bytes:

@@ -23,6 +23,7 @@ from engine.query.limits import QueryLimits
 from semantic import Model
 from server.auth.settings import AccessSettings
 from server.settings import Limits, SqlSettings
+from server.sql.catalog import SETTINGS, Catalog, CatalogTimeout
 from server.warehouse.statements import Warehouse
 from tests.server.sql.conftest import ROWS, Running, serve_sql
 
@@ -299,8 +300,6 @@ def test_the_row_limit_is_never_hidden_by_the_cache(sql_model: Model,
 
 
 def test_a_long_catalog_statement_is_stopped_and_the_server_goes_on(running: Running) -> None:
-    from server.sql.catalog import SETTINGS, Catalog, CatalogTimeout
-
     catalog = Catalog({}, "u", "d", SETTINGS.get)
     endless = sqlglot.parse_one("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 "
                                 "FROM r) SELECT count(*) FROM r", read="postgres")
