@@ -191,8 +191,7 @@ class Connection(Startup, Commands):
                   declared: list[int]) -> Prepared:
         if statement is None:
             return Prepared(text, None, declared, "empty")
-        if isinstance(statement, exp.Select | exp.Union | exp.Subquery) or (
-                isinstance(statement, exp.Select) and statement.args.get("with")):
+        if isinstance(statement, exp.Select | exp.Union | exp.Subquery):
             if is_catalog(statement):
                 return Prepared(text, statement, declared, "catalog")
             schema = self._schema_now()

@@ -91,11 +91,18 @@ def clickhouse_type(name: str) -> PgType:
     return TEXT
 
 
+#: the SQL name ``format_type`` shows for a type, where it differs from the type's own
+_SHOWN = {v.oid: k for k, v in SQL_NAMES.items()
+          if " " in k or k in ("boolean", "bigint", "integer", "smallint")}
+
+
 def format_type(oid: int) -> str:
-    """``pg_catalog.format_type``: the type's SQL name."""
-    named = {v.oid: k for k, v in SQL_NAMES.items() if " " in k or k in ("boolean", "bigint",
-                                                                       "integer", "smallint")}
-    return named.get(oid) or (BY_OID[oid].name if oid in BY_OID else "unknown")
+    """``pg_catalog.format_type``: the type's SQL name.
+
+    >>> format_type(20), format_type(1114), format_type(25)
+    ('bigint', 'timestamp without time zone', 'text')
+    """
+    return _SHOWN.get(oid) or (BY_OID[oid].name if oid in BY_OID else "unknown")
 
 
 # -- text format --------------------------------------------------------------------------
@@ -228,12 +235,6 @@ BINARY_ENCODERS: dict[int, Callable[[Any], bytes]] = {
     TIMESTAMPTZ.oid: _binary_timestamptz,
     CHAR.oid: lambda v: str(v).encode()[:1],
 }
-
-
-def binary_capable(oid: int) -> bool:
-    """Whether values of this type can be sent in the binary format (text-like types are
-    their UTF-8 bytes either way)."""
-    return oid in BINARY_ENCODERS or oid in (TEXT.oid, VARCHAR.oid, NAME.oid)
 
 
 def encode_value(value: Any, oid: int, binary: bool) -> bytes | None:
