@@ -10,7 +10,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -65,6 +65,102 @@ except ImportError:  # a clickhouse-connect without the embedded backend
     pass
 else:
     ChdbBackend._summary = staticmethod(_chdb_summary)  # type: ignore[method-assign]
+
+
+class _NativeBytes:
+    """A whole Native answer as the byte source clickhouse-connect's decoder reads."""
+
+    __slots__ = ("data", "exception_tag", "last_message")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.last_message: bytes | None = None
+        self.exception_tag: str | None = None
+
+    @property
+    def gen(self) -> Iterator[bytes]:
+        return iter((self.data,))
+
+    def close(self) -> None:
+        pass
+
+
+def _setting_text(value: object) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class EmbeddedClient:
+    """A clickhouse-connect chDB client whose SELECTs go straight to the engine.
+
+    The driver prepares every query for any server (a query context, settings checked
+    against the server's, the SQL scanned for binds and for being read-only) before the
+    engine runs it: about 0.13 ms, a twentieth of a query on a small rollup. Here a SELECT
+    is run on the client's own chDB connection, under its lock, and its Native answer decoded
+    by the driver's decoder with one context made once, so the columns and their Python
+    types are the driver's. Everything else (commands, inserts, streams) is the driver's.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        handle = client._backend._handle  # noqa: SLF001 - the client's own engine connection
+        self._conn = handle.conn
+        self._lock: threading.Lock = handle.lock
+        self._server_tz = client.server_tz
+        self._context = client.create_query_context(query="SELECT 1")
+
+    @staticmethod
+    def wraps(client: Any) -> bool:
+        """Whether this driver's chDB client has the connection and lock this class uses."""
+        handle = getattr(getattr(client, "_backend", None), "_handle", None)
+        return handle is not None and hasattr(handle, "conn") and hasattr(handle, "lock") \
+            and _DECODER is not None
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None,
+              settings: dict[str, Any] | None = None) -> Any:
+        assert _DECODER is not None
+        params: dict[str, Any] = {}
+        if parameters:
+            bound_sql, bound = _DECODER.bind(sql, parameters, self._server_tz)
+            if isinstance(bound_sql, bytes):  # binary binds: the driver's way
+                return self._client.query(sql, parameters=parameters, settings=settings)
+            sql = bound_sql
+            params = {k[6:] if k.startswith("param_") else k: v for k, v in bound.items()}
+        if settings:
+            sql += "\n SETTINGS " + ", ".join(f"{name} = {_setting_text(value)}"
+                                              for name, value in settings.items())
+        try:
+            with self._lock:
+                result = self._conn.query(sql + "\n FORMAT Native", "Native", params=params)
+        except Exception as exc:  # chDB raises its own error with ClickHouse's text
+            raise DatabaseError(str(exc)) from exc
+        parsed = _DECODER.parse(_DECODER.buffer(_NativeBytes(result.bytes())), self._context)
+        parsed.summary = _chdb_summary(result)
+        return parsed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class _Decoder:
+    """The parts of clickhouse-connect ``EmbeddedClient`` uses."""
+
+    def __init__(self) -> None:
+        from clickhouse_connect.driver.binding import bind_query
+        from clickhouse_connect.driver.ctypes import RespBuffCls
+        from clickhouse_connect.driver.transform import NativeTransform
+        self.bind: Callable[..., tuple[str | bytes, dict[str, Any]]] = bind_query
+        self.buffer: Callable[[_NativeBytes], Any] = RespBuffCls
+        self.parse: Callable[[Any, Any], Any] = NativeTransform.parse_response
+
+
+try:
+    _DECODER: _Decoder | None = _Decoder()
+except ImportError:  # another clickhouse-connect: every query goes through the driver
+    _DECODER = None
 
 
 #: embedded data directories this process has opened (one engine per process)
@@ -127,6 +223,8 @@ class ClientPool:
                                     connecting=True) from exc
         if self.embedded:
             _OPENED.add(self.dsn)
+            if EmbeddedClient.wraps(client):
+                return EmbeddedClient(client)
         return client
 
     @contextmanager
