@@ -1,6 +1,7 @@
 """Answers for ClickHouse to format (CSV, Parquet, Arrow): the serving statement of a plan,
 wrapped so that its columns are exactly the JSON answer's, under the same names, in the same
-order, with the same values.
+order, with the same values (a comparison's changes, which the JSON answer computes from the
+statement's rows, are computed here by ClickHouse: ``engine.serving.changes``).
 
 The serving statement names its columns with aliases that may differ from the members' names
 (an alias never shadows a column of the table read), reads one row past the limit (to tell
@@ -19,6 +20,8 @@ from sqlglot import exp
 from engine.dialect.functions import call
 from engine.dialect.types import base_type
 from engine.model.compiled import CompiledSource
+from engine.query.normalize import COMPARE_SUFFIXES
+from engine.serving.changes import change_sql
 from engine.serving.plan import Plan
 
 #: the derived table the wrapper reads
@@ -34,7 +37,10 @@ def _value(value: object) -> exp.Expr:
 
 
 def _may_be_nan(source: CompiledSource, member: str) -> bool:
-    """Whether a measure or metric can be NaN (counts never are)."""
+    """Whether a measure or metric can be NaN (counts never are, nor their compared values
+    and changes)."""
+    for suffix in COMPARE_SUFFIXES:
+        member = member.removesuffix(suffix)
     measure = source.measures.get(member)
     return measure is None or not measure.aggregation.name.startswith("count")
 
@@ -65,14 +71,19 @@ def answer_statement(plan: Plan, source: CompiledSource,
     (``avg`` over no rows) is null, as in JSON; counts are left as they are.
     """
     selected = plan.statement.expressions
-    assert len(selected) == len(plan.columns), (plan.columns, plan.sql)
+    later = {change.column: change for change in plan.changes}
+    statement_columns = [c for c in plan.columns if c not in later]
+    assert len(selected) == len(statement_columns), (plan.columns, plan.sql)
     inner = {member: expression.alias_or_name
-             for member, expression in zip(plan.columns, selected, strict=True)}
+             for member, expression in zip(statement_columns, selected, strict=True)}
     zone = plan.query.timezone or "UTC"
     dimensions = set(plan.query.dimensions)
     columns: list[exp.Expr] = []
     for name, member in fields if fields is not None else [(c, c) for c in plan.columns]:
-        value: exp.Expr = exp.column(inner[member], table=_INNER)
+        change = later.get(member)
+        value: exp.Expr = exp.column(inner[member], table=_INNER) if change is None else \
+            change_sql(change, exp.column(inner[change.of], table=_INNER),
+                       exp.column(inner[change.before], table=_INNER))
         if member == plan.instant_column:
             value = call("toDateTime64", value, exp.Literal.number(0), exp.Literal.string(zone))
         elif member in dimensions:

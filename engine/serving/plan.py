@@ -12,6 +12,7 @@ from sqlglot import exp
 from engine.dialect.render import Rendered
 from engine.model.compiled import CompiledRollup
 from engine.query.request import Interval, Query
+from engine.serving.changes import Change
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,9 @@ class Plan:
     reads: tuple[tuple[dict[str, object], tuple[Piece, ...]], ...] = ()
     #: what each time function and the comparison compute (``windows.describe``)
     windows: tuple[dict[str, object], ...] = ()
+    #: columns computed from the statement's rows rather than by it (a comparison's changes,
+    #: ``engine.serving.changes``); the statement selects the other ``columns``, in order
+    changes: tuple[Change, ...] = ()
 
     @property
     def tables(self) -> tuple[str, ...]:

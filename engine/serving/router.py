@@ -194,4 +194,4 @@ def _plan_windowed(source: CompiledSource, query: Query, ready: Mapping[str, Rol
     return Plan(query, rollup, table, pieces, candidates, statement, sql, parameters, columns,
                 source.source.table, instant_column, builder.joins,
                 tuple((read.to_dict(), read_pieces) for read, read_pieces in routed),
-                describe(source, query))
+                describe(source, query), builder.changes)

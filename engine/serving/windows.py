@@ -42,8 +42,9 @@ from engine.dialect.aggregations import zero_when_empty
 from engine.dialect.functions import bucket_call, call
 from engine.dialect.types import is_date_type
 from engine.model.compiled import ComponentKey
-from engine.query.normalize import COMPARE_SUFFIXES, compared_columns
+from engine.query.normalize import compared_columns
 from engine.query.request import Interval
+from engine.serving.changes import Change, change_sql, changes
 from engine.serving.clauses import alias_for, connect, filtered, instant_text, ordered, over_members
 from engine.serving.plan import Piece
 from engine.serving.reads import Read, atoms, base_measure, time_function
@@ -132,6 +133,8 @@ class WindowedSqlBuilder(SqlBuilder):
         compared = {} if query.compare is None else {
             atom: alias_for(f"_p{i}", None, set(), used) for i, atom in enumerate(self.atoms)}
         self.compared = compared
+        #: the changes computed from the answer's rows (set by ``_answer``)
+        self.changes: tuple[Change, ...] = ()
         # one branch already has one row per group and bucket: no regrouping unless filled
         branches = sum(len({p.rollup.name if p.rollup else None for p in read_pieces})
                        for _, read_pieces in reads)
@@ -415,8 +418,9 @@ class WindowedSqlBuilder(SqlBuilder):
         return filtered(exp.select(*selects).from_(shifted), [], groups, [])
 
     # 5. the answer ----------------------------------------------------------------------
-    def _in_range(self) -> list[exp.Expr]:
-        """The answer's buckets: those of the range (the tag of the range, without grain)."""
+    def _in_range(self, ends: bool = True) -> list[exp.Expr]:
+        """The answer's buckets: those of the range (the tag of the range, without grain);
+        without ``ends`` its start only (buckets read end where the widened range ends)."""
         query = self.query
         if query.grain is None:
             return [exp.EQ(this=exp.column("_b"), expression=exp.Literal.number(0))]
@@ -425,7 +429,7 @@ class WindowedSqlBuilder(SqlBuilder):
         if start is not None:
             conditions.append(exp.GTE(this=exp.column("_b"),
                                       expression=self._bucket_value(start)))
-        if end is not None:
+        if end is not None and ends:
             conditions.append(exp.LT(this=exp.column("_b"), expression=self._bucket_value(end)))
         return conditions
 
@@ -447,34 +451,29 @@ class WindowedSqlBuilder(SqlBuilder):
         aliases: dict[str, str] = {}
         selects: list[exp.Expr] = []
         names = iter(self.group_names)
+        def add(name: str, expression: exp.Expr) -> None:
+            aliases[name] = alias_for(name, None, used, set())
+            used.add(aliases[name])
+            selects.append(exp.alias_(expression, aliases[name]))
+
         for name in query.dimensions:
-            inner = "_b" if name == self.time else next(names)
-            aliases[name] = alias_for(name, None, used, set())
-            used.add(aliases[name])
-            selects.append(exp.alias_(self._shown(name, exp.column(inner)), aliases[name]))
+            add(name, self._shown(name, exp.column("_b" if name == self.time else next(names))))
         for name in query.measures:
-            aliases[name] = alias_for(name, None, used, set())
-            used.add(aliases[name])
-            selects.append(exp.alias_(self._finished(name, values), aliases[name]))
+            add(name, self._finished(name, values))
+        # the changes are computed from the answer's rows (``engine.serving.changes``) unless
+        # the order needs them
+        ordered_by = {sort.member for sort in query.order}
+        self.changes = tuple(c for c in changes(query.measures if query.compare else ())
+                             if c.column not in ordered_by)
         for name in query.measures if query.compare is not None else ():
             # the change and its ratio name the columns they are computed from (ClickHouse
             # reads an alias anywhere in its SELECT): each window is evaluated once
-            current: exp.Expr = exp.column(aliases[name])
-            before: exp.Expr = exp.column(alias_for(name + "__compare", None, used, set()))
-            computed = {
-                "__compare": self._finished(name, compared),
-                "__change": exp.Sub(this=exp.Paren(this=current.copy()),
-                                    expression=exp.Paren(this=before.copy())),
-                "__change_ratio": exp.Sub(
-                    this=exp.Div(this=exp.Paren(this=current.copy()),
-                                 expression=call("nullIf", before.copy(),
-                                                 exp.Literal.number(0))),
-                    expression=exp.Literal.number(1)),
-            }
-            for suffix in COMPARE_SUFFIXES:
-                aliases[name + suffix] = alias_for(name + suffix, None, used, set())
-                used.add(aliases[name + suffix])
-                selects.append(exp.alias_(computed[suffix], aliases[name + suffix]))
+            current = exp.column(aliases[name])
+            before = exp.column(alias_for(name + "__compare", None, used, set()))
+            add(name + "__compare", self._finished(name, compared))
+            for change in changes((name,)):
+                if change not in self.changes:
+                    add(change.column, change_sql(change, current.copy(), before.copy()))
         where: list[exp.Expr] = []
         if query.fill is None:
             if self.rows_without_data:
@@ -482,7 +481,8 @@ class WindowedSqlBuilder(SqlBuilder):
                                     expression=exp.Literal.number(1)))
         elif self.group_names:  # over no rows, WITH FILL fills one series of default groups
             where.append(exp.EQ(this=exp.column("_group"), expression=exp.Literal.number(1)))
-        where += self._in_range()
+        # over the buckets read (QUALIFY), none is past the range; shifted rows may be
+        where += self._in_range(ends=not qualify)
         where += self._having(lambda m: self._finished(m, values))
         alias = "_buckets" if qualify else "_w"
         source = exp.Subquery(this=relation, alias=exp.TableAlias(this=exp.to_identifier(alias)))

@@ -17,6 +17,7 @@ from engine.query.normalize import normalize_query
 from engine.query.request import Query, QueryError
 from engine.query.security import Access, secure_query
 from engine.rollups.migration import READY
+from engine.serving.changes import complete
 from engine.serving.plan import Plan, RollupStats
 from engine.serving.router import plan_query
 from engine.time.ranges import add_grains
@@ -239,7 +240,10 @@ class Runtime:
             plan.sql, plan.parameters, bounded=True, raw=plan.rollup is None,
             settings=ROLLUP_SETTINGS if rollups_only else None)
         elapsed = (time.perf_counter() - started) * 1000
-        if not names:  # no rows: the embedded engine may send no header either
+        if plan.changes:
+            values = complete(plan.columns, plan.changes, values or [
+                [] for _ in range(len(plan.columns) - len(plan.changes))])
+        elif not names:  # no rows: the embedded engine may send no header either
             values = [[] for _ in plan.columns]
         assert plan.query.limit is not None
         limit = plan.query.limit

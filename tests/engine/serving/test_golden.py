@@ -83,6 +83,16 @@ QUERIES = {
     "query_joined_ragged": Query(
         "events", ("total_events",), ("user.country",), "month",
         time_range=TimeRange("2026-01-15T10:00:00Z", "2026-03-01")),
+    # month over month by region: the compared values are windows over the monthly buckets,
+    # read with a month of lookback and cut by QUALIFY; the changes come from the rows
+    "query_month_over_month": Query(
+        "events", ("total_events", "total_revenue"), ("region", "event_ts"), "month",
+        time_range=TimeRange("2026-02-01", "2026-04-01"), compare="1 month"),
+    # ordered by a change: the statement computes it
+    "query_ordered_by_change": Query(
+        "events", ("total_events",), ("region",), "month",
+        time_range=TimeRange("2026-02-01", "2026-04-01"), compare="1 month",
+        order=(Order("total_events__change", True),)),
 }
 
 
@@ -126,8 +136,10 @@ def _output_cases() -> dict[str, str]:
             Order("event_ts"),), limit=50, time_range=TimeRange("2026-03-28", "2026-03-30"),
         timezone="Europe/Berlin"), _ready(compiled))
     fields = [("region", "region"), ("day", "event_ts"), ("cnt", "total_events")]
+    compared = plan_query(source, QUERIES["query_month_over_month"], _ready(compiled))
     return {"output_api_breakdown": render(answer_statement(breakdown, source, fields)),
-            "output_hourly_berlin": render(answer_statement(hourly, source))}
+            "output_hourly_berlin": render(answer_statement(hourly, source)),
+            "output_month_over_month": render(answer_statement(compared, source))}
 
 
 CASES = {**_rollup_cases(), **_query_cases(), **_cluster_cases(), **_output_cases()}

@@ -51,6 +51,13 @@ QUERIES: list[dict[str, Any]] = [
      "limit": 2, "offset": 1},
     {"measures": ["events"], "dimensions": ["region"],
      "filters": [{"member": "region", "op": "eq", "value": "nowhere"}]},
+    # a comparison: the JSON answer computes the changes from the rows, the formats in SQL
+    {"measures": ["events", "revenue"], "dimensions": ["region", "ts"], "grain": "day",
+     "time_range": {"from": "2026-01-01", "to": "2026-02-03"}, "compare": {"offset": "1 day"},
+     "order": ["region", "ts"]},
+    {"measures": ["revenue", "events"], "dimensions": ["ts"], "grain": "month",
+     "time_range": {"from": "2026-01-01", "to": "2026-03-01"},
+     "compare": {"offset": "previous_period"}, "order": ["-revenue__change_ratio"]},
 ]
 
 
