@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from engine.model.compiled import CompiledSource
 from engine.query.request import Interval, Query
+from engine.serving.changes import changes
 from engine.time.ranges import Calendar, add_grains, floor_instant
 from engine.time.shifts import move_back, window_buckets
 from semantic.model import TimeFunction, parse_duration
@@ -112,9 +113,13 @@ def describe(source: CompiledSource, query: Query) -> tuple[dict[str, object], .
                      "by": str(function.by) if function.by else None,
                      "detail": function.describe()})
     if query.compare is not None:
+        ordered_by = {sort.member for sort in query.order}
+        in_sql = [c.column for c in changes(query.measures) if c.column in ordered_by]
         said.append({"member": None, "function": "compare", "measure": None, "window": None,
                      "period": None, "by": query.compare,
-                     "detail": f"each measure also at the bucket {query.compare} earlier"
-                     if query.grain else f"each measure also over the range {query.compare} "
-                     "earlier"})
+                     "detail": (f"each measure also at the bucket {query.compare} earlier"
+                                if query.grain else f"each measure also over the range "
+                                f"{query.compare} earlier") + "; the changes are computed "
+                     "from the answer's rows" + (f" ({', '.join(in_sql)} in SQL, for the "
+                                                 "order)" if in_sql else "")})
     return tuple(said)

@@ -5,15 +5,19 @@ infinities, signed zeros, Float32), decimals of several scales and signs, nulls.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from sqlglot import exp
 
 from engine.dialect.render import render
-from engine.query.request import QueryError
+from engine.query.request import Order, Query, QueryError, TimeRange
 from engine.serving.changes import change_sql, change_value, changes, complete
+from engine.serving.plan import RollupStats
+from engine.serving.router import plan_query
 from server.warehouse.statements import Warehouse
+from tests.reference import compiled_reference
 
 #: (ClickHouse type, pairs of (current, compared) values)
 CASES: list[tuple[str, list[tuple[str, str]]]] = [
@@ -64,3 +68,21 @@ def test_complete_puts_every_column_in_place() -> None:
     found = complete(columns, later, [["a", "b"], [3, 1], [2, 0], [1, 1]])
     assert found == [["a", "b"], [3, 1], [2, 0], [1, 1], [0.5, None]]
     assert isinstance(found[4][0], float) and Decimal(1) == 1
+
+
+def test_plans_leave_changes_to_the_rows_unless_ordered_by() -> None:
+    compiled = compiled_reference()
+    source = compiled.sources["events"]
+    ready = {r.qualified_table: RollupStats(1000, 100_000) for r in compiled.rollups}
+    asked = Query("events", ("total_events",), ("region",), "month", compare="1 month",
+                  time_range=TimeRange("2026-02-01", "2026-04-01"))
+    plan = plan_query(source, asked, ready)
+    assert [c.column for c in plan.changes] == ["total_events__change",
+                                                "total_events__change_ratio"]
+    assert "__change" not in plan.sql and plan.columns[-2:] == (
+        "total_events__change", "total_events__change_ratio")
+    assert plan.windows[-1]["detail"].endswith("the changes are computed from the answer's rows")
+    ordered = plan_query(source, replace(asked, order=(Order("total_events__change"),)), ready)
+    assert [c.column for c in ordered.changes] == ["total_events__change_ratio"]
+    assert "AS total_events__change" in ordered.sql
+    assert "(total_events__change in SQL, for the order)" in str(ordered.windows[-1]["detail"])
