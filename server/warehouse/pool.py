@@ -264,12 +264,21 @@ class ClientPool:
             if _NO_WAITING.get():
                 raise NoIdleClient
             if time.monotonic() >= deadline:
-                raise WarehouseBusy(f"all {self._size} ClickHouse connections are busy "
-                                    "(SEMANTIC_POOL_SIZE); retry shortly", retry_after=1)
+                raise self.busy()
             try:
                 return self._pool.get(timeout=0.05)
             except queue.Empty:
                 continue
+
+    @property
+    def size(self) -> int:
+        """How many clients the pool holds at most (queries running at once)."""
+        return self._size
+
+    def busy(self) -> WarehouseBusy:
+        """The answer to a call that found no client free within the queue timeout."""
+        return WarehouseBusy(f"all {self._size} ClickHouse connections are busy "
+                             "(SEMANTIC_POOL_SIZE); retry shortly", retry_after=1)
 
     @contextmanager
     def _client(self, read_timeout: float) -> Iterator[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from server.operations.apply import apply_model
 from server.runtime.compile import compile_against
 from server.runtime.dispatch import Dispatcher
 from server.runtime.state import State
+from server.settings import OperatingLimits
+from server.warehouse.errors import WarehouseBusy
 from server.warehouse.pool import NoIdleClient
 from server.warehouse.statements import Warehouse
 from tests.support import LOOPBACK, TOTALS_MODEL, insert_rows, model_text
@@ -91,4 +94,43 @@ def test_dispatch_without_an_idle_client_goes_to_a_thread(warehouse: Warehouse) 
         assert dispatcher.threaded == 1 and dispatcher.in_place == 0
     finally:
         release.join()
+        small.close()
+
+
+def test_dispatch_cheap_queries_wait_their_turn_on_the_pools_threads(
+        warehouse: Warehouse) -> None:
+    small = Warehouse(warehouse.dsn, warehouse.location, pool_size=2,
+                      limits=OperatingLimits(queue_timeout=0.3))
+    dispatcher = Dispatcher(small)
+    running, most, names = [0], [0], set()
+    lock = threading.Lock()
+
+    def call(seconds: float) -> str:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            names.add(threading.current_thread().name)
+        time.sleep(seconds)
+        with lock:
+            running[0] -= 1
+        return "done"
+
+    async def burst(seconds: float, count: int) -> list[object]:
+        return await asyncio.gather(*(dispatcher.run(True, lambda: call(seconds))
+                                      for _ in range(count)), return_exceptions=True)
+
+    try:
+        assert asyncio.run(burst(0.02, 8)) == ["done"] * 8
+        assert most[0] == 2 and len(names) == 2  # never a thread per query
+        assert all(name.startswith("rollup-query") for name in names)
+        # two queries hold both threads past the queue timeout: the rest are answered busy
+        found = asyncio.run(burst(0.5, 4))
+        assert found[:2] == ["done", "done"]
+        assert all(isinstance(f, WarehouseBusy) and "SEMANTIC_POOL_SIZE" in f.message
+                   for f in found[2:]), found
+        # a raw-table query never waits behind them: it has threads of its own
+        assert asyncio.run(dispatcher.run(False, lambda: threading.current_thread().name)) \
+            .startswith("query")
+    finally:
+        dispatcher.close()
         small.close()
