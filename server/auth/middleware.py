@@ -81,6 +81,9 @@ def required_scope(path: str) -> str | None:
     return "read"
 
 
+#: Host headers whose answer an access middleware remembers
+_MAX_HOSTS = 256
+
 #: ``required_scope`` remembered per path (paths come from callers: bounded)
 _scope_of = functools.lru_cache(maxsize=4096)(required_scope)
 
@@ -104,6 +107,20 @@ class AccessMiddleware:
         #: with access control on, credentials guard every route and any Host is answered
         #: unless hosts are configured
         self.check_hosts = not settings.enabled or bool(settings.hosts)
+        #: Host header -> whether it is answered (headers come from callers: bounded)
+        self._hosts: dict[str, bool] = {}
+
+    def _answers(self, host: str) -> bool:
+        """Whether this server answers requests to the ``Host`` header ``host``."""
+        found = self._hosts.get(host)
+        if found is None:
+            name = host_name(host)
+            found = (not self.settings.enabled and is_loopback(name)) or host_allowed(
+                name, self.settings.hosts)
+            if len(self._hosts) >= _MAX_HOSTS:
+                self._hosts.clear()
+            self._hosts[host] = found
+        return found
 
     def _foreign_host(self, scope: Scope) -> tuple[int, str, str, dict[str, str]] | None:
         """A request to a host name this server does not answer (DNS rebinding)."""
@@ -112,9 +129,7 @@ class AccessMiddleware:
         host = _header(scope, b"host")
         if host is None:  # HTTP/1.0 without Host: not from a browser
             return None
-        name = host_name(host)
-        if (not self.settings.enabled and is_loopback(name)) or host_allowed(
-                name, self.settings.hosts):
+        if self._answers(host):
             return None
         return (403, "foreign_host", f"this server does not answer the host name "
                 f"{host[:200]!r}; allow it in [http] hosts (SEMANTIC_ALLOWED_HOSTS) or turn "

@@ -99,6 +99,20 @@ def test_configured_hosts_are_answered(model: Model, warehouse: Warehouse) -> No
         assert client.get("/api/totals", headers={"host": EVIL_HOST}).status_code == 200
 
 
+def test_host_answers_are_remembered_within_a_bound(model: Model,
+                                                    warehouse: Warehouse) -> None:
+    """Each Host header is judged once and remembered; more names than are kept (callers
+    choose them) are judged again, never answered by mistake."""
+    access = AccessSettings(hosts=("analytics.internal",))
+    with TestClient(base_url=LOOPBACK, app=create_app(model, warehouse, access=access)) as client:
+        for round_ in range(2):
+            for i in range(300):
+                host = "analytics.internal" if i % 100 == 0 else f"evil{i}.example"
+                expected = 200 if host == "analytics.internal" else 403
+                found = client.get("/api/totals", headers={"host": host}).status_code
+                assert found == expected, (round_, host)
+
+
 def _access_on() -> tuple[str, AccessSettings]:
     key, key_id, key_hash = new_key()
     stored = StoredKey(key_id, key_hash, frozenset({"read", "ingest", "admin"}), Access())
