@@ -221,14 +221,20 @@ def _binary_numeric(value: Any) -> bytes:
                        0x4000 if sign else 0, scale, *groups)
 
 
+#: numbers of a fixed width in the binary format: their ``struct`` layout and Python type
+_FIXED: dict[int, tuple[struct.Struct, type[int] | type[float]]] = {
+    INT2.oid: (struct.Struct("!h"), int), INT4.oid: (struct.Struct("!i"), int),
+    OID.oid: (struct.Struct("!I"), int), INT8.oid: (struct.Struct("!q"), int),
+    FLOAT4.oid: (struct.Struct("!f"), float), FLOAT8.oid: (struct.Struct("!d"), float)}
+
+
+def _fixed_encoder(layout: struct.Struct, kind: type[int] | type[float]) -> Callable[[Any], bytes]:
+    return lambda v: layout.pack(kind(v))
+
+
 BINARY_ENCODERS: dict[int, Callable[[Any], bytes]] = {
     BOOL.oid: lambda v: b"\x01" if _text_bool(v) == b"t" else b"\x00",
-    INT2.oid: lambda v: struct.pack("!h", int(v)),
-    INT4.oid: lambda v: struct.pack("!i", int(v)),
-    OID.oid: lambda v: struct.pack("!I", int(v)),
-    INT8.oid: lambda v: struct.pack("!q", int(v)),
-    FLOAT4.oid: lambda v: struct.pack("!f", float(v)),
-    FLOAT8.oid: lambda v: struct.pack("!d", float(v)),
+    **{oid: _fixed_encoder(layout, kind) for oid, (layout, kind) in _FIXED.items()},
     NUMERIC.oid: _binary_numeric,
     DATE.oid: _binary_date,
     TIMESTAMP.oid: _binary_timestamp,
@@ -348,18 +354,9 @@ def _decode(data: bytes, oid: int, binary: bool) -> Any:
             return text.lower() in ("t", "true", "1", "yes", "on")
         return text
     try:
-        if oid == INT2.oid:
-            return struct.unpack("!h", data)[0]
-        if oid == INT4.oid:
-            return struct.unpack("!i", data)[0]
-        if oid == OID.oid:
-            return struct.unpack("!I", data)[0]
-        if oid == INT8.oid:
-            return struct.unpack("!q", data)[0]
-        if oid == FLOAT4.oid:
-            return struct.unpack("!f", data)[0]
-        if oid == FLOAT8.oid:
-            return struct.unpack("!d", data)[0]
+        fixed = _FIXED.get(oid)
+        if fixed is not None:
+            return fixed[0].unpack(data)[0]
         if oid == BOOL.oid:
             return data != b"\x00"
         if oid == DATE.oid:
