@@ -27,7 +27,7 @@ from server.auth.principal import current_access
 from server.observability.metrics import QueryStats
 from server.runtime.compile import compile_against
 from server.warehouse.catalog import column_sizes, read_catalog, stale_rollups
-from server.warehouse.statements import Warehouse
+from server.warehouse.statements import SMALL_READ_SETTINGS, Warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +46,9 @@ def _weight(plan: Plan) -> int:
     return size
 
 
-#: Settings of queries that read rollups only: a few thousand rows at most, which one thread
-#: reads faster than the setup of several, and concurrent requests on a small machine then
-#: do not fight over its cores. Queries touching the raw table keep the engine's default.
-ROLLUP_SETTINGS: dict[str, object] = {"max_threads": 1}
+#: Settings of queries that read rollups only (a few thousand rows at most); queries touching
+#: the raw table keep the engine's default.
+ROLLUP_SETTINGS: dict[str, object] = SMALL_READ_SETTINGS
 
 
 def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:

@@ -10,7 +10,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -85,12 +85,28 @@ class _NativeBytes:
         pass
 
 
+class _Default:
+    """A setting's value in a ``SETTINGS`` clause or ``SET``: back to the engine's default."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+
+
 def _setting_text(value: object) -> str:
+    if value is DEFAULT:
+        return "DEFAULT"
     if isinstance(value, bool):
         return str(int(value))
     if isinstance(value, int | float):
         return repr(value)
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _settings_text(settings: Mapping[str, object]) -> str:
+    return ", ".join(f"{name} = {_setting_text(value)}" for name, value in settings.items())
 
 
 class EmbeddedClient:
@@ -102,15 +118,25 @@ class EmbeddedClient:
     is run on the client's own chDB connection, under its lock, and its Native answer decoded
     by the driver's decoder with one context made once, so the columns and their Python
     types are the driver's. Everything else (commands, inserts, streams) is the driver's.
+
+    ``held``: settings most SELECTs run with (a request's bounds, one thread for a rollup),
+    set once on the connection (``SET``) rather than sent with each query: a ``SETTINGS``
+    clause costs the engine about 0.05 ms, a fortieth of such a query. A SELECT sends only
+    what differs from them (a held setting it does not ask for goes back to ``DEFAULT``), and
+    the connection is given back its defaults before the driver uses it for anything, so
+    nothing else runs bounded by settings it did not ask for.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, held: Mapping[str, object] | None = None) -> None:
         self._client = client
         handle = client._backend._handle  # noqa: SLF001 - the client's own engine connection
         self._conn = handle.conn
         self._lock: threading.Lock = handle.lock
         self._server_tz = client.server_tz
         self._context = client.create_query_context(query="SELECT 1")
+        #: the settings to hold, and those set on the connection now
+        self._wanted: dict[str, object] = dict(held or {})
+        self._held: dict[str, object] = {}
 
     @staticmethod
     def wraps(client: Any) -> bool:
@@ -119,6 +145,10 @@ class EmbeddedClient:
         return handle is not None and hasattr(handle, "conn") and hasattr(handle, "lock") \
             and _DECODER is not None
 
+    def _set(self, settings: Mapping[str, object]) -> None:
+        """``SET`` on the connection (its lock held)."""
+        self._conn.query("SET " + _settings_text(settings), "TabSeparated")
+
     def query(self, sql: str, parameters: dict[str, Any] | None = None,
               settings: dict[str, Any] | None = None) -> Any:
         assert _DECODER is not None
@@ -126,14 +156,21 @@ class EmbeddedClient:
         if parameters:
             bound_sql, bound = _DECODER.bind(sql, parameters, self._server_tz)
             if isinstance(bound_sql, bytes):  # binary binds: the driver's way
-                return self._client.query(sql, parameters=parameters, settings=settings)
+                return self.driver.query(sql, parameters=parameters, settings=settings)
             sql = bound_sql
             params = {k[6:] if k.startswith("param_") else k: v for k, v in bound.items()}
-        if settings:
-            sql += "\n SETTINGS " + ", ".join(f"{name} = {_setting_text(value)}"
-                                              for name, value in settings.items())
+        asked = settings or {}
+        wanted = self._wanted
+        extra = {name: value for name, value in asked.items()
+                 if name not in wanted or wanted[name] != value}
+        extra.update((name, DEFAULT) for name in wanted if name not in asked)
+        if extra:
+            sql += "\n SETTINGS " + _settings_text(extra)
         try:
             with self._lock:
+                if self._held is not wanted and wanted:
+                    self._set(wanted)
+                    self._held = wanted
                 result = self._conn.query(sql + "\n FORMAT Native", "Native", params=params)
         except Exception as exc:  # chDB raises its own error with ClickHouse's text
             raise DatabaseError(str(exc)) from exc
@@ -141,8 +178,19 @@ class EmbeddedClient:
         parsed.summary = _chdb_summary(result)
         return parsed
 
+    @property
+    def driver(self) -> Any:
+        """The driver's client, its connection back at the engine's defaults."""
+        if self._held:
+            with self._lock:
+                self._set(dict.fromkeys(self._held, DEFAULT))
+                self._held = {}
+        return self._client
+
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+        if name.startswith("__"):  # copy and pickle protocols: not the driver's to answer
+            raise AttributeError(name)
+        return getattr(self.driver, name)
 
 
 class _Decoder:
@@ -191,6 +239,9 @@ class ClientPool:
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._created = 0
         self._size = max(1, pool_size or self.limits.pool_size)
+        #: settings the embedded engine's clients hold on their connections
+        #: (``EmbeddedClient``); set before the first client is made
+        self.held: dict[str, object] = {}
         self._create_lock = threading.Lock()
         #: set by ``Warehouse.close``: clients given back are closed, not kept
         self.closed = False
@@ -224,7 +275,7 @@ class ClientPool:
         if self.embedded:
             _OPENED.add(self.dsn)
             if EmbeddedClient.wraps(client):
-                return EmbeddedClient(client)
+                return EmbeddedClient(client, self.held)
         return client
 
     @contextmanager

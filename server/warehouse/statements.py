@@ -38,6 +38,12 @@ STREAM_CHUNK_BYTES = 64 * 1024
 _TRANSPORT_SETTINGS = frozenset({"cancel_http_readonly_queries_on_client_close"})
 
 
+#: Settings of a query that reads a few thousand rows at most (a rollup's): one thread reads
+#: them faster than the setup of several takes, and concurrent requests on a small machine
+#: then do not fight over its cores.
+SMALL_READ_SETTINGS: dict[str, object] = {"max_threads": 1}
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     columns: tuple[str, ...]
@@ -69,6 +75,9 @@ class Warehouse:
             "wait_end_of_query": 1}
         #: what a request's query runs with (its bounds), made once
         self._bounded: dict[str, object] = {**self._query_settings, **self._bounds()}
+        # most SELECTs are a request's on rollups: the embedded engine's connections hold
+        # their settings, so such a query sends none
+        self.pool.held = {**self._bounded, **SMALL_READ_SETTINGS}
 
     @property
     def dsn(self) -> str:

@@ -83,3 +83,57 @@ def test_embedded_reads_report_clickhouse_errors(warehouse: Warehouse) -> None:
         warehouse.query_columns("SELECT number FROM numbers(10)", bounded=True,
                                 settings={"max_result_rows": 1, "result_overflow_mode": "throw"})
     assert warehouse.query("SELECT 1 AS one").rows == [(1,)]  # the client is still good
+
+
+SETTINGS_SEEN = ("SELECT getSetting('max_threads') AS threads, "
+                 "getSetting('max_execution_time') AS seconds")
+
+
+class _Recording:
+    """The client's chDB connection, with the SQL it is sent written down."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.sent: list[str] = []
+
+    def query(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self.sent.append(sql)
+        return self.conn.query(sql, *args, **kwargs)
+
+
+def test_held_settings_are_set_once_and_apply_to_bounded_reads_only(
+        warehouse: Warehouse) -> None:
+    _, ours = _driver_and_ours(warehouse)
+    seconds = int(warehouse.limits.query_timeout)
+    assert warehouse.pool.held == {"max_execution_time": seconds, "max_threads": 1,
+                                   "max_memory_usage": warehouse.limits.query_max_memory}
+    recording = _Recording(ours._conn)
+    ours._conn = recording  # the pool is a stack: each call below takes this client again
+    try:
+        ours.driver  # noqa: B018 - start from a connection at its defaults
+        recording.sent.clear()
+        for _ in range(3):  # a request's read on a rollup: the held settings, none sent
+            _, columns, _ = warehouse.query_columns(SETTINGS_SEEN, bounded=True,
+                                                        settings={"max_threads": 1})
+            assert columns == [[1], [seconds]]
+        sets = [sql for sql in recording.sent if sql.startswith("SET ")]
+        assert len(sets) == 1 and "max_threads = 1" in sets[0]
+        assert all("SETTINGS" not in sql for sql in recording.sent if sql.startswith("SELECT"))
+        # a read on the raw table: the default thread count, still bounded
+        _, columns, _ = warehouse.query_columns(SETTINGS_SEEN, bounded=True)
+        assert columns[1] == [seconds] and columns[0] != [1]
+        assert "max_threads = DEFAULT" in recording.sent[-1]
+        # another value of a held setting
+        _, columns, _ = warehouse.query_columns(SETTINGS_SEEN, bounded=True,
+                                                settings={"max_threads": 2})
+        assert columns == [[2], [seconds]]
+        # an unbounded statement of the service: no bound, no thread limit
+        assert warehouse.query(SETTINGS_SEEN).rows[0][1] == 0
+        # the driver (commands, inserts, streams) finds the connection at its defaults
+        assert ours.command("SELECT getSetting('max_execution_time')") == 0
+        assert recording.sent[-1].startswith("SET ") and "DEFAULT" in recording.sent[-1]
+        assert warehouse.query_columns(SETTINGS_SEEN, bounded=True,
+                                       settings={"max_threads": 1})[1] == [[1], [seconds]]
+        assert recording.sent[-2].startswith(f"SET max_execution_time = {seconds}")
+    finally:
+        ours._conn = recording.conn
