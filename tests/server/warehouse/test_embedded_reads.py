@@ -106,7 +106,8 @@ def test_held_settings_are_set_once_and_apply_to_bounded_reads_only(
     _, ours = _driver_and_ours(warehouse)
     seconds = int(warehouse.limits.query_timeout)
     assert warehouse.pool.held == {"max_execution_time": seconds, "max_threads": 1,
-                                   "max_memory_usage": warehouse.limits.query_max_memory}
+                                   "max_memory_usage": warehouse.limits.query_max_memory,
+                                   "log_queries": 0}
     recording = _Recording(ours._conn)
     ours._conn = recording  # the pool is a stack: each call below takes this client again
     try:
@@ -134,6 +135,7 @@ def test_held_settings_are_set_once_and_apply_to_bounded_reads_only(
         assert recording.sent[-1].startswith("SET ") and "DEFAULT" in recording.sent[-1]
         assert warehouse.query_columns(SETTINGS_SEEN, bounded=True,
                                        settings={"max_threads": 1})[1] == [[1], [seconds]]
-        assert recording.sent[-2].startswith(f"SET max_execution_time = {seconds}")
+        assert recording.sent[-2].startswith(f"SET log_queries = 0, max_execution_time = "
+                                             f"{seconds}")
     finally:
         ours._conn = recording.conn
