@@ -19,8 +19,11 @@ COLUMNS = _parse(
     "AND table = {name: String} ORDER BY position"
 )
 TABLES = _parse("SELECT database, name FROM system.tables WHERE database IN {dbs: Array(String)}")
+#: per table and column: rows, the column's bytes, parts, the whole table's bytes (each
+#: part's row carries its part's total; compact parts report no bytes per column) and type
 COLUMN_SIZES = _parse(
-    "SELECT database, table, column, sum(rows), sum(column_data_uncompressed_bytes), count() "
+    "SELECT database, table, column, sum(rows), sum(column_data_uncompressed_bytes), count(), "
+    "sum(data_uncompressed_bytes), any(type) "
     "FROM system.parts_columns WHERE active AND database IN {dbs: Array(String)} "
     "GROUP BY database, table, column"
 )

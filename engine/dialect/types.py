@@ -115,3 +115,52 @@ NOT_NULLABLE_PREFIXES = ("Array(", "Map(", "Nested(", "Variant(", "Dynamic", "JS
 
 def can_be_nullable(type_name: str) -> bool:
     return not type_name.startswith(NOT_NULLABLE_PREFIXES)
+
+
+#: bytes a value of each fixed-width type takes in a column
+_WIDTHS: dict[str, int] = {
+    **{f"{kind}{bits}": bits // 8 for kind in ("UInt", "Int")
+       for bits in (8, 16, 32, 64, 128, 256)},
+    "Float32": 4, "Float64": 8, "BFloat16": 2, "Bool": 1, "Date": 2, "Date32": 4,
+    "DateTime": 4, "DateTime64": 8, "UUID": 16, "IPv4": 4, "IPv6": 16, "Enum8": 1, "Enum16": 2,
+    "Decimal32": 4, "Decimal64": 8, "Decimal128": 16, "Decimal256": 32,
+}
+
+
+def _arguments(type_name: str) -> list[str]:
+    """The top-level arguments of a parameterized type: ``T(a, B(c, d))`` -> ``a``,
+    ``B(c, d)``."""
+    inner = type_name[type_name.index("(") + 1:-1]
+    found, depth, start = [], 0, 0
+    for i, char in enumerate(inner):
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            found.append(inner[start:i].strip())
+            start = i + 1
+    return [*found, inner[start:].strip()]
+
+
+def fixed_width(type_name: str) -> int | None:
+    """Bytes each value of a fixed-width type takes in a column (a Nullable one: one more,
+    its null mark); None where values vary (strings, arrays, aggregate states) or are
+    dictionary-encoded (``LowCardinality``).
+
+    >>> [fixed_width(t) for t in ("UInt64", "Nullable(Date)", "DateTime('UTC')", "String")]
+    [8, 3, 4, None]
+    >>> fixed_width("SimpleAggregateFunction(sum, Decimal(18, 2))"), fixed_width("FixedString(3)")
+    (8, 3)
+    """
+    if type_name.startswith("Nullable("):
+        inner = fixed_width(type_name[len("Nullable("):-1])
+        return inner + 1 if inner is not None else None
+    if type_name.startswith("SimpleAggregateFunction("):
+        return fixed_width(_arguments(type_name)[-1])
+    if type_name.startswith("FixedString("):
+        return int(_arguments(type_name)[0])
+    name = type_name.split("(", 1)[0]
+    if name == "Decimal":
+        precision = int(_arguments(type_name)[0])
+        return next(size for limit, size in ((9, 4), (18, 8), (38, 16), (76, 32))
+                    if precision <= limit)
+    return _WIDTHS.get(name)

@@ -99,12 +99,16 @@ def create_rollup_table(source: CompiledSource, rollup: CompiledRollup) -> exp.C
     order = exp.Tuple(expressions=keys) if len(keys) != 1 else keys[0]
     properties.append(exp.Order(expressions=[exp.Ordered(this=order if keys else call("tuple"))]))
     # Wide parts keep per-column sizes in system.parts_columns (compact parts report 0), which
-    # routing needs to weigh a query by the bytes of the columns it reads. Parts older than
-    # MERGE_AFTER_SECONDS are merged into one per partition, so a rollup read after inserts
-    # costs what its merged form costs (one row, one state per group), not one row per part.
-    settings = {"min_bytes_for_wide_part": 0, "min_rows_for_wide_part": 0,
-                "min_age_to_force_merge_seconds": MERGE_AFTER_SECONDS,
-                "min_age_to_force_merge_on_partition_only": 1}
+    # routing needs to weigh a query by the bytes of the columns it reads; a rollup of one row
+    # (no dimension, no grain) keeps compact parts, its columns in one file: a query on it
+    # opens one file, not one per column (about 0.04 ms of its 1.8), and its size is its
+    # whole part's. Parts older than MERGE_AFTER_SECONDS are merged into one per partition,
+    # so a rollup read after inserts costs what its merged form costs (one row, one state per
+    # group), not one row per part.
+    settings: dict[str, int] = {} if rollup.constant_key else {
+        "min_bytes_for_wide_part": 0, "min_rows_for_wide_part": 0}
+    settings |= {"min_age_to_force_merge_seconds": MERGE_AFTER_SECONDS,
+                 "min_age_to_force_merge_on_partition_only": 1}
     if any("Nullable(" in d.type for _, d in rollup.dimensions) or \
             any("Nullable(" in t for _, _, t in rollup.keys):
         settings["allow_nullable_key"] = 1

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlglot import exp
 
 from engine.dialect import system
+from engine.dialect.types import fixed_width
 from engine.model.compiled import CompiledRollup
 from engine.rollups.ddl import CATALOG_TABLE, catalog_query, inputs_query
 from engine.rollups.migration import READY
@@ -34,14 +35,33 @@ def tables(warehouse: Warehouse, databases: Sequence[str]) -> frozenset[str]:
 
 def column_sizes(warehouse: Warehouse, databases: Sequence[str]
                  ) -> dict[str, tuple[int, dict[str, int], int]]:
-    """``db.table`` -> (rows, column -> uncompressed bytes, active parts) over active
-    parts."""
+    """``db.table`` -> (rows, column -> uncompressed bytes, active parts) over active parts.
+
+    A table of compact parts (small ones, a rollup of one row) reports only its whole size:
+    its columns are estimated, a fixed-width one at its width per row, the others sharing
+    what is left evenly."""
     result = warehouse.query(system.COLUMN_SIZES, {"dbs": list(databases)})
     sizes: dict[str, tuple[int, dict[str, int], int]] = {}
-    for db, table, column, rows, size, parts in result.rows:
-        _, columns, _ = sizes.setdefault(f"{db}.{table}", (int(rows), {}, int(parts)))
+    wholes: dict[str, tuple[int, dict[str, str]]] = {}
+    for db, table, column, rows, size, parts, total, type_name in result.rows:
+        name = f"{db}.{table}"
+        _, columns, _ = sizes.setdefault(name, (int(rows), {}, int(parts)))
         columns[column] = int(size)
+        wholes.setdefault(name, (int(total), {}))[1][column] = type_name
+    for name, (total, types) in wholes.items():
+        rows, columns, parts = sizes[name]
+        if total and not any(columns.values()):
+            sizes[name] = (rows, _estimated(rows, types, total), parts)
     return sizes
+
+
+def _estimated(rows: int, types: Mapping[str, str], total: int) -> dict[str, int]:
+    """Column sizes of a table of ``rows`` rows and ``total`` bytes, by column type."""
+    fixed = {column: rows * width for column, type_name in types.items()
+             if (width := fixed_width(type_name)) is not None}
+    varying = [column for column in types if column not in fixed]
+    share = max(0, total - sum(fixed.values())) // len(varying) if varying else 0
+    return {column: fixed.get(column, share) for column in types}
 
 
 def read_catalog_rows(warehouse: Warehouse,

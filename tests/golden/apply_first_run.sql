@@ -1,5 +1,5 @@
 INSERT INTO semantic._rollups (table_name, source_name, rollup_name, state, updated_at) VALUES ('events_totals_24577862ce', 'events', 'totals', 'building', now64(6));
-CREATE TABLE IF NOT EXISTS semantic.events_totals_24577862ce (_group UInt8 MATERIALIZED 0, count_all SimpleAggregateFunction(sum, UInt64), uniq_user_id AggregateFunction(uniq, String), sum_revenue SimpleAggregateFunction(sum, Float64)) ENGINE=AggregatingMergeTree() ORDER BY _group SETTINGS min_bytes_for_wide_part = 0, min_rows_for_wide_part = 0, min_age_to_force_merge_seconds = 30, min_age_to_force_merge_on_partition_only = 1;
+CREATE TABLE IF NOT EXISTS semantic.events_totals_24577862ce (_group UInt8 MATERIALIZED 0, count_all SimpleAggregateFunction(sum, UInt64), uniq_user_id AggregateFunction(uniq, String), sum_revenue SimpleAggregateFunction(sum, Float64)) ENGINE=AggregatingMergeTree() ORDER BY _group SETTINGS min_age_to_force_merge_seconds = 30, min_age_to_force_merge_on_partition_only = 1;
 CREATE TABLE IF NOT EXISTS semantic.events_totals_24577862ce_snapshot AS analytics.events;
 SYSTEM STOP MERGES semantic.events_totals_24577862ce_snapshot;
 CREATE MATERIALIZED VIEW IF NOT EXISTS semantic.events_totals_24577862ce_mv TO semantic.events_totals_24577862ce AS SELECT count() AS count_all, uniqState(user_id) AS uniq_user_id, sum(revenue) AS sum_revenue FROM analytics.events;

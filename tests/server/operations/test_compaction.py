@@ -49,6 +49,39 @@ def test_apply_leaves_one_row_per_group(warehouse: Warehouse, database: str) -> 
     assert runtime.ready[daily.qualified_table].rows == 12
 
 
+def _part_types(warehouse: Warehouse, table: str) -> set[str]:
+    database, name = table.split(".")
+    return {row[0] for row in warehouse.query(sqlglot.parse_one(
+        f"SELECT part_type FROM system.parts WHERE active AND database = '{database}' "
+        f"AND table = '{name}'")).rows}
+
+
+def test_one_row_rollups_are_compact_with_columns_estimated(warehouse: Warehouse,
+                                                            database: str) -> None:
+    """A rollup of one row keeps its columns in one file (compact parts, which report no
+    size per column): routing estimates its columns from their types and the part's size
+    (a count reads 8 bytes, not the distinct-count state beside it); the others keep the
+    size of each column."""
+    _source(warehouse, database)
+    _, compiled, runtime = build(warehouse, model_text(MODEL, db=database))
+    totals, daily = compiled.rollups
+    assert _part_types(warehouse, totals.qualified_table) == {"Compact"}
+    assert _part_types(warehouse, daily.qualified_table) == {"Wide"}
+    whole = runtime.ready[totals.qualified_table]
+    state = next(column for column in whole.column_bytes if column.startswith("uniq"))
+    assert whole.read_bytes(["count_all"]) == 8 and whole.column_bytes[totals.constant_key] == 1
+    database_name, table = totals.qualified_table.split(".")
+    size = warehouse.query(sqlglot.parse_one(
+        f"SELECT sum(data_uncompressed_bytes) FROM system.parts WHERE active AND "
+        f"database = '{database_name}' AND table = '{table}'")).rows[0][0]
+    assert whole.column_bytes[state] == size - 1 - 8 and whole.bytes == size  # key, count
+    # a query of the count alone reads the one-row rollup, not the daily one
+    assert runtime.plan(Query("events", ("events",))).rollup == totals
+    by_column = runtime.ready[daily.qualified_table]
+    assert all(by_column.column_bytes.values())
+    assert by_column.bytes == sum(by_column.column_bytes.values())
+
+
 def test_rollup_without_keys_aggregates_when_merged(warehouse: Warehouse,
                                                     database: str) -> None:
     """An empty sorting key would keep one row per part forever: the constant key lets merges
