@@ -11,12 +11,14 @@ Only cheap queries are run in place: those reading rollups alone, estimated at m
 ``INLINE_MAX_MS`` by the cost model; the rest always go to a thread. A query run in place never
 waits for a ClickHouse client: when none is idle it goes to a thread too.
 
-Cheap queries sent to threads run on as many threads as the pool has clients, and beyond that
-wait their turn in the threads' queue: a thread that ends a query takes the next one with
-the client it has just given back. (With a thread per query, the threads past the pool's size
-each wait for a client and are woken to take it, about 6 % of the throughput at 8 and 32
-connections.) A query that waited longer than the queue timeout is answered ``busy``, as one
-waiting for a client is. Other queries (raw tables, long ones) keep threads of their own, so
+Cheap queries sent to threads run on as many threads as the pool has clients
+(``server.runtime.handoff``: a queue and one wake-up of the loop per answer, a third of an
+executor's round trip), and beyond that wait their turn in the threads' queue: a thread that
+ends a query takes the next one with the client it has just given back. (With a thread per
+query, the threads past the pool's size each wait for a client and are woken to take it,
+about 6 % of the throughput at 8 and 32 connections.) A query that waited longer than the
+queue timeout is answered ``busy``, as one waiting for a client is. Other queries (raw tables,
+long ones) keep threads of their own, so
 they never hold up answers from rollups.
 """
 
@@ -30,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from engine.serving.plan import Plan
+from server.runtime.handoff import Handoff
 from server.warehouse.pool import NoIdleClient
 from server.warehouse.statements import Warehouse
 
@@ -58,8 +61,9 @@ class Dispatcher:
         #: the worker threads of warehouse calls: a plain executor (a hand-off through it
         #: costs less than through anyio's, and a request pays two); made on first use
         self._executor: ThreadPoolExecutor | None = None
-        #: the threads of cheap queries, one per client of the pool; made on first use
-        self._cheap: ThreadPoolExecutor | None = None
+        #: the threads of cheap queries, one per client of the pool (the hand-off costing
+        #: least, as every request pays it at a few connections)
+        self._cheap = Handoff(warehouse.pool.size, "rollup-query")
         #: requests between asking for a warehouse call and its end
         self.active = 0
         #: calls run on the loop and on threads (for tests and monitoring)
@@ -76,11 +80,10 @@ class Dispatcher:
 
     def close(self) -> None:
         """Let the worker threads end once idle (a later call starts new ones)."""
-        executors = (self._executor, self._cheap)
-        self._executor = self._cheap = None
-        for executor in executors:
-            if executor is not None:
-                executor.shutdown(wait=False)
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+        self._cheap.close()
 
     async def offload(self, call: Callable[[], T]) -> T:
         """The result of ``call`` run on a worker thread, with the request's context (its
@@ -92,10 +95,6 @@ class Dispatcher:
     async def _queued(self, call: Callable[[], T]) -> T:
         """The result of a cheap query's ``call``, run on one of the pool's size of threads
         (``busy`` if it waited for one past the queue timeout)."""
-        cheap = self._cheap
-        if cheap is None:
-            cheap = self._cheap = ThreadPoolExecutor(max_workers=self.warehouse.pool.size,
-                                                     thread_name_prefix="rollup-query")
         pool = self.warehouse.pool
         latest = time.monotonic() + pool.limits.queue_timeout
 
@@ -104,8 +103,7 @@ class Dispatcher:
                 raise pool.busy()
             return call()
 
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(cheap, context.run, in_turn)
+        return await self._cheap.run(in_turn)
 
     async def run(self, cheap: bool, call: Callable[[], T]) -> T:
         """The result of ``call`` (which runs a query), run in place when ``cheap`` and no
