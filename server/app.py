@@ -28,7 +28,7 @@ from server.api import (
     values,
 )
 from server.api.mcp import McpSurface
-from server.auth.middleware import access_middleware
+from server.auth.middleware import AccessMiddleware, access_middleware
 from server.auth.settings import AccessSettings
 from server.explore import routes as explore
 from server.http.body_deadline import body_deadline_middleware
@@ -134,15 +134,13 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                    middleware=[body_deadline_middleware(warehouse.limits.body_timeout),
                                access_middleware(access)], cors_config=cors,
                    logging_config=None)  # configured once, by server.observability.logs
-    # The generated endpoints' plain JSON GETs are answered ahead of the router, behind the
-    # same access control and body deadline as every route.
-    guard = access_middleware(access)
-    deadline = body_deadline_middleware(warehouse.limits.body_timeout)
-    handler = endpoints.endpoint_fast_path(state, app.asgi_handler,
-                                           lambda inner: guard(deadline(inner)))
     # Around the whole app, so requests no route matches get an id and a log line too; the
-    # request log sits inside the id so its line carries the id.
-    app.asgi_handler = request_id_middleware(observe_requests(handler))
+    # request log sits inside the id so its line carries the id. The generated endpoints'
+    # plain JSON GETs are answered ahead of all of it, with the same access control, id and
+    # log line.
+    app.asgi_handler = endpoints.endpoint_fast_path(
+        state, request_id_middleware(observe_requests(app.asgi_handler)),
+        AccessMiddleware(app.asgi_handler, access))
     app.state.semantic = state
     return app
 

@@ -3,6 +3,7 @@ and a fast path answers their plain JSON GETs before the router (``endpoint_fast
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,18 +13,23 @@ from litestar import Request, Response, get
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Stream
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from engine.query.limits import check_query_limits
 from engine.query.request import Query, QueryError
 from semantic.errors import SemanticError
 from semantic.model import Endpoint, Model
 from semantic.suggest import shown
+from server.auth.middleware import AccessMiddleware, refuse
+from server.auth.principal import bind_principal, unbind_principal
 from server.http.formats import JSON_FORMAT, accepted_format, requested_format
+from server.http.request_ids import HEADER_KEY as REQUEST_ID_KEY
+from server.http.request_ids import bind_request_id, unbind_request_id
 from server.http.responses import JSON, TABLE_HEADER, error_response
 from server.http.serialize import encode, json_rows
+from server.observability.requests import Observed
 from server.runtime.cache import Cached
-from server.runtime.compiled import Answer
+from server.runtime.compiled import Answer, Runtime
 from server.runtime.state import State
 from server.service.answers import CACHE_HEADER, HIT, MISS, current_runtime, serve_answer
 from server.service.endpoints import (
@@ -172,33 +178,57 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+async def _send(send: Send, status: int, body: bytes, headers: dict[str, str],
+                request_id: bytes) -> None:
     raw = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((REQUEST_ID_KEY, request_id))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def endpoint_fast_path(state: State, app: ASGIApp,
-                       guard: Callable[[ASGIApp], ASGIApp]) -> ASGIApp:
-    """The generated endpoints' hot path, as ASGI in front of the Litestar ``app``: a GET of
-    an endpoint asking for JSON (no ``format`` parameter, no web ``Origin``) is answered here,
-    behind ``guard`` (the access control and body deadline every route has), by the same
-    service calls and with the same body and headers as the route; everything else goes to
-    ``app``. It skips what an answer from a warm plan does not need (routing, the handler's
-    signature and response objects), which is most of what the server adds to ClickHouse's
-    own time when the answer is not cached."""
+def endpoint_fast_path(state: State, app: ASGIApp, access: AccessMiddleware) -> ASGIApp:
+    """The generated endpoints' hot path, as ASGI in front of ``app`` (the Litestar app
+    behind the request id and the request log): a GET of an endpoint asking for JSON (no
+    ``format`` parameter, no web ``Origin``) is answered here, by the same service calls and
+    with the same body and headers as the route, after the same checks (``access``: host,
+    credential, scope) and with the same request id, count, latency and log line as any
+    request; everything else goes to ``app``.
+
+    It skips what an answer from a warm plan does not need: routing, the handler's signature
+    and response objects, and the layers of middleware (each wraps ``send`` and is code a
+    request runs cold, right after ClickHouse has filled the caches); the body deadline
+    too, as no body of a GET is read here. That is most of what the server adds to
+    ClickHouse's own time when the answer is not cached."""
     endpoints = _endpoints_of(state)
 
-    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-        runtime = state.started
-        accept = _header(scope, b"accept")
-        query_string: bytes = scope.get("query_string", b"")
-        if runtime is None or b"format" in query_string or not _asks_json(accept):
-            await app(scope, receive, send)
-            return
+    async def answer(scope: HTTPScope, receive: Receive, send: Send, runtime: Runtime,
+                     query_string: bytes) -> None:
         endpoints.fast += 1
+        request_id, token = bind_request_id(scope)
+        observed = Observed(scope)
+        try:
+            outcome = await access.admit(scope)
+            if isinstance(outcome, tuple):
+                observed.responds(outcome[0])
+                await refuse(send, outcome, scope["path"], [(REQUEST_ID_KEY, request_id)])
+                return
+            bound = bind_principal(outcome)
+            try:
+                status, body, headers = await _answered(scope, receive, runtime,
+                                                        query_string)
+            finally:
+                unbind_principal(bound)
+            observed.responds(status)
+            await _send(send, status, body, headers, request_id)
+        except asyncio.CancelledError:
+            await observed.cut(send)
+        finally:
+            observed.finish()
+            unbind_request_id(token)
 
+    async def _answered(scope: HTTPScope, receive: Receive, runtime: Runtime,
+                        query_string: bytes) -> tuple[int, bytes, dict[str, str]]:
         def params() -> dict[str, list[str]]:  # read as the route reads them, when needed
             query = Request(scope, receive).query_params
             return {k: query.getall(k) for k in query}
@@ -208,19 +238,19 @@ def endpoint_fast_path(state: State, app: ASGIApp,
             cached, hit = await endpoints.answer(found)
         except Exception as exc:  # noqa: BLE001 - answered as every route answers it
             failed = error_response(Request(scope, receive), exc)
-            await _send(send, failed.status_code, failed.content,  # type: ignore[arg-type]
-                        dict(failed.headers))
-            return
-        await _send(send, 200, cached.body, _headers(cached, hit))
-
-    guarded = guard(answer)
+            return failed.status_code, failed.content, dict(failed.headers)  # type: ignore[return-value]
+        return 200, cached.body, _headers(cached, hit)
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = state.started
         if (scope["type"] == ScopeType.HTTP and scope.get("method") == "GET"
-                and endpoints.serves(scope["path"]) and _header(scope, b"origin") is None):
-            await guarded(scope, receive, send)
-        else:
-            await app(scope, receive, send)
+                and runtime is not None and endpoints.serves(scope["path"])
+                and _header(scope, b"origin") is None):
+            query_string: bytes = scope.get("query_string", b"")
+            if b"format" not in query_string and _asks_json(_header(scope, b"accept")):
+                await answer(scope, receive, send, runtime, query_string)
+                return
+        await app(scope, receive, send)
 
     return dispatch
 

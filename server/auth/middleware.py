@@ -81,6 +81,9 @@ def required_scope(path: str) -> str | None:
     return "read"
 
 
+#: a refused request: status, error code, message, extra headers
+Refusal = tuple[int, str, str, dict[str, str]]
+
 #: Host headers whose answer an access middleware remembers
 _MAX_HOSTS = 256
 
@@ -122,7 +125,7 @@ class AccessMiddleware:
             self._hosts[host] = found
         return found
 
-    def _foreign_host(self, scope: Scope) -> tuple[int, str, str, dict[str, str]] | None:
+    def _foreign_host(self, scope: Scope) -> Refusal | None:
         """A request to a host name this server does not answer (DNS rebinding)."""
         if not self.check_hosts or scope["path"] in HEALTH_PATHS:
             return None
@@ -142,32 +145,33 @@ class AccessMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        method = str(scope.get("method", "GET"))
-        refusal = self._foreign_host(scope)
-        if refusal is not None:
-            await _refuse(send, *refusal, path=path)
+        outcome = await self.admit(scope)
+        if isinstance(outcome, tuple):
+            await refuse(send, outcome, scope["path"])
             return
-        needed = _scope_of(path)
-        if method == "OPTIONS" or needed is None:
-            await self.app(scope, receive, send)
-            return
-        refusal = self._cross_site(scope, method, needed)
-        if refusal is not None:
-            await _refuse(send, *refusal, path=path)
-            return
-        principal = None
-        if self.settings.enabled:
-            outcome = await self._authenticate(scope, needed)
-            if not isinstance(outcome, Principal):
-                await _refuse(send, *outcome, path=path)
-                return
-            principal = outcome
-        token = bind_principal(principal)
+        token = bind_principal(outcome)
         try:
             await self.app(scope, receive, send)
         finally:
             unbind_principal(token)
+
+    async def admit(self, scope: Scope) -> Principal | Refusal | None:
+        """Who makes an HTTP request: its credential's principal, None when no credential is
+        asked for (access control off, a public path, a CORS preflight), or why it is refused
+        (answered with ``refuse``)."""
+        refusal = self._foreign_host(scope)
+        if refusal is not None:
+            return refusal
+        needed = _scope_of(scope["path"])
+        method = str(scope.get("method", "GET"))
+        if method == "OPTIONS" or needed is None:
+            return None
+        refusal = self._cross_site(scope, method, needed)
+        if refusal is not None:
+            return refusal
+        if self.settings.enabled:
+            return await self._authenticate(scope, needed)
+        return None
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A WebSocket needs the same credential as its path over HTTP (closed with 1008,
@@ -192,7 +196,7 @@ class AccessMiddleware:
             unbind_principal(token)
 
     def _cross_site(self, scope: Scope, method: str,
-                    needed: str) -> tuple[int, str, str, dict[str, str]] | None:
+                    needed: str) -> Refusal | None:
         """Refuse what a web page on another site could make a browser send: any request
         from a foreign ``Origin`` (neither the server's own nor allowed by CORS), and on admin
         and ingestion routes a form content type (no CORS preflight guards those)."""
@@ -210,7 +214,7 @@ class AccessMiddleware:
         return None
 
     async def _authenticate(self, scope: Scope,
-                            needed: str) -> Principal | tuple[int, str, str, dict[str, str]]:
+                            needed: str) -> Principal | Refusal:
         header = _header(scope, b"authorization")
         if header is None:
             return (401, "unauthorized", "send a credential: Authorization: Bearer <API key "
@@ -244,8 +248,11 @@ def path_kind(scope: str) -> str:
 CUBE_PREFIX = "/cubejs-api/"
 
 
-async def _refuse(send: Send, status: int, code: str, message: str,
-                  headers: dict[str, str], path: str = "") -> None:
+async def refuse(send: Send, refusal: Refusal, path: str,
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer a refused request (on the Cube API's paths in Cube's shape); ``extra``: more
+    response headers."""
+    status, code, message, headers = refusal
     if path.startswith(CUBE_PREFIX):
         status = 403 if status == 401 else status
         body = encode({"error": message, "requestId": current_request_id()})
@@ -254,6 +261,7 @@ async def _refuse(send: Send, status: int, code: str, message: str,
                                  "request_id": current_request_id()}})
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw += extra or []
     start: Message = {"type": "http.response.start", "status": status, "headers": raw}
     await send(start)
     await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "X-Request-Id"
-_HEADER_KEY = HEADER.lower().encode()
+HEADER_KEY = HEADER.lower().encode()
 _SANE = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -35,9 +35,20 @@ def set_request_id(value: str | None) -> None:
 
 def _incoming(scope: Scope) -> str | None:
     for key, value in scope.get("headers", ()):
-        if key == _HEADER_KEY and _SANE.match(value):
+        if key == HEADER_KEY and _SANE.match(value):
             return str(value.decode("ascii"))
     return None
+
+
+def bind_request_id(scope: Scope) -> tuple[bytes, Token[str | None]]:
+    """The request's id (a sane incoming one, else a new one) bound to the running context:
+    its bytes for the response header and the token ``unbind_request_id`` takes."""
+    rid = _incoming(scope) or os.urandom(8).hex()  # a tenth of what uuid4 costs
+    return rid.encode("ascii"), _current.set(rid)
+
+
+def unbind_request_id(token: Token[str | None]) -> None:
+    _current.reset(token)
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
@@ -45,21 +56,19 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        rid = _incoming(scope) or os.urandom(8).hex()  # a tenth of what uuid4 costs
-        token = _current.set(rid)
-        encoded = rid.encode("ascii")
+        encoded, token = bind_request_id(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers: list[Any] = [h for h in message.get("headers", ())
-                                      if h[0].lower() != _HEADER_KEY]
-                headers.append((_HEADER_KEY, encoded))
+                                      if h[0].lower() != HEADER_KEY]
+                headers.append((HEADER_KEY, encoded))
                 message["headers"] = headers
             await send(message)
 
         try:
             await app(scope, receive, send_with_id)
         finally:
-            _current.reset(token)
+            unbind_request_id(token)
 
     return middleware

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from server.http.request_ids import current_request_id
 from server.http.serialize import encode
@@ -120,6 +120,46 @@ def _children(method: str, route: str, status: int) -> tuple[Any, Any]:
     return found
 
 
+class Observed:
+    """One HTTP request observed from its start to ``finish``: its ``RequestStats`` bound to
+    its context, its status (500 until a response starts) and time, then its count, latency
+    and log line."""
+
+    __slots__ = ("responded", "scope", "started", "stats", "status", "token")
+
+    def __init__(self, scope: HTTPScope) -> None:
+        self.scope = scope
+        self.stats = RequestStats()
+        self.token = _current.set(self.stats)
+        self.started = time.perf_counter()
+        self.status = 500
+        #: whether the response has started (a request cut later cannot be answered)
+        self.responded = False
+
+    def responds(self, status: int) -> None:
+        self.status, self.responded = status, True
+
+    async def cut(self, send: Send) -> None:
+        """uvicorn cancels the requests still running when the shutdown grace period ends:
+        the request is cut (503, nothing half-done: an insert is one statement), not failed,
+        so no traceback and no 500."""
+        self.status = 503
+        self.stats.cut = True
+        if not self.responded:
+            await _answer_cut(send)
+
+    def finish(self) -> None:
+        _current.reset(self.token)
+        seconds = time.perf_counter() - self.started
+        scope, stats = self.scope, self.stats
+        method = scope.get("method", "")
+        route = stats.route or scope.get("path_template") or UNMATCHED
+        count, latency = _children(method, route, self.status)
+        count.inc()
+        latency.observe(seconds)
+        _log(method, scope.get("path", ""), self.status, seconds, stats)
+
+
 def observe_requests(app: ASGIApp) -> ASGIApp:
     """ASGI middleware around the whole app (unrouted requests included): counts and times
     every HTTP request and logs its line. Wrap it inside the request-id middleware so the
@@ -129,37 +169,18 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        stats = RequestStats()
-        token = _current.set(stats)
-        started = time.perf_counter()
-        status = 500
-
-        started_response = False
+        observed = Observed(scope)
 
         async def send_with_status(message: Message) -> None:
-            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                status, started_response = message["status"], True
+                observed.responds(message["status"])
             await send(message)
 
         try:
             await app(scope, receive, send_with_status)
         except asyncio.CancelledError:
-            # uvicorn cancels the requests still running when the shutdown grace period
-            # ends: the request is cut (503, nothing half-done: an insert is one statement),
-            # not failed, so no traceback and no 500
-            status = 503
-            stats.cut = True
-            if not started_response:
-                await _answer_cut(send)
+            await observed.cut(send)
         finally:
-            _current.reset(token)
-            seconds = time.perf_counter() - started
-            method = scope.get("method", "")
-            route = stats.route or scope.get("path_template") or UNMATCHED
-            count, latency = _children(method, route, status)
-            count.inc()
-            latency.observe(seconds)
-            _log(method, scope.get("path", ""), status, seconds, stats)
+            observed.finish()
 
     return middleware

@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 
 from engine.query.security import Access
 from semantic import Model
+from server.api.endpoints import ENDPOINTS
 from server.app import create_app
 from server.auth.keys import StoredKey, new_key
 from server.auth.settings import AccessSettings
@@ -120,6 +121,40 @@ def test_credentials_are_required_and_checked(model: Model, warehouse: Warehouse
         assert client.get("/v1/meta", headers=_bearer(key)).status_code == 200
         # a bare token, as Cube's client sends it
         assert client.get("/v1/meta", headers={"Authorization": key}).status_code == 200
+
+
+def test_endpoint_fast_path_refuses_as_the_route_does(model: Model,
+                                                      warehouse: Warehouse) -> None:
+    """A plain JSON GET of an endpoint, answered ahead of the router, is refused with the same
+    status, body and headers as the route refuses it (``?format=json`` goes to the route), and
+    carries its request id in both."""
+    reader, stored = _key({"read"}, {"tenant": 1})
+    writer, ingest = _key({"ingest"}, {"tenant": 1})
+    settings = AccessSettings(keys=(stored, ingest), hosts=("app.localhost",))
+    with _client(model, warehouse, settings) as client:
+        endpoints = ENDPOINTS[client.app.state.semantic]
+        cases: list[dict[str, str]] = [{}, _bearer("garbage"), _bearer(writer),
+                                       {**_bearer(reader), "host": "evil.example"},
+                                       _bearer(reader)]
+        before = endpoints.fast
+        for headers in cases:
+            fast = client.get("/api/totals", headers=headers)
+            routed = client.get("/api/totals?format=json", headers=headers)
+            assert fast.status_code == routed.status_code, headers
+            statuses = {401, 403} if headers is not cases[-1] else {200}
+            assert fast.status_code in statuses, (headers, fast.text)
+            for answer in (fast, routed):
+                assert answer.headers["x-request-id"]
+                if answer.status_code != 200:
+                    assert answer.json()["error"]["request_id"] == answer.headers["x-request-id"]
+            assert fast.json() == routed.json() if fast.status_code == 200 else \
+                fast.json()["error"] | {"request_id": ""} == \
+                routed.json()["error"] | {"request_id": ""}
+            shown = {k: v for k, v in fast.headers.items() if k not in ("x-request-id",
+                                                                         "x-semantic-cache")}
+            assert shown == {k: v for k, v in routed.headers.items()
+                             if k not in ("x-request-id", "x-semantic-cache")}, headers
+        assert endpoints.fast == before + len(cases)
 
 
 def test_scopes_guard_admin_and_ingestion(model: Model, warehouse: Warehouse) -> None:
