@@ -21,11 +21,11 @@ def chdb_summary(result: Any) -> dict[str, Any]:
     result's ``rows_read()``/``bytes_read()``, which count the rows and bytes of the *result*;
     what the query read from its tables is ``storage_rows_read()``/``storage_bytes_read()``.
     """
-    try:
-        return {"read_rows": str(result.storage_rows_read()),
-                "read_bytes": str(result.storage_bytes_read()),
-                "result_rows": str(result.rows_read()),
-                "elapsed_ns": str(int(result.elapsed() * 1_000_000_000))}
+    try:  # numbers, where the header has their text: both are read as numbers
+        return {"read_rows": result.storage_rows_read(),
+                "read_bytes": result.storage_bytes_read(),
+                "result_rows": result.rows_read(),
+                "elapsed_ns": int(result.elapsed() * 1_000_000_000)}
     except Exception:  # noqa: BLE001 - statistics are best effort, never fail a query
         return {}
 

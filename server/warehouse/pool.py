@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import TracebackType
 from typing import Any
 
 import clickhouse_connect
@@ -72,6 +73,57 @@ def _driver_parts() -> DriverParts | None:
 
 _DRIVER = _driver_parts()
 
+class _NoWaiting:
+    """``ClientPool.without_waiting``'s context manager."""
+
+    __slots__ = ("token",)
+
+    def __enter__(self) -> None:
+        self.token = _NO_WAITING.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _NO_WAITING.reset(self.token)
+
+
+class _Lease:
+    """A client taken for one statement, given back after it (or dropped when its connection
+    broke): the context manager of ``ClientPool.guarded``, a class rather than a generator,
+    as every query takes one."""
+
+    __slots__ = ("client", "pool", "read_timeout", "sql", "trial", "what")
+
+    def __init__(self, pool: ClientPool, read_timeout: float, what: str, sql: str) -> None:
+        self.pool = pool
+        self.read_timeout = read_timeout
+        self.what = what
+        self.sql = sql
+
+    def __enter__(self) -> Any:
+        pool = self.pool
+        self.trial = pool.circuit.enter()
+        try:
+            client = pool._acquire()
+        except BaseException as exc:
+            pool._failed(exc, self, reached=False)
+            raise
+        if not pool.embedded:
+            client.timeout = Timeout(connect=pool.limits.connect_timeout, read=self.read_timeout)
+        self.client = client
+        return client
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        pool = self.pool
+        if isinstance(exc, OperationalError) or pool.closed:
+            pool._dropped()
+        else:
+            pool.give_back(self.client)
+        if exc is None:
+            pool._up()
+        else:  # raised in our words, or (returning) as it is
+            pool._failed(exc, self, reached=True)
+
+
 #: embedded data directories this process has opened (one engine per process)
 _OPENED: set[str] = set()
 
@@ -97,7 +149,11 @@ class ClientPool:
         self.location = location
         self.embedded = dsn.startswith("chdb:")
         self.limits = limits or OperatingLimits()
-        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        #: idle clients, the latest given back on top (a deque's ends are atomic: taking and
+        #: giving back cost no lock); callers waiting for one are woken by ``_returned``
+        self._idle: deque[Any] = deque()
+        self._returned = threading.Condition()
+        self._waiting = 0
         self._created = 0
         self._size = max(1, pool_size or self.limits.pool_size)
         #: settings the embedded engine's clients hold on their connections
@@ -139,15 +195,11 @@ class ClientPool:
                 return EmbeddedClient(client, _DRIVER, self.held)
         return client
 
-    @contextmanager
-    def without_waiting(self) -> Iterator[None]:
-        """Within it, a call that finds no idle client raises ``NoIdleClient`` at once (and
-        runs nothing) instead of waiting for one: for calls made on the event loop."""
-        token = _NO_WAITING.set(True)
-        try:
-            yield
-        finally:
-            _NO_WAITING.reset(token)
+    def without_waiting(self) -> _NoWaiting:
+        """Within it (``with``), a call that finds no idle client raises ``NoIdleClient`` at
+        once (and runs nothing) instead of waiting for one: for calls made on the event
+        loop."""
+        return _NoWaiting()
 
     def _acquire(self) -> Any:
         """An idle client, a new one while the pool is below its size, else wait for one
@@ -156,11 +208,11 @@ class ClientPool:
 
         Waiting polls, so a slot freed by a dropped (broken) client is noticed too.
         """
-        deadline = time.monotonic() + self.limits.queue_timeout
+        deadline = 0.0
         while True:
             try:
-                return self._pool.get_nowait()
-            except queue.Empty:
+                return self._idle.pop()
+            except IndexError:
                 pass
             with self._create_lock:
                 grow = self._created < self._size
@@ -170,17 +222,33 @@ class ClientPool:
                 try:
                     return self._connect()
                 except Exception:
-                    with self._create_lock:
-                        self._created -= 1
+                    self._dropped()
                     raise
             if _NO_WAITING.get():
                 raise NoIdleClient
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            deadline = deadline or now + self.limits.queue_timeout
+            if now >= deadline:
                 raise self.busy()
-            try:
-                return self._pool.get(timeout=0.05)
-            except queue.Empty:
-                continue
+            with self._returned:
+                self._waiting += 1
+                try:
+                    if not self._idle:
+                        self._returned.wait(min(0.05, deadline - now))
+                finally:
+                    self._waiting -= 1
+
+    def give_back(self, client: Any) -> None:
+        """Return a client taken by ``_acquire`` to the idle ones."""
+        self._idle.append(client)
+        if self._waiting:
+            with self._returned:
+                self._returned.notify()
+
+    def _dropped(self) -> None:
+        """A client taken (or being made) is gone: its slot is free."""
+        with self._create_lock:
+            self._created -= 1
 
     @property
     def size(self) -> int:
@@ -192,54 +260,31 @@ class ClientPool:
         return WarehouseBusy(f"all {self._size} ClickHouse connections are busy "
                              "(SEMANTIC_POOL_SIZE); retry shortly", retry_after=1)
 
-    @contextmanager
-    def _client(self, read_timeout: float) -> Iterator[Any]:
-        client = self._acquire()
-        healthy = True
-        try:
-            if not self.embedded:
-                client.timeout = Timeout(connect=self.limits.connect_timeout, read=read_timeout)
-            yield client
-        except OperationalError:
-            healthy = False
-            raise
-        finally:
-            if healthy and not self.closed:
-                self._pool.put(client)
-            else:
-                with self._create_lock:
-                    self._created -= 1
-    @contextmanager
-    def guarded(self, read_timeout: float, what: str, sql: str) -> Iterator[Any]:
-        """A client, with failures turned into our errors and fed to the circuit breaker."""
-        trial = self.circuit.enter()
-        reached = False
-        try:
-            with self._client(read_timeout) as client:
-                reached = True
-                yield client
-        except OperationalError as exc:
+    def guarded(self, read_timeout: float, what: str, sql: str) -> _Lease:
+        """A client (``with``), with failures turned into our errors and fed to the circuit
+        breaker."""
+        return _Lease(self, read_timeout, what, sql)
+
+    def _failed(self, exc: BaseException, lease: _Lease, reached: bool) -> None:
+        """A statement's failure: raised in our words, or (returning) raised as it is."""
+        if isinstance(exc, OperationalError):
             if error_code(exc) is not None:  # ClickHouse's error arrived mid-stream
-                raise self._rejected(exc, what, sql) from exc
-            failure = transport_failure(exc, self.location, self.limits, read_timeout,
+                raise self._rejected(exc, lease.what, lease.sql) from exc
+            failure = transport_failure(exc, self.location, self.limits, lease.read_timeout,
                                         self.embedded)
             self._down(failure)
             raise failure from exc
-        except WarehouseUnavailable as exc:
+        if isinstance(exc, WarehouseUnavailable):
             if reached or isinstance(exc, WarehouseBusy):
-                self.circuit.leave(trial)
+                self.circuit.leave(lease.trial)
             elif isinstance(exc, EngineInUse):  # said by the caller, not an outage to log
                 self.circuit.failed(exc)
             else:  # connecting failed
                 self._down(exc)
-            raise
-        except DatabaseError as exc:
-            raise self._rejected(exc, what, sql) from exc
-        except BaseException:
-            self.circuit.leave(trial)
-            raise
+        elif isinstance(exc, DatabaseError):
+            raise self._rejected(exc, lease.what, lease.sql) from exc
         else:
-            self._up()
+            self.circuit.leave(lease.trial)
 
     def _up(self) -> None:
         self.circuit.succeeded()
@@ -309,12 +354,12 @@ class ClientPool:
         back (``closed`` is set first)."""
         self.closed = True
         if self._probe_client is not None:
-            self._pool.put(self._probe_client)
+            self._idle.append(self._probe_client)
             self._probe_client = None
         while True:
             try:
-                client = self._pool.get_nowait()
-            except queue.Empty:
+                client = self._idle.pop()
+            except IndexError:
                 break
             try:
                 client.close()

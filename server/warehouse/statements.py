@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Generator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,12 +100,11 @@ class Warehouse:
     def health(self) -> WarehouseHealth:
         return self.pool.health
 
-    @contextmanager
-    def without_waiting(self) -> Iterator[None]:
-        """Within it, a call that finds no idle client raises ``NoIdleClient`` at once (and
-        runs nothing) instead of waiting for one: for calls made on the event loop."""
-        with self.pool.without_waiting():
-            yield
+    def without_waiting(self) -> AbstractContextManager[None]:
+        """Within it (``with``), a call that finds no idle client raises ``NoIdleClient`` at
+        once (and runs nothing) instead of waiting for one: for calls made on the event
+        loop."""
+        return self.pool.without_waiting()
 
     def _bounds(self) -> dict[str, object]:
         """ClickHouse settings that bound what one request's query may cost."""
@@ -128,11 +127,17 @@ class Warehouse:
         else:
             settings = {**self._query_settings, **(self._bounds() if bounded else {}),
                         **(extra or {})}
-        with self.pool.raw_slot(raw):
-            started = time.perf_counter()
-            with self.pool.guarded(self.limits.read_timeout, "a query", sql) as client:
-                result = client.query(sql, parameters=dict(parameters or {}),
-                                      settings=settings or None)
+        if raw:
+            with self.pool.raw_slot(raw):
+                return self._run_select(sql, parameters, settings)
+        return self._run_select(sql, parameters, settings)
+
+    def _run_select(self, sql: str, parameters: Mapping[str, object] | None,
+                    settings: dict[str, object]) -> tuple[Any, QueryStats]:
+        started = time.perf_counter()
+        with self.pool.guarded(self.limits.read_timeout, "a query", sql) as client:
+            result = client.query(sql, parameters=dict(parameters or {}),
+                                  settings=settings or None)
         stats = record_statement("query", time.perf_counter() - started,
                                  getattr(result, "summary", None))
         note_statement(stats)

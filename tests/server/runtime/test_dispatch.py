@@ -83,7 +83,7 @@ def test_dispatch_burst_runs_on_threads(warehouse: Warehouse) -> None:
 def test_dispatch_without_an_idle_client_goes_to_a_thread(warehouse: Warehouse) -> None:
     small = Warehouse(warehouse.dsn, warehouse.location, pool_size=1)
     held = small.pool._acquire()  # the pool's one client, busy elsewhere
-    release = threading.Timer(0.2, small.pool._pool.put, args=(held,))
+    release = threading.Timer(0.2, small.pool.give_back, args=(held,))
     try:
         with small.without_waiting(), pytest.raises(NoIdleClient):
             small.query(introspection.PING)

@@ -122,7 +122,7 @@ def test_ingest_unknown_source(client: TestClient) -> None:  # type: ignore[type
 
 def _parquet(warehouse: Warehouse, select: str) -> bytes:
     """Parquet bytes written by ClickHouse itself."""
-    with warehouse.pool._client(60) as client:  # the test needs a raw export; the app never does
+    with warehouse.pool.guarded(60, "an export", select) as client:  # the app never exports
         return bytes(client.raw_query(f"{select} FORMAT Parquet"))
 
 

@@ -97,9 +97,9 @@ def test_cost_excess_concurrent_queries_answered_503_at_once(client: TestClient)
     slow.start()
     try:
         # wait until the slow query holds the one client (a fixed sleep races on a busy machine)
-        pool = client.app.state.semantic.warehouse.pool._pool
+        pool = client.app.state.semantic.warehouse.pool._idle
         deadline = time.monotonic() + 5
-        while pool.qsize() and time.monotonic() < deadline:
+        while pool and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.05)
         started = time.monotonic()

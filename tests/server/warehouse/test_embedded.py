@@ -44,7 +44,7 @@ PARAMETERS: dict[str, Any] = {
 
 def _driver_and_ours(warehouse: Warehouse) -> tuple[Any, EmbeddedClient]:
     client = warehouse.pool._acquire()
-    warehouse.pool._pool.put(client)
+    warehouse.pool.give_back(client)
     assert isinstance(client, EmbeddedClient), "the installed driver lost the embedded reads"
     return client._client, client
 

@@ -78,3 +78,55 @@ def test_warehouse_stream_holds_its_client_until_read_closed_or_failed(
         for _ in one.stream(failing, None, "CSV"):
             pass
     assert one.query(ping).rows == [(1,)]
+
+
+def test_warehouse_pool_wakes_a_waiting_caller_when_a_client_is_given_back(
+        warehouse: Warehouse) -> None:
+    """Callers waiting for a client take one as it is given back; past the queue timeout one
+    is answered busy; a broken client's slot is made again."""
+    import threading
+    import time
+
+    from server.settings import OperatingLimits
+
+    one = Warehouse(warehouse.dsn, warehouse.location,
+                    limits=OperatingLimits(pool_size=2, queue_timeout=2))
+    pool = one.pool
+    first, second = pool._acquire(), pool._acquire()
+    taken: list[tuple[object, float]] = []
+
+    def wait() -> None:
+        client = pool._acquire()
+        taken.append((client, time.monotonic()))
+
+    waiters = [threading.Thread(target=wait) for _ in range(2)]
+    for waiter in waiters:
+        waiter.start()
+    deadline = time.monotonic() + 2
+    while pool._waiting < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert pool._waiting == 2 and not taken  # both are waiting
+    given = time.monotonic()
+    pool.give_back(first)
+    deadline = given + 1
+    while not taken and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert taken and taken[0][0] is first
+    assert taken[0][1] - given < 0.5  # woken (at worst found at a poll, every 50 ms)
+    pool.give_back(second)
+    for waiter in waiters:
+        waiter.join(2)
+    assert {id(client) for client, _ in taken} == {id(first), id(second)}
+    quick = Warehouse(warehouse.dsn, warehouse.location,
+                      limits=OperatingLimits(pool_size=1, queue_timeout=0.2))
+    held = quick.pool._acquire()
+    started = time.monotonic()
+    with pytest.raises(WarehouseBusy):
+        quick.pool._acquire()
+    assert 0.2 <= time.monotonic() - started < 1
+    quick.pool._dropped()  # the held client broke: its slot is made again
+    assert quick.pool._acquire() is not held
+    for client, _ in taken:
+        pool.give_back(client)
+    one.close()
+    quick.close()
