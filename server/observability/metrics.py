@@ -103,21 +103,33 @@ _TIMERS: dict[str, Any] = {}
 
 
 def record_statement(kind: str, seconds: float, summary: Mapping[str, Any] | None) -> QueryStats:
-    """Count a statement ClickHouse answered; ``summary`` is clickhouse-connect's
-    ``QueryResult.summary`` (the ``X-ClickHouse-Summary`` header over HTTP, the result's own
-    statistics in chDB): ``read_rows``, ``read_bytes``, ``elapsed_ns`` as strings."""
+    """Count a statement ClickHouse answered (``count_statement``) and return what it read
+    (``statement_stats``)."""
+    stats = statement_stats(summary)
+    count_statement(kind, seconds, stats)
+    return stats
+
+
+def statement_stats(summary: Mapping[str, Any] | None) -> QueryStats:
+    """What a statement read: ``summary`` is clickhouse-connect's ``QueryResult.summary``
+    (the ``X-ClickHouse-Summary`` header over HTTP, the result's own statistics in chDB):
+    ``read_rows``, ``read_bytes``, ``elapsed_ns`` as strings or numbers."""
+    summary = summary or {}
+    rows, size = _integer(summary, "read_rows"), _integer(summary, "read_bytes")
+    elapsed = _integer(summary, "elapsed_ns")
+    return QueryStats(rows, size, elapsed / 1e6 if elapsed is not None else None)
+
+
+def count_statement(kind: str, seconds: float, stats: QueryStats) -> None:
+    """The statement metrics: its time by kind, the rows and bytes it read."""
     timer = _TIMERS.get(kind)
     if timer is None:
         timer = _TIMERS[kind] = CLICKHOUSE_SECONDS.labels(kind)
     timer.observe(seconds)
-    summary = summary or {}
-    rows, size = _integer(summary, "read_rows"), _integer(summary, "read_bytes")
-    elapsed = _integer(summary, "elapsed_ns")
-    if rows:
-        CLICKHOUSE_READ_ROWS.inc(rows)
-    if size:
-        CLICKHOUSE_READ_BYTES.inc(size)
-    return QueryStats(rows, size, elapsed / 1e6 if elapsed is not None else None)
+    if stats.read_rows:
+        CLICKHOUSE_READ_ROWS.inc(stats.read_rows)
+    if stats.read_bytes:
+        CLICKHOUSE_READ_BYTES.inc(stats.read_bytes)
 
 
 class WarehouseHealth:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -32,7 +32,8 @@ UNMATCHED = "unmatched"
 class RequestStats:
     """What one request did; filled in while it is answered."""
 
-    __slots__ = ("route", "tables", "rows", "read_rows", "read_bytes", "statements", "cut")
+    __slots__ = ("after", "cut", "read_bytes", "read_rows", "route", "rows", "statements",
+                 "tables")
 
     def __init__(self) -> None:
         self.route: str | None = None
@@ -43,6 +44,8 @@ class RequestStats:
         self.statements = 0
         #: stopped when the shutdown grace period ended
         self.cut = False
+        #: metric updates made once the request has been answered (``after_response``)
+        self.after: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
 
 
 _current: ContextVar[RequestStats | None] = ContextVar("request_stats", default=None)
@@ -55,6 +58,17 @@ def note_statement(stats: QueryStats) -> None:
         current.statements += 1
         current.read_rows += stats.read_rows or 0
         current.read_bytes += stats.read_bytes or 0
+
+
+def after_response(update: Callable[..., None], *args: Any) -> None:
+    """``update(*args)`` (a metric's update) once the request being answered has been
+    answered, or now outside a request: work its client need not wait for (done right after
+    a query, on caches the query has just filled, it costs several times more too)."""
+    current = _current.get()
+    if current is None:
+        update(*args)
+    else:
+        current.after.append((update, args))
 
 
 def note_answer(tables: Sequence[str], rows: int | None, route: str | None = None) -> None:
@@ -152,6 +166,8 @@ class Observed:
         _current.reset(self.token)
         seconds = time.perf_counter() - self.started
         scope, stats = self.scope, self.stats
+        for update, args in stats.after:
+            update(*args)
         method = scope.get("method", "")
         route = stats.route or scope.get("path_template") or UNMATCHED
         count, latency = _children(method, route, self.status)

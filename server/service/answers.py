@@ -24,7 +24,7 @@ from engine.query.request import Filter, FilterNode, Query
 from engine.serving.plan import Plan
 from engine.serving.slices import bucket_starts, cut, whole_query
 from server.observability.metrics import FROM_CACHE, count_answer
-from server.observability.requests import note_answer
+from server.observability.requests import after_response, note_answer
 from server.runtime.cache import Cached, ResultCache
 from server.runtime.compiled import Answer, Runtime
 from server.runtime.dispatch import INLINE_MAX_MS, runs_in_place
@@ -77,7 +77,7 @@ async def serve_answer(state: State, shape: Hashable, query: Query,
 
             found = await state.dispatcher.run(runs_in_place(plan),
                                                lambda: cache.fetch(key, compute))
-    count_answer(found.source, found.rollup, query.force_raw)
+    after_response(count_answer, found.source, found.rollup, query.force_raw)
     note_answer(found.tables, found.rows, route=route)
     return found, hit
 

@@ -22,8 +22,14 @@ from engine.dialect import system
 from engine.dialect.render import Rendered, render
 from engine.ingestion.rows import RowError
 from engine.serving.output import with_settings
-from server.observability.metrics import QueryStats, WarehouseHealth, record_statement
-from server.observability.requests import note_statement
+from server.observability.metrics import (
+    QueryStats,
+    WarehouseHealth,
+    count_statement,
+    record_statement,
+    statement_stats,
+)
+from server.observability.requests import after_response, note_statement
 from server.settings import OperatingLimits
 from server.warehouse.availability import WarehouseError, WarehouseUnavailable
 from server.warehouse.circuit import Circuit
@@ -138,8 +144,9 @@ class Warehouse:
         with self.pool.guarded(self.limits.read_timeout, "a query", sql) as client:
             result = client.query(sql, parameters=dict(parameters or {}),
                                   settings=settings or None)
-        stats = record_statement("query", time.perf_counter() - started,
-                                 getattr(result, "summary", None))
+        seconds = time.perf_counter() - started
+        stats = statement_stats(getattr(result, "summary", None))
+        after_response(count_statement, "query", seconds, stats)
         note_statement(stats)
         return result, stats
 
