@@ -3,9 +3,9 @@
 Counters and histograms live in one process-wide registry and are updated where things
 happen (requests, ClickHouse statements, answers, ingestion, backfills): each update is a
 prometheus-client child lookup and an add, nothing else; within a request, a query's and an
-answer's once the response is sent (``server.observability.requests.after_response``). What describes the current state
-(rollup readiness and size, age of the newest data) is read when scraped, by
-``server.observability.collector``.
+answer's once the response is sent (``server.observability.requests.after_response``).
+What describes the current state (rollup readiness and size, age of the newest data) is read
+when scraped, by ``server.observability.collector``.
 """
 
 from __future__ import annotations

@@ -69,6 +69,8 @@ class Dispatcher:
         #: calls run on the loop and on threads (for tests and monitoring)
         self.in_place = 0
         self.threaded = 0
+        #: plans made on the loop (for tests and monitoring)
+        self.planned_in_place = 0
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -91,6 +93,17 @@ class Dispatcher:
         context = contextvars.copy_context()
         return await asyncio.get_running_loop().run_in_executor(self.executor, context.run,
                                                                 call)
+
+    async def plan(self, small: bool, call: Callable[[], T]) -> T:
+        """The result of ``call``, which plans a query (no warehouse call): in place when
+        ``small`` and no other request is waiting for a warehouse call (a plan takes about a
+        millisecond of the interpreter's time wherever it runs; a hand-off to a thread and
+        back adds its cost to a lone request's), else on a worker thread, so a large plan
+        never holds up the loop."""
+        if small and self.active == 0:
+            self.planned_in_place += 1
+            return call()
+        return await self.offload(call)
 
     async def _queued(self, call: Callable[[], T]) -> T:
         """The result of a cheap query's ``call``, run on one of the pool's size of threads

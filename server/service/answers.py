@@ -2,8 +2,9 @@
 
 On the event loop: the plan of a query asked before (a dict lookup) and the result cache (a
 dict lookup), so a repeated query is answered without leaving the loop. The first planning of
-a query runs on a worker thread; the query of a miss runs where ``server.runtime.dispatch``
-places it (in place for a lone request on a cheap plan, else on a worker thread).
+a query runs where ``server.runtime.dispatch`` places it (in place for a lone request with
+few filter values, else on a worker thread), and so does the query of a miss (in place for a
+lone request on a cheap plan, else on a worker thread).
 
 A miss on a query over an aligned time range (``engine.serving.slices``) is cut from the answer
 to the same query over all time, kept in the result cache beside the encoded answers (at the
@@ -60,7 +61,7 @@ async def serve_answer(state: State, shape: Hashable, query: Query,
         found, hit = _unplanned(runtime, cache, shape, query, render)
     if found is None:
         if plan is None:
-            plan = await state.dispatcher.offload(lambda: runtime.plan(query))
+            plan = await state.dispatcher.plan(_small(query), lambda: runtime.plan(query))
         # the normalized query: resolved range and zone, limits, and every filter added
         # before planning (row-level security included)
         key = (shape, plan.query)
@@ -88,7 +89,8 @@ def whole_query_time(source: CompiledSource) -> str:
     return source.time.name
 
 
-#: filter values up to which a query is normalized on the event loop (more: on a thread)
+#: filter values up to which a query is normalized and planned on the event loop (more: on
+#: a thread)
 LOOP_FILTER_VALUES = 64
 
 
@@ -97,6 +99,12 @@ def _may_cut(query: Query) -> bool:
     on the event loop: a range, a grain, and few filter values."""
     if query.time_range is None or query.grain is None:
         return False
+    return _small(query)
+
+
+def _small(query: Query) -> bool:
+    """Whether a query has few enough filter values to be normalized and planned on the
+    event loop (its plan takes about a millisecond)."""
     budget = LOOP_FILTER_VALUES
     nodes: list[FilterNode] = [*query.filters, *query.having]
     while nodes:

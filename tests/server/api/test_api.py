@@ -386,6 +386,7 @@ def test_endpoint_fast_path_answers_as_the_route_does(
         assert fast.content == routed.content or (
             fast.json()["error"] | {"request_id": ""} ==
             routed.json()["error"] | {"request_id": ""}), (path, params)
+        assert len(fast.headers.get_list("x-request-id")) == 1, (path, params)
         shown = {k: v for k, v in fast.headers.items() if k not in ("x-request-id",
                                                                      "x-semantic-cache")}
         assert shown == {k: v for k, v in routed.headers.items()

@@ -54,6 +54,40 @@ def test_dispatch_lone_request_on_a_rollup_runs_in_place(
     assert state.dispatcher.in_place == 3 and state.dispatcher.threaded == 0
 
 
+def test_dispatch_lone_small_plan_is_made_in_place(
+        served: tuple[TestClient, State]) -> None:  # type: ignore[type-arg]
+    """A query never asked before is planned on the loop when it is the only request being
+    answered and has few filter values; otherwise on a worker thread."""
+    client, state = served
+    dispatcher = state.dispatcher
+    before = dispatcher.planned_in_place
+    many = {"measures": ["events"],
+            "filters": [{"member": "region", "op": "in", "values": [f"r{i}" for i in range(65)]}]}
+    assert client.post("/v1/query", json={"measures": ["events"]}).status_code == 200
+    assert dispatcher.planned_in_place == before + 1
+    assert client.post("/v1/query", json=many).status_code == 200  # 65 values: on a thread
+    assert dispatcher.planned_in_place == before + 1
+    loop_thread = threading.get_ident()
+    threads: list[bool] = []
+
+    def plan() -> None:
+        threads.append(threading.get_ident() != loop_thread)
+
+    async def planned() -> None:
+        nonlocal loop_thread
+        loop_thread = threading.get_ident()
+        await dispatcher.plan(True, plan)  # alone: in place
+        dispatcher.active += 1  # another request is waiting for a query: on a thread
+        try:
+            await dispatcher.plan(True, plan)
+        finally:
+            dispatcher.active -= 1
+        await dispatcher.plan(False, plan)  # not small: on a thread
+
+    asyncio.run(planned())
+    assert threads == [False, True, True]
+
+
 def test_dispatch_raw_table_plan_runs_on_a_thread(
         served: tuple[TestClient, State]) -> None:  # type: ignore[type-arg]
     client, state = served
