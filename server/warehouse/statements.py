@@ -46,8 +46,11 @@ _TRANSPORT_SETTINGS = frozenset({"cancel_http_readonly_queries_on_client_close"}
 
 #: Settings of a query that reads a few thousand rows at most (a rollup's): one thread reads
 #: them faster than the setup of several takes, and concurrent requests on a small machine
-#: then do not fight over its cores.
-SMALL_READ_SETTINGS: dict[str, object] = {"max_threads": 1}
+#: then do not fight over its cores; no PREWHERE, which reads the filtered columns first to
+#: skip the granules no row of passes, where a rollup's range spans a granule or two (the
+#: primary key has already picked them): moving the filter there cost about 0.13 ms of a
+#: 2.2 ms query over a day range.
+SMALL_READ_SETTINGS: dict[str, object] = {"max_threads": 1, "optimize_move_to_prewhere": 0}
 
 
 @dataclass(frozen=True, slots=True)

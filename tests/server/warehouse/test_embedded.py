@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from server.warehouse.availability import WarehouseError
 from server.warehouse.embedded import EmbeddedClient
-from server.warehouse.statements import Warehouse
+from server.warehouse.statements import SMALL_READ_SETTINGS, Warehouse
 
 #: one value of most types an answer can hold, nulls and an empty answer's types included
 TYPED = """
@@ -157,7 +157,7 @@ def test_held_settings_are_set_once_and_apply_to_bounded_reads_only(
     seconds = int(warehouse.limits.query_timeout)
     assert warehouse.pool.held == {"max_execution_time": seconds, "max_threads": 1,
                                    "max_memory_usage": warehouse.limits.query_max_memory,
-                                   "log_queries": 0}
+                                   "log_queries": 0, "optimize_move_to_prewhere": 0}
     recording = _Recording(ours._conn)
     ours._conn = recording  # the pool is a stack: each call below takes this client again
     try:
@@ -165,7 +165,7 @@ def test_held_settings_are_set_once_and_apply_to_bounded_reads_only(
         recording.sent.clear()
         for _ in range(3):  # a request's read on a rollup: the held settings, none sent
             _, columns, _ = warehouse.query_columns(SETTINGS_SEEN, bounded=True,
-                                                        settings={"max_threads": 1})
+                                                        settings=SMALL_READ_SETTINGS)
             assert columns == [[1], [seconds]]
         sets = [sql for sql in recording.sent if sql.startswith("SET ")]
         assert len(sets) == 1 and "max_threads = 1" in sets[0]
@@ -184,7 +184,7 @@ def test_held_settings_are_set_once_and_apply_to_bounded_reads_only(
         assert ours.command("SELECT getSetting('max_execution_time')") == 0
         assert recording.sent[-1].startswith("SET ") and "DEFAULT" in recording.sent[-1]
         assert warehouse.query_columns(SETTINGS_SEEN, bounded=True,
-                                       settings={"max_threads": 1})[1] == [[1], [seconds]]
+                                       settings=SMALL_READ_SETTINGS)[1] == [[1], [seconds]]
         assert recording.sent[-2].startswith(f"SET log_queries = 0, max_execution_time = "
                                              f"{seconds}")
     finally:
