@@ -73,6 +73,7 @@ def _driver_parts() -> DriverParts | None:
 
 _DRIVER = _driver_parts()
 
+
 class _NoWaiting:
     """``ClientPool.without_waiting``'s context manager."""
 
