@@ -210,8 +210,8 @@ def endpoint_fast_path(state: State, app: ASGIApp, access: AccessMiddleware) -> 
         try:
             outcome = await access.admit(scope)
             if isinstance(outcome, tuple):
-                observed.responds(outcome[0])
-                await refuse(send, outcome, scope["path"], [(REQUEST_ID_KEY, request_id)])
+                observed.responds(await refuse(send, outcome, scope["path"],
+                                               [(REQUEST_ID_KEY, request_id)]))
                 return
             bound = bind_principal(outcome)
             try:

@@ -249,9 +249,9 @@ CUBE_PREFIX = "/cubejs-api/"
 
 
 async def refuse(send: Send, refusal: Refusal, path: str,
-                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+                 extra: list[tuple[bytes, bytes]] | None = None) -> int:
     """Answer a refused request (on the Cube API's paths in Cube's shape); ``extra``: more
-    response headers."""
+    response headers. Returns the status sent."""
     status, code, message, headers = refusal
     if path.startswith(CUBE_PREFIX):
         status = 403 if status == 401 else status
@@ -265,6 +265,7 @@ async def refuse(send: Send, refusal: Refusal, path: str,
     start: Message = {"type": "http.response.start", "status": status, "headers": raw}
     await send(start)
     await send({"type": "http.response.body", "body": body, "more_body": False})
+    return status
 
 
 def access_middleware(settings: AccessSettings) -> Callable[[ASGIApp], ASGIApp]:
