@@ -40,7 +40,6 @@ def is_date_type(type_name: str) -> bool:
     return base_type(type_name) in ("Date", "Date32")
 
 
-
 #: integer types -> the values they hold (a bound filter value must fit its column's type)
 INTEGER_RANGES: dict[str, tuple[int, int]] = {
     **{f"UInt{bits}": (0, 2**bits - 1) for bits in (8, 16, 32, 64, 128, 256)},

@@ -11,6 +11,7 @@ GROUPING_ERROR = "42803"
 INVALID_PARAMETER = "22023"
 TOO_MANY_ROWS = "54000"
 
+
 class SqlError(Exception):
     """A statement the interface cannot answer: a PostgreSQL error (SQLSTATE, message, hint)."""
 

@@ -58,6 +58,8 @@ BY_OID = {t.oid: t for t in (*TYPES, *ARRAYS.values())}
 
 def array_of(element: PgType) -> PgType:
     return ARRAYS.get(element.oid, ARRAYS[TEXT.oid])
+
+
 #: the names a client may write a parameter's type with (``$1::int``), for decoding
 SQL_NAMES = {"boolean": BOOL, "bigint": INT8, "integer": INT4, "smallint": INT2,
              "double precision": FLOAT8, "real": FLOAT4, "character varying": VARCHAR,

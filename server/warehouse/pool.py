@@ -317,6 +317,7 @@ class ClientPool:
             yield
         finally:
             self._raw_slots.release()
+
     def probe(self) -> bool:
         """Whether ClickHouse answers ``SELECT 1`` now, on a client of its own (so busy
         request clients never delay it), within the connect timeout plus a second; the

@@ -276,6 +276,7 @@ class Warehouse:
 
     def ping(self) -> None:
         self.query(system.PING)
+
     def probe(self) -> bool:
         """Whether ClickHouse answers ``SELECT 1`` now (``ClientPool.probe``)."""
         return self.pool.probe()

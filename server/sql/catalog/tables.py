@@ -163,8 +163,6 @@ COLUMN_TYPES.update(relname=NAME, nspname=NAME, attname=NAME, typname=NAME, datn
                      rolname=NAME, usename=NAME)
 
 
-
-
 #: settings ``SHOW`` and ``current_setting`` answer (a session's ``SET`` changes them)
 SETTINGS: dict[str, str] = {
     "server_version": SERVER_VERSION, "server_version_num": "140011",

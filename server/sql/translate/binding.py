@@ -34,6 +34,7 @@ _NOW: ContextVar[dt.datetime | None] = ContextVar("sql_now", default=None)
 
 # -- parameters ---------------------------------------------------------------------------
 
+
 def _bound(value: object, values: list[object]) -> object:
     if isinstance(value, Param):
         if value.index >= len(values):
@@ -66,10 +67,8 @@ def _bound(value: object, values: list[object]) -> object:
     return value
 
 
-
 _SHIFTS = {"second": "seconds", "minute": "minutes", "hour": "hours", "day": "days",
            "week": "weeks", "month": "months", "quarter": "quarters", "year": "years"}
-
 
 
 def _interval(node: exp.Interval) -> tuple[int, str]:

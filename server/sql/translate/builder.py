@@ -33,6 +33,7 @@ from server.sql.types import (
 #: the most parameters a statement may have (the protocol counts them in 16 bits)
 MAX_PARAMETERS = 32767
 
+
 @dataclass(frozen=True, slots=True)
 class Param:
     """A bound parameter (``$1`` is index 0), resolved by ``bind``."""
@@ -274,8 +275,8 @@ def output_name(node: exp.Expression) -> str:
     return "?column?"
 
 
-
 _CLOCK = (exp.CurrentTimestamp, exp.CurrentDate, exp.Localtimestamp, exp.CurrentDatetime)
+
 
 def from_clock(node: exp.Expr) -> bool:
     return isinstance(node, _CLOCK) or (isinstance(node, exp.Anonymous) and

@@ -25,7 +25,6 @@ _COMPARISONS: dict[type[exp.Expression], str] = {
 _FLIPPED = {"eq": "eq", "ne": "ne", "gt": "lt", "lt": "gt", "gte": "lte", "lte": "gte"}
 
 
-
 # -- WHERE and HAVING ---------------------------------------------------------------------
 
 @dataclass(slots=True)

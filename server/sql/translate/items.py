@@ -27,6 +27,7 @@ _AGGREGATES: dict[type[exp.Expression], tuple[str, ...]] = {
 
 # -- select items -------------------------------------------------------------------------
 
+
 def _measure(table: Table, column: Column) -> tuple[str, PgType]:
     if column.kind not in (MEASURE, METRIC):
         raise SqlError(UNSUPPORTED, f"{column.name} is a dimension, not a measure; aggregates "

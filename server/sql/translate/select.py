@@ -28,6 +28,7 @@ from server.sql.types import (
 
 # -- statements ---------------------------------------------------------------------------
 
+
 def _table(schema: Schema, node: exp.Expression) -> Table:
     if not isinstance(node, exp.Table):
         raise SqlError(UNSUPPORTED, f"FROM {node.sql('postgres')[:200]} cannot be answered")
