@@ -28,7 +28,7 @@ from server.api import (
     values,
 )
 from server.api.mcp import McpSurface
-from server.auth.middleware import AccessMiddleware, access_middleware
+from server.auth.middleware import access_middleware
 from server.auth.settings import AccessSettings
 from server.explore import routes as explore
 from server.http.body_deadline import body_deadline_middleware
@@ -129,10 +129,12 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
                       allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
                       expose_headers=["X-Request-Id", TABLE_HEADER],
                       ) if access.cors_origins else None
+    # one access check (its key store and JWKS cache) for the routes and the endpoint path
+    guard = access_middleware(access)
     app = Litestar(route_handlers=handlers, lifespan=[lifespan, mcp.running],
                    exception_handlers=exception_handlers, openapi_config=None,
                    middleware=[body_deadline_middleware(warehouse.limits.body_timeout),
-                               access_middleware(access)], cors_config=cors,
+                               guard], cors_config=cors,
                    logging_config=None)  # configured once, by server.observability.logs
     # Around the whole app, so requests no route matches get an id and a log line too; the
     # request log sits inside the id so its line carries the id. The generated endpoints'
@@ -140,7 +142,7 @@ def create_app(model: Model, warehouse: Warehouse, refresh_seconds: float = STAT
     # log line.
     app.asgi_handler = endpoints.endpoint_fast_path(
         state, request_id_middleware(observe_requests(app.asgi_handler)),
-        AccessMiddleware(app.asgi_handler, access))
+        guard(app.asgi_handler))
     app.state.semantic = state
     return app
 

@@ -102,11 +102,12 @@ class AccessMiddleware:
     """Parsed once from the settings; per request: a dict lookup and a hash (a key), or one
     signature check (a JWT)."""
 
-    def __init__(self, app: ASGIApp, settings: AccessSettings) -> None:
+    def __init__(self, app: ASGIApp, settings: AccessSettings,
+                 credentials: Credentials | None = None) -> None:
         self.app = app
         self.settings = settings
         self.origins = frozenset(settings.cors_origins)
-        self.credentials = Credentials(settings)
+        self.credentials = credentials or Credentials(settings)
         #: with access control on, credentials guard every route and any Host is answered
         #: unless hosts are configured
         self.check_hosts = not settings.enabled or bool(settings.hosts)
@@ -268,10 +269,13 @@ async def refuse(send: Send, refusal: Refusal, path: str,
     return status
 
 
-def access_middleware(settings: AccessSettings) -> Callable[[ASGIApp], ASGIApp]:
-    """The middleware factory for ``Litestar(middleware=[...])``."""
-    def wrap(app: ASGIApp) -> ASGIApp:
-        return AccessMiddleware(app, settings)
+def access_middleware(settings: AccessSettings) -> Callable[[ASGIApp], AccessMiddleware]:
+    """The middleware factory for ``Litestar(middleware=[...])``; every middleware it makes
+    shares one ``Credentials`` (one key store, one JWKS cache)."""
+    credentials = Credentials(settings)
+
+    def wrap(app: ASGIApp) -> AccessMiddleware:
+        return AccessMiddleware(app, settings, credentials)
     return wrap
 
 
