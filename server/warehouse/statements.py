@@ -85,9 +85,9 @@ class Warehouse:
             "wait_end_of_query": 1}
         #: what a request's query runs with (its bounds), made once
         self._bounded: dict[str, object] = {**self._query_settings, **self._bounds()}
-        # most SELECTs are a request's on rollups: the embedded engine's connections hold
-        # their settings, so such a query sends none
-        self.pool.held = {**self._bounded, **SMALL_READ_SETTINGS}
+        if self.embedded:  # most SELECTs are a request's on rollups: the embedded engine's
+            # connections hold their settings, so such a query sends none
+            self.pool.held = {**self._bounded, **SMALL_READ_SETTINGS}
 
     @property
     def dsn(self) -> str:
