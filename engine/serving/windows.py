@@ -451,7 +451,6 @@ class WindowedSqlBuilder(SqlBuilder):
         aliases: dict[str, str] = {}
         selects: list[exp.Expr] = []
         names = iter(self.group_names)
-
         def add(name: str, expression: exp.Expr) -> None:
             aliases[name] = alias_for(name, None, used, set())
             used.add(aliases[name])
