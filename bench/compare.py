@@ -124,9 +124,9 @@ case (each connection count gets its own third of them), so no answer to the sam
 ever stored: it measures a cached server's misses, which a whole-day range of a day-grained
 query may answer by cutting it from the kept all-time answer (the counts under the table say
 how many). The hand-written MVs and ours with the cache off, the pair whose difference is a
-fraction of a millisecond, are up at once and measured in alternating rounds of half a
-measurement each (hand-written, ours, then ours, hand-written), so a change in the machine's
-speed during the run falls on both; each server's p50 and p99 are read from its rounds'
+fraction of a millisecond, are up at once and measured in alternating rounds that share a
+measurement's seconds (hand-written then ours for 2 s, ours then hand-written for 3 s, of 5 s),
+so a change in the machine's speed during the run falls on both; each server's p50 and p99 are read from its rounds'
 latencies pooled. The machine is shared: the load average below says how busy it was.
 
 """
@@ -322,6 +322,15 @@ def wrk(port: int, lines: list[str], connections: int, duration: float,
 ROUNDS = 2
 
 
+def round_lengths(duration: float) -> list[int]:
+    """A measurement's ``duration`` cut into ``ROUNDS`` rounds of whole seconds (wrk takes no
+    fractions), as even as they can be; fewer rounds when it is shorter than that."""
+    seconds = max(1, round(duration))
+    lengths = [seconds // ROUNDS + (1 if r >= ROUNDS - seconds % ROUNDS else 0)
+               for r in range(ROUNDS)]
+    return [x for x in lengths if x]
+
+
 def merged(loads: list[Load]) -> Load:
     """One server's rounds as one measurement: counts added up, p50 and p99 read from the
     rounds' quantile grids pooled, each grid point weighing a thousandth of its round's
@@ -343,15 +352,16 @@ def merged(loads: list[Load]) -> Load:
 
 def side_by_side(targets: dict[str, int], lines: Callable[[int], list[str]], connections: int,
                  duration: float, once: bool = False) -> dict[str, Load]:
-    """Measure servers that are up at once in alternating rounds (A B, B A, ...), each round
-    ``duration / ROUNDS`` long, so that a drift of the machine's speed falls on every server
-    alike; ``lines(r)`` gives round r's request lines. Each server's rounds are merged."""
+    """Measure servers that are up at once in alternating rounds (A B, B A, ...) that add up
+    to ``duration`` per server (``round_lengths``), so that a drift of the machine's speed
+    falls on every server alike; ``lines(r)`` gives round r's request lines. Each server's
+    rounds are merged."""
     names = list(targets)
     rounds: dict[str, list[Load]] = {name: [] for name in names}
-    for r in range(ROUNDS):
+    for r, seconds in enumerate(round_lengths(duration)):
         for name in names if r % 2 == 0 else names[::-1]:
-            rounds[name].append(wrk(targets[name], lines(r), connections, duration / ROUNDS,
-                                    once=once, grid=True))
+            rounds[name].append(wrk(targets[name], lines(r), connections, seconds, once=once,
+                                    grid=True))
     return {name: merged(loads) for name, loads in rounds.items()}
 
 
