@@ -93,3 +93,9 @@ def bucket_call(grain: str, value: exp.Expr, zone: str | None,
 
 ROLLUP_ENGINE = "AggregatingMergeTree"
 SOURCE_ENGINE = "MergeTree"
+
+
+def grain_step(grain: str) -> exp.Interval:
+    """One bucket of a day-or-coarser grain as an interval (a fiscal quarter is 3 months)."""
+    unit = {"fiscal_quarter": "QUARTER", "fiscal_year": "YEAR"}.get(grain, grain.upper())
+    return exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit))

@@ -56,12 +56,17 @@ class RenderMemo:
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        # (id(owner), shape) -> (weak reference to owner, text): an id may be reused once its
-        # object is gone, so a hit must find the same owner still alive behind the reference
-        self._texts: dict[tuple[int, Hashable], tuple[weakref.ref[object], Rendered]] = {}
+        # (id(owner), shape) -> (weak reference to owner, text, what was kept with it): an id
+        # may be reused once its object is gone, so a hit must find the same owner still alive
+        # behind the reference
+        self._texts: dict[tuple[int, Hashable],
+                          tuple[weakref.ref[object], Rendered, object]] = {}
 
-    def render(self, statement: exp.Expression, shape: Hashable, owner: object) -> Rendered:
-        """The text of ``statement``: remembered for ``shape`` of ``owner``, else rendered."""
+    def render(self, statement: exp.Expression, shape: Hashable, owner: object,
+               keep: object = None) -> Rendered:
+        """The text of ``statement``: remembered for ``shape`` of ``owner``, else rendered and
+        remembered with ``keep`` (what the caller needs besides the text to reuse the
+        statement: ``recall``)."""
         key = (id(owner), shape)
         found = self._texts.get(key)
         if found is not None and found[0]() is owner:
@@ -69,8 +74,15 @@ class RenderMemo:
         text = render(statement)
         if len(self._texts) >= self.size:
             self._texts.clear()
-        self._texts[key] = (weakref.ref(owner), text)
+        self._texts[key] = (weakref.ref(owner), text, keep)
         return text
+
+    def recall(self, shape: Hashable, owner: object) -> tuple[Rendered, object] | None:
+        """The text remembered for ``shape`` of ``owner`` and what was kept with it, if any."""
+        found = self._texts.get((id(owner), shape))
+        if found is None or found[0]() is not owner:
+            return None
+        return found[1], found[2]
 
     def clear(self) -> None:
         self._texts.clear()

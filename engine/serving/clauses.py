@@ -3,12 +3,13 @@ ClickHouse reads them, AND/OR chains, safe division, and WHERE/GROUP BY/HAVING s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 
 from sqlglot import exp
 
 from engine.dialect.functions import call
+from engine.query.request import Filter, FilterNode
 
 
 def alias_for(name: str, expression: exp.Expr | None, table_columns: set[str],
@@ -82,3 +83,25 @@ def ordered(alias: str, descending: bool, nulls_first: bool | None) -> exp.Order
     if nulls_first is not None:
         found.set("nulls_first", nulls_first)
     return found
+
+
+def filter_value(item: Filter) -> object:
+    """The one parameter a condition binds (an array for a list), unless it takes none."""
+    return list(item.values) if item.op in ("in", "not_in") else item.values[0]
+
+
+def filter_values(node: FilterNode, into: list[object]) -> None:
+    """The parameters of a filter tree, in the order ``SqlBuilder._tree`` binds them."""
+    if isinstance(node, Filter):
+        if node.op not in ("is_null", "is_not_null"):
+            into.append(filter_value(node))
+        return
+    for item in node.items:
+        filter_values(item, into)
+
+
+def filter_shape(node: FilterNode) -> Hashable:
+    """A filter without its values, which are bound as parameters (one array for a list)."""
+    if isinstance(node, Filter):
+        return "filter", node.member, node.op
+    return "group", node.op, tuple(filter_shape(item) for item in node.items)

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import NamedTuple
+
+from sqlglot import exp
 
 from engine.dialect.render import RenderMemo, render
 from engine.model.compiled import CompiledRollup, CompiledSource
@@ -157,14 +160,31 @@ def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupS
                               fetch_limit)
     pieces, candidates = choose_pieces(source, query, {} if query.force_raw else ready, stale)
     builder = SqlBuilder(source, query)
-    statement, parameters, columns = builder.build(pieces, fetch_limit)
-    sql = render(statement) if memo is None else \
-        memo.render(statement, builder.shape(pieces, fetch_limit), owner=source)
+    shape = builder.shape(pieces, fetch_limit) if memo is not None else None
+    known = memo.recall(shape, source) if memo is not None else None
+    if known is not None and isinstance(known[1], _Built):
+        # a shape built before: the same statement and text, only the values are new
+        sql, (statement, columns, joins) = known[0], known[1]
+        parameters = builder.values(pieces)
+    else:
+        statement, parameters, columns = builder.build(pieces, fetch_limit)
+        joins = builder.joins
+        sql = render(statement) if memo is None else \
+            memo.render(statement, shape, owner=source, keep=_Built(statement, columns, joins))
     instant_column = builder.time if builder.instant_output() else None
     rollup = pieces[0].rollup
     table = rollup.qualified_table if rollup else source.source.table
     return Plan(query, rollup, table, pieces, candidates, statement, sql, parameters, columns,
-                source.source.table, instant_column, builder.joins)
+                source.source.table, instant_column, joins)
+
+
+class _Built(NamedTuple):
+    """What a plan of a shape keeps besides its text, for the next query of the shape: the
+    statement (its values are placeholders), the answer's columns and whether it joins."""
+
+    statement: exp.Select
+    columns: tuple[str, ...]
+    joins: bool
 
 
 def _plan_windowed(source: CompiledSource, query: Query, ready: Mapping[str, RollupStats],

@@ -7,20 +7,30 @@ Every request value is bound as a ``{pN:Type}`` parameter; identifiers come from
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
 from engine.dialect.aggregations import zero_when_empty
-from engine.dialect.functions import bucket_call, call
+from engine.dialect.functions import bucket_call, call, grain_step
 from engine.dialect.types import can_be_nullable, data_type, is_date_type
 from engine.model.compiled import CompiledRollup, CompiledSource, ComponentKey
 from engine.model.joins import Needs, join_clauses, with_joins
 from engine.query.request import Filter, FilterNode, Query
 from engine.rollups.ddl import bucket_expression
-from engine.serving.clauses import alias_for, connect, filtered, instant_text, ordered, over_members
+from engine.serving.clauses import (
+    alias_for,
+    connect,
+    filter_shape,
+    filter_value,
+    filter_values,
+    filtered,
+    instant_text,
+    ordered,
+    over_members,
+)
 from engine.time.ranges import ceil_instant, floor_instant
 
 if TYPE_CHECKING:
@@ -31,19 +41,6 @@ _COMPARISONS: dict[str, type[exp.Binary]] = {
     "eq": exp.EQ, "ne": exp.NEQ, "gt": exp.GT, "gte": exp.GTE, "lt": exp.LT, "lte": exp.LTE,
 }
 INSTANT_TYPE = "DateTime64(6, 'UTC')"
-
-
-def grain_step(grain: str) -> exp.Interval:
-    """One bucket of a day-or-coarser grain as an interval (a fiscal quarter is 3 months)."""
-    unit = {"fiscal_quarter": "QUARTER", "fiscal_year": "YEAR"}.get(grain, grain.upper())
-    return exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit))
-
-
-def _filter_shape(node: FilterNode) -> Hashable:
-    """A filter without its values, which are bound as parameters (one array for a list)."""
-    if isinstance(node, Filter):
-        return "filter", node.member, node.op
-    return "group", node.op, tuple(_filter_shape(item) for item in node.items)
 
 
 class SqlBuilder:
@@ -71,20 +68,21 @@ class SqlBuilder:
             return call("isNull", target)
         if op == "is_not_null":
             return call("isNotNull", target)
+        value = filter_value(item)
         if op in ("in", "not_in"):
             condition: exp.Expr = exp.In(
-                this=target, field=self._bind(list(item.values), f"Array({type_text})"))
+                this=target, field=self._bind(value, f"Array({type_text})"))
             return exp.Not(this=condition) if op == "not_in" else condition
         if op == "contains":
-            return exp.GT(this=call("position", target, self._bind(item.values[0], "String")),
+            return exp.GT(this=call("position", target, self._bind(value, "String")),
                           expression=exp.Literal.number(0))
         if op == "starts_with":
-            return call("startsWith", target, self._bind(item.values[0], "String"))
+            return call("startsWith", target, self._bind(value, "String"))
         if op in ("ilike", "not_ilike"):
             return call("ilike" if op == "ilike" else "notILike", target,
-                        self._bind(item.values[0], "String"))
+                        self._bind(value, "String"))
         comparison: exp.Expr = _COMPARISONS[op](
-            this=target, expression=self._bind(item.values[0], type_text))
+            this=target, expression=self._bind(value, type_text))
         return comparison
 
     def _tree(self, node: FilterNode, leaf: Callable[[Filter], exp.Expr]) -> exp.Expr:
@@ -228,11 +226,12 @@ class SqlBuilder:
             target = self.source.time.expression.copy()
             if is_date_type(self.source.time.type):  # a day starts at midnight in the model zone
                 target = call("toDateTime", target, exp.Literal.string(self.source.timezone))
-            return [op(this=target.copy(), expression=self._bind(instant_text(t), INSTANT_TYPE))
-                    for t, op in bounds if t is not None]
+            return [op(this=target.copy(), expression=self._bind(
+                self._bound_value(piece, t), INSTANT_TYPE)) for t, op in bounds if t is not None]
         assert rollup.bucket is not None and rollup.grain is not None
         column = exp.column(rollup.bucket)
         zone = ZoneInfo(self.source.timezone)
+        kind = "DateTime('UTC')" if rollup.grain in ("minute", "hour") else "Date"
         conditions: list[exp.Expr] = []
         for t, op in bounds:
             if t is None:
@@ -240,14 +239,41 @@ class SqlBuilder:
             # Exact only on a bucket boundary, which the planner guarantees for rollup pieces.
             assert floor_instant(t, rollup.grain, zone, self.source.calendar) == t, \
                 (t, rollup.grain)
-            if rollup.grain in ("minute", "hour"):
-                value = self._bind(t.astimezone(UTC).replace(tzinfo=None).isoformat(
-                    sep=" ", timespec="seconds"), "DateTime('UTC')")
-            else:  # a bucket boundary: midnight in the model zone, compared as its date
-                local = t.astimezone(ZoneInfo(self.source.timezone)).date().isoformat()
-                value = self._bind(local, "Date")
+            value = self._bind(self._bound_value(piece, t), kind)
             conditions.append(op(this=column.copy(), expression=value))
         return conditions
+
+    def _bound_value(self, piece: Piece, t: datetime) -> str:
+        """The parameter a bound of a piece's range is compared with: an instant for raw rows,
+        a bucket's start in UTC for minute and hour rollups, else the bucket's date (midnight
+        in the model zone)."""
+        rollup = piece.rollup
+        if rollup is None:
+            return instant_text(t)
+        if rollup.grain in ("minute", "hour"):
+            return t.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+        return t.astimezone(ZoneInfo(self.source.timezone)).date().isoformat()
+
+    def values(self, pieces: tuple[Piece, ...]) -> dict[str, object]:
+        """The parameters ``build(pieces, ...)`` binds, without building the statement: for a
+        query of a shape built before (``shape``), whose statement and text are kept. In
+        ``build``'s order: per table read (each piece alone, or for several pieces each
+        table's first), the row conditions, then the time bounds of its pieces; then the
+        measure conditions; then the range ``fill`` spans."""
+        found: list[object] = []
+        tables: dict[str | None, list[Piece]] = {}
+        for piece in pieces:
+            tables.setdefault(piece.rollup.name if piece.rollup else None, []).append(piece)
+        for same_table in tables.values() if len(pieces) > 1 else [list(pieces)]:
+            for node in (*self.query.security, *self.query.filters):
+                filter_values(node, found)
+            found += [self._bound_value(piece, t) for piece in same_table
+                      for t in (piece.start, piece.end) if t is not None]
+        for node in self.query.having:
+            filter_values(node, found)
+        if self.query.fill is not None:
+            found += [value for value, _ in self._fill_range()]
+        return {f"p{n}": value for n, value in enumerate(found)}
 
     def _having(self, finish: Callable[[str], exp.Expr]) -> list[exp.Expr]:
         def leaf(item: Filter) -> exp.Expr:
@@ -283,9 +309,9 @@ class SqlBuilder:
         query = self.query
         return (query.measures, query.dimensions, query.grain, self.zone, query.order,
                 fetch_limit, query.offset, query.fill, query.calendar,
-                tuple(_filter_shape(node) for node in query.security),
-                tuple(_filter_shape(node) for node in query.filters),
-                tuple(_filter_shape(node) for node in query.having),
+                tuple(filter_shape(node) for node in query.security),
+                tuple(filter_shape(node) for node in query.filters),
+                tuple(filter_shape(node) for node in query.having),
                 tuple((piece.rollup.name if piece.rollup else None, piece.start is not None,
                        piece.end is not None) for piece in pieces))
 
@@ -302,21 +328,12 @@ class SqlBuilder:
         rows (or every measure, ``fill: null``) is made Nullable first; the query's own order
         and limit apply to the filled rows (by the caller, around this)."""
         query = self.query
-        assert self.time is not None and query.grain is not None and query.interval is not None
-        start, end = query.interval
-        assert start is not None and end is not None
+        assert self.time is not None and query.grain is not None
         aliases = self._aliases
-        zone = ZoneInfo(self.zone)
-        first = floor_instant(start, query.grain, zone, query.calendar)
-        after = ceil_instant(end, query.grain, zone, query.calendar)
-        if self.instant_output():  # epoch seconds: minute and hour buckets
-            low: exp.Expr = self._bind(int(first.timestamp()), "Int64")
-            high: exp.Expr = self._bind(int(after.timestamp()), "Int64")
-            step: exp.Expr = exp.Literal.number(60 if query.grain == "minute" else 3600)
-        else:  # days and coarser are dates of the zone
-            low = self._bind(first.astimezone(zone).date().isoformat(), "Date")
-            high = self._bind(after.astimezone(zone).date().isoformat(), "Date")
-            step = grain_step(query.grain)
+        (low_value, kind), (high_value, _) = self._fill_range()
+        low, high = self._bind(low_value, kind), self._bind(high_value, kind)
+        step: exp.Expr = exp.Literal.number(60 if query.grain == "minute" else 3600) \
+            if self.instant_output() else grain_step(query.grain)
         inner = exp.Subquery(this=answer, alias=exp.TableAlias(this=exp.to_identifier("_a")))
         selects: list[exp.Expr] = []
         for name in query.dimensions:
@@ -348,6 +365,22 @@ class SqlBuilder:
         return exp.select(*(exp.column(n) for n in names)).from_(exp.Subquery(
             this=marked, alias=exp.TableAlias(this=exp.to_identifier("_groups")))).where(
             exp.EQ(this=exp.column(group), expression=exp.Literal.number(1)), copy=False)
+
+    def _fill_range(self) -> tuple[tuple[object, str], tuple[object, str]]:
+        """The first bucket of the range and the one after its last, as ``fill`` binds them
+        (with their types): epoch seconds for minute and hour buckets, else dates of the
+        query's zone."""
+        query = self.query
+        assert query.grain is not None and query.interval is not None
+        start, end = query.interval
+        assert start is not None and end is not None
+        zone = ZoneInfo(self.zone)
+        first = floor_instant(start, query.grain, zone, query.calendar)
+        after = ceil_instant(end, query.grain, zone, query.calendar)
+        if self.instant_output():
+            return (int(first.timestamp()), "Int64"), (int(after.timestamp()), "Int64")
+        return ((first.astimezone(zone).date().isoformat(), "Date"),
+                (after.astimezone(zone).date().isoformat(), "Date"))
 
     def _zero_when_empty(self, name: str) -> bool:
         """Whether a measure is 0 over no rows (counts and sums), as a filled bucket shows."""

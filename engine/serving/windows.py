@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from engine.dialect.aggregations import zero_when_empty
-from engine.dialect.functions import bucket_call, call
+from engine.dialect.functions import bucket_call, call, grain_step
 from engine.dialect.types import is_date_type
 from engine.model.compiled import ComponentKey
 from engine.query.normalize import compared_columns
@@ -48,7 +48,7 @@ from engine.serving.changes import Change, change_sql, changes
 from engine.serving.clauses import alias_for, connect, filtered, instant_text, ordered, over_members
 from engine.serving.plan import Piece
 from engine.serving.reads import Read, atoms, base_measure, time_function
-from engine.serving.sql import SqlBuilder, grain_step
+from engine.serving.sql import SqlBuilder
 from engine.time.shifts import move_back, shift_buckets, size, window_buckets
 from semantic.model import Duration, TimeFunction, parse_duration
 

@@ -25,6 +25,7 @@ from engine.query.request import (
 )
 from engine.serving.plan import Plan, RollupStats
 from engine.serving.router import plan_query
+from engine.serving.sql import SqlBuilder
 from semantic.model import FILTER_OPS, GRAINS, LIST_OPS, NULLARY_OPS
 from tests.reference import compiled_reference
 from tests.server.service.properties import NOW, ZONES, texts, time_ranges
@@ -52,6 +53,8 @@ def _assert_same(memoized: Plan, plain: Plan) -> None:
     assert memoized.sql == plain.sql
     assert memoized.parameters == plain.parameters
     assert memoized.pieces == plain.pieces
+    assert (memoized.columns, memoized.joins, memoized.instant_column) == \
+        (plain.columns, plain.joins, plain.instant_column)
     # the statement is a tree, each node in one place (built without copies, so a node used
     # twice would be moved by its second use), and renders as the text given
     for node in memoized.statement.walk():
@@ -178,7 +181,10 @@ def _node(draw: st.DrawFn, shape: FilterShape) -> FilterNode:
 
 
 #: what may differ between the queries of a family besides their values
-DETAILS = ("operators", "zone", "paging", "security", "routing", "range")
+DETAILS = ("operators", "zone", "paging", "security", "routing", "range", "fill")
+#: every bucket of the range filled, or not (a query without a grain or a closed range that
+#: asks for it is refused, by the memoized plan as by the plain one)
+fills = st.sampled_from((None, None, "zero", "null"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +236,7 @@ def query_families(draw: st.DrawFn) -> tuple[dict[str, RollupStats], list[Asked]
     ranges = st.none() | time_ranges()
     fixed = {"paging": (draw(st.sampled_from((None, 7))), draw(st.sampled_from((0, 3)))),
              "security": draw(st.booleans()), "routing": draw(st.booleans()),
-             "range": draw(ranges)}
+             "range": draw(ranges), "fill": draw(fills)}
 
     def detail(name: str, strategy: st.SearchStrategy[Any]) -> Any:
         return draw(strategy) if name in varying else fixed[name]
@@ -248,7 +254,7 @@ def query_families(draw: st.DrawFn) -> tuple[dict[str, RollupStats], list[Asked]
             else _shifted(fixed["range"], 7 * weeks),
             timezone=draw(st.sampled_from(zones)),
             security=(_leaf(draw, "region", ("in",)),) if detail("security", st.booleans())
-            else ())
+            else (), fill=detail("fill", fills))
         family.append(Asked(query, detail("routing", st.booleans()),
                             NOW + timedelta(days=7 * weeks)))
     return ready, family
@@ -267,3 +273,49 @@ def test_plan_query_memo_same_as_rendering_every_time(
                 asked.plan(ready, memo)
             continue
         _assert_same(asked.plan(ready, memo), plain)
+
+
+@st.composite
+def split_families(draw: st.DrawFn) -> list[Query]:
+    """Queries of one shape whose ranges are cut into pieces: every rollup built, the range
+    starting and ending off the hour (a day rollup's middle, hour rollups' and raw rows'
+    edges, two pieces of one table), moved by whole weeks; each with its own filter,
+    measure-condition and security values, and maybe every bucket filled."""
+    measures = tuple(draw(st.lists(st.sampled_from(
+        ("total_events", "total_revenue", "unique_users", "avg_revenue", "paying_share")),
+        min_size=1, max_size=3, unique=True)))
+    dimensions = draw(st.sampled_from(((), ("region",))))
+    grain = draw(st.sampled_from((None, "day", "hour")))
+    start = datetime(2024, 1, 5, draw(st.integers(0, 23)), draw(st.sampled_from((0, 15, 30))),
+                     tzinfo=UTC)
+    end = start + timedelta(hours=draw(st.integers(1, 24 * 40)),
+                            minutes=draw(st.sampled_from((0, 15, 45))))
+    shapes = draw(st.lists(filter_shapes, max_size=3))
+    secured = draw(st.booleans())
+    zone = draw(st.sampled_from((None, "Asia/Kolkata", "Europe/Berlin")))
+    fill = draw(st.sampled_from((None, "zero", "null"))) if grain else None
+    family = []
+    for weeks in draw(st.lists(st.integers(0, 5), min_size=2, max_size=5)):
+        moved = timedelta(weeks=weeks)
+        family.append(Query(
+            "events", measures, dimensions, grain,
+            filters=tuple(_node(draw, shape) for shape in shapes),
+            time_range=TimeRange((start + moved).isoformat(), (end + moved).isoformat()),
+            timezone=zone, fill=fill,
+            security=(_leaf(draw, "region", ("in",)),) if secured else ()))
+    return family
+
+
+@given(split_families())
+def test_values_of_a_shape_built_before_are_those_building_binds(family: list[Query]) -> None:
+    memo = RenderMemo()
+    for query in family:
+        try:
+            plain = _plan(query, None)
+        except QueryError:
+            with pytest.raises(QueryError):
+                _plan(query, memo)
+            continue
+        _assert_same(_plan(query, memo), plain)
+        if not plain.reads:  # time functions and comparisons are built every time
+            assert SqlBuilder(SOURCE, plain.query).values(plain.pieces) == plain.parameters
