@@ -126,8 +126,9 @@ query may answer by cutting it from the kept all-time answer (the counts under t
 how many). The hand-written MVs and ours with the cache off, the pair whose difference is a
 fraction of a millisecond, are up at once and measured in alternating rounds that share a
 measurement's seconds (hand-written then ours for 2 s, ours then hand-written for 3 s, of 5 s),
-so a change in the machine's speed during the run falls on both; each server's p50 and p99 are read from its rounds'
-latencies pooled. The machine is shared: the load average below says how busy it was.
+so a change in the machine's speed during the run falls on both; each server's p50 and p99
+are read from its rounds' latencies pooled. The machine is shared: the load average below says
+how busy it was.
 
 """
 

@@ -4,15 +4,16 @@ and the raw table."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
 from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.request import Interval, Query
-from engine.serving.coverage import fraction, rollup_span
-from engine.serving.plan import Piece, RollupStats, Span
+from engine.serving.coverage import fraction, rollup_span, static_reject
+from engine.serving.plan import Piece, Rejection, RollupStats, Span
 
 #: Routing's cost model, in estimated nanoseconds of engine time, measured on the embedded
 #: engine with ``bench/calibrate_cost.py`` (2 cores; rounded, the ratios matter): reading a
@@ -94,20 +95,66 @@ def work(stats: RollupStats, columns: Mapping[str, float], share: float) -> floa
 
 
 @dataclass(frozen=True, slots=True)
+class Reading:
+    """What routing works out from a query's shape alone, whatever its range and values: why
+    each rollup cannot answer it (None: it can, given a range it aligns with), the columns a
+    plan reads from each rollup that can and from the raw table, each with its cost per
+    byte."""
+
+    rejections: tuple[Rejection | None, ...]
+    columns: dict[str, dict[str, float]]
+    raw: dict[str, float]
+
+
+#: ``Reading``s by (source, the query's shape): (weak reference to the source, reading); an
+#: id may be reused once its object is gone, so a hit must find the same source alive
+_READINGS: dict[tuple[int, Hashable], tuple[weakref.ref[CompiledSource], Reading]] = {}
+READINGS_SIZE = 4096
+
+
+def reading(source: CompiledSource, query: Query) -> Reading:
+    """The ``Reading`` of ``query``'s shape over ``source``'s rollups (in their order),
+    remembered by shape: a query asked again with another range or other values routes
+    without checking each rollup again. Safe for threads: each step is one dict operation,
+    and two threads working out one shape store equal readings."""
+    shape = (query.measures, query.dimensions, query.grain, query.week_start,
+             query.fiscal_year_start, frozenset(query.filter_members()),
+             frozenset(query.security_members()), frozenset(query.having_members()),
+             query.interval is not None)
+    key = (id(source), shape)
+    found = _READINGS.get(key)
+    if found is not None and found[0]() is source:
+        return found[1]
+    rejections = tuple(static_reject(source, query, rollup) for rollup in source.rollups)
+    made = Reading(rejections, {rollup.name: columns_read(source, query, rollup)
+                                for rollup, rejection in zip(source.rollups, rejections,
+                                                             strict=True) if rejection is None},
+                   raw_columns(source, query))
+    if len(_READINGS) >= READINGS_SIZE:
+        _READINGS.clear()
+    _READINGS[key] = (weakref.ref(source), made)
+    return made
+
+
+@dataclass(frozen=True, slots=True)
 class Costing:
-    """What costing a plan needs: sizes, the data's time span, the query. ``weighted``
-    prices estimated engine time (routing); otherwise bytes read (what ``explain`` shows)."""
+    """What costing a plan needs: sizes, the data's time span, the query and its ``Reading``.
+    ``weighted`` prices estimated engine time (routing); otherwise bytes read (what
+    ``explain`` shows)."""
 
     source: CompiledSource
     query: Query
     usable: tuple[tuple[CompiledRollup, RollupStats], ...]
     data: Interval | None
     raw: RollupStats | None
+    reading: Reading
     weighted: bool = True
-    #: the columns each rollup's plan reads, by rollup name (the query is fixed): worked out
-    #: once, not once per piece priced
-    _columns: dict[str, dict[str, float]] = field(default_factory=dict, init=False, compare=False,
-                                                  repr=False)
+    #: the sizes of the usable rollups by name (a compiled rollup hashes all it holds)
+    _stats: dict[str, RollupStats] = field(default_factory=dict, init=False, compare=False,
+                                           repr=False)
+
+    def __post_init__(self) -> None:
+        self._stats.update((rollup.name, stats) for rollup, stats in self.usable)
 
     def _share(self, rollup: CompiledRollup | None, interval: Interval) -> float:
         # Rollups are ordered by bucket first, so a range reads its share of the table; so
@@ -117,9 +164,7 @@ class Costing:
         return fraction(interval, self.data) if rollup.grain else 1.0
 
     def _rollup_at(self, rollup: CompiledRollup, stats: RollupStats, share: float) -> float:
-        columns = self._columns.get(rollup.name)
-        if columns is None:
-            columns = self._columns[rollup.name] = columns_read(self.source, self.query, rollup)
+        columns = self.reading.columns[rollup.name]
         if self.weighted:
             return work(stats, columns, share)
         return stats.read_bytes(columns) * share
@@ -127,7 +172,7 @@ class Costing:
     def _raw_at(self, share: float) -> float:
         if self.raw is None:
             return UNKNOWN_RAW_BYTES * share
-        columns = raw_columns(self.source, self.query)
+        columns = self.reading.raw
         if self.weighted:
             return work(self.raw, columns, share)
         return self.raw.read_bytes(columns) * share
@@ -147,8 +192,7 @@ class Costing:
         """A whole plan's cost. The pieces of one table share one branch of the query (one
         read of its parts); the raw table's read it whole when the source is not ordered by
         time."""
-        # by name: a compiled rollup hashes all it holds, which dominated pricing
-        stats = {rollup.name: size for rollup, size in self.usable}
+        stats = self._stats
         shares: dict[str, float] = {}
         rollups = {}
         for piece in pieces:

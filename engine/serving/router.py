@@ -24,8 +24,9 @@ from engine.serving.costs import (
     RAW_MARGIN,
     RAW_MIN_SAVING_NS,
     Costing,
+    reading,
 )
-from engine.serving.coverage import data_span, fraction, rollup_span, static_reject
+from engine.serving.coverage import data_span, fraction, rollup_span
 from engine.serving.plan import Candidate, Piece, Plan, RollupStats, Span
 from engine.serving.reads import describe, is_windowed, window_reads
 from engine.serving.sql import SqlBuilder
@@ -51,9 +52,9 @@ def choose_pieces(source: CompiledSource, query: Query,
     data = data_span(source, ready)
     if data is None and query.interval is not None and None not in query.interval:
         data = query.interval  # sizes unknown: weigh pieces by the time they span
-    for rollup in source.rollups:
+    found = reading(source, query)
+    for rollup, rejection in zip(source.rollups, found.rejections, strict=True):
         stats = ready.get(rollup.qualified_table)
-        rejection = static_reject(source, query, rollup)
         if rejection is None and stale and rollup.qualified_table in stale:
             rejection = ("stale", stale[rollup.qualified_table])
         if rejection is None and stats is None:
@@ -71,7 +72,7 @@ def choose_pieces(source: CompiledSource, query: Query,
         usable.append((rollup, stats))
         spans[rollup.name] = span
     raw_stats = ready.get(source.source.table)
-    costing = Costing(source, query, tuple(usable), data, raw_stats)
+    costing = Costing(source, query, tuple(usable), data, raw_stats, found)
     in_bytes = replace(costing, weighted=False)
     options: dict[str, tuple[float, list[Piece]]] = {}
     best: tuple[tuple[float, int, int], list[Piece]] | None = None

@@ -96,11 +96,11 @@ class Dispatcher:
 
     async def plan(self, small: bool, call: Callable[[], T]) -> T:
         """The result of ``call``, which plans a query (no warehouse call): in place when
-        ``small`` and no other request is waiting for a warehouse call (a plan takes about a
-        millisecond of the interpreter's time wherever it runs; a hand-off to a thread and
-        back adds its cost to a lone request's), else on a worker thread, so a large plan
-        never holds up the loop."""
-        if small and self.active == 0:
+        ``small``, else on a worker thread, so a large plan never holds up the loop. A small
+        plan takes a fraction of a millisecond of the interpreter's time wherever it runs:
+        on a thread it holds the interpreter's lock as long, and the hand-off there and back
+        adds its own cost, to every request when several are answered at once."""
+        if small:
             self.planned_in_place += 1
             return call()
         return await self.offload(call)

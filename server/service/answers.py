@@ -2,8 +2,8 @@
 
 On the event loop: the plan of a query asked before (a dict lookup) and the result cache (a
 dict lookup), so a repeated query is answered without leaving the loop. The first planning of
-a query runs where ``server.runtime.dispatch`` places it (in place for a lone request with
-few filter values, else on a worker thread), and so does the query of a miss (in place for a
+a query runs where ``server.runtime.dispatch`` places it (in place for a query with few filter
+values, else on a worker thread), and so does the query of a miss (in place for a
 lone request on a cheap plan, else on a worker thread).
 
 A miss on a query over an aligned time range (``engine.serving.slices``) is cut from the answer
