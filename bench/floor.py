@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from engine.query.request import Query, TimeRange  # noqa: E402
 from engine.serving.plan import Plan  # noqa: E402
 from semantic import load_model  # noqa: E402
-from server.runtime.compiled import ROLLUP_SETTINGS, Runtime  # noqa: E402
+from server.runtime.compiled import Runtime  # noqa: E402
 from server.settings import load_settings  # noqa: E402
 from server.warehouse.statements import Warehouse  # noqa: E402
 
@@ -104,7 +104,7 @@ def in_process(data_dir: Path, seconds: float) -> dict[str, dict[str, float]]:
 
 def _layers(engine: Any, client: Any, runtime: Runtime, plan: Plan, name: str,
             seconds: float) -> dict[str, float]:
-    bounds = {**runtime.warehouse._bounds(), **ROLLUP_SETTINGS}
+    bounds = {**runtime.warehouse._bounds(), **(runtime.read_settings(plan) or {})}
     with_settings = plan.sql + " SETTINGS " + ", ".join(f"{k} = {v}" for k, v in bounds.items())
     parameters = {k: str(v) for k, v in plan.parameters.items()}
     say(f"  {name}: {plan.sql}")

@@ -27,7 +27,7 @@ from server.auth.principal import current_access
 from server.observability.metrics import QueryStats
 from server.runtime.compile import compile_against
 from server.warehouse.catalog import column_sizes, read_catalog, stale_rollups
-from server.warehouse.statements import SMALL_READ_SETTINGS, Warehouse
+from server.warehouse.statements import SMALL_READ_SETTINGS, TINY_READ_SETTINGS, Warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,12 @@ def _weight(plan: Plan) -> int:
     return size
 
 
-#: Settings of queries that read rollups only (a few thousand rows at most); queries touching
-#: the raw table keep the engine's default.
+#: Settings of queries that read rollups only (a few thousand rows at most), and of those whose
+#: every rollup holds a granule of rows at most; queries touching the raw table or joining
+#: keep the engine's default (a join's hash table builds in parallel).
 ROLLUP_SETTINGS: dict[str, object] = SMALL_READ_SETTINGS
+#: rows of a granule (the engine's default ``index_granularity``, which rollup tables keep)
+GRANULE_ROWS = 8192
 
 
 def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
@@ -231,13 +234,27 @@ class Runtime:
         except TypeError:
             return None
 
+    def read_settings(self, plan: Plan) -> dict[str, object] | None:
+        """The settings ``plan``'s statement runs with: ``ROLLUP_SETTINGS`` when it reads
+        rollups only and joins nothing (one thread merges a rollup's few rows fastest), and
+        ``TINY_READ_SETTINGS`` when each of those holds a granule of rows at most; else the
+        engine's defaults (None)."""
+        if plan.joins:
+            return None
+        ready = self.ready
+        tiny = True
+        for piece in plan.pieces:
+            if piece.rollup is None:
+                return None
+            stats = ready.get(piece.rollup.qualified_table)
+            tiny = tiny and stats is not None and stats.rows <= GRANULE_ROWS
+        return TINY_READ_SETTINGS if tiny else ROLLUP_SETTINGS
+
     def run(self, plan: Plan) -> Answer:
         started = time.perf_counter()
-        # one thread merges a rollup's few rows fastest; a join's hash table builds in parallel
-        rollups_only = not plan.joins and all(piece.rollup is not None for piece in plan.pieces)
         names, values, stats = self.warehouse.query_columns(
             plan.sql, plan.parameters, bounded=True, raw=plan.rollup is None,
-            settings=ROLLUP_SETTINGS if rollups_only else None)
+            settings=self.read_settings(plan))
         elapsed = (time.perf_counter() - started) * 1000
         if plan.changes:
             values = complete(plan.columns, plan.changes, values or [

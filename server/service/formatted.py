@@ -33,7 +33,6 @@ from server.http.responses import TABLE_HEADER
 from server.observability.metrics import count_answer
 from server.observability.requests import note_answer
 from server.runtime.cache import Cached
-from server.runtime.compiled import ROLLUP_SETTINGS
 from server.runtime.state import State
 from server.service.answers import CACHE_HEADER, current_runtime
 
@@ -141,10 +140,9 @@ async def serve_formatted(state: State, shape: Hashable, query: Query,
     version = state.cache.miss()
     statement = answer_statement(plan, runtime.compiled.sources[plan.query.source], fields)
     names = [name for name, _ in fields] if fields is not None else list(plan.columns)
-    rollups_only = all(piece.rollup is not None for piece in plan.pieces)
     chunks = runtime.warehouse.stream(
         statement, plan.parameters, answer_format.clickhouse, raw=plan.rollup is None,
-        settings={**(ROLLUP_SETTINGS if rollups_only else {}),
+        settings={**(runtime.read_settings(plan) or {}),
                   **FORMAT_SETTINGS.get(answer_format.name, {})})
     head = [csv_header(names)] if answer_format is CSV_FORMAT else []
     rest = await to_thread.run_sync(read_head, chunks, head)

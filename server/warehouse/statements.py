@@ -51,6 +51,13 @@ _TRANSPORT_SETTINGS = frozenset({"cancel_http_readonly_queries_on_client_close"}
 #: primary key has already picked them): moving the filter there cost about 0.13 ms of a
 #: 2.2 ms query over a day range.
 SMALL_READ_SETTINGS: dict[str, object] = {"max_threads": 1, "optimize_move_to_prewhere": 0}
+#: Settings of a query whose every table holds a granule of rows at most (a few hundred days of
+#: a few regions): the query plan's optimizations (reading in key order, pushing limits and
+#: filters down, merging steps) have nothing to skip or reorder in one granule, and working
+#: them out cost about 0.03-0.07 ms of a 1.8-2 ms query. The primary key still picks the
+#: granules a range needs: that analysis is not one of them.
+TINY_READ_SETTINGS: dict[str, object] = {**SMALL_READ_SETTINGS,
+                                         "query_plan_enable_optimizations": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +92,9 @@ class Warehouse:
             "wait_end_of_query": 1}
         #: what a request's query runs with (its bounds), made once
         self._bounded: dict[str, object] = {**self._query_settings, **self._bounds()}
-        if self.embedded:  # most SELECTs are a request's on rollups: the embedded engine's
-            # connections hold their settings, so such a query sends none
-            self.pool.held = {**self._bounded, **SMALL_READ_SETTINGS}
+        if self.embedded:  # most SELECTs are a request's on small rollups: the embedded
+            # engine's connections hold their settings, so such a query sends none
+            self.pool.held = {**self._bounded, **TINY_READ_SETTINGS}
 
     @property
     def dsn(self) -> str:

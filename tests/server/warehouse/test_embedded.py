@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from server.warehouse.availability import WarehouseError
 from server.warehouse.embedded import EmbeddedClient
-from server.warehouse.statements import SMALL_READ_SETTINGS, Warehouse
+from server.warehouse.statements import SMALL_READ_SETTINGS, TINY_READ_SETTINGS, Warehouse
 
 #: one value of most types an answer can hold, nulls and an empty answer's types included
 TYPED = """
@@ -157,19 +157,26 @@ def test_held_settings_are_set_once_and_apply_to_bounded_reads_only(
     seconds = int(warehouse.limits.query_timeout)
     assert warehouse.pool.held == {"max_execution_time": seconds, "max_threads": 1,
                                    "max_memory_usage": warehouse.limits.query_max_memory,
-                                   "log_queries": 0, "optimize_move_to_prewhere": 0}
+                                   "log_queries": 0, "optimize_move_to_prewhere": 0,
+                                   "query_plan_enable_optimizations": 0}
     recording = _Recording(ours._conn)
     ours._conn = recording  # the pool is a stack: each call below takes this client again
     try:
         ours.driver  # noqa: B018 - start from a connection at its defaults
         recording.sent.clear()
-        for _ in range(3):  # a request's read on a rollup: the held settings, none sent
+        for _ in range(3):  # a request's read on a small rollup: the held settings, none sent
             _, columns, _ = warehouse.query_columns(SETTINGS_SEEN, bounded=True,
-                                                        settings=SMALL_READ_SETTINGS)
+                                                    settings=TINY_READ_SETTINGS)
             assert columns == [[1], [seconds]]
         sets = [sql for sql in recording.sent if sql.startswith("SET ")]
         assert len(sets) == 1 and "max_threads = 1" in sets[0]
         assert all("SETTINGS" not in sql for sql in recording.sent if sql.startswith("SELECT"))
+        # on a rollup of more than a granule: the plan's optimizations back, one thread still
+        _, columns, _ = warehouse.query_columns(
+            SETTINGS_SEEN + ", getSetting('query_plan_enable_optimizations') AS optimized",
+            bounded=True, settings=SMALL_READ_SETTINGS)
+        assert columns == [[1], [seconds], [True]]
+        assert "\n SETTINGS query_plan_enable_optimizations = DEFAULT\n" in recording.sent[-1]
         # a read on the raw table: the default thread count, still bounded
         _, columns, _ = warehouse.query_columns(SETTINGS_SEEN, bounded=True)
         assert columns[1] == [seconds] and columns[0] != [1]
