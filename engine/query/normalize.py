@@ -22,6 +22,7 @@ from engine.query.request import (
     Order,
     Query,
     QueryError,
+    filter_tree_members,
 )
 from engine.query.values import measure_value, typed_value
 from engine.time.ranges import (
@@ -363,8 +364,8 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
     for index, node in enumerate((*query.filters, *query.having)):
         checked, aggregate = _check_filter(source, node, f"filters[{index}]")
         (having if aggregate else where).append(checked)
-    aggregated = [*query.measures, *sorted(replace(query, having=tuple(having))
-                                           .having_members() - set(query.measures))]
+    aggregated = [*query.measures,
+                  *sorted(filter_tree_members(tuple(having)) - set(query.measures))]
     _check_time_functions(source, query, aggregated, query.grain, calendar)
     if query.grain is not None and (query.compare is not None or
                                     any(source.windowed(name) for name in aggregated)):
@@ -373,8 +374,8 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
         _compare(source, query.compare, query.grain, interval, zone)
     if query.fill is not None:
         _check_fill(query.fill, query.grain, interval, zone)
-    returned = list(dimensions) + list(query.measures) + list(
-        compared_columns(replace(query, compare=compare)))
+    returned = list(dimensions) + list(query.measures) + (
+        [] if compare is None else list(compared_columns(replace(query, compare=compare))))
     ordered: set[str] = set()
     for index, sort in enumerate(query.order):
         if sort.member not in returned:

@@ -106,17 +106,18 @@ class Query:
 
     def filter_members(self) -> set[str]:
         """Dimensions the WHERE clause reads: the filters' and the security conditions'."""
-        return _members(self.filters) | {item.member for item in self.security}
+        return filter_tree_members(self.filters) | {item.member for item in self.security}
 
     def security_members(self) -> set[str]:
         return {item.member for item in self.security}
 
     def having_members(self) -> set[str]:
-        return _members(self.having)
+        return filter_tree_members(self.having)
 
 
-def _members(nodes: tuple[FilterNode, ...]) -> set[str]:
+def filter_tree_members(nodes: tuple[FilterNode, ...]) -> set[str]:
+    """The members a tree of filters names."""
     found: set[str] = set()
     for node in nodes:
-        found |= {node.member} if isinstance(node, Filter) else _members(node.items)
+        found |= {node.member} if isinstance(node, Filter) else filter_tree_members(node.items)
     return found
