@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.request import Interval, Query
-from engine.serving.coverage import fraction, rollup_span, static_reject
+from engine.serving.coverage import fraction, join_detail, rollup_span, static_reject
 from engine.serving.plan import Piece, Rejection, RollupStats, Span
 
 #: Routing's cost model, in estimated nanoseconds of engine time, measured on the embedded
@@ -104,6 +104,8 @@ class Reading:
     rejections: tuple[Rejection | None, ...]
     columns: dict[str, dict[str, float]]
     raw: dict[str, float]
+    #: how each rollup that can answer serves the query's joined dimensions (explain's text)
+    joins: dict[str, str]
 
 
 #: ``Reading``s by (source, the query's shape): (weak reference to the source, reading); an
@@ -126,10 +128,11 @@ def reading(source: CompiledSource, query: Query) -> Reading:
     if found is not None and found[0]() is source:
         return found[1]
     rejections = tuple(static_reject(source, query, rollup) for rollup in source.rollups)
-    made = Reading(rejections, {rollup.name: columns_read(source, query, rollup)
-                                for rollup, rejection in zip(source.rollups, rejections,
-                                                             strict=True) if rejection is None},
-                   raw_columns(source, query))
+    usable = [rollup for rollup, rejection in zip(source.rollups, rejections, strict=True)
+              if rejection is None]
+    made = Reading(rejections, {r.name: columns_read(source, query, r) for r in usable},
+                   raw_columns(source, query), {r.name: join_detail(source, query, r)
+                                                for r in usable})
     if len(_READINGS) >= READINGS_SIZE:
         _READINGS.clear()
     _READINGS[key] = (weakref.ref(source), made)
@@ -139,8 +142,8 @@ def reading(source: CompiledSource, query: Query) -> Reading:
 @dataclass(frozen=True, slots=True)
 class Costing:
     """What costing a plan needs: sizes, the data's time span, the query and its ``Reading``.
-    ``weighted`` prices estimated engine time (routing); otherwise bytes read (what
-    ``explain`` shows)."""
+    Plans are priced in estimated engine time (routing), or in bytes read (``weighted``
+    false: what ``explain`` shows)."""
 
     source: CompiledSource
     query: Query
@@ -148,7 +151,6 @@ class Costing:
     data: Interval | None
     raw: RollupStats | None
     reading: Reading
-    weighted: bool = True
     #: the sizes of the usable rollups by name (a compiled rollup hashes all it holds)
     _stats: dict[str, RollupStats] = field(default_factory=dict, init=False, compare=False,
                                            repr=False)
@@ -163,17 +165,18 @@ class Costing:
             return fraction(interval, self.data) if self.raw_time_ordered else 1.0
         return fraction(interval, self.data) if rollup.grain else 1.0
 
-    def _rollup_at(self, rollup: CompiledRollup, stats: RollupStats, share: float) -> float:
+    def _rollup_at(self, rollup: CompiledRollup, stats: RollupStats, share: float,
+                   weighted: bool = True) -> float:
         columns = self.reading.columns[rollup.name]
-        if self.weighted:
+        if weighted:
             return work(stats, columns, share)
         return stats.read_bytes(columns) * share
 
-    def _raw_at(self, share: float) -> float:
+    def _raw_at(self, share: float, weighted: bool = True) -> float:
         if self.raw is None:
             return UNKNOWN_RAW_BYTES * share
         columns = self.reading.raw
-        if self.weighted:
+        if weighted:
             return work(self.raw, columns, share)
         return self.raw.read_bytes(columns) * share
 
@@ -188,10 +191,10 @@ class Costing:
     def raw_cost(self, interval: Interval) -> float:
         return self._raw_at(self._share(None, interval))
 
-    def priced(self, pieces: list[Piece]) -> float:
-        """A whole plan's cost. The pieces of one table share one branch of the query (one
-        read of its parts); the raw table's read it whole when the source is not ordered by
-        time."""
+    def priced(self, pieces: list[Piece], weighted: bool = True) -> float:
+        """A whole plan's cost (``weighted``: engine time, else bytes read). The pieces of one
+        table share one branch of the query (one read of its parts); the raw table's read it
+        whole when the source is not ordered by time."""
         stats = self._stats
         shares: dict[str, float] = {}
         rollups = {}
@@ -201,10 +204,10 @@ class Costing:
                 rollups[name] = piece.rollup
             shares[name] = shares.get(name, 0.0) + self._share(piece.rollup,
                                                                 (piece.start, piece.end))
-        total = sum(self._rollup_at(rollup, stats[name], min(1.0, shares[name]))
+        total = sum(self._rollup_at(rollup, stats[name], min(1.0, shares[name]), weighted)
                     for name, rollup in rollups.items())
         if "" in shares:
-            total += self._raw_at(min(1.0, shares[""]))
+            total += self._raw_at(min(1.0, shares[""]), weighted)
         return total
 
     def option(self, rollup: CompiledRollup, stats: RollupStats, span: Span,

@@ -76,6 +76,23 @@ def _calendar_said(source: CompiledSource, query: Query, stored: str) -> str:
     return f" (fiscal years start in {query.fiscal_year_start})"
 
 
+def join_detail(source: CompiledSource, query: Query, rollup: CompiledRollup) -> str:
+    """How a usable rollup answers the query's joined dimensions and stored joined columns."""
+    paths = sorted({source.dimensions[name].path[:1] for name in
+                    (*query.dimensions, *query.filter_members())
+                    if name in source.dimensions and source.dimensions[name].path})
+    said = ""
+    if paths:
+        keys = sorted({own for path in paths for own, _ in source.paths[path].joins[0].keys})
+        tables = sorted({source.paths[path].target.table for path in paths})
+        said = (f"; joins {', '.join(tables)} when the query runs, by the key it keeps "
+                f"({', '.join(keys)}): the attributes are current")
+    if rollup.stores_from:
+        said += (f"; stores values read through joins from {', '.join(rollup.stores_from)} "
+                 "when rows arrived (not served once they change, until rebuilt)")
+    return said
+
+
 def later(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
 

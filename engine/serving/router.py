@@ -9,7 +9,6 @@ partial aggregates are merged in one query, so the answer is exact, never approx
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -73,7 +72,6 @@ def choose_pieces(source: CompiledSource, query: Query,
         spans[rollup.name] = span
     raw_stats = ready.get(source.source.table)
     costing = Costing(source, query, tuple(usable), data, raw_stats, found)
-    in_bytes = replace(costing, weighted=False)
     options: dict[str, tuple[float, list[Piece]]] = {}
     best: tuple[tuple[float, int, int], list[Piece]] | None = None
     for rollup, stats in usable:
@@ -98,14 +96,15 @@ def choose_pieces(source: CompiledSource, query: Query,
     for rollup, stats in usable:
         detail = "can answer" if not spans[rollup.name].edges else \
             "can answer the aligned middle of the range; the edges come from elsewhere"
-        detail += _join_detail(source, query, rollup)
+        detail += found.joins[rollup.name]
         if cheaper_raw:
             detail += ("; reading the raw table is estimated cheaper "
                        f"({costing.priced(raw_only) / 1e6:.3g} ms)")
         cost, pieces = options[rollup.name]
+        read = round(costing.priced(pieces, weighted=False))
         candidates.append(Candidate(rollup.name, rollup.qualified_table, None, detail,
-                                    stats.rows, stats.bytes, round(in_bytes.priced(pieces)),
-                                    rollup is chosen, round(cost / 1e6, 3)))
+                                    stats.rows, stats.bytes, read, rollup is chosen,
+                                    round(cost / 1e6, 3)))
     order = {r.name: i for i, r in enumerate(source.rollups)}
     candidates.sort(key=lambda c: order[c.rollup])
     if best is None:
@@ -113,23 +112,6 @@ def choose_pieces(source: CompiledSource, query: Query,
     # The piece holding most of the data comes first: it names the answer's main table.
     pieces = sorted(best[1], key=lambda p: -fraction((p.start, p.end), data))
     return tuple(pieces), tuple(candidates)
-
-
-def _join_detail(source: CompiledSource, query: Query, rollup: CompiledRollup) -> str:
-    """How a usable rollup answers the query's joined dimensions and stored joined columns."""
-    paths = sorted({source.dimensions[name].path[:1] for name in
-                    (*query.dimensions, *query.filter_members())
-                    if name in source.dimensions and source.dimensions[name].path})
-    said = ""
-    if paths:
-        keys = sorted({own for path in paths for own, _ in source.paths[path].joins[0].keys})
-        tables = sorted({source.paths[path].target.table for path in paths})
-        said = (f"; joins {', '.join(tables)} when the query runs, by the key it keeps "
-                f"({', '.join(keys)}): the attributes are current")
-    if rollup.stores_from:
-        said += (f"; stores values read through joins from {', '.join(rollup.stores_from)} "
-                 "when rows arrived (not served once they change, until rebuilt)")
-    return said
 
 
 #: serving SQL rendered so far, by the query's shape: a query asked again with other values

@@ -9,17 +9,18 @@ from hypothesis import strategies as st
 from engine.query.normalize import normalize_query
 from engine.query.request import Filter, Query, QueryError, TimeRange
 from engine.serving.costs import Reading, columns_read, raw_columns, reading
-from engine.serving.coverage import static_reject
+from engine.serving.coverage import join_detail, static_reject
 from tests.engine.dialect.test_render import SOURCE, query_families, split_families
 from tests.server.service.properties import NOW
 
 
 def _fresh(query: Query) -> Reading:
     rejections = tuple(static_reject(SOURCE, query, rollup) for rollup in SOURCE.rollups)
-    return Reading(rejections, {rollup.name: columns_read(SOURCE, query, rollup)
-                                for rollup, rejection in zip(SOURCE.rollups, rejections,
-                                                             strict=True) if rejection is None},
-                   raw_columns(SOURCE, query))
+    usable = [rollup for rollup, rejection in zip(SOURCE.rollups, rejections, strict=True)
+              if rejection is None]
+    return Reading(rejections, {r.name: columns_read(SOURCE, query, r) for r in usable},
+                   raw_columns(SOURCE, query), {r.name: join_detail(SOURCE, query, r)
+                                                for r in usable})
 
 
 #: queries from a small space of shapes, so that many share all but one of what a reading
