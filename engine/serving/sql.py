@@ -257,14 +257,14 @@ class SqlBuilder:
     def values(self, pieces: tuple[Piece, ...]) -> dict[str, object]:
         """The parameters ``build(pieces, ...)`` binds, without building the statement: for a
         query of a shape built before (``shape``), whose statement and text are kept. In
-        ``build``'s order: per table read (each piece alone, or for several pieces each
-        table's first), the row conditions, then the time bounds of its pieces; then the
-        measure conditions; then the range ``fill`` spans."""
+        ``build``'s order: for each table read (one branch of the statement each, in the order
+        of their first pieces), the row conditions, then the time bounds of its pieces; then
+        the measure conditions; then the range ``fill`` spans."""
         found: list[object] = []
         tables: dict[str | None, list[Piece]] = {}
         for piece in pieces:
             tables.setdefault(piece.rollup.name if piece.rollup else None, []).append(piece)
-        for same_table in tables.values() if len(pieces) > 1 else [list(pieces)]:
+        for same_table in tables.values():
             for node in (*self.query.security, *self.query.filters):
                 filter_values(node, found)
             found += [self._bound_value(piece, t) for piece in same_table
