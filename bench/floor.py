@@ -96,7 +96,7 @@ def in_process(data_dir: Path, seconds: float) -> dict[str, dict[str, float]]:
         for name, _, query in CASES:
             found[name] = _layers(engine, client, runtime, runtime.plan(query), name, seconds)
     finally:
-        warehouse.pool._pool.put(client)
+        warehouse.pool.give_back(client)
         engine.close()
         warehouse.close()
     return found
@@ -109,9 +109,10 @@ def _layers(engine: Any, client: Any, runtime: Runtime, plan: Plan, name: str,
     parameters = {k: str(v) for k, v in plan.parameters.items()}
     say(f"  {name}: {plan.sql}")
     return timed({
-        "select 1": lambda: engine.query.request("SELECT 1", "Native"),
-        "engine": lambda: engine.query.request(with_settings, "Native", params=parameters),
-        "driver": lambda: client.query(plan.sql, parameters=plan.parameters, settings=bounds),
+        "select 1": lambda: engine.query("SELECT 1", "Native"),
+        "engine": lambda: engine.query(with_settings, "Native", params=parameters),
+        "driver": lambda: client.driver.query(plan.sql, parameters=plan.parameters,
+                                              settings=bounds),
         "ours": lambda: runtime.run(plan),
     }, seconds)
 
