@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Hashable
 from typing import NewType
 
 from sqlglot import exp
 from sqlglot.dialects.clickhouse import ClickHouse
+
+from engine.model.memo import ShapeMemo
 
 # Every word sqlglot's ClickHouse tokenizer treats as a keyword: an identifier spelt like one
 # (a dimension called `order`, a catalog column called `table`) is quoted when rendered.
@@ -34,15 +35,10 @@ def render(expression: exp.Expression) -> Rendered:
     return Rendered(quoted.sql(dialect="clickhouse", copy=False))  # copied once, just above
 
 
-class RenderMemo:
+class RenderMemo(ShapeMemo[tuple[Rendered, object]]):
     """Rendered text remembered by the *shape* of what was rendered, for statements whose text
-    depends on their shape alone (their values bound as parameters).
-
-    Entries belong to an ``owner`` (the compiled source the statement reads; it must allow
-    weak references): a shape means the same text only within one, and the memo does not
-    keep it alive. Bounded: emptied when ``size`` entries are held. Safe for threads without
-    a lock: each step is one dict operation, and two threads rendering one shape at once
-    store the same text.
+    depends on their shape alone (their values bound as parameters), with what the caller
+    keeps beside it. The owner is the compiled source the statement reads (``ShapeMemo``).
 
     >>> class Source: ...
     >>> memo, source = RenderMemo(), Source()
@@ -54,38 +50,18 @@ class RenderMemo:
     1
     """
 
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        # (id(owner), shape) -> (weak reference to owner, text, what was kept with it): an id
-        # may be reused once its object is gone, so a hit must find the same owner still alive
-        # behind the reference
-        self._texts: dict[tuple[int, Hashable],
-                          tuple[weakref.ref[object], Rendered, object]] = {}
-
     def render(self, statement: exp.Expression, shape: Hashable, owner: object,
                keep: object = None) -> Rendered:
         """The text of ``statement``: remembered for ``shape`` of ``owner``, else rendered and
         remembered with ``keep`` (what the caller needs besides the text to reuse the
         statement: ``recall``)."""
-        key = (id(owner), shape)
-        found = self._texts.get(key)
-        if found is not None and found[0]() is owner:
-            return found[1]
+        found = self.get(shape, owner)
+        if found is not None:
+            return found[0]
         text = render(statement)
-        if len(self._texts) >= self.size:
-            self._texts.clear()
-        self._texts[key] = (weakref.ref(owner), text, keep)
+        self.put(shape, owner, (text, keep))
         return text
 
     def recall(self, shape: Hashable, owner: object) -> tuple[Rendered, object] | None:
         """The text remembered for ``shape`` of ``owner`` and what was kept with it, if any."""
-        found = self._texts.get((id(owner), shape))
-        if found is None or found[0]() is not owner:
-            return None
-        return found[1], found[2]
-
-    def clear(self) -> None:
-        self._texts.clear()
-
-    def __len__(self) -> int:
-        return len(self._texts)
+        return self.get(shape, owner)

@@ -4,13 +4,13 @@ and the raw table."""
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
 from engine.model.compiled import CompiledRollup, CompiledSource
+from engine.model.memo import ShapeMemo
 from engine.query.request import Interval, Query
 from engine.serving.coverage import fraction, join_detail, rollup_span, static_reject
 from engine.serving.plan import Piece, Rejection, RollupStats, Span
@@ -108,34 +108,28 @@ class Reading:
     joins: dict[str, str]
 
 
-#: ``Reading``s by (source, the query's shape): (weak reference to the source, reading); an
-#: id may be reused once its object is gone, so a hit must find the same source alive
-_READINGS: dict[tuple[int, Hashable], tuple[weakref.ref[CompiledSource], Reading]] = {}
-READINGS_SIZE = 4096
+#: ``Reading``s by source and the query's shape
+_READINGS: ShapeMemo[Reading] = ShapeMemo()
 
 
 def reading(source: CompiledSource, query: Query) -> Reading:
     """The ``Reading`` of ``query``'s shape over ``source``'s rollups (in their order),
     remembered by shape: a query asked again with another range or other values routes
-    without checking each rollup again. Safe for threads: each step is one dict operation,
-    and two threads working out one shape store equal readings."""
+    without checking each rollup again."""
     shape = (query.measures, query.dimensions, query.grain, query.week_start,
              query.fiscal_year_start, frozenset(query.filter_members()),
              frozenset(query.security_members()), frozenset(query.having_members()),
              query.interval is not None)
-    key = (id(source), shape)
-    found = _READINGS.get(key)
-    if found is not None and found[0]() is source:
-        return found[1]
+    found = _READINGS.get(shape, source)
+    if found is not None:
+        return found
     rejections = tuple(static_reject(source, query, rollup) for rollup in source.rollups)
     usable = [rollup for rollup, rejection in zip(source.rollups, rejections, strict=True)
               if rejection is None]
     made = Reading(rejections, {r.name: columns_read(source, query, r) for r in usable},
                    raw_columns(source, query), {r.name: join_detail(source, query, r)
                                                 for r in usable})
-    if len(_READINGS) >= READINGS_SIZE:
-        _READINGS.clear()
-    _READINGS[key] = (weakref.ref(source), made)
+    _READINGS.put(shape, source, made)
     return made
 
 
