@@ -103,11 +103,11 @@ class AccessMiddleware:
     signature check (a JWT)."""
 
     def __init__(self, app: ASGIApp, settings: AccessSettings,
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials) -> None:
         self.app = app
         self.settings = settings
         self.origins = frozenset(settings.cors_origins)
-        self.credentials = credentials or Credentials(settings)
+        self.credentials = credentials
         #: with access control on, credentials guard every route and any Host is answered
         #: unless hosts are configured
         self.check_hosts = not settings.enabled or bool(settings.hosts)

@@ -32,8 +32,8 @@ UNMATCHED = "unmatched"
 class RequestStats:
     """What one request did; filled in while it is answered."""
 
-    __slots__ = ("after", "cut", "read_bytes", "read_rows", "route", "rows", "statements",
-                 "tables")
+    __slots__ = ("after", "answered", "cut", "read_bytes", "read_rows", "route", "rows",
+                 "statements", "tables")
 
     def __init__(self) -> None:
         self.route: str | None = None
@@ -46,6 +46,9 @@ class RequestStats:
         self.cut = False
         #: metric updates made once the request has been answered (``after_response``)
         self.after: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        #: set when those have been made: a worker thread still running the request's
+        #: statement (a request cut at shutdown) makes its own at once
+        self.answered = False
 
 
 _current: ContextVar[RequestStats | None] = ContextVar("request_stats", default=None)
@@ -65,7 +68,7 @@ def after_response(update: Callable[..., None], *args: Any) -> None:
     answered, or now outside a request: work its client need not wait for (done right after
     a query, on caches the query has just filled, it costs several times more too)."""
     current = _current.get()
-    if current is None:
+    if current is None or current.answered:
         update(*args)
     else:
         current.after.append((update, args))
@@ -166,6 +169,7 @@ class Observed:
         _current.reset(self.token)
         seconds = time.perf_counter() - self.started
         scope, stats = self.scope, self.stats
+        stats.answered = True
         for update, args in stats.after:
             update(*args)
         method = scope.get("method", "")

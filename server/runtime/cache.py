@@ -138,6 +138,8 @@ class ResultCache:
     def get(self, key: Hashable) -> Cached | None:
         """The stored answer for ``key`` at the current version, or None (not counted: a
         ``fetch`` follows a miss)."""
+        if not self.enabled:
+            return None
         self._current()
         found = self._entries.get(key)
         if found is not None:

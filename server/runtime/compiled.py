@@ -46,10 +46,6 @@ def _weight(plan: Plan) -> int:
     return size
 
 
-#: Settings of queries that read rollups only (a few thousand rows at most), and of those whose
-#: every rollup holds a granule of rows at most; queries touching the raw table or joining
-#: keep the engine's default (a join's hash table builds in parallel).
-ROLLUP_SETTINGS: dict[str, object] = SMALL_READ_SETTINGS
 #: rows of a granule (the engine's default ``index_granularity``, which rollup tables keep)
 GRANULE_ROWS = 8192
 
@@ -235,10 +231,11 @@ class Runtime:
             return None
 
     def read_settings(self, plan: Plan) -> dict[str, object] | None:
-        """The settings ``plan``'s statement runs with: ``ROLLUP_SETTINGS`` when it reads
+        """The settings ``plan``'s statement runs with: ``SMALL_READ_SETTINGS`` when it reads
         rollups only and joins nothing (one thread merges a rollup's few rows fastest), and
         ``TINY_READ_SETTINGS`` when each of those holds a granule of rows at most; else the
-        engine's defaults (None)."""
+        engine's defaults (None: the raw table, or a join, whose hash table builds in
+        parallel)."""
         if plan.joins:
             return None
         ready = self.ready
@@ -248,7 +245,7 @@ class Runtime:
                 return None
             stats = ready.get(piece.rollup.qualified_table)
             tiny = tiny and stats is not None and stats.rows <= GRANULE_ROWS
-        return TINY_READ_SETTINGS if tiny else ROLLUP_SETTINGS
+        return TINY_READ_SETTINGS if tiny else SMALL_READ_SETTINGS
 
     def run(self, plan: Plan) -> Answer:
         started = time.perf_counter()

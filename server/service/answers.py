@@ -65,7 +65,7 @@ async def serve_answer(state: State, shape: Hashable, query: Query,
         # the normalized query: resolved range and zone, limits, and every filter added
         # before planning (row-level security included)
         key = (shape, plan.query)
-        found = cache.get(key) if cache.enabled else None
+        found = cache.get(key)
         hit = found is not None
         if found is None:
             planned = plan

@@ -307,3 +307,25 @@ def test_cli_refuses_an_unknown_log_format(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("SEMANTIC_LOG_FORMAT", "xml")
     assert main(["validate"]) == 2
     assert "SEMANTIC_LOG_FORMAT must be one of plain, json, not 'xml'" in capsys.readouterr().err
+
+
+def test_metric_updates_wait_for_the_response_and_none_is_lost_after_it() -> None:
+    """``after_response`` updates are made once the request is answered; one asked later (a
+    worker thread still running the statement of a request cut at shutdown, in a copy of its
+    context) is made at once rather than dropped."""
+    import contextvars
+
+    from server.observability.requests import Observed, after_response
+
+    made: list[str] = []
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
+    observed = Observed(scope)  # type: ignore[arg-type]
+    after_response(made.append, "during")
+    worker = contextvars.copy_context()  # the context a worker thread runs the statement in
+    assert made == []
+    observed.finish()
+    assert made == ["during"]
+    worker.run(after_response, made.append, "late")
+    assert made == ["during", "late"]
+    after_response(made.append, "outside a request")
+    assert made == ["during", "late", "outside a request"]
