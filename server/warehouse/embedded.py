@@ -196,9 +196,9 @@ class EmbeddedClient:
         self._lock: threading.Lock = handle.lock
         self._server_tz = client.server_tz
         self._context = client.create_query_context(query="SELECT 1")
-        #: the settings to hold, and those set on the connection now
+        #: the settings to hold, and whether the connection holds them now
         self._wanted: dict[str, object] = dict(held or {})
-        self._held: dict[str, object] = {}
+        self._holding = False
 
     @staticmethod
     def wraps(client: Any) -> bool:
@@ -229,9 +229,9 @@ class EmbeddedClient:
             sql += "\n SETTINGS " + _settings_text(extra)
         try:
             with self._lock:
-                if self._held is not wanted and wanted:
+                if wanted and not self._holding:
                     self._set(wanted)
-                    self._held = wanted
+                    self._holding = True
                 result = self._conn.query(sql + "\n FORMAT Native", "Native", params=params)
         except Exception as exc:  # chDB raises its own error with ClickHouse's text
             raise parts.error(str(exc)) from exc
@@ -242,10 +242,10 @@ class EmbeddedClient:
     @property
     def driver(self) -> Any:
         """The driver's client, its connection back at the engine's defaults."""
-        if self._held:
+        if self._holding:
             with self._lock:
-                self._set(dict.fromkeys(self._held, DEFAULT))
-                self._held = {}
+                self._set(dict.fromkeys(self._wanted, DEFAULT))
+                self._holding = False
         return self._client
 
     def __getattr__(self, name: str) -> Any:

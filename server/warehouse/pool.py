@@ -125,6 +125,10 @@ class _Lease:
             pool._failed(exc, self, reached=True)
 
 
+#: how long a caller waiting for a client sleeps before it looks again, in case a client was
+#: given back between its look and its wait (giving back takes no lock, so its wake-up can
+#: come too early to be seen)
+RECHECK_SECONDS = 0.05
 #: embedded data directories this process has opened (one engine per process)
 _OPENED: set[str] = set()
 
@@ -235,7 +239,7 @@ class ClientPool:
                 self._waiting += 1
                 try:
                     if not self._idle:
-                        self._returned.wait(min(0.05, deadline - now))
+                        self._returned.wait(min(RECHECK_SECONDS, deadline - now))
                 finally:
                     self._waiting -= 1
 
