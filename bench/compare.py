@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -499,24 +499,28 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
                                f"asked a range again ({len(once[c]):,} distinct ranges for "
                                f"{load.requests:,} requests; a shorter --duration avoids it).")
 
-    def once_lines(c: int, part: int = 0, parts: int = 1) -> list[str]:
-        """The ranges asked once at ``c`` connections (or one of ``parts`` rounds' share)."""
-        return [get_line(f"/api/breakdown?{r}") for r in once[c][part::parts]]
+    def once_lines(c: int, r: int = 0, lengths: Sequence[int] = (1,)) -> list[str]:
+        """The ranges asked once at ``c`` connections: round ``r``'s share of them when the
+        measurement is cut into rounds of ``lengths`` seconds, in proportion to its length."""
+        asked, total = once[c], sum(lengths)
+        start, end = (len(asked) * sum(lengths[:n]) // total for n in (r, r + 1))
+        return [get_line(f"/api/breakdown?{x}") for x in asked[start:end]]
 
     def always(lines: list[str]) -> Callable[[int, int], list[str]]:
         return lambda c, r: lines
 
     def measure_side_by_side(case: str, targets: dict[str, int],
-                             lines: Callable[[int, int], list[str]], once: bool = False) -> None:
+                             lines: Callable[[int, int], list[str]],
+                             asked_once: bool = False) -> None:
         """A case on servers up at once, in alternating rounds (``side_by_side``);
         ``lines(c, r)`` gives round r's request lines at c connections."""
         for c in CONNECTIONS:
-            loads = side_by_side(targets, partial(lines, c), c, duration, once=once)
+            loads = side_by_side(targets, partial(lines, c), c, duration, once=asked_once)
             for name, load in loads.items():
                 results.setdefault((case, name), {})[c] = load
         for name in targets:
             report((case, name))
-            if once:
+            if asked_once:
                 note_repeats(name)
 
     def measure_once(server_name: str, target: int) -> None:
@@ -586,8 +590,9 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
         measure_side_by_side("/api/breakdown, 500 distinct ranges", targets,
                              always([get_line(f"/api/breakdown?{r}") for r in ranges]))
         # each round on its own share of the ranges, so no range is asked twice
-        measure_side_by_side(ONCE_CASE, targets, lambda c, r: once_lines(c, r, ROUNDS),
-                             once=True)
+        lengths = round_lengths(duration)
+        measure_side_by_side(ONCE_CASE, targets, lambda c, r: once_lines(c, r, lengths),
+                             asked_once=True)
         for name, target in targets.items():
             spot_answers[name] = [_get(target, x) for x in spot]
         measure_mix(off, port, cache=False)
@@ -612,7 +617,7 @@ def run_size(rows: int, base: Path, duration: float, ports: tuple[int, int]) -> 
             if key.endswith(path) and not _same(value, expected):
                 raise SystemExit(f"{key} differs from the raw table's answer")
     for label, got in spot_answers.items():
-        if not _same(got, spot_answers["hand-written MVs"]):
+        if not _same(got, spot_answers[hand]):
             raise SystemExit(f"{label}: {ONCE_CASE} answers differ from the hand-written MVs'")
 
     out = [f"### {rows:,} rows", "",
