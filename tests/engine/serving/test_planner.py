@@ -17,7 +17,7 @@ from engine.model.compiled import CompiledRollup, CompiledSource
 from engine.query.request import Filter, FilterGroup, Query, QueryError, TimeRange
 from engine.serving.plan import Candidate, Plan, RollupStats
 from engine.serving.router import plan_query
-from tests.reference import ALL_READY, reference_events, reference_stats
+from tests.reference import ALL_READY, compiled_reference, reference_events, reference_stats
 
 SOURCE = reference_events()
 TABLES = {r.name: r.qualified_table for r in SOURCE.rollups}
@@ -565,6 +565,63 @@ def test_planner_merged_sql_binds_every_value() -> None:
     assert "2026-01-05 05:17:00.000000" in values and "2026-01-06" in values
     assert "nullIf(" in plan.sql and "/ nullIf((sum(_c1)), 0)" in plan.sql
     assert "HAVING sum(_c1) > {p" in plan.sql
+
+
+def _limit(plan: Plan) -> int | None:
+    """The statement's LIMIT, if it has one."""
+    found = plan.statement.args.get("limit")
+    return int(found.expression.this) if found is not None else None
+
+
+def _sized(rows: int, source: CompiledSource = SOURCE) -> dict[str, RollupStats]:
+    return {r.qualified_table: RollupStats(rows, 100 * rows) for r in source.rollups}
+
+
+@pytest.mark.parametrize(("rows", "limit", "expected"), [
+    (10, None, None), (10_000, None, None),  # the rollup holds fewer rows than LIMIT 10001
+    (10_001, None, 10_001), (10**6, None, 10_001),  # it might cut: kept
+    (10, 5, 6), (10, 10, None), (10, 9, 10),
+])
+def test_planner_leaves_out_a_limit_that_cuts_nothing(rows: int, limit: int | None,
+                                                       expected: int | None) -> None:
+    """Each answer row groups rows of the rollups read, so a LIMIT above what they hold cuts
+    nothing; it is left out (ClickHouse plans a step less), and kept when it might cut."""
+    query = Query("events", ("total_events",), ("region",), "day", limit=limit,
+                  time_range=TimeRange("2026-01-05", "2026-01-12"))
+    plan = plan_query(SOURCE, query, _sized(rows))
+    assert plan.rollup is not None and all(p.rollup for p in plan.pieces)
+    assert _limit(plan) == expected, plan.sql
+
+
+def test_planner_keeps_the_limit_when_the_rollups_do_not_bound_the_answer() -> None:
+    small = _sized(10)
+    unaligned = plan_query(SOURCE, Query("events", ("total_events",), ("region",), "day",
+                                         time_range=UNALIGNED), small)
+    assert any(p.rollup is None for p in unaligned.pieces) and _limit(unaligned) == 10_001
+    paged = plan_query(SOURCE, Query("events", ("total_events",), ("region",), offset=3),
+                       small)
+    assert paged.rollup is not None and _limit(paged) == 10_001
+    filled = plan_query(SOURCE, Query("events", ("total_events",), ("region",), "day",
+                                      fill="zero", time_range=TimeRange("2026-01-05",
+                                                                        "2026-01-12")), small)
+    assert filled.rollup is not None and _limit(filled) == 10_001
+    events = compiled_reference().sources["events"]  # with rollups keyed by user
+    joined = plan_query(events, Query("events", ("total_events",), ("user.country",)),
+                        _sized(10, events))
+    assert joined.rollup is not None and joined.joins and _limit(joined) == 10_001
+
+
+def test_planner_bounds_an_answer_of_several_rollups_by_all_they_hold() -> None:
+    query = Query("events", ("total_events",), ("region",), "day",
+                  time_range=TimeRange("2026-01-05T05:00:00Z", "2026-01-12T07:00:00Z"))
+    sizes = dict(ALL_READY)  # 10 rows each; the hourly rollup far larger in bytes
+    plan = plan_query(SOURCE, query, sizes)
+    assert {p.rollup.name for p in plan.pieces if p.rollup} == {"region_daily",
+                                                                "region_hourly"}
+    assert all(p.rollup for p in plan.pieces) and _limit(plan) is None
+    sizes[TABLES["region_hourly"]] = RollupStats(9_995, 500_000)
+    plan = plan_query(SOURCE, query, sizes)
+    assert len(plan.tables) == 2 and _limit(plan) == 10_001  # 9,995 + 10 rows might reach it
 
 
 @pytest.mark.parametrize("timezone", ["UTC", "Europe/Berlin"])

@@ -153,6 +153,33 @@ def test_api_query_limit_reports_truncation(client: TestClient) -> None:  # type
     assert meta["rows"] == 2
 
 
+def test_api_answer_cut_at_the_limit_after_its_rollup_grew(warehouse: Warehouse) -> None:
+    """Routing leaves out a LIMIT that the rollups' last read sizes say cuts nothing. A rollup
+    grown since (sizes are read again every so often) gives an answer still cut at the
+    limit and marked truncated, the raw table's."""
+    with fresh_database(warehouse, "grown") as database:
+        table = create_events(warehouse, database, COLUMNS)
+        insert_rows(warehouse, table, ROWS)
+        model = apply_text(warehouse, model_text(MODEL, db=database))
+        with serving(warehouse, model, cache_bytes=0) as client:
+            body = {"measures": ["events"], "dimensions": ["region"], "grain": "day",
+                    "limit": 5}
+            explained = client.post("/v1/explain", json=body).json()
+            assert explained["rollup"] == "by_region_day" and "LIMIT" not in explained["sql"]
+            first = client.post("/v1/query", json=body).json()
+            assert first["meta"]["truncated"] is False and len(first["data"]) == 4
+            insert_rows(warehouse, table, [(f"2026-01-0{day} 12:00:00", region, "free", "u9", 1)
+                                           for day in (4, 5) for region in ("us", "eu")])
+            explained = client.post("/v1/explain", json=body).json()  # sizes not read again
+            assert explained["rollup"] == "by_region_day" and "LIMIT" not in explained["sql"]
+            answer = client.post("/v1/query", json=body)
+            assert "by_region_day" in answer.headers[TABLE_HEADER]
+            raw = client.post("/v1/query", json={**body, "force_raw": True}).json()
+            assert raw["meta"]["truncated"] is True and len(raw["data"]) == 5
+            assert answer.json()["data"] == raw["data"]
+            assert answer.json()["meta"]["truncated"] is True
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
