@@ -128,10 +128,11 @@ class CompiledRollup:
     stores_from: tuple[str, ...] = ()
     #: the joined dimensions the rollup declares (looked up through ``keys``)
     joined: tuple[str, ...] = ()
+    #: ``database.table`` (made once: routing asks for it many times per query)
+    qualified_table: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def qualified_table(self) -> str:
-        return f"{self.database}.{self.table}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "qualified_table", f"{self.database}.{self.table}")
 
     @property
     def local_table(self) -> str:

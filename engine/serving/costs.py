@@ -78,20 +78,22 @@ def raw_columns(source: CompiledSource, query: Query) -> dict[str, float]:
     return columns
 
 
-def work(stats: RollupStats, columns: Mapping[str, float], share: float) -> float:
-    """Estimated engine time (ns) to read and group ``columns`` of ``share`` of a table:
-    each part read has a fixed cost, each row read is grouped, each byte read costs its
-    column's rate (the whole table at the plain rate when per-column sizes are unknown)."""
+def sizes(stats: RollupStats, columns: Mapping[str, float]) -> tuple[float, int]:
+    """What reading ``columns`` of a whole table costs: its bytes, each at its column's rate
+    (ns; the whole table at the plain rate when per-column sizes are unknown), and the bytes
+    read."""
     if not any(stats.column_bytes.values()):
-        size = stats.bytes * PLAIN_BYTE_NS
-    else:
-        size = sum(stats.column_bytes.get(column, 0) * cost for column, cost in columns.items())
+        return stats.bytes * PLAIN_BYTE_NS, stats.bytes
+    return (sum(stats.column_bytes.get(column, 0) * cost for column, cost in columns.items()),
+            stats.read_bytes(columns))
+
+
+def work(stats: RollupStats, size: float, share: float) -> float:
+    """Estimated engine time (ns) to read and group ``share`` of a table whose columns read
+    cost ``size`` whole (``sizes``): each part read has a fixed cost, each row read is
+    grouped, each byte read costs its column's rate."""
     parts = max(1.0, stats.parts * share) if share > 0 else 0.0
     return parts * PART_NS + share * (stats.rows * GROUP_ROW_NS + size)
-
-
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,11 @@ class Reading:
     raw: dict[str, float]
     #: how each rollup that can answer serves the query's joined dimensions (explain's text)
     joins: dict[str, str]
+    #: by table (a rollup's name, "" the raw table): what reading the shape's columns of it
+    #: whole costs (``sizes``), for the table's size it was worked out for; kept until the
+    #: sizes are read again
+    sizes: dict[str, tuple[RollupStats, float, float]] = field(
+        default_factory=dict, compare=False, repr=False)
 
 
 #: ``Reading``s by source and the query's shape
@@ -159,55 +166,52 @@ class Costing:
             return fraction(interval, self.data) if self.raw_time_ordered else 1.0
         return fraction(interval, self.data) if rollup.grain else 1.0
 
-    def _rollup_at(self, rollup: CompiledRollup, stats: RollupStats, share: float,
-                   weighted: bool = True) -> float:
-        columns = self.reading.columns[rollup.name]
-        if weighted:
-            return work(stats, columns, share)
-        return stats.read_bytes(columns) * share
+    def _at(self, name: str, share: float) -> tuple[float, float]:
+        """Reading ``share`` of a table (a usable rollup's name, "" the raw table): estimated
+        engine time, and bytes read."""
+        stats = self._stats[name] if name else self.raw
+        if stats is None:  # a raw table of unknown size: far above any rollup
+            return UNKNOWN_RAW_BYTES * share, UNKNOWN_RAW_BYTES * share
+        kept = self.reading.sizes.get(name)
+        if kept is None or kept[0] is not stats:
+            columns = self.reading.columns[name] if name else self.reading.raw
+            kept = self.reading.sizes[name] = (stats, *sizes(stats, columns))
+        return work(stats, kept[1], share), kept[2] * share
 
-    def _raw_at(self, share: float, weighted: bool = True) -> float:
-        if self.raw is None:
-            return UNKNOWN_RAW_BYTES * share
-        columns = self.reading.raw
-        if weighted:
-            return work(self.raw, columns, share)
-        return self.raw.read_bytes(columns) * share
-
-    def rollup_cost(self, rollup: CompiledRollup, stats: RollupStats,
-                    interval: Interval) -> float:
-        return self._rollup_at(rollup, stats, self._share(rollup, interval))
+    def rollup_cost(self, rollup: CompiledRollup, interval: Interval) -> float:
+        return self._at(rollup.name, self._share(rollup, interval))[0]
 
     @property
     def raw_time_ordered(self) -> bool:
         return self.raw.time_ordered if self.raw is not None else True
 
     def raw_cost(self, interval: Interval) -> float:
-        return self._raw_at(self._share(None, interval))
+        return self._at("", self._share(None, interval))[0]
 
-    def priced(self, pieces: list[Piece], weighted: bool = True) -> float:
-        """A whole plan's cost (``weighted``: engine time, else bytes read). The pieces of one
-        table share one branch of the query (one read of its parts); the raw table's read it
-        whole when the source is not ordered by time."""
-        stats = self._stats
+    def prices(self, pieces: list[Piece]) -> tuple[float, float]:
+        """A whole plan's cost: estimated engine time (routing's), and bytes read (what
+        ``explain`` shows). The pieces of one table share one branch of the query (one read
+        of its parts); the raw table's read it whole when the source is not ordered by
+        time."""
         shares: dict[str, float] = {}
-        rollups = {}
         for piece in pieces:
             name = piece.rollup.name if piece.rollup else ""
-            if piece.rollup is not None:
-                rollups[name] = piece.rollup
             shares[name] = shares.get(name, 0.0) + self._share(piece.rollup,
                                                                 (piece.start, piece.end))
-        total = sum(self._rollup_at(rollup, stats[name], min(1.0, shares[name]), weighted)
-                    for name, rollup in rollups.items())
-        if "" in shares:
-            total += self._raw_at(min(1.0, shares[""]), weighted)
-        return total
+        raw = shares.pop("", None)
+        time = read = 0.0
+        for name, share in shares.items():
+            spent, bytes_read = self._at(name, min(1.0, share))
+            time, read = time + spent, read + bytes_read
+        if raw is not None:
+            spent, bytes_read = self._at("", min(1.0, raw))
+            time, read = time + spent, read + bytes_read
+        return time, read
 
-    def option(self, rollup: CompiledRollup, stats: RollupStats, span: Span,
+    def option(self, rollup: CompiledRollup, span: Span,
                depth: int) -> tuple[float, list[Piece]]:
         """Serve the span's middle from ``rollup`` and each edge the cheapest way."""
-        cost = self.rollup_cost(rollup, stats, span.middle)
+        cost = self.rollup_cost(rollup, span.middle)
         pieces = [Piece(rollup, *span.middle)]
         for edge in span.edges:
             edge_cost, edge_pieces = self.cover(edge, depth - 1)
@@ -221,10 +225,10 @@ class Costing:
         if depth <= 0:
             return best
         sub = replace(self.query, interval=interval)
-        for rollup, stats in self.usable:
+        for rollup, _ in self.usable:
             span = rollup_span(self.source, sub, rollup, self.data)
             if isinstance(span, Span):
-                found = self.option(rollup, stats, span, depth)
+                found = self.option(rollup, span, depth)
                 if found[0] < best[0]:
                     best = found
         return best

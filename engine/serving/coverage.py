@@ -128,7 +128,7 @@ def rollup_span(source: CompiledSource, query: Query, rollup: CompiledRollup,
                         else None)
         if low is None or high is None or low < high:
             # The run holding most of the data wins; among equals the latest (recent data).
-            share = fraction((low, high), data) if data is not None else 0.0
+            share = fraction((low, high), data) if data is not None and len(runs) > 1 else 0.0
             if share >= best_share:
                 chosen, best_share = (low, high), share
     if chosen is None:

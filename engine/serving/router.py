@@ -72,46 +72,45 @@ def choose_pieces(source: CompiledSource, query: Query,
         spans[rollup.name] = span
     raw_stats = ready.get(source.source.table)
     costing = Costing(source, query, tuple(usable), data, raw_stats, found)
-    options: dict[str, tuple[float, list[Piece]]] = {}
+    options: dict[str, tuple[float, float, list[Piece]]] = {}
     best: tuple[tuple[float, int, int], list[Piece]] | None = None
     for rollup, stats in usable:
-        pieces = costing.option(rollup, stats, spans[rollup.name], EDGE_DEPTH)[1]
-        options[rollup.name] = (costing.priced(pieces), pieces)
-        key = (options[rollup.name][0], stats.rows, len(rollup.dimensions))
+        pieces = costing.option(rollup, spans[rollup.name], EDGE_DEPTH)[1]
+        cost, read = costing.prices(pieces)
+        options[rollup.name] = (cost, read, pieces)
+        key = (cost, stats.rows, len(rollup.dimensions))
         if best is None or key < best[0]:
-            best = (key, options[rollup.name][1])
+            best = (key, pieces)
     raw_only = [Piece(None, *(query.interval or (None, None)))]
     cheaper_raw = False
     if best is not None and raw_stats is not None:
         # a plan reading an unordered source reads all of it anyway: raw alone then wins
         # outright when cheaper; otherwise it must win by more than the model's precision
         whole = not raw_stats.time_ordered and any(p.rollup is None for p in best[1])
-        raw_cost, plan_cost = costing.priced(raw_only), best[0][0]
+        raw_cost, plan_cost = costing.prices(raw_only)[0], best[0][0]
         cheaper_raw = raw_cost < plan_cost if whole else (
             raw_cost < RAW_MARGIN * plan_cost and plan_cost - raw_cost > RAW_MIN_SAVING_NS)
     if cheaper_raw:  # never a plan estimated dearer than reading the raw table
         best = None
-    chosen = max(best[1], key=lambda p: fraction((p.start, p.end), data)).rollup \
-        if best else None
+    # The piece holding most of the data comes first: it names the answer's main table.
+    ordered = None if best is None else best[1] if len(best[1]) == 1 else \
+        sorted(best[1], key=lambda p: -fraction((p.start, p.end), data))
+    chosen = ordered[0].rollup if ordered else None
     for rollup, stats in usable:
         detail = "can answer" if not spans[rollup.name].edges else \
             "can answer the aligned middle of the range; the edges come from elsewhere"
         detail += found.joins[rollup.name]
         if cheaper_raw:
-            detail += ("; reading the raw table is estimated cheaper "
-                       f"({costing.priced(raw_only) / 1e6:.3g} ms)")
-        cost, pieces = options[rollup.name]
-        read = round(costing.priced(pieces, weighted=False))
+            detail += f"; reading the raw table is estimated cheaper ({raw_cost / 1e6:.3g} ms)"
+        cost, read, pieces = options[rollup.name]
         candidates.append(Candidate(rollup.name, rollup.qualified_table, None, detail,
-                                    stats.rows, stats.bytes, read, rollup is chosen,
+                                    stats.rows, stats.bytes, round(read), rollup is chosen,
                                     round(cost / 1e6, 3)))
     order = {r.name: i for i, r in enumerate(source.rollups)}
     candidates.sort(key=lambda c: order[c.rollup])
-    if best is None:
+    if ordered is None:
         return (Piece(None, *(query.interval or (None, None))),), tuple(candidates)
-    # The piece holding most of the data comes first: it names the answer's main table.
-    pieces = sorted(best[1], key=lambda p: -fraction((p.start, p.end), data))
-    return tuple(pieces), tuple(candidates)
+    return tuple(ordered), tuple(candidates)
 
 
 #: serving SQL rendered so far, by the query's shape: a query asked again with other values
