@@ -4,12 +4,13 @@ in its zone, order and limits filled in."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from engine.dialect.types import time_span
 from engine.model.compiled import CompiledSource
+from engine.model.memo import ShapeMemo
 from engine.query.request import (
     DEFAULT_LIMIT,
     FILLS,
@@ -322,12 +323,46 @@ def _compare(source: CompiledSource, text: str, grain: str | None, interval: Int
     return str(by)
 
 
+#: each shape's normalized query (one of its queries') with what resolving a range of it
+#: needs: its zone, its calendar and whether its range is widened to whole buckets
+_SHAPES: ShapeMemo[tuple[Query, ZoneInfo, Calendar, bool]] = ShapeMemo()
+#: what a shape is: every field of a query but its time range
+_SHAPE_FIELDS = tuple(f.name for f in fields(Query) if f.name != "time_range")
+
+
 def normalize_query(source: CompiledSource, query: Query, now: datetime | None = None) -> Query:
     """Check a query against the source and fill defaults (time dimension, time zone, order,
     limit); resolve its time range against ``now`` and split WHERE from HAVING filters.
 
+    A query of a shape normalized before (the same but for its time range: another date range
+    of an endpoint) only has its range resolved; one with a comparison or a fill, which are
+    checked against the range, is normalized whole.
+
     Raises ``QueryError`` naming the offending field.
     """
+    shape: tuple[object, ...] | None = None
+    if query.compare is None and query.fill is None and query.interval is None:
+        shape = tuple([getattr(query, name) for name in _SHAPE_FIELDS])
+        try:
+            known = _SHAPES.get(shape, source)
+        except TypeError:  # an unhashable filter value, refused below
+            shape, known = None, None
+        if known is not None:
+            normalized, zone, calendar, widen = known
+            interval = _resolve_interval(source, query, zone, now)
+            if widen:
+                assert query.grain is not None
+                interval = _widened(interval, query.grain, zone, calendar)
+            return replace(normalized, interval=interval)
+    normalized, zone, calendar, widen = _normalized(source, query, now)
+    if shape is not None:
+        _SHAPES.put(shape, source, (normalized, zone, calendar, widen))
+    return normalized
+
+
+def _normalized(source: CompiledSource, query: Query,
+                now: datetime | None) -> tuple[Query, ZoneInfo, Calendar, bool]:
+    """``normalize_query``'s work, and the zone, calendar and widening of the range."""
     time = source.time.name if source.time else None
     dimension_names = list(source.dimensions) + ([time] if time else [])
     _check_joined_measures(source, query.measures)
@@ -367,8 +402,10 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
     aggregated = [*query.measures,
                   *sorted(filter_tree_members(tuple(having)) - set(query.measures))]
     _check_time_functions(source, query, aggregated, query.grain, calendar)
-    if query.grain is not None and (query.compare is not None or
-                                    any(source.windowed(name) for name in aggregated)):
+    widen = query.grain is not None and (query.compare is not None or
+                                         any(source.windowed(name) for name in aggregated))
+    if widen:
+        assert query.grain is not None
         interval = _widened(interval, query.grain, zone, calendar)
     compare = None if query.compare is None else \
         _compare(source, query.compare, query.grain, interval, zone)
@@ -394,4 +431,4 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
     return replace(query, dimensions=dimensions, order=order, limit=limit, timezone=timezone,
                    filters=tuple(where), having=tuple(having), interval=interval,
                    time_range=None, format=None, compare=compare, week_start=week_start,
-                   fiscal_year_start=fiscal_year_start)
+                   fiscal_year_start=fiscal_year_start), zone, calendar, widen
