@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.warehouse.availability import WarehouseError
-from server.warehouse.embedded import EmbeddedClient
+from server.warehouse.embedded import EmbeddedClient, _read_blocks, _read_numbers
 from server.warehouse.statements import SMALL_READ_SETTINGS, TINY_READ_SETTINGS, Warehouse
 
 #: one value of most types an answer can hold, nulls and an empty answer's types included
@@ -62,8 +62,21 @@ FROM numbers(2500) SETTINGS max_block_size = 1000
 """
 
 
+#: an answer of fixed-width numbers only, which ``read_native`` reads without the driver's
+#: buffer: every such type at its extremes, over several blocks
+NUMBERS = """
+SELECT toUInt8(number % 256) AS u8, toUInt16(65535 - number) AS u16,
+       toUInt32(number * 1717) AS u32, toUInt64(18446744073709551615 - number) AS u64, toInt8(number % 256 - 128) AS i8,
+       toInt16(-32768 + number) AS i16, toInt32(-2147483648 + number) AS i32,
+       toInt64(-9223372036854775807 + number) AS i64, toFloat32(number / 3) AS f32,
+       if(number = 7, nan, if(number = 8, -inf, number / 7)) AS f64
+FROM numbers(2500) SETTINGS max_block_size = 1000
+"""
+
+
 @pytest.mark.parametrize(("sql", "parameters"), [(TYPED, None), (PARAMETERIZED, PARAMETERS),
-                                                 (TYPED + " WHERE 0", None), (EDGES, None)])
+                                                 (TYPED + " WHERE 0", None), (EDGES, None),
+                                                 (NUMBERS, None)])
 def test_embedded_reads_match_the_driver(warehouse: Warehouse, sql: str,
                                          parameters: dict[str, Any] | None) -> None:
     driver, ours = _driver_and_ours(warehouse)
@@ -82,8 +95,27 @@ def test_embedded_reads_match_the_driver(warehouse: Warehouse, sql: str,
     elif sql is EDGES:
         assert len(found.result_rows) == 2500 and found.result_rows[2499][0] == 2499
         assert found.result_columns[6][:2] == [None, 1] and found.result_columns[12][6] == "é" * 6
+    elif sql is NUMBERS:
+        assert len(found.result_rows) == 2500 and found.result_columns[3][0] == 2**64 - 1
+        columns = found.result_columns
+        assert (columns[7][0], columns[4][:2]) == (-2**63 + 1, [-128, -127])
     else:
         assert len(found.result_rows) == 3 and found.result_rows[0][5] == Decimal("-10.05")
+
+
+def test_answers_of_numbers_read_without_the_drivers_buffer(warehouse: Warehouse) -> None:
+    _, ours = _driver_and_ours(warehouse)
+    parts = ours._parts
+    for sql in (NUMBERS, NUMBERS.replace("FROM numbers(2500)", "FROM numbers(0)"),
+                "SELECT count() AS n, sum(number / 2) AS half FROM numbers(10)"):
+        data = ours._conn.query(sql + " FORMAT Native", "Native").bytes()
+        numbers = _read_numbers(parts, data)
+        assert numbers is not None
+        general = _read_blocks(parts, data, ours._context)
+        assert (numbers.column_names, numbers._types) == (general.column_names, general._types)
+        assert repr(numbers.result_columns) == repr(general.result_columns)
+    text = ours._conn.query("SELECT 1 AS n, 'a' AS s FORMAT Native", "Native").bytes()
+    assert _read_numbers(parts, text) is None  # any other type: the driver's buffer
 
 
 @settings(max_examples=25)
