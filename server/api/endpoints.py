@@ -26,7 +26,7 @@ from server.http.formats import JSON_FORMAT, accepted_format, requested_format
 from server.http.request_ids import HEADER_KEY as REQUEST_ID_KEY
 from server.http.request_ids import bind_request_id, unbind_request_id
 from server.http.responses import JSON, TABLE_HEADER, error_response
-from server.http.serialize import encode, json_rows
+from server.http.serialize import encode, json_object, json_rows
 from server.observability.requests import Observed
 from server.runtime.cache import Cached
 from server.runtime.compiled import Answer, Runtime
@@ -46,13 +46,17 @@ def _renderer(endpoint: Endpoint, fields: list[tuple[str, str]]) -> Callable[[An
     their JSON names, a list or (``returns: object``) the first row."""
     names = tuple(name for name, _ in fields)
     members = tuple(member for _, member in fields)
+    #: where each field's member is among a plan's columns, by the plan's columns
+    positions: dict[tuple[str, ...], tuple[int, ...]] = {}
+    one = endpoint.returns == "object"
 
     def render(answer: Answer) -> bytes:
-        index = {name: i for i, name in enumerate(answer.plan.columns)}
-        rows = json_rows(names, tuple(answer.values[index[m]] for m in members))
-        if endpoint.returns == "object":
-            return encode(rows[0] if rows else dict.fromkeys(names))
-        return encode(rows)
+        found = positions.get(answer.plan.columns)
+        if found is None:
+            index = {name: i for i, name in enumerate(answer.plan.columns)}
+            found = positions[answer.plan.columns] = tuple(index[m] for m in members)
+        columns = tuple(answer.values[i] for i in found)
+        return encode(json_object(names, columns) if one else json_rows(names, columns))
 
     return render
 

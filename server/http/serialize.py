@@ -95,6 +95,18 @@ def json_rows(names: tuple[str, ...], columns: tuple[list[Any], ...]) -> list[An
     return list(map(row, *converted))
 
 
+def json_object(names: tuple[str, ...], columns: tuple[list[Any], ...]) -> dict[str, Any]:
+    """The first row as ``json_rows`` makes it (each value converted alike), or every name
+    null when there is none: an answer of one object.
+
+    >>> json_object(("n", "avg"), ([3], [2.0])), json_object(("n",), ([],))
+    ({'n': 3, 'avg': 2}, {'n': None})
+    """
+    if not columns or not columns[0]:
+        return dict.fromkeys(names)
+    return dict(zip(names, [json_value(column[0]) for column in columns], strict=True))
+
+
 @functools.lru_cache(maxsize=256)
 def _row_type(names: tuple[str, ...]) -> Any:
     """A msgspec struct of one field per name, encoded under that name: made and encoded

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.http.serialize import encode, json_column, json_rows
+from server.http.serialize import encode, json_column, json_object, json_rows
 
 VALUES = st.one_of(st.none(), st.integers(-2**64, 2**64), st.floats(), st.text(max_size=8),
                    st.dates(), st.booleans())
@@ -24,6 +24,16 @@ def test_rows_encode_as_a_dict_per_row(names: list[str], rows: int, data: Any) -
     expected = [dict(zip(names, values, strict=True))
                 for values in zip(*converted, strict=True)] if names else []
     assert found == encode(expected)
+
+
+@given(names=st.lists(st.text(max_size=6), min_size=1, max_size=5),
+       rows=st.integers(0, 3), data=st.data())
+def test_an_object_is_the_first_row_or_nulls(names: list[str], rows: int, data: Any) -> None:
+    values = VALUES | st.datetimes() | st.decimals(allow_nan=False, places=3) | st.uuids()
+    columns = tuple(data.draw(st.lists(values, min_size=rows, max_size=rows)) for _ in names)
+    expected = encode(json_rows(tuple(names), columns)[0]) if rows else \
+        encode(dict.fromkeys(names))
+    assert encode(json_object(tuple(names), columns)) == expected
 
 
 def test_names_that_are_not_identifiers_and_repeated_names() -> None:
