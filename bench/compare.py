@@ -125,10 +125,10 @@ ever stored: it measures a cached server's misses, which a whole-day range of a 
 query may answer by cutting it from the kept all-time answer (the counts under the table say
 how many). The hand-written MVs and ours with the cache off, the pair whose difference is a
 fraction of a millisecond, are up at once and measured in alternating rounds that share a
-measurement's seconds (hand-written then ours for 2 s, ours then hand-written for 3 s, of 5 s),
-so a change in the machine's speed during the run falls on both; each server's p50 and p99
-are read from its rounds' latencies pooled. The machine is shared: the load average below says
-how busy it was.
+measurement's seconds (hand-written then ours, ours then hand-written, and again: rounds of a
+second or two), so a change in the machine's speed during the run falls on both; each
+server's p50 and p99 are read from its rounds' latencies pooled. The machine is shared: the
+load average below says how busy it was.
 
 """
 
@@ -319,8 +319,10 @@ def wrk(port: int, lines: list[str], connections: int, duration: float,
                 data["repeated"], tuple(x / 1000 for x in data["grid_us"]))
 
 
-#: rounds per server when servers are measured side by side (A B, then B A, ...)
-ROUNDS = 2
+#: rounds per server when servers are measured side by side (A B, then B A, ...): the more
+#: often they alternate, the less a drift of the machine's speed over seconds, which decides
+#: differences of a few hundredths of a millisecond at 1 connection, can favour either
+ROUNDS = 4
 
 
 def round_lengths(duration: float) -> list[int]:
@@ -814,7 +816,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     began = time.perf_counter()
     out = ["## Latest run", "", f"`{' '.join(['bench/compare.py', *(argv or sys.argv[1:])])}`"
-           f", {args.duration:g} s per measurement.", ""]
+           f", {args.duration:g} s per measurement (rounds of "
+           f"{', '.join(map(str, round_lengths(args.duration)))} s side by side).", ""]
     def write(final: bool) -> None:
         """The tables so far (a long run keeps what it measured if stopped)."""
         if args.output:

@@ -93,16 +93,18 @@ def test_side_by_side_alternates_the_servers(compare: ModuleType,
 
     monkeypatch.setattr(compare, "wrk", run)
     loads = compare.side_by_side({"a": 1, "b": 2}, lambda r: [f"line {r}"], 8, 5.0, once=True)
-    # A B, then B A: each server's two rounds straddle the other's; whole seconds each
+    # A B, B A, A B, B A: each server's rounds straddle the other's; whole seconds each
     assert [(port, lines, seconds) for port, lines, _, seconds, *_ in calls] == [
-        (1, ["line 0"], 2), (2, ["line 0"], 2), (2, ["line 1"], 3), (1, ["line 1"], 3)]
+        (1, ["line 0"], 1), (2, ["line 0"], 1), (2, ["line 1"], 1), (1, ["line 1"], 1),
+        (1, ["line 2"], 1), (2, ["line 2"], 1), (2, ["line 3"], 2), (1, ["line 3"], 2)]
     assert {(c, o, g) for _, _, c, _, o, g in calls} == {(8, True, True)}
-    assert (loads["a"].requests, loads["a"].seconds, loads["a"].p50_ms) == (20, 5, 1.0)
-    assert (loads["b"].requests, loads["b"].p50_ms) == (40, 2.0)
+    assert (loads["a"].requests, loads["a"].seconds, loads["a"].p50_ms) == (40, 5, 1.0)
+    assert (loads["b"].requests, loads["b"].p50_ms) == (80, 2.0)
 
 
 def test_round_lengths_are_whole_seconds(compare: ModuleType) -> None:
-    assert compare.round_lengths(5) == [2, 3]
-    assert compare.round_lengths(4) == [2, 2]
+    assert compare.round_lengths(5) == [1, 1, 1, 2]
+    assert compare.round_lengths(10) == [2, 2, 3, 3]
+    assert compare.round_lengths(3) == [1, 1, 1]
     assert compare.round_lengths(1) == [1]  # too short to alternate: one round each
     assert compare.round_lengths(0.4) == [1]
