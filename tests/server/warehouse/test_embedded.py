@@ -66,7 +66,8 @@ FROM numbers(2500) SETTINGS max_block_size = 1000
 #: buffer: every such type at its extremes, over several blocks
 NUMBERS = """
 SELECT toUInt8(number % 256) AS u8, toUInt16(65535 - number) AS u16,
-       toUInt32(number * 1717) AS u32, toUInt64(18446744073709551615 - number) AS u64, toInt8(number % 256 - 128) AS i8,
+       toUInt32(number * 1717) AS u32, toUInt64(18446744073709551615 - number) AS u64,
+       toInt8(number % 256 - 128) AS i8,
        toInt16(-32768 + number) AS i16, toInt32(-2147483648 + number) AS i32,
        toInt64(-9223372036854775807 + number) AS i64, toFloat32(number / 3) AS f32,
        if(number = 7, nan, if(number = 8, -inf, number / 7)) AS f64
