@@ -341,7 +341,8 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
     Raises ``QueryError`` naming the offending field.
     """
     shape: tuple[object, ...] | None = None
-    if query.compare is None and query.fill is None and query.interval is None:
+    if query.compare is None and query.fill is None and query.interval is None and \
+            _plain_values(query):
         shape = tuple([getattr(query, name) for name in _SHAPE_FIELDS])
         try:
             known = _SHAPES.get(shape, source)
@@ -358,6 +359,21 @@ def normalize_query(source: CompiledSource, query: Query, now: datetime | None =
     if shape is not None:
         _SHAPES.put(shape, source, (normalized, zone, calendar, widen))
     return normalized
+
+
+def _plain_values(query: Query) -> bool:
+    """Whether every condition value is a string or an integer: values of other types may be
+    equal and still read differently (``1`` and ``1.0`` against a decimal column, ``0.0`` and
+    ``-0.0``), so a query holding one is not taken for a shape seen before."""
+    nodes: list[FilterNode] = [*query.filters, *query.having, *query.security]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, Filter):
+            if any(type(value) is not str and type(value) is not int for value in node.values):
+                return False
+        else:
+            nodes.extend(node.items)
+    return True
 
 
 def _normalized(source: CompiledSource, query: Query,

@@ -143,8 +143,8 @@ def reading(source: CompiledSource, query: Query) -> Reading:
 @dataclass(frozen=True, slots=True)
 class Costing:
     """What costing a plan needs: sizes, the data's time span, the query and its ``Reading``.
-    Plans are priced in estimated engine time (routing), or in bytes read (``weighted``
-    false: what ``explain`` shows)."""
+    Plans are priced in estimated engine time (routing) and in bytes read (what ``explain``
+    shows), both at once (``prices``)."""
 
     source: CompiledSource
     query: Query

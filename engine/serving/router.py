@@ -167,21 +167,23 @@ def held_rows(source: CompiledSource, query: Query, pieces: tuple[Piece, ...],
     """The most rows the answer to ``query`` read from ``pieces`` can have, from the sizes of
     the rollups they read: each answer row groups stored rows, so there are no more than the
     rollups hold. None when no bound is known: a piece reads the raw table, the answer is
-    filled or paged, or it groups or filters through a join (which may repeat rows).
+    filled or paged, it groups or filters through a join (which may repeat rows), or a
+    rollup's size is not its whole size (on a cluster, one node's share) or was read empty
+    (it may have been filled since).
 
     A LIMIT is then left out when it could cut nothing (the answer is cut to the limit after
     reading, as before): ClickHouse plans a step less, about 0.03 ms of a 2 ms query. Sizes
-    are those of the last refresh: a rollup grown since only makes the read longer, and the
-    answer is the same."""
+    are those of the last refresh: a rollup grown since gives the same answer, read whole."""
     if query.fill is not None or query.offset or any(p.rollup is None for p in pieces):
         return None
     members = (*query.dimensions, *query.filter_members())
     if any(source.dimensions[name].path for name in members if name in source.dimensions):
         return None
     total = 0
-    for table in {piece.rollup.qualified_table for piece in pieces if piece.rollup}:
-        stats = ready.get(table)
-        if stats is None:
+    for rollup in {piece.rollup.qualified_table: piece.rollup for piece in pieces
+                   if piece.rollup}.values():
+        stats = ready.get(rollup.qualified_table)
+        if stats is None or not stats.rows or rollup.cluster is not None:
             return None
         total += stats.rows
     return total

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.query import normalize
 from engine.query.normalize import _normalized, normalize_query
-from engine.query.request import Query, QueryError, TimeRange
+from engine.query.request import Filter, Query, QueryError, TimeRange
 from semantic.model import GRAINS
 from tests.engine.dialect.test_render import MEMBERS, SOURCE, query_families
 from tests.server.service.properties import NOW, ZONES, time_ranges
@@ -61,8 +62,22 @@ def test_query_of_a_shape_seen_before_normalized_as_afresh(queries: list[Query])
         assert normalize_query(SOURCE, query, NOW) == fresh
 
 
-def test_shape_seen_before_resolves_only_its_range() -> None:
+def _counted(monkeypatch: pytest.MonkeyPatch) -> list[Query]:
+    """The queries normalized whole from now on."""
+    whole: list[Query] = []
+
+    def counting(source: object, query: Query, now: object) -> object:
+        whole.append(query)
+        return _normalized(source, query, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(normalize, "_normalized", counting)
+    return whole
+
+
+def test_shape_seen_before_resolves_only_its_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = _counted(monkeypatch)
     query = Query("events", ("events_7d",), grain="day", timezone="Europe/Berlin",
+                  filters=(Filter("region", "in", ("eu-central", "us-east")),),
                   time_range=TimeRange("2024-01-05T10:00:00", "2024-01-09"))
     first = normalize_query(SOURCE, query)
     moved = normalize_query(SOURCE, replace(query, time_range=TimeRange("2024-03-01T10:00:00",
@@ -73,3 +88,16 @@ def test_shape_seen_before_resolves_only_its_range() -> None:
     with pytest.raises(QueryError) as raised:  # a bad range is still refused, and named
         normalize_query(SOURCE, replace(query, time_range=TimeRange("2024-03-03", "2024-03-01")))
     assert raised.value.field == "time_range.to"
+    assert whole == [query]  # the other ranges only had their range resolved
+
+
+def test_conditions_of_other_values_than_text_and_integers_normalized_whole(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal values of other types may read differently (``1`` and ``1.0`` against a decimal
+    column, ``0.0`` and ``-0.0``): a query holding one is never taken for one seen before."""
+    whole = _counted(monkeypatch)
+    for value in (2.5, 2.5, -0.0, -0.0, 2, 2):
+        normalize_query(SOURCE, Query("events", ("total_events",), ("region",), filters=(
+            Filter("total_events", "gt", (value,)),), time_range=TimeRange("2024-01-05", None)))
+    assert [f.values[0] for q in whole for f in q.filters if isinstance(f, Filter)] == [
+        2.5, 2.5, -0.0, -0.0, 2]

@@ -609,6 +609,13 @@ def test_planner_keeps_the_limit_when_the_rollups_do_not_bound_the_answer() -> N
     joined = plan_query(events, Query("events", ("total_events",), ("user.country",)),
                         _sized(10, events))
     assert joined.rollup is not None and joined.joins and _limit(joined) == 10_001
+    by_region = Query("events", ("total_events",), ("region",))
+    empty = plan_query(SOURCE, by_region, _sized(0))  # read empty: it may have filled since
+    assert empty.rollup is not None and _limit(empty) == 10_001
+    # on a cluster a rollup's size is one node's share, not a bound
+    clustered = replace(SOURCE, rollups=tuple(replace(r, cluster="main") for r in SOURCE.rollups))
+    spread = plan_query(clustered, by_region, _sized(10, clustered))
+    assert spread.rollup is not None and _limit(spread) == 10_001
 
 
 def test_planner_bounds_an_answer_of_several_rollups_by_all_they_hold() -> None:
