@@ -108,8 +108,12 @@ _SWAPPED = sys.byteorder != "little"
 
 
 def _leb128(data: bytes, at: int) -> tuple[int, int]:
+    """The variable-length integer at ``at`` and where the next field starts (past the end of
+    ``data`` when it is cut short there)."""
     value = shift = 0
     while True:
+        if at >= len(data):
+            return value, len(data) + 1
         byte = data[at]
         at += 1
         value |= (byte & 0x7F) << shift
@@ -118,11 +122,19 @@ def _leb128(data: bytes, at: int) -> tuple[int, int]:
         shift += 7
 
 
+def _text(data: bytes, at: int) -> tuple[str, int]:
+    """The length-prefixed text at ``at`` ("" past the end of ``data``) and what follows."""
+    size, at = _leb128(data, at)
+    if at + size > len(data):
+        return "", len(data) + 1
+    return data[at:at + size].decode(), at + size
+
+
 def _read_numbers(parts: DriverParts, data: bytes) -> NativeResult | None:
     """``read_native`` for an answer of fixed-width numbers only (totals, counts), read with
     ``array`` alone: it runs right after the engine has filled the caches, where the driver's
     buffer and readers cost several times more than these few lines. None for an answer
-    holding any other type."""
+    holding any other type, or cut short (the general reader then says what is wrong)."""
     names: list[str] = []
     types: list[str] = []
     columns: list[list[Any]] = []
@@ -131,12 +143,10 @@ def _read_numbers(parts: DriverParts, data: bytes) -> NativeResult | None:
         count, at = _leb128(data, at)
         rows, at = _leb128(data, at)
         for index in range(count):
-            size, at = _leb128(data, at)
-            name, at = data[at:at + size].decode(), at + size
-            size, at = _leb128(data, at)
-            type_name, at = data[at:at + size].decode(), at + size
+            name, at = _text(data, at)
+            type_name, at = _text(data, at)
             code = _ARRAYS.get(type_name)
-            if code is None:
+            if code is None or at + rows * _WIDTHS[type_name] > end:
                 return None
             values = array(code, data[at:at + rows * _WIDTHS[type_name]])
             at += rows * _WIDTHS[type_name]
