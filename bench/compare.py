@@ -125,10 +125,10 @@ ever stored: it measures a cached server's misses, which a whole-day range of a 
 query may answer by cutting it from the kept all-time answer (the counts under the table say
 how many). The hand-written MVs and ours with the cache off, the pair whose difference is a
 fraction of a millisecond, are up at once and measured in alternating rounds that share a
-measurement's seconds (hand-written then ours, ours then hand-written, and again: rounds of a
-second or two), so a change in the machine's speed during the run falls on both; each
-server's p50 and p99 are read from its rounds' latencies pooled. The machine is shared: the
-load average below says how busy it was.
+measurement's seconds (hand-written then ours, ours then hand-written, and again, in rounds
+whose lengths read the same backwards), so a change in the machine's speed during the run
+falls on both alike; each server's p50 and p99 are read from its rounds' latencies pooled.
+The machine is shared: the load average below says how busy it was.
 
 """
 
@@ -327,11 +327,17 @@ ROUNDS = 4
 
 def round_lengths(duration: float) -> list[int]:
     """A measurement's ``duration`` cut into ``ROUNDS`` rounds of whole seconds (wrk takes no
-    fractions), as even as they can be; fewer rounds when it is shorter than that."""
+    fractions), whose lengths read the same backwards: with the order alternating (A B, B A,
+    ...) each server's seconds then have the same middle, so a steady change in the machine's
+    speed falls on both alike. An odd duration is rounded up to an even one; fewer rounds when
+    it is shorter, one each when it is a second."""
     seconds = max(1, round(duration))
-    lengths = [seconds // ROUNDS + (1 if r >= ROUNDS - seconds % ROUNDS else 0)
-               for r in range(ROUNDS)]
-    return [x for x in lengths if x]
+    if seconds == 1:
+        return [1]  # too short to alternate: one round each
+    half = (seconds + 1) // 2
+    count = min(ROUNDS // 2, half)
+    first = [half // count + (1 if r < half % count else 0) for r in range(count)]
+    return first + first[::-1]
 
 
 def merged(loads: list[Load]) -> Load:
@@ -800,7 +806,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="5000000",
                         help="comma-separated data sizes (default 5000000)")
     parser.add_argument("--duration", type=float, default=5.0,
-                        help="seconds per measurement (default 5; 1 gives a quick look)")
+                        help="seconds per measurement (default 5; 1 gives a quick look); "
+                             "side by side, an odd number is rounded up to an even one")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".data" / "bench",
                         help="where the data directories are kept between runs")
     parser.add_argument("--port", type=int, default=3090,

@@ -93,18 +93,35 @@ def test_side_by_side_alternates_the_servers(compare: ModuleType,
 
     monkeypatch.setattr(compare, "wrk", run)
     loads = compare.side_by_side({"a": 1, "b": 2}, lambda r: [f"line {r}"], 8, 5.0, once=True)
-    # A B, B A, A B, B A: each server's rounds straddle the other's; whole seconds each
+    # A B, B A, A B, B A, in rounds of whole seconds that read the same backwards
     assert [(port, lines, seconds) for port, lines, _, seconds, *_ in calls] == [
-        (1, ["line 0"], 1), (2, ["line 0"], 1), (2, ["line 1"], 1), (1, ["line 1"], 1),
+        (1, ["line 0"], 2), (2, ["line 0"], 2), (2, ["line 1"], 1), (1, ["line 1"], 1),
         (1, ["line 2"], 1), (2, ["line 2"], 1), (2, ["line 3"], 2), (1, ["line 3"], 2)]
     assert {(c, o, g) for _, _, c, _, o, g in calls} == {(8, True, True)}
-    assert (loads["a"].requests, loads["a"].seconds, loads["a"].p50_ms) == (40, 5, 1.0)
+    assert (loads["a"].requests, loads["a"].seconds, loads["a"].p50_ms) == (40, 6, 1.0)
     assert (loads["b"].requests, loads["b"].p50_ms) == (80, 2.0)
 
 
+@pytest.mark.parametrize("duration", [2, 3, 4, 5, 6, 7, 10, 17])
+def test_rounds_give_both_servers_seconds_of_the_same_middle(compare: ModuleType,
+                                                             duration: int) -> None:
+    """Under a steady drift of the machine's speed neither server is favoured: in the order
+    side_by_side runs them, the middles of A's seconds and of B's are the same."""
+    lengths = compare.round_lengths(duration)
+    assert sum(lengths) in (duration, duration + 1) and len(lengths) % 2 == 0
+    moments: dict[str, float] = {"a": 0.0, "b": 0.0}
+    clock = 0.0
+    for r, seconds in enumerate(lengths):
+        for name in ("a", "b") if r % 2 == 0 else ("b", "a"):
+            moments[name] += seconds * (clock + seconds / 2)
+            clock += seconds
+    assert moments["a"] == moments["b"]
+
+
 def test_round_lengths_are_whole_seconds(compare: ModuleType) -> None:
-    assert compare.round_lengths(5) == [1, 1, 1, 2]
-    assert compare.round_lengths(10) == [2, 2, 3, 3]
-    assert compare.round_lengths(3) == [1, 1, 1]
+    assert compare.round_lengths(5) == [2, 1, 1, 2]
+    assert compare.round_lengths(10) == [3, 2, 2, 3]
+    assert compare.round_lengths(4) == [1, 1, 1, 1]
+    assert compare.round_lengths(2) == [1, 1]
     assert compare.round_lengths(1) == [1]  # too short to alternate: one round each
     assert compare.round_lengths(0.4) == [1]
