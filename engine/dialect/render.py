@@ -54,14 +54,10 @@ class RenderMemo(ShapeMemo[tuple[Rendered, object]]):
                keep: object = None) -> Rendered:
         """The text of ``statement``: remembered for ``shape`` of ``owner``, else rendered and
         remembered with ``keep`` (what the caller needs besides the text to reuse the
-        statement: ``recall``)."""
+        statement: ``get`` gives both)."""
         found = self.get(shape, owner)
         if found is not None:
             return found[0]
         text = render(statement)
         self.put(shape, owner, (text, keep))
         return text
-
-    def recall(self, shape: Hashable, owner: object) -> tuple[Rendered, object] | None:
-        """The text remembered for ``shape`` of ``owner`` and what was kept with it, if any."""
-        return self.get(shape, owner)

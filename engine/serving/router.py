@@ -145,7 +145,7 @@ def plan_query(source: CompiledSource, query: Query, ready: Mapping[str, RollupS
     held = held_rows(source, query, pieces, ready)
     limit = None if held is not None and held < fetch_limit else fetch_limit  # cuts nothing
     shape = builder.shape(pieces, limit) if memo is not None else None
-    known = memo.recall(shape, source) if memo is not None else None
+    known = memo.get(shape, source) if memo is not None else None
     if known is not None and isinstance(known[1], _Built):
         # a shape built before: the same statement and text, only the values are new
         sql, (statement, columns, joins) = known[0], known[1]

@@ -146,10 +146,10 @@ def _read_numbers(parts: DriverParts, data: bytes) -> NativeResult | None:
             name, at = _text(data, at)
             type_name, at = _text(data, at)
             code = _ARRAYS.get(type_name)
-            if code is None or at + rows * _WIDTHS[type_name] > end:
+            size = rows * _WIDTHS.get(type_name, 0)
+            if code is None or at + size > end:
                 return None
-            values = array(code, data[at:at + rows * _WIDTHS[type_name]])
-            at += rows * _WIDTHS[type_name]
+            values, at = array(code, data[at:at + size]), at + size
             if _SWAPPED:
                 values.byteswap()
             if first:
